@@ -1,0 +1,130 @@
+"""The ``mutecheck`` command line.
+
+User errors (missing files, not a capture, broken SDP) print one line and exit with code 2;
+no traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from decoders import __version__
+from decoders.errors import CaptureError, MalformedPacket
+
+USER_ERROR = 2
+PROGRESS_MIN_BYTES = 64 << 20
+
+
+def fail(message: str) -> NoReturn:
+    click.echo(f"mutecheck: error: {message}", err=True)
+    sys.exit(USER_ERROR)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mutecheck")
+def main() -> None:
+    """Does the app really stop sending your microphone when you press mute?"""
+
+
+@main.command()
+@click.argument("capture", type=click.Path(path_type=Path))
+@click.option(
+    "--sdp",
+    "sdp_files",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="SDP file (offer or answer) telling codecs and the audio-level extension id. "
+    "Default: offer.sdp/answer.sdp of a session folder.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON (docs/streams-json.md).")
+@click.option(
+    "--engine",
+    type=click.Choice(["fast", "scalar", "tshark"]),
+    default="fast",
+    show_default=True,
+    help="fast: numpy bulk decoder; scalar: per-packet reference decoder; "
+    "tshark: Wireshark's dissectors (slow; for encapsulations the fast reader does not know).",
+)
+@click.option(
+    "--audio-level-id",
+    type=click.IntRange(1, 255),
+    default=None,
+    help="RFC 6464 audio-level header-extension id, when neither SDP nor inference finds it.",
+)
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal, for large captures).")
+def streams(
+    capture: Path,
+    sdp_files: tuple[Path, ...],
+    as_json: bool,
+    engine: str,
+    audio_level_id: int | None,
+    progress: bool | None,
+) -> None:
+    """List the RTP streams of CAPTURE (a pcap/pcapng file or a session folder)."""
+    from decoders.media.scan import load_sdp, scan_streams
+    from decoders.report.jsonout import streams_document
+    from decoders.report.text import stream_table_text
+    from decoders.session.folder import locate
+
+    try:
+        files = locate(capture, sdp=sdp_files)
+        sdp = load_sdp(files.sdp) if files.sdp else None
+        size = files.capture.stat().st_size
+        show = progress if progress is not None else (sys.stderr.isatty() and size >= PROGRESS_MIN_BYTES)
+        if show:
+            with click.progressbar(length=size, label="reading", file=sys.stderr) as bar:
+                done = [0]
+
+                def tick(total: int) -> None:
+                    bar.update(total - done[0])
+                    done[0] = total
+
+                scan = scan_streams(
+                    files.capture, sdp=sdp, audio_level_id=audio_level_id, engine=engine, progress=tick
+                )
+        else:
+            scan = scan_streams(files.capture, sdp=sdp, audio_level_id=audio_level_id, engine=engine)
+    except (CaptureError, MalformedPacket) as exc:
+        fail(f"{capture}: {exc}")
+    except OSError as exc:
+        fail(f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc))
+
+    if as_json:
+        doc = streams_document(
+            capture=str(files.capture),
+            capture_format=scan.capture_format,
+            frames=scan.frames,
+            datagrams=scan.datagram_counts(),
+            counters=scan.counters,
+            damage=scan.damage,
+            level=scan.level,
+            srtp_profile=scan.head.srtp_profile_name,
+            streams=scan.streams,
+            engine=engine,
+        )
+        click.echo(json.dumps(doc, indent=2))
+    else:
+        click.echo(f"{files.capture}: {scan.frames} frames ({scan.capture_format}), engine {engine}")
+        kinds = ", ".join(f"{n} {k}" for k, n in scan.datagram_counts().items())
+        click.echo(f"datagrams: {kinds or 'none'}")
+        click.echo(scan.level.describe())
+        if scan.head.srtp_profile_name:
+            tag = scan.head.srtp_auth_tag_length
+            click.echo(f"SRTP profile (DTLS use_srtp): {scan.head.srtp_profile_name}, {tag}-byte auth tag")
+        click.echo("")
+        click.echo(stream_table_text(scan.streams))
+        skipped = {k: v for k, v in scan.counters.items() if v}
+        if skipped:
+            click.echo("")
+            click.echo("skipped: " + ", ".join(f"{k} {v}" for k, v in sorted(skipped.items())))
+    if scan.damage:
+        click.echo(f"mutecheck: warning: {scan.damage}; everything before it was analysed", err=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

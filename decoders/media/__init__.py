@@ -1,0 +1,1 @@
+"""Streams, decryption and decoding."""

@@ -1,0 +1,110 @@
+"""Capture → stream table: the head probe, the negotiated SDP, and one of three engines.
+
+Engines: ``fast`` (numpy bulk path, scalar fallback for unusual frames), ``scalar`` (every frame
+through the per-packet parsers; the reference) and ``tshark`` (Wireshark's dissectors, slow,
+for encapsulations our reader does not know).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from decoders.media.levels import LevelSource, infer_audio_level_id
+from decoders.media.streams import StreamStats, stream_table
+from decoders.session.sdp import SessionDescription, audio_level_extension_id, parse_sdp
+from decoders.wire.capture import CaptureReader
+from decoders.wire.head import HeadSample, probe_head
+from decoders.wire.rowbuild import KIND_CODES, Rows, scan_scalar
+
+ENGINES = ("fast", "scalar", "tshark")
+
+
+@dataclass
+class StreamScan:
+    capture: Path
+    capture_format: str
+    engine: str
+    frames: int
+    rows: Rows
+    counters: Counter[str]
+    damage: str | None
+    level: LevelSource
+    head: HeadSample
+    sdp: SessionDescription | None
+    streams: list[StreamStats]
+
+    def datagram_counts(self) -> dict[str, int]:
+        kinds = self.rows.columns["kind"]
+        counts = np.bincount(kinds.astype(np.int64), minlength=len(KIND_CODES))
+        return {str(k): int(c) for k, c in zip(KIND_CODES, counts, strict=True) if c}
+
+
+def load_sdp(paths: tuple[Path, ...]) -> SessionDescription | None:
+    """Parse the first SDP file that has media; the offer usually comes first."""
+    for path in paths:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        sdp = parse_sdp(text)
+        if sdp.media:
+            return sdp
+    return None
+
+
+def scan_streams(
+    capture: Path,
+    *,
+    sdp: SessionDescription | None = None,
+    audio_level_id: int | None = None,
+    engine: str = "fast",
+    progress: Callable[[int], None] | None = None,
+) -> StreamScan:
+    with capture.open("rb") as fo:
+        head = probe_head(fo)
+    if audio_level_id is not None:
+        level = LevelSource(audio_level_id, "given", "--audio-level-id")
+    elif sdp is not None and (found := audio_level_extension_id(sdp)) is not None:
+        level = LevelSource(found, "sdp", "a=extmap urn:ietf:params:rtp-hdrext:ssrc-audio-level")
+    else:
+        level = infer_audio_level_id(head.rtp_packets)
+    ident = level.extension_id
+    if engine == "fast":
+        from decoders.wire.bulk import scan_file
+
+        with capture.open("rb") as fo:
+            result = scan_file(fo, ident, progress=progress)
+        rows, counters, damage, frames = result.rows, result.counters, result.damage, result.frames
+        fmt = result.format
+    elif engine == "scalar":
+        with capture.open("rb") as fo:
+            rows, counters, damage, frames = scan_scalar(fo, ident)
+        fmt = head_format(capture)
+    elif engine == "tshark":
+        from decoders.wire.tshark import scan_tshark
+
+        rows, counters, damage, frames = scan_tshark(capture, ident)
+        fmt = head_format(capture)
+    else:
+        raise ValueError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
+    streams = stream_table(rows, sdp, srtp_auth_tag_length=head.srtp_auth_tag_length)
+    return StreamScan(
+        capture=capture,
+        capture_format=fmt,
+        engine=engine,
+        frames=frames,
+        rows=rows,
+        counters=counters,
+        damage=damage,
+        level=level,
+        head=head,
+        sdp=sdp,
+        streams=streams,
+    )
+
+
+def head_format(capture: Path) -> str:
+    with capture.open("rb") as fo:
+        return str(CaptureReader(fo).format)

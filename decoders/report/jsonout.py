@@ -1,0 +1,53 @@
+"""Machine-readable output. The schema is documented in docs/streams-json.md; bump
+``STREAMS_SCHEMA_VERSION`` on any incompatible change."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from decoders.media.levels import LevelSource
+from decoders.media.streams import StreamStats
+
+STREAMS_SCHEMA_VERSION = 1
+
+
+def stream_json(s: StreamStats) -> dict[str, Any]:
+    out = dataclasses.asdict(s)
+    out["ssrc_hex"] = s.ssrc_hex
+    out["payload_types"] = list(s.payload_types)
+    return out
+
+
+def streams_document(
+    *,
+    capture: str,
+    capture_format: str,
+    frames: int,
+    datagrams: Mapping[str, int],
+    counters: Mapping[str, int],
+    damage: str | None,
+    level: LevelSource,
+    srtp_profile: str | None,
+    streams: Sequence[StreamStats],
+    engine: str,
+) -> dict[str, Any]:
+    return {
+        "schema": "mutecheck.streams",
+        "version": STREAMS_SCHEMA_VERSION,
+        "capture": capture,
+        "format": capture_format,
+        "engine": engine,
+        "frames": frames,
+        "datagrams": dict(datagrams),
+        "skipped": dict(sorted(counters.items())),
+        "damage": damage,
+        "audio_level": {
+            "extension_id": level.extension_id,
+            "source": level.source,
+            "evidence": level.evidence,
+        },
+        "srtp_profile": srtp_profile,
+        "streams": [stream_json(s) for s in streams],
+    }

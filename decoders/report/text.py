@@ -1,0 +1,83 @@
+"""Terminal output: the stream table, in the column order of Wireshark's RTP Streams window."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from decoders.media.streams import StreamStats
+
+HEADERS = (
+    "Source Address",
+    "Source Port",
+    "Destination Address",
+    "Destination Port",
+    "SSRC",
+    "Payload",
+    "Packets",
+    "Lost",
+    "Max Delta (ms)",
+    "Max Jitter (ms)",
+    "Mean Jitter (ms)",
+    "Pkts/s",
+    "Payload B min/med/max",
+    "Audio level",
+)
+
+
+def _payload(s: StreamStats) -> str:
+    pts = "/".join(str(p) for p in s.payload_types)
+    name = s.codec or "?"
+    return f"{name} ({pts})"
+
+
+def _level(s: StreamStats) -> str:
+    if s.audio_level_packets == 0 or s.audio_level_median is None:
+        return "-"
+    share = 100.0 * s.audio_level_packets / s.packets
+    return f"med -{s.audio_level_median:.0f} dBov ({share:.0f}%)"
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def stream_rows(streams: Iterable[StreamStats]) -> list[tuple[str, ...]]:
+    rows = []
+    for s in streams:
+        lost = f"{s.lost} ({100.0 * s.lost / (s.packets + s.lost):.1f}%)" if s.packets else "0"
+        rows.append(
+            (
+                s.src,
+                str(s.src_port),
+                s.dst,
+                str(s.dst_port),
+                s.ssrc_hex,
+                _payload(s),
+                str(s.packets),
+                lost,
+                _fmt(s.max_delta_ms, 3),
+                _fmt(s.max_jitter_ms, 3),
+                _fmt(s.mean_jitter_ms, 3),
+                _fmt(s.packets_per_second, 1),
+                f"{s.payload_min}/{s.payload_median:.0f}/{s.payload_max}",
+                _level(s),
+            )
+        )
+    return rows
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    for row in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+def stream_table_text(streams: Sequence[StreamStats]) -> str:
+    if not streams:
+        return "no RTP streams found"
+    return table(HEADERS, stream_rows(streams))

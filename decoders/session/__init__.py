@@ -1,0 +1,1 @@
+"""What was negotiated and when the user was muted: SDP, signaling, timeline, keys."""

@@ -1,0 +1,1 @@
+"""Bytes to records: capture files, link/network layers, demultiplexing and wire formats."""

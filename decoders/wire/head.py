@@ -1,0 +1,78 @@
+"""A quick scalar look at the start of a capture: DTLS-SRTP profile and an RTP sample.
+
+The bulk path needs two facts before it starts (which header-extension id is the audio level,
+when there is no SDP; which SRTP profile was negotiated, to tell the auth-tag length). Both are
+settled in the first seconds of a call, so a few thousand frames through the scalar path answer
+them at a fraction of the full scan's cost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import IO
+
+from decoders.errors import MalformedPacket
+from decoders.wire import demux, dtls, rtp
+from decoders.wire.capture import CaptureReader
+from decoders.wire.demux import PacketKind
+from decoders.wire.net import Unwrapper
+
+HEAD_FRAMES = 5000
+
+
+@dataclass
+class HeadSample:
+    rtp_packets: list[rtp.RtpPacket] = field(default_factory=list)
+    srtp_profile: int | None = None
+    offered_profiles: tuple[int, ...] = ()
+
+    @property
+    def srtp_auth_tag_length(self) -> int | None:
+        if self.srtp_profile is None:
+            return None
+        entry = dtls.SRTP_PROFILES.get(self.srtp_profile)
+        return entry[1] if entry else None
+
+    @property
+    def srtp_profile_name(self) -> str | None:
+        if self.srtp_profile is None:
+            return None
+        entry = dtls.SRTP_PROFILES.get(self.srtp_profile)
+        return entry[0] if entry else f"0x{self.srtp_profile:04x}"
+
+
+def probe_head(fileobj: IO[bytes], max_frames: int = HEAD_FRAMES) -> HeadSample:
+    """Read up to ``max_frames`` frames of an open capture with the scalar path."""
+    sample = HeadSample()
+    reader = CaptureReader(fileobj)
+    unwrapper = Unwrapper()
+    for frame in reader:
+        if frame.number > max_frames:
+            break
+        for datagram in unwrapper.feed(frame):
+            payload = datagram.payload
+            try:
+                inner = demux.unwrap_turn(payload)
+            except MalformedPacket:
+                continue
+            if inner is not None:
+                payload = inner[1]
+            kind = demux.classify(payload)
+            try:
+                if kind is PacketKind.RTP:
+                    sample.rtp_packets.append(rtp.RtpPacket.parse(payload))
+                elif kind is PacketKind.DTLS:
+                    _note_dtls(sample, payload)
+            except MalformedPacket:
+                continue
+    return sample
+
+
+def _note_dtls(sample: HeadSample, payload: bytes) -> None:
+    for record in dtls.parse_records(payload):
+        if not record.srtp_profiles:
+            continue
+        if record.handshake_type == 2:  # ServerHello: the profile chosen
+            sample.srtp_profile = record.srtp_profiles[0]
+        elif record.handshake_type == 1:  # ClientHello: the profiles offered
+            sample.offered_profiles = record.srtp_profiles

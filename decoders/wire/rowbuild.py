@@ -1,0 +1,321 @@
+"""The packet table: one row per datagram, as numpy columns, built by either path.
+
+:class:`RowBuilder` accepts rows two ways: vectorised (from :mod:`decoders.wire.bulk`, whole
+chunks at once) and scalar (frames through :class:`~decoders.wire.net.Unwrapper`, TURN
+unwrapping, :func:`~decoders.wire.demux.classify` and :meth:`~decoders.wire.rtp.RtpPacket.parse`).
+:func:`datagram_row` is the scalar definition of every column; the vectorised code in
+``add_vector`` must agree with it on every packet (tests/wire/test_bulk.py checks).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from decoders.errors import MalformedPacket
+from decoders.wire import demux, rtcp, rtp
+from decoders.wire.capture import CaptureReader, Frame
+from decoders.wire.demux import PacketKind
+from decoders.wire.net import Datagram, Unwrapper
+
+if TYPE_CHECKING:
+    from decoders.wire.bulk import NetColumns
+
+KIND_CODES: Final[tuple[PacketKind, ...]] = (
+    PacketKind.OTHER,
+    PacketKind.STUN,
+    PacketKind.ZRTP,
+    PacketKind.DTLS,
+    PacketKind.TURN_CHANNEL,
+    PacketKind.RTP,
+    PacketKind.RTCP,
+)
+TUNNEL_CODES: Final[tuple[str | None, ...]] = (None, "turn-channel", "turn-send", "turn-data")
+TRANSPORT_CODES: Final = ("udp", "tcp")
+
+#: Column name -> dtype. ``payload_type``/``ssrc`` hold the RTCP packet type and sender SSRC
+#: on RTCP rows. ``header_length`` is where the RTP payload starts inside the datagram.
+COLUMNS: Final[dict[str, type[np.generic]]] = {
+    "frame": np.int64,
+    "timestamp_ns": np.int64,
+    "src": np.int32,
+    "src_port": np.uint16,
+    "dst": np.int32,
+    "dst_port": np.uint16,
+    "transport": np.uint8,
+    "tunnel": np.uint8,
+    "kind": np.uint8,
+    "malformed": np.bool_,
+    "length": np.uint32,
+    "payload_type": np.uint8,
+    "marker": np.bool_,
+    "sequence_number": np.uint16,
+    "rtp_timestamp": np.uint32,
+    "ssrc": np.uint32,
+    "csrc_count": np.uint8,
+    "header_length": np.uint16,
+    "payload_length": np.uint32,
+    "padding_length": np.uint8,
+    "extension_profile": np.int32,
+    "extension_offset": np.uint16,
+    "extension_length": np.uint16,
+    "audio_level": np.int16,
+    "voice": np.bool_,
+}
+
+
+@dataclass
+class Rows:
+    """The packet table. ``columns`` maps each name of :data:`COLUMNS` to an array."""
+
+    columns: dict[str, npt.NDArray[np.generic]]
+    addresses: list[str]
+
+    def __len__(self) -> int:
+        return len(self.columns["frame"])
+
+    def __getitem__(self, name: str) -> npt.NDArray[np.generic]:
+        return self.columns[name]
+
+    def kind_mask(self, kind: PacketKind) -> npt.NDArray[np.bool_]:
+        return np.asarray(self.columns["kind"] == KIND_CODES.index(kind))
+
+    def row(self, i: int) -> dict[str, object]:
+        out: dict[str, object] = {name: col[i].item() for name, col in self.columns.items()}
+        out["src"] = self.addresses[int(self.columns["src"][i])]
+        out["dst"] = self.addresses[int(self.columns["dst"][i])]
+        out["kind"] = str(KIND_CODES[int(self.columns["kind"][i])])
+        out["tunnel"] = TUNNEL_CODES[int(self.columns["tunnel"][i])]
+        out["transport"] = TRANSPORT_CODES[int(self.columns["transport"][i])]
+        return out
+
+
+def empty_rows() -> Rows:
+    return Rows({name: np.zeros(0, dtype) for name, dtype in COLUMNS.items()}, [])
+
+
+def datagram_row(
+    datagram: Datagram, audio_level_id: int | None, counters: Counter[str]
+) -> dict[str, int | bool | str | None]:
+    """The scalar definition of one row (addresses still as text)."""
+    row: dict[str, int | bool | str | None] = {name: 0 for name in COLUMNS}
+    row.update(
+        frame=datagram.frame,
+        timestamp_ns=datagram.timestamp_ns,
+        src=datagram.src,
+        dst=datagram.dst,
+        src_port=datagram.src_port,
+        dst_port=datagram.dst_port,
+        transport=TRANSPORT_CODES.index(datagram.transport),
+        extension_profile=-1,
+        audio_level=-1,
+        malformed=False,
+        voice=False,
+        marker=False,
+    )
+    payload = datagram.payload
+    tunnel: str | None = datagram.tunnel
+    try:
+        unwrapped = demux.unwrap_turn(payload)
+    except MalformedPacket:
+        counters["malformed.turn"] += 1
+        row["malformed"] = True
+        unwrapped = None
+    if unwrapped is not None:
+        tunnel, payload = unwrapped
+    row["tunnel"] = TUNNEL_CODES.index(tunnel)
+    row["length"] = len(payload)
+    kind = demux.classify(payload)
+    row["kind"] = KIND_CODES.index(kind)
+    if kind is PacketKind.RTP:
+        try:
+            packet = rtp.RtpPacket.parse(payload)
+        except MalformedPacket:
+            counters["malformed.rtp"] += 1
+            row["malformed"] = True
+            return row
+        row.update(
+            payload_type=packet.payload_type,
+            marker=packet.marker,
+            sequence_number=packet.sequence_number,
+            rtp_timestamp=packet.timestamp,
+            ssrc=packet.ssrc,
+            csrc_count=len(packet.csrcs),
+            header_length=packet.payload_offset,
+            payload_length=packet.payload_length,
+            padding_length=packet.padding_length,
+        )
+        if packet.extension_profile is not None and packet.extension_offset is not None:
+            row["extension_profile"] = packet.extension_profile
+            row["extension_offset"] = packet.extension_offset
+            row["extension_length"] = packet.payload_offset - packet.extension_offset
+        if audio_level_id is not None:
+            level = rtp.audio_level(packet, audio_level_id)
+            if level is not None:
+                row["audio_level"] = level.level
+                row["voice"] = level.voice
+    elif kind is PacketKind.RTCP:
+        try:
+            header = rtcp.parse_header(payload)
+        except MalformedPacket:
+            counters["malformed.rtcp"] += 1
+            row["malformed"] = True
+            return row
+        row["payload_type"] = header.packet_type
+        row["ssrc"] = header.ssrc
+    return row
+
+
+class RowBuilder:
+    """Accumulates rows from both paths; :meth:`finish` sorts them into frame order."""
+
+    def __init__(self, audio_level_id: int | None) -> None:
+        self.audio_level_id = audio_level_id
+        self._parts: list[dict[str, npt.NDArray[np.generic]]] = []
+        self._scalar: list[dict[str, int | bool | str | None]] = []
+        self._unwrapper = Unwrapper()
+        self._address_ids: dict[str, int] = {}
+        self._pair_ids: dict[tuple[int, int], int] = {}
+        self.rows = empty_rows()
+        self.vector_counters: Counter[str] = Counter()
+
+    # -- addresses ---------------------------------------------------------------------
+    def _address(self, text: str) -> int:
+        ident = self._address_ids.get(text)
+        if ident is None:
+            ident = self._address_ids[text] = len(self.rows.addresses)
+            self.rows.addresses.append(text)
+        return ident
+
+    def _address_pairs(
+        self, hi: npt.NDArray[np.uint64], lo: npt.NDArray[np.uint64]
+    ) -> npt.NDArray[np.int32]:
+        """Map 128-bit addresses (IPv4 as ::ffff:a.b.c.d) to address-table ids."""
+        if len(hi) == 0:
+            return np.zeros(0, np.int32)
+        mixed = lo ^ (hi * np.uint64(0x9E3779B97F4A7C15))
+        keys, first, inverse = np.unique(mixed, return_index=True, return_inverse=True)
+        if not (np.array_equal(hi, hi[first][inverse]) and np.array_equal(lo, lo[first][inverse])):
+            stacked = np.stack([hi, lo], axis=1)
+            _, first, inverse = np.unique(stacked, axis=0, return_index=True, return_inverse=True)
+        ids = np.empty(len(first), np.int32)
+        for j, i in enumerate(first):
+            pair = (int(hi[i]), int(lo[i]))
+            ident = self._pair_ids.get(pair)
+            if ident is None:
+                ident = self._pair_ids[pair] = self._address(_format_address(*pair))
+            ids[j] = ident
+        return ids[inverse.reshape(-1)]
+
+    # -- scalar ------------------------------------------------------------------------
+    def add_frames(self, frames: Iterable[Frame], counters: Counter[str]) -> None:
+        for frame in frames:
+            for datagram in self._unwrapper.feed(frame):
+                self.add_datagram(datagram, counters)
+
+    def add_datagram(self, datagram: Datagram, counters: Counter[str]) -> None:
+        self._scalar.append(datagram_row(datagram, self.audio_level_id, counters))
+
+    def add_row(self, row: dict[str, int | bool | str | None]) -> None:
+        """A row computed elsewhere (the tshark engine); missing columns are zero."""
+        self._scalar.append({name: row.get(name, 0) for name in COLUMNS})
+
+    def flush_scalar(self, counters: Counter[str]) -> None:
+        for datagram in self._unwrapper.flush():
+            self.add_datagram(datagram, counters)
+        counters.update(self._unwrapper.counters)
+        self._unwrapper.counters.clear()
+
+    def _scalar_part(self) -> dict[str, npt.NDArray[np.generic]] | None:
+        if not self._scalar:
+            return None
+        rows, self._scalar = self._scalar, []
+        part: dict[str, npt.NDArray[np.generic]] = {}
+        for name, dtype in COLUMNS.items():
+            if name in ("src", "dst"):
+                part[name] = np.array([self._address(str(r[name])) for r in rows], dtype)
+            else:
+                part[name] = np.array([r[name] for r in rows], dtype)
+        return part
+
+    # -- vectorised --------------------------------------------------------------------
+    def add_vector(
+        self,
+        b: npt.NDArray[np.uint8],
+        *,
+        frame: npt.NDArray[np.int64],
+        timestamp_ns: npt.NDArray[np.int64],
+        net: NetColumns,
+        base: int,
+    ) -> None:
+        from decoders.wire.bulk import vector_rows
+
+        part, stun_wrapped = vector_rows(b, net, self.audio_level_id)
+        if stun_wrapped.any():
+            # STUN Send/Data indications: rare; the scalar path unwraps them
+            counters: Counter[str] = Counter()
+            for i in np.nonzero(stun_wrapped)[0]:
+                start = int(net.payload[i])
+                datagram = Datagram(
+                    frame=int(frame[i]),
+                    timestamp_ns=int(timestamp_ns[i]),
+                    src=_format_address(int(net.src_hi[i]), int(net.src_lo[i])),
+                    src_port=int(net.src_port[i]),
+                    dst=_format_address(int(net.dst_hi[i]), int(net.dst_lo[i])),
+                    dst_port=int(net.dst_port[i]),
+                    transport="udp",
+                    payload=bytes(b[start : start + int(net.length[i])]),
+                )
+                self.add_datagram(datagram, counters)
+            self.vector_counters.update(counters)
+            keep = ~stun_wrapped
+            part = {name: col[keep] for name, col in part.items()}
+            frame, timestamp_ns = frame[keep], timestamp_ns[keep]
+            src = self._address_pairs(net.src_hi[keep], net.src_lo[keep])
+            dst = self._address_pairs(net.dst_hi[keep], net.dst_lo[keep])
+        else:
+            src = self._address_pairs(net.src_hi, net.src_lo)
+            dst = self._address_pairs(net.dst_hi, net.dst_lo)
+        part["frame"] = frame
+        part["timestamp_ns"] = timestamp_ns
+        part["src"] = src
+        part["dst"] = dst
+        self._parts.append({name: part[name].astype(dtype) for name, dtype in COLUMNS.items()})
+
+    def finish(self) -> Rows:
+        scalar = self._scalar_part()
+        parts = self._parts + ([scalar] if scalar is not None else [])
+        self._parts = []
+        if parts:
+            columns = {name: np.concatenate([p[name] for p in parts]) for name in COLUMNS}
+            order = np.argsort(columns["frame"], kind="stable")
+            if not np.array_equal(order, np.arange(len(order))):
+                columns = {name: col[order] for name, col in columns.items()}
+            self.rows.columns = columns
+        return self.rows
+
+
+def _format_address(hi: int, lo: int) -> str:
+    import ipaddress
+
+    if hi == 0 and (lo >> 32) == 0xFFFF:
+        return str(ipaddress.IPv4Address(lo & 0xFFFFFFFF))
+    return str(ipaddress.IPv6Address((hi << 64) | lo))
+
+
+def scan_scalar(fileobj: IO[bytes], audio_level_id: int | None) -> tuple[Rows, Counter[str], str | None, int]:
+    """The whole capture through the scalar path: (rows, skipped counters, damage, frames)."""
+    reader = CaptureReader(fileobj)
+    builder = RowBuilder(audio_level_id)
+    counters: Counter[str] = Counter()
+    frames = 0
+    for frame in reader:
+        frames += 1
+        builder.add_frames((frame,), counters)
+    builder.flush_scalar(counters)
+    return builder.finish(), counters, reader.damage, frames

@@ -1,0 +1,180 @@
+"""tshark as a peer: an alternative (slow) engine and the oracle of the differential tests.
+
+tshark's RTP heuristic is off by default, so RTP shows as ``data`` unless told: this module
+enables the UDP/STUN heuristics, or takes explicit ``decode-as`` ports.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
+from pathlib import Path
+
+from decoders.errors import CaptureError
+from decoders.wire.demux import PacketKind
+from decoders.wire.rowbuild import KIND_CODES, TRANSPORT_CODES, TUNNEL_CODES, RowBuilder, Rows
+
+FIELDS: tuple[str, ...] = (
+    "frame.number",
+    "frame.time_epoch",
+    "frame.protocols",
+    "ip.src",
+    "ip.dst",
+    "ipv6.src",
+    "ipv6.dst",
+    "udp.srcport",
+    "udp.dstport",
+    "udp.length",
+    "tcp.srcport",
+    "tcp.dstport",
+    "stun.channel",
+    "rtp.p_type",
+    "rtp.marker",
+    "rtp.seq",
+    "rtp.timestamp",
+    "rtp.ssrc",
+    "rtp.cc",
+    "rtp.ext.len",
+    "rtp.ext.profile",
+    "rtp.padding.count",
+    "rtp.ext.rfc5285.id",
+    "rtp.ext.rfc5285.data",
+    "rtcp.pt",
+    "rtcp.senderssrc",
+)
+HEURISTICS = ("rtp_udp", "rtp_stun")
+
+
+def tshark_path() -> str:
+    path = shutil.which("tshark")
+    if path is None:
+        raise CaptureError("tshark is not installed (apt-get install tshark)")
+    return path
+
+
+def run_fields(
+    capture: Path,
+    fields: Sequence[str] = FIELDS,
+    *,
+    decode_as: Sequence[str] = (),
+    heuristics: Sequence[str] = HEURISTICS,
+    display_filter: str | None = None,
+) -> Iterator[list[str]]:
+    """Yield one list of field values per frame (multi-valued fields comma-separated)."""
+    command = [tshark_path(), "-n", "-r", str(capture), "-T", "fields", "-E", "separator=\t"]
+    command += ["-E", "occurrence=a", "-E", "aggregator=,"]
+    for h in heuristics:
+        command += ["--enable-heuristic", h]
+    for d in decode_as:
+        command += ["-d", d]
+    if display_filter:
+        command += ["-Y", display_filter]
+    for f in fields:
+        command += ["-e", f]
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8"
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        yield line.rstrip("\n").split("\t")
+    _, err = proc.communicate()
+    if proc.returncode not in (0, 2):  # 2: tshark read a damaged capture partially
+        raise CaptureError(f"tshark failed: {err.strip().splitlines()[-1] if err.strip() else proc.returncode}")
+
+
+def epoch_ns(text: str) -> int:
+    return int(Decimal(text) * 1_000_000_000)
+
+
+def _first(value: str) -> str:
+    return value.split(",")[-1] if value else ""
+
+
+def scan_tshark(
+    capture: Path, audio_level_id: int | None
+) -> tuple[Rows, Counter[str], str | None, int]:
+    """Build the packet table from tshark's dissection (one row per frame with a datagram)."""
+    builder = RowBuilder(audio_level_id)
+    counters: Counter[str] = Counter()
+    frames = 0
+    for values in run_fields(capture):
+        frames += 1
+        v = dict(zip(FIELDS, values + [""] * (len(FIELDS) - len(values)), strict=True))
+        protocols = v["frame.protocols"].split(":")
+        src = _first(v["ip.src"]) or _first(v["ipv6.src"])
+        dst = _first(v["ip.dst"]) or _first(v["ipv6.dst"])
+        if "udp" in protocols:
+            transport, sport, dport = "udp", v["udp.srcport"], v["udp.dstport"]
+        elif "tcp" in protocols:
+            transport, sport, dport = "tcp", v["tcp.srcport"], v["tcp.dstport"]
+        else:
+            counters["non-udp"] += 1
+            continue
+        if not (src and dst and sport and dport):
+            counters["tshark.incomplete"] += 1
+            continue
+        kind = PacketKind.OTHER
+        if "rtp" in protocols:
+            kind = PacketKind.RTP
+        elif "rtcp" in protocols:
+            kind = PacketKind.RTCP
+        elif "dtls" in protocols:
+            kind = PacketKind.DTLS
+        elif "stun" in protocols:
+            kind = PacketKind.STUN
+        row: dict[str, int | bool | str | None] = {
+            "frame": int(v["frame.number"]),
+            "timestamp_ns": epoch_ns(v["frame.time_epoch"]),
+            "src": src,
+            "dst": dst,
+            "src_port": int(_first(sport)),
+            "dst_port": int(_first(dport)),
+            "transport": TRANSPORT_CODES.index(transport),
+            "tunnel": TUNNEL_CODES.index("turn-channel" if v["stun.channel"] else None),
+            "kind": KIND_CODES.index(kind),
+            "malformed": "_ws.malformed" in protocols,
+            "length": int(_first(v["udp.length"]) or 8) - 8 if transport == "udp" else 0,
+            "extension_profile": -1,
+            "audio_level": -1,
+            "voice": False,
+            "marker": False,
+        }
+        if kind is PacketKind.RTP and v["rtp.seq"]:
+            cc = int(v["rtp.cc"] or 0)
+            header = 12 + 4 * cc
+            if v["rtp.ext.profile"]:
+                row["extension_profile"] = int(v["rtp.ext.profile"], 0)
+                row["extension_offset"] = header + 4
+                row["extension_length"] = 4 * int(v["rtp.ext.len"] or 0)
+                header += 4 + 4 * int(v["rtp.ext.len"] or 0)
+            padding = int(v["rtp.padding.count"] or 0)
+            if v["stun.channel"]:
+                row["length"] = int(row["length"] or 0) - 4  # type: ignore[call-overload]
+            row.update(
+                payload_type=int(v["rtp.p_type"]),
+                marker=v["rtp.marker"] in ("1", "True"),
+                sequence_number=int(v["rtp.seq"]),
+                rtp_timestamp=int(v["rtp.timestamp"]),
+                ssrc=int(v["rtp.ssrc"], 0),
+                csrc_count=cc,
+                header_length=header,
+                padding_length=padding,
+                payload_length=int(row["length"] or 0) - header - padding,  # type: ignore[call-overload]
+            )
+            if audio_level_id is not None and v["rtp.ext.rfc5285.id"]:
+                ids = v["rtp.ext.rfc5285.id"].split(",")
+                data = v["rtp.ext.rfc5285.data"].split(",")
+                for ident, blob in zip(ids, data, strict=False):
+                    if int(ident) == audio_level_id and blob:
+                        byte = int(blob.replace(":", "")[:2], 16)
+                        row["audio_level"] = byte & 0x7F
+                        row["voice"] = bool(byte & 0x80)
+                        break
+        elif kind is PacketKind.RTCP and v["rtcp.pt"]:
+            row["payload_type"] = int(v["rtcp.pt"].split(",")[0])
+            row["ssrc"] = int(v["rtcp.senderssrc"].split(",")[0] or "0", 0)
+        builder.add_row(row)
+    return builder.finish(), counters, None, frames

@@ -1,0 +1,141 @@
+"""The bulk (numpy) path must mean exactly what the scalar path means, on every packet."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from decoders.errors import CaptureError
+from decoders.session.sdp import audio_level_extension_id, parse_sdp
+from decoders.wire import walk
+from decoders.wire.bulk import scan_file
+from decoders.wire.rowbuild import COLUMNS, Rows, scan_scalar
+
+VARIANTS: list[dict[str, Any]] = [
+    {},
+    {"link": "vlan"},
+    {"link": "qinq"},
+    {"link": "sll"},
+    {"link": "sll2"},
+    {"link": "raw"},
+    {"link": "ipv4"},
+    {"link": "null"},
+    {"ipv6": True},
+    {"ipv6": True, "link": "sll2"},
+    {"format": "pcap-ns"},
+    {"format": "pcap-be"},
+    {"format": "pcapng"},
+    {"format": "pcapng-be"},
+    {"format": "pcapng-2if"},
+    {"transport": "ice-tcp"},
+    {"transport": "ice-tcp", "ipv6": True, "format": "pcapng"},
+    {"transport": "turn"},
+    {"transport": "turn", "link": "sll"},
+    {"audio_level_id": 5},
+]
+
+
+def variant_id(v: dict[str, Any]) -> str:
+    return "-".join(f"{k}={val}" for k, val in v.items()) or "baseline"
+
+
+def assert_same_rows(a: Rows, b: Rows) -> None:
+    assert len(a) == len(b)
+    for name in COLUMNS:
+        if name in ("src", "dst"):
+            left = [a.addresses[i] for i in a.columns[name]]
+            right = [b.addresses[i] for i in b.columns[name]]
+            assert left == right, name
+        else:
+            mismatch = np.nonzero(a.columns[name] != b.columns[name])[0]
+            assert mismatch.size == 0, (
+                f"column {name} differs at rows {mismatch[:5].tolist()}: "
+                f"{a.columns[name][mismatch[:5]].tolist()} != {b.columns[name][mismatch[:5]].tolist()}"
+            )
+
+
+def both(data: bytes, level_id: int | None, chunk_size: int = 1 << 20) -> tuple[Rows, Rows]:
+    fast = scan_file(io.BytesIO(data), level_id, chunk_size=chunk_size)
+    rows, _counters, damage, frames = scan_scalar(io.BytesIO(data), level_id)
+    assert fast.frames == frames
+    assert fast.damage is None and damage is None
+    return fast.rows, rows
+
+
+def test_real_sessions_agree(session_dir: Path) -> None:
+    sdp = parse_sdp((session_dir / "offer.sdp").read_text())
+    level_id = audio_level_extension_id(sdp)
+    data = (session_dir / "capture.pcapng").read_bytes()
+    fast, scalar = both(data, level_id)
+    assert_same_rows(fast, scalar)
+    # and the audio level really was decoded on the browser's stream
+    assert (fast.columns["audio_level"] >= 0).sum() > 100
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=variant_id)
+def test_synthetic_variants_agree(variant: dict[str, Any], make_synthetic: Any) -> None:
+    data, truth = make_synthetic(packets=1500, **variant)
+    fast, scalar = both(data, truth.audio_level_id)
+    assert_same_rows(fast, scalar)
+
+
+def test_chunk_boundaries_do_not_matter(make_synthetic: Any) -> None:
+    for fmt in ("pcap", "pcapng"):
+        data, truth = make_synthetic(packets=1500, format=fmt)
+        whole = scan_file(io.BytesIO(data), truth.audio_level_id).rows
+        small = scan_file(io.BytesIO(data), truth.audio_level_id, chunk_size=4096).rows
+        assert_same_rows(whole, small)
+
+
+def test_gzip_capture(make_synthetic: Any) -> None:
+    data, truth = make_synthetic(packets=800)
+    plain = scan_file(io.BytesIO(data), truth.audio_level_id)
+    packed = scan_file(io.BytesIO(gzip.compress(data)), truth.audio_level_id)
+    assert_same_rows(plain.rows, packed.rows)
+
+
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+def test_truncated_capture_keeps_what_came_before(fmt: str, make_synthetic: Any) -> None:
+    data, truth = make_synthetic(packets=600, format=fmt)
+    cut = data[: len(data) - 37]
+    fast = scan_file(io.BytesIO(cut), truth.audio_level_id)
+    rows, _, damage, frames = scan_scalar(io.BytesIO(cut), truth.audio_level_id)
+    assert fast.damage is not None and "truncated" in fast.damage
+    assert damage is not None
+    assert fast.frames == frames == truth.frames - 1
+    assert_same_rows(fast.rows, rows)
+
+
+def test_not_a_capture() -> None:
+    with pytest.raises(CaptureError, match="not a pcap or pcapng"):
+        scan_file(io.BytesIO(b"GET / HTTP/1.1\r\n\r\n"), None)
+    with pytest.raises(CaptureError, match="empty"):
+        scan_file(io.BytesIO(b""), None)
+
+
+def _walk_arrays(fn: Any, data: bytes, start: int, ng: bool) -> tuple[Any, ...]:
+    n = 100_000
+    arrays: list[Any] = [np.zeros(n, np.int64)] + [np.zeros(n, np.uint32) for _ in range(5 if ng else 4)]
+    result = fn(data, start, 0, 1 << 20, *arrays)
+    count = result[0]
+    return (result, *(a[:count].tolist() for a in arrays))
+
+
+@pytest.mark.skipif(not walk.ACCELERATED, reason="C walker not built")
+def test_c_and_python_walkers_agree(make_synthetic: Any, session_dir: Path) -> None:
+    pcap, _ = make_synthetic(packets=700)
+    assert _walk_arrays(walk.walk_pcap, pcap, 24, False) == _walk_arrays(
+        walk.py_walk_pcap, pcap, 24, False
+    )
+    ng = (session_dir / "capture.pcapng").read_bytes()
+    # skip the section header and first interface block, as the scanner does
+    start = int.from_bytes(ng[4:8], "little")
+    for cut in (len(ng), len(ng) - 5):
+        c = _walk_arrays(walk.walk_pcapng, ng[:cut], start, True)
+        p = _walk_arrays(walk.py_walk_pcapng, ng[:cut], start, True)
+        assert c == p
