@@ -19,9 +19,9 @@ demo: $(STAMP)
 	$(VENV)/bin/mutecheck streams $(DEMO)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check decoders addons tests bench
-	$(VENV)/bin/ruff format --check decoders addons tests bench
-	$(VENV)/bin/mypy --strict decoders addons
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy --strict decoders $(wildcard addons/*.py)
 
 test: lint
 	$(VENV)/bin/pytest -q

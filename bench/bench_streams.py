@@ -65,7 +65,9 @@ def timed(command: list[str]) -> tuple[float, int, bytes]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--packets", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3, help="runs of mutecheck; the best counts")
     parser.add_argument("--no-tshark", action="store_true")
@@ -73,7 +75,8 @@ def main() -> None:
     mutecheck = shutil.which("mutecheck", path=str(Path(sys.executable).parent)) or "mutecheck"
     from decoders.wire import walk
 
-    print(f"record walker: {'C extension' if walk.ACCELERATED else 'pure Python (extension not built)'}")
+    walker = "C extension" if walk.ACCELERATED else "pure Python (extension not built)"
+    print(f"record walker: {walker}")
     results: list[tuple[str, float, float, float | None]] = []
     for fmt in ("pcap", "pcapng"):
         path = make_capture(args.packets, fmt)
@@ -81,7 +84,8 @@ def main() -> None:
         best = float("inf")
         rss = 0
         for _ in range(args.repeat):
-            seconds, peak, out = timed([mutecheck, "streams", str(path), "--json", "--no-progress"])
+            command = [mutecheck, "streams", str(path), "--json", "--no-progress"]
+            seconds, peak, _ = timed(command)
             best = min(best, seconds)
             rss = max(rss, peak)
         ours = args.packets / best

@@ -41,7 +41,9 @@ def main() -> None:
     help="SDP file (offer or answer) telling codecs and the audio-level extension id. "
     "Default: offer.sdp/answer.sdp of a session folder.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON (docs/streams-json.md).")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print machine-readable JSON (docs/streams-json.md)."
+)
 @click.option(
     "--engine",
     type=click.Choice(["fast", "scalar", "tshark"]),
@@ -56,7 +58,11 @@ def main() -> None:
     default=None,
     help="RFC 6464 audio-level header-extension id, when neither SDP nor inference finds it.",
 )
-@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal, for large captures).")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bar (default: on a terminal, for large captures).",
+)
 def streams(
     capture: Path,
     sdp_files: tuple[Path, ...],
@@ -75,7 +81,11 @@ def streams(
         files = locate(capture, sdp=sdp_files)
         sdp = load_sdp(files.sdp) if files.sdp else None
         size = files.capture.stat().st_size
-        show = progress if progress is not None else (sys.stderr.isatty() and size >= PROGRESS_MIN_BYTES)
+        show = (
+            progress
+            if progress is not None
+            else (sys.stderr.isatty() and size >= PROGRESS_MIN_BYTES)
+        )
         if show:
             with click.progressbar(length=size, label="reading", file=sys.stderr) as bar:
                 done = [0]
@@ -85,10 +95,16 @@ def streams(
                     done[0] = total
 
                 scan = scan_streams(
-                    files.capture, sdp=sdp, audio_level_id=audio_level_id, engine=engine, progress=tick
+                    files.capture,
+                    sdp=sdp,
+                    audio_level_id=audio_level_id,
+                    engine=engine,
+                    progress=tick,
                 )
         else:
-            scan = scan_streams(files.capture, sdp=sdp, audio_level_id=audio_level_id, engine=engine)
+            scan = scan_streams(
+                files.capture, sdp=sdp, audio_level_id=audio_level_id, engine=engine
+            )
     except (CaptureError, MalformedPacket) as exc:
         fail(f"{capture}: {exc}")
     except OSError as exc:
@@ -109,13 +125,17 @@ def streams(
         )
         click.echo(json.dumps(doc, indent=2))
     else:
-        click.echo(f"{files.capture}: {scan.frames} frames ({scan.capture_format}), engine {engine}")
+        click.echo(
+            f"{files.capture}: {scan.frames} frames ({scan.capture_format}), engine {engine}"
+        )
         kinds = ", ".join(f"{n} {k}" for k, n in scan.datagram_counts().items())
         click.echo(f"datagrams: {kinds or 'none'}")
         click.echo(scan.level.describe())
         if scan.head.srtp_profile_name:
             tag = scan.head.srtp_auth_tag_length
-            click.echo(f"SRTP profile (DTLS use_srtp): {scan.head.srtp_profile_name}, {tag}-byte auth tag")
+            click.echo(
+                f"SRTP profile (DTLS use_srtp): {scan.head.srtp_profile_name}, {tag}-byte auth tag"
+            )
         click.echo("")
         click.echo(stream_table_text(scan.streams))
         skipped = {k: v for k, v in scan.counters.items() if v}
@@ -123,7 +143,9 @@ def streams(
             click.echo("")
             click.echo("skipped: " + ", ".join(f"{k} {v}" for k, v in sorted(skipped.items())))
     if scan.damage:
-        click.echo(f"mutecheck: warning: {scan.damage}; everything before it was analysed", err=True)
+        click.echo(
+            f"mutecheck: warning: {scan.damage}; everything before it was analysed", err=True
+        )
 
 
 if __name__ == "__main__":  # pragma: no cover

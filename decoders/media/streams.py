@@ -8,7 +8,7 @@ and uses capture timestamps only, never the wall clock.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -74,9 +74,7 @@ class StreamStats:
         return f"0x{self.ssrc:08x}"
 
 
-def _stream_groups(
-    rows: Rows, mask: npt.NDArray[np.bool_]
-) -> list[npt.NDArray[np.int64]]:
+def _stream_groups(rows: Rows, mask: npt.NDArray[np.bool_]) -> list[npt.NDArray[np.int64]]:
     """Indices of ``rows`` per stream key, each in capture order, streams by first frame."""
     idx = np.nonzero(mask)[0]
     if idx.size == 0:
@@ -119,6 +117,13 @@ def extended_sequence(seq: npt.NDArray[np.integer]) -> npt.NDArray[np.int64]:
     return out
 
 
+def _wrapped_steps(rtp_timestamp: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
+    """Differences of 32-bit RTP timestamps, taking wrap-around into account."""
+    wide = rtp_timestamp.astype(np.int64)
+    diff: npt.NDArray[np.int64] = np.subtract(wide[1:], wide[:-1])
+    return ((diff + 2**31) & 0xFFFFFFFF) - 2**31
+
+
 def interarrival_jitter(
     arrival_ns: npt.NDArray[np.int64], rtp_timestamp: npt.NDArray[np.integer], clock_rate: int
 ) -> npt.NDArray[np.float64]:
@@ -132,14 +137,14 @@ def interarrival_jitter(
     if n < 2:
         return np.zeros(n)
     arrival = arrival_ns.astype(np.float64) * (clock_rate / 1e9)
-    ts_step = ((np.diff(rtp_timestamp.astype(np.int64)) + 2**31) & 0xFFFFFFFF) - 2**31
+    ts_step = _wrapped_steps(rtp_timestamp)
     d = np.abs(np.diff(arrival) - ts_step) / 16.0
     a = 15.0 / 16.0
     block = 128
     m = -(-d.size // block)
-    x = np.zeros(m * block)
-    x[: d.size] = d
-    x = x.reshape(m, block)
+    flat = np.zeros(m * block)
+    flat[: d.size] = d
+    x = flat.reshape(m, block)
     k = np.arange(block)
     powers = np.where(k[None, :] >= k[:, None], a ** (k[None, :] - k[:, None]), 0.0)
     local = x @ powers  # response to each block's own input, starting from J = 0
@@ -155,12 +160,14 @@ def interarrival_jitter(
     return out
 
 
-def _guess_clock_rate(arrival_ns: npt.NDArray[np.int64], rtp_ts: npt.NDArray[np.integer]) -> int | None:
+def _guess_clock_rate(
+    arrival_ns: npt.NDArray[np.int64], rtp_ts: npt.NDArray[np.integer]
+) -> int | None:
     """RTP clock rate from timestamp advance over capture time, snapped to a known rate."""
     if arrival_ns.size < 3:
         return None
     span_s = (int(arrival_ns[-1]) - int(arrival_ns[0])) / 1e9
-    steps = ((np.diff(rtp_ts.astype(np.int64)) + 2**31) & 0xFFFFFFFF) - 2**31
+    steps = _wrapped_steps(rtp_ts)
     advance = int(steps[np.abs(steps) < 2**30].sum())
     if span_s <= 0 or advance <= 0:
         return None

@@ -42,7 +42,7 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 
 
 def stream_rows(streams: Iterable[StreamStats]) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for s in streams:
         lost = f"{s.lost} ({100.0 * s.lost / (s.packets + s.lost):.1f}%)" if s.packets else "0"
         rows.append(

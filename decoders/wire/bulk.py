@@ -21,7 +21,7 @@ import struct
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, Final
+from typing import Any, BinaryIO, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -148,18 +148,19 @@ class BulkScanner:
         self,
         audio_level_id: int | None = None,
         *,
+        srtp: bool = True,
         chunk_size: int = CHUNK_SIZE,
         progress: Callable[[int], None] | None = None,
     ) -> None:
         self.audio_level_id = audio_level_id
         self.chunk_size = chunk_size
         self.progress = progress
-        self.builder = RowBuilder(audio_level_id)
+        self.builder = RowBuilder(audio_level_id, srtp=srtp)
         self._fallback: list[Frame] = []
         self.result = ScanResult(rows=self.builder.rows)
 
     # -- reading ---------------------------------------------------------------------
-    def scan(self, fileobj: IO[bytes]) -> ScanResult:
+    def scan(self, fileobj: BinaryIO) -> ScanResult:
         head = fileobj.read(4)
         if len(head) == 0:
             raise CaptureError("empty file")
@@ -180,7 +181,7 @@ class BulkScanner:
         self.result.counters.update(self.builder.vector_counters)
         return self.result
 
-    def _scan(self, fileobj: IO[bytes], head: bytes, *, pcapng: bool) -> None:
+    def _scan(self, fileobj: BinaryIO, head: bytes, *, pcapng: bool) -> None:
         buf = bytearray(self.chunk_size + _SLACK)
         view = memoryview(buf)
         buf[:4] = head
@@ -226,7 +227,9 @@ class BulkScanner:
                     data, pos, self._big, MAX_CAPLEN, off, caplen, origlen, ts_a, ts_b
                 )
             if count:
-                self._decode(buf, filled, base, count, off, caplen, origlen, ts_a, ts_b, iface, pcapng)
+                self._decode(
+                    buf, filled, base, count, off, caplen, origlen, ts_a, ts_b, iface, pcapng
+                )
             pos = nxt
             if status == walk.SPECIAL:
                 consumed = self._special_block(buf, filled, pos, eof)
@@ -341,9 +344,10 @@ class BulkScanner:
             link = self._interfaces[0].link_type
             links = np.full(count, link, dtype=np.int64)
             tick = self._interfaces[0].ns_per_tick_num
-            ts = ts_a_all[:count].astype(np.int64) * 1_000_000_000 + ts_b_all[:count].astype(
-                np.int64
-            ) * tick
+            ts = (
+                ts_a_all[:count].astype(np.int64) * 1_000_000_000
+                + ts_b_all[:count].astype(np.int64) * tick
+            )
         b[filled : filled + _SLACK] = 0
         vec, fallback = _vector_frames(b, off, caplen, links)
         if fallback.any():
@@ -591,35 +595,37 @@ def _vector_frames(b: U8, off: I64, caplen: I64, links: I64) -> tuple[NetColumns
 
 
 def scan_file(
-    fileobj: IO[bytes],
+    fileobj: BinaryIO,
     audio_level_id: int | None = None,
     *,
+    srtp: bool = True,
     chunk_size: int = CHUNK_SIZE,
     progress: Callable[[int], None] | None = None,
 ) -> ScanResult:
     """Scan an open capture file into a packet table (see :class:`Rows`)."""
-    return BulkScanner(audio_level_id, chunk_size=chunk_size, progress=progress).scan(fileobj)
+    scanner = BulkScanner(audio_level_id, srtp=srtp, chunk_size=chunk_size, progress=progress)
+    return scanner.scan(fileobj)
 
 
 def vector_rows(
-    b: U8, net: NetColumns, audio_level_id: int | None
-) -> tuple[dict[str, npt.NDArray[np.generic]], Mask]:
+    b: U8, net: NetColumns, audio_level_id: int | None, *, srtp: bool = True
+) -> tuple[dict[str, npt.NDArray[Any]], Mask, Counter[str]]:
     """TURN ChannelData, RFC 7983 classification, RTP and RTCP headers for every datagram.
 
-    Returns the columns (all but frame/timestamp/addresses) and a mask of STUN Send/Data
-    indications, which the caller hands to the scalar path for unwrapping.
+    Returns the columns (all but frame/timestamp/addresses), a mask of STUN Send/Data
+    indications, which the caller hands to the scalar path for unwrapping, and the counts of
+    malformed datagrams per layer.
     """
     n = len(net.payload)
     p = net.payload.copy()
     length = net.length.copy()
-    out: dict[str, npt.NDArray[np.generic]] = {
-        name: np.zeros(n, dtype) for name, dtype in COLUMNS.items()
-    }
+    out: dict[str, npt.NDArray[Any]] = {name: np.zeros(n, dtype) for name, dtype in COLUMNS.items()}
     out["src_port"] = net.src_port
     out["dst_port"] = net.dst_port
     out["extension_profile"] = np.full(n, -1, np.int32)
     out["audio_level"] = np.full(n, -1, np.int16)
     malformed = np.zeros(n, np.bool_)
+    counters = Counter[str]()
     first = np.where(length > 0, b[p].astype(np.int64), 256).astype(np.int64)
     # TURN ChannelData (RFC 8656 section 12): channel number 0x4000-0x4FFF, then a length
     channel = (first >= demux.TURN_CHANNEL_RANGE.start) & (first < demux.TURN_CHANNEL_RANGE.stop)
@@ -629,8 +635,8 @@ def vector_rows(
         inner = np.where(ok, _be16(b, p[idx] + 2), 0)
         ok &= 4 + inner <= length[idx]
         good = idx[ok]
-        bad = idx[~ok]
-        malformed[bad] = True
+        malformed[idx[~ok]] = True
+        counters["malformed.turn"] += int((~ok).sum())
         out["tunnel"][good] = TUNNEL_CHANNEL
         p[good] += 4
         length[good] = inner[ok]
@@ -669,7 +675,7 @@ def vector_rows(
         csrc = f & 0x0F
         header = 12 + 4 * csrc
         has_ext = (f & 0x10) != 0
-        has_pad = (f & 0x20) != 0
+        has_pad = ((f & 0x20) != 0) & (not srtp)  # SRTP encrypts the padding count
         bad = header > lr
         ext_at = header + 4
         bad |= has_ext & (ext_at > lr)
@@ -693,6 +699,7 @@ def vector_rows(
             )
             bad[w[broken]] = True
             if audio_level_id is not None:
+                bad[w[found & (data_len < 1)]] = True  # an audio level is one byte, not zero
                 hit = found & (data_len >= 1) & ~broken
                 value = b[data_at[hit]].astype(np.int64)
                 level[w[hit]] = value & 0x7F
@@ -700,6 +707,7 @@ def vector_rows(
         good = r[~bad]
         g = ~bad
         malformed[r[bad]] = True
+        counters["malformed.rtp"] += int(bad.sum())
         pg = pr[g]
         out["marker"][good] = (second[good] & 0x80) != 0
         out["payload_type"][good] = second[good] & 0x7F
@@ -717,7 +725,7 @@ def vector_rows(
         out["audio_level"][good] = level[g]
         out["voice"][good] = voice[g]
     out["malformed"] = malformed
-    return out, stun_wrapped
+    return out, stun_wrapped, counters
 
 
 def _in(values: npt.NDArray[np.int64], span: range) -> Mask:

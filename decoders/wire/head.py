@@ -9,7 +9,7 @@ them at a fraction of the full scan's cost.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import IO
+from typing import BinaryIO
 
 from decoders.errors import MalformedPacket
 from decoders.wire import demux, dtls, rtp
@@ -41,7 +41,7 @@ class HeadSample:
         return entry[0] if entry else f"0x{self.srtp_profile:04x}"
 
 
-def probe_head(fileobj: IO[bytes], max_frames: int = HEAD_FRAMES) -> HeadSample:
+def probe_head(fileobj: BinaryIO, max_frames: int = HEAD_FRAMES) -> HeadSample:
     """Read up to ``max_frames`` frames of an open capture with the scalar path."""
     sample = HeadSample()
     reader = CaptureReader(fileobj)
@@ -60,7 +60,7 @@ def probe_head(fileobj: IO[bytes], max_frames: int = HEAD_FRAMES) -> HeadSample:
             kind = demux.classify(payload)
             try:
                 if kind is PacketKind.RTP:
-                    sample.rtp_packets.append(rtp.RtpPacket.parse(payload))
+                    sample.rtp_packets.append(rtp.RtpPacket.parse(payload, srtp=True))
                 elif kind is PacketKind.DTLS:
                     _note_dtls(sample, payload)
             except MalformedPacket:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -73,13 +73,13 @@ COLUMNS: Final[dict[str, type[np.generic]]] = {
 class Rows:
     """The packet table. ``columns`` maps each name of :data:`COLUMNS` to an array."""
 
-    columns: dict[str, npt.NDArray[np.generic]]
+    columns: dict[str, npt.NDArray[Any]]
     addresses: list[str]
 
     def __len__(self) -> int:
         return len(self.columns["frame"])
 
-    def __getitem__(self, name: str) -> npt.NDArray[np.generic]:
+    def __getitem__(self, name: str) -> npt.NDArray[Any]:
         return self.columns[name]
 
     def kind_mask(self, kind: PacketKind) -> npt.NDArray[np.bool_]:
@@ -100,9 +100,13 @@ def empty_rows() -> Rows:
 
 
 def datagram_row(
-    datagram: Datagram, audio_level_id: int | None, counters: Counter[str]
+    datagram: Datagram, audio_level_id: int | None, counters: Counter[str], *, srtp: bool = True
 ) -> dict[str, int | bool | str | None]:
-    """The scalar definition of one row (addresses still as text)."""
+    """The scalar definition of one row (addresses still as text).
+
+    With ``srtp`` (WebRTC media always is) the RTP padding count is not read: SRTP encrypts
+    it, and the packet's last byte belongs to the auth tag.
+    """
     row: dict[str, int | bool | str | None] = {name: 0 for name in COLUMNS}
     row.update(
         frame=datagram.frame,
@@ -134,7 +138,8 @@ def datagram_row(
     row["kind"] = KIND_CODES.index(kind)
     if kind is PacketKind.RTP:
         try:
-            packet = rtp.RtpPacket.parse(payload)
+            packet = rtp.RtpPacket.parse(payload, srtp=srtp)
+            level = rtp.audio_level(packet, audio_level_id) if audio_level_id else None
         except MalformedPacket:
             counters["malformed.rtp"] += 1
             row["malformed"] = True
@@ -154,11 +159,9 @@ def datagram_row(
             row["extension_profile"] = packet.extension_profile
             row["extension_offset"] = packet.extension_offset
             row["extension_length"] = packet.payload_offset - packet.extension_offset
-        if audio_level_id is not None:
-            level = rtp.audio_level(packet, audio_level_id)
-            if level is not None:
-                row["audio_level"] = level.level
-                row["voice"] = level.voice
+        if level is not None:
+            row["audio_level"] = level.level
+            row["voice"] = level.voice
     elif kind is PacketKind.RTCP:
         try:
             header = rtcp.parse_header(payload)
@@ -174,9 +177,10 @@ def datagram_row(
 class RowBuilder:
     """Accumulates rows from both paths; :meth:`finish` sorts them into frame order."""
 
-    def __init__(self, audio_level_id: int | None) -> None:
+    def __init__(self, audio_level_id: int | None, *, srtp: bool = True) -> None:
         self.audio_level_id = audio_level_id
-        self._parts: list[dict[str, npt.NDArray[np.generic]]] = []
+        self.srtp = srtp
+        self._parts: list[dict[str, npt.NDArray[Any]]] = []
         self._scalar: list[dict[str, int | bool | str | None]] = []
         self._unwrapper = Unwrapper()
         self._address_ids: dict[str, int] = {}
@@ -199,7 +203,7 @@ class RowBuilder:
         if len(hi) == 0:
             return np.zeros(0, np.int32)
         mixed = lo ^ (hi * np.uint64(0x9E3779B97F4A7C15))
-        keys, first, inverse = np.unique(mixed, return_index=True, return_inverse=True)
+        _, first, inverse = np.unique(mixed, return_index=True, return_inverse=True)
         if not (np.array_equal(hi, hi[first][inverse]) and np.array_equal(lo, lo[first][inverse])):
             stacked = np.stack([hi, lo], axis=1)
             _, first, inverse = np.unique(stacked, axis=0, return_index=True, return_inverse=True)
@@ -219,7 +223,7 @@ class RowBuilder:
                 self.add_datagram(datagram, counters)
 
     def add_datagram(self, datagram: Datagram, counters: Counter[str]) -> None:
-        self._scalar.append(datagram_row(datagram, self.audio_level_id, counters))
+        self._scalar.append(datagram_row(datagram, self.audio_level_id, counters, srtp=self.srtp))
 
     def add_row(self, row: dict[str, int | bool | str | None]) -> None:
         """A row computed elsewhere (the tshark engine); missing columns are zero."""
@@ -231,11 +235,11 @@ class RowBuilder:
         counters.update(self._unwrapper.counters)
         self._unwrapper.counters.clear()
 
-    def _scalar_part(self) -> dict[str, npt.NDArray[np.generic]] | None:
+    def _scalar_part(self) -> dict[str, npt.NDArray[Any]] | None:
         if not self._scalar:
             return None
         rows, self._scalar = self._scalar, []
-        part: dict[str, npt.NDArray[np.generic]] = {}
+        part: dict[str, npt.NDArray[Any]] = {}
         for name, dtype in COLUMNS.items():
             if name in ("src", "dst"):
                 part[name] = np.array([self._address(str(r[name])) for r in rows], dtype)
@@ -255,7 +259,8 @@ class RowBuilder:
     ) -> None:
         from decoders.wire.bulk import vector_rows
 
-        part, stun_wrapped = vector_rows(b, net, self.audio_level_id)
+        part, stun_wrapped, malformed = vector_rows(b, net, self.audio_level_id, srtp=self.srtp)
+        self.vector_counters.update(malformed)
         if stun_wrapped.any():
             # STUN Send/Data indications: rare; the scalar path unwraps them
             counters: Counter[str] = Counter()
@@ -308,10 +313,12 @@ def _format_address(hi: int, lo: int) -> str:
     return str(ipaddress.IPv6Address((hi << 64) | lo))
 
 
-def scan_scalar(fileobj: IO[bytes], audio_level_id: int | None) -> tuple[Rows, Counter[str], str | None, int]:
+def scan_scalar(
+    fileobj: BinaryIO, audio_level_id: int | None, *, srtp: bool = True
+) -> tuple[Rows, Counter[str], str | None, int]:
     """The whole capture through the scalar path: (rows, skipped counters, damage, frames)."""
     reader = CaptureReader(fileobj)
-    builder = RowBuilder(audio_level_id)
+    builder = RowBuilder(audio_level_id, srtp=srtp)
     counters: Counter[str] = Counter()
     frames = 0
     for frame in reader:

@@ -82,7 +82,9 @@ def run_fields(
         yield line.rstrip("\n").split("\t")
     _, err = proc.communicate()
     if proc.returncode not in (0, 2):  # 2: tshark read a damaged capture partially
-        raise CaptureError(f"tshark failed: {err.strip().splitlines()[-1] if err.strip() else proc.returncode}")
+        raise CaptureError(
+            f"tshark failed: {err.strip().splitlines()[-1] if err.strip() else proc.returncode}"
+        )
 
 
 def epoch_ns(text: str) -> int:
@@ -152,7 +154,7 @@ def scan_tshark(
                 header += 4 + 4 * int(v["rtp.ext.len"] or 0)
             padding = int(v["rtp.padding.count"] or 0)
             if v["stun.channel"]:
-                row["length"] = int(row["length"] or 0) - 4  # type: ignore[call-overload]
+                row["length"] = int(row["length"] or 0) - 4
             row.update(
                 payload_type=int(v["rtp.p_type"]),
                 marker=v["rtp.marker"] in ("1", "True"),
@@ -162,7 +164,7 @@ def scan_tshark(
                 csrc_count=cc,
                 header_length=header,
                 padding_length=padding,
-                payload_length=int(row["length"] or 0) - header - padding,  # type: ignore[call-overload]
+                payload_length=int(row["length"] or 0) - header - padding,
             )
             if audio_level_id is not None and v["rtp.ext.rfc5285.id"]:
                 ids = v["rtp.ext.rfc5285.id"].split(",")

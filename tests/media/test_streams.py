@@ -28,7 +28,9 @@ SYNTHETIC = [
 ]
 
 
-@pytest.mark.parametrize("variant", SYNTHETIC, ids=lambda v: "-".join(map(str, v.values())) or "base")
+@pytest.mark.parametrize(
+    "variant", SYNTHETIC, ids=lambda v: "-".join(map(str, v.values())) or "base"
+)
 @pytest.mark.parametrize("engine", ["fast", "scalar"])
 def test_synthetic_streams_match_truth(
     variant: dict[str, Any], engine: str, make_synthetic: Any, tmp_path: Path
@@ -111,7 +113,8 @@ def test_loss_duplicates_and_reordering(make_synthetic: Any) -> None:
     rows = scan_file(io.BytesIO(data), truth.audio_level_id).rows
     audio_ssrc = truth.streams[0].ssrc
     audio_frames = [
-        int(f) for f, s, k in zip(rows["frame"], rows["ssrc"], rows["kind"], strict=True)
+        int(f)
+        for f, s, k in zip(rows["frame"], rows["ssrc"], rows["kind"], strict=True)
         if s == audio_ssrc and k == 5
     ]
     drop = set(audio_frames[100:103])

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from decoders.errors import CaptureError
 from decoders.session.sdp import audio_level_extension_id, parse_sdp
@@ -53,9 +55,10 @@ def assert_same_rows(a: Rows, b: Rows) -> None:
             assert left == right, name
         else:
             mismatch = np.nonzero(a.columns[name] != b.columns[name])[0]
+            first = mismatch[:5]
             assert mismatch.size == 0, (
-                f"column {name} differs at rows {mismatch[:5].tolist()}: "
-                f"{a.columns[name][mismatch[:5]].tolist()} != {b.columns[name][mismatch[:5]].tolist()}"
+                f"column {name} differs at rows {first.tolist()}: "
+                f"{a.columns[name][first].tolist()} != {b.columns[name][first].tolist()}"
             )
 
 
@@ -120,7 +123,9 @@ def test_not_a_capture() -> None:
 
 def _walk_arrays(fn: Any, data: bytes, start: int, ng: bool) -> tuple[Any, ...]:
     n = 100_000
-    arrays: list[Any] = [np.zeros(n, np.int64)] + [np.zeros(n, np.uint32) for _ in range(5 if ng else 4)]
+    arrays: list[Any] = [np.zeros(n, np.int64)] + [
+        np.zeros(n, np.uint32) for _ in range(5 if ng else 4)
+    ]
     result = fn(data, start, 0, 1 << 20, *arrays)
     count = result[0]
     return (result, *(a[:count].tolist() for a in arrays))
@@ -139,3 +144,59 @@ def test_c_and_python_walkers_agree(make_synthetic: Any, session_dir: Path) -> N
         c = _walk_arrays(walk.walk_pcapng, ng[:cut], start, True)
         p = _walk_arrays(walk.py_walk_pcapng, ng[:cut], start, True)
         assert c == p
+
+
+def _udp_capture(payloads: list[bytes]) -> bytes:
+    from decoders.wire.capture import LINKTYPE_ETHERNET
+    from decoders.wire.pcapwriter import PcapWriter, build_udp_frame
+
+    out = io.BytesIO()
+    writer = PcapWriter(out, LINKTYPE_ETHERNET, nanosecond=True)
+    for i, payload in enumerate(payloads):
+        frame = build_udp_frame(LINKTYPE_ETHERNET, "10.0.0.1", 5000, "10.0.0.2", 6000, payload)
+        writer.write(1_700_000_000_000_000_000 + i * 20_000_000, frame)
+    return out.getvalue()
+
+
+rtp_like = st.builds(
+    lambda first, second, rest, ext: bytes([first, second]) + rest[:10] + ext + rest[10:],
+    st.integers(0x80, 0xBF),
+    st.integers(0, 255),
+    st.binary(min_size=0, max_size=40),
+    st.one_of(
+        st.just(b""),
+        st.builds(
+            lambda words, body: b"\xbe\xde" + bytes([0, words]) + body,
+            st.integers(0, 3),
+            st.binary(min_size=0, max_size=14),
+        ),
+        st.builds(
+            lambda words, body: b"\x10\x00" + bytes([0, words]) + body,
+            st.integers(0, 3),
+            st.binary(min_size=0, max_size=14),
+        ),
+    ),
+)
+any_payload = st.one_of(
+    rtp_like,
+    st.binary(min_size=0, max_size=48),
+    st.builds(
+        lambda n, body: bytes([0x40, 0x00]) + n.to_bytes(2, "big") + body,
+        st.integers(0, 60),
+        rtp_like,
+    ),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(any_payload, min_size=1, max_size=30), st.booleans(), st.sampled_from([None, 1, 2, 14])
+)
+def test_property_fast_equals_scalar_on_arbitrary_datagrams(
+    payloads: list[bytes], srtp: bool, level_id: int | None
+) -> None:
+    data = _udp_capture(payloads)
+    fast = scan_file(io.BytesIO(data), level_id, srtp=srtp)
+    rows, counters, _, _ = scan_scalar(io.BytesIO(data), level_id, srtp=srtp)
+    assert_same_rows(fast.rows, rows)
+    assert +fast.counters == +counters
