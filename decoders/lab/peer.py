@@ -1,17 +1,21 @@
-"""The lab's answering peer: serves the call page, answers its offer with aiortc, exports SRTP keys.
+"""The lab's answering peer: serves the call page, answers its offer with aiortc, exports secrets.
 
 Run as ``python -m decoders.lab.peer --host 10.77.0.2 --port 8080 --out <session dir>`` (the
 lab starts it inside the peer's network namespace). It speaks a tiny HTTP/1.1 (one request per
-connection) with the page:
+connection) with the page, and RFC 6455 WebSocket on one path:
 
 - ``GET /``            the call page (``page.html``)
 - ``POST /offer``      ``{"type": "offer", "sdp": ...}`` -> the answer, same shape
 - ``POST /log``        a progress or error note from the page
+- ``POST /telemetry``  a level-telemetry message (the telemetry variants); logged
+- ``GET /ws``          WebSocket: every text or binary message is logged as telemetry
 - ``POST /timeline``   the page's own mute/unmute times (epoch ms)
-- ``POST /done``       the scenario is over: close the call, write ``keys.json``, exit
+- ``POST /done``       the scenario is over: close the call, write the secrets, exit
 
-It writes ``offer.sdp``, ``answer.sdp`` and ``keys.json`` into ``--out`` and reports progress to
-the orchestrator as one JSON object per stdout line (``{"event": ...}``).
+It writes ``offer.sdp`` and ``answer.sdp`` (as exchanged), ``keys.json`` (the SRTP master keys,
+from the DTLS exporter), ``keylog.txt`` (the DTLS key log, NSS format) and, when telemetry
+arrived, ``peer-telemetry.jsonl`` into ``--out``, and reports progress to the orchestrator as one
+JSON object per stdout line (``{"event": ...}``).
 """
 
 from __future__ import annotations
@@ -20,20 +24,29 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import hashlib
 import json
+import re
+import struct
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from aiortc.rtcdtlstransport import SRTP_PROFILES, RTCDtlsTransport
+from aiortc.rtcdtlstransport import SRTP_PROFILES, RTCCertificate, RTCDtlsTransport
 from aiortc.rtp import is_rtcp
 
+from decoders.errors import MalformedPacket
+from decoders.session.sdp import parse_sdp
+
 MAX_BODY = 1 << 20
+MAX_HEADERS = 100
+TELEMETRY_LOG = "peer-telemetry.jsonl"
 
 
 def emit(event: str, **fields: Any) -> None:

@@ -17,7 +17,8 @@
  *   0 END       the buffer ended exactly at a record boundary
  *   1 FULL      the output arrays are full
  *   2 PARTIAL   the record at next_offset does not fit in the buffer (more data, or truncation)
- *   3 SPECIAL   pcapng only: a block the Python side must read (SHB or IDB) starts at next_offset
+ *   3 SPECIAL   pcapng only: a block the Python side must read (SHB, IDB, or a block Wireshark
+ *               numbers as a frame) starts at next_offset
  *   4 CORRUPT   the record at next_offset has an impossible length
  * pcap: ts_a = seconds, ts_b = fraction; pcapng: ts_a = high word, ts_b = low word,
  * iface = interface id, or 0xFFFFFFFF for a Simple Packet Block (no timestamp).
@@ -39,6 +40,13 @@ static inline uint16_t rd16(const unsigned char *p, int big) {
     return (uint16_t)(((uint16_t)p[1] << 8) | p[0]);
 }
 
+/* Blocks Wireshark numbers as frames without being packets (systemd journal, sysdig events,
+ * custom blocks): the Python side counts them so frame numbers stay Wireshark's. */
+static inline int numbered_block(uint32_t type) {
+    return type == 0x00000009u || type == 0x00000204u || type == 0x00000208u ||
+           type == 0x00000216u || type == 0x00000BADu || type == 0x40000BADu;
+}
+
 static int get_out(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize) {
     if (PyObject_GetBuffer(obj, view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0)
         return -1;
@@ -50,7 +58,7 @@ static int get_out(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize) {
     return 0;
 }
 
-static PyObject *walk_pcap(PyObject *self, PyObject *args) {
+static PyObject *walk_pcap(PyObject *Py_UNUSED(self), PyObject *args) {
     Py_buffer in;
     Py_ssize_t start;
     int big;
@@ -104,7 +112,7 @@ fail:
     return NULL;
 }
 
-static PyObject *walk_pcapng(PyObject *self, PyObject *args) {
+static PyObject *walk_pcapng(PyObject *Py_UNUSED(self), PyObject *args) {
     Py_buffer in;
     Py_ssize_t start;
     int big;
@@ -138,9 +146,10 @@ static PyObject *walk_pcapng(PyObject *self, PyObject *args) {
             const unsigned char *h = b + pos;
             uint32_t type = rd32(h, big);
             uint32_t total = rd32(h + 4, big);
-            if (type == 0x0A0D0D0Au || type == 1u) { status = 3; break; }
+            if (type == 0x0A0D0D0Au || type == 1u || numbered_block(type)) { status = 3; break; }
             if (total < 12 || (total & 3u) != 0) { status = 4; break; }
             if ((Py_ssize_t)total > n - pos) { status = 2; break; }
+            if (rd32(h + total - 4, big) != total) { status = 4; break; }
             if (type == 6u) { /* Enhanced Packet Block */
                 if (total < 32) { status = 4; break; }
                 uint32_t incl = rd32(h + 20, big);

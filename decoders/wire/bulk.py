@@ -16,12 +16,12 @@ columns grow by the packet, never by the file size.
 
 from __future__ import annotations
 
-import gzip
 import struct
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Final
+from typing import Any, BinaryIO, Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -64,6 +64,7 @@ class _Interface:
     ns_per_tick_num: int  # timestamp tick = num / den nanoseconds
     ns_per_tick_den: int
     offset_s: int = 0
+    snaplen: int = 0
 
 
 @dataclass
@@ -165,8 +166,7 @@ class BulkScanner:
         if len(head) == 0:
             raise CaptureError("empty file")
         if head[:2] == b"\x1f\x8b":
-            fileobj.seek(0)
-            fileobj = gzip.GzipFile(fileobj=fileobj, mode="rb")  # type: ignore[assignment]
+            fileobj = _GzipStream(head, fileobj)  # type: ignore[assignment]
             head = fileobj.read(4)
         if head in _PCAP_MAGIC:
             self.result.format = "pcap"
@@ -191,6 +191,8 @@ class BulkScanner:
         eof = False
         self._interfaces: list[_Interface] = []
         self._big = 0
+        self._stop = False
+        self._compressed_damage: str | None = None
         cap = max(1024, self.chunk_size // 48)
         off = np.empty(cap, np.int64)
         caplen, origlen, ts_a, ts_b, iface = (np.empty(cap, np.uint32) for _ in range(5))
@@ -200,6 +202,8 @@ class BulkScanner:
                 got = fileobj.readinto(view[filled : self.chunk_size])  # type: ignore[attr-defined]
                 if not got:
                     eof = True
+                    if isinstance(fileobj, _GzipStream) and fileobj.damage:
+                        self._compressed_damage = fileobj.damage
                 else:
                     filled += got
                     self.result.bytes_read += got
@@ -215,7 +219,7 @@ class BulkScanner:
                     self._big, tick = _PCAP_MAGIC[bytes(buf[:4])]
                     e = ">" if self._big else "<"
                     (link,) = struct.unpack_from(e + "I", buf, 20)
-                    self._interfaces = [_Interface(link & 0x0FFFFFFF, tick, 1)]
+                    self._interfaces = [_Interface(link & 0xFFFF, tick, 1)]
                     pos = 24
                 header_done = True
             if pcapng:
@@ -233,11 +237,12 @@ class BulkScanner:
             pos = nxt
             if status == walk.SPECIAL:
                 consumed = self._special_block(buf, filled, pos, eof)
-                if consumed is None:  # block not complete in buffer
-                    status = walk.PARTIAL
-                else:
+                if consumed is not None:
                     pos += consumed
                     continue
+                if self.result.damage is not None:
+                    return
+                status = walk.PARTIAL  # the block is not complete in the buffer yet
             if status == walk.FULL:
                 continue
             if status == walk.CORRUPT:
@@ -247,6 +252,10 @@ class BulkScanner:
                 if eof:
                     if pos < filled:
                         self._damage(f"truncated record at byte {base + pos}")
+                    elif self._compressed_damage:
+                        self._damage(f"compressed data damaged ({self._compressed_damage})")
+                    if self.progress is not None:
+                        self.progress(self.result.bytes_read)
                     return
                 # move the unparsed tail to the front and read more
                 tail = filled - pos
@@ -268,7 +277,12 @@ class BulkScanner:
         self.result.damage = f"{message} (after frame {self.result.frames})"
 
     def _special_block(self, buf: bytearray, filled: int, pos: int, eof: bool) -> int | None:
-        """Read a pcapng Section Header or Interface Description block at ``pos``."""
+        """Read the pcapng block at ``pos`` that the walker left to Python.
+
+        Section Header (byte order, new interface list), Interface Description (link type,
+        timestamp resolution), or a block Wireshark numbers as a frame. Returns its length, or
+        ``None`` when it is not complete in the buffer or is damaged (``damage`` is set then).
+        """
         if filled - pos < 12:
             return None
         raw_type = bytes(buf[pos : pos + 4])
@@ -281,15 +295,25 @@ class BulkScanner:
             else:
                 self._damage(f"bad section header byte-order magic at byte {pos}")
                 return None
-            self._interfaces = []  # interface ids are per section
         e = ">" if self._big else "<"
-        (total,) = struct.unpack_from(e + "I", buf, pos + 4)
+        block_type, total = struct.unpack_from(e + "II", buf, pos)
         if total < 12 or total % 4:
+            self._damage(f"corrupt block length at byte {pos}")
             return None
         if total > filled - pos:
             return None
-        if raw_type != _PCAPNG_SHB:
+        if struct.unpack_from(e + "I", buf, pos + total - 4)[0] != total:
+            self._damage(f"corrupt block length at byte {pos}")
+            return None
+        if raw_type == _PCAPNG_SHB:
+            if total < 28 or struct.unpack_from(e + "H", buf, pos + 12)[0] != 1:
+                self._damage(f"unsupported pcapng section header at byte {pos}")
+                return None
+            self._interfaces = []  # interface ids are per section
+        elif block_type == 1:
             self._interfaces.append(_parse_idb(bytes(buf[pos : pos + total]), e))
+        elif block_type in walk.NUMBERED_BLOCKS:
+            self.result.frames += 1
         return int(total)
 
     # -- decoding ----------------------------------------------------------------------
@@ -307,6 +331,21 @@ class BulkScanner:
         iface_all: npt.NDArray[np.uint32],
         pcapng: bool,
     ) -> None:
+        if pcapng:
+            # a packet naming an interface the section never described: the file is damaged
+            # from there on (as Wireshark and the scalar reader treat it)
+            raw_if = iface_all[:count]
+            unknown = (raw_if != walk.NO_INTERFACE) & (raw_if >= len(self._interfaces))
+            if not self._interfaces:
+                unknown = np.ones(count, np.bool_)
+            if unknown.any():
+                first_bad = int(np.argmax(unknown))
+                where = base + int(off_all[first_bad]) - 28
+                count = first_bad
+                self._damage(f"packet block for an undescribed interface at byte {where}")
+                self._stop = True
+                if count == 0:
+                    return
         first_frame = self.result.frames + 1
         self.result.frames += count
         b = np.frombuffer(buf, dtype=np.uint8)
@@ -318,14 +357,10 @@ class BulkScanner:
             iface = iface_all[:count].astype(np.int64)
             spb = iface == walk.NO_INTERFACE
             iface[spb] = 0
-            n_if = len(self._interfaces)
-            bad_if = iface >= n_if
-            if bad_if.any():
-                self.result.counters["pcapng.unknown-interface"] += int(bad_if.sum())
-                iface[bad_if] = 0
-            if n_if == 0:
-                self.result.counters["pcapng.no-interface"] += count
-                return
+            if spb.any():
+                snap = np.array([i.snaplen for i in self._interfaces], dtype=np.int64)[iface]
+                capped = spb & (snap > 0) & (caplen > snap)
+                caplen[capped] = snap[capped]
             links = np.array([i.link_type for i in self._interfaces], dtype=np.int64)[iface]
             ticks = (ts_a_all[:count].astype(np.int64) << 32) | ts_b_all[:count]
             num = np.array([i.ns_per_tick_num for i in self._interfaces], dtype=np.int64)[iface]
@@ -366,7 +401,7 @@ class BulkScanner:
         self.result.counters.update(vec.counters)
         sel = vec.keep
         self.result.vectorised_frames += int(sel.sum()) + int(vec.dropped)
-        self._drain_fallback(final=False, before=first_frame)
+        self._drain_fallback(final=False)
         self.builder.add_vector(
             b,
             frame=frame[sel],
@@ -375,15 +410,74 @@ class BulkScanner:
             base=base,
         )
 
-    def _drain_fallback(self, *, final: bool, before: int | None = None) -> None:
-        # Fallback frames are decoded by the scalar path lazily, in order; rows are sorted
-        # by frame number at the end, so interleaving with vector rows needs no care here.
-        if not self._fallback:
-            return
-        frames, self._fallback = self._fallback, []
-        self.builder.add_frames(frames, self.result.counters)
+    def _drain_fallback(self, *, final: bool) -> None:
+        # Fallback frames are decoded by the scalar path in frame order; rows are sorted by
+        # frame number at the end, so interleaving with vector rows needs no care here.
+        if self._fallback:
+            frames, self._fallback = self._fallback, []
+            self.builder.add_frames(frames, self.result.counters)
         if final:
             self.builder.flush_scalar(self.result.counters)
+
+
+class _Reader(Protocol):
+    def read(self, size: int, /) -> bytes: ...
+
+
+class _GzipStream:
+    """Gzip decompression that keeps every byte it can when the compressed file is cut short.
+
+    (``gzip.GzipFile`` raises ``EOFError`` on a truncated member and drops what it had.)
+    Concatenated members are read one after the other, as gzip(1) does.
+    """
+
+    def __init__(self, head: bytes, raw: _Reader) -> None:
+        self.raw: _Reader = raw
+        self.pending = bytearray()
+        self.decompressor = zlib.decompressobj(wbits=31)
+        self.damage: str | None = None
+        self._feed(head)
+
+    def _feed(self, data: bytes) -> None:
+        while data:
+            try:
+                self.pending += self.decompressor.decompress(data)
+            except zlib.error as exc:
+                self.damage = f"gzip stream damaged: {exc}"
+                self.raw = _Empty()
+                return
+            data = self.decompressor.unused_data
+            if self.decompressor.eof and data:
+                self.decompressor = zlib.decompressobj(wbits=31)
+
+    def _fill(self, want: int) -> None:
+        while len(self.pending) < want:
+            chunk = self.raw.read(1 << 20)
+            if not chunk:
+                if not self.decompressor.eof and self.damage is None:
+                    self.pending += self.decompressor.flush()
+                    self.damage = "gzip stream ends early"
+                return
+            self._feed(chunk)
+
+    def read(self, size: int) -> bytes:
+        self._fill(size)
+        out = bytes(self.pending[:size])
+        del self.pending[:size]
+        return out
+
+    def readinto(self, view: memoryview) -> int:
+        want = len(view)
+        self._fill(want)
+        n = min(want, len(self.pending))
+        view[:n] = self.pending[:n]
+        del self.pending[:n]
+        return n
+
+
+class _Empty:
+    def read(self, size: int) -> bytes:
+        return b""
 
 
 def _carry_forward(ts: I64, missing: Mask) -> I64:
@@ -398,7 +492,7 @@ def _parse_idb(block: bytes, e: str) -> _Interface:
     """Interface Description Block: link type, and the if_tsresol / if_tsoffset options."""
     if len(block) < 20:
         return _Interface(0, 1000, 1)
-    link = struct.unpack_from(e + "H", block, 8)[0]
+    link, snaplen = struct.unpack_from(e + "H2xI", block, 8)
     num, den, offset = 1000, 1, 0  # default resolution: microseconds
     pos = 16
     end = len(block) - 4
@@ -420,7 +514,7 @@ def _parse_idb(block: bytes, e: str) -> _Interface:
         elif code == 14 and length >= 8:
             offset = struct.unpack_from(e + "q", value, 0)[0]
         pos += 4 + ((length + 3) & ~3)
-    return _Interface(link, num, den, offset)
+    return _Interface(link, num, den, offset, snaplen)
 
 
 @dataclass
@@ -474,6 +568,8 @@ def _vector_frames(b: U8, off: I64, caplen: I64, links: I64) -> tuple[NetColumns
                 break
             et = np.where(tagged, _be16(b, pos + 2), et)
             pos = np.where(tagged, pos + 4, pos)
+        # a tag that does not fit, or more tags than we follow: the scalar path explains it
+        et = np.where(np.isin(et, _VLAN_TYPES), -1, et)
         ethertype[idx] = et
         net[idx] = pos
     sll = links == _SLL
@@ -499,7 +595,7 @@ def _vector_frames(b: U8, off: I64, caplen: I64, links: I64) -> tuple[NetColumns
         le = b[off[idx]].astype(np.int64) | (b[off[idx] + 1].astype(np.int64) << 8)
         le |= (b[off[idx] + 2].astype(np.int64) << 16) | (b[off[idx] + 3].astype(np.int64) << 24)
         be = _be32(b, off[idx])
-        family = np.where(links[idx] == _LOOP, be, np.where(le < 0x10000, le, be))
+        family = np.where(le < 0x10000, le, be)  # written in either byte order
         ethertype[idx] = np.where(
             family == 2, _ET_IPV4, np.where(np.isin(family, (24, 28, 30)), _ET_IPV6, -2)
         )
@@ -526,7 +622,7 @@ def _vector_frames(b: U8, off: I64, caplen: I64, links: I64) -> tuple[NetColumns
         ihl = (vihl & 0x0F) * 4
         total = _be16(b, p + 2)
         frag = _be16(b, p + 6) & 0x3FFF
-        bad = short | ((vihl >> 4) != 4) | (ihl < 20) | (total < ihl) | (p + ihl > end[v4])
+        bad = short | ((vihl >> 4) != 4) | (ihl < 20) | (total < ihl) | (p + total > end[v4])
         odd = ~bad & (frag != 0)
         fallback[v4[bad | odd]] = True  # the scalar path counts and explains them
         good = v4[~bad & ~odd]
@@ -534,7 +630,7 @@ def _vector_frames(b: U8, off: I64, caplen: I64, links: I64) -> tuple[NetColumns
         pg = p[g]
         proto[good] = b[pg + 9]
         transport_at[good] = pg + ihl[g]
-        ip_end[good] = np.minimum(end[good], pg + total[g])
+        ip_end[good] = pg + total[g]
         mapped = np.uint64(0xFFFF << 32)
         src_lo[good] = _be32(b, pg + 12).astype(np.uint64) | mapped
         dst_lo[good] = _be32(b, pg + 16).astype(np.uint64) | mapped
@@ -543,13 +639,14 @@ def _vector_frames(b: U8, off: I64, caplen: I64, links: I64) -> tuple[NetColumns
         p = net[v6]
         short = (p + 40 > end[v6]) | ((b[p] >> 4) != 6)
         nh = b[p + 6].astype(np.int64)
-        simple = ~short & np.isin(nh, (6, 17))
+        plen = _be16(b, p + 4)
+        simple = ~short & np.isin(nh, (6, 17)) & (plen > 0) & (p + 40 + plen <= end[v6])
         fallback[v6[~simple]] = True  # extension headers, or broken: scalar path
         good = v6[simple]
         pg = p[simple]
         proto[good] = nh[simple]
         transport_at[good] = pg + 40
-        ip_end[good] = np.minimum(end[good], pg + 40 + _be16(b, pg + 4))
+        ip_end[good] = pg + 40 + plen[simple]
         for col, at in ((src_hi, 8), (src_lo, 16), (dst_hi, 24), (dst_lo, 32)):
             acc = np.zeros(good.size, np.uint64)
             for k in range(8):

@@ -159,7 +159,7 @@ class _Source:
             try:
                 chunk = self._file.read(missing)
             except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-                self.error = f"corrupt gzip data ({exc or type(exc).__name__})"
+                self.error = f"gzip: {exc or type(exc).__name__}"
                 break
             if not chunk:
                 break

@@ -597,7 +597,11 @@ class _Reassembly:
                 self._drop(next(iter(self.pending)))
             partial = self.pending[key] = _PartialDatagram(frame.number, frame.timestamp_ns)
         if offset not in partial.pieces or len(data) > len(partial.pieces[offset]):
+            partial.size += len(data) - len(partial.pieces.get(offset, b""))
             partial.pieces[offset] = data
+        if partial.size > 2 * 65535:  # overlapping copies beyond any real datagram
+            self._drop(key)
+            raise MalformedPacket(f"{self.family} fragments overlap beyond 65535 bytes")
         if offset == 0:
             partial.protocol = protocol
         if not more:

@@ -15,6 +15,8 @@ import struct
 from collections.abc import Iterable, Sequence
 from typing import BinaryIO, Final, Literal
 
+import numpy as np
+
 from decoders.wire.capture import (
     LINKTYPE_ETHERNET,
     LINKTYPE_IPV4,
@@ -211,7 +213,8 @@ def internet_checksum(data: bytes) -> int:
     """The 16-bit one's complement of the one's complement sum (RFC 1071)."""
     if len(data) % 2:
         data += b"\x00"
-    total = sum(int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2))
+    # big-endian 16-bit words summed in numpy: the synthetic benchmark writes a million frames
+    total = int(np.frombuffer(data, dtype=">u2").sum(dtype=np.uint64))
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF

@@ -322,7 +322,7 @@ def scan_scalar(
     counters: Counter[str] = Counter()
     frames = 0
     for frame in reader:
-        frames += 1
+        frames = frame.number  # Wireshark's numbering: some pcapng blocks count as frames
         builder.add_frames((frame,), counters)
     builder.flush_scalar(counters)
     return builder.finish(), counters, reader.damage, frames

@@ -23,6 +23,11 @@ PARTIAL: Final = 2
 SPECIAL: Final = 3
 CORRUPT: Final = 4
 
+NUMBERED_BLOCKS: Final = frozenset(
+    {0x00000009, 0x00000204, 0x00000208, 0x00000216, 0x00000BAD, 0x40000BAD}
+)
+"""pcapng blocks Wireshark numbers as frames without being packets (journal, sysdig, custom)."""
+
 NO_INTERFACE: Final = 0xFFFFFFFF
 """``iface`` value marking a pcapng Simple Packet Block (it has no interface id or timestamp)."""
 
@@ -119,7 +124,9 @@ def py_walk_pcapng(
     """Walk pcapng packet blocks (EPB, SPB, obsolete PB), skipping blocks of no interest.
 
     Stops at a Section Header or Interface Description block (status SPECIAL): those carry
-    byte order, link type and timestamp resolution, which the Python reader owns.
+    byte order, link type and timestamp resolution, which the Python reader owns; also at
+    the blocks Wireshark numbers as frames, so frame numbers stay the same as Wireshark's.
+    A block whose trailing length differs from its leading one is CORRUPT.
     """
     e = ">" if big_endian else "<"
     two = struct.Struct(e + "II").unpack_from
@@ -138,12 +145,14 @@ def py_walk_pcapng(
         if size - pos < 12:
             return count, pos, PARTIAL
         block_type, total = two(buf, pos)
-        if block_type in (0x0A0D0D0A, 1):
+        if block_type in (0x0A0D0D0A, 1) or block_type in NUMBERED_BLOCKS:
             return count, pos, SPECIAL
         if total < 12 or total & 3:
             return count, pos, CORRUPT
         if total > size - pos:
             return count, pos, PARTIAL
+        if one(buf, pos + total - 4)[0] != total:
+            return count, pos, CORRUPT
         if block_type == 6:
             if total < 32:
                 return count, pos, CORRUPT

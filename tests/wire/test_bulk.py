@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 
 from decoders.errors import CaptureError
 from decoders.session.sdp import audio_level_extension_id, parse_sdp
-from decoders.wire import walk
 from decoders.wire.bulk import scan_file
 from decoders.wire.rowbuild import COLUMNS, Rows, scan_scalar
 
@@ -121,31 +120,6 @@ def test_not_a_capture() -> None:
         scan_file(io.BytesIO(b""), None)
 
 
-def _walk_arrays(fn: Any, data: bytes, start: int, ng: bool) -> tuple[Any, ...]:
-    n = 100_000
-    arrays: list[Any] = [np.zeros(n, np.int64)] + [
-        np.zeros(n, np.uint32) for _ in range(5 if ng else 4)
-    ]
-    result = fn(data, start, 0, 1 << 20, *arrays)
-    count = result[0]
-    return (result, *(a[:count].tolist() for a in arrays))
-
-
-@pytest.mark.skipif(not walk.ACCELERATED, reason="C walker not built")
-def test_c_and_python_walkers_agree(make_synthetic: Any, session_dir: Path) -> None:
-    pcap, _ = make_synthetic(packets=700)
-    assert _walk_arrays(walk.walk_pcap, pcap, 24, False) == _walk_arrays(
-        walk.py_walk_pcap, pcap, 24, False
-    )
-    ng = (session_dir / "capture.pcapng").read_bytes()
-    # skip the section header and first interface block, as the scanner does
-    start = int.from_bytes(ng[4:8], "little")
-    for cut in (len(ng), len(ng) - 5):
-        c = _walk_arrays(walk.walk_pcapng, ng[:cut], start, True)
-        p = _walk_arrays(walk.py_walk_pcapng, ng[:cut], start, True)
-        assert c == p
-
-
 def _udp_capture(payloads: list[bytes]) -> bytes:
     from decoders.wire.capture import LINKTYPE_ETHERNET
     from decoders.wire.pcapwriter import PcapWriter, build_udp_frame
@@ -200,3 +174,18 @@ def test_property_fast_equals_scalar_on_arbitrary_datagrams(
     rows, counters, _, _ = scan_scalar(io.BytesIO(data), level_id, srtp=srtp)
     assert_same_rows(fast.rows, rows)
     assert +fast.counters == +counters
+
+
+FIXTURES = sorted((Path(__file__).parent.parent / "fixtures" / "captures").glob("*.pcap*"))
+
+
+@pytest.mark.parametrize("fixture", FIXTURES, ids=[f.name for f in FIXTURES])
+def test_reader_fixtures_agree(fixture: Path) -> None:
+    """Every reader fixture (odd blocks, damage, link types, TCP) means the same to both."""
+    data = fixture.read_bytes()
+    fast = scan_file(io.BytesIO(data), 1)
+    rows, counters, damage, frames = scan_scalar(io.BytesIO(data), 1)
+    assert_same_rows(fast.rows, rows)
+    assert (fast.damage is None) == (damage is None), (fast.damage, damage)
+    assert +fast.counters == +counters
+    assert fast.frames == frames

@@ -239,7 +239,7 @@ def test_frames_agree_with_tshark(name: str) -> None:
             "truncated.pcapng",
             "udp_ipv6_raw.pcapng",
             5,
-            "truncated block (90 of 120 bytes) at byte 1052 (after frame 5)",
+            "truncated block (90 of 120 bytes) at byte 1044 (after frame 5)",
         ),
     ],
 )

@@ -885,3 +885,33 @@ def test_unwrapper_never_raises_on_mutated_frames(packets: list[bytes]) -> None:
         unwrapper.feed(frame(number, data))
     unwrapper.flush()
     assert all(isinstance(k, str) and v > 0 for k, v in unwrapper.counters.items())
+
+
+def test_overlapping_fragment_flood_is_bounded() -> None:
+    unwrapper = Unwrapper()
+    for index in range(100):
+        data = bytearray(build_ip_packet("10.1.1.1", "10.2.2.2", 17, bytes(1480)))
+        data[6:8] = (0x2000 | index).to_bytes(2, "big")  # more fragments, offsets 8 bytes apart
+        unwrapper.feed(frame(index + 1, bytes(data), link=LINKTYPE_RAW))
+    assert unwrapper.counters["ipv4.fragment.incomplete"] >= 1
+    assert unwrapper.counters["malformed.ipv4"] >= 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(link=st.sampled_from(LINKS), data=st.binary(max_size=40))
+def test_decode_link_raises_only_malformed(link: int, data: bytes) -> None:
+    try:
+        result = decode_link(link, data)
+    except MalformedPacket:
+        return
+    assert result is None or (0 <= result[1] <= len(data) and 0 <= result[0] <= 0xFFFF)
+
+
+@pytest.mark.parametrize(
+    "name", ["link_vlan.pcap", "link_sll.pcap", "link_sll2.pcap", "link_null.pcap"]
+)
+def test_decode_link_cut_at_every_length(name: str) -> None:
+    real = frames_of(name)[0]
+    for size in range(len(real.data) + 1):
+        with contextlib.suppress(MalformedPacket):
+            decode_link(real.link_type, real.data[:size])

@@ -1,0 +1,26 @@
+"""The head probe: the SRTP profile and an RTP sample from the first frames."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+from decoders.wire.head import probe_head
+
+
+def test_real_session_head(session_dir: Path) -> None:
+    with (session_dir / "capture.pcapng").open("rb") as fo:
+        head = probe_head(fo)
+    assert head.srtp_profile == 1
+    assert head.srtp_profile_name == "SRTP_AES128_CM_SHA1_80"
+    assert head.srtp_auth_tag_length == 10
+    assert 1 in head.offered_profiles
+    assert len(head.rtp_packets) > 100
+
+
+def test_frame_limit(make_synthetic: Any) -> None:
+    data, _ = make_synthetic(packets=500)
+    head = probe_head(io.BytesIO(data), max_frames=50)
+    assert 0 < len(head.rtp_packets) < 50
+    assert head.srtp_profile == 1 and head.offered_profiles == (7, 8, 1, 2)
