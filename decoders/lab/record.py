@@ -2,13 +2,20 @@
 
 Layout (nothing can leave the machine: the namespaces have no default route and no IPv6)::
 
-    namespace mutecheck-b-<pid>               namespace mutecheck-p-<pid>
-    Chromium (page, fake mic)  mcb0 ==veth== mcp0  peer.py (HTTP :8080 + aiortc), dumpcap
-    10.77.0.1/24                                   10.77.0.2/24
+    namespace mutecheck-b-<tag>                         namespace mutecheck-p-<tag>
+    Chromium (page, fake mic)                           peer.py (HTTP :8080 + WebSocket
+      └─ HTTP via mitmdump 127.0.0.1:8081                 + aiortc), dumpcap
+         (addons/mutecheck.py + allowlist.py)
+    10.77.0.1/24  mcb0 ================ veth ================ mcp0  10.77.0.2/24
+
+The page's signaling (HTTP and WebSocket) goes through mitmdump with the project's addon, which
+writes ``events.jsonl`` into the session folder; every host but the peer is refused by the
+proxy (``allowlist.py``). The media (UDP) goes straight over the veth pair and dumpcap records it.
 
 :func:`record_session` runs every step, writes the session folder and removes every process,
 namespace and temporary file it made, also when a step fails (:class:`LabError` names the step).
-Needs root, ``ip``, ``dumpcap``, ``espeak-ng``, ``sox`` and ``/usr/lib/chromium/chromium``.
+Needs root, ``ip``, ``dumpcap``, ``espeak-ng``, ``sox``, ``/usr/lib/chromium/chromium`` and
+mitmproxy's ``mitmdump``.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,25 +45,46 @@ from typing import IO, Any
 import decoders
 from decoders.lab.reference import Reference, make_reference
 
-VARIANTS = ("track-disabled", "ui-only")
+VARIANTS = (
+    "track-disabled",
+    "track-stopped",
+    "replace-null",
+    "gain-zero",
+    "ui-only",
+    "telemetry-http",
+    "telemetry-ws",
+    "quiet",
+    "dtx",
+)
+"""The page's mute implementations (``page.html``), in the corpus's order."""
+TELEMETRY_VARIANTS = ("telemetry-http", "telemetry-ws")
 CHROMIUM = "/usr/lib/chromium/chromium"
 BROWSER_ADDRESS = "10.77.0.1"
 PEER_ADDRESS = "10.77.0.2"
 PREFIX_LENGTH = 24
 HTTP_PORT = 8080
+PROXY_PORT = 8081  # on the browser namespace's loopback
 BROWSER_INTERFACE = "mcb0"
 PEER_INTERFACE = "mcp0"
 CAPTURE_FILTER = f"udp and host {BROWSER_ADDRESS} and host {PEER_ADDRESS}"
 REFERENCE_MARGIN_S = 4.0  # fake-mic signal beyond the scenario: launch and connection time
-SESSION_FILES = (
+DEFAULT_DURATIONS = (4.0, 6.0, 4.0)
+ADDON = Path(decoders.__file__).resolve().parent.parent / "addons" / "mutecheck.py"
+"""The project's mitmproxy addon (a source checkout has it beside the package)."""
+ALLOWLIST = Path(__file__).resolve().parent / "allowlist.py"
+REQUIRED_FILES = (
     "capture.pcapng",
     "offer.sdp",
     "answer.sdp",
     "timeline.json",
     "keys.json",
-    "reference.wav",
+    "keylog.txt",
     "session.json",
 )
+"""Files every session folder holds."""
+OPTIONAL_FILES = ("events.jsonl", "flows.mitm", "peer-telemetry.jsonl", "reference.wav")
+"""Files a session holds when it has them: the addon's events and the proxy's flows (when the
+addon ran), the telemetry the peer received, the reference (unless a shared one is used)."""
 CHROMIUM_FLAGS = (
     "--headless=new",
     "--no-sandbox",
@@ -72,6 +101,8 @@ CHROMIUM_FLAGS = (
     "--use-fake-device-for-media-stream",
     "--use-fake-ui-for-media-stream",
     "--autoplay-policy=no-user-gesture-required",
+    f"--proxy-server=127.0.0.1:{PROXY_PORT}",
+    "--proxy-bypass-list=<-loopback>",
 )
 
 
@@ -346,7 +377,15 @@ def tool_versions() -> dict[str, str]:
         "mutecheck": decoders.__version__,
         "platform": platform.platform(),
     }
-    for package in ("aiortc", "aioice", "pylibsrtp", "av", "pyOpenSSL", "cryptography"):
+    for package in (
+        "mitmproxy",
+        "aiortc",
+        "aioice",
+        "pylibsrtp",
+        "av",
+        "pyOpenSSL",
+        "cryptography",
+    ):
         try:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
@@ -368,20 +407,29 @@ def host_candidate(sdp: str, address: str) -> int | None:
 
 
 def timeline_document(page_timeline: dict[str, Any]) -> dict[str, Any]:
-    """The ``timeline.json`` document from the page's report (epoch ms -> epoch s)."""
+    """The ``timeline.json`` document from the page's report (epoch ms -> epoch s).
+
+    ``muted`` holds [start, end] per mute window, from when the page began to mute to when it
+    began to unmute; each event also has ``applied``, when the page's mute call returned.
+    """
     changes: list[tuple[float, str]] = []
+    events: list[dict[str, Any]] = []
     for event in page_timeline["events"]:
         state = str(event["state"])
         if state not in ("muted", "unmuted"):
             raise ValueError(f"page timeline has state {state!r}")
-        changes.append((round(float(event["t_ms"]) / 1000.0, 6), state))
+        t = round(float(event["t_ms"]) / 1000.0, 6)
+        changes.append((t, state))
+        entry: dict[str, Any] = {"t": t, "state": state}
+        if event.get("applied_ms") is not None:
+            entry["applied"] = round(float(event["applied_ms"]) / 1000.0, 6)
+        events.append(entry)
     end = round(float(page_timeline["end_ms"]) / 1000.0, 6)
     muted: list[list[float]] = []
     for index, (t, state) in enumerate(changes):
         if state == "muted":
             following = [u for u, s in changes[index + 1 :] if s == "unmuted"]
             muted.append([t, following[0] if following else end])
-    events = [{"t": t, "state": state} for t, state in changes]
     return {"version": 1, "source": "lab", "clock": "epoch", "muted": muted, "events": events}
 
 
@@ -390,12 +438,28 @@ def _file_entry(path: Path) -> dict[str, Any]:
     return {"name": path.name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
+def _refused_summary(path: Path) -> list[dict[str, Any]]:
+    """What the proxy refused, per (kind, host, port), from the allowlist's JSON lines."""
+    counts: Counter[tuple[str, str, int]] = Counter()
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                record = json.loads(line)
+                counts[(str(record["kind"]), str(record["host"]), int(record["port"]))] += 1
+    return [
+        {"kind": kind, "host": host, "port": port, "count": count}
+        for (kind, host, port), count in sorted(counts.items())
+    ]
+
+
 def _session_document(
     *,
     variant: str,
     durations: tuple[float, float, float],
     lab: _Lab,
     reference: Reference,
+    reference_name: str,
+    addon: Path | None,
     out_dir: Path,
     peer_finished: dict[str, Any],
     started: float,
@@ -410,6 +474,10 @@ def _session_document(
     def epoch_s(value: Any) -> float | None:
         return round(float(value) / 1000.0, 6) if value is not None else None
 
+    scripts = [str(ALLOWLIST.relative_to(ADDON.parent.parent))]
+    if addon is not None:
+        scripts.insert(0, str(addon.relative_to(addon.parent.parent)))
+    present = [name for name in (*REQUIRED_FILES, *OPTIONAL_FILES) if (out_dir / name).is_file()]
     return {
         "version": 1,
         "source": "lab",
@@ -428,7 +496,7 @@ def _session_document(
             "chromium_flags": [
                 *CHROMIUM_FLAGS,
                 "--user-data-dir=<fresh temporary directory>",
-                "--use-file-for-fake-audio-capture=<48 kHz copy of reference.wav>",
+                "--use-file-for-fake-audio-capture=<48 kHz copy of the reference>",
                 f"--unsafely-treat-insecure-origin-as-secure=http://{PEER_ADDRESS}:{HTTP_PORT}",
             ],
         },
@@ -453,9 +521,24 @@ def _session_document(
             "capture_interface": PEER_INTERFACE,
             "capture_filter": CAPTURE_FILTER,
         },
-        "peer": {"frames_received": peer_finished.get("frames_received")},
+        "proxy": {
+            "program": "mitmdump",
+            "listen": f"127.0.0.1:{PROXY_PORT} in the browser namespace",
+            "scripts": scripts,
+            "addon": addon is not None,
+            "allowed": [f"{PEER_ADDRESS}:{HTTP_PORT}"],
+            "refused": _refused_summary(lab.work / "refused.jsonl"),
+        },
+        "peer": {
+            "frames_received": peer_finished.get("frames_received"),
+            "telemetry_received": peer_finished.get("telemetry_received"),
+            "answered_opus_dtx": peer_finished.get("dtx"),
+            "keylog_lines": peer_finished.get("keylog_lines"),
+        },
+        "page": {"telemetry_sent": page_timeline.get("telemetry_sent", 0)},
         "reference": {
-            "file": "reference.wav",
+            "file": reference_name,
+            "sha256": hashlib.sha256((out_dir / reference_name).read_bytes()).hexdigest(),
             "sample_rate": reference.reference_sample_rate,
             "fake_mic_sample_rate": reference.mic_sample_rate,
             "duration_s": reference.duration_s,
@@ -466,7 +549,7 @@ def _session_document(
                 for b in reference.bursts
             ],
         },
-        "files": [_file_entry(out_dir / name) for name in SESSION_FILES if name != "session.json"],
+        "files": [_file_entry(out_dir / name) for name in present if name != "session.json"],
     }
 
 
@@ -476,18 +559,70 @@ def _check_tools() -> None:
     missing = [tool for tool in ("ip", "dumpcap", "espeak-ng", "sox") if shutil.which(tool) is None]
     if not os.access(CHROMIUM, os.X_OK):
         missing.append(CHROMIUM)
+    try:
+        importlib.metadata.version("mitmproxy")
+    except importlib.metadata.PackageNotFoundError:
+        missing.append("mitmproxy (Python package)")
     if missing:
         raise RuntimeError(f"missing: {', '.join(missing)}")
 
 
+def _mitmdump_command() -> list[str]:
+    """mitmdump from this interpreter's environment."""
+    script = Path(sys.executable).with_name("mitmdump")
+    if script.is_file() and os.access(script, os.X_OK):
+        return [str(script)]
+    return [sys.executable, "-c", "from mitmproxy.tools.main import mitmdump; mitmdump()"]
+
+
+def _wait_for_log(process: _Process, pattern: str, timeout: float) -> None:
+    """Wait until `pattern` appears in the process's log."""
+    deadline = time.monotonic() + timeout
+    while pattern not in process.log.read_text(errors="replace"):
+        if not process.alive():
+            raise RuntimeError(f"{process.name} exited: {_tail(process.log)}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"{process.name} not ready after {timeout:.0f} s: {_tail(process.log)}"
+            )
+        time.sleep(0.05)
+
+
+def _place_reference(generated: Path, out_dir: Path, shared: Path | None) -> str:
+    """Put the reference where the session finds it; returns its path relative to `out_dir`.
+
+    With `shared`, sessions recorded alike share one file: it is written there if absent, and
+    used if identical; a different signal (other durations) gets its own copy in `out_dir`.
+    """
+    data = generated.read_bytes()
+    if shared is not None:
+        shared = shared.resolve()
+        if not shared.exists():
+            shared.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(generated, shared)
+        if shared.read_bytes() == data:
+            return os.path.relpath(shared, out_dir)
+    shutil.copyfile(generated, out_dir / "reference.wav")
+    return "reference.wav"
+
+
 def record_session(
-    variant: str, out_dir: Path, durations: tuple[float, float, float] = (4.0, 6.0, 4.0)
+    variant: str,
+    out_dir: Path,
+    durations: tuple[float, float, float] = DEFAULT_DURATIONS,
+    *,
+    shared_reference: Path | None = None,
+    addon: Path | None = ADDON,
 ) -> Path:
     """Record one session of `variant` into the folder `out_dir` (created; must hold no files).
 
-    `durations` are seconds unmuted, muted, unmuted. Returns the session folder. On failure a
-    :class:`LabError` names the step; the folder keeps what was written so far, and every
-    process, namespace and temporary file of the run is gone either way.
+    `durations` are seconds unmuted, muted, unmuted. `shared_reference` is a reference WAV
+    shared by several sessions (see :func:`_place_reference`); by default the session holds its
+    own ``reference.wav``. `addon` is the mitmproxy addon run on the signaling (it writes
+    ``events.jsonl``); ``None`` or a missing file runs the proxy with the allow list only.
+    Returns the session folder. On failure a :class:`LabError` names the step; the folder keeps
+    what was written so far, and every process, namespace and temporary file of the run is gone
+    either way.
     """
     started = time.time()
     clock = time.monotonic()
@@ -500,6 +635,8 @@ def record_session(
         out_dir.mkdir(parents=True, exist_ok=True)
         if any(out_dir.iterdir()):
             raise ValueError(f"{out_dir} is not empty")
+        if addon is not None and not addon.is_file():
+            addon = None
     with _step("tools"):
         _check_tools()
     work = Path(tempfile.mkdtemp(prefix="mutecheck-lab-"))
@@ -510,10 +647,11 @@ def record_session(
         with _step("reference signal"):
             reference = make_reference(
                 work / "mic.wav",
-                out_dir / "reference.wav",
+                work / "reference.wav",
                 sum(durations) + REFERENCE_MARGIN_S,
                 work,
             )
+            reference_name = _place_reference(work / "reference.wav", out_dir, shared_reference)
         with _step("network namespaces"):
             _create_network(lab)
         with _step("capture"):
@@ -531,6 +669,22 @@ def record_session(
             peer_command += ["--host", PEER_ADDRESS, "--port", str(HTTP_PORT)]
             in_namespace = ["ip", "netns", "exec", lab.peer_ns]
             peer = lab.start("peer", [*in_namespace, *peer_command], lines=True)
+        with _step("proxy"):
+            proxy_command = [
+                *("ip", "netns", "exec", lab.browser_ns, *_mitmdump_command()),
+                *("--listen-host", "127.0.0.1", "--listen-port", str(PROXY_PORT)),
+                *("--set", "connection_strategy=lazy", "--set", f"confdir={work / 'mitmproxy'}"),
+                *("-s", str(ALLOWLIST), "--set", f"lab_allow={PEER_ADDRESS}:{HTTP_PORT}"),
+                *("--set", f"lab_refused_log={work / 'refused.jsonl'}"),
+            ]
+            if addon is not None:
+                proxy_command += ["-s", str(addon), "--set", f"mutecheck_dir={out_dir}"]
+            proxy = lab.start("mitmdump", proxy_command, private_home=True)
+            proxy.stop_signal = signal.SIGINT  # mitmdump flushes its files on SIGINT
+            _wait_for_log(proxy, "proxy listening at", timeout=30)
+            if addon is not None:
+                _wait_for_log(proxy, f"Loading script {addon}", timeout=5)
+        with _step("peer"):
             lab.wait_event("listening", peer, timeout=30)
         with _step("browser"):
             origin = f"http://{PEER_ADDRESS}:{HTTP_PORT}"
@@ -559,26 +713,21 @@ def record_session(
             peer.popen.wait(timeout=10)
         with _step("teardown"):
             time.sleep(0.3)  # let dumpcap see the last datagrams
-            if not dumpcap.alive():
-                raise RuntimeError(f"dumpcap stopped early: {_tail(dumpcap.log)}")
+            for process in (dumpcap, proxy):
+                if not process.alive():
+                    raise RuntimeError(f"{process.name} stopped early: {_tail(process.log)}")
             problems = lab.cleanup()
             if problems:
                 raise RuntimeError("; ".join(problems))
         with _step("session files"):
-            (out_dir / "capture.pcapng").chmod(0o644)  # dumpcap creates it owner-only
-            (out_dir / "timeline.json").write_text(
-                json.dumps(timeline_document(lab.page_timeline), indent=2) + "\n"
-            )
-            missing = [
-                n for n in SESSION_FILES if n != "session.json" and not (out_dir / n).is_file()
-            ]
-            if missing:
-                raise RuntimeError(f"missing {', '.join(missing)}")
+            _finish_files(out_dir, variant, lab, addon)
             document = _session_document(
                 variant=variant,
                 durations=durations,
                 lab=lab,
                 reference=reference,
+                reference_name=reference_name,
+                addon=addon,
                 out_dir=out_dir,
                 peer_finished=finished,
                 started=started,
@@ -594,3 +743,21 @@ def record_session(
         shutil.rmtree(work, ignore_errors=True)
         if problems and failure is None:
             raise LabError("cleanup", "; ".join(problems))
+
+
+def _finish_files(out_dir: Path, variant: str, lab: _Lab, addon: Path | None) -> None:
+    """Write timeline.json, fix permissions, and check every expected file is there."""
+    for name in ("capture.pcapng", "flows.mitm", "events.jsonl"):
+        if (out_dir / name).is_file():
+            (out_dir / name).chmod(0o644)  # dumpcap and mitmproxy create them owner-only
+    (out_dir / "timeline.json").write_text(
+        json.dumps(timeline_document(lab.page_timeline), indent=2) + "\n"
+    )
+    expected = [name for name in REQUIRED_FILES if name != "session.json"]
+    if addon is not None:
+        expected.append("events.jsonl")
+    if variant in TELEMETRY_VARIANTS:
+        expected.append("peer-telemetry.jsonl")
+    missing = [name for name in expected if not (out_dir / name).is_file()]
+    if missing:
+        raise RuntimeError(f"missing {', '.join(missing)}")

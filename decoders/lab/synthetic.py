@@ -180,6 +180,8 @@ class _Stream:
     next_ns: int
     packets: int = 0
     octets: int = 0
+    left: int = 0  # video: packets still to send of the current frame
+    frames: int = 0
 
 
 def datagrams(options: Options, truth: SyntheticTruth) -> Iterator[tuple[int, int, bytes]]:
@@ -195,12 +197,12 @@ def datagrams(options: Options, truth: SyntheticTruth) -> Iterator[tuple[int, in
             1, 0x5E6F7081, OPUS_PT, "audio", 20_000_000, 48000, 60000, 9999, START_NS + 11_000_000
         ),
         _Stream(
-            0, 0x0BADCAFE, VP8_PT, "video", 11_111_111, 90000, 65000, 1 << 31, START_NS + 5_000_000
+            0, 0x0BADCAFE, VP8_PT, "video", 33_333_333, 90000, 65000, 1 << 31, START_NS + 5_000_000
         ),
     ]
-    # the muted window: the second tenth of the call's packets, on the browser's audio stream
+    # the muted window: 30 % to 50 % into the call, on the browser's audio stream
     total = options.packets
-    seconds = total / 193.0
+    seconds = total / 290.0  # packets/s: 2 x 50 audio, ~188 video, RTCP and STUN
     mute_from = START_NS + int(seconds * 0.3e9)
     mute_to = START_NS + int(seconds * 0.5e9)
     truth.muted_ns = (mute_from, mute_to)
@@ -264,14 +266,20 @@ def datagrams(options: Options, truth: SyntheticTruth) -> Iterator[tuple[int, in
             s.ts += 960
             s.next_ns += s.interval_ns
         else:
-            frame_packets = 3
-            part = s.packets % frame_packets
+            # ~1.7 Mbit/s of 30 fps video: 6 packets a frame, 30 for a keyframe every 3 s,
+            # the packets of one frame paced 1 ms apart, the marker on a frame's last packet
+            if s.left == 0:
+                s.left = 30 if s.frames % 90 == 0 else 6
+                s.frames += 1
+            s.left -= 1
             ext = bytes([(3 << 4) | 1]) + struct.pack("!H", s.packets & 0xFFFF)
-            payload = rng.take(r.randrange(900, 1180) + SRTP_TAG)
-            packet = _rtp(s.pt, s.seq, s.ts, s.ssrc, ext, payload, marker=part == frame_packets - 1)
-            if part == frame_packets - 1:
+            payload = rng.take(r.randrange(1000, 1180) + SRTP_TAG)
+            packet = _rtp(s.pt, s.seq, s.ts, s.ssrc, ext, payload, marker=s.left == 0)
+            if s.left == 0:
                 s.ts += 3000
-                s.next_ns += 3 * s.interval_ns
+                s.next_ns = START_NS + 5_000_000 + s.frames * s.interval_ns
+            else:
+                s.next_ns += 1_000_000
         s.seq = (s.seq + 1) & 0xFFFF
         s.packets += 1
         s.octets += len(packet) - 12
@@ -359,7 +367,8 @@ def write(fileobj: BinaryIO, options: Options) -> SyntheticTruth:
 
     rng = random.Random(options.seed + 1)
     last = START_NS
-    for ts, direction, payload in datagrams(options, truth):
+    for stamp, direction, payload in datagrams(options, truth):
+        ts = max(stamp, last + 1_000)  # a capture's clock only moves forward
         last = ts
         if options.transport == "turn":
             payload = struct.pack("!HH", 0x4000 + direction, len(payload)) + payload

@@ -85,19 +85,26 @@ def _stream_groups(rows: Rows, mask: npt.NDArray[np.bool_]) -> list[npt.NDArray[
     s = c["ssrc"][idx].astype(np.uint64)
     h = (a * np.uint64(0x9E3779B97F4A7C15)) ^ (b * np.uint64(0xC2B2AE3D27D4EB4F)) ^ s
     h ^= c["transport"][idx].astype(np.uint64) << np.uint64(62)
-    order = np.argsort(h, kind="stable")
-    hs = h[order]
-    cuts = np.nonzero(hs[1:] != hs[:-1])[0] + 1
+    # few streams, many packets: find the distinct keys on a sample, then place every packet
+    # by binary search; a stable sort of the small stream numbers groups them in O(n)
+    keys = np.unique(h[:: max(1, h.size // 4096)])
+    where = np.minimum(np.searchsorted(keys, h), keys.size - 1)
+    if not bool(np.all(keys[where] == h)):
+        keys = np.unique(h)
+        where = np.searchsorted(keys, h)
+    small = where.astype(np.uint16) if keys.size < 65536 else where
+    order = np.argsort(small, kind="stable")
+    counts = np.bincount(where, minlength=keys.size)
     groups: list[npt.NDArray[np.int64]] = []
-    for part in np.split(order, cuts):
+    for part in np.split(order, np.cumsum(counts)[:-1]):
         members = idx[part]
-        # guard against a hash collision: split by the exact key
+        # guard against a hash collision: the exact key must be the same for the whole group
         ka, kb, ks = a[part], b[part], s[part]
         if (ka == ka[0]).all() and (kb == kb[0]).all() and (ks == ks[0]).all():
             groups.append(members)
         else:  # pragma: no cover - needs a 64-bit hash collision
-            keys = np.stack([ka, kb, ks], axis=1)
-            _, inverse = np.unique(keys, axis=0, return_inverse=True)
+            exact = np.stack([ka, kb, ks], axis=1)
+            _, inverse = np.unique(exact, axis=0, return_inverse=True)
             for k in np.unique(inverse):
                 groups.append(members[inverse.reshape(-1) == k])
     groups.sort(key=lambda g: int(rows.columns["frame"][g[0]]))
@@ -191,9 +198,9 @@ def stream_table(
         ts = c["timestamp_ns"][g].astype(np.int64)
         seq = c["sequence_number"][g]
         rtp_ts = c["rtp_timestamp"][g]
-        pts = c["payload_type"][g].astype(np.int64)
-        values, counts = np.unique(pts, return_counts=True)
-        main_pt = int(values[np.argmax(counts)])
+        pt_counts = np.bincount(c["payload_type"][g], minlength=128)
+        values = np.nonzero(pt_counts)[0]
+        main_pt = int(np.argmax(pt_counts))
         codec: str | None = None
         clock: int | None = None
         media = "unknown"
@@ -215,8 +222,11 @@ def stream_table(
             if codec is None and clock == 48000 and np.median(plen) < 400:
                 codec = "opus?"
         ext = extended_sequence(seq)
-        unique = np.unique(ext).size
-        expected = int(ext.max() - ext.min() + 1)
+        low = int(ext.min())
+        expected = int(ext.max()) - low + 1
+        seen = np.zeros(expected, np.bool_)
+        seen[ext - low] = True
+        unique = int(np.count_nonzero(seen))
         steps = np.diff(ext)
         running_max = np.maximum.accumulate(ext)
         out_of_order = int((ext[1:] < running_max[:-1]).sum())

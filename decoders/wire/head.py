@@ -18,6 +18,8 @@ from decoders.wire.demux import PacketKind
 from decoders.wire.net import Unwrapper
 
 HEAD_FRAMES = 5000
+ENOUGH_RTP = 400  # packets: plenty to infer the audio-level id (~4 s of one audio stream)
+DTLS_WINDOW = 1000  # frames: the DTLS handshake comes right after the first ICE checks
 
 
 @dataclass
@@ -48,6 +50,10 @@ def probe_head(fileobj: BinaryIO, max_frames: int = HEAD_FRAMES) -> HeadSample:
     unwrapper = Unwrapper()
     for frame in reader:
         if frame.number > max_frames:
+            break
+        if len(sample.rtp_packets) >= ENOUGH_RTP and (
+            sample.srtp_profile is not None or frame.number > DTLS_WINDOW
+        ):
             break
         for datagram in unwrapper.feed(frame):
             payload = datagram.payload

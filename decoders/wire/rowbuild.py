@@ -181,10 +181,15 @@ class RowBuilder:
         self.audio_level_id = audio_level_id
         self.srtp = srtp
         self._parts: list[dict[str, npt.NDArray[Any]]] = []
+        self._reserved: dict[str, npt.NDArray[Any]] | None = None
+        self._filled = 0
         self._scalar: list[dict[str, int | bool | str | None]] = []
         self._unwrapper = Unwrapper()
         self._address_ids: dict[str, int] = {}
         self._pair_ids: dict[tuple[int, int], int] = {}
+        self._key_pairs: dict[int, tuple[int, int]] = {}
+        self._known_keys = np.zeros(0, np.uint64)
+        self._known_ids = np.zeros(0, np.int32)
         self.rows = empty_rows()
         self.vector_counters: Counter[str] = Counter()
 
@@ -199,22 +204,39 @@ class RowBuilder:
     def _address_pairs(
         self, hi: npt.NDArray[np.uint64], lo: npt.NDArray[np.uint64]
     ) -> npt.NDArray[np.int32]:
-        """Map 128-bit addresses (IPv4 as ::ffff:a.b.c.d) to address-table ids."""
+        """Map 128-bit addresses (IPv4 as ::ffff:a.b.c.d) to address-table ids.
+
+        A capture holds few addresses, so each chunk is looked up in the sorted keys seen so
+        far (a binary search per packet) and only unseen keys take the slower unique path.
+        """
         if len(hi) == 0:
             return np.zeros(0, np.int32)
-        mixed = lo ^ (hi * np.uint64(0x9E3779B97F4A7C15))
-        _, first, inverse = np.unique(mixed, return_index=True, return_inverse=True)
-        if not (np.array_equal(hi, hi[first][inverse]) and np.array_equal(lo, lo[first][inverse])):
-            stacked = np.stack([hi, lo], axis=1)
-            _, first, inverse = np.unique(stacked, axis=0, return_index=True, return_inverse=True)
-        ids = np.empty(len(first), np.int32)
-        for j, i in enumerate(first):
-            pair = (int(hi[i]), int(lo[i]))
-            ident = self._pair_ids.get(pair)
-            if ident is None:
-                ident = self._pair_ids[pair] = self._address(_format_address(*pair))
-            ids[j] = ident
-        return ids[inverse.reshape(-1)]
+        keys = lo ^ (hi * np.uint64(0x9E3779B97F4A7C15))
+        where = np.searchsorted(self._known_keys, keys)
+        np.minimum(where, max(len(self._known_keys) - 1, 0), out=where)
+        hit = (
+            self._known_keys[where] == keys
+            if len(self._known_keys)
+            else np.zeros(len(keys), np.bool_)
+        )
+        if not hit.all():
+            miss = np.nonzero(~hit)[0]
+            _, first = np.unique(keys[miss], return_index=True)
+            for i in miss[first]:
+                pair = (int(hi[i]), int(lo[i]))
+                key = np.uint64(keys[i])
+                if pair in self._pair_ids:  # pragma: no cover - needs a 64-bit collision
+                    raise RuntimeError("address hash collision")
+                self._pair_ids[pair] = self._address(_format_address(*pair))
+                self._key_pairs[int(key)] = pair
+            order = sorted(self._key_pairs)
+            self._known_keys = np.array(order, np.uint64)
+            self._known_ids = np.array(
+                [self._pair_ids[self._key_pairs[k]] for k in order], np.int32
+            )
+            where = np.searchsorted(self._known_keys, keys)
+        ids: npt.NDArray[np.int32] = self._known_ids[where]
+        return ids
 
     # -- scalar ------------------------------------------------------------------------
     def add_frames(self, frames: Iterable[Frame], counters: Counter[str]) -> None:
@@ -255,51 +277,114 @@ class RowBuilder:
         frame: npt.NDArray[np.int64],
         timestamp_ns: npt.NDArray[np.int64],
         net: NetColumns,
-        base: int,
     ) -> None:
+        """Rows of the numpy path (:func:`decoders.wire.bulk.vector_rows`)."""
         from decoders.wire.bulk import vector_rows
 
         part, stun_wrapped, malformed = vector_rows(b, net, self.audio_level_id, srtp=self.srtp)
         self.vector_counters.update(malformed)
+        self._add_columns(
+            b, part, frame, timestamp_ns, (net.src_hi, net.src_lo, net.dst_hi, net.dst_lo),
+            stun_wrapped, net.payload, net.length,
+        )  # fmt: skip
+
+    def add_decoded(
+        self,
+        b: npt.NDArray[np.uint8],
+        decoded: npt.NDArray[Any],
+        *,
+        frame: npt.NDArray[np.int64],
+        timestamp_ns: npt.NDArray[np.int64],
+    ) -> None:
+        """Rows of the C decoder: ``decoded`` is a structured array of ``bulk.ROW_DTYPE``."""
+        names = decoded.dtype.names or ()
+        part = {
+            name: decoded[name] if name in names else np.zeros(len(decoded), dtype)
+            for name, dtype in COLUMNS.items()
+        }
+        addresses = (decoded["src_hi"], decoded["src_lo"], decoded["dst_hi"], decoded["dst_lo"])
+        self._add_columns(
+            b, part, frame, timestamp_ns, addresses,
+            decoded["stun_wrapped"].astype(np.bool_), decoded["payload_off"], decoded["length"],
+        )  # fmt: skip
+
+    def _add_columns(
+        self,
+        b: npt.NDArray[np.uint8],
+        part: dict[str, npt.NDArray[Any]],
+        frame: npt.NDArray[np.int64],
+        timestamp_ns: npt.NDArray[np.int64],
+        addresses: tuple[npt.NDArray[np.uint64], ...],
+        stun_wrapped: npt.NDArray[np.bool_],
+        payload: npt.NDArray[Any],
+        length: npt.NDArray[Any],
+    ) -> None:
+        src_hi, src_lo, dst_hi, dst_lo = addresses
         if stun_wrapped.any():
             # STUN Send/Data indications: rare; the scalar path unwraps them
             counters: Counter[str] = Counter()
             for i in np.nonzero(stun_wrapped)[0]:
-                start = int(net.payload[i])
+                start = int(payload[i])
                 datagram = Datagram(
                     frame=int(frame[i]),
                     timestamp_ns=int(timestamp_ns[i]),
-                    src=_format_address(int(net.src_hi[i]), int(net.src_lo[i])),
-                    src_port=int(net.src_port[i]),
-                    dst=_format_address(int(net.dst_hi[i]), int(net.dst_lo[i])),
-                    dst_port=int(net.dst_port[i]),
+                    src=_format_address(int(src_hi[i]), int(src_lo[i])),
+                    src_port=int(part["src_port"][i]),
+                    dst=_format_address(int(dst_hi[i]), int(dst_lo[i])),
+                    dst_port=int(part["dst_port"][i]),
                     transport="udp",
-                    payload=bytes(b[start : start + int(net.length[i])]),
+                    payload=bytes(b[start : start + int(length[i])]),
                 )
                 self.add_datagram(datagram, counters)
             self.vector_counters.update(counters)
             keep = ~stun_wrapped
             part = {name: col[keep] for name, col in part.items()}
             frame, timestamp_ns = frame[keep], timestamp_ns[keep]
-            src = self._address_pairs(net.src_hi[keep], net.src_lo[keep])
-            dst = self._address_pairs(net.dst_hi[keep], net.dst_lo[keep])
-        else:
-            src = self._address_pairs(net.src_hi, net.src_lo)
-            dst = self._address_pairs(net.dst_hi, net.dst_lo)
+            src_hi, src_lo, dst_hi, dst_lo = (a[keep] for a in addresses)
         part["frame"] = frame
         part["timestamp_ns"] = timestamp_ns
-        part["src"] = src
-        part["dst"] = dst
-        self._parts.append({name: part[name].astype(dtype) for name, dtype in COLUMNS.items()})
+        part["src"] = self._address_pairs(src_hi, src_lo)
+        part["dst"] = self._address_pairs(dst_hi, dst_lo)
+        self._append(part)
+
+    def reserve(self, rows: int) -> None:
+        """Promise at most ``rows`` vectorised rows: columns are allocated once, untouched.
+
+        The pages of an ``np.empty`` array cost nothing until written, so a generous bound
+        (from the file size) avoids the copy of concatenating per-chunk parts at the end.
+        """
+        if self._reserved is None and rows > 0:
+            self._reserved = {name: np.empty(rows, dtype) for name, dtype in COLUMNS.items()}
+            self._filled = 0
+
+    def _append(self, part: dict[str, npt.NDArray[Any]]) -> None:
+        n = len(part["frame"])
+        if self._reserved is not None and self._filled + n <= len(self._reserved["frame"]):
+            end = self._filled + n
+            for name, column in self._reserved.items():
+                column[self._filled : end] = part[name]
+            self._filled = end
+        else:
+            self._parts.append(
+                {name: part[name].astype(dtype, copy=False) for name, dtype in COLUMNS.items()}
+            )
 
     def finish(self) -> Rows:
         scalar = self._scalar_part()
         parts = self._parts + ([scalar] if scalar is not None else [])
         self._parts = []
+        if self._reserved is not None:
+            filled = {name: col[: self._filled] for name, col in self._reserved.items()}
+            parts.insert(0, filled)
+            self._reserved = None
+        if len(parts) == 1:
+            columns = parts[0]
         if parts:
-            columns = {name: np.concatenate([p[name] for p in parts]) for name in COLUMNS}
-            order = np.argsort(columns["frame"], kind="stable")
-            if not np.array_equal(order, np.arange(len(order))):
+            if len(parts) > 1:
+                columns = {name: np.concatenate([p[name] for p in parts]) for name in COLUMNS}
+            frames = columns["frame"]
+            if not bool(np.all(frames[1:] >= frames[:-1])):
+                order = np.argsort(frames, kind="stable")
                 columns = {name: col[order] for name, col in columns.items()}
             self.rows.columns = columns
         return self.rows

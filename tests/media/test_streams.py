@@ -108,7 +108,7 @@ def test_loss_duplicates_and_reordering(make_synthetic: Any) -> None:
     from decoders.wire.capture import CaptureReader
     from decoders.wire.pcapwriter import PcapWriter
 
-    data, truth = make_synthetic(packets=1200)
+    data, truth = make_synthetic(packets=3000)
     frames = list(CaptureReader(io.BytesIO(data)))
     rows = scan_file(io.BytesIO(data), truth.audio_level_id).rows
     audio_ssrc = truth.streams[0].ssrc

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from decoders.errors import CaptureError
 from decoders.session.sdp import audio_level_extension_id, parse_sdp
+from decoders.wire import bulk
 from decoders.wire.bulk import scan_file
 from decoders.wire.rowbuild import COLUMNS, Rows, scan_scalar
 
@@ -61,12 +62,23 @@ def assert_same_rows(a: Rows, b: Rows) -> None:
             )
 
 
+#: the C decoder when it was built, and always the numpy one
+DECODERS = [True, False] if bulk.ACCELERATED else [False]
+
+
 def both(data: bytes, level_id: int | None, chunk_size: int = 1 << 20) -> tuple[Rows, Rows]:
-    fast = scan_file(io.BytesIO(data), level_id, chunk_size=chunk_size)
+    """The bulk rows (each decoder, checked equal) and the scalar rows of one capture."""
     rows, _counters, damage, frames = scan_scalar(io.BytesIO(data), level_id)
-    assert fast.frames == frames
-    assert fast.damage is None and damage is None
-    return fast.rows, rows
+    results = [
+        scan_file(io.BytesIO(data), level_id, chunk_size=chunk_size, use_c=c) for c in DECODERS
+    ]
+    for fast in results:
+        assert fast.frames == frames
+        assert fast.damage is None and damage is None
+        assert +fast.counters == +_counters
+    if len(results) == 2:
+        assert_same_rows(results[0].rows, results[1].rows)
+    return results[-1].rows, rows
 
 
 def test_real_sessions_agree(session_dir: Path) -> None:
@@ -170,10 +182,11 @@ def test_property_fast_equals_scalar_on_arbitrary_datagrams(
     payloads: list[bytes], srtp: bool, level_id: int | None
 ) -> None:
     data = _udp_capture(payloads)
-    fast = scan_file(io.BytesIO(data), level_id, srtp=srtp)
     rows, counters, _, _ = scan_scalar(io.BytesIO(data), level_id, srtp=srtp)
-    assert_same_rows(fast.rows, rows)
-    assert +fast.counters == +counters
+    for use_c in DECODERS:
+        fast = scan_file(io.BytesIO(data), level_id, srtp=srtp, use_c=use_c)
+        assert_same_rows(fast.rows, rows)
+        assert +fast.counters == +counters
 
 
 FIXTURES = sorted((Path(__file__).parent.parent / "fixtures" / "captures").glob("*.pcap*"))
@@ -183,9 +196,10 @@ FIXTURES = sorted((Path(__file__).parent.parent / "fixtures" / "captures").glob(
 def test_reader_fixtures_agree(fixture: Path) -> None:
     """Every reader fixture (odd blocks, damage, link types, TCP) means the same to both."""
     data = fixture.read_bytes()
-    fast = scan_file(io.BytesIO(data), 1)
     rows, counters, damage, frames = scan_scalar(io.BytesIO(data), 1)
-    assert_same_rows(fast.rows, rows)
-    assert (fast.damage is None) == (damage is None), (fast.damage, damage)
-    assert +fast.counters == +counters
-    assert fast.frames == frames
+    for use_c in DECODERS:
+        fast = scan_file(io.BytesIO(data), 1, use_c=use_c)
+        assert_same_rows(fast.rows, rows)
+        assert (fast.damage is None) == (damage is None), (fast.damage, damage)
+        assert +fast.counters == +counters
+        assert fast.frames == frames

@@ -1,0 +1,287 @@
+"""What a recorded lab session shows on the wire, unmuted and muted: the corpus's measured facts.
+
+Reads a session folder the lab wrote (capture, SDP, keys, timeline, the peer's telemetry log)
+with the project's own parsers, decrypts every SRTP/SRTCP packet with the exported keys, and
+sums up the browser's audio per phase: packets per second, payload sizes, RFC 6464 audio
+levels, distinct decrypted payloads, telemetry messages. ``mutecheck lab record`` prints it and
+``captures/README.md`` tabulates it. This is the lab checking itself, not the audit: it knows
+the ground truth and which side is the browser.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import statistics
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pylibsrtp
+
+from decoders.errors import MalformedPacket
+from decoders.session.sdp import audio_level_extension_id, parse_sdp
+from decoders.wire.capture import open_capture
+from decoders.wire.demux import PacketKind, classify
+from decoders.wire.net import Datagram, Unwrapper
+from decoders.wire.rtp import RtpPacket, audio_level
+
+GRACE_S = 0.2
+"""Seconds after each mute/unmute left out of both phases: the encoder's transition packets."""
+LEVEL_SILENCE = 127
+SRTP_PROFILES: dict[str, tuple[int, int]] = {
+    "SRTP_AES128_CM_SHA1_80": (pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80, 10),
+    "SRTP_AES128_CM_SHA1_32": (pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_32, 4),
+    "SRTP_AEAD_AES_128_GCM": (pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_128_GCM, 16),
+    "SRTP_AEAD_AES_256_GCM": (pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_256_GCM, 16),
+}
+"""keys.json profile name -> (pylibsrtp profile, SRTP auth tag bytes) (RFC 5764 §4.1.2)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseStats:
+    """The browser's audio in one phase (transitions excluded, see :data:`GRACE_S`)."""
+
+    phase: str
+    seconds: float
+    rtp_packets: int
+    payload_bytes: tuple[int, ...]
+    """Per RTP packet: the encoded frame's size (SRTP payload without the auth tag)."""
+    audio_levels: tuple[int, ...]
+    """Per RTP packet carrying it: the RFC 6464 level, 0 (loud) to 127 (silence)."""
+    distinct_payloads: int
+    """How many different decrypted payloads (a repeated silence frame counts once)."""
+    telemetry_messages: int
+    telemetry_levels: tuple[float, ...]
+
+    @property
+    def packets_per_second(self) -> float:
+        return self.rtp_packets / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def payload_median(self) -> float | None:
+        return statistics.median(self.payload_bytes) if self.payload_bytes else None
+
+    @property
+    def level_median(self) -> float | None:
+        return statistics.median(self.audio_levels) if self.audio_levels else None
+
+    def as_dict(self) -> dict[str, Any]:
+        sizes = self.payload_bytes
+        return {
+            "seconds": round(self.seconds, 3),
+            "rtp_packets": self.rtp_packets,
+            "packets_per_second": round(self.packets_per_second, 1),
+            "payload_bytes": {
+                "min": min(sizes) if sizes else None,
+                "median": self.payload_median,
+                "max": max(sizes) if sizes else None,
+            },
+            "audio_level_median": self.level_median,
+            "audio_level_silent_share": (
+                round(self.audio_levels.count(LEVEL_SILENCE) / len(self.audio_levels), 3)
+                if self.audio_levels
+                else None
+            ),
+            "distinct_payloads": self.distinct_payloads,
+            "telemetry_messages": self.telemetry_messages,
+            "telemetry_level_median": (
+                statistics.median(self.telemetry_levels) if self.telemetry_levels else None
+            ),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSummary:
+    """A lab session's capture, decrypted and split at the ground-truth mute window."""
+
+    variant: str
+    frames: int
+    datagrams: dict[str, int]
+    audio_level_id: int | None
+    browser_ssrcs: tuple[int, ...]
+    srtp_decrypted: int
+    srtp_failures: int
+    rtp_with_audio_level: int
+    browser_rtp_packets: int
+    unmuted: PhaseStats
+    muted: PhaseStats
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "variant": self.variant,
+            "frames": self.frames,
+            "datagrams": self.datagrams,
+            "audio_level_id": self.audio_level_id,
+            "browser_ssrcs": list(self.browser_ssrcs),
+            "browser_rtp_packets": self.browser_rtp_packets,
+            "rtp_with_audio_level": self.rtp_with_audio_level,
+            "srtp_decrypted": self.srtp_decrypted,
+            "srtp_failures": self.srtp_failures,
+            "unmuted": self.unmuted.as_dict(),
+            "muted": self.muted.as_dict(),
+        }
+
+
+def srtp_session(half: dict[str, Any], profile: str) -> pylibsrtp.Session:
+    """A receiving SRTP session for one direction of keys.json (any SSRC)."""
+    srtp_profile, _ = SRTP_PROFILES[profile]
+    key = base64.b64decode(half["master_key"]) + base64.b64decode(half["master_salt"])
+    policy = pylibsrtp.Policy(
+        key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND, srtp_profile=srtp_profile
+    )
+    return pylibsrtp.Session(policy)
+
+
+def read_datagrams(capture: Path) -> tuple[int, list[Datagram]]:
+    """Every datagram of a capture, in order, with the number of frames read."""
+    unwrapper = Unwrapper()
+    datagrams: list[Datagram] = []
+    frames = 0
+    with open_capture(capture) as reader:
+        for frame in reader:
+            frames += 1
+            datagrams.extend(unwrapper.feed(frame))
+    datagrams.extend(unwrapper.flush())
+    return frames, datagrams
+
+
+def read_telemetry(path: Path) -> list[tuple[float, float | None]]:
+    """(receipt time, audioLevel) of each message in the peer's ``peer-telemetry.jsonl``."""
+    if not path.is_file():
+        return []
+    messages: list[tuple[float, float | None]] = []
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        message = record.get("message")
+        level = message.get("audioLevel") if isinstance(message, dict) else None
+        messages.append((float(record["t"]), float(level) if level is not None else None))
+    return messages
+
+
+def _phase_of(t: float, window: tuple[float, float], span: tuple[float, float]) -> str | None:
+    """ "muted", "unmuted" or None (outside the scenario or within a transition's grace)."""
+    start, end = span
+    mute, unmute = window
+    if not start + GRACE_S <= t <= end - GRACE_S:
+        return None
+    if mute + GRACE_S <= t <= unmute - GRACE_S:
+        return "muted"
+    if t < mute - GRACE_S or t > unmute + GRACE_S:
+        return "unmuted"
+    return None
+
+
+def summarize(folder: Path) -> SessionSummary:
+    """Measure a lab session folder (one mute window, as the lab records)."""
+    session = json.loads((folder / "session.json").read_text())
+    timeline = json.loads((folder / "timeline.json").read_text())
+    keys = json.loads((folder / "keys.json").read_text())
+    offer = parse_sdp((folder / "offer.sdp").read_text())
+    level_id = audio_level_extension_id(offer)
+    (muted_window,) = timeline["muted"]
+    window = (float(muted_window[0]), float(muted_window[1]))
+    span = (float(session["scenario"]["start"]), float(session["scenario"]["end"]))
+    browser = session["network"]["browser"]["address"]
+    peer = session["network"]["peer"]["address"]
+    _, tag_length = SRTP_PROFILES[keys["profile"]]
+    sessions = {
+        browser: srtp_session(keys["browser"], keys["profile"]),
+        peer: srtp_session(keys["peer"], keys["profile"]),
+    }
+
+    frames, datagrams = read_datagrams(folder / "capture.pcapng")
+    kinds: Counter[str] = Counter()
+    decrypted = failures = with_level = browser_rtp = 0
+    ssrcs: set[int] = set()
+    sizes: dict[str, list[int]] = {"muted": [], "unmuted": []}
+    levels: dict[str, list[int]] = {"muted": [], "unmuted": []}
+    payloads: dict[str, set[bytes]] = {"muted": set(), "unmuted": set()}
+    for datagram in datagrams:
+        kind = classify(datagram.payload)
+        kinds[str(kind)] += 1
+        if kind not in (PacketKind.RTP, PacketKind.RTCP) or datagram.src not in sessions:
+            continue
+        srtp = sessions[datagram.src]
+        try:
+            if kind is PacketKind.RTCP:
+                srtp.unprotect_rtcp(datagram.payload)
+                decrypted += 1
+                continue
+            plain = srtp.unprotect(datagram.payload)
+            decrypted += 1
+        except pylibsrtp.Error:
+            failures += 1
+            continue
+        if datagram.src != browser:
+            continue
+        try:
+            packet = RtpPacket.parse(datagram.payload, srtp=True)
+            clear = RtpPacket.parse(plain)
+        except MalformedPacket:
+            failures += 1
+            continue
+        browser_rtp += 1
+        ssrcs.add(packet.ssrc)
+        level = audio_level(packet, level_id) if level_id is not None else None
+        with_level += level is not None
+        phase = _phase_of(datagram.timestamp_ns / 1e9, window, span)
+        if phase is None:
+            continue
+        sizes[phase].append(len(packet.payload) - tag_length)
+        payloads[phase].add(clear.payload)
+        if level is not None:
+            levels[phase].append(level.level)
+
+    telemetry: dict[str, list[float | None]] = {"muted": [], "unmuted": []}
+    for t, value in read_telemetry(folder / "peer-telemetry.jsonl"):
+        phase = _phase_of(t, window, span)
+        if phase is not None:
+            telemetry[phase].append(value)
+
+    muted_seconds = max(0.0, window[1] - window[0] - 2 * GRACE_S)
+    unmuted_seconds = max(0.0, (span[1] - span[0]) - (window[1] - window[0]) - 4 * GRACE_S)
+
+    def phase_stats(phase: str, seconds: float) -> PhaseStats:
+        return PhaseStats(
+            phase=phase,
+            seconds=seconds,
+            rtp_packets=len(sizes[phase]),
+            payload_bytes=tuple(sizes[phase]),
+            audio_levels=tuple(levels[phase]),
+            distinct_payloads=len(payloads[phase]),
+            telemetry_messages=len(telemetry[phase]),
+            telemetry_levels=tuple(v for v in telemetry[phase] if v is not None),
+        )
+
+    return SessionSummary(
+        variant=str(session["variant"]),
+        frames=frames,
+        datagrams=dict(sorted(kinds.items())),
+        audio_level_id=level_id,
+        browser_ssrcs=tuple(sorted(ssrcs)),
+        srtp_decrypted=decrypted,
+        srtp_failures=failures,
+        rtp_with_audio_level=with_level,
+        browser_rtp_packets=browser_rtp,
+        unmuted=phase_stats("unmuted", unmuted_seconds),
+        muted=phase_stats("muted", muted_seconds),
+    )
+
+
+def summary_line(summary: SessionSummary) -> str:
+    """One line for the terminal: what the browser sent while muted, against unmuted."""
+    muted, unmuted = summary.muted, summary.unmuted
+
+    def number(value: float | None, digits: int = 0) -> str:
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    return (
+        f"{summary.variant}: muted {muted.packets_per_second:.1f} pkt/s "
+        f"(unmuted {unmuted.packets_per_second:.1f}), payload median "
+        f"{number(muted.payload_median)} B (unmuted {number(unmuted.payload_median)}), "
+        f"audio level median {number(muted.level_median)} (unmuted "
+        f"{number(unmuted.level_median)}), telemetry while muted {muted.telemetry_messages}, "
+        f"SRTP decrypted {summary.srtp_decrypted}, failures {summary.srtp_failures}"
+    )

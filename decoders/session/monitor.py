@@ -1,0 +1,634 @@
+"""The live judgement: messages and datagrams in; events, warnings and block decisions out.
+
+The mitmproxy addon hands every HTTP body, WebSocket message and UDP datagram to a
+:class:`Monitor` together with the time it saw it, writes the events it returns to
+``events.jsonl``, prints its warnings, and applies its decision (drop, or replace the body). All
+the logic lives here, testable without a proxy.
+
+For a message: decode the body once (bounded by the scan limit), skip it cheaply when it holds
+none of the words anything below looks for, then
+
+1. SDP: every offer/answer becomes an ``sdp`` event; its audio-level extension id is learned
+   (per SSRC) for the media path;
+2. mute state: signals the browser sent and user rules update the :class:`MuteTimeline`
+   (``mute`` events when a source changes its state);
+3. telemetry (only what the browser sends): volume-like fields become a ``telemetry`` event; while
+   muted it is a finding (``medium``; ``high`` when the values change while muted, vary within the
+   message, or say someone is speaking) with a warning line, except in the grace period just after
+   a change of state; with blocking on, the message is dropped or the fields redacted.
+
+For a datagram the browser sent: TURN wrappers are removed, RTP parsed, and its RFC 6464 audio
+level read with the id the SDP negotiated (or the one configured). While muted, packets are
+summed per stream in windows (``media`` events); a level louder than the silence threshold
+outside the grace period gives a warning.
+
+Memory is bounded: per-endpoint and per-stream state lives in small LRU tables.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from decoders.errors import MalformedPacket
+from decoders.session.events import FORMAT, VERSION, Event, MuteTimeline, make_event
+from decoders.session.payload import (
+    Decoded,
+    Document,
+    decode_content,
+    parse_document,
+    recompress,
+)
+from decoders.session.sdp import AUDIO_LEVEL_URI, SessionDescription, parse_sdp
+from decoders.session.signaling import (
+    MuteRule,
+    describe_sdp,
+    find_mute_signals,
+    find_sdp,
+    match_rules,
+    rules_for,
+)
+from decoders.session.telemetry import (
+    VolumeField,
+    find_volume_fields,
+    redact,
+    varying,
+    voice_active,
+)
+from decoders.wire.demux import PacketKind, classify, unwrap_turn
+from decoders.wire.rtp import RtpPacket, audio_level
+
+BlockAction = Literal["drop", "redact"]
+BLOCK_ACTIONS: tuple[BlockAction, ...] = ("drop", "redact")
+
+RTP_SILENCE = 127
+"""RFC 6464 §3: 127 is -127 dBov, digital silence."""
+
+_KEYWORDS = re.compile(
+    rb"v=0|mute|mic|audio|level|volume|gain|energy|rms|loud|db|vad|speak|talk|voice|amplitude"
+    rb"|jingle|eyJ|eyA|ewo|W3s|WyJ",
+    re.IGNORECASE,
+)
+"""Words one of the recognisers needs; a body without any is not parsed at all."""
+
+
+class _Lru[K, V]:
+    """A dict that forgets its least recently used entries beyond ``size``."""
+
+    def __init__(self, size: int) -> None:
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._size = size
+
+    def get(self, key: K) -> V | None:
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+    def values(self) -> list[V]:
+        return list(self._items.values())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What the addon's options say (see addons/mutecheck.py for each option's help)."""
+
+    block: bool = False
+    block_action: BlockAction = "drop"
+    scan_limit: int = 256 * 1024
+    grace: float = 0.2
+    silence_level: int = 100
+    audio_level_id: int | None = None
+    rules: tuple[MuteRule, ...] = ()
+    warn_interval: float = 10.0
+    media_window: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class FlowRef:
+    """Which flow (and which message of it) an event is about."""
+
+    id: str
+    type: Literal["http", "websocket", "udp"]
+    url: str | None = None
+    method: str | None = None
+    client: str | None = None
+    server: str | None = None
+    message: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            name: value
+            for name in ("id", "type", "url", "method", "client", "server", "message")
+            if (value := getattr(self, name)) is not None
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One HTTP body or WebSocket message. ``sent``: it goes from the browser to the service.
+
+    ``endpoint`` identifies where it goes without the query (``https://host/path``,
+    ``wss://host/socket``); ``label`` is the short human description used in warnings.
+    """
+
+    flow: FlowRef
+    endpoint: str
+    sent: bool
+    content: bytes
+    label: str
+    content_encoding: str | None = None
+    content_type: str | None = None
+    query: str = ""
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What the addon must do: write ``events``, print ``warnings`` (warning level) and
+    ``notices`` (info), and drop the message or put ``replacement`` (the decoded body, already
+    re-compressed for codings that were sniffed rather than declared) in its place."""
+
+    events: list[Event] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    action: BlockAction | None = None
+    replacement: bytes | None = None
+
+
+@dataclass(slots=True)
+class _Stream:
+    ssrc: int
+    flow: FlowRef
+    window_start: float | None = None
+    packets: int = 0
+    payload_bytes: int = 0
+    not_silent: int = 0
+    without_level: int = 0
+    level_min: int | None = None
+    level_max: int | None = None
+    level_id: int | None = None
+
+
+@dataclass(slots=True)
+class _Warned:
+    interval: float | None
+    last: float
+    suppressed: int = 0
+
+
+class Monitor:
+    """The state of one session: mute timeline, learned SDP facts, per-endpoint values."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self.timeline = MuteTimeline(max_changes=4096)
+        self.counters: dict[str, int] = {
+            "messages": 0,
+            "parsed": 0,
+            "datagrams": 0,
+            "rtp": 0,
+            "rtp_malformed": 0,
+        }
+        self._last_values: _Lru[tuple[str, str], tuple[float | None, object]] = _Lru(4096)
+        self._warned: _Lru[tuple[str, str], _Warned] = _Lru(1024)
+        self._streams: _Lru[tuple[str, int], _Stream] = _Lru(256)
+        self._ssrc_level_ids: _Lru[int, int] = _Lru(1024)
+        self._level_id: int | None = None
+
+    # --- state ---------------------------------------------------------------------------------
+
+    @property
+    def muted(self) -> bool:
+        return self.timeline.muted is True
+
+    def in_grace(self, t: float) -> bool:
+        """Is ``t`` within the grace period after the last change of mute state?"""
+        changed = self.timeline.changed_at
+        return changed is not None and 0 <= t - changed < self.settings.grace
+
+    def start(self, t: float, **info: Any) -> Event:
+        """The ``session_start`` event."""
+        return make_event("session_start", t, format=FORMAT, version=VERSION, **info)
+
+    def state(self) -> dict[str, Any]:
+        """What the proxy believes now (for ``/state`` of the mark URL)."""
+        return {
+            "muted": self.timeline.muted,
+            "since": self.timeline.changed_at,
+            "sources": {
+                source: self.timeline.source_state(source) for source in ("mark", "app", "rule")
+            },
+        }
+
+    # --- marks and signals ----------------------------------------------------------------------
+
+    def mark(
+        self,
+        t: float,
+        muted: bool,
+        *,
+        via: str,
+        note: str | None = None,
+        at: float | None = None,
+    ) -> Outcome:
+        """The person testing says ``muted`` (at ``at``, default ``t``); always an event."""
+        out = Outcome()
+        before = self.muted
+        source_changed, _ = self.timeline.update(t if at is None else at, muted, "mark")
+        evidence: dict[str, Any] = {"via": via}
+        if note:
+            evidence["note"] = note
+        out.events.append(
+            make_event(
+                "mute",
+                t,
+                state="muted" if muted else "unmuted",
+                source="mark",
+                at=at,
+                evidence=evidence,
+                repeated=not source_changed,
+                muted_now=self.muted,
+            )
+        )
+        out.notices.append(f"mutecheck: marked {'muted' if muted else 'unmuted'} ({via})")
+        self._after_change(t, before, out)
+        return out
+
+    def _signal(
+        self,
+        t: float,
+        muted: bool,
+        source: Literal["app", "rule"],
+        evidence: dict[str, Any],
+        message: Message,
+        out: Outcome,
+    ) -> None:
+        before = self.muted
+        source_changed, merged_changed = self.timeline.update(t, muted, source)
+        if not source_changed:
+            return
+        state = "muted" if muted else "unmuted"
+        out.events.append(
+            make_event(
+                "mute",
+                t,
+                state=state,
+                source=source,
+                evidence=evidence,
+                flow=message.flow.to_json(),
+                endpoint=message.endpoint,
+                muted_now=self.muted,
+            )
+        )
+        if merged_changed:
+            what = "app signal" if source == "app" else f"rule {evidence.get('rule')!r}"
+            out.notices.append(f"mutecheck: {state} ({what} in {message.label})")
+        self._after_change(t, before, out)
+
+    def _after_change(self, t: float, before: bool, out: Outcome) -> None:
+        if before and not self.muted:
+            for stream in self._streams.values():
+                self._flush(stream, t, out)
+
+    # --- messages -------------------------------------------------------------------------------
+
+    def observe(self, message: Message, t: float) -> Outcome:
+        """One HTTP body or WebSocket message, seen at ``t``."""
+        out = Outcome()
+        self.counters["messages"] += 1
+        settings = self.settings
+        rules = (
+            rules_for(settings.rules, message.flow.url or message.endpoint, message.sent)
+            if settings.rules
+            else []
+        )
+        query_fields: tuple[VolumeField, ...] = ()
+        if message.sent and message.query and _KEYWORDS.search(message.query.encode()):
+            query = parse_document(message.query.encode(), "application/x-www-form-urlencoded")
+            query_fields = tuple(
+                replace(item, path=f"query:{item.path}", segments=None)
+                for item in find_volume_fields(query)
+            )
+        if not message.content and not query_fields:
+            return out
+        decoded = decode_content(message.content, message.content_encoding, settings.scan_limit)
+        if decoded.error:
+            self._warn_once(
+                out, t, "undecodable-body", message, f"body does not decode ({decoded.error})"
+            )
+        document: Document | None = None
+        body_fields: tuple[VolumeField, ...] = ()
+        if rules or _KEYWORDS.search(decoded.data):
+            self.counters["parsed"] += 1
+            document = parse_document(
+                decoded.data, message.content_type, truncated=decoded.truncated
+            )
+            if document.error:
+                self._warn_once(out, t, "malformed-body", message, document.error)
+            self._sdp(document, message, t, out)
+            if message.sent:
+                for signal in find_mute_signals(document)[:1]:
+                    self._signal(t, signal.muted, "app", signal.evidence, message, out)
+            for hit in match_rules(rules, document):
+                evidence = {"rule": hit.rule, "value": hit.value, "path": hit.path}
+                self._signal(t, hit.muted, "rule", evidence, message, out)
+            if message.sent:
+                body_fields = find_volume_fields(document)
+        if message.sent and (query_fields or body_fields):
+            self._telemetry(query_fields, body_fields, document, decoded, message, t, out)
+        return out
+
+    def _sdp(self, document: Document, message: Message, t: float, out: Outcome) -> None:
+        for found in find_sdp(document):
+            try:
+                parsed = parse_sdp(found.text)
+            except MalformedPacket as error:
+                self._warn_once(out, t, "malformed-sdp", message, f"SDP does not parse: {error}")
+                continue
+            self._learn(parsed)
+            event = make_event(
+                "sdp",
+                t,
+                direction="sent" if message.sent else "received",
+                role=found.role,
+                role_from=found.role_from,
+                found_in=found.found_in,
+                flow=message.flow.to_json(),
+                endpoint=message.endpoint,
+                sdp=found.text,
+                parsed=describe_sdp(parsed),
+            )
+            if found.converted_from:
+                event["converted_from"] = found.converted_from
+            out.events.append(event)
+
+    def _learn(self, sdp: SessionDescription) -> None:
+        """Remember the audio-level extension id, per SSRC and as the latest one."""
+        for section in sdp.audio:
+            number = section.extension_id(AUDIO_LEVEL_URI)
+            if number is None:
+                continue
+            self._level_id = number
+            for ssrc in section.ssrcs:
+                self._ssrc_level_ids.put(ssrc, number)
+
+    def _telemetry(
+        self,
+        query_fields: tuple[VolumeField, ...],
+        body_fields: tuple[VolumeField, ...],
+        document: Document | None,
+        decoded: Decoded,
+        message: Message,
+        t: float,
+        out: Outcome,
+    ) -> None:
+        fields = query_fields + body_fields
+        muted = self.muted
+        grace = muted and self.in_grace(t)
+        interval = self.timeline.changed_at if muted else None
+        changed: list[str] = []
+        if muted:
+            for item in fields:
+                key = (message.endpoint, item.path)
+                previous = self._last_values.get(key)
+                if previous is not None and previous[0] == interval and previous[1] != item.value:
+                    changed.append(item.path)
+                self._last_values.put(key, (interval, item.value))
+        finding = muted and not grace
+        severity: str | None = None
+        if finding:
+            lively = bool(changed) or varying(fields) or voice_active(fields)
+            severity = "high" if lively else "medium"
+        blocked: str | None = None
+        if muted and self.settings.block:
+            blocked = self._block(query_fields, body_fields, document, decoded, out)
+        layers = [*decoded.layers, document.syntax] if document is not None else ["query"]
+        out.events.append(
+            make_event(
+                "telemetry",
+                t,
+                endpoint=message.endpoint,
+                flow=message.flow.to_json(),
+                direction="sent",
+                fields=[item.to_json() for item in fields],
+                encoding=layers,
+                truncated=decoded.truncated,
+                muted=muted,
+                grace=grace,
+                finding=finding,
+                severity=severity,
+                changed=changed,
+                blocked=blocked,
+            )
+        )
+        if blocked:
+            out.events.append(
+                make_event(
+                    "blocked",
+                    t,
+                    action=blocked,
+                    endpoint=message.endpoint,
+                    flow=message.flow.to_json(),
+                    fields=[item.path for item in fields],
+                    reason="volume telemetry while muted",
+                )
+            )
+            out.notices.append(
+                f"mutecheck: {blocked} volume telemetry while muted: {message.label}"
+            )
+        if finding:
+            shown = ", ".join(f"{item.path}={item.value}" for item in fields[:4])
+            more = f" (+{len(fields) - 4} more)" if len(fields) > 4 else ""
+            why = "values change while muted" if severity == "high" else "fields present"
+            line = (
+                f"mutecheck: MUTED but volume telemetry left [{severity}: {why}]: "
+                f"{message.label}: {shown}{more}"
+            )
+            self._warn(out, t, "telemetry-while-muted", message.endpoint, line, message.flow)
+
+    def _block(
+        self,
+        query_fields: tuple[VolumeField, ...],
+        body_fields: tuple[VolumeField, ...],
+        document: Document | None,
+        decoded: Decoded,
+        out: Outcome,
+    ) -> str:
+        """Decide drop or redact; redaction falls back to dropping when it cannot be faithful."""
+        if self.settings.block_action == "redact" and not query_fields and document is not None:
+            body = redact(document, body_fields)
+            if body is not None:
+                out.action = "redact"
+                out.replacement = recompress(body, decoded.sniffed) if decoded.sniffed else body
+                return "redacted"
+        out.action = "drop"
+        return "dropped"
+
+    # --- media ----------------------------------------------------------------------------------
+
+    def observe_datagram(self, flow: FlowRef, payload: bytes, sent: bool, t: float) -> Outcome:
+        """One UDP datagram (``sent``: from the browser), seen at ``t``."""
+        out = Outcome()
+        if not sent:
+            return out
+        self.counters["datagrams"] += 1
+        kind = classify(payload)
+        via: str | None = None
+        if kind in (PacketKind.TURN_CHANNEL, PacketKind.STUN):
+            try:
+                unwrapped = unwrap_turn(payload)
+            except MalformedPacket:
+                return out
+            if unwrapped is None:
+                return out
+            via, payload = unwrapped
+            kind = classify(payload)
+        if kind is not PacketKind.RTP:
+            return out
+        try:
+            packet = RtpPacket.parse(payload, srtp=True)
+        except MalformedPacket:
+            self.counters["rtp_malformed"] += 1
+            return out
+        self.counters["rtp"] += 1
+        level_id = (
+            self.settings.audio_level_id or self._ssrc_level_ids.get(packet.ssrc) or self._level_id
+        )
+        level: int | None = None
+        if level_id:
+            try:
+                found = audio_level(packet, level_id)
+            except MalformedPacket:
+                found = None
+            level = None if found is None else found.level
+        key = (flow.id, packet.ssrc)
+        stream = self._streams.get(key)
+        if stream is None:
+            stream = _Stream(packet.ssrc, flow, level_id=level_id)
+            self._streams.put(key, stream)
+            out.events.append(
+                make_event(
+                    "media",
+                    t,
+                    phase="stream",
+                    flow=flow.to_json(),
+                    ssrc=packet.ssrc,
+                    payload_type=packet.payload_type,
+                    audio_level_id=level_id,
+                    via=via,
+                    muted=self.muted,
+                )
+            )
+        stream.level_id = level_id
+        muted = self.muted
+        if stream.window_start is not None and (
+            not muted or t - stream.window_start >= self.settings.media_window
+        ):
+            self._flush(stream, t, out)
+        if not muted:
+            return out
+        if stream.window_start is None:
+            stream.window_start = t
+        stream.packets += 1
+        stream.payload_bytes += packet.payload_length
+        if level is None:
+            stream.without_level += 1
+            return out
+        stream.level_min = level if stream.level_min is None else min(stream.level_min, level)
+        stream.level_max = level if stream.level_max is None else max(stream.level_max, level)
+        if level < self.settings.silence_level and not self.in_grace(t):
+            stream.not_silent += 1
+            line = (
+                f"mutecheck: MUTED but audio is not silent: UDP {flow.client} -> {flow.server} "
+                f"SSRC {packet.ssrc}: audio level -{level} dBov "
+                f"(silence is -{RTP_SILENCE}, threshold -{self.settings.silence_level})"
+            )
+            self._warn(out, t, "media-while-muted", f"{flow.id}/{packet.ssrc}", line, flow)
+        return out
+
+    def _flush(self, stream: _Stream, t: float, out: Outcome) -> None:
+        """Write the muted window of a stream as a ``media`` event and start over."""
+        if stream.window_start is None:
+            return
+        out.events.append(
+            make_event(
+                "media",
+                t,
+                phase="muted-window",
+                flow=stream.flow.to_json(),
+                ssrc=stream.ssrc,
+                window=[round(stream.window_start, 6), round(t, 6)],
+                packets=stream.packets,
+                payload_bytes=stream.payload_bytes,
+                audio_level_id=stream.level_id,
+                not_silent=stream.not_silent,
+                without_level=stream.without_level,
+                level_min=stream.level_min,
+                level_max=stream.level_max,
+            )
+        )
+        stream.window_start = None
+        stream.packets = stream.payload_bytes = stream.not_silent = stream.without_level = 0
+        stream.level_min = stream.level_max = None
+
+    def finish(self, t: float) -> Outcome:
+        """End of the session: flush what is still open."""
+        out = Outcome()
+        for stream in self._streams.values():
+            self._flush(stream, t, out)
+        return out
+
+    # --- warnings -------------------------------------------------------------------------------
+
+    def _warn(self, out: Outcome, t: float, code: str, key: str, line: str, flow: FlowRef) -> None:
+        """A finding's warning: the first in each mute interval, then one per warn_interval."""
+        interval = self.timeline.changed_at
+        state = self._warned.get((code, key))
+        if (
+            state is not None
+            and state.interval == interval
+            and t - state.last < self.settings.warn_interval
+        ):
+            state.suppressed += 1
+            return
+        suppressed = state.suppressed if state is not None and state.interval == interval else 0
+        if suppressed:
+            line += f" ({suppressed} more since the last warning)"
+        self._warned.put((code, key), _Warned(interval, t))
+        out.warnings.append(line)
+        out.events.append(
+            make_event(
+                "warning", t, code=code, message=line, flow=flow.to_json(), repeats=suppressed
+            )
+        )
+
+    def _warn_once(self, out: Outcome, t: float, code: str, message: Message, text: str) -> None:
+        """A problem with the input: one warning per endpoint and problem, then silence."""
+        if (code, message.endpoint) in self._warned:
+            return
+        self._warned.put((code, message.endpoint), _Warned(None, t))
+        line = f"mutecheck: {message.label}: {text} (passed through untouched)"
+        out.events.append(
+            make_event(
+                "warning",
+                t,
+                code=code,
+                message=line,
+                flow=message.flow.to_json(),
+                endpoint=message.endpoint,
+            )
+        )

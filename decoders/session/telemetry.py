@@ -1,0 +1,286 @@
+"""Volume telemetry, found generically: values whose names say they measure how loud the mic is.
+
+No per-vendor code. A value counts when its field name (or, for list elements, the name of the
+list) looks like an audio level, at any depth and in any case: ``audioLevel``, ``level``,
+``volume``, ``gain``, ``energy``, ``rms``, ``loudness``, ``db``/``dBFS``, ``vad``, ``speaking``,
+``amplitude`` … as whole words of the name (``audioMeanGain`` → audio, mean, gain) or as the end
+of a one-word name (``audiolevel``). The value must be a finite number, a number in a string (form
+bodies are all strings), or, for voice-activity names (``vad``, ``speaking``, ``talking``,
+``voiceActivity``), a boolean.
+
+Names that measure something else are skipped: a word of the path such as ``video``,
+``battery``, ``zoom``, ``log``, ``network``, ``quality`` (``logLevel``, ``video.level``,
+``batteryLevel``), and names ending in ``id``, ``count``, ``timestamp``, ``threshold`` …
+(``audioLevelTimestamp``).
+
+The real case this was written for (research.md): Webex sent, once a minute, base64-encoded JSON
+with ``audioTransmit`` interval records holding ``levels.audioMaxGain``, ``audioMeanGain`` and
+``audioMinGain``; :func:`find_volume_fields` reports those as
+``(base64).audioTransmit[0].levels.audioMeanGain`` and so on.
+
+Bodies that do not parse (a JSON body cut at the scan limit, say) are still searched for
+``"name": number`` pairs; such fields have ``segments=None`` (their place is unknown) and cannot be
+redacted.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from decoders.session.payload import Document, Segment, format_path, rewrite, walk
+
+LEVEL_WORDS = frozenset(
+    {
+        "level",
+        "levels",
+        "lvl",
+        "volume",
+        "vol",
+        "gain",
+        "energy",
+        "rms",
+        "loudness",
+        "loud",
+        "db",
+        "dbfs",
+        "dbov",
+        "amplitude",
+        "vad",
+        "speaking",
+        "talking",
+    }
+)
+"""Words of a field name that make it a volume field."""
+
+SUFFIX_WORDS = ("level", "levels", "volume", "gain", "energy", "loudness", "speaking", "dbfs")
+"""Endings that make a one-word name (``audiolevel``, ``micvolume``) a volume field."""
+
+BOOLEAN_NAMES = frozenset(
+    {"vad", "speaking", "isspeaking", "talking", "istalking", "voiceactivity"}
+)
+"""Compact names (lowercase, letters and digits only) whose boolean value is voice activity."""
+
+UNRELATED_WORDS = frozenset(
+    {
+        "video",
+        "battery",
+        "zoom",
+        "log",
+        "logging",
+        "debug",
+        "trace",
+        "network",
+        "signal",
+        "wifi",
+        "cpu",
+        "memory",
+        "quality",
+        "bitrate",
+        "bandwidth",
+        "screen",
+        "brightness",
+        "compression",
+        "access",
+        "security",
+        "priority",
+        "trust",
+        "nesting",
+        "indent",
+        "alert",
+        "severity",
+        "risk",
+        "tier",
+        "again",
+        "regain",
+    }
+)
+"""A path word that says the value is not about the microphone."""
+
+UNRELATED_LAST_WORDS = frozenset(
+    {
+        "id",
+        "ids",
+        "version",
+        "count",
+        "index",
+        "time",
+        "timestamp",
+        "ts",
+        "ms",
+        "seconds",
+        "duration",
+        "interval",
+        "number",
+        "num",
+        "type",
+        "code",
+        "name",
+        "threshold",
+        "limit",
+        "setting",
+        "settings",
+    }
+)
+"""A last name word that says the value is not a measurement (``audioLevelTimestamp``)."""
+
+AUDIO_WORDS = frozenset(
+    {"audio", "mic", "microphone", "voice", "sound", "speech", "transmit", "tx", "input", "local"}
+)
+"""Path words that say the value is about the local microphone (reported as ``audio_context``)."""
+
+MAX_FIELDS = 64
+
+_TOKEN = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+_NUMBER = re.compile(r"\s*-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*")
+_LOOSE_PAIR = re.compile(
+    r'"([A-Za-z_$][\w$-]{0,63})"\s*:\s*(-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|true|false)\b'
+)
+
+Value = int | float | bool
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeField:
+    """One volume-like value: where it is (``path`` as text, ``segments`` to rewrite it)."""
+
+    path: str
+    key: str
+    value: Value
+    audio_context: bool
+    record: int = 0
+    segments: tuple[Segment, ...] | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {"path": self.path, "value": self.value, "audio_context": self.audio_context}
+
+
+def name_words(name: str) -> tuple[str, ...]:
+    """``audioMeanGain`` -> ``("audio", "mean", "gain")``; ``audio_level`` -> audio, level."""
+    return tuple(token.lower() for token in _TOKEN.findall(name))
+
+
+def is_volume_name(name: str) -> bool:
+    """Does this field name say it measures a level (see the module docstring)?"""
+    words = name_words(name)
+    if not words or words[-1] in UNRELATED_LAST_WORDS:
+        return False
+    if any(word in UNRELATED_WORDS for word in words):
+        return False
+    if any(word in LEVEL_WORDS for word in words):
+        return True
+    compact = "".join(words)
+    if compact in LEVEL_WORDS or compact in BOOLEAN_NAMES:
+        return True
+    return len(words) == 1 and compact.endswith(SUFFIX_WORDS)
+
+
+def volume_value(name: str, value: object) -> Value | None:
+    """The measurement a value holds for a volume name, or None (not a measurement)."""
+    if isinstance(value, bool):
+        return value if _compact(name) in BOOLEAN_NAMES else None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str) and len(value) <= 40:
+        if _NUMBER.fullmatch(value):
+            number = float(value)
+            if not math.isfinite(number):
+                return None
+            return int(number) if number.is_integer() and "." not in value else number
+        lowered = value.strip().lower()
+        if lowered in ("true", "false") and _compact(name) in BOOLEAN_NAMES:
+            return lowered == "true"
+    return None
+
+
+def find_volume_fields(
+    document: Document, *, max_fields: int = MAX_FIELDS
+) -> tuple[VolumeField, ...]:
+    """Every volume-like value of a document (at most ``max_fields``), in document order."""
+    fields: list[VolumeField] = []
+    if document.records:
+        several = len(document.records) > 1
+        for leaf in walk(document):
+            if leaf.key is None or not is_volume_name(leaf.key):
+                continue
+            value = volume_value(leaf.key, leaf.value)
+            if value is None or _unrelated_path(leaf.path):
+                continue
+            fields.append(
+                VolumeField(
+                    path=format_path(leaf.path, record=leaf.record if several else None),
+                    key=leaf.key,
+                    value=value,
+                    audio_context=_audio_path(leaf.path),
+                    record=leaf.record,
+                    segments=leaf.path,
+                )
+            )
+            if len(fields) >= max_fields:
+                break
+    elif document.text:
+        fields.extend(find_loose_fields(document.text, max_fields=max_fields))
+    return tuple(fields)
+
+
+def find_loose_fields(text: str, *, max_fields: int = MAX_FIELDS) -> tuple[VolumeField, ...]:
+    """``"name": number`` pairs in text that is not a parsed document (cut or broken JSON)."""
+    fields: list[VolumeField] = []
+    for match in _LOOSE_PAIR.finditer(text):
+        name, raw = match.group(1), match.group(2)
+        if not is_volume_name(name):
+            continue
+        value = volume_value(name, raw == "true" if raw in ("true", "false") else raw)
+        if value is None:
+            continue
+        fields.append(VolumeField(path=f"*.{name}", key=name, value=value, audio_context=False))
+        if len(fields) >= max_fields:
+            break
+    return tuple(fields)
+
+
+def varying(fields: tuple[VolumeField, ...]) -> bool:
+    """Do the values under one name differ within the message (a list of samples, say)?"""
+    seen: dict[str, Value] = {}
+    for volume_field in fields:
+        base = re.sub(r"\[\d+\]", "[]", volume_field.path)
+        if base in seen and seen[base] != volume_field.value:
+            return True
+        seen.setdefault(base, volume_field.value)
+    return False
+
+
+def voice_active(fields: tuple[VolumeField, ...]) -> bool:
+    """Does any voice-activity field say someone is speaking?"""
+    return any(volume_field.value is True for volume_field in fields)
+
+
+def redact(document: Document, fields: tuple[VolumeField, ...]) -> bytes | None:
+    """The body with these fields set to ``null`` (``""`` in a form); None when impossible."""
+    targets = []
+    for volume_field in fields:
+        if volume_field.segments is None:
+            return None
+        targets.append((volume_field.record, volume_field.segments))
+    return rewrite(document, targets)
+
+
+def _compact(name: str) -> str:
+    return "".join(name_words(name))
+
+
+def _unrelated_path(path: tuple[Segment, ...]) -> bool:
+    return any(
+        isinstance(segment, str) and any(word in UNRELATED_WORDS for word in name_words(segment))
+        for segment in path[:-1]
+    )
+
+
+def _audio_path(path: tuple[Segment, ...]) -> bool:
+    return any(
+        isinstance(segment, str) and any(word in AUDIO_WORDS for word in name_words(segment))
+        for segment in path
+    )

@@ -1,0 +1,116 @@
+"""What every lab session must hold, shared by the live recording tests and the corpus tests."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from decoders.lab.record import REQUIRED_FILES, host_candidate
+from decoders.lab.summary import SessionSummary, summarize
+from decoders.session.sdp import AUDIO_LEVEL_URI, audio_level_extension_id, parse_sdp
+
+SessionCheck = Callable[[Path, str], SessionSummary]
+
+
+def sdp_events(folder: Path) -> list[dict[str, object]]:
+    """The addon's SDP events from events.jsonl (any event whose kind names SDP)."""
+    events = []
+    for line in (folder / "events.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        if "sdp" in str(event.get("kind", event.get("type", ""))).lower():
+            events.append(event)
+    return events
+
+
+def assert_complete_session(folder: Path, variant: str) -> SessionSummary:
+    """Assert `folder` is a complete lab session of `variant`; return its summary."""
+    for name in REQUIRED_FILES:
+        assert (folder / name).is_file(), f"{name} missing"
+    session = json.loads((folder / "session.json").read_text())
+    timeline = json.loads((folder / "timeline.json").read_text())
+    keys = json.loads((folder / "keys.json").read_text())
+    offer_text = (folder / "offer.sdp").read_bytes().decode()
+    answer_text = (folder / "answer.sdp").read_bytes().decode()
+    offer = parse_sdp(offer_text)
+
+    # the manifest: every file it lists is there, byte for byte, and so is the reference
+    assert session["version"] == 1 and session["variant"] == variant
+    for entry in session["files"]:
+        data = (folder / entry["name"]).read_bytes()
+        assert len(data) == entry["bytes"], entry["name"]
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"], entry["name"]
+    reference = (folder / session["reference"]["file"]).resolve()
+    assert reference.is_file(), reference
+    assert hashlib.sha256(reference.read_bytes()).hexdigest() == session["reference"]["sha256"]
+
+    # the ground-truth timeline, as the page reported it
+    durations = session["scenario"]["durations_s"]
+    assert {k: timeline[k] for k in ("version", "source", "clock")} == {
+        "version": 1,
+        "source": "lab",
+        "clock": "epoch",
+    }
+    events = timeline["events"]
+    assert [e["state"] for e in events] == ["unmuted", "muted", "unmuted"]
+    assert all(e["t"] <= e["applied"] < e["t"] + 1.0 for e in events)
+    (window,) = timeline["muted"]
+    assert window == [events[1]["t"], events[2]["t"]]
+    assert abs((window[1] - window[0]) - durations[1]) < 0.3
+    assert abs((events[1]["t"] - events[0]["t"]) - durations[0]) < 0.3
+    assert session["scenario"]["start"] == events[0]["t"]
+    assert abs((session["scenario"]["end"] - events[2]["t"]) - durations[2]) < 0.3
+
+    # secrets: SRTP master keys for both directions, and the DTLS key log
+    assert keys["version"] == 1 and keys["profile"] == "SRTP_AES128_CM_SHA1_80"
+    assert keys["dtls_role_browser"] in ("client", "server")
+    for half in ("browser", "peer"):
+        assert len(base64.b64decode(keys[half]["master_key"])) == 16
+        assert len(base64.b64decode(keys[half]["master_salt"])) == 14
+    assert set(keys["browser"]["ssrcs"]) == set(offer.audio[0].ssrcs)
+    keylog = (folder / "keylog.txt").read_text()
+    assert re.fullmatch(r"(CLIENT_RANDOM [0-9a-f]{64} [0-9a-f]{96}\n)+", keylog), keylog
+
+    # the SDP: the audio-level extension negotiated, in the addon's events or the SDP files
+    level_id = audio_level_extension_id(offer)
+    assert level_id is not None
+    assert audio_level_extension_id(parse_sdp(answer_text)) == level_id
+    if session["proxy"]["addon"]:
+        seen = [json.dumps(e) for e in sdp_events(folder)]
+        assert any(AUDIO_LEVEL_URI in text for text in seen), "no SDP with the extmap in events"
+    extmap = f"a=extmap:{level_id} {AUDIO_LEVEL_URI}"
+    assert extmap in offer_text
+
+    browser = session["network"]["browser"]
+    peer = session["network"]["peer"]
+    assert host_candidate(offer_text, browser["address"]) == browser["ice_udp_port"]
+    assert host_candidate(answer_text, peer["address"]) == peer["ice_udp_port"]
+    allowed = session["proxy"]["allowed"]
+    assert all(f"{r['host']}:{r['port']}" not in allowed for r in session["proxy"]["refused"])
+
+    # the capture: RTP carrying the audio level, and keys that decrypt every SRTP/SRTCP packet
+    summary = summarize(folder)
+    assert summary.audio_level_id == level_id
+    assert summary.browser_ssrcs == tuple(sorted(keys["browser"]["ssrcs"]))
+    assert summary.browser_rtp_packets > 100
+    assert summary.rtp_with_audio_level == summary.browser_rtp_packets
+    assert summary.srtp_failures == 0
+    assert summary.srtp_decrypted == summary.datagrams["rtp"] + summary.datagrams["rtcp"]
+    assert summary.datagrams.get("stun", 0) > 0 and summary.datagrams.get("dtls", 0) >= 4
+    # unmuted, every variant sends speech at 50 packets/s
+    unmuted = summary.unmuted
+    assert 45 <= unmuted.packets_per_second <= 55, unmuted.packets_per_second
+    assert unmuted.level_median is not None and unmuted.level_median < 45
+    assert unmuted.payload_median is not None and unmuted.payload_median > 50
+    return summary
+
+
+@pytest.fixture
+def check_session() -> SessionCheck:
+    """:func:`assert_complete_session`, for test modules (they cannot import each other)."""
+    return assert_complete_session
