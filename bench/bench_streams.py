@@ -73,10 +73,11 @@ def main() -> None:
     parser.add_argument("--no-tshark", action="store_true")
     args = parser.parse_args()
     mutecheck = shutil.which("mutecheck", path=str(Path(sys.executable).parent)) or "mutecheck"
-    from decoders.wire import walk
+    from decoders.wire import bulk, walk
 
     walker = "C extension" if walk.ACCELERATED else "pure Python (extension not built)"
-    print(f"record walker: {walker}")
+    decoder = "C single pass" if bulk.ACCELERATED else "numpy (C decoder not available)"
+    print(f"record walker: {walker}; packet decoder: {decoder}")
     results: list[tuple[str, float, float, float | None]] = []
     for fmt in ("pcap", "pcapng"):
         path = make_capture(args.packets, fmt)

@@ -66,6 +66,8 @@ class AllowList:
 
     def _refuse(self, flow: http.HTTPFlow, kind: str) -> None:
         request = flow.request
+        if flow.response is not None:
+            return  # answered inside the proxy by another addon: nothing leaves
         if is_allowed(request.host, request.port, ctx.options.lab_allow):
             return
         flow.response = http.Response.make(403, REFUSAL, {"Content-Type": "text/plain"})

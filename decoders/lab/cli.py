@@ -9,6 +9,7 @@ network namespace it started is gone either way.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -19,7 +20,7 @@ from typing import NoReturn
 import click
 
 from decoders.lab.record import ADDON, DEFAULT_DURATIONS, VARIANTS, LabError, record_session
-from decoders.lab.summary import summarize, summary_line
+from decoders.lab.summary import SessionSummary, summarize, summary_line
 
 USER_ERROR = 2
 REFERENCE_NAME = "reference.wav"
@@ -180,6 +181,53 @@ def record_all(out: Path, durations: tuple[float, float, float], replace: bool) 
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     click.echo(f"recorded {len(VARIANTS)} sessions into {out} in {time.monotonic() - total:.1f} s")
+
+
+@lab.command("summary")
+@click.argument(
+    "folders", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path)
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the measurements as JSON.")
+def summary(folders: tuple[Path, ...], as_json: bool) -> None:
+    """Measure recorded lab sessions: what the browser sent unmuted and muted (a table)."""
+    measured = []
+    for folder in folders:
+        try:
+            measured.append(summarize(folder))
+        except (OSError, ValueError, KeyError) as exc:
+            fail(f"{folder}: not a lab session folder: {type(exc).__name__}: {exc}")
+    if as_json:
+        click.echo(json.dumps([m.as_dict() for m in measured], indent=2))
+    else:
+        click.echo(summary_table(measured))
+
+
+def summary_table(summaries: list[SessionSummary]) -> str:
+    """A Markdown table of what each session sent while muted, against unmuted."""
+
+    def number(value: float | None) -> str:
+        return "-" if value is None else f"{value:g}"
+
+    lines = [
+        "| variant | RTP packets/s muted (unmuted) | payload bytes muted: min-max, median "
+        "(unmuted median) | audio level median muted (unmuted) | distinct payloads muted | "
+        "telemetry messages muted |",
+        "|---|---|---|---|---|---|",
+    ]
+    for s in summaries:
+        muted, unmuted = s.muted, s.unmuted
+        sizes = (
+            f"{min(muted.payload_bytes)}-{max(muted.payload_bytes)}, {number(muted.payload_median)}"
+            if muted.payload_bytes
+            else "-"
+        )
+        lines.append(
+            f"| `{s.variant}` | {muted.packets_per_second:.1f} ({unmuted.packets_per_second:.1f})"
+            f" | {sizes} ({number(unmuted.payload_median)}) | {number(muted.level_median)} "
+            f"({number(unmuted.level_median)}) | {muted.distinct_payloads} of "
+            f"{muted.rtp_packets} | {muted.telemetry_messages} |"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -64,6 +65,7 @@ PEER_ADDRESS = "10.77.0.2"
 PREFIX_LENGTH = 24
 HTTP_PORT = 8080
 PROXY_PORT = 8081  # on the browser namespace's loopback
+MARK_HOST = "mutecheck.mark"  # answered by the addon inside the proxy (mute/unmute marks)
 BROWSER_INTERFACE = "mcb0"
 PEER_INTERFACE = "mcp0"
 CAPTURE_FILTER = f"udp and host {BROWSER_ADDRESS} and host {PEER_ADDRESS}"
@@ -333,9 +335,13 @@ def _create_network(lab: _Lab) -> None:
         (lab.browser_ns, BROWSER_INTERFACE, BROWSER_ADDRESS),
         (lab.peer_ns, PEER_INTERFACE, PEER_ADDRESS),
     ):
-        settings = [f"net.ipv6.conf.{name}.disable_ipv6=1" for name in ("all", "default", "lo")]
-        settings.append(f"net.ipv6.conf.{interface}.disable_ipv6=1")
-        _run(["ip", "netns", "exec", namespace, "sysctl", "-q", "-w", *settings])
+        # IPv6 off (where the kernel has it), written to /proc: no procps needed
+        files = " ".join(
+            f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6"
+            for name in ("all", "default", "lo", interface)
+        )
+        script = f'for f in {files}; do if [ -e "$f" ]; then echo 1 > "$f"; fi; done'
+        _run(["ip", "netns", "exec", namespace, "sh", "-c", script])
         _run(["ip", "-n", namespace, "addr", "add", f"{address}/{PREFIX_LENGTH}", "dev", interface])
         _run(["ip", "-n", namespace, "link", "set", "lo", "up"])
         _run(["ip", "-n", namespace, "link", "set", interface, "up"])
@@ -433,6 +439,14 @@ def timeline_document(page_timeline: dict[str, Any]) -> dict[str, Any]:
     return {"version": 1, "source": "lab", "clock": "epoch", "muted": muted, "events": events}
 
 
+def page_query(variant: str, durations: tuple[float, float, float], *, mark: bool) -> str:
+    """The call page's query string: variant, durations in ms, and the mark URL if wanted."""
+    fields = {"variant": variant, "durations": ",".join(str(round(d * 1000)) for d in durations)}
+    if mark:
+        fields["mark"] = f"http://{MARK_HOST}"
+    return urllib.parse.urlencode(fields, safe=",:/")
+
+
 def _file_entry(path: Path) -> dict[str, Any]:
     data = path.read_bytes()
     return {"name": path.name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
@@ -526,7 +540,8 @@ def _session_document(
             "listen": f"127.0.0.1:{PROXY_PORT} in the browser namespace",
             "scripts": scripts,
             "addon": addon is not None,
-            "allowed": [f"{PEER_ADDRESS}:{HTTP_PORT}"],
+            "allowed": [f"{PEER_ADDRESS}:{HTTP_PORT}", *([MARK_HOST] if addon else [])],
+            "page_marks": f"http://{MARK_HOST}" if addon else None,
             "refused": _refused_summary(lab.work / "refused.jsonl"),
         },
         "peer": {
@@ -677,7 +692,8 @@ def record_session(
                 *("-s", str(ALLOWLIST), "--set", f"lab_allow={PEER_ADDRESS}:{HTTP_PORT}"),
                 *("--set", f"lab_refused_log={work / 'refused.jsonl'}"),
             ]
-            if addon is not None:
+            if addon is not None:  # the addon answers the mark host itself
+                proxy_command += ["--set", f"lab_allow={MARK_HOST}"]
                 proxy_command += ["-s", str(addon), "--set", f"mutecheck_dir={out_dir}"]
             proxy = lab.start("mitmdump", proxy_command, private_home=True)
             proxy.stop_signal = signal.SIGINT  # mitmdump flushes its files on SIGINT
@@ -688,9 +704,7 @@ def record_session(
             lab.wait_event("listening", peer, timeout=30)
         with _step("browser"):
             origin = f"http://{PEER_ADDRESS}:{HTTP_PORT}"
-            query = f"variant={variant}&durations=" + ",".join(
-                str(round(d * 1000)) for d in durations
-            )
+            query = page_query(variant, durations, mark=addon is not None)
             lab.start(
                 "chromium",
                 [

@@ -8,12 +8,13 @@ and uses capture timestamps only, never the wall clock.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
-from decoders.session.sdp import SessionDescription, payload_types
+if TYPE_CHECKING:
+    from decoders.session.sdp import SessionDescription
 from decoders.wire.demux import PacketKind
 from decoders.wire.rowbuild import TRANSPORT_CODES, TUNNEL_CODES, Rows
 
@@ -75,38 +76,37 @@ class StreamStats:
 
 
 def _stream_groups(rows: Rows, mask: npt.NDArray[np.bool_]) -> list[npt.NDArray[np.int64]]:
-    """Indices of ``rows`` per stream key, each in capture order, streams by first frame."""
+    """Indices of ``rows`` per stream key, each in capture order, streams by first frame.
+
+    Streams are few and packets many: packets are first grouped by SSRC (its distinct values
+    found on a sample, every packet placed by binary search, then an O(n) stable sort of the
+    small group numbers); a group whose addresses or ports vary is split by the full key.
+    """
     idx = np.nonzero(mask)[0]
     if idx.size == 0:
         return []
     c = rows.columns
-    a = (c["src"][idx].astype(np.uint64) << np.uint64(16)) | c["src_port"][idx].astype(np.uint64)
-    b = (c["dst"][idx].astype(np.uint64) << np.uint64(16)) | c["dst_port"][idx].astype(np.uint64)
-    s = c["ssrc"][idx].astype(np.uint64)
-    h = (a * np.uint64(0x9E3779B97F4A7C15)) ^ (b * np.uint64(0xC2B2AE3D27D4EB4F)) ^ s
-    h ^= c["transport"][idx].astype(np.uint64) << np.uint64(62)
-    # few streams, many packets: find the distinct keys on a sample, then place every packet
-    # by binary search; a stable sort of the small stream numbers groups them in O(n)
-    keys = np.unique(h[:: max(1, h.size // 4096)])
-    where = np.minimum(np.searchsorted(keys, h), keys.size - 1)
-    if not bool(np.all(keys[where] == h)):
-        keys = np.unique(h)
-        where = np.searchsorted(keys, h)
+    ssrc = c["ssrc"][idx]
+    keys = np.unique(ssrc[:: max(1, ssrc.size // 4096)])
+    where = np.minimum(np.searchsorted(keys, ssrc), keys.size - 1)
+    if not bool(np.all(keys[where] == ssrc)):
+        keys = np.unique(ssrc)
+        where = np.searchsorted(keys, ssrc)
     small = where.astype(np.uint16) if keys.size < 65536 else where
     order = np.argsort(small, kind="stable")
     counts = np.bincount(where, minlength=keys.size)
+    key_columns = ("src", "src_port", "dst", "dst_port", "transport")
     groups: list[npt.NDArray[np.int64]] = []
     for part in np.split(order, np.cumsum(counts)[:-1]):
         members = idx[part]
-        # guard against a hash collision: the exact key must be the same for the whole group
-        ka, kb, ks = a[part], b[part], s[part]
-        if (ka == ka[0]).all() and (kb == kb[0]).all() and (ks == ks[0]).all():
+        if all(bool((c[k][members] == c[k][members[0]]).all()) for k in key_columns):
             groups.append(members)
-        else:  # pragma: no cover - needs a 64-bit hash collision
-            exact = np.stack([ka, kb, ks], axis=1)
-            _, inverse = np.unique(exact, axis=0, return_inverse=True)
-            for k in np.unique(inverse):
-                groups.append(members[inverse.reshape(-1) == k])
+            continue
+        exact = np.stack([c[k][members].astype(np.int64) for k in key_columns], axis=1)
+        _, inverse = np.unique(exact, axis=0, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        for k in range(int(inverse.max()) + 1):
+            groups.append(members[inverse == k])
     groups.sort(key=lambda g: int(rows.columns["frame"][g[0]]))
     return groups
 
@@ -192,7 +192,11 @@ def stream_table(
     """Per-stream statistics over every well-formed RTP row of ``rows``."""
     c = rows.columns
     rtp_mask = rows.kind_mask(PacketKind.RTP) & ~c["malformed"]
-    negotiated = payload_types(sdp) if sdp is not None else {}
+    negotiated = {}
+    if sdp is not None:
+        from decoders.session.sdp import payload_types
+
+        negotiated = payload_types(sdp)
     out: list[StreamStats] = []
     for g in _stream_groups(rows, rtp_mask):
         ts = c["timestamp_ns"][g].astype(np.int64)

@@ -32,6 +32,7 @@ ROLES: dict[str, Literal["offer", "answer"]] = {
 }
 
 _TOKEN = re.compile(r"[!-~]+")
+_TEXT = re.compile(r"[!-~][ -~]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,11 @@ def _first(element: ElementTree.Element, name: str) -> ElementTree.Element | Non
 def _token(value: str | None) -> str | None:
     """An attribute usable in an SDP line: one run of visible ASCII, else None."""
     return value if value is not None and _TOKEN.fullmatch(value) else None
+
+
+def _text(value: str | None) -> str | None:
+    """An attribute usable as the rest of an SDP line: visible ASCII and spaces."""
+    return value if value is not None and _TEXT.fullmatch(value) else None
 
 
 def _session(jingle: ElementTree.Element) -> str | None:
@@ -172,7 +178,7 @@ def _description(
             f"a=ssrc:{ssrc} {key}:{value}" if value else f"a=ssrc:{ssrc} {key}"
             for parameter in _children(source, "parameter")
             if (key := _token(parameter.get("name")))
-            for value in [_token(parameter.get("value"))]
+            for value in [_text(parameter.get("value"))]
         ]
         lines.extend(parameters or [f"a=ssrc:{ssrc} cname:-"])
     for group in _children(description, "ssrc-group"):

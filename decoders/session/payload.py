@@ -42,6 +42,15 @@ except ImportError:  # pragma: no cover - depends on the Python version
     except ImportError:
         zstd = None
 
+_DECODE_ERRORS: tuple[type[Exception], ...] = (
+    zlib.error,
+    brotli.error,
+    EOFError,
+    ValueError,
+    RuntimeError,
+    *((zstd.ZstdError,) if zstd is not None else ()),
+)
+
 MAX_DEPTH = 40
 MAX_LEAVES = 20_000
 MIN_BASE64_LENGTH = 12
@@ -133,7 +142,7 @@ def decode_content(raw: bytes, content_encoding: str | None, limit: int) -> Deco
     for coding in reversed(codings):
         try:
             data, cut = _decompress(coding, data, limit)
-        except (zlib.error, brotli.error, EOFError, ValueError, RuntimeError) as error:
+        except _DECODE_ERRORS as error:
             return Decoded(raw[:limit], tuple(layers), len(raw) > limit, f"{coding}: {error}")
         layers.append(coding)
         truncated = truncated or cut
@@ -144,7 +153,7 @@ def decode_content(raw: bytes, content_encoding: str | None, limit: int) -> Deco
             break
         try:
             data, cut = _decompress(sniffed_coding, data, limit)
-        except (zlib.error, EOFError, ValueError, RuntimeError):
+        except _DECODE_ERRORS:
             break
         sniffed.append(sniffed_coding)
         truncated = truncated or cut
@@ -237,10 +246,6 @@ def parse_document(
         if claims_json:
             error = None if truncated else "JSON body does not parse"
             return Document("text", text, truncated=truncated, error=error)
-    if media_type == "application/x-www-form-urlencoded" or (
-        first not in ("<", "") and len(stripped) < 1_000_000 and _FORM.fullmatch(stripped)
-    ):
-        return Document("form", text, [parse_form(stripped)], truncated=truncated)
     if len(stripped) >= MIN_BASE64_LENGTH and first in ("e", "W"):
         decoded = _base64_json(stripped)
         if decoded is not None:
@@ -252,6 +257,10 @@ def parse_document(
                 urlsafe="-" in stripped or "_" in stripped,
                 padded=stripped.endswith("="),
             )
+    if media_type == "application/x-www-form-urlencoded" or (
+        first not in ("<", "") and len(stripped) < 1_000_000 and _FORM.fullmatch(stripped)
+    ):
+        return Document("form", text, [parse_form(stripped)], truncated=truncated)
     if first == "<":
         return Document("xml", text, truncated=truncated)
     return Document("text", text, truncated=truncated)

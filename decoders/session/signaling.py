@@ -288,7 +288,9 @@ def _compact(name: str) -> str:
 
 
 def _leaf_state(leaf: Leaf) -> bool | None:
-    if leaf.key is None or not isinstance(leaf.value, bool | str):
+    if leaf.key is None or not leaf.path or not isinstance(leaf.path[-1], str):
+        return None  # the value of a field, not an element of a list
+    if not isinstance(leaf.value, bool | str):
         return None
     key = _compact(leaf.key)
     names = [segment for segment in leaf.path if isinstance(segment, str)]

@@ -6,7 +6,7 @@ list) looks like an audio level, at any depth and in any case: ``audioLevel``, `
 ``amplitude`` … as whole words of the name (``audioMeanGain`` → audio, mean, gain) or as the end
 of a one-word name (``audiolevel``). The value must be a finite number, a number in a string (form
 bodies are all strings), or, for voice-activity names (``vad``, ``speaking``, ``talking``,
-``voiceActivity``), a boolean.
+``voiceActivityFlag``), a boolean.
 
 Names that measure something else are skipped: a word of the path such as ``video``,
 ``battery``, ``zoom``, ``log``, ``network``, ``quality`` (``logLevel``, ``video.level``,
@@ -57,10 +57,8 @@ LEVEL_WORDS = frozenset(
 SUFFIX_WORDS = ("level", "levels", "volume", "gain", "energy", "loudness", "speaking", "dbfs")
 """Endings that make a one-word name (``audiolevel``, ``micvolume``) a volume field."""
 
-BOOLEAN_NAMES = frozenset(
-    {"vad", "speaking", "isspeaking", "talking", "istalking", "voiceactivity"}
-)
-"""Compact names (lowercase, letters and digits only) whose boolean value is voice activity."""
+VOICE_ACTIVITY_WORDS = frozenset({"vad", "speaking", "talking"})
+"""Words of a name whose boolean value is voice activity (also ``voice`` + ``activity``)."""
 
 UNRELATED_WORDS = frozenset(
     {
@@ -168,18 +166,22 @@ def is_volume_name(name: str) -> bool:
         return False
     if any(word in UNRELATED_WORDS for word in words):
         return False
-    if any(word in LEVEL_WORDS for word in words):
+    if any(word in LEVEL_WORDS for word in words) or is_voice_activity_name(name):
         return True
     compact = "".join(words)
-    if compact in LEVEL_WORDS or compact in BOOLEAN_NAMES:
-        return True
-    return len(words) == 1 and compact.endswith(SUFFIX_WORDS)
+    return compact in LEVEL_WORDS or (len(words) == 1 and compact.endswith(SUFFIX_WORDS))
+
+
+def is_voice_activity_name(name: str) -> bool:
+    """``vad``, ``isSpeaking``, ``talking``, ``voiceActivityFlag``: a boolean says "speaking"."""
+    words = set(name_words(name))
+    return bool(words & VOICE_ACTIVITY_WORDS) or {"voice", "activity"} <= words
 
 
 def volume_value(name: str, value: object) -> Value | None:
     """The measurement a value holds for a volume name, or None (not a measurement)."""
     if isinstance(value, bool):
-        return value if _compact(name) in BOOLEAN_NAMES else None
+        return value if is_voice_activity_name(name) else None
     if isinstance(value, int):
         return value
     if isinstance(value, float):
@@ -191,7 +193,7 @@ def volume_value(name: str, value: object) -> Value | None:
                 return None
             return int(number) if number.is_integer() and "." not in value else number
         lowered = value.strip().lower()
-        if lowered in ("true", "false") and _compact(name) in BOOLEAN_NAMES:
+        if lowered in ("true", "false") and is_voice_activity_name(name):
             return lowered == "true"
     return None
 
@@ -266,10 +268,6 @@ def redact(document: Document, fields: tuple[VolumeField, ...]) -> bytes | None:
             return None
         targets.append((volume_field.record, volume_field.segments))
     return rewrite(document, targets)
-
-
-def _compact(name: str) -> str:
-    return "".join(name_words(name))
 
 
 def _unrelated_path(path: tuple[Segment, ...]) -> bool:

@@ -199,7 +199,7 @@ fail:
 
 
 /* ------------------------------------------------------------------------------------------
- * decode(buf, off, caplen, link, rows, counts, audio_level_id, srtp)
+ * decode(): see below.
  *
  * The per-packet decoding of the bulk path in one pass, for the frames the vectorised path
  * handles (see decoders/wire/bulk.py, whose numpy code is the reference for every rule here
@@ -209,7 +209,7 @@ fail:
  * Why C: numpy needs ~40 gathers over the whole chunk per packet field; one pass touches each
  * packet once, which is what makes the 1 M packets/s target reachable on one core.
  * Each record gets a `reason`: ROW (a row), FALLBACK (scalar path decides), NON_IP, NON_UDP,
- * MALFORMED_UDP. counts[0] += malformed ChannelData, counts[1] += malformed RTP.
+ * MALFORMED_UDP; rows are written straight into the packet table's columns.
  * ---------------------------------------------------------------------------------------- */
 typedef struct {
     uint64_t src_hi, src_lo, dst_hi, dst_lo;
@@ -460,68 +460,133 @@ static int decode_frame(const unsigned char *b, int64_t off, int64_t caplen, int
     return R_ROW;
 }
 
+/* Output columns, in the order of decoders.wire.rowbuild.VECTOR_COLUMNS (checked there). */
+enum {
+    C_FRAME, C_TIMESTAMP, C_SRC_HI, C_SRC_LO, C_DST_HI, C_DST_LO, C_SRC_PORT, C_DST_PORT,
+    C_TUNNEL, C_KIND, C_MALFORMED, C_LENGTH, C_PT, C_MARKER, C_SEQ, C_RTP_TS, C_SSRC, C_CSRC,
+    C_HEADER_LENGTH, C_PAYLOAD_LENGTH, C_PADDING, C_EXT_PROFILE, C_EXT_OFFSET, C_EXT_LENGTH,
+    C_LEVEL, C_VOICE, N_COLUMNS
+};
+static const Py_ssize_t column_size[N_COLUMNS] = {8, 8, 8, 8, 8, 8, 2, 2, 1, 1, 1, 4, 1,
+                                                  1, 2, 4, 4, 1, 2, 4, 1, 4, 2, 2, 2, 1};
+
+/* decode(buf, off, caplen, link, ts, frame0, columns, start, fallback, counts, level_id, srtp)
+ * -> (rows written, fallbacks). Rows go to columns[...][start + j]; the record index of each
+ * frame for the scalar path (FALLBACK, or a STUN Send/Data indication to unwrap) goes to
+ * fallback[]; counts[] += {malformed ChannelData, malformed RTP, non-IP, non-UDP, bad UDP}. */
 static PyObject *decode(PyObject *Py_UNUSED(self), PyObject *args) {
-    Py_buffer in, v_off, v_cap, v_link, v_rows, v_counts;
-    int level_id, srtp;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*w*w*ii", &in, &v_off, &v_cap, &v_link, &v_rows, &v_counts,
-                          &level_id, &srtp))
+    Py_buffer in, v_off, v_cap, v_link, v_ts, v_fb, v_counts;
+    Py_buffer cols[N_COLUMNS];
+    PyObject *columns;
+    long long frame0;
+    Py_ssize_t start;
+    int level_id, srtp, got = 0;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*LO!nw*w*ii", &in, &v_off, &v_cap, &v_link, &v_ts,
+                          &frame0, &PyTuple_Type, &columns, &start, &v_fb, &v_counts, &level_id,
+                          &srtp))
         return NULL;
-    Py_ssize_t n = v_off.len / 8;
     PyObject *result = NULL;
-    if (v_cap.len / 4 < n || v_link.len / 4 < n || v_rows.len / (Py_ssize_t)sizeof(Row) < n ||
-        v_counts.len < 2 * 8) {
+    Py_ssize_t n = v_off.len / 8;
+    if (PyTuple_GET_SIZE(columns) != N_COLUMNS) {
+        PyErr_SetString(PyExc_ValueError, "decode: wrong number of columns");
+        goto done;
+    }
+    for (; got < N_COLUMNS; got++) {
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(columns, got), &cols[got],
+                               PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0)
+            goto done;
+        if (cols[got].itemsize != column_size[got] || cols[got].len / column_size[got] < start + n) {
+            got++;
+            PyErr_Format(PyExc_ValueError, "decode: column %d has the wrong size", got - 1);
+            goto done;
+        }
+    }
+    if (v_cap.len / 4 < n || v_link.len / 4 < n || v_ts.len / 8 < n || v_fb.len / 8 < n ||
+        v_counts.len < 5 * 8) {
         PyErr_SetString(PyExc_ValueError, "decode: array sizes do not match");
         goto done;
     }
     {
         const unsigned char *b = in.buf;
-        const int64_t *off = v_off.buf;
+        const int64_t *off = v_off.buf, *ts = v_ts.buf;
         const uint32_t *cap = v_cap.buf;
         const int32_t *link = v_link.buf;
-        Row *rows = v_rows.buf;
+        int64_t *fallback = v_fb.buf;
         uint64_t *counts = v_counts.buf;
-        Py_ssize_t size = in.len;
+        Py_ssize_t size = in.len, j = start, nf = 0;
         int bad_bounds = 0;
+#define COL(k, type) ((type *)cols[k].buf)
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t i = 0; i < n; i++) {
-            Row *r = &rows[i];
-            memset(r, 0, sizeof(Row));
-            r->extension_profile = -1;
-            r->audio_level = -1;
             if (off[i] < 0 || off[i] + (int64_t)cap[i] > (int64_t)size) {
                 bad_bounds = 1;
-                r->reason = R_FALLBACK;
+                break;
+            }
+            Row r;
+            memset(&r, 0, sizeof r);
+            r.extension_profile = -1;
+            r.audio_level = -1;
+            int reason = decode_frame(b, off[i], cap[i], link[i], level_id, srtp, &r, counts);
+            if (reason == R_FALLBACK || (reason == R_ROW && r.stun_wrapped)) {
+                fallback[nf++] = i;
                 continue;
             }
-            r->reason = (uint8_t)decode_frame(b, off[i], cap[i], link[i], level_id, srtp, r, counts);
+            if (reason != R_ROW) {
+                counts[reason]++; /* R_NON_IP=2, R_NON_UDP=3, R_MALFORMED_UDP=4 */
+                continue;
+            }
+            COL(C_FRAME, int64_t)[j] = frame0 + i;
+            COL(C_TIMESTAMP, int64_t)[j] = ts[i];
+            COL(C_SRC_HI, uint64_t)[j] = r.src_hi;
+            COL(C_SRC_LO, uint64_t)[j] = r.src_lo;
+            COL(C_DST_HI, uint64_t)[j] = r.dst_hi;
+            COL(C_DST_LO, uint64_t)[j] = r.dst_lo;
+            COL(C_SRC_PORT, uint16_t)[j] = r.src_port;
+            COL(C_DST_PORT, uint16_t)[j] = r.dst_port;
+            COL(C_LENGTH, uint32_t)[j] = r.length;
+            COL(C_TUNNEL, uint8_t)[j] = r.tunnel;
+            COL(C_KIND, uint8_t)[j] = r.kind;
+            COL(C_MALFORMED, uint8_t)[j] = r.malformed;
+            COL(C_PT, uint8_t)[j] = r.payload_type;
+            COL(C_MARKER, uint8_t)[j] = r.marker;
+            COL(C_SEQ, uint16_t)[j] = r.sequence_number;
+            COL(C_RTP_TS, uint32_t)[j] = r.rtp_timestamp;
+            COL(C_SSRC, uint32_t)[j] = r.ssrc;
+            COL(C_CSRC, uint8_t)[j] = r.csrc_count;
+            COL(C_HEADER_LENGTH, uint16_t)[j] = r.header_length;
+            COL(C_PAYLOAD_LENGTH, uint32_t)[j] = r.payload_length;
+            COL(C_PADDING, uint8_t)[j] = r.padding_length;
+            COL(C_EXT_PROFILE, int32_t)[j] = r.extension_profile;
+            COL(C_EXT_OFFSET, uint16_t)[j] = r.extension_offset;
+            COL(C_EXT_LENGTH, uint16_t)[j] = r.extension_length;
+            COL(C_LEVEL, int16_t)[j] = r.audio_level;
+            COL(C_VOICE, uint8_t)[j] = r.voice;
+            j++;
         }
         Py_END_ALLOW_THREADS
+#undef COL
         if (bad_bounds) {
             PyErr_SetString(PyExc_ValueError, "decode: a record lies outside the buffer");
             goto done;
         }
+        result = Py_BuildValue("nn", j - start, nf);
     }
-    result = Py_None;
-    Py_INCREF(result);
 done:
+    for (int k = 0; k < got; k++) PyBuffer_Release(&cols[k]);
     PyBuffer_Release(&in);
     PyBuffer_Release(&v_off);
     PyBuffer_Release(&v_cap);
     PyBuffer_Release(&v_link);
-    PyBuffer_Release(&v_rows);
+    PyBuffer_Release(&v_ts);
+    PyBuffer_Release(&v_fb);
     PyBuffer_Release(&v_counts);
     return result;
-}
-
-static PyObject *row_size(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(args)) {
-    return PyLong_FromSize_t(sizeof(Row));
 }
 
 static PyMethodDef methods[] = {
     {"walk_pcap", walk_pcap, METH_VARARGS, "Walk pcap records (see decoders/wire/walk.py)."},
     {"walk_pcapng", walk_pcapng, METH_VARARGS, "Walk pcapng packet blocks (see decoders/wire/walk.py)."},
     {"decode", decode, METH_VARARGS, "Decode records to packet-table rows (see decoders/wire/bulk.py)."},
-    {"row_size", row_size, METH_NOARGS, "sizeof(Row), to check the numpy dtype against."},
     {NULL, NULL, 0, NULL},
 };
 

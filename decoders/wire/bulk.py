@@ -31,7 +31,14 @@ from decoders.errors import CaptureError
 from decoders.wire import demux, walk
 from decoders.wire.capture import Frame
 from decoders.wire.demux import PacketKind
-from decoders.wire.rowbuild import COLUMNS, KIND_CODES, TUNNEL_CODES, RowBuilder, Rows
+from decoders.wire.rowbuild import (
+    COLUMNS,
+    KIND_CODES,
+    TUNNEL_CODES,
+    VECTOR_COLUMNS,
+    RowBuilder,
+    Rows,
+)
 
 U8 = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]
@@ -59,27 +66,19 @@ KIND_RTCP: Final = KIND_CODES.index(PacketKind.RTCP)
 TUNNEL_CHANNEL: Final = TUNNEL_CODES.index("turn-channel")
 
 
-#: One row of the C decoder (``Row`` in _walk.c, same order; checked against sizeof at import)
-ROW_DTYPE: Final = np.dtype(
-    [
-        ("src_hi", np.uint64), ("src_lo", np.uint64), ("dst_hi", np.uint64), ("dst_lo", np.uint64),
-        ("payload_off", np.int64), ("length", np.uint32), ("rtp_timestamp", np.uint32),
-        ("ssrc", np.uint32), ("payload_length", np.uint32), ("extension_profile", np.int32),
-        ("src_port", np.uint16), ("dst_port", np.uint16), ("sequence_number", np.uint16),
-        ("header_length", np.uint16), ("extension_offset", np.uint16),
-        ("extension_length", np.uint16), ("audio_level", np.int16), ("reason", np.uint8),
-        ("tunnel", np.uint8), ("kind", np.uint8), ("malformed", np.uint8),
-        ("payload_type", np.uint8), ("marker", np.uint8), ("csrc_count", np.uint8),
-        ("padding_length", np.uint8), ("voice", np.uint8), ("stun_wrapped", np.uint8),
-    ],
-    align=True,
+_C_COUNTERS: Final = ("malformed.turn", "malformed.rtp", "non-ip", "non-udp", "malformed.udp")
+_C_COLUMN_ORDER: Final = (
+    "frame", "timestamp_ns", "src_hi", "src_lo", "dst_hi", "dst_lo", "src_port", "dst_port",
+    "tunnel", "kind", "malformed", "length", "payload_type", "marker", "sequence_number",
+    "rtp_timestamp", "ssrc", "csrc_count", "header_length", "payload_length", "padding_length",
+    "extension_profile", "extension_offset", "extension_length", "audio_level", "voice",
 )  # fmt: skip
-_R_ROW, _R_FALLBACK, _R_NON_IP, _R_NON_UDP, _R_MALFORMED_UDP = range(5)
-_DECODE: Callable[..., None] | None = None
+_DECODE: Callable[..., tuple[int, int]] | None = None
 try:
     from decoders.wire import _walk  # type: ignore[attr-defined]
 
-    if _walk.row_size() == ROW_DTYPE.itemsize and KIND_CODES == (
+    # the C decoder writes columns in its own fixed order, with kind codes of its own
+    if tuple(VECTOR_COLUMNS) == _C_COLUMN_ORDER and KIND_CODES == (
         PacketKind.OTHER, PacketKind.STUN, PacketKind.ZRTP, PacketKind.DTLS,
         PacketKind.TURN_CHANNEL, PacketKind.RTP, PacketKind.RTCP,
     ):  # fmt: skip
@@ -425,7 +424,7 @@ class BulkScanner:
             )
         b[filled : filled + _SLACK] = 0
         if _DECODE is not None and self.use_c:
-            self._decode_c(b, buf, frame, ts, off, caplen, links, iface, origlen_all)
+            self._decode_c(buf, frame, ts, off, caplen, links, iface, origlen_all)
             return
         vec, fallback = _vector_frames(b, off, caplen, links)
         if fallback.any():
@@ -449,7 +448,6 @@ class BulkScanner:
 
     def _decode_c(
         self,
-        b: U8,
         buf: bytearray,
         frame: I64,
         ts: I64,
@@ -459,24 +457,25 @@ class BulkScanner:
         iface: I64,
         origlen_all: npt.NDArray[np.uint32],
     ) -> None:
-        """The same decoding as ``_vector_frames`` + ``vector_rows``, in one C pass."""
+        """The same decoding as ``_vector_frames`` + ``vector_rows``, in one C pass that
+        writes rows straight into the packet table."""
         assert _DECODE is not None
         count = len(off)
-        rows = np.empty(count, ROW_DTYPE)
-        malformed = np.zeros(2, np.uint64)
-        _DECODE(
-            buf, off, caplen.astype(np.uint32), links.astype(np.int32), rows, malformed,
+        block, at = self.builder.claim(count)
+        fallback = np.empty(count, np.int64)
+        tally = np.zeros(5, np.uint64)
+        written, n_fallback = _DECODE(
+            buf, off, caplen.astype(np.uint32), links.astype(np.int32), ts, int(frame[0]),
+            tuple(block[name] for name in VECTOR_COLUMNS), at, fallback, tally,
             self.audio_level_id or 0, int(self.builder.srtp),
         )  # fmt: skip
-        reason = rows["reason"]
-        tally = np.bincount(reason, minlength=5)
-        counters = self.result.counters
-        counters["non-ip"] += int(tally[_R_NON_IP])
-        counters["non-udp"] += int(tally[_R_NON_UDP])
-        counters["malformed.udp"] += int(tally[_R_MALFORMED_UDP])
-        counters["malformed.turn"] += int(malformed[0])
-        counters["malformed.rtp"] += int(malformed[1])
-        for i in np.nonzero(reason == _R_FALLBACK)[0]:
+        self.builder.commit(written)
+        if any(tally):
+            counters = self.result.counters
+            for name, value in zip(_C_COUNTERS, tally.tolist(), strict=True):
+                if value:
+                    counters[name] += value
+        for i in fallback[:n_fallback].tolist():
             o = int(off[i])
             self._fallback.append(
                 Frame(
@@ -488,10 +487,9 @@ class BulkScanner:
                     data=bytes(buf[o : o + int(caplen[i])]),
                 )
             )
-        self.result.vectorised_frames += count - int(tally[_R_FALLBACK])
-        self._drain_fallback(final=False)
-        keep = reason == _R_ROW
-        self.builder.add_decoded(b, rows[keep], frame=frame[keep], timestamp_ns=ts[keep])
+        self.result.vectorised_frames += count - n_fallback
+        if n_fallback:
+            self._drain_fallback(final=False)
 
     def _drain_fallback(self, *, final: bool) -> None:
         # Fallback frames are decoded by the scalar path in frame order; rows are sorted by

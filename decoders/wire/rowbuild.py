@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from decoders.errors import MalformedPacket
-from decoders.wire import demux, rtcp, rtp
+from decoders.wire import demux, rtp
 from decoders.wire.capture import CaptureReader, Frame
 from decoders.wire.demux import PacketKind
 from decoders.wire.net import Datagram, Unwrapper
@@ -67,6 +67,24 @@ COLUMNS: Final[dict[str, type[np.generic]]] = {
     "audio_level": np.int16,
     "voice": np.bool_,
 }
+
+
+#: What the vectorised decoders write per row (the C decoder in this order): addresses as
+#: 128-bit halves (IPv4 as ::ffff:a.b.c.d) until :meth:`RowBuilder.finish` maps them to ids.
+VECTOR_COLUMNS: Final[dict[str, type[np.generic]]] = {
+    "frame": np.int64,
+    "timestamp_ns": np.int64,
+    "src_hi": np.uint64,
+    "src_lo": np.uint64,
+    "dst_hi": np.uint64,
+    "dst_lo": np.uint64,
+    **{
+        name: dtype
+        for name, dtype in COLUMNS.items()
+        if name not in ("frame", "timestamp_ns", "src", "dst", "transport")
+    },
+}
+BLOCK_ROWS: Final = 1 << 20
 
 
 @dataclass
@@ -163,6 +181,8 @@ def datagram_row(
             row["audio_level"] = level.level
             row["voice"] = level.voice
     elif kind is PacketKind.RTCP:
+        from decoders.wire import rtcp  # only the scalar path needs it; keeps start-up short
+
         try:
             header = rtcp.parse_header(payload)
         except MalformedPacket:
@@ -180,8 +200,8 @@ class RowBuilder:
     def __init__(self, audio_level_id: int | None, *, srtp: bool = True) -> None:
         self.audio_level_id = audio_level_id
         self.srtp = srtp
-        self._parts: list[dict[str, npt.NDArray[Any]]] = []
-        self._reserved: dict[str, npt.NDArray[Any]] | None = None
+        self._blocks: list[dict[str, npt.NDArray[Any]]] = []
+        self._done: list[dict[str, npt.NDArray[Any]]] = []
         self._filled = 0
         self._scalar: list[dict[str, int | bool | str | None]] = []
         self._unwrapper = Unwrapper()
@@ -206,34 +226,36 @@ class RowBuilder:
     ) -> npt.NDArray[np.int32]:
         """Map 128-bit addresses (IPv4 as ::ffff:a.b.c.d) to address-table ids.
 
-        A capture holds few addresses, so each chunk is looked up in the sorted keys seen so
-        far (a binary search per packet) and only unseen keys take the slower unique path.
+        A capture holds few addresses: every packet is looked up by binary search in the
+        sorted keys seen so far; unseen keys are learnt from a sample of the misses first, so
+        the sort behind ``np.unique`` only ever runs on a few thousand values.
         """
         if len(hi) == 0:
             return np.zeros(0, np.int32)
         keys = lo ^ (hi * np.uint64(0x9E3779B97F4A7C15))
-        where = np.searchsorted(self._known_keys, keys)
-        np.minimum(where, max(len(self._known_keys) - 1, 0), out=where)
-        hit = (
-            self._known_keys[where] == keys
-            if len(self._known_keys)
-            else np.zeros(len(keys), np.bool_)
-        )
-        if not hit.all():
-            miss = np.nonzero(~hit)[0]
+        for attempt in range(2):
+            where = np.searchsorted(self._known_keys, keys)
+            if len(self._known_keys):
+                np.minimum(where, len(self._known_keys) - 1, out=where)
+                hit = self._known_keys[where] == keys
+                if bool(hit.all()):
+                    break
+                miss = np.nonzero(~hit)[0]
+            else:
+                miss = np.arange(len(keys))
+            if attempt == 0:
+                miss = miss[:: max(1, len(miss) // 4096)]
             _, first = np.unique(keys[miss], return_index=True)
             for i in miss[first]:
                 pair = (int(hi[i]), int(lo[i]))
-                key = np.uint64(keys[i])
-                if pair in self._pair_ids:  # pragma: no cover - needs a 64-bit collision
-                    raise RuntimeError("address hash collision")
                 self._pair_ids[pair] = self._address(_format_address(*pair))
-                self._key_pairs[int(key)] = pair
+                self._key_pairs[int(keys[i])] = pair  # a 64-bit collision is not handled
             order = sorted(self._key_pairs)
             self._known_keys = np.array(order, np.uint64)
             self._known_ids = np.array(
                 [self._pair_ids[self._key_pairs[k]] for k in order], np.int32
             )
+        else:
             where = np.searchsorted(self._known_keys, keys)
         ids: npt.NDArray[np.int32] = self._known_ids[where]
         return ids
@@ -278,116 +300,99 @@ class RowBuilder:
         timestamp_ns: npt.NDArray[np.int64],
         net: NetColumns,
     ) -> None:
-        """Rows of the numpy path (:func:`decoders.wire.bulk.vector_rows`)."""
+        """Rows of the numpy decoder (:func:`decoders.wire.bulk.vector_rows`)."""
         from decoders.wire.bulk import vector_rows
 
         part, stun_wrapped, malformed = vector_rows(b, net, self.audio_level_id, srtp=self.srtp)
         self.vector_counters.update(malformed)
-        self._add_columns(
-            b, part, frame, timestamp_ns, (net.src_hi, net.src_lo, net.dst_hi, net.dst_lo),
-            stun_wrapped, net.payload, net.length,
-        )  # fmt: skip
-
-    def add_decoded(
-        self,
-        b: npt.NDArray[np.uint8],
-        decoded: npt.NDArray[Any],
-        *,
-        frame: npt.NDArray[np.int64],
-        timestamp_ns: npt.NDArray[np.int64],
-    ) -> None:
-        """Rows of the C decoder: ``decoded`` is a structured array of ``bulk.ROW_DTYPE``."""
-        names = decoded.dtype.names or ()
-        part = {
-            name: decoded[name] if name in names else np.zeros(len(decoded), dtype)
-            for name, dtype in COLUMNS.items()
-        }
-        addresses = (decoded["src_hi"], decoded["src_lo"], decoded["dst_hi"], decoded["dst_lo"])
-        self._add_columns(
-            b, part, frame, timestamp_ns, addresses,
-            decoded["stun_wrapped"].astype(np.bool_), decoded["payload_off"], decoded["length"],
-        )  # fmt: skip
-
-    def _add_columns(
-        self,
-        b: npt.NDArray[np.uint8],
-        part: dict[str, npt.NDArray[Any]],
-        frame: npt.NDArray[np.int64],
-        timestamp_ns: npt.NDArray[np.int64],
-        addresses: tuple[npt.NDArray[np.uint64], ...],
-        stun_wrapped: npt.NDArray[np.bool_],
-        payload: npt.NDArray[Any],
-        length: npt.NDArray[Any],
-    ) -> None:
-        src_hi, src_lo, dst_hi, dst_lo = addresses
         if stun_wrapped.any():
             # STUN Send/Data indications: rare; the scalar path unwraps them
             counters: Counter[str] = Counter()
             for i in np.nonzero(stun_wrapped)[0]:
-                start = int(payload[i])
+                start = int(net.payload[i])
                 datagram = Datagram(
                     frame=int(frame[i]),
                     timestamp_ns=int(timestamp_ns[i]),
-                    src=_format_address(int(src_hi[i]), int(src_lo[i])),
-                    src_port=int(part["src_port"][i]),
-                    dst=_format_address(int(dst_hi[i]), int(dst_lo[i])),
-                    dst_port=int(part["dst_port"][i]),
+                    src=_format_address(int(net.src_hi[i]), int(net.src_lo[i])),
+                    src_port=int(net.src_port[i]),
+                    dst=_format_address(int(net.dst_hi[i]), int(net.dst_lo[i])),
+                    dst_port=int(net.dst_port[i]),
                     transport="udp",
-                    payload=bytes(b[start : start + int(length[i])]),
+                    payload=bytes(b[start : start + int(net.length[i])]),
                 )
                 self.add_datagram(datagram, counters)
             self.vector_counters.update(counters)
-            keep = ~stun_wrapped
-            part = {name: col[keep] for name, col in part.items()}
-            frame, timestamp_ns = frame[keep], timestamp_ns[keep]
-            src_hi, src_lo, dst_hi, dst_lo = (a[keep] for a in addresses)
+        keep = ~stun_wrapped
         part["frame"] = frame
         part["timestamp_ns"] = timestamp_ns
-        part["src"] = self._address_pairs(src_hi, src_lo)
-        part["dst"] = self._address_pairs(dst_hi, dst_lo)
-        self._append(part)
+        part["src_hi"], part["src_lo"] = net.src_hi, net.src_lo
+        part["dst_hi"], part["dst_lo"] = net.dst_hi, net.dst_lo
+        n = int(keep.sum())
+        block, at = self.claim(n)
+        for name in VECTOR_COLUMNS:
+            block[name][at : at + n] = part[name][keep]
+        self.commit(n)
 
     def reserve(self, rows: int) -> None:
         """Promise at most ``rows`` vectorised rows: columns are allocated once, untouched.
 
         The pages of an ``np.empty`` array cost nothing until written, so a generous bound
-        (from the file size) avoids the copy of concatenating per-chunk parts at the end.
+        (from the file size) spares copying per-chunk parts together at the end.
         """
-        if self._reserved is None and rows > 0:
-            self._reserved = {name: np.empty(rows, dtype) for name, dtype in COLUMNS.items()}
-            self._filled = 0
+        if not self._blocks and rows > 0:
+            self._blocks.append(_new_block(rows))
 
-    def _append(self, part: dict[str, npt.NDArray[Any]]) -> None:
-        n = len(part["frame"])
-        if self._reserved is not None and self._filled + n <= len(self._reserved["frame"]):
-            end = self._filled + n
-            for name, column in self._reserved.items():
-                column[self._filled : end] = part[name]
-            self._filled = end
-        else:
-            self._parts.append(
-                {name: part[name].astype(dtype, copy=False) for name, dtype in COLUMNS.items()}
-            )
+    def claim(self, rows: int) -> tuple[dict[str, npt.NDArray[Any]], int]:
+        """Room for ``rows`` more vectorised rows: (columns, first free index) to write into."""
+        if not self._blocks or self._filled + rows > len(self._blocks[-1]["frame"]):
+            if self._blocks:
+                self._done.append({k: v[: self._filled] for k, v in self._blocks[-1].items()})
+            self._blocks.append(_new_block(max(rows, BLOCK_ROWS)))
+            self._filled = 0
+        return self._blocks[-1], self._filled
+
+    def commit(self, rows: int) -> None:
+        self._filled += rows
+
+    def _vector_parts(self) -> list[dict[str, npt.NDArray[Any]]]:
+        parts = self._done
+        if self._blocks:
+            parts.append({k: v[: self._filled] for k, v in self._blocks[-1].items()})
+        self._done, self._blocks, self._filled = [], [], 0
+        out = []
+        for raw in parts:
+            if len(raw["frame"]) == 0:
+                continue
+            part = {name: raw[name] for name in COLUMNS if name in raw}
+            part["src"] = self._address_pairs(raw["src_hi"], raw["src_lo"])
+            part["dst"] = self._address_pairs(raw["dst_hi"], raw["dst_lo"])
+            part["transport"] = np.zeros(len(raw["frame"]), np.uint8)
+            out.append(part)
+        return out
 
     def finish(self) -> Rows:
+        parts = self._vector_parts()
         scalar = self._scalar_part()
-        parts = self._parts + ([scalar] if scalar is not None else [])
-        self._parts = []
-        if self._reserved is not None:
-            filled = {name: col[: self._filled] for name, col in self._reserved.items()}
-            parts.insert(0, filled)
-            self._reserved = None
-        if len(parts) == 1:
-            columns = parts[0]
+        if scalar is not None:
+            parts.append(scalar)
         if parts:
-            if len(parts) > 1:
-                columns = {name: np.concatenate([p[name] for p in parts]) for name in COLUMNS}
+            if len(parts) == 1:
+                columns = {n: parts[0][n].astype(t, copy=False) for n, t in COLUMNS.items()}
+            else:
+                columns = {
+                    n: np.concatenate([p[n] for p in parts]).astype(t, copy=False)
+                    for n, t in COLUMNS.items()
+                }
             frames = columns["frame"]
             if not bool(np.all(frames[1:] >= frames[:-1])):
                 order = np.argsort(frames, kind="stable")
                 columns = {name: col[order] for name, col in columns.items()}
             self.rows.columns = columns
         return self.rows
+
+
+def _new_block(rows: int) -> dict[str, npt.NDArray[Any]]:
+    return {name: np.empty(rows, dtype) for name, dtype in VECTOR_COLUMNS.items()}
 
 
 def _format_address(hi: int, lo: int) -> str:

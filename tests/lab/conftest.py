@@ -8,6 +8,7 @@ import json
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,14 +19,14 @@ from decoders.session.sdp import AUDIO_LEVEL_URI, audio_level_extension_id, pars
 SessionCheck = Callable[[Path, str], SessionSummary]
 
 
-def sdp_events(folder: Path) -> list[dict[str, object]]:
-    """The addon's SDP events from events.jsonl (any event whose kind names SDP)."""
-    events = []
-    for line in (folder / "events.jsonl").read_text().splitlines():
-        event = json.loads(line)
-        if "sdp" in str(event.get("kind", event.get("type", ""))).lower():
-            events.append(event)
-    return events
+def addon_events(folder: Path, kind: str) -> list[dict[str, Any]]:
+    """The addon's events of one kind from events.jsonl (docs/session-format.md)."""
+    events = [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
+    return [event for event in events if event.get("kind") == kind]
+
+
+def extmap_line(level_id: int) -> str:
+    return f"a=extmap:{level_id} {AUDIO_LEVEL_URI}"
 
 
 def assert_complete_session(folder: Path, variant: str) -> SessionSummary:
@@ -81,10 +82,17 @@ def assert_complete_session(folder: Path, variant: str) -> SessionSummary:
     assert level_id is not None
     assert audio_level_extension_id(parse_sdp(answer_text)) == level_id
     if session["proxy"]["addon"]:
-        seen = [json.dumps(e) for e in sdp_events(folder)]
-        assert any(AUDIO_LEVEL_URI in text for text in seen), "no SDP with the extmap in events"
-    extmap = f"a=extmap:{level_id} {AUDIO_LEVEL_URI}"
-    assert extmap in offer_text
+        # the addon saw the offer and the answer pass the proxy, with the extmap...
+        sdps = addon_events(folder, "sdp")
+        assert {e.get("role") for e in sdps} >= {"offer", "answer"}
+        for event in sdps:
+            assert extmap_line(level_id) in event["sdp"]
+            assert event["parsed"]["audio_level_extension_id"] == level_id
+        # ...and the page's marks, at the ground truth's times
+        marks = [e for e in addon_events(folder, "mute") if e.get("source") == "mark"]
+        assert [e["state"] for e in marks] == [e["state"] for e in events]
+        assert all(abs(m["at"] - e["t"]) < 0.001 for m, e in zip(marks, events, strict=True))
+    assert extmap_line(level_id) in offer_text
 
     browser = session["network"]["browser"]
     peer = session["network"]["peer"]

@@ -94,3 +94,10 @@ def test_python_walker_reports_corrupt_length() -> None:
     assert run(walk.py_walk_pcap, record, 0, False)[0] == (0, 0, walk.CORRUPT)
     ok = struct.pack("<IIII", 1, 2, 3, 3) + b"abc"
     assert run(walk.py_walk_pcap, ok + ok[:10], 0, False)[0] == (1, 19, walk.PARTIAL)
+
+
+def test_built_walker_means_built_decoder() -> None:
+    """Where the C extension was built, the bulk path must be using its decoder too."""
+    from decoders.wire import bulk
+
+    assert bulk.ACCELERATED == walk.ACCELERATED

@@ -1,0 +1,525 @@
+"""mutecheck for mitmproxy: what the browser tells a call service while you are muted.
+
+    mitmdump -s addons/mutecheck.py --set mutecheck_dir=SESSION_DIR
+
+Records SDP offers and answers, the mute state (your marks, the app's own signals, your rules)
+and volume telemetry in ``SESSION_DIR/events.jsonl`` (docs/session-format.md); prints one warning
+line when volume telemetry, or RTP audio that is not silent, leaves while you are muted; with
+``mutecheck_block`` it stops such telemetry. Mark mute and unmute with the command
+``mutecheck.mark muted|unmuted`` or by requesting ``http://mutecheck.mark/muted`` (``/unmuted``)
+through the proxy. The logic lives in :mod:`decoders.session.monitor`; this class only adapts
+mitmproxy's flows to it. No hook lets an exception out: a failure becomes a ``warning`` event and
+the flow passes untouched.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import sys
+import time
+import urllib.parse
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any, Concatenate
+
+from mitmproxy import command, ctx, exceptions, http, udp, version
+from mitmproxy.addonmanager import Loader
+from mitmproxy.utils import human
+
+try:
+    import decoders
+except ImportError:  # run from a checkout that is not installed: the package is next door
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    import decoders
+
+from decoders.errors import MalformedPacket
+from decoders.session.events import EventWriter, make_event
+from decoders.session.monitor import (
+    BLOCK_ACTIONS,
+    FlowRef,
+    Message,
+    Monitor,
+    Outcome,
+    Settings,
+)
+from decoders.session.mutemark import is_mark_host, parse_mark_path, parse_state
+from decoders.session.signaling import MuteRule, load_rules
+
+MAX_INTERNAL_ERRORS = 100
+OPTION_NAMES = (
+    "mutecheck_dir",
+    "mutecheck_block",
+    "mutecheck_block_action",
+    "mutecheck_rules",
+    "mutecheck_scan_limit",
+    "mutecheck_save_flows",
+    "mutecheck_grace_ms",
+    "mutecheck_silence_level",
+    "mutecheck_audio_level_id",
+)
+BLOCKED_HEADER = "blocked by mutecheck: volume telemetry while muted"
+
+
+def _guarded[**P, R](
+    hook: Callable[Concatenate[MuteCheck, P], R],
+) -> Callable[Concatenate[MuteCheck, P], R | None]:
+    """Run a hook; an exception becomes a warning event and the flow goes on untouched."""
+
+    @functools.wraps(hook)
+    def run(self: MuteCheck, /, *args: P.args, **kwargs: P.kwargs) -> R | None:
+        try:
+            return hook(self, *args, **kwargs)
+        except Exception as error:  # the proxy must keep working whatever a body holds
+            self.internal_error(hook.__name__, args, error)
+            return None
+
+    return run
+
+
+class MuteCheck:
+    """The mitmproxy addon: options, the ``mutecheck.mark`` command and the flow hooks."""
+
+    def __init__(self) -> None:
+        self.monitor = Monitor()
+        self.session_dir: Path | None = None
+        self._file: IO[str] | None = None
+        self._writer: EventWriter | None = None
+        self._our_save_stream_file: str | None = None
+        self._running = False
+        self._errors = 0
+
+    def load(self, loader: Loader) -> None:
+        loader.add_option(
+            "mutecheck_dir",
+            str,
+            "",
+            """
+            Session folder for this call: events.jsonl (and flows.mitm) are written there;
+            created if missing, appended to if it exists. Empty: a new folder
+            <confdir>/mutecheck/<start time>, printed at startup.
+            """,
+        )
+        loader.add_option(
+            "mutecheck_block",
+            bool,
+            False,
+            """
+            Protective mode: while you are muted, stop volume telemetry from leaving (see
+            mutecheck_block_action). Every stopped message is recorded as a 'blocked' event.
+            """,
+        )
+        loader.add_option(
+            "mutecheck_block_action",
+            str,
+            "drop",
+            """
+            What mutecheck_block does with a message that carries volume telemetry while muted:
+            'drop' answers an HTTP request itself (204) and drops a WebSocket message; 'redact'
+            sets the volume fields to null and lets the rest through (and drops when the body
+            cannot be rewritten faithfully).
+            """,
+            choices=BLOCK_ACTIONS,
+        )
+        loader.add_option(
+            "mutecheck_rules",
+            str,
+            "",
+            """
+            JSON file of extra mute-state rules, for services whose mute signal the generic
+            recognisers miss: URL pattern + JSON path or regex -> muted/unmuted
+            (docs/session-format.md, "Rule file"). Empty: no rules.
+            """,
+        )
+        loader.add_option(
+            "mutecheck_scan_limit",
+            str,
+            "256k",
+            """
+            Look at most at this much of each body or WebSocket message (after decompression),
+            e.g. 64k or 1m. Larger ones are scanned up to the limit and pass untouched.
+            """,
+        )
+        loader.add_option(
+            "mutecheck_save_flows",
+            bool,
+            True,
+            """
+            Also save every flow to SESSION_DIR/flows.mitm for re-analysis (sets
+            save_stream_file, unless you set that yourself).
+            """,
+        )
+        loader.add_option(
+            "mutecheck_grace_ms",
+            int,
+            200,
+            """
+            Milliseconds after each mute or unmute during which telemetry and audio do not count
+            as findings: the browser needs a packet or two to follow a change.
+            """,
+        )
+        loader.add_option(
+            "mutecheck_silence_level",
+            int,
+            100,
+            """
+            RFC 6464 audio level (-dBov: 0 is loudest, 127 is silence) from which an RTP packet
+            counts as silent. A louder packet sent while muted is a finding.
+            """,
+        )
+        loader.add_option(
+            "mutecheck_audio_level_id",
+            int,
+            0,
+            """
+            RTP header extension id of the RFC 6464 audio level in the media the proxy carries
+            (UDP modes). 0: learn it from the SDP seen in the signaling.
+            """,
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        options = ctx.options
+        if "mutecheck_dir" in updated and options.mutecheck_dir:
+            folder = Path(options.mutecheck_dir).expanduser()
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise _options_error(
+                    f"mutecheck_dir {options.mutecheck_dir!r} cannot be created: {error}"
+                ) from error
+        if any(name.startswith("mutecheck_") for name in updated):
+            self.monitor.settings = self._settings()
+        if "mutecheck_dir" in updated and self._writer is not None:
+            self._close()
+            if self._running:
+                self._open()
+
+    def _settings(self) -> Settings:
+        """The options as monitor settings; OptionsError naming any value that does not fit."""
+        options = ctx.options
+        if options.mutecheck_block_action not in BLOCK_ACTIONS:
+            raise _options_error(
+                f"mutecheck_block_action {options.mutecheck_block_action!r} is not "
+                f"one of {', '.join(BLOCK_ACTIONS)}"
+            )
+        try:
+            scan_limit = human.parse_size(options.mutecheck_scan_limit)
+        except ValueError:
+            scan_limit = None
+        if scan_limit is None or scan_limit <= 0:
+            raise _options_error(
+                f"mutecheck_scan_limit {options.mutecheck_scan_limit!r} is not a size "
+                "such as 64k, 256k or 1m"
+            )
+        if not 0 <= options.mutecheck_grace_ms <= 60_000:
+            raise _options_error(
+                f"mutecheck_grace_ms {options.mutecheck_grace_ms!r} is not 0..60000"
+            )
+        if not 1 <= options.mutecheck_silence_level <= 127:
+            raise _options_error(
+                f"mutecheck_silence_level {options.mutecheck_silence_level!r} is not 1..127"
+            )
+        if not 0 <= options.mutecheck_audio_level_id <= 255:
+            raise _options_error(
+                f"mutecheck_audio_level_id {options.mutecheck_audio_level_id!r} is not 0..255"
+            )
+        rules: tuple[MuteRule, ...] = ()
+        if options.mutecheck_rules:
+            path = Path(options.mutecheck_rules).expanduser()
+            try:
+                rules = load_rules(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, MalformedPacket) as error:
+                raise _options_error(
+                    f"mutecheck_rules {options.mutecheck_rules!r}: {error}"
+                ) from error
+        return Settings(
+            block=options.mutecheck_block,
+            block_action=options.mutecheck_block_action,
+            scan_limit=scan_limit,
+            grace=options.mutecheck_grace_ms / 1000,
+            silence_level=options.mutecheck_silence_level,
+            audio_level_id=options.mutecheck_audio_level_id or None,
+            rules=rules,
+        )
+
+    def running(self) -> None:
+        self._running = True
+        if self._writer is None:
+            self._open()
+
+    def done(self) -> None:
+        try:
+            self._emit(self.monitor.finish(time.time()))
+        finally:
+            self._close()
+
+    # --- the session folder -----------------------------------------------------------------
+
+    def _open(self) -> None:
+        options = ctx.options
+        if options.mutecheck_dir:
+            folder = Path(options.mutecheck_dir).expanduser()
+        else:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            folder = Path(options.confdir).expanduser() / "mutecheck" / stamp
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._file = open(folder / "events.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+        except OSError as error:
+            logging.error(f"mutecheck: cannot write to {folder}: {error}")
+            return
+        self.session_dir = folder
+        self._writer = EventWriter(self._file)
+        start = self.monitor.start(
+            time.time(),
+            session_dir=str(folder.resolve()),
+            versions={
+                "mutecheck": decoders.__version__,
+                "mitmproxy": version.VERSION,
+                "python": sys.version.split()[0],
+            },
+            pid=os.getpid(),
+            modes=list(options.mode),
+            options={name: getattr(options, name) for name in OPTION_NAMES},
+        )
+        self._writer.write(start)
+        logging.info(f"mutecheck: session folder {folder}")
+        self._save_flows(folder)
+
+    def _save_flows(self, folder: Path) -> None:
+        """Point mitmproxy's own save_stream_file at SESSION_DIR/flows.mitm (appending)."""
+        options = ctx.options
+        if not options.mutecheck_save_flows or "save_stream_file" not in options:
+            return
+        current = options.save_stream_file
+        if current is not None and current != self._our_save_stream_file:
+            return  # the user chose where flows go
+        wanted = f"+{folder / 'flows.mitm'}"
+        if current != wanted:
+            self._our_save_stream_file = wanted
+            options.update(save_stream_file=wanted)  # type: ignore[no-untyped-call]
+
+    def _close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        self._file = None
+        self._writer = None
+
+    def _emit(self, out: Outcome) -> None:
+        if out.events and self._writer is None:
+            self._open()
+        if self._writer is not None:
+            self._writer.write_all(out.events)
+        for line in out.warnings:
+            logging.warning(line)
+        for line in out.notices:
+            logging.info(line)
+
+    def internal_error(self, hook: str, args: tuple[Any, ...], error: Exception) -> None:
+        """A bug or an unforeseen input: note it (bounded) and let the flow go on."""
+        self._errors += 1
+        if self._errors > MAX_INTERNAL_ERRORS:
+            return
+        flow_id = getattr(args[0], "id", None) if args else None
+        line = f"mutecheck: {hook} failed ({type(error).__name__}: {error}); flow passed untouched"
+        event = make_event("warning", time.time(), code="internal-error", message=line)
+        if flow_id is not None:
+            event["flow"] = {"id": flow_id}
+        try:
+            if self._writer is not None:
+                self._writer.write(event)
+        except (OSError, ValueError):
+            pass
+        logging.warning(line)
+
+    # --- marks ------------------------------------------------------------------------------
+
+    @command.command("mutecheck.mark")  # type: ignore[untyped-decorator]
+    def mark(self, state: str) -> None:
+        """Mark the microphone muted or unmuted from now on: mutecheck.mark muted|unmuted."""
+        try:
+            muted = parse_state(state)
+        except ValueError as error:
+            raise exceptions.CommandError(str(error)) from error
+        self._emit(self.monitor.mark(time.time(), muted, via="command"))
+
+    @command.command("mutecheck.state")  # type: ignore[untyped-decorator]
+    def state(self) -> str:
+        """What mutecheck believes now: muted, unmuted or unknown, and since when."""
+        muted = self.monitor.timeline.muted
+        since = self.monitor.timeline.changed_at
+        word = "unknown" if muted is None else ("muted" if muted else "unmuted")
+        return (
+            word if since is None else f"{word} since {time.strftime('%X', time.localtime(since))}"
+        )
+
+    def _answer_mark(self, flow: http.HTTPFlow) -> None:
+        headers = {
+            "Content-Type": "application/json",
+            "Access-Control-Allow-Origin": "*",
+            "Cache-Control": "no-store",
+        }
+        if flow.request.method == "OPTIONS":
+            flow.response = http.Response.make(204, b"", headers)
+            return
+        try:
+            request = parse_mark_path(flow.request.path)
+        except ValueError as error:
+            body = {"error": str(error), "usage": "/muted, /unmuted or /state; ?t=<epoch s>"}
+            flow.response = http.Response.make(400, json.dumps(body), headers)
+            return
+        now = time.time()
+        answer: dict[str, Any] = {}
+        if request.muted is not None:
+            out = self.monitor.mark(now, request.muted, via="url", note=request.note, at=request.at)
+            self._emit(out)
+            answer = {"marked": "muted" if request.muted else "unmuted", "t": now}
+        answer.update(self.monitor.state())
+        flow.response = http.Response.make(200, json.dumps(answer), headers)
+
+    # --- hooks ------------------------------------------------------------------------------
+
+    @_guarded
+    def http_connect(self, flow: http.HTTPFlow) -> None:
+        """Accept CONNECT to the mark host without trying to reach it."""
+        if is_mark_host(flow.request.host):
+            now = time.time()
+            flow.response = http.Response(
+                flow.request.data.http_version,
+                200,
+                b"Connection established",
+                http.Headers(),
+                b"",
+                None,
+                now,
+                now,
+            )
+
+    @_guarded
+    def request(self, flow: http.HTTPFlow) -> None:
+        if is_mark_host(flow.request.pretty_host):
+            self._answer_mark(flow)
+            return
+        if flow.response is not None:
+            return  # answered by another addon; nothing leaves
+        message = self._http_message(flow, flow.request, sent=True)
+        if message is None:
+            return
+        out = self.monitor.observe(message, time.time())
+        self._emit(out)
+        if out.action == "drop":
+            flow.response = http.Response.make(204, b"", {"X-Mutecheck": BLOCKED_HEADER})
+        elif out.action == "redact" and out.replacement is not None:
+            flow.request.content = out.replacement
+
+    @_guarded
+    def response(self, flow: http.HTTPFlow) -> None:
+        if flow.response is None or is_mark_host(flow.request.pretty_host):
+            return
+        message = self._http_message(flow, flow.response, sent=False)
+        if message is not None:
+            self._emit(self.monitor.observe(message, time.time()))
+
+    @_guarded
+    def websocket_message(self, flow: http.HTTPFlow) -> None:
+        if flow.websocket is None or not flow.websocket.messages:
+            return
+        index = len(flow.websocket.messages) - 1
+        last = flow.websocket.messages[index]
+        url = _websocket_url(flow.request.pretty_url)
+        reference = FlowRef(
+            id=flow.id,
+            type="websocket",
+            url=url[:2000],
+            client=_address(flow.client_conn.peername),
+            server=_address(flow.server_conn.address),
+            message=index,
+        )
+        message = Message(
+            flow=reference,
+            endpoint=_without_query(url),
+            sent=last.from_client,
+            content=last.content,
+            label=f"WebSocket {_without_query(url)} ({'sent' if last.from_client else 'received'})",
+        )
+        out = self.monitor.observe(message, time.time())
+        self._emit(out)
+        if out.action == "drop":
+            last.drop()  # type: ignore[no-untyped-call]
+        elif out.action == "redact" and out.replacement is not None:
+            last.content = out.replacement
+
+    @_guarded
+    def udp_message(self, flow: udp.UDPFlow) -> None:
+        if not flow.messages:
+            return
+        last = flow.messages[-1]
+        reference = FlowRef(
+            id=flow.id,
+            type="udp",
+            client=_address(flow.client_conn.peername),
+            server=_address(flow.server_conn.address),
+        )
+        self._emit(
+            self.monitor.observe_datagram(reference, last.content, last.from_client, time.time())
+        )
+
+    def _http_message(
+        self, flow: http.HTTPFlow, part: http.Request | http.Response, *, sent: bool
+    ) -> Message | None:
+        content = part.raw_content
+        if content is None:
+            return None  # streamed (stream_large_bodies): mitmproxy keeps no body to read
+        url = flow.request.pretty_url
+        endpoint = _without_query(url)
+        query = urllib.parse.urlsplit(url).query if sent else ""
+        if not content and not query:
+            return None
+        method = flow.request.method
+        reference = FlowRef(
+            id=flow.id,
+            type="http",
+            url=url[:2000],
+            method=method,
+            client=_address(flow.client_conn.peername),
+            server=_address(flow.server_conn.address),
+        )
+        return Message(
+            flow=reference,
+            endpoint=endpoint,
+            sent=sent,
+            content=content,
+            label=f"{method} {endpoint}" if sent else f"response to {method} {endpoint}",
+            content_encoding=part.headers.get("content-encoding"),
+            content_type=part.headers.get("content-type"),
+            query=query,
+        )
+
+
+def _options_error(message: str) -> exceptions.OptionsError:
+    return exceptions.OptionsError(message)  # type: ignore[no-untyped-call]
+
+
+def _address(address: tuple[Any, ...] | None) -> str | None:
+    if not address:
+        return None
+    return (
+        f"[{address[0]}]:{address[1]}" if ":" in str(address[0]) else f"{address[0]}:{address[1]}"
+    )
+
+
+def _websocket_url(url: str) -> str:
+    if url.startswith("https://"):
+        return "wss://" + url[len("https://") :]
+    if url.startswith("http://"):
+        return "ws://" + url[len("http://") :]
+    return url
+
+
+def _without_query(url: str) -> str:
+    return url.split("?", 1)[0].split("#", 1)[0]
+
+
+addons = [MuteCheck()]

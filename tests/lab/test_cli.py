@@ -1,0 +1,151 @@
+"""``mutecheck lab``: options, one-line errors with exit code 2, record-all's all-or-nothing.
+
+Recording itself is tested live in test_record.py; here the recorder is replaced where a test
+needs a run that succeeds or fails without Chromium.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from decoders.lab import cli
+from decoders.lab.cli import lab, parse_durations, session_folder_name
+from decoders.lab.record import VARIANTS, LabError
+
+CAPTURES = Path(__file__).resolve().parents[2] / "captures"
+
+
+def test_parse_durations() -> None:
+    assert parse_durations("4,6,4") == (4.0, 6.0, 4.0)
+    assert parse_durations("0.5, 1.5 ,2") == (0.5, 1.5, 2.0)
+    for bad in ("4,6", "4,6,4,4", "a,b,c", "0,1,1", "1,61,1", ""):
+        with pytest.raises(ValueError, match="durations"):
+            parse_durations(bad)
+
+
+def test_help_lists_the_commands() -> None:
+    result = CliRunner().invoke(lab, ["--help"])
+    assert result.exit_code == 0
+    assert "record " in result.output and "record-all" in result.output
+    result = CliRunner().invoke(lab, ["record", "--help"])
+    assert all(variant in result.output for variant in VARIANTS)
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    runner = CliRunner()
+    for args in (
+        ["record", "--variant", "nope", "--out", str(tmp_path / "x")],
+        ["record", "--variant", "ui-only", "--out", str(tmp_path / "x"), "--durations", "1,2"],
+        ["record", "--variant", "ui-only"],
+    ):
+        assert runner.invoke(lab, args).exit_code == 2, args
+
+
+def test_failed_step_is_one_line_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "file").write_text("x")
+    result = CliRunner().invoke(
+        lab, ["record", "--variant", "ui-only", "--out", str(tmp_path / "full")]
+    )
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("mutecheck lab: error: lab step 'arguments' failed: ")
+
+
+def fake_recorder(fail_on: str | None) -> object:
+    """Stands in for record_session: copies a committed session, or fails like the lab."""
+
+    def record(
+        variant: str,
+        out_dir: Path,
+        durations: tuple[float, float, float],
+        *,
+        shared_reference: Path | None = None,
+        addon: Path | None = None,
+    ) -> Path:
+        if variant == fail_on:
+            raise LabError("browser", "chromium exited (1): something\nwith a second line")
+        out_dir.mkdir(parents=True)
+        (out_dir / "session.json").write_text(f'{{"variant": "{variant}"}}')
+        if shared_reference is not None and not shared_reference.exists():
+            shared_reference.write_bytes(b"RIFF")
+        return out_dir
+
+    return record
+
+
+def unmeasurable(folder: Path) -> None:
+    raise ValueError(f"cannot measure {folder}")
+
+
+def test_record_all_is_all_or_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "record_session", fake_recorder(fail_on=None))
+    monkeypatch.setattr(cli, "summarize", unmeasurable)
+    out = tmp_path / "corpus"
+    result = CliRunner().invoke(lab, ["record-all", "--out", str(out), "--durations", "1,1,1"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [*(session_folder_name(v) for v in VARIANTS), "reference.wav"]
+    )
+    assert f"recorded {len(VARIANTS)} sessions" in result.output
+    assert "(no summary: ValueError: cannot measure" in result.output
+
+    # existing sessions: refused without --replace
+    result = CliRunner().invoke(lab, ["record-all", "--out", str(out)])
+    assert result.exit_code == 2 and "--replace" in result.stderr
+
+    # a failure half-way leaves the corpus as it was, and no staging folder
+    (out / "chromium-ui-only" / "marker").write_text("old")
+    monkeypatch.setattr(cli, "record_session", fake_recorder(fail_on="quiet"))
+    result = CliRunner().invoke(lab, ["record-all", "--out", str(out), "--replace"])
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("mutecheck lab: error: chromium-quiet: lab step 'browser' failed:")
+    assert (out / "chromium-ui-only" / "marker").exists()
+    assert not any(p.name.startswith(".lab-staging") for p in out.iterdir())
+
+    # --replace after a full run replaces every session
+    monkeypatch.setattr(cli, "record_session", fake_recorder(fail_on=None))
+    result = CliRunner().invoke(lab, ["record-all", "--out", str(out), "--replace"])
+    assert result.exit_code == 0
+    assert not (out / "chromium-ui-only" / "marker").exists()
+
+
+def test_record_prints_the_summary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def copy(variant: str, out_dir: Path, *args: object, **kwargs: object) -> Path:
+        shutil.copytree(CAPTURES / f"chromium-{variant}", out_dir)
+        return out_dir
+
+    monkeypatch.setattr(cli, "record_session", copy)
+    monkeypatch.setattr(cli, "ADDON", tmp_path / "missing.py")
+    result = CliRunner().invoke(
+        lab, ["record", "--variant", "track-disabled", "--out", str(tmp_path / "s")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "not found: the proxy runs without it" in result.output
+    assert "track-disabled: muted 50.0 pkt/s" in result.output
+    assert "audio level median 127" in result.output
+
+
+def test_summary_command(tmp_path: Path) -> None:
+    folders = [str(CAPTURES / "chromium-ui-only"), str(CAPTURES / "chromium-track-disabled")]
+    result = CliRunner().invoke(lab, ["summary", *folders])
+    assert result.exit_code == 0, result.output
+    header, rule, *rows = result.output.strip().splitlines()
+    assert header.startswith("| variant | RTP packets/s muted") and rule.startswith("|---|")
+    assert rows[0].startswith("| `ui-only` | 50.0 (50.0) |")
+    assert rows[1].startswith("| `track-disabled` | 50.0 (50.0) |")
+    assert "| 127 (" in rows[1]
+    result = CliRunner().invoke(lab, ["summary", "--json", *folders])
+    assert [s["variant"] for s in json.loads(result.output)] == ["ui-only", "track-disabled"]
+    result = CliRunner().invoke(lab, ["summary", str(tmp_path)])
+    assert result.exit_code == 2
+    assert (
+        result.stderr.startswith("mutecheck lab: error: ") and "not a lab session" in result.stderr
+    )

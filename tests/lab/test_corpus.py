@@ -1,0 +1,174 @@
+"""The committed corpus: one complete session per variant, each showing on the wire what its way
+of muting must show.
+
+Everything is read with the project's own parsers (through ``decoders.lab.summary``); tshark
+cross-checks the same captures in test_summary.py.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from decoders.lab.cli import REFERENCE_NAME, session_folder_name
+from decoders.lab.record import TELEMETRY_VARIANTS, VARIANTS
+from decoders.lab.summary import (
+    GRACE_S,
+    LEVEL_SILENCE,
+    SessionSummary,
+    read_telemetry,
+    summarize,
+)
+
+CAPTURES = Path(__file__).resolve().parents[2] / "captures"
+MAX_CORPUS_BYTES = 4_000_000
+SessionCheck = Callable[[Path, str], SessionSummary]
+
+
+@pytest.fixture(scope="module")
+def summaries() -> dict[str, SessionSummary]:
+    """Each session measured once per module run (a cache filled on first use)."""
+    return {}
+
+
+def summary_of(variant: str, summaries: dict[str, SessionSummary]) -> SessionSummary:
+    if variant not in summaries:
+        summaries[variant] = summarize(CAPTURES / session_folder_name(variant))
+    return summaries[variant]
+
+
+def test_every_variant_is_recorded_and_the_corpus_is_small() -> None:
+    folders = sorted(p.name for p in CAPTURES.glob("chromium-*") if p.is_dir())
+    assert folders == sorted(session_folder_name(v) for v in VARIANTS)
+    files = [p for p in CAPTURES.rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) <= MAX_CORPUS_BYTES
+    # one reference signal, shared
+    assert [p.name for p in files].count(REFERENCE_NAME) == 1
+    assert (CAPTURES / REFERENCE_NAME).is_file()
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_session_is_complete(
+    variant: str, check_session: SessionCheck, summaries: dict[str, SessionSummary]
+) -> None:
+    folder = CAPTURES / session_folder_name(variant)
+    summaries[variant] = check_session(folder, variant)
+    session = json.loads((folder / "session.json").read_text())
+    assert session["reference"]["file"] == f"../{REFERENCE_NAME}"
+    durations = session["scenario"]["durations_s"]
+    assert sum(durations) <= 20
+    assert session["wall_time_s"] < 30
+
+
+def assert_sends_silence(summary: SessionSummary) -> None:
+    """50 packets/s of one repeated small silence frame, audio level 127 on every packet."""
+    muted = summary.muted
+    assert 45 <= muted.packets_per_second <= 55, muted.packets_per_second
+    assert set(muted.audio_levels) == {LEVEL_SILENCE}
+    assert max(muted.payload_bytes) <= 40, muted.payload_bytes
+    # the encoder settles on one frame after a few packets
+    assert muted.distinct_payloads <= 0.1 * muted.rtp_packets
+
+
+def assert_sends_speech(summary: SessionSummary) -> None:
+    """50 packets/s of changing coded audio with audio levels below silence."""
+    muted = summary.muted
+    assert 45 <= muted.packets_per_second <= 55, muted.packets_per_second
+    assert muted.audio_levels.count(LEVEL_SILENCE) < 0.1 * len(muted.audio_levels)
+    assert muted.distinct_payloads >= 0.9 * muted.rtp_packets
+    assert muted.payload_median is not None and muted.payload_median > 40
+
+
+@pytest.mark.parametrize("variant", ["track-disabled", "gain-zero"])
+def test_silence_keeps_flowing(variant: str, summaries: dict[str, SessionSummary]) -> None:
+    assert_sends_silence(summary_of(variant, summaries))
+    assert summary_of(variant, summaries).muted.telemetry_messages == 0
+
+
+@pytest.mark.parametrize("variant", ["track-stopped", "replace-null"])
+def test_no_rtp_while_muted(variant: str, summaries: dict[str, SessionSummary]) -> None:
+    summary = summary_of(variant, summaries)
+    assert summary.muted.rtp_packets == 0
+    assert summary.muted.seconds > 2
+    # and it comes back after unmuting, on the same stream
+    assert 45 <= summary.unmuted.packets_per_second <= 55
+    assert len(summary.browser_ssrcs) == 1
+
+
+def test_ui_only_leaks_speech(summaries: dict[str, SessionSummary]) -> None:
+    summary = summary_of("ui-only", summaries)
+    assert_sends_speech(summary)
+    muted, unmuted = summary.muted, summary.unmuted
+    assert muted.level_median is not None and unmuted.level_median is not None
+    assert muted.level_median < 45  # speech level, as loud as unmuted
+    assert abs(muted.level_median - unmuted.level_median) <= 6
+
+
+def test_quiet_leaks_quieter_speech(summaries: dict[str, SessionSummary]) -> None:
+    summary = summary_of("quiet", summaries)
+    assert_sends_speech(summary)
+    muted, unmuted = summary.muted, summary.unmuted
+    assert muted.level_median is not None and unmuted.level_median is not None
+    # ~30 dB quieter (gain 0.03): above silence, well below the unmuted level
+    assert unmuted.level_median + 15 <= muted.level_median < LEVEL_SILENCE - 20
+
+
+def test_dtx_sends_few_tiny_packets(summaries: dict[str, SessionSummary]) -> None:
+    summary = summary_of("dtx", summaries)
+    muted = summary.muted
+    assert 0 < muted.packets_per_second < 10, muted.packets_per_second
+    assert min(muted.payload_bytes) <= 2  # DTX frames of a byte or two
+    assert muted.payload_median is not None and muted.payload_median <= 32
+    assert set(muted.audio_levels) == {LEVEL_SILENCE}
+    session = json.loads((CAPTURES / "chromium-dtx" / "session.json").read_text())
+    assert session["peer"]["answered_opus_dtx"] is True
+    answer = (CAPTURES / "chromium-dtx" / "answer.sdp").read_text()
+    assert "usedtx=1" in answer
+
+
+@pytest.mark.parametrize("variant", TELEMETRY_VARIANTS)
+def test_telemetry_leaks_levels(variant: str, summaries: dict[str, SessionSummary]) -> None:
+    summary = summary_of(variant, summaries)
+    assert_sends_silence(summary)  # the media is muted properly...
+    muted = summary.muted
+    # ...but the level of a cloned track goes out every 500 ms
+    assert muted.telemetry_messages >= muted.seconds / 0.5 - 1
+    assert len(muted.telemetry_levels) == muted.telemetry_messages
+    assert all(level > 0.001 for level in muted.telemetry_levels)  # real microphone levels
+    assert len(set(muted.telemetry_levels)) > muted.telemetry_messages // 2  # they change
+    folder = CAPTURES / session_folder_name(variant)
+    timeline = json.loads((folder / "timeline.json").read_text())
+    (window,) = timeline["muted"]
+    transport = "http" if variant == "telemetry-http" else "websocket"
+    for line in (folder / "peer-telemetry.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        assert record["transport"] == transport
+        message = record["message"]
+        assert set(message) >= {"audioLevel", "muted"}
+        if window[0] + GRACE_S <= record["t"] <= window[1] - GRACE_S:
+            assert message["muted"] is True
+    assert len(read_telemetry(folder / "peer-telemetry.jsonl")) >= summary.unmuted.seconds / 0.5
+    session = json.loads((folder / "session.json").read_text())
+    assert session["page"]["telemetry_sent"] == session["peer"]["telemetry_received"]
+    if session["proxy"]["addon"]:  # the addon saw them pass the proxy, and flagged them
+        events = [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
+        flagged = [
+            e
+            for e in events
+            if e.get("kind") == "telemetry"
+            and window[0] + GRACE_S <= e["t"] <= window[1] - GRACE_S
+            and e.get("muted") is True
+            and e.get("finding") is True
+        ]
+        assert len(flagged) >= muted.seconds / 0.5 - 1
+        assert any(
+            e.get("kind") == "warning" and e.get("code") == "telemetry-while-muted" for e in events
+        )
+
+
+@pytest.mark.parametrize("variant", [v for v in VARIANTS if v not in TELEMETRY_VARIANTS])
+def test_no_telemetry_elsewhere(variant: str) -> None:
+    assert not (CAPTURES / session_folder_name(variant) / "peer-telemetry.jsonl").exists()
