@@ -152,6 +152,7 @@ class MuteTimeline:
         if self._sources.get(source) == muted:
             return False, False
         self._sources[source] = muted
+        current = self.muted
         position = bisect.bisect_right(self._times, t)
         before = self._changes[position - 1].muted if position else None
         if before == muted:
@@ -165,7 +166,7 @@ class MuteTimeline:
         if self._max_changes is not None and len(self._changes) > self._max_changes:
             del self._changes[0]
             del self._times[0]
-        return True, position == len(self._changes) - 1
+        return True, self.muted != current
 
     def state_at(self, t: float) -> bool | None:
         """The merged state at ``t`` (None before the first change)."""

@@ -545,7 +545,7 @@ def _inline_key(key_info: str) -> tuple[bytes, int | None, tuple[int, int] | Non
         raise MalformedPacket(f"SDP a=crypto key {key_info[:40]!r} has too many '|' parts")
     try:
         key = base64.b64decode(key_salt + "=" * (-len(key_salt) % 4), validate=True)
-    except binascii.Error as error:
+    except (binascii.Error, ValueError) as error:  # ValueError: non-ASCII text
         raise MalformedPacket(f"SDP a=crypto key {key_salt[:40]!r} is not base64") from error
     if not key:
         raise MalformedPacket("SDP a=crypto key is empty")

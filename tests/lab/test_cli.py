@@ -139,8 +139,8 @@ def test_summary_command(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     header, rule, *rows = result.output.strip().splitlines()
     assert header.startswith("| variant | RTP packets/s muted") and rule.startswith("|---|")
-    assert rows[0].startswith("| `ui-only` | 50.0 (50.0) |")
-    assert rows[1].startswith("| `track-disabled` | 50.0 (50.0) |")
+    assert rows[0].startswith("| `ui-only` | 50.0 (")
+    assert rows[1].startswith("| `track-disabled` | 50.0 (")
     assert "| 127 (" in rows[1]
     result = CliRunner().invoke(lab, ["summary", "--json", *folders])
     assert [s["variant"] for s in json.loads(result.output)] == ["ui-only", "track-disabled"]

@@ -1045,3 +1045,10 @@ def test_sdp_like_text_raises_only_malformed(
     for section in sdp.media:
         for codec in section.codecs:
             assert isinstance(codec.parameters, dict)
+
+
+def test_non_ascii_crypto_key_is_malformed_not_a_crash() -> None:
+    """Found by Hypothesis: base64 of non-ASCII text raised ValueError, not MalformedPacket."""
+    text = "v=0\r\nm=audio 9 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:\x80mfDV==\r\n"
+    with pytest.raises(MalformedPacket, match="not base64"):
+        parse_sdp(text)

@@ -1,0 +1,220 @@
+"""Tests for decoders.session.events: the events.jsonl writer and reader, the mute timeline."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import itertools
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from decoders.errors import MalformedPacket
+from decoders.session.events import (
+    KINDS,
+    EventWriter,
+    MuteChange,
+    MuteTimeline,
+    encode_event,
+    make_event,
+    read_events,
+)
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def test_make_event_puts_t_and_kind_first() -> None:
+    event = make_event("mute", 1795989023.0365123456, state="muted", source="mark")
+    assert list(event) == ["t", "kind", "state", "source"]
+    assert event["t"] == 1795989023.036512
+    with pytest.raises(ValueError, match="kind 'nope'"):
+        make_event("nope", 0.0)
+    assert set(KINDS) == {
+        "session_start",
+        "sdp",
+        "mute",
+        "telemetry",
+        "blocked",
+        "warning",
+        "media",
+    }
+
+
+def test_encode_event_is_one_line_of_strict_json() -> None:
+    event = make_event("warning", 1.0, message="line\nbreak", values=[math.nan, math.inf, 1.5])
+    line = encode_event(event)
+    assert "\n" not in line
+    assert json.loads(line) == {
+        "t": 1.0,
+        "kind": "warning",
+        "message": "line\nbreak",
+        "values": [None, None, 1.5],
+    }
+    odd = encode_event(make_event("warning", 1.0, raw=b"\xffab", path=Path("/x"), pair=(1, 2)))
+    assert json.loads(odd)["raw"] == "\ufffdab" and json.loads(odd)["path"] == "/x"
+    assert "Zoë" in encode_event(make_event("warning", 1.0, message="Zoë"))
+
+
+def test_writer_flushes_every_line(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    with path.open("a", encoding="utf-8") as stream:
+        writer = EventWriter(stream)
+        writer.write(make_event("session_start", 1.0, version=1))
+        assert path.read_bytes().count(b"\n") == 1  # on disk before the file is closed
+        writer.write_all([make_event("mute", 2.0, state="muted"), make_event("mute", 3.0)])
+        assert path.read_bytes().count(b"\n") == 3
+        assert writer.written == 3
+    with path.open("rb") as stream:
+        assert [event["t"] for event in read_events(stream)] == [1.0, 2.0, 3.0]
+
+
+def test_reader_skips_blank_lines_and_a_cut_last_line() -> None:
+    data = b'{"t":1,"kind":"mute"}\n\n{"t":2.5,"kind":"x"}\n{"t":3,"kind":"mu'
+    assert [event["t"] for event in read_events(io.BytesIO(data))] == [1, 2.5]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b'{"t":1,"kind":"mute"}\nnot json\n{"t":2,"kind":"mute"}\n', "line 2 is not JSON"),
+        (b"[1, 2]\n", "line 1 is not a JSON object"),
+        (b'{"kind":"mute"}\n', "line 1 has no numeric t"),
+        (b'{"t":true,"kind":"mute"}\n', "line 1 has no numeric t"),
+        (b'{"t":1}\n', "line 1 has no kind"),
+    ],
+)
+def test_reader_names_the_broken_line(data: bytes, message: str) -> None:
+    with pytest.raises(MalformedPacket, match=message):
+        list(read_events(io.BytesIO(data)))
+
+
+WRITER = """
+import sys, time
+from decoders.session.events import EventWriter, make_event
+with open(sys.argv[1], "a", encoding="utf-8") as stream:
+    writer = EventWriter(stream)
+    n = 0
+    while True:
+        writer.write(make_event("telemetry", time.time(), n=n, fields=[{"path": "x" * 200}]))
+        n += 1
+"""
+
+
+def test_kill_9_loses_at_most_the_line_being_written(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], env=env)
+    try:
+        deadline = time.monotonic() + 10
+        while (not path.exists() or path.stat().st_size < 200_000) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    with path.open("rb") as stream:
+        events = list(read_events(stream))
+    assert len(events) > 500
+    assert [event["n"] for event in events] == list(range(len(events)))
+    lines = path.read_bytes().split(b"\n")
+    assert len(events) in (len(lines) - 1, len(lines))  # at most the last one is cut
+
+
+def test_timeline_latest_change_of_any_source_wins() -> None:
+    timeline = MuteTimeline()
+    assert timeline.muted is None and timeline.changed_at is None
+    assert timeline.update(10.0, False, "app") == (True, True)
+    assert timeline.update(12.0, True, "mark") == (True, True)
+    assert timeline.update(13.0, False, "app") == (False, False)  # the app repeats itself
+    assert timeline.muted is True and timeline.changed_at == 12.0
+    assert timeline.update(14.0, True, "app") == (True, False)  # agrees: no merged change
+    assert timeline.update(20.0, False, "mark") == (True, True)
+    assert timeline.update(25.0, True, "rule") == (True, True)
+    assert timeline.changes == (
+        MuteChange(10.0, False, "app"),
+        MuteChange(12.0, True, "mark"),
+        MuteChange(20.0, False, "mark"),
+        MuteChange(25.0, True, "rule"),
+    )
+    assert [timeline.state_at(t) for t in (5, 10, 11, 12, 19.9, 20, 30)] == [
+        None,
+        False,
+        False,
+        True,
+        True,
+        False,
+        True,
+    ]
+    assert timeline.intervals() == [(12.0, 20.0), (25.0, math.inf)]
+    assert timeline.intervals(end=40.0) == [(12.0, 20.0), (25.0, 40.0)]
+    assert timeline.source_state("app") is True and timeline.source_state("mark") is False
+    with pytest.raises(ValueError, match="source 'user'"):
+        timeline.update(1.0, True, "user")
+
+
+def test_timeline_change_told_late() -> None:
+    timeline = MuteTimeline()
+    timeline.update(10.0, True, "app")
+    assert timeline.update(8.0, True, "mark") == (True, False)  # now muted from 8, not 10
+    assert timeline.changes == (MuteChange(8.0, True, "mark"),)
+    assert timeline.update(9.0, False, "rule") == (True, True)
+    assert timeline.intervals(end=11) == [(8.0, 9.0)]
+    assert timeline.muted is False
+
+
+def test_timeline_history_is_bounded() -> None:
+    timeline = MuteTimeline(max_changes=3)
+    for step in range(10):
+        timeline.update(float(step), step % 2 == 0, "mark")
+    assert len(timeline.changes) == 3 and timeline.muted is False
+    assert timeline.state_at(0.5) is None  # forgotten
+
+
+def test_timeline_from_events_of_a_session() -> None:
+    events = [
+        make_event("session_start", 1.0),
+        make_event("mute", 2.0, state="muted", source="mark", at=1.5),
+        make_event("mute", 3.0, state="muted", source="app"),
+        make_event("mute", 4.0, state="unmuted", source="mark", at=None),
+        make_event("mute", 5.0, state="sleepy", source="mark"),
+        make_event("telemetry", 6.0),
+    ]
+    timeline = MuteTimeline.from_events(events)
+    assert timeline.intervals() == [(1.5, 4.0)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(0, 100, allow_nan=False),
+            st.booleans(),
+            st.sampled_from(["mark", "app", "rule"]),
+        ),
+        max_size=30,
+    )
+)
+def test_timeline_changes_alternate_and_are_sorted(
+    updates: list[tuple[float, bool, str]],
+) -> None:
+    timeline = MuteTimeline()
+    for t, muted, source in updates:
+        timeline.update(t, muted, source)
+    changes = timeline.changes
+    assert [c.t for c in changes] == sorted(c.t for c in changes)
+    assert all(a.muted != b.muted for a, b in itertools.pairwise(changes))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300))
+def test_reader_raises_only_malformed_packet(data: bytes) -> None:
+    with contextlib.suppress(MalformedPacket):
+        list(read_events(io.BytesIO(data)))

@@ -1,0 +1,380 @@
+"""Tests for decoders.session.monitor: the live judgement over real SDP, telemetry and RTP.
+
+The media tests replay the browser's RTP of both lab sessions with their capture timestamps and
+the page's own mute times (timeline.json) as marks: the ui-only session must warn, the
+track-disabled one must not.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import struct
+from pathlib import Path
+
+import pytest
+
+from decoders.session.events import Event
+from decoders.session.monitor import FlowRef, Message, Monitor, Outcome, Settings
+from decoders.session.payload import decode_content, parse_document
+from decoders.session.signaling import load_rules
+from decoders.session.telemetry import find_volume_fields
+from decoders.wire.capture import open_capture
+from decoders.wire.demux import PacketKind, classify
+from decoders.wire.net import Unwrapper
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+CAPTURES = ROOT / "captures"
+FIXTURES = ROOT / "tests" / "fixtures" / "signaling"
+HTTP = FlowRef(id="f1", type="http", url="https://metrics.example.org/v1/m", method="POST")
+
+
+def browser_rtp(session: Path) -> list[tuple[float, bytes]]:
+    """(capture time, UDP payload) of every RTP packet the browser sent in a lab session."""
+    browser = json.loads((session / "session.json").read_text())["network"]["browser"]["address"]
+    unwrapper = Unwrapper()
+    packets = []
+    with open_capture(session / "capture.pcapng") as reader:
+        for frame in reader:
+            for datagram in unwrapper.feed(frame):
+                if datagram.src == browser and classify(datagram.payload) is PacketKind.RTP:
+                    packets.append((datagram.timestamp_ns / 1e9, datagram.payload))
+    return packets
+
+
+def message(
+    body: bytes,
+    *,
+    sent: bool = True,
+    endpoint: str = "https://metrics.example.org/v1/m",
+    encoding: str | None = None,
+    content_type: str | None = None,
+    query: str = "",
+) -> Message:
+    return Message(
+        flow=HTTP,
+        endpoint=endpoint,
+        sent=sent,
+        content=body,
+        label=f"POST {endpoint}",
+        content_encoding=encoding,
+        content_type=content_type,
+        query=query,
+    )
+
+
+def kinds(out: Outcome) -> list[str]:
+    return [event["kind"] for event in out.events]
+
+
+def of_kind(out: Outcome, kind: str) -> list[Event]:
+    return [event for event in out.events if event["kind"] == kind]
+
+
+def test_start_event() -> None:
+    event = Monitor().start(5.0, session_dir="/x")
+    assert event == {
+        "t": 5.0,
+        "kind": "session_start",
+        "format": "mutecheck-events",
+        "version": 1,
+        "session_dir": "/x",
+    }
+
+
+def test_sdp_offer_and_answer_are_recorded_and_learned() -> None:
+    monitor = Monitor()
+    out = monitor.observe(message((FIXTURES / "rtc_offer.json").read_bytes()), 1.0)
+    (event,) = out.events
+    assert event["kind"] == "sdp" and event["direction"] == "sent"
+    assert (event["role"], event["role_from"], event["found_in"]) == (
+        "offer",
+        "type field",
+        "json:sdp",
+    )
+    assert event["parsed"]["audio_level_extension_id"] == 1
+    assert event["sdp"].startswith("v=0\r\n") and "converted_from" not in event
+    assert event["flow"] == HTTP.to_json()
+    answer = monitor.observe(
+        message((FIXTURES / "socketio_answer.txt").read_bytes(), sent=False), 2.0
+    )
+    assert [(e["direction"], e["role"]) for e in answer.events] == [("received", "answer")]
+    jingle = monitor.observe(
+        message((FIXTURES / "jitsi_session_initiate.xml").read_bytes(), sent=False), 3.0
+    )
+    assert jingle.events[0]["converted_from"] == "jingle"
+
+
+def test_malformed_sdp_is_one_warning_per_endpoint() -> None:
+    monitor = Monitor()
+    offer = json.loads((FIXTURES / "rtc_offer.json").read_text())
+    offer["sdp"] = offer["sdp"].replace("a=rtpmap:111 opus/48000/2", "a=rtpmap:111 opus")
+    body = json.dumps(offer).encode()
+    first = monitor.observe(message(body), 1.0)
+    assert [(e["kind"], e["code"]) for e in first.events] == [("warning", "malformed-sdp")]
+    assert "rtpmap" in first.events[0]["message"]
+    assert monitor.observe(message(body), 2.0).events == []
+
+
+def test_media_of_the_ui_only_session_warns_while_muted() -> None:
+    session = CAPTURES / "chromium-ui-only"
+    events, warnings = replay_session(session)
+    windows = [e for e in events if e.get("phase") == "muted-window"]
+    assert 5 <= len(windows) <= 7  # six seconds muted, one window a second
+    assert sum(w["packets"] for w in windows) == pytest.approx(300, abs=15)
+    assert sum(w["not_silent"] for w in windows) > 250
+    assert all(w["level_max"] < 100 for w in windows)
+    assert warnings and "MUTED but audio is not silent" in warnings[0]
+    assert "SSRC 1325413224" in warnings[0]
+    assert len(warnings) == 1  # one per mute interval and warn_interval (10 s)
+    streams = [e for e in events if e.get("phase") == "stream"]
+    assert [(s["ssrc"], s["audio_level_id"]) for s in streams] == [(1325413224, 1)]
+
+
+def test_media_of_the_track_disabled_session_is_silent() -> None:
+    events, warnings = replay_session(CAPTURES / "chromium-track-disabled")
+    windows = [e for e in events if e.get("phase") == "muted-window"]
+    assert windows and warnings == []
+    assert all(w["not_silent"] == 0 for w in windows)
+    # after the grace period every packet says 127 (silence)
+    assert all(w["level_min"] == 127 for w in windows[1:])
+
+
+def replay_session(session: Path) -> tuple[list[Event], list[str]]:
+    """Feed a lab session to a monitor: its SDP, the page's marks, the browser's RTP."""
+    monitor = Monitor()
+    offer = json.dumps({"type": "offer", "sdp": (session / "offer.sdp").read_bytes().decode()})
+    timeline = json.loads((session / "timeline.json").read_text())
+    marks = [(event["t"], event["state"] == "muted") for event in timeline["events"]]
+    flow = FlowRef(id="u1", type="udp", client="10.77.0.1:1", server="10.77.0.2:2")
+    events: list[Event] = []
+    warnings: list[str] = []
+
+    def take(out: Outcome) -> None:
+        events.extend(out.events)
+        warnings.extend(out.warnings)
+
+    packets = browser_rtp(session)
+    take(monitor.observe(message(offer.encode()), packets[0][0] - 1))
+    for t, payload in packets:
+        while marks and marks[0][0] <= t:
+            when, muted = marks.pop(0)
+            take(monitor.mark(when, muted, via="lab"))
+        take(monitor.observe_datagram(flow, payload, True, t))
+    take(monitor.finish(packets[-1][0]))
+    return events, warnings
+
+
+def test_media_level_id_from_settings_and_unknown() -> None:
+    packets = browser_rtp(CAPTURES / "chromium-ui-only")
+    flow = FlowRef(id="u1", type="udp")
+    unknown = Monitor()
+    unknown.mark(0.0, True, via="test")
+    for t, payload in packets[:60]:
+        unknown.observe_datagram(flow, payload, True, t)
+    (window,) = of_kind(unknown.finish(packets[59][0]), "media")
+    assert window["audio_level_id"] is None and window["without_level"] == 60
+    assert window["not_silent"] == 0
+    configured = Monitor(Settings(audio_level_id=1, grace=0.0))
+    configured.mark(0.0, True, via="test")
+    out = configured.observe_datagram(flow, packets[100][1], True, packets[100][0])
+    assert kinds(out) == ["media", "warning"]
+    assert out.events[0]["audio_level_id"] == 1
+
+
+def test_media_through_turn_channel_and_not_rtp() -> None:
+    (t, payload) = browser_rtp(CAPTURES / "chromium-ui-only")[100]
+    monitor = Monitor(Settings(audio_level_id=1, grace=0.0))
+    monitor.mark(0.0, True, via="test")
+    flow = FlowRef(id="u2", type="udp")
+    channel = struct.pack("!HH", 0x4001, len(payload)) + payload
+    out = monitor.observe_datagram(flow, channel, True, t)
+    assert out.events[0]["via"] == "turn-channel"
+    assert kinds(out) == ["media", "warning"]
+    assert monitor.observe_datagram(flow, b"\x16\xfe\xfd" + bytes(20), True, t).events == []
+    assert monitor.observe_datagram(flow, payload, False, t).events == []  # received
+    assert monitor.observe_datagram(flow, payload[:12] + b"\xff", True, t).events == []
+    assert monitor.observe_datagram(flow, b"\x40\x01\x00\xff", True, t).events == []
+
+
+def test_telemetry_findings_and_severity() -> None:
+    monitor = Monitor(Settings(grace=0.2, warn_interval=10.0))
+    low = json.dumps({"audioLevel": 0.01}).encode()
+    high = json.dumps({"audioLevel": 0.4}).encode()
+    unmuted = monitor.observe(message(low), 1.0)
+    (telemetry,) = unmuted.events
+    assert telemetry["kind"] == "telemetry"
+    assert (telemetry["muted"], telemetry["finding"], telemetry["severity"]) == (False, False, None)
+    assert telemetry["fields"] == [{"path": "audioLevel", "value": 0.01, "audio_context": True}]
+    assert telemetry["encoding"] == ["json"] and unmuted.warnings == []
+    monitor.mark(2.0, True, via="test")
+    grace = monitor.observe(message(low), 2.1)
+    assert (grace.events[0]["grace"], grace.events[0]["finding"]) == (True, False)
+    medium = monitor.observe(message(low), 3.0)
+    assert medium.events[0]["severity"] == "medium"
+    assert kinds(medium) == ["telemetry", "warning"]
+    assert "MUTED but volume telemetry left [medium" in medium.warnings[0]
+    assert "audioLevel=0.01" in medium.warnings[0]
+    changed = monitor.observe(message(high), 4.0)
+    assert changed.events[0]["severity"] == "high"
+    assert changed.events[0]["changed"] == ["audioLevel"]
+    assert changed.warnings == []  # rate limited within the interval
+    later = monitor.observe(message(high), 14.5)
+    assert "(1 more since the last warning)" in later.warnings[0]
+    assert of_kind(later, "warning")[0]["repeats"] == 1
+    monitor.mark(20.0, False, via="test")
+    monitor.mark(30.0, True, via="test")
+    again = monitor.observe(message(high), 31.0)
+    assert again.events[0]["severity"] == "medium"  # a new interval: nothing to compare yet
+    assert again.warnings  # a new interval warns at once
+
+
+def test_voice_activity_and_varying_samples_are_high() -> None:
+    monitor = Monitor(Settings(grace=0.0))
+    monitor.mark(1.0, True, via="test")
+    speaking = monitor.observe(message(b'{"speaking": true}'), 2.0)
+    assert speaking.events[0]["severity"] == "high"
+    samples = monitor.observe(message(b'{"levels": [1, 5, 2]}', endpoint="https://b/"), 2.0)
+    assert samples.events[0]["severity"] == "high"
+
+
+def test_app_signal_and_lab_page_telemetry() -> None:
+    monitor = Monitor(Settings(grace=0.2))
+    body = (FIXTURES / "lab_page_telemetry.json").read_bytes()
+    first = monitor.observe(message(body), 10.0)
+    assert kinds(first) == ["mute", "telemetry"]
+    mute = first.events[0]
+    assert (mute["state"], mute["source"], mute["muted_now"]) == ("muted", "app", True)
+    assert mute["evidence"] == {"path": "muted", "value": True}
+    assert first.events[1]["grace"] is True and first.warnings == []
+    second = monitor.observe(message(body), 10.5)
+    assert kinds(second) == ["telemetry", "warning"]  # the app repeats itself: no mute event
+    received = monitor.observe(message(b'{"muted": false, "level": 3}', sent=False), 11.0)
+    assert received.events == [] and monitor.muted
+
+
+def test_jitsi_presence_over_the_monitor() -> None:
+    monitor = Monitor()
+    muted = monitor.observe(message((FIXTURES / "jitsi_presence_muted.xml").read_bytes()), 1.0)
+    assert [e["state"] for e in of_kind(muted, "mute")] == ["muted"]
+    unmuted = monitor.observe(message((FIXTURES / "jitsi_presence_unmuted.xml").read_bytes()), 2.0)
+    assert [e["state"] for e in of_kind(unmuted, "mute")] == ["unmuted"] and not monitor.muted
+
+
+def test_rules_set_the_state() -> None:
+    rules = load_rules((FIXTURES / "rules.json").read_text())
+    monitor = Monitor(Settings(rules=rules))
+    body = json.dumps({"participant": {"audio": {"state": "off"}}}).encode()
+    out = monitor.observe(message(body, endpoint="https://api.example.org/v1/calls/c9/state"), 1.0)
+    (mute,) = out.events
+    assert (mute["source"], mute["state"]) == ("rule", "muted")
+    assert mute["evidence"] == {
+        "rule": "example mute API",
+        "value": "off",
+        "path": "participant.audio.state",
+    }
+    assert out.notices == [
+        "mutecheck: muted (rule 'example mute API' in POST https://api.example.org/v1/calls/c9/state)"
+    ]
+    # a rule matches a message with no recognisable words too (the URL alone)
+    mute_api = monitor.observe(message(b"", endpoint="https://x/api/mute"), 2.0)
+    assert mute_api.events == []  # empty body: no message at all
+    mute_api = monitor.observe(message(b"1", endpoint="https://x/api/mute"), 2.0)
+    assert mute_api.events == []  # already muted by rules: no change of the rule source
+
+
+def test_marks_always_make_events() -> None:
+    monitor = Monitor()
+    first = monitor.mark(1.0, True, via="command")
+    repeat = monitor.mark(2.0, True, via="url", note="again", at=1.9)
+    assert first.events[0]["repeated"] is False and repeat.events[0]["repeated"] is True
+    assert repeat.events[0]["evidence"] == {"via": "url", "note": "again"}
+    assert repeat.events[0]["at"] == 1.9
+    assert first.notices == ["mutecheck: marked muted (command)"]
+    assert monitor.state() == {
+        "muted": True,
+        "since": 1.0,
+        "sources": {"mark": True, "app": None, "rule": None},
+    }
+
+
+def test_block_drop_and_redact() -> None:
+    body = (FIXTURES / "webex_metrics.json").read_bytes()
+    dropping = Monitor(Settings(block=True, block_action="drop", grace=0.0))
+    unmuted = dropping.observe(message(body), 1.0)
+    assert unmuted.action is None
+    dropping.mark(2.0, True, via="test")
+    dropped = dropping.observe(message(body), 3.0)
+    assert dropped.action == "drop" and dropped.replacement is None
+    assert kinds(dropped) == ["telemetry", "blocked", "warning"]
+    blocked = dropped.events[1]
+    assert blocked["action"] == "dropped" and len(blocked["fields"]) == 6
+    assert dropped.events[0]["blocked"] == "dropped"
+    assert dropped.notices == [
+        "mutecheck: dropped volume telemetry while muted: POST https://metrics.example.org/v1/m"
+    ]
+
+    redacting = Monitor(Settings(block=True, block_action="redact"))
+    redacting.mark(2.0, True, via="test")
+    redacted = redacting.observe(message(body), 3.0)
+    assert redacted.action == "redact" and redacted.replacement is not None
+    assert find_volume_fields(parse_document(redacted.replacement)) == ()
+    assert redacted.events[1]["action"] == "redacted"
+
+
+def test_redact_compressed_and_fallbacks() -> None:
+    plain = (FIXTURES / "webex_metrics.json").read_bytes()
+    monitor = Monitor(Settings(block=True, block_action="redact"))
+    monitor.mark(0.0, True, via="test")
+    declared = monitor.observe(message(gzip.compress(plain, mtime=0), encoding="gzip"), 1.0)
+    assert declared.replacement is not None and declared.replacement.startswith(b"{")
+    sniffed = monitor.observe(message(gzip.compress(plain, mtime=0)), 1.0)
+    assert sniffed.replacement is not None and sniffed.replacement[:2] == b"\x1f\x8b"
+    again = decode_content(sniffed.replacement, None, 1 << 20)
+    assert find_volume_fields(parse_document(again.data)) == ()
+    assert sniffed.events[0]["encoding"] == ["gzip", "json"]
+    cut = Monitor(Settings(block=True, block_action="redact", scan_limit=100))
+    cut.mark(0.0, True, via="test")
+    truncated = cut.observe(message(b'{"audioLevel": 0.5, "pad": "' + b"x" * 200 + b'"}'), 1.0)
+    assert truncated.action == "drop" and truncated.events[0]["truncated"] is True
+    query = monitor.observe(message(b"", query="vol=0.7&x=1"), 1.0)
+    assert query.action == "drop"
+    assert query.events[0]["fields"][0]["path"] == "query:vol"
+    assert query.events[0]["encoding"] == ["query"]
+
+
+def test_problem_bodies_warn_once_and_pass() -> None:
+    monitor = Monitor()
+    broken = monitor.observe(message(b'{"audioLevel": 0.3,', content_type="application/json"), 1.0)
+    assert [(e["kind"], e.get("code")) for e in broken.events] == [
+        ("warning", "malformed-body"),
+        ("telemetry", None),
+    ]
+    assert broken.events[1]["fields"][0]["path"] == "*.audioLevel"
+    again = monitor.observe(message(b'{"audioLevel": 0.3,', content_type="application/json"), 2.0)
+    assert kinds(again) == ["telemetry"]
+    undecodable = monitor.observe(message(b"not gzip", encoding="gzip"), 3.0)
+    assert [e["code"] for e in of_kind(undecodable, "warning")] == ["undecodable-body"]
+    assert undecodable.action is None
+
+
+def test_cheap_skip_of_bodies_without_any_keyword() -> None:
+    monitor = Monitor()
+    assert monitor.observe(message(b'{"type":"ping","n":1}'), 1.0).events == []
+    assert monitor.counters["messages"] == 1 and monitor.counters["parsed"] == 0
+    assert monitor.observe(message(b""), 1.0).events == []
+
+
+def test_state_stays_bounded() -> None:
+    monitor = Monitor(Settings(grace=0.0))
+    monitor.mark(0.0, True, via="test")
+    for n in range(6000):
+        monitor.observe(message(b'{"level": %d}' % n, endpoint=f"https://h/{n}"), 1.0 + n)
+    assert len(monitor._last_values) == 4096
+    assert len(monitor._warned) == 1024
+    packets = browser_rtp(CAPTURES / "chromium-ui-only")
+    t, payload = packets[100]
+    for n in range(400):
+        rewritten = payload[:8] + struct.pack("!I", n) + payload[12:]
+        monitor.observe_datagram(FlowRef(id="u", type="udp"), rewritten, True, t)
+    assert len(monitor._streams) == 256
