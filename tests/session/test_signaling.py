@@ -27,12 +27,10 @@ from decoders.session.signaling import (
     rules_for,
 )
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-FIXTURES = ROOT / "tests" / "fixtures" / "signaling"
-OFFER = (ROOT / "captures" / "chromium-ui-only" / "offer.sdp").read_bytes().decode()
-ANSWER = (ROOT / "captures" / "chromium-ui-only" / "answer.sdp").read_bytes().decode()
-BROWSER_SSRC = 1325413224
-PEER_SSRC = 541699834
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "signaling"
+OFFER = (FIXTURES / "whip_offer.sdp").read_bytes().decode()  # a lab session's, as recorded
+ANSWER = (FIXTURES / "aiortc_answer.sdp").read_bytes().decode()
+BROWSER_SSRC = parse_sdp(OFFER).audio[0].ssrcs[0]
 
 
 def sdp_in(name: str) -> list[FoundSdp]:
@@ -75,7 +73,7 @@ def test_found_sdp_parses_to_the_session_facts() -> None:
         "fmtp": "minptime=10;useinbandfec=1",
     }
     assert audio["setup"] == "actpass" and audio["cryptex"] is False
-    assert audio["candidates"][0] == "udp 10.77.0.1 36762 host"
+    assert audio["candidates"][0].startswith("udp 10.77.0.1 ")
     json.dumps(described)  # the event must be JSON
 
 

@@ -1,0 +1,30 @@
+"""The terminal stream table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from decoders.media.scan import scan_streams
+from decoders.report.text import HEADERS, stream_rows, stream_table_text, table
+
+
+def test_table_aligns_columns() -> None:
+    out = table(("a", "long header"), [("xyz", "1"), ("q", "22")]).splitlines()
+    assert out[0] == "a    long header"
+    assert out[1] == "---  -----------"
+    assert out[2].startswith("xyz  1")
+
+
+def test_real_session_table(session_dir: Path) -> None:
+    scan = scan_streams(session_dir / "capture.pcapng", audio_level_id=1)
+    text = stream_table_text(scan.streams)
+    assert text.splitlines()[0].startswith("Source Address  Source Port")
+    rows = stream_rows(scan.streams)
+    assert len(rows) == len(scan.streams) and all(len(r) == len(HEADERS) for r in rows)
+    audio = rows[0]
+    assert audio[4].startswith("0x") and len(audio[4]) == 10
+    assert "dBov" in audio[-1]
+
+
+def test_no_streams() -> None:
+    assert stream_table_text([]) == "no RTP streams found"
