@@ -211,8 +211,8 @@ def summary_table(summaries: list[SessionSummary]) -> str:
     lines = [
         "| variant | RTP packets/s muted (unmuted) | payload bytes muted: min-max, median "
         "(unmuted median) | audio level median muted (unmuted) | distinct payloads muted | "
-        "telemetry messages muted |",
-        "|---|---|---|---|---|---|",
+        "SRTCP / STUN packets muted | telemetry messages muted |",
+        "|---|---|---|---|---|---|---|",
     ]
     for s in summaries:
         muted, unmuted = s.muted, s.unmuted
@@ -225,7 +225,8 @@ def summary_table(summaries: list[SessionSummary]) -> str:
             f"| `{s.variant}` | {muted.packets_per_second:.1f} ({unmuted.packets_per_second:.1f})"
             f" | {sizes} ({number(unmuted.payload_median)}) | {number(muted.level_median)} "
             f"({number(unmuted.level_median)}) | {muted.distinct_payloads} of "
-            f"{muted.rtp_packets} | {muted.telemetry_messages} |"
+            f"{muted.rtp_packets} | {muted.rtcp_packets} / {muted.stun_packets} | "
+            f"{muted.telemetry_messages} |"
         )
     return "\n".join(lines)
 

@@ -155,6 +155,8 @@ class _Process:
     log: Path
     group: bool = False
     stop_signal: signal.Signals = signal.SIGTERM
+    pump: threading.Thread | None = None
+    """The thread reading its stdout event lines, if any."""
 
     def alive(self) -> bool:
         return self.popen.poll() is None
@@ -234,7 +236,8 @@ class _Lab:
         process = _Process(name=name, popen=popen, log=log, group=group)
         self.processes.append(process)
         if lines and popen.stdout is not None:
-            threading.Thread(target=self._pump, args=(popen.stdout,), daemon=True).start()
+            process.pump = threading.Thread(target=self._pump, args=(popen.stdout,), daemon=True)
+            process.pump.start()
         return process
 
     def _pump(self, stream: IO[bytes]) -> None:
@@ -246,7 +249,11 @@ class _Lab:
             self.events.put(event if isinstance(event, dict) else {"event": "output"})
 
     def next_event(self, process: _Process, timeout: float, waiting_for: str) -> dict[str, Any]:
-        """The peer's next event; notes page progress, fails on errors or a dead peer."""
+        """The peer's next event; notes page progress, fails on errors or a dead process.
+
+        Every process of the lab must stay up while the call runs (the peer exits only after
+        its last event): one that died fails the step at once, with the end of its log.
+        """
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
@@ -256,11 +263,15 @@ class _Lab:
             try:
                 event = self.events.get(timeout=min(remaining, 0.2))
             except queue.Empty:
-                if not process.alive():
-                    raise RuntimeError(
-                        f"{process.name} exited ({process.popen.returncode}): {_tail(process.log)}"
-                    ) from None
-                continue
+                dead = next((p for p in (process, *self.processes) if not p.alive()), None)
+                if dead is None:
+                    continue
+                if dead.pump is not None:  # its last lines may still be on their way
+                    dead.pump.join(timeout=2)
+                if not self.events.empty():
+                    continue
+                code = dead.popen.returncode
+                raise RuntimeError(f"{dead.name} exited ({code}): {_tail(dead.log)}") from None
             kind = event.get("event")
             data = event.get("data", {})
             if kind == "http":
@@ -700,6 +711,9 @@ def record_session(
             _wait_for_log(proxy, "proxy listening at", timeout=30)
             if addon is not None:
                 _wait_for_log(proxy, f"Loading script {addon}", timeout=5)
+            log = proxy.log.read_text(errors="replace")
+            if any(sign in log for sign in ("Traceback", "error in script", "Addon error")):
+                raise RuntimeError(f"a proxy script failed to load: {_tail(proxy.log, 12)}")
         with _step("peer"):
             lab.wait_event("listening", peer, timeout=30)
         with _step("browser"):

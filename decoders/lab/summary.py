@@ -54,6 +54,10 @@ class PhaseStats:
     """How many different decrypted payloads (a repeated silence frame counts once)."""
     telemetry_messages: int
     telemetry_levels: tuple[float, ...]
+    rtcp_packets: int = 0
+    """The browser's SRTCP packets (sender reports go on while RTP stops)."""
+    stun_packets: int = 0
+    """STUN in both directions (ICE consent checks go on whatever the media does)."""
 
     @property
     def packets_per_second(self) -> float:
@@ -85,6 +89,8 @@ class PhaseStats:
                 else None
             ),
             "distinct_payloads": self.distinct_payloads,
+            "rtcp_packets": self.rtcp_packets,
+            "stun_packets": self.stun_packets,
             "telemetry_messages": self.telemetry_messages,
             "telemetry_level_median": (
                 statistics.median(self.telemetry_levels) if self.telemetry_levels else None
@@ -198,9 +204,13 @@ def summarize(folder: Path) -> SessionSummary:
     sizes: dict[str, list[int]] = {"muted": [], "unmuted": []}
     levels: dict[str, list[int]] = {"muted": [], "unmuted": []}
     payloads: dict[str, set[bytes]] = {"muted": set(), "unmuted": set()}
+    others: Counter[tuple[str, str]] = Counter()
     for datagram in datagrams:
         kind = classify(datagram.payload)
         kinds[str(kind)] += 1
+        phase = _phase_of(datagram.timestamp_ns / 1e9, window, span)
+        if kind is PacketKind.STUN and phase is not None:
+            others[(phase, "stun")] += 1
         if kind not in (PacketKind.RTP, PacketKind.RTCP) or datagram.src not in sessions:
             continue
         srtp = sessions[datagram.src]
@@ -208,6 +218,8 @@ def summarize(folder: Path) -> SessionSummary:
             if kind is PacketKind.RTCP:
                 srtp.unprotect_rtcp(datagram.payload)
                 decrypted += 1
+                if datagram.src == browser and phase is not None:
+                    others[(phase, "rtcp")] += 1
                 continue
             plain = srtp.unprotect(datagram.payload)
             decrypted += 1
@@ -226,7 +238,6 @@ def summarize(folder: Path) -> SessionSummary:
         ssrcs.add(packet.ssrc)
         level = audio_level(packet, level_id) if level_id is not None else None
         with_level += level is not None
-        phase = _phase_of(datagram.timestamp_ns / 1e9, window, span)
         if phase is None:
             continue
         sizes[phase].append(len(packet.payload) - tag_length)
@@ -253,6 +264,8 @@ def summarize(folder: Path) -> SessionSummary:
             distinct_payloads=len(payloads[phase]),
             telemetry_messages=len(telemetry[phase]),
             telemetry_levels=tuple(v for v in telemetry[phase] if v is not None),
+            rtcp_packets=others[(phase, "rtcp")],
+            stun_packets=others[(phase, "stun")],
         )
 
     return SessionSummary(

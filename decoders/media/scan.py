@@ -11,12 +11,15 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from decoders.media.levels import LevelSource, infer_audio_level_id
 from decoders.media.streams import StreamStats, stream_table
-from decoders.session.sdp import SessionDescription, audio_level_extension_id, parse_sdp
+
+if TYPE_CHECKING:
+    from decoders.session.sdp import SessionDescription
 from decoders.wire.capture import CaptureReader
 from decoders.wire.head import HeadSample, probe_head
 from decoders.wire.rowbuild import KIND_CODES, Rows, scan_scalar
@@ -46,6 +49,8 @@ class StreamScan:
 
 def load_sdp(paths: tuple[Path, ...]) -> SessionDescription | None:
     """Parse the first SDP file that has media; the offer usually comes first."""
+    from decoders.session.sdp import parse_sdp  # only when there is SDP: keeps start-up short
+
     for path in paths:
         text = path.read_text(encoding="utf-8", errors="replace")
         sdp = parse_sdp(text)
@@ -66,7 +71,7 @@ def scan_streams(
         head = probe_head(fo)
     if audio_level_id is not None:
         level = LevelSource(audio_level_id, "given", "--audio-level-id")
-    elif sdp is not None and (found := audio_level_extension_id(sdp)) is not None:
+    elif sdp is not None and (found := _sdp_level_id(sdp)) is not None:
         level = LevelSource(found, "sdp", "a=extmap urn:ietf:params:rtp-hdrext:ssrc-audio-level")
     else:
         level = infer_audio_level_id(head.rtp_packets)
@@ -108,3 +113,9 @@ def scan_streams(
 def head_format(capture: Path) -> str:
     with capture.open("rb") as fo:
         return str(CaptureReader(fo).format)
+
+
+def _sdp_level_id(sdp: SessionDescription) -> int | None:
+    from decoders.session.sdp import audio_level_extension_id
+
+    return audio_level_extension_id(sdp)

@@ -111,6 +111,15 @@ def _stream_groups(rows: Rows, mask: npt.NDArray[np.bool_]) -> list[npt.NDArray[
     return groups
 
 
+def median_of_counts(values: npt.NDArray[Any]) -> float:
+    """The median of small non-negative integers (sizes, levels) by counting, in O(n)."""
+    counts = np.cumsum(np.bincount(values))
+    n = int(counts[-1])
+    low = int(np.searchsorted(counts, (n - 1) // 2, side="right"))
+    high = int(np.searchsorted(counts, n // 2, side="right"))
+    return (low + high) / 2
+
+
 def extended_sequence(seq: npt.NDArray[np.integer]) -> npt.NDArray[np.int64]:
     """Unwrap 16-bit sequence numbers (RFC 3550 appendix A.1) relative to the first."""
     s = seq.astype(np.int64)
@@ -223,7 +232,7 @@ def stream_table(
         plen = c["payload_length"][g].astype(np.int64)
         if media == "unknown" and clock is not None:
             media = "video" if clock == 90000 else "audio"
-            if codec is None and clock == 48000 and np.median(plen) < 400:
+            if codec is None and clock == 48000 and median_of_counts(plen) < 400:
                 codec = "opus?"
         ext = extended_sequence(seq)
         low = int(ext.min())
@@ -269,10 +278,10 @@ def stream_table(
                 max_jitter_ms=float(jitter.max()) if jitter is not None else None,
                 mean_jitter_ms=float(jitter[1:].mean()) if jitter is not None and n > 1 else None,
                 payload_min=int(plen.min()),
-                payload_median=float(np.median(plen)),
+                payload_median=median_of_counts(plen),
                 payload_max=int(plen.max()),
                 audio_level_packets=int(has_level.sum()),
-                audio_level_median=float(np.median(levels[has_level])) if has_level.any() else None,
+                audio_level_median=median_of_counts(levels[has_level]) if has_level.any() else None,
                 srtp_auth_tag_length=srtp_auth_tag_length,
                 first_frame=int(c["frame"][g[0]]),
             )

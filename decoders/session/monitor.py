@@ -67,7 +67,7 @@ RTP_SILENCE = 127
 """RFC 6464 §3: 127 is -127 dBov, digital silence."""
 
 _KEYWORDS = re.compile(
-    rb"v=0|mute|mic|audio|level|volume|gain|energy|rms|loud|db|vad|speak|talk|voice|amplitude"
+    rb"v=0|mute|mic|audio|level|lvl|vol|gain|energy|rms|loud|db|vad|speak|talk|voice|amplitude"
     rb"|jingle|eyJ|eyA|ewo|W3s|WyJ",
     re.IGNORECASE,
 )

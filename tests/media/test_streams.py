@@ -71,7 +71,10 @@ def test_real_session_streams(session_dir: Path) -> None:
     assert audio, "the browser's audio stream"
     browser = max(audio, key=lambda s: s.packets)
     assert browser.codec == "opus" and browser.clock_rate == 48000
-    assert 45 < browser.packets_per_second < 55
+    # 50 packets/s, less where muting stops or thins the stream (replace-null, stopped, DTX)
+    thinned = any(v in session_dir.name for v in ("dtx", "replace-null", "track-stopped"))
+    low = 10 if thinned else 45
+    assert low < browser.packets_per_second < 55
     assert browser.audio_level_packets == browser.packets
     assert browser.srtp_auth_tag_length == 10
     # the same streams without SDP: the level id is inferred from behaviour
@@ -139,3 +142,11 @@ def test_loss_duplicates_and_reordering(make_synthetic: Any) -> None:
     assert stats.duplicates == 1
     assert stats.out_of_order == 1
     assert stats.packets == truth.streams[0].packets - 3 + 1
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 11, 1000])
+def test_median_of_counts_is_the_median(n: int) -> None:
+    from decoders.media.streams import median_of_counts
+
+    values = np.random.default_rng(n).integers(0, 300, n)
+    assert median_of_counts(values) == float(np.median(values))
