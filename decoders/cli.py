@@ -6,10 +6,11 @@ no traceback reaches the user.
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import ClassVar, NoReturn
 
 import click
 
@@ -25,7 +26,31 @@ def fail(message: str) -> NoReturn:
     sys.exit(USER_ERROR)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose sub-commands live with their stage and are imported only when used.
+
+    ``mutecheck streams`` on a big capture is timed against tshark; importing the lab, the
+    audit and the decoders for every command would add to each run's start-up.
+    """
+
+    LAZY: ClassVar[dict[str, str]] = {
+        "lab": "decoders.lab.cli:lab",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.LAZY])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = self.LAZY.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module_name, attribute = target.split(":")
+        command = getattr(importlib.import_module(module_name), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mutecheck")
 def main() -> None:
     """Does the app really stop sending your microphone when you press mute?"""

@@ -15,12 +15,14 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from decoders.lab.record import ADDON, DEFAULT_DURATIONS, VARIANTS, LabError, record_session
-from decoders.lab.summary import SessionSummary, summarize, summary_line
+
+if TYPE_CHECKING:
+    from decoders.lab.summary import SessionSummary
 
 USER_ERROR = 2
 REFERENCE_NAME = "reference.wav"
@@ -57,8 +59,17 @@ def session_folder_name(variant: str) -> str:
     return f"chromium-{variant}"
 
 
+def summarize(folder: Path) -> SessionSummary:
+    """:func:`decoders.lab.summary.summarize`, imported on first use (it needs pylibsrtp)."""
+    from decoders.lab.summary import summarize as measure
+
+    return measure(folder)
+
+
 def _report(folder: Path, seconds: float, name: Path | None = None) -> None:
     """Print where the session is (`name`, default `folder`) and what it shows."""
+    from decoders.lab.summary import summary_line
+
     click.echo(f"recorded {name or folder} in {seconds:.1f} s")
     try:
         click.echo("  " + summary_line(summarize(folder)))

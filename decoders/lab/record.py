@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.metadata
 import json
 import os
 import platform
@@ -41,10 +40,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import decoders
-from decoders.lab.reference import Reference, make_reference
+
+if TYPE_CHECKING:  # the reference needs numpy: imported when a session is recorded
+    from decoders.lab.reference import Reference
 
 VARIANTS = (
     "track-disabled",
@@ -384,6 +385,8 @@ def _first_line(command: Sequence[str]) -> str:
 
 def tool_versions() -> dict[str, str]:
     """Versions of everything that shaped a session."""
+    import importlib.metadata  # slow to import: only when a session is written
+
     versions = {
         "chromium": _first_line([CHROMIUM, "--version"]),
         "dumpcap": _first_line(["dumpcap", "--version"]),
@@ -580,6 +583,8 @@ def _session_document(
 
 
 def _check_tools() -> None:
+    import importlib.metadata
+
     if os.geteuid() != 0:
         raise RuntimeError("network namespaces need root")
     missing = [tool for tool in ("ip", "dumpcap", "espeak-ng", "sox") if shutil.which(tool) is None]
@@ -671,6 +676,8 @@ def record_session(
     failure: BaseException | None = None
     try:
         with _step("reference signal"):
+            from decoders.lab.reference import make_reference
+
             reference = make_reference(
                 work / "mic.wav",
                 work / "reference.wav",

@@ -105,6 +105,16 @@ def test_failed_run_names_the_step_and_cleans_up(
     assert not (tmp_path / "s" / "session.json").exists()
 
 
+@needs_chromium
+def test_broken_addon_fails_the_proxy_step(tmp_path: Path) -> None:
+    addon = tmp_path / "broken.py"
+    addon.write_text('raise RuntimeError("boom")\n')
+    with pytest.raises(LabError, match=r"script failed to load: .*boom") as failure:
+        record_session("ui-only", tmp_path / "s", LIVE_DURATIONS, addon=addon)
+    assert failure.value.step == "proxy"
+    assert leftovers() == []
+
+
 def test_rejects_unknown_variant_and_bad_durations(tmp_path: Path) -> None:
     with pytest.raises(LabError, match=r"lab step 'arguments' failed: .*unknown variant"):
         record_session("no-such-variant", tmp_path / "a")

@@ -61,6 +61,7 @@ def test_phase_stats() -> None:
     assert document["payload_bytes"] == {"min": 1, "median": 32.0, "max": 40}
     assert document["audio_level_silent_share"] == 0.75
     assert document["telemetry_level_median"] == 0.5
+    assert (document["rtcp_packets"], document["stun_packets"]) == (0, 0)
     empty = PhaseStats("muted", 0.0, 0, (), (), 0, 0, ())
     assert empty.packets_per_second == 0.0 and empty.payload_median is None
     assert empty.as_dict()["audio_level_silent_share"] is None
