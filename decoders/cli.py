@@ -35,6 +35,7 @@ class LazyGroup(click.Group):
 
     LAZY: ClassVar[dict[str, str]] = {
         "lab": "decoders.lab.cli:lab",
+        "analyze": "decoders.audit.cli:analyze",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -1,0 +1,1 @@
+"""The judgement: measure each phase, flag findings, decide a verdict."""

@@ -1,0 +1,496 @@
+"""One audit, start to end: session files in, measurements, findings and a verdict out.
+
+:func:`analyze` reads what a session folder holds (or the files named one by one), in the
+pipeline's order: the capture's packet table and streams, the mute timeline from every source,
+who the muted side is, decoded audio when keys allow, the telemetry messages, then the
+measurements per stream and phase, the findings, the correlation with the reference signal
+and the verdict. User errors (a missing file, a broken timeline) raise :class:`InputError`
+(a ValueError) with a one-line message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+
+from decoders.audit.correlate import (
+    LAG_RANGE_S,
+    Correlation,
+    Envelope,
+    correlate,
+    loudness_envelope,
+    read_wav,
+)
+from decoders.audit.decoded import DecodedAudio, decoded_audio, not_measured
+from decoders.audit.flags import Finding, media_findings, telemetry_findings
+from decoders.audit.measure import (
+    LocalSide,
+    MediaMeasurement,
+    TelemetryMeasurement,
+    measure_media,
+    measure_telemetry,
+)
+from decoders.audit.messages import replay_flows, telemetry_from_events
+from decoders.audit.verdict import Verdict, decide
+from decoders.errors import CaptureError, MalformedPacket
+from decoders.session.events import Event, read_events
+from decoders.session.timeline import (
+    EPOCH_MIN,
+    GRACE_DEFAULT,
+    MuteInterval,
+    Timeline,
+    build_timeline,
+    intervals_from_events,
+    parse_muted_arg,
+    parse_timeline_text,
+)
+
+ALIGNED_LAG_S: Final = 0.5
+"""Once the unmuted stream aligns the reference, leaks are searched within this of its lag."""
+IGNORABLE: Final = ("sdp", "keys", "events", "flows", "timeline", "reference", "session")
+"""Parts of a session folder ``--ignore`` can leave out (``session``: session.json)."""
+
+
+class InputError(ValueError):
+    """A user error: a missing or unreadable input, named in one line."""
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What to analyse: a session folder and/or files named one by one (they take precedence)."""
+
+    session_dir: Path | None = None
+    capture: Path | None = None
+    events: Path | None = None
+    flows: Path | None = None
+    timeline: Path | None = None
+    keys: Path | None = None
+    sdp: tuple[Path, ...] = ()
+    reference: Path | None = None
+    reference_start: float | None = None
+    muted: tuple[str, ...] = ()
+    clock_offset: float = 0.0
+    grace: float = GRACE_DEFAULT
+    audio_level_id: int | None = None
+    local: tuple[str, ...] = ()
+    ignore: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The files actually read, and the manifest when there is one."""
+
+    session_dir: Path | None
+    capture: Path | None
+    events: Path | None
+    flows: Path | None
+    timeline: Path | None
+    keys: Path | None
+    sdp: tuple[Path, ...]
+    reference: Path | None
+    reference_start: float | None
+    reference_start_source: str | None
+    telemetry_source: str | None
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        def text(path: Path | None) -> str | None:
+            return None if path is None else str(path)
+
+        return {
+            "session_dir": text(self.session_dir),
+            "capture": text(self.capture),
+            "events": text(self.events),
+            "flows": text(self.flows),
+            "timeline": text(self.timeline),
+            "keys": text(self.keys),
+            "sdp": [str(p) for p in self.sdp],
+            "reference": text(self.reference),
+            "reference_start": self.reference_start,
+            "reference_start_source": self.reference_start_source,
+            "session_json": bool(self.manifest),
+        }
+
+
+@dataclass(frozen=True)
+class ReferenceInfo:
+    """The reference signal used for correlation, or why there is none."""
+
+    status: str
+    file: str | None = None
+    start: float | None = None
+    duration_s: float | None = None
+    alignment: Correlation | None = None
+    """The unmuted audio levels against the reference: checks the start time and the lag."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "file": self.file,
+            "start": self.start,
+            "duration_s": self.duration_s,
+            "alignment": self.alignment.to_json() if self.alignment else None,
+        }
+
+
+@dataclass
+class Analysis:
+    """Everything one audit found; :mod:`decoders.report.analysis_json` writes it out."""
+
+    inputs: Resolved
+    timeline: Timeline
+    local: LocalSide
+    media: MediaMeasurement | None
+    telemetry: TelemetryMeasurement
+    decoded: DecodedAudio
+    reference: ReferenceInfo
+    findings: list[Finding]
+    verdict: Verdict
+    capture: dict[str, Any] | None
+    warnings: list[str]
+
+
+def _given(path: Path | None, what: str) -> Path | None:
+    if path is not None and not path.exists():
+        raise InputError(f"{path}: no such file ({what})")
+    return path
+
+
+def resolve(inputs: Inputs) -> Resolved:
+    """Fill in the session folder's files where no flag names one; check they exist."""
+    ignore = inputs.ignore
+    unknown = set(ignore) - set(IGNORABLE)
+    if unknown:
+        raise InputError(f"--ignore {sorted(unknown)[0]!r}: not one of {', '.join(IGNORABLE)}")
+    folder = inputs.session_dir
+    capture = _given(inputs.capture, "capture")
+    events = _given(inputs.events, "events")
+    flows = _given(inputs.flows, "flows")
+    timeline = _given(inputs.timeline, "timeline")
+    keys = _given(inputs.keys, "keys")
+    reference = _given(inputs.reference, "reference")
+    sdp = tuple(p for p in inputs.sdp if _given(p, "SDP"))
+    manifest: dict[str, Any] = {}
+    if folder is not None:
+        if not folder.is_dir():
+            raise InputError(f"{folder}: not a session folder")
+        from decoders.session.folder import locate
+
+        try:
+            files = locate(folder)
+        except FileNotFoundError:
+            files = None
+        if files is not None:
+            capture = capture or files.capture
+            sdp = sdp or files.sdp
+            events = events or files.events
+            timeline = timeline or files.timeline
+            keys = keys or files.keys
+        if keys is None and (folder / "keylog.txt").is_file():
+            keys = folder  # the decryption reads the key log against the folder's capture
+        if flows is None and (folder / "flows.mitm").is_file():
+            flows = folder / "flows.mitm"
+        if "session" not in ignore and (folder / "session.json").is_file():
+            manifest = _manifest(folder / "session.json")
+        if reference is None:
+            reference = _manifest_reference(folder, manifest)
+    explicit_flows = inputs.flows is not None
+    sdp = () if "sdp" in ignore else sdp
+    keys = None if "keys" in ignore else keys
+    events = None if "events" in ignore else events
+    flows = None if "flows" in ignore else flows
+    timeline = None if "timeline" in ignore else timeline
+    reference = None if "reference" in ignore else reference
+    if capture is None and events is None and flows is None:
+        raise InputError(
+            "nothing to analyse: give a session folder, --capture, --events or --flows"
+        )
+    telemetry_source: str | None = None
+    if flows is not None and (explicit_flows or events is None):
+        telemetry_source = "flows"
+    elif events is not None:
+        telemetry_source = "events"
+    start, start_source = inputs.reference_start, "--reference-start"
+    if start is None and reference is not None:
+        scenario = manifest.get("scenario")
+        gum = scenario.get("getusermedia_called") if isinstance(scenario, dict) else None
+        if isinstance(gum, int | float) and not isinstance(gum, bool):
+            start, start_source = float(gum), "session.json scenario.getusermedia_called"
+    return Resolved(
+        session_dir=folder,
+        capture=capture,
+        events=events,
+        flows=flows if telemetry_source == "flows" else None,
+        timeline=timeline,
+        keys=keys,
+        sdp=sdp,
+        reference=reference,
+        reference_start=start,
+        reference_start_source=start_source if start is not None else None,
+        telemetry_source=telemetry_source,
+        manifest=manifest,
+    )
+
+
+def _manifest(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise InputError(f"{path}: not a JSON manifest ({error})") from None
+    return data if isinstance(data, dict) else {}
+
+
+def _manifest_reference(folder: Path, manifest: dict[str, Any]) -> Path | None:
+    info = manifest.get("reference")
+    name = info.get("file") if isinstance(info, dict) else None
+    candidates = [folder / name] if isinstance(name, str) else []
+    candidates.append(folder / "reference.wav")
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def local_side(
+    given: Sequence[str], manifest: dict[str, Any], events: Sequence[Event]
+) -> LocalSide:
+    """Who was muted: ``--local``, the lab's manifest, or the SDP the browser sent."""
+    if given:
+        addresses: set[str] = set()
+        endpoints: set[tuple[str, int]] = set()
+        for item in given:
+            host, sep, port = item.rpartition(":")
+            if sep and port.isdigit() and host and (host.count(":") == 0 or host.endswith("]")):
+                endpoints.add((host.strip("[]"), int(port)))
+            else:
+                addresses.add(item.strip("[]"))
+        return LocalSide(frozenset(addresses), frozenset(endpoints), frozenset(), "--local")
+    network = manifest.get("network")
+    browser = network.get("browser") if isinstance(network, dict) else None
+    if isinstance(browser, dict) and isinstance(browser.get("address"), str):
+        address = str(browser["address"])
+        media_port = browser.get("ice_udp_port")
+        return LocalSide(
+            frozenset({address}),
+            frozenset({(address, media_port)}) if isinstance(media_port, int) else frozenset(),
+            frozenset(),
+            "session.json network.browser",
+        )
+    ssrcs: set[int] = set()
+    endpoints = set()
+    for event in events:
+        if event.get("kind") != "sdp" or event.get("direction") != "sent":
+            continue
+        parsed = event.get("parsed")
+        for section in parsed.get("media", ()) if isinstance(parsed, dict) else ():
+            if not isinstance(section, dict):
+                continue
+            ssrcs.update(s for s in section.get("ssrcs", ()) if isinstance(s, int))
+            for candidate in section.get("candidates", ()):
+                words = str(candidate).split()
+                if len(words) >= 3 and words[2].isdigit():
+                    endpoints.add((words[1], int(words[2])))
+    if ssrcs or endpoints:
+        return LocalSide(
+            frozenset(), frozenset(endpoints), frozenset(ssrcs), "SDP the browser sent"
+        )
+    return LocalSide()
+
+
+def _read_events(path: Path) -> list[Event]:
+    try:
+        with path.open("rb") as fo:
+            return list(read_events(fo))
+    except MalformedPacket as error:
+        raise InputError(f"{path}: {error}") from None
+
+
+def analyze(inputs: Inputs) -> Analysis:
+    """Run the whole audit (see the module docstring)."""
+    resolved = resolve(inputs)
+    warnings: list[str] = []
+    events: list[Event] = _read_events(resolved.events) if resolved.events else []
+    telemetry_events = events
+    if resolved.telemetry_source == "flows" and resolved.flows is not None:
+        try:
+            with resolved.flows.open("rb") as fo:
+                telemetry_events = replay_flows(fo)
+        except ImportError:
+            raise InputError("reading flows.mitm needs mitmproxy (pip install mitmproxy)") from None
+        except ValueError as error:
+            raise InputError(f"{resolved.flows}: {error}") from None
+    mute_events = events if events else telemetry_events
+    # -- the capture ---------------------------------------------------------------------------
+    scan: Any = None
+    groups: list[Any] = []
+    span: tuple[float, float] | None = None
+    sdp = None
+    if resolved.capture is not None:
+        from decoders.media.scan import load_sdp, scan_streams
+        from decoders.media.streams import _stream_groups  # the stream table's own grouping
+        from decoders.wire.demux import PacketKind
+
+        try:
+            sdp = load_sdp(resolved.sdp) if resolved.sdp else None
+        except MalformedPacket as error:
+            raise InputError(f"{', '.join(map(str, resolved.sdp))}: {error}") from None
+        try:
+            scan = scan_streams(resolved.capture, sdp=sdp, audio_level_id=inputs.audio_level_id)
+        except (CaptureError, MalformedPacket) as error:
+            raise InputError(f"{resolved.capture}: {error}") from None
+        rows = scan.rows
+        rtp = rows.kind_mask(PacketKind.RTP) & ~rows["malformed"]
+        groups = _stream_groups(rows, rtp)
+        if len(rows):
+            ts = rows["timestamp_ns"]
+            span = (int(ts.min()) / 1e9, int(ts.max()) / 1e9)
+        if scan.damage:
+            warnings.append(f"capture damaged: {scan.damage}; everything before it was analysed")
+    # -- the timeline --------------------------------------------------------------------------
+    intervals: list[MuteInterval] = []
+    if resolved.timeline is not None:
+        text = resolved.timeline.read_text(encoding="utf-8", errors="replace")
+        try:
+            intervals += parse_timeline_text(text, resolved.timeline.name)
+        except ValueError as error:
+            raise InputError(str(error)) from None
+    for item in inputs.muted:
+        try:
+            intervals.append(parse_muted_arg(item))
+        except ValueError as error:
+            raise InputError(str(error)) from None
+    intervals += intervals_from_events(mute_events)
+    try:
+        timeline = build_timeline(
+            intervals, capture_span=span, grace=inputs.grace, clock_offset=inputs.clock_offset
+        )
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    warnings += timeline.warnings
+    local = local_side(inputs.local, resolved.manifest, events or telemetry_events)
+    # -- media ---------------------------------------------------------------------------------
+    media: MediaMeasurement | None = None
+    decoded = not_measured("no capture")
+    capture_info: dict[str, Any] | None = None
+    if scan is not None:
+        decoded = decoded_audio(resolved.capture, resolved.keys, sdp=sdp)
+        media = measure_media(
+            scan.rows,
+            scan.streams,
+            groups,
+            timeline,
+            local=local,
+            auth_tag_length=scan.head.srtp_auth_tag_length,
+            extras=decoded.series,
+        )
+        capture_info = _capture_info(scan, span)
+        if not local.known and len([s for s in media.streams if s.judged]) > 1:
+            warnings.append(
+                "which side was muted is unknown (no session.json, no SDP from events.jsonl, "
+                "no --local): every audio stream is judged as if the muted side sent it"
+            )
+    messages = telemetry_from_events(telemetry_events) if resolved.telemetry_source else []
+    telemetry = measure_telemetry(messages, timeline, source=resolved.telemetry_source)
+    # -- findings, proof, verdict --------------------------------------------------------------
+    findings: list[Finding] = []
+    if media is not None:
+        findings += media_findings(media, timeline)
+    findings += telemetry_findings(telemetry, timeline)
+    reference, envelope = _reference(resolved, span, warnings)
+    if envelope is not None:
+        alignment = _alignment(media, envelope) if media is not None else None
+        lags = LAG_RANGE_S
+        if alignment is not None and alignment.proven:
+            # the unmuted stream fixes the reference's timing: search near its lag only
+            lags = (alignment.lag_s - ALIGNED_LAG_S, alignment.lag_s + ALIGNED_LAG_S)
+        findings = [_correlated(f, envelope, lags) for f in findings]
+        reference = dataclasses.replace(reference, alignment=alignment)
+    findings.sort(key=lambda f: (f.window, f.leak is None, -f.rank, f.id))
+    verdict = decide(findings, timeline, media, telemetry)
+    return Analysis(
+        inputs=resolved,
+        timeline=timeline,
+        local=local,
+        media=media,
+        telemetry=telemetry,
+        decoded=decoded,
+        reference=reference,
+        findings=findings,
+        verdict=verdict,
+        capture=capture_info,
+        warnings=warnings,
+    )
+
+
+def _capture_info(scan: Any, span: tuple[float, float] | None) -> dict[str, Any]:
+    return {
+        "file": str(scan.capture),
+        "format": scan.capture_format,
+        "frames": scan.frames,
+        "first": span[0] if span else None,
+        "last": span[1] if span else None,
+        "datagrams": scan.datagram_counts(),
+        "skipped": {k: v for k, v in sorted(scan.counters.items()) if v},
+        "damage": scan.damage,
+        "audio_level": {
+            "extension_id": scan.level.extension_id,
+            "source": scan.level.source,
+            "evidence": scan.level.evidence,
+        },
+        "srtp_profile": scan.head.srtp_profile_name,
+        "srtp_auth_tag_length": scan.head.srtp_auth_tag_length,
+    }
+
+
+def _reference(
+    resolved: Resolved, span: tuple[float, float] | None, warnings: list[str]
+) -> tuple[ReferenceInfo, Envelope | None]:
+    path = resolved.reference
+    if path is None:
+        return ReferenceInfo("not used: no reference signal"), None
+    start = resolved.reference_start
+    if start is None:
+        warnings.append(f"{path}: reference signal without a start time (--reference-start)")
+        return ReferenceInfo("not used: no start time", file=str(path)), None
+    if start < EPOCH_MIN:
+        if span is None:
+            raise InputError("a relative --reference-start needs a capture")
+        start = span[0] + start
+    try:
+        with path.open("rb") as fo:
+            samples, rate = read_wav(fo)
+    except ValueError as error:
+        raise InputError(f"{path}: {error}") from None
+    envelope = loudness_envelope(samples, rate, start)
+    return (
+        ReferenceInfo("used", file=str(path), start=start, duration_s=envelope.duration_s),
+        envelope,
+    )
+
+
+def _correlated(finding: Finding, envelope: Envelope, lags: tuple[float, float]) -> Finding:
+    series = finding.series
+    if series is None:
+        return finding
+    result = correlate(series.times, series.values, envelope, series=series.name, lag_range_s=lags)
+    return dataclasses.replace(finding, correlation=result) if result else finding
+
+
+def _alignment(media: MediaMeasurement, envelope: Envelope) -> Correlation | None:
+    """Unmuted audio levels against the reference: does the reference line up at all?"""
+    for info in media.streams:
+        if not info.judged:
+            continue
+        rows = media.groups[info.index][media.labels[info.index] == -1]
+        level = media.rows["audio_level"][rows]
+        has = level >= 0
+        if int(has.sum()) < 20:
+            continue
+        times = media.rows["timestamp_ns"][rows][has].astype(np.float64) / 1e9
+        return correlate(
+            times, -level[has].astype(np.float64), envelope, series="unmuted audio level"
+        )
+    return None

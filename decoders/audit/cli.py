@@ -1,0 +1,197 @@
+"""``mutecheck analyze``: did anything leave while muted? The verdict is the exit code.
+
+Exit codes (``decoders.audit.verdict.EXIT_CODES``): 0 no leak, 3 inconclusive, 4 metadata
+leak, 5 content leak; 2 is a user error (one line on stderr), 1 a crash. An app's CI can run
+``mutecheck analyze SESSION_DIR`` and fail on anything but 0.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from decoders.audit.analysis import IGNORABLE, InputError, Inputs
+from decoders.audit.analysis import analyze as run_analysis
+from decoders.errors import CaptureError, MalformedPacket
+from decoders.session.timeline import GRACE_DEFAULT
+
+USER_ERROR = 2
+
+_PATH = click.Path(path_type=Path)
+
+
+def fail(message: str) -> NoReturn:
+    click.echo(f"mutecheck: error: {message}", err=True)
+    sys.exit(USER_ERROR)
+
+
+def _seconds(text: str | None, name: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        fail(f"{name} {text!r} is not a number of seconds")
+
+
+@click.command()
+@click.argument("session", required=False, type=_PATH)
+@click.option("--capture", type=_PATH, help="Capture file (pcap/pcapng) of the call's media.")
+@click.option("--events", type=_PATH, help="The addon's events.jsonl (marks, telemetry, SDP).")
+@click.option(
+    "--flows",
+    type=_PATH,
+    help="mitmproxy flows (flows.mitm): replayed through the addon's detector. "
+    "Default: used when there is no events.jsonl.",
+)
+@click.option(
+    "--timeline",
+    type=_PATH,
+    help='Mute intervals: JSON {"muted": [[start, end], ...]} or CSV start,end lines.',
+)
+@click.option("--keys", type=_PATH, help="SRTP keys (keys.json), to decode the audio.")
+@click.option("--sdp", "sdp_files", multiple=True, type=_PATH, help="Offer/answer SDP file.")
+@click.option("--reference", type=_PATH, help="WAV file played into the microphone.")
+@click.option(
+    "--reference-start",
+    metavar="SECONDS",
+    help="When the reference started (epoch s, or s from the first packet when < 1e9). "
+    "Default: session.json's getUserMedia time.",
+)
+@click.option(
+    "--muted",
+    multiple=True,
+    metavar="START-END",
+    help="A muted interval (repeatable). Epoch seconds when >= 1e9, "
+    "else seconds from the capture's first packet.",
+)
+@click.option(
+    "--clock-offset",
+    default="0",
+    metavar="SECONDS",
+    help="Added to timeline, event and flow times to put them on the capture's clock.",
+)
+@click.option(
+    "--grace",
+    default=GRACE_DEFAULT,
+    show_default=True,
+    type=click.FloatRange(0, 60),
+    metavar="SECONDS",
+    help="Seconds around each mute/unmute judged neither muted nor unmuted.",
+)
+@click.option(
+    "--local",
+    multiple=True,
+    metavar="ADDR[:PORT]",
+    help="Address (or address:port) of the muted side, when the session does not say.",
+)
+@click.option(
+    "--audio-level-id",
+    type=click.IntRange(1, 255),
+    help="RFC 6464 audio-level header-extension id, when neither SDP nor inference finds it.",
+)
+@click.option(
+    "--ignore",
+    multiple=True,
+    type=click.Choice(IGNORABLE),
+    help="Leave out a part of the session folder (repeatable), e.g. to check a verdict "
+    "holds without SDP or keys.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary.")
+@click.option(
+    "--report",
+    "report_path",
+    type=_PATH,
+    help="Where to write report.json (default: in the session folder, or beside the capture).",
+)
+@click.option("--no-report", is_flag=True, help="Do not write report.json.")
+def analyze(
+    session: Path | None,
+    capture: Path | None,
+    events: Path | None,
+    flows: Path | None,
+    timeline: Path | None,
+    keys: Path | None,
+    sdp_files: tuple[Path, ...],
+    reference: Path | None,
+    reference_start: str | None,
+    muted: tuple[str, ...],
+    clock_offset: str,
+    grace: float,
+    local: tuple[str, ...],
+    audio_level_id: int | None,
+    ignore: tuple[str, ...],
+    as_json: bool,
+    report_path: Path | None,
+    no_report: bool,
+) -> None:
+    """Did anything leave the machine while the microphone was muted?
+
+    SESSION is a session folder (capture.pcapng, events.jsonl, flows.mitm, timeline.json,
+    keys.json, offer/answer.sdp, session.json) or a capture file; each part can also be named
+    by its flag. Prints the verdict first, then the findings; writes report.json
+    (docs/report-schema.md). Exit code: 0 no leak, 3 inconclusive, 4 metadata leak,
+    5 content leak, 2 user error.
+    """
+    from decoders.report.analysis_json import report_document
+    from decoders.report.summary import summary_text
+
+    folder = session if session is not None and session.is_dir() else None
+    if session is not None and folder is None:
+        if not session.exists():
+            fail(f"{session}: no such file or folder")
+        capture = capture or session
+    offset = _seconds(clock_offset, "--clock-offset")
+    inputs = Inputs(
+        session_dir=folder,
+        capture=capture,
+        events=events,
+        flows=flows,
+        timeline=timeline,
+        keys=keys,
+        sdp=sdp_files,
+        reference=reference,
+        reference_start=_seconds(reference_start, "--reference-start"),
+        muted=muted,
+        clock_offset=offset or 0.0,
+        grace=grace,
+        audio_level_id=audio_level_id,
+        local=local,
+        ignore=frozenset(ignore),
+    )
+    try:
+        result = run_analysis(inputs)
+    except (InputError, CaptureError, MalformedPacket) as error:
+        fail(str(error))
+    except OSError as error:
+        fail(f"{error.filename}: {error.strerror}" if error.filename else str(error))
+    doc = report_document(result)
+    written: str | None = None
+    if not no_report:
+        target = report_path or _default_report(result.inputs.session_dir, result.inputs.capture)
+        try:
+            target.write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        except OSError as error:
+            fail(f"{target}: cannot write the report ({error.strerror})")
+        written = str(target)
+    if as_json:
+        click.echo(json.dumps(doc, indent=2, allow_nan=False))
+    else:
+        click.echo(summary_text(doc, report_path=written))
+    sys.exit(result.verdict.exit_code)
+
+
+def _default_report(folder: Path | None, capture: Path | None) -> Path:
+    if folder is not None:
+        return folder / "report.json"
+    if capture is not None:
+        return capture.parent / "report.json"
+    return Path("report.json")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    analyze()

@@ -1,0 +1,256 @@
+"""The verdict: per mute window, then for the session, with a confidence and the reason.
+
+``content-leak``
+    the sound itself (or its per-packet loudness) left while muted: a content finding of
+    medium severity or more (audio level, payload sizes, decoded audio).
+``metadata-leak``
+    no content, but facts about the sound did: volume telemetry, a new stream while muted.
+``no-leak``
+    the judged streams sent silence or nothing, and no telemetry carried volume.
+``inconclusive``
+    nothing can be judged, and the reason says why: no timeline, the timeline outside the
+    capture, no audio stream from the muted side, nothing captured.
+
+The session takes the worst window (content > metadata > no-leak); windows that cannot be
+judged are skipped unless none can. Confidence is a number in 0..1 with a label (high from
+0.85, medium from 0.6): a leak is surer with several independent signals and certain once it
+correlates with the reference signal; "no leak" is surer when the evidence reads the sound
+directly (audio level, decoded audio, no packets at all) than when only sizes are known, when
+the same detectors do see sound while unmuted, and when telemetry was checked too.
+
+The exit code of ``mutecheck analyze`` encodes the verdict (:data:`EXIT_CODES`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from decoders.audit.flags import Finding
+from decoders.audit.measure import MediaMeasurement, TelemetryMeasurement
+from decoders.session.timeline import Timeline, Window
+
+VERDICTS: Final = ("no-leak", "metadata-leak", "content-leak", "inconclusive")
+EXIT_CODES: Final = {"no-leak": 0, "inconclusive": 3, "metadata-leak": 4, "content-leak": 5}
+"""0: no leak; 3: cannot tell; 4: metadata left; 5: content left. (1 is a crash, 2 a user error.)"""
+_RANK: Final = {"no-leak": 0, "metadata-leak": 1, "content-leak": 2}
+_SEVERE: Final = ("medium", "high")
+
+
+@dataclass(frozen=True, slots=True)
+class WindowVerdict:
+    window: int
+    verdict: str
+    confidence: float
+    reason: str
+    findings: tuple[int, ...]
+    """Indices into the analysis' findings list."""
+
+    @property
+    def label(self) -> str:
+        return confidence_label(self.confidence) if self.verdict != "inconclusive" else "none"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "window": self.window,
+            "verdict": self.verdict,
+            "confidence": round(self.confidence, 3),
+            "confidence_label": self.label,
+            "reason": self.reason,
+            "findings": list(self.findings),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    verdict: str
+    confidence: float
+    reason: str
+    windows: tuple[WindowVerdict, ...]
+
+    @property
+    def label(self) -> str:
+        return confidence_label(self.confidence) if self.verdict != "inconclusive" else "none"
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.verdict]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "confidence": round(self.confidence, 3),
+            "confidence_label": self.label,
+            "reason": self.reason,
+            "exit_code": self.exit_code,
+        }
+
+
+def confidence_label(confidence: float) -> str:
+    return "high" if confidence >= 0.85 else "medium" if confidence >= 0.6 else "low"
+
+
+def decide(
+    findings: Sequence[Finding],
+    timeline: Timeline,
+    media: MediaMeasurement | None,
+    telemetry: TelemetryMeasurement | None,
+) -> Verdict:
+    """Judge every window, then the session (see the module docstring)."""
+    if timeline.empty:
+        return Verdict(
+            "inconclusive",
+            0.0,
+            "no timeline: no mute interval from any source (give --muted START-END or "
+            "--timeline, or mark mute/unmute with the addon)",
+            (),
+        )
+    checked_telemetry = telemetry is not None and telemetry.source is not None
+    if media is None and not checked_telemetry:
+        return Verdict(
+            "inconclusive", 0.0, "nothing to judge: no capture and no telemetry source", ()
+        )
+    windows = tuple(
+        _window(w, findings, timeline, media, checked_telemetry) for w in timeline.windows
+    )
+    judged = [w for w in windows if w.verdict != "inconclusive"]
+    if not judged:
+        reasons = sorted({w.reason for w in windows})
+        return Verdict("inconclusive", 0.0, "; ".join(reasons), windows)
+    worst = max(_RANK[w.verdict] for w in judged)
+    verdict = next(v for v, r in _RANK.items() if r == worst)
+    same = [w for w in judged if w.verdict == verdict]
+    if verdict == "no-leak":
+        confidence = min(w.confidence for w in same)
+        reason = (
+            same[0].reason
+            if len(same) == 1
+            else f"all {len(same)} judged mute windows: nothing of the sound left"
+        )
+    else:
+        best = max(same, key=lambda w: w.confidence)
+        confidence = best.confidence
+        reason = best.reason
+        if len(windows) > 1:
+            reason += f" (in {len(same)} of {len(windows)} mute windows)"
+    skipped = len(windows) - len(judged)
+    if skipped:
+        reason += f"; {skipped} window(s) could not be judged"
+    return Verdict(verdict, confidence, reason, windows)
+
+
+def _window(
+    window: Window,
+    findings: Sequence[Finding],
+    timeline: Timeline,
+    media: MediaMeasurement | None,
+    checked_telemetry: bool,
+) -> WindowVerdict:
+    mine = [i for i, f in enumerate(findings) if f.window == window.index]
+    mine_findings = [findings[i] for i in mine]
+    judged_part = window.judged(timeline.grace)
+    if judged_part is None:
+        return WindowVerdict(
+            window.index,
+            "inconclusive",
+            0.0,
+            f"mute window {window.index + 1} is shorter than the grace periods",
+            tuple(mine),
+        )
+    in_capture = media is not None and media.seconds.get(window.index, 0.0) > 0
+    content = [f for f in mine_findings if f.leak == "content" and f.severity in _SEVERE]
+    metadata = [f for f in mine_findings if f.leak == "metadata" and f.severity in _SEVERE]
+    if content:
+        kinds = {f.id for f in content}
+        confidence = min(0.95, 0.8 + 0.1 * (len(kinds) - 1))
+        if any(f.correlation is not None and f.correlation.proven for f in content):
+            confidence = 0.99
+        top = max(content, key=lambda f: f.rank)
+        return WindowVerdict(
+            window.index,
+            "content-leak",
+            confidence,
+            f"{top.title} ({', '.join(sorted(kinds))})",
+            tuple(mine),
+        )
+    if metadata:
+        high = any(f.severity == "high" for f in metadata)
+        confidence = 0.85 if high else 0.75
+        if any(f.correlation is not None and f.correlation.proven for f in metadata):
+            confidence = 0.95
+        top = max(metadata, key=lambda f: f.rank)
+        return WindowVerdict(
+            window.index,
+            "metadata-leak",
+            confidence,
+            f"{top.title} ({', '.join(sorted({f.id for f in metadata}))})",
+            tuple(mine),
+        )
+    if media is None:
+        return WindowVerdict(
+            window.index,
+            "inconclusive",
+            0.0,
+            "no capture: the media was not checked (telemetry showed nothing)",
+            tuple(mine),
+        )
+    if not in_capture:
+        return WindowVerdict(
+            window.index,
+            "inconclusive",
+            0.0,
+            f"mute window {window.index + 1} is outside the capture",
+            tuple(mine),
+        )
+    judged_streams = [s for s in media.streams if s.judged]
+    if not judged_streams:
+        return WindowVerdict(
+            window.index,
+            "inconclusive",
+            0.0,
+            "no audio stream from the muted side in the capture",
+            tuple(mine),
+        )
+    return _no_leak(window, media, judged_streams, checked_telemetry, tuple(mine))
+
+
+def _no_leak(
+    window: Window,
+    media: MediaMeasurement,
+    streams: Sequence[Any],
+    checked_telemetry: bool,
+    mine: tuple[int, ...],
+) -> WindowVerdict:
+    """How sure is "nothing left": direct evidence, detectors that see sound, telemetry."""
+    direct = True
+    how: list[str] = []
+    for info in streams:
+        phase = media.phase(info.index, "muted", window.index)
+        if phase.packets == 0:
+            how.append("no packets")
+        elif phase.decoded is not None:
+            how.append("decoded audio silent")
+        elif phase.levels is not None:
+            how.append("audio level silent")
+        else:
+            direct = False
+            how.append("sizes/timing only (encrypted, no audio level)")
+    sees_sound = False
+    for info in streams:
+        before = media.phase(info.index, "unmuted")
+        if before.levels is not None and before.levels.loud_share > 0.5:
+            sees_sound = True
+        if before.sizes is not None and before.sizes.entropy_bits >= 3.0:
+            sees_sound = True
+        if before.decoded is not None and before.decoded.loud_share > 0.5:
+            sees_sound = True
+    confidence = 0.5 + (0.3 if direct else 0.15) + (0.1 if sees_sound else 0.0)
+    confidence += 0.05 if checked_telemetry else 0.0
+    if any(s.local is None for s in streams):
+        confidence -= 0.05
+    parts = sorted(set(how))
+    reason = f"nothing of the sound left during mute window {window.index + 1} ({', '.join(parts)})"
+    if not checked_telemetry:
+        reason += "; telemetry not checked (no events.jsonl or flows.mitm)"
+    return WindowVerdict(window.index, "no-leak", min(0.95, confidence), reason, mine)

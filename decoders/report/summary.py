@@ -1,0 +1,161 @@
+"""The terminal summary: the verdict first, in plain words, then each finding with its numbers.
+
+Works from the report document (:func:`decoders.report.analysis_json.report_document`), so a
+saved ``report.json`` prints the same summary.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+HEADLINES: Final = {
+    "content-leak": "LEAK: sound from your microphone left this computer while you were muted.",
+    "metadata-leak": (
+        "LEAK (metadata): not the sound itself, but information about it "
+        "(how loud it was) left this computer while you were muted."
+    ),
+    "no-leak": "NO LEAK: nothing of your microphone's sound left this computer while muted.",
+    "inconclusive": "CANNOT TELL whether anything left while you were muted.",
+}
+MEANINGS: Final = {
+    "audio-level-while-muted": (
+        "Every voice packet carries a loudness label that is not encrypted; while you were "
+        "muted it said there was sound."
+    ),
+    "encoded-content-while-muted": (
+        "The voice packets are encrypted, but their sizes changed the way speech does; a muted "
+        "microphone sends one small packet of silence, always the same size."
+    ),
+    "decoded-audio-while-muted": (
+        "With the session's keys the audio was decrypted and played back: it is not silent."
+    ),
+    "volume-telemetry-while-muted": (
+        "The app sent measurements of how loud your microphone was to a server."
+    ),
+    "new-stream-while-muted": "A new audio connection started while you were muted.",
+    "media-continues-while-muted": (
+        "Packets of silence kept flowing (Chromium does this; they hold no sound)."
+    ),
+    "no-media-while-muted": "The app stopped sending audio while you were muted.",
+}
+
+
+def _when(interval: dict[str, Any] | None) -> str:
+    if not interval:
+        return ""
+    start = interval.get("start_from_capture_start")
+    end = interval.get("end_from_capture_start")
+    if start is None or end is None:
+        return f"{interval['start']:.3f}-{interval['end']:.3f} (epoch s)"
+    return f"{start:.2f}-{end:.2f} s into the capture"
+
+
+def _window_line(window: dict[str, Any], verdict: dict[str, Any] | None) -> str:
+    start = window.get("start_from_capture_start")
+    end = window.get("end_from_capture_start")
+    where = (
+        f"{start:.2f}-{end:.2f} s into the capture"
+        if start is not None and end is not None
+        else f"{window['start']:.3f}-{window['end']:.3f} (epoch s)"
+    )
+    line = (
+        f"  mute window {window['number']}: {where} ({window['seconds']:.1f} s; "
+        f"from {', '.join(window['sources'])})"
+    )
+    if verdict is not None:
+        line += f" -> {verdict['verdict']}"
+    return line
+
+
+def _finding_lines(finding: dict[str, Any]) -> list[str]:
+    tag = finding["severity"].upper() if finding["severity"] != "info" else "info"
+    lines = [f"  [{tag}] {finding['title']} (window {finding['window'] + 1}, {finding['id']})"]
+    meaning = MEANINGS.get(finding["id"])
+    if meaning:
+        lines.append(f"      {meaning}")
+    where = finding.get("stream_label") or finding.get("endpoint")
+    if where:
+        lines.append(f"      where: {where}")
+    when = _when(finding.get("interval"))
+    if when:
+        lines.append(f"      when:  {when}")
+    lines.append(f"      found: {finding['evidence']}")
+    correlation = finding.get("correlation")
+    if correlation:
+        verdict = (
+            "it follows the microphone: proven"
+            if correlation["proven"]
+            else "no clear link to the microphone's signal"
+        )
+        lines.append(
+            f"      proof: {correlation['series']} vs the reference signal: "
+            f"r = {correlation['r']:.2f} at a lag of {correlation['lag_s']:.2f} s, "
+            f"p = {correlation['p_value']:.3g} ({correlation['points']} points): {verdict}"
+        )
+    if finding.get("first_frames"):
+        frames = ", ".join(str(f) for f in finding["first_frames"])
+        lines.append(f"      see:   frames {frames} (Wireshark frame numbers)")
+    elif finding.get("first_messages"):
+        lines.append(f"      see:   flows {', '.join(finding['first_messages'])} (mitmproxy)")
+    return lines
+
+
+def summary_text(doc: dict[str, Any], *, report_path: str | None = None) -> str:
+    """The summary of a report document, as lines for a terminal."""
+    verdict = doc["verdict"]
+    lines = [HEADLINES[verdict["verdict"]]]
+    if verdict["verdict"] == "inconclusive":
+        lines.append(f"  why: {verdict['reason']}")
+    else:
+        lines.append(
+            f"  how sure: {verdict['confidence_label']} ({verdict['confidence']:.2f}); "
+            f"{verdict['reason']}"
+        )
+    lines.append(f"  verdict: {verdict['verdict']} (exit code {verdict['exit_code']})")
+    windows = doc["timeline"]["windows"]
+    by_window = {w["window"]: w for w in doc.get("windows", [])}
+    if windows:
+        lines.append("")
+        lines.append("When you were muted:")
+        lines += [_window_line(w, by_window.get(w["index"])) for w in windows]
+    findings = doc["findings"]
+    leaks = [f for f in findings if f["leak"] is not None]
+    infos = [f for f in findings if f["leak"] is None]
+    if leaks:
+        lines.append("")
+        lines.append("What left while muted:")
+        for finding in leaks:
+            lines += _finding_lines(finding)
+    if infos:
+        lines.append("")
+        lines.append("For information:")
+        for finding in infos:
+            lines += _finding_lines(finding)
+    unchecked = _not_checked(doc)
+    if unchecked:
+        lines.append("")
+        lines.append("Not checked:")
+        lines += [f"  - {item}" for item in unchecked]
+    if doc.get("warnings"):
+        lines.append("")
+        lines.append("Warnings:")
+        lines += [f"  - {w}" for w in doc["warnings"]]
+    if report_path:
+        lines.append("")
+        lines.append(f"Full report: {report_path}")
+    return "\n".join(lines)
+
+
+def _not_checked(doc: dict[str, Any]) -> list[str]:
+    out = []
+    if doc.get("capture") is None:
+        out.append("the media: no capture")
+    if doc["telemetry"]["source"] is None:
+        out.append("telemetry: no events.jsonl or flows.mitm")
+    decoded = doc["decoded_audio"]
+    if decoded["status"] != "measured" and doc.get("capture") is not None:
+        out.append(f"decoded audio: {decoded['reason'].removeprefix('not measured: ')}")
+    reference = doc["reference"]
+    if reference["status"] != "used":
+        out.append(f"correlation with the microphone's signal: {reference['status']}")
+    return out

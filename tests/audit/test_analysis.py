@@ -1,0 +1,347 @@
+"""Accuracy: the verdict on every lab session, with and without SDP, keys, events and manifest.
+
+Expected verdicts (issue 5): track-disabled, track-stopped, replace-null, gain-zero, dtx ->
+no-leak with no finding above informational; ui-only, quiet -> content-leak; telemetry-* ->
+metadata-leak. Findings must sit in the lab's mute window.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mitmproxy import io as mitmio
+from mitmproxy.test import tflow, tutils
+
+from decoders.audit.analysis import (
+    Analysis,
+    InputError,
+    Inputs,
+    analyze,
+    local_side,
+    resolve,
+)
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+CAPTURES = ROOT / "captures"
+SESSIONS = sorted(p for p in CAPTURES.glob("chromium-*") if (p / "capture.pcapng").is_file())
+EXPECTED = {
+    "track-disabled": "no-leak",
+    "track-stopped": "no-leak",
+    "replace-null": "no-leak",
+    "gain-zero": "no-leak",
+    "dtx": "no-leak",
+    "ui-only": "content-leak",
+    "quiet": "content-leak",
+    "telemetry-http": "metadata-leak",
+    "telemetry-ws": "metadata-leak",
+}
+CONFIGS = {
+    "everything": frozenset(),
+    "no-sdp-no-keys": frozenset({"sdp", "keys"}),
+    "flows-only": frozenset({"sdp", "keys", "events", "session", "reference"}),
+}
+T0 = 1_795_989_000.0
+SyntheticFactory = Callable[..., tuple[bytes, Any]]
+
+
+def variant(folder: Path) -> str:
+    return folder.name.removeprefix("chromium-")
+
+
+@functools.cache
+def analysed(folder: Path, config: str) -> Analysis:
+    return analyze(Inputs(session_dir=folder, ignore=CONFIGS[config]))
+
+
+def lab_window(folder: Path) -> tuple[float, float]:
+    (window,) = json.loads((folder / "timeline.json").read_text())["muted"]
+    return float(window[0]), float(window[1])
+
+
+@pytest.mark.parametrize("config", list(CONFIGS))
+@pytest.mark.parametrize("folder", SESSIONS, ids=[p.name for p in SESSIONS])
+def test_verdict_per_lab_session(folder: Path, config: str) -> None:
+    expected = EXPECTED.get(variant(folder))
+    if expected is None:
+        pytest.skip(f"no expected verdict for {folder.name}")
+    result = analysed(folder, config)
+    assert result.verdict.verdict == expected, result.verdict.reason
+    assert result.verdict.confidence >= 0.75
+    start, end = lab_window(folder)
+    for finding in result.findings:
+        assert finding.window == 0
+        if finding.interval is not None:
+            assert start <= finding.interval[0] <= finding.interval[1] <= end, finding.id
+    if expected == "no-leak":
+        assert all(f.severity == "info" for f in result.findings), result.findings
+    if config != "everything":
+        assert result.decoded.measured is False
+    if "sdp" in CONFIGS[config]:
+        assert result.capture is not None
+        assert result.capture["audio_level"]["source"] == "inferred"
+
+
+@pytest.mark.parametrize("folder", SESSIONS, ids=[p.name for p in SESSIONS])
+def test_the_main_findings(folder: Path) -> None:
+    name = variant(folder)
+    result = analysed(folder, "everything")
+    found = {f.id: f for f in result.findings}
+    if name in ("ui-only", "quiet"):
+        assert {"audio-level-while-muted", "encoded-content-while-muted"} <= set(found)
+        level = found["audio-level-while-muted"]
+        assert level.numbers["loud_share"] > 0.9 and level.severity == "high"
+        assert level.correlation is not None and level.correlation.proven
+        assert level.first_frames
+        if result.decoded.measured:
+            assert "decoded-audio-while-muted" in found
+        assert result.verdict.confidence == pytest.approx(0.99)
+    elif name.startswith("telemetry-"):
+        telemetry = found["volume-telemetry-while-muted"]
+        assert telemetry.numbers["messages"] >= 10 and telemetry.severity == "high"
+        assert telemetry.endpoint is not None
+        assert telemetry.endpoint.endswith("/telemetry" if name.endswith("http") else "/ws")
+        assert telemetry.correlation is not None and telemetry.correlation.r > 0.5
+        assert "media-continues-while-muted" in found
+    elif name in ("replace-null", "track-stopped"):
+        assert set(found) == {"no-media-while-muted"}
+    elif name in ("track-disabled", "gain-zero", "dtx"):
+        assert set(found) == {"media-continues-while-muted"}
+        assert found["media-continues-while-muted"].numbers["dtx"] is (name == "dtx")
+
+
+@pytest.mark.parametrize("folder", SESSIONS, ids=[p.name for p in SESSIONS])
+def test_capture_and_timeline_alone(folder: Path) -> None:
+    """No SDP, no keys, no events, no flows, no manifest: the media verdict still holds."""
+    result = analyze(Inputs(capture=folder / "capture.pcapng", timeline=folder / "timeline.json"))
+    expected = EXPECTED.get(variant(folder))
+    if expected is None:
+        pytest.skip(f"no expected verdict for {folder.name}")
+    if expected == "metadata-leak":
+        # telemetry travels over HTTP, not in the media capture: the media is silent
+        assert result.verdict.verdict == "no-leak"
+        assert "telemetry not checked" in result.verdict.reason
+    else:
+        assert result.verdict.verdict == expected
+    assert result.local.how == "unknown"
+
+
+def test_relative_muted_and_the_capture_file_alone() -> None:
+    folder = CAPTURES / "chromium-ui-only"
+    if not folder.is_dir():
+        pytest.skip("no ui-only session")
+    start, end = lab_window(folder)
+    alone = analyze(Inputs(capture=folder / "capture.pcapng"))
+    assert alone.verdict.verdict == "inconclusive" and "no timeline" in alone.verdict.reason
+    first = alone.media.span[0] if alone.media and alone.media.span else 0.0
+    relative = f"{start - first:.3f}-{end - first:.3f}"
+    result = analyze(Inputs(capture=folder / "capture.pcapng", muted=(relative,)))
+    assert result.verdict.verdict == "content-leak"
+    assert result.timeline.primary == ("cli",)
+
+
+def test_clock_offset_and_a_timeline_outside_the_capture(tmp_path: Path) -> None:
+    folder = CAPTURES / "chromium-ui-only"
+    if not folder.is_dir():
+        pytest.skip("no ui-only session")
+    start, end = lab_window(folder)
+    shifted = tmp_path / "timeline.json"
+    shifted.write_text(json.dumps({"muted": [[start - 7200, end - 7200]]}))
+    off = analyze(Inputs(capture=folder / "capture.pcapng", timeline=shifted))
+    assert off.verdict.verdict == "inconclusive"
+    assert any("--clock-offset 7200" in w for w in off.warnings)
+    fixed = analyze(
+        Inputs(capture=folder / "capture.pcapng", timeline=shifted, clock_offset=7200.0)
+    )
+    assert fixed.verdict.verdict == "content-leak"
+
+
+def write_flows(path: Path, flows: list[Any]) -> None:
+    with path.open("wb") as fo:
+        writer = mitmio.FlowWriter(fo)  # type: ignore[no-untyped-call]
+        for flow in flows:
+            writer.add(flow)
+
+
+def post(host: str, path: str, body: bytes, t: float, content_type: str) -> Any:
+    request = tutils.treq(
+        host=host, port=443, scheme=b"https", path=path.encode(), method=b"POST", content=body
+    )
+    request.timestamp_start, request.timestamp_end = t, t + 0.002
+    request.headers["content-type"] = content_type
+    flow = tflow.tflow(req=request)
+    flow.response = None
+    return flow
+
+
+def mark(state: str, t: float) -> Any:
+    request = tutils.treq(
+        host="mutecheck.mark",
+        port=80,
+        scheme=b"http",
+        path=f"/{state}?t={t}".encode(),
+        method=b"GET",
+        content=b"",
+    )
+    request.timestamp_start = request.timestamp_end = t
+    flow = tflow.tflow(req=request)
+    flow.response = None
+    return flow
+
+
+def research_body(gain: float) -> bytes:
+    """research.md: base64 JSON; levels nested in an audioTransmit interval record."""
+    record = {
+        "metricName": "client.media.interval",
+        "intervals": [
+            {
+                "audioTransmit": [
+                    {
+                        "levels": {
+                            "audioMaxGain": gain + 20,
+                            "audioMeanGain": gain,
+                            "audioMinGain": gain - 30,
+                        }
+                    }
+                ]
+            }
+        ],
+    }
+    return base64.b64encode(json.dumps(record).encode())
+
+
+@pytest.mark.parametrize("wrap", ["whole-body", "nested-field"])
+def test_the_research_telemetry_shape_is_flagged(tmp_path: Path, wrap: str) -> None:
+    """The field shape of research.md, found by the generic detector, no vendor rule."""
+    flows = [mark("muted", T0 + 10)]
+    for k, gain in enumerate((-41.5, -38.0, -44.2)):
+        body = research_body(gain)
+        if wrap == "nested-field":
+            body = json.dumps({"metrics": [{"eventPayload": body.decode()}]}).encode()
+        flows.append(
+            post(
+                "metrics.example.com",
+                "/metric/v1",
+                body,
+                T0 + 20 + 60 * k,
+                "text/plain" if wrap == "whole-body" else "application/json",
+            )
+        )
+    flows.append(mark("unmuted", T0 + 300))
+    path = tmp_path / "flows.mitm"
+    write_flows(path, flows)
+    result = analyze(Inputs(flows=path))
+    assert result.verdict.verdict == "metadata-leak"
+    (finding,) = result.findings
+    assert finding.id == "volume-telemetry-while-muted" and finding.severity == "high"
+    assert finding.endpoint == "https://metrics.example.com/metric/v1"
+    names = {p.rsplit(".", 1)[-1] for p in finding.numbers["fields"]}
+    assert names == {"audioMaxGain", "audioMeanGain", "audioMinGain"}
+    assert all("audioTransmit[0].levels." in p for p in finding.numbers["fields"])
+    assert result.timeline.primary == ("events",)  # the marks from the flows
+    assert result.telemetry.source == "flows"
+
+
+def test_synthetic_capture_with_a_timeline(
+    tmp_path: Path, make_synthetic: SyntheticFactory
+) -> None:
+    data, truth = make_synthetic(packets=5000)
+    path = tmp_path / "call.pcap"
+    path.write_bytes(data)
+    muted = f"{truth.muted_ns[0] / 1e9:.6f}-{truth.muted_ns[1] / 1e9:.6f}"
+    result = analyze(Inputs(capture=path, muted=(muted,), local=("10.77.0.1",)))
+    assert result.verdict.verdict == "no-leak"
+    assert [f.id for f in result.findings] == ["media-continues-while-muted"]
+    # not knowing the muted side, the other party's speech counts against the call
+    unknown = analyze(Inputs(capture=path, muted=(muted,)))
+    assert unknown.verdict.verdict == "content-leak"
+    assert any("which side was muted is unknown" in w for w in unknown.warnings)
+
+
+def test_input_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="nothing to analyse"):
+        resolve(Inputs())
+    with pytest.raises(InputError, match="no such file"):
+        resolve(Inputs(capture=tmp_path / "none.pcap"))
+    with pytest.raises(InputError, match="--ignore"):
+        resolve(Inputs(capture=tmp_path, ignore=frozenset({"everything"})))
+    with pytest.raises(InputError, match="not a session folder"):
+        resolve(Inputs(session_dir=tmp_path / "nope"))
+    bad = tmp_path / "timeline.json"
+    bad.write_text("{")
+    events = tmp_path / "events.jsonl"
+    events.write_text("")
+    with pytest.raises(InputError, match="not JSON"):
+        analyze(Inputs(events=events, timeline=bad))
+    with pytest.raises(InputError, match="--muted"):
+        analyze(Inputs(events=events, muted=("soon",)))
+    with pytest.raises(InputError, match="no captured packet"):
+        analyze(Inputs(events=events, muted=("1-2",)))
+    not_flows = tmp_path / "flows.mitm"
+    not_flows.write_bytes(b"garbage that is not tnetstring")
+    with pytest.raises(InputError, match="not a mitmproxy flow file"):
+        analyze(Inputs(flows=not_flows))
+
+
+def test_local_side_sources() -> None:
+    given = local_side(["10.0.0.1", "10.0.0.2:5000", "[fd00::1]:7"], {}, [])
+    assert given.addresses == {"10.0.0.1"}
+    assert given.endpoints == {("10.0.0.2", 5000), ("fd00::1", 7)}
+    manifest = {"network": {"browser": {"address": "10.77.0.1", "ice_udp_port": 4000}}}
+    lab = local_side([], manifest, [])
+    assert lab.how == "session.json network.browser" and lab.sends("10.77.0.1", 1, 1)
+    sdp_event = {
+        "kind": "sdp",
+        "direction": "sent",
+        "parsed": {"media": [{"ssrcs": [99], "candidates": ["udp 10.1.1.1 5555 host"]}]},
+    }
+    from_sdp = local_side([], {}, [sdp_event])
+    assert from_sdp.ssrcs == {99} and from_sdp.endpoints == {("10.1.1.1", 5555)}
+    assert not local_side([], {}, []).known
+
+
+def test_lab_session_resolution() -> None:
+    folder = CAPTURES / "chromium-quiet"
+    if not folder.is_dir():
+        pytest.skip("no quiet session")
+    resolved = resolve(Inputs(session_dir=folder))
+    assert resolved.capture == folder / "capture.pcapng"
+    assert resolved.telemetry_source == "events" and resolved.flows is None
+    assert resolved.reference is not None and resolved.reference.name == "reference.wav"
+    assert resolved.reference_start_source == "session.json scenario.getusermedia_called"
+    explicit = resolve(Inputs(session_dir=folder, flows=folder / "flows.mitm"))
+    assert explicit.telemetry_source == "flows"
+    bare = resolve(Inputs(session_dir=folder, ignore=frozenset(("events", "flows"))))
+    assert bare.telemetry_source is None
+    assert json.loads(json.dumps(resolved.to_json()))["session_json"] is True
+
+
+def test_reference_without_start_is_not_used(tmp_path: Path) -> None:
+    folder = CAPTURES / "chromium-quiet"
+    if not (CAPTURES / "reference.wav").is_file():
+        pytest.skip("no reference")
+    result = analyze(
+        Inputs(
+            capture=folder / "capture.pcapng",
+            timeline=folder / "timeline.json",
+            reference=CAPTURES / "reference.wav",
+        )
+    )
+    assert result.reference.status == "not used: no start time"
+    assert any("--reference-start" in w for w in result.warnings)
+    broken = tmp_path / "x.wav"
+    broken.write_bytes(b"nope")
+    with pytest.raises(InputError, match="WAV"):
+        analyze(
+            Inputs(
+                capture=folder / "capture.pcapng",
+                timeline=folder / "timeline.json",
+                reference=broken,
+                reference_start=0.5,
+            )
+        )

@@ -1,0 +1,128 @@
+"""Tests for decoders.audit.cli: `mutecheck analyze` output, report.json and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from decoders.audit.cli import analyze
+from decoders.audit.verdict import EXIT_CODES
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+CAPTURES = ROOT / "captures"
+
+
+def session(name: str) -> Path:
+    folder = CAPTURES / f"chromium-{name}"
+    if not (folder / "capture.pcapng").is_file():
+        pytest.skip(f"session {name} not recorded")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("name", "verdict"),
+    [("ui-only", "content-leak"), ("telemetry-ws", "metadata-leak"), ("track-disabled", "no-leak")],
+)
+def test_summary_report_and_exit_code(tmp_path: Path, name: str, verdict: str) -> None:
+    report = tmp_path / "report.json"
+    result = CliRunner().invoke(analyze, [str(session(name)), "--report", str(report)])
+    assert result.exit_code == EXIT_CODES[verdict], result.output
+    first = result.output.splitlines()[0]
+    assert first.startswith(("LEAK", "NO LEAK"))
+    assert f"verdict: {verdict} (exit code {EXIT_CODES[verdict]})" in result.output
+    assert f"Full report: {report}" in result.output
+    doc = json.loads(report.read_text())
+    assert doc["schema"] == "mutecheck.report" and doc["verdict"]["verdict"] == verdict
+
+
+def test_json_output(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        analyze, [str(session("quiet")), "--json", "--no-report", "--ignore", "keys"]
+    )
+    assert result.exit_code == 5
+    doc = json.loads(result.output)
+    assert doc["verdict"]["exit_code"] == 5
+    assert doc["decoded_audio"]["status"] == "not measured"
+    assert not (tmp_path / "report.json").exists()
+
+
+def test_parts_by_flags(tmp_path: Path) -> None:
+    folder = session("telemetry-http")
+    args = [
+        "--capture",
+        str(folder / "capture.pcapng"),
+        "--flows",
+        str(folder / "flows.mitm"),
+        "--timeline",
+        str(folder / "timeline.json"),
+        "--grace",
+        "0.3",
+        "--report",
+        str(tmp_path / "r.json"),
+    ]
+    result = CliRunner().invoke(analyze, args)
+    assert result.exit_code == 4, result.output
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert doc["telemetry"]["source"] == "flows"
+    assert doc["timeline"]["grace_s"] == 0.3
+
+
+def test_capture_file_as_argument_without_timeline() -> None:
+    folder = session("track-disabled")
+    result = CliRunner().invoke(analyze, [str(folder / "capture.pcapng"), "--no-report"])
+    assert result.exit_code == 3
+    assert result.output.startswith("CANNOT TELL")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["/no/such/session"], "no such file or folder"),
+        (["--capture", "/no/such.pcap"], "no such file"),
+        ([], "nothing to analyse"),
+        (["--muted", "3-1", "--capture", "{capture}"], "ends before it starts"),
+        (["--clock-offset", "soon", "--capture", "{capture}"], "--clock-offset"),
+        (["--reference-start", "x", "--capture", "{capture}"], "--reference-start"),
+        (["--capture", "{timeline}"], "{timeline}"),
+    ],
+)
+def test_user_errors_are_one_line_exit_2(args: list[str], message: str) -> None:
+    folder = session("track-disabled")
+    names = {"capture": str(folder / "capture.pcapng"), "timeline": str(folder / "timeline.json")}
+    args = [a.format(**names) for a in args]
+    result = CliRunner().invoke(analyze, [*args, "--no-report"])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line]
+    assert len(lines) == 1 and lines[0].startswith("mutecheck: error: ")
+    assert message.format(**names) in lines[0]
+
+
+def test_unwritable_report(tmp_path: Path) -> None:
+    target = tmp_path / "missing-dir" / "report.json"
+    result = CliRunner().invoke(analyze, [str(session("dtx")), "--report", str(target)])
+    assert result.exit_code == 2 and "cannot write the report" in result.output
+
+
+def test_runs_as_a_module(tmp_path: Path) -> None:
+    folder = session("replace-null")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "decoders.audit.cli",
+            str(folder),
+            "--report",
+            str(tmp_path / "r.json"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("NO LEAK")

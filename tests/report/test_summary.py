@@ -1,0 +1,83 @@
+"""Tests for decoders.report.summary: verdict first, plain words, numbers, what was unchecked."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from decoders.audit.analysis import Inputs, analyze
+from decoders.report.analysis_json import report_document
+from decoders.report.summary import HEADLINES, MEANINGS, summary_text
+
+CAPTURES = Path(__file__).resolve().parent.parent.parent / "captures"
+
+
+@functools.cache
+def document(name: str, ignore: frozenset[str] = frozenset()) -> dict[str, Any]:
+    folder = CAPTURES / f"chromium-{name}"
+    if not (folder / "capture.pcapng").is_file():
+        pytest.skip(f"session {name} not recorded")
+    return report_document(analyze(Inputs(session_dir=folder, ignore=ignore)))
+
+
+@pytest.mark.parametrize(
+    ("name", "verdict"),
+    [
+        ("quiet", "content-leak"),
+        ("telemetry-http", "metadata-leak"),
+        ("gain-zero", "no-leak"),
+    ],
+)
+def test_verdict_comes_first(name: str, verdict: str) -> None:
+    text = summary_text(document(name))
+    lines = text.splitlines()
+    assert lines[0] == HEADLINES[verdict]
+    assert lines[1].startswith("  how sure: high")
+    assert f"verdict: {verdict}" in lines[2]
+
+
+def test_findings_with_numbers_and_proof() -> None:
+    text = summary_text(document("quiet"), report_path="/tmp/r.json")
+    assert "What left while muted:" in text
+    assert MEANINGS["audio-level-while-muted"] in text
+    assert "280 of 280 packets" in text or "of 2" in text
+    assert "dBov" in text and "entropy" in text
+    assert "it follows the microphone: proven" in text
+    assert "see:   frames" in text
+    assert text.endswith("Full report: /tmp/r.json")
+    # the leak findings come before the informational ones
+    assert "For information:" not in text.split("What left while muted:")[0]
+
+
+def test_informational_only() -> None:
+    text = summary_text(document("replace-null"))
+    assert "What left while muted:" not in text
+    assert "For information:" in text and MEANINGS["no-media-while-muted"] in text
+
+
+def test_not_checked_lists_what_is_missing() -> None:
+    text = summary_text(document("dtx", frozenset({"keys", "events", "flows", "session"})))
+    section = text.split("Not checked:")[1]
+    assert "telemetry: no events.jsonl or flows.mitm" in section
+    assert "decoded audio: no keys" in section
+    assert "correlation with the microphone's signal" in section
+
+
+def test_inconclusive_says_why() -> None:
+    folder = CAPTURES / "chromium-track-disabled"
+    if not folder.is_dir():
+        pytest.skip("no session")
+    doc = report_document(analyze(Inputs(capture=folder / "capture.pcapng")))
+    text = summary_text(doc)
+    assert text.splitlines()[0] == HEADLINES["inconclusive"]
+    assert text.splitlines()[1].startswith("  why: no timeline")
+
+
+def test_a_saved_report_prints_the_same() -> None:
+    doc = document("telemetry-ws")
+    saved = json.loads(json.dumps(doc))
+    assert summary_text(saved) == summary_text(doc)
