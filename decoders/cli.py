@@ -36,6 +36,8 @@ class LazyGroup(click.Group):
     LAZY: ClassVar[dict[str, str]] = {
         "lab": "decoders.lab.cli:lab",
         "analyze": "decoders.audit.cli:analyze",
+        "decrypt": "decoders.media.cli:decrypt",
+        "import-rtpdump": "decoders.media.cli:import_rtpdump",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

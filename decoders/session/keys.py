@@ -1,0 +1,950 @@
+"""SRTP keys: where they come from and which stream each one protects.
+
+Four sources, one result (:class:`KeySet`):
+
+- ``keys.json`` written by the lab peer (DTLS-SRTP keys it exported, already split by sender);
+- SDES ``a=crypto`` lines of SDP (RFC 4568): offer, answer, the addon's ``events.jsonl`` or the
+  proxy's saved flows;
+- keys given by hand: ``--srtp-key [SSRC:]SUITE:BASE64`` (:func:`parse_srtp_key_option`);
+- an NSS key log (``CLIENT_RANDOM <client random> <master secret>``) plus the DTLS handshake in
+  the capture: the master secret goes through the RFC 5705 exporter with the label
+  ``EXTRACTOR-dtls_srtp`` and the result is split as RFC 5764 §4.2 says (client key, server key,
+  client salt, server salt); the DTLS client's half protects what the client sends.
+
+Parsers here (:func:`parse_hello`, :func:`find_dtls_handshakes`, :func:`parse_keylog`, ...) work
+on bytes and text only; the ``load_*`` functions read files.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Final
+
+from decoders.errors import MalformedPacket
+from decoders.session.sdp import SessionDescription, parse_sdp
+
+# -- SRTP protection suites ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SrtpSuite:
+    """One SRTP protection suite under its SDES name (RFC 4568 §6.2, RFC 7714 §14.1).
+
+    ``dtls_name``/``dtls_id`` name the same suite as a DTLS-SRTP protection profile (RFC 5764
+    §4.1.2, RFC 7714 §14.2); ``libsrtp_profile`` is libsrtp's ``srtp_profile_t`` value.
+    ``rtcp_tag_length`` excludes the 4-byte E flag and SRTCP index that precede the tag.
+    """
+
+    name: str
+    dtls_name: str
+    dtls_id: int
+    key_length: int
+    salt_length: int
+    rtp_tag_length: int
+    rtcp_tag_length: int
+    libsrtp_profile: int
+
+
+SUITES: Final[tuple[SrtpSuite, ...]] = (
+    SrtpSuite("AES_CM_128_HMAC_SHA1_80", "SRTP_AES128_CM_SHA1_80", 1, 16, 14, 10, 10, 1),
+    SrtpSuite("AES_CM_128_HMAC_SHA1_32", "SRTP_AES128_CM_SHA1_32", 2, 16, 14, 4, 10, 2),
+    SrtpSuite("AEAD_AES_128_GCM", "SRTP_AEAD_AES_128_GCM", 7, 16, 12, 16, 16, 7),
+    SrtpSuite("AEAD_AES_256_GCM", "SRTP_AEAD_AES_256_GCM", 8, 32, 12, 16, 16, 8),
+)
+
+
+def find_suite(name: str) -> SrtpSuite:
+    """The suite called ``name`` (SDES or DTLS-SRTP spelling, any case); ValueError otherwise."""
+    wanted = name.strip().upper()
+    for suite in SUITES:
+        if wanted in (suite.name, suite.dtls_name):
+            return suite
+    known = ", ".join(suite.name for suite in SUITES)
+    raise ValueError(f"unknown SRTP suite {name!r} (known: {known})")
+
+
+def suite_by_dtls_id(profile: int) -> SrtpSuite | None:
+    """RFC 5764 §4.1.2: the suite of a use_srtp protection profile id, None when unsupported."""
+    return next((suite for suite in SUITES if suite.dtls_id == profile), None)
+
+
+# -- keys ---------------------------------------------------------------------------------------
+
+Endpoint = tuple[str, int]
+"""(address, port) of a media sender."""
+
+
+@dataclass(frozen=True, slots=True)
+class SrtpKey:
+    """A master key and salt, and what we know about the streams it protects.
+
+    ``ssrcs``: the SSRCs it protects (empty: not known, the key is tried on every stream).
+    ``sender``: the (address, port) that sends with it, when known (a hint, not a restriction:
+    ICE may move media to another candidate pair). ``mki``: (value, length in bytes) when the
+    packets carry a Master Key Identifier (RFC 3711 §3.1). ``source`` says where the key came
+    from, for messages; it never contains key material.
+    """
+
+    suite: SrtpSuite
+    master_key: bytes
+    master_salt: bytes
+    source: str
+    ssrcs: frozenset[int] = frozenset()
+    sender: Endpoint | None = None
+    mki: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.master_key) != self.suite.key_length:
+            raise ValueError(
+                f"{self.source}: {self.suite.name} needs a {self.suite.key_length}-byte master "
+                f"key, got {len(self.master_key)} bytes"
+            )
+        if len(self.master_salt) != self.suite.salt_length:
+            raise ValueError(
+                f"{self.source}: {self.suite.name} needs a {self.suite.salt_length}-byte master "
+                f"salt, got {len(self.master_salt)} bytes"
+            )
+
+    @property
+    def key_and_salt(self) -> bytes:
+        """Master key || master salt, as libsrtp and SDES ``inline:`` want it."""
+        return self.master_key + self.master_salt
+
+    def describe(self) -> str:
+        """Where the key came from and what it is for, without the key itself."""
+        parts = [self.source, self.suite.name]
+        if self.ssrcs:
+            parts.append("SSRC " + ",".join(f"0x{s:08x}" for s in sorted(self.ssrcs)))
+        if self.sender is not None:
+            parts.append(f"sent by {self.sender[0]}:{self.sender[1]}")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class KeySet:
+    """Every key found for a session, and notes on sources that gave none.
+
+    ``plaintext`` says the media is not encrypted at all (plain RTP, e.g. a capture imported
+    from Chromium's RTP dump): decryption then passes every packet through unchanged.
+    """
+
+    keys: tuple[SrtpKey, ...] = ()
+    notes: tuple[str, ...] = ()
+    plaintext: bool = False
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __add__(self, other: KeySet) -> KeySet:
+        keys = list(self.keys)
+        for key in other.keys:
+            if not any(_same_key(key, known) for known in keys):
+                keys.append(key)
+        return KeySet(tuple(keys), self.notes + other.notes, self.plaintext or other.plaintext)
+
+    def candidates(self, ssrc: int, sender: Endpoint | None = None) -> tuple[SrtpKey, ...]:
+        """The keys that may protect a stream, the likeliest first.
+
+        A key restricted to other SSRCs is left out. Among the rest: keys naming this SSRC, then
+        keys sent by ``sender``, then the others, each group in the order the keys were added.
+        """
+
+        def rank(key: SrtpKey) -> int:
+            if ssrc in key.ssrcs:
+                return 0
+            if sender is not None and key.sender == sender:
+                return 1
+            return 2
+
+        usable = [key for key in self.keys if not key.ssrcs or ssrc in key.ssrcs]
+        return tuple(sorted(usable, key=rank))
+
+
+def _same_key(a: SrtpKey, b: SrtpKey) -> bool:
+    return a.suite == b.suite and a.key_and_salt == b.key_and_salt and a.ssrcs == b.ssrcs
+
+
+# -- keys.json ----------------------------------------------------------------------------------
+
+
+def keys_from_json(document: Any, source: str = "keys.json") -> KeySet:
+    """The lab's ``keys.json`` (captures/README.md): ``browser`` and ``peer`` halves.
+
+    Each half has base64 ``master_key`` and ``master_salt`` and the ``ssrcs`` it protects;
+    ``profile`` is the DTLS-SRTP profile. Raises ValueError naming what does not fit.
+    """
+    if not isinstance(document, dict):
+        raise ValueError(f"{source}: not a JSON object")
+    if document.get("version") != 1:
+        raise ValueError(f"{source}: version {document.get('version')!r} is not 1")
+    profile = document.get("profile")
+    if not isinstance(profile, str):
+        raise ValueError(f"{source}: no profile")
+    suite = find_suite(profile)
+    keys: list[SrtpKey] = []
+    for side in ("browser", "peer"):
+        half = document.get(side)
+        if half is None:
+            continue
+        if not isinstance(half, dict):
+            raise ValueError(f"{source}: {side} is not an object")
+        ssrcs = half.get("ssrcs", [])
+        if not isinstance(ssrcs, list) or not all(
+            isinstance(s, int) and 0 <= s < 1 << 32 for s in ssrcs
+        ):
+            raise ValueError(f"{source}: {side}.ssrcs is not a list of 32-bit integers")
+        keys.append(
+            SrtpKey(
+                suite=suite,
+                master_key=_base64_field(half, "master_key", f"{source} {side}"),
+                master_salt=_base64_field(half, "master_salt", f"{source} {side}"),
+                source=f"{source} ({side} sends)",
+                ssrcs=frozenset(ssrcs),
+            )
+        )
+    if not keys:
+        raise ValueError(f"{source}: neither a browser nor a peer key")
+    return KeySet(tuple(keys))
+
+
+def _base64_field(half: Mapping[str, Any], name: str, where: str) -> bytes:
+    value = half.get(name)
+    if not isinstance(value, str):
+        raise ValueError(f"{where}: {name} is missing")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise ValueError(f"{where}: {name} is not base64") from error
+
+
+def load_keys_json(path: Path) -> KeySet:
+    """Read a ``keys.json`` file (see :func:`keys_from_json`)."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise ValueError(f"{path}: not JSON: {error}") from error
+    return keys_from_json(document, source=path.name)
+
+
+# -- SDES (RFC 4568) ----------------------------------------------------------------------------
+
+
+def keys_from_sdp(sdp: SessionDescription, source: str = "SDP") -> KeySet:
+    """SDES keys of every ``a=crypto`` line with an ``inline:`` key (RFC 4568 §9.1).
+
+    The key of a description protects what its author sends (RFC 4568 §6.1), so it is tied to
+    the SSRCs the same m= section declares with ``a=ssrc`` (none declared: tried on every
+    stream). An offer's alternatives all become candidates; decryption keeps the one that
+    authenticates. Unknown suites and keys of the wrong length become notes.
+    """
+    keys: list[SrtpKey] = []
+    notes: list[str] = []
+    for index, section in enumerate(sdp.media):
+        for crypto in section.crypto:
+            where = f"{source} m={section.kind} #{index} a=crypto:{crypto.tag}"
+            if crypto.key is None:
+                notes.append(f"{where}: no inline key")
+                continue
+            try:
+                suite = find_suite(crypto.suite)
+            except ValueError as error:
+                notes.append(f"{where}: {error}")
+                continue
+            if len(crypto.key) != suite.key_length + suite.salt_length:
+                notes.append(
+                    f"{where}: {suite.name} needs {suite.key_length + suite.salt_length} bytes "
+                    f"of key and salt, the line has {len(crypto.key)}"
+                )
+                continue
+            keys.append(
+                SrtpKey(
+                    suite=suite,
+                    master_key=crypto.key[: suite.key_length],
+                    master_salt=crypto.key[suite.key_length :],
+                    source=where,
+                    ssrcs=frozenset(section.ssrcs),
+                    mki=crypto.mki,
+                )
+            )
+    return KeySet(tuple(keys), tuple(notes))
+
+
+def keys_from_events(lines: Iterable[Mapping[str, Any]]) -> KeySet:
+    """SDES keys of the SDP the addon saw (``kind == "sdp"`` events of ``events.jsonl``)."""
+    found = KeySet()
+    for number, event in enumerate(lines, 1):
+        text = event.get("sdp")
+        if event.get("kind") != "sdp" or not isinstance(text, str) or "a=crypto" not in text:
+            continue
+        role = event.get("role") or "sdp"
+        try:
+            found = found + keys_from_sdp(parse_sdp(text), f"events.jsonl event {number} ({role})")
+        except MalformedPacket as error:
+            found = found + KeySet(notes=(f"events.jsonl event {number}: {error}",))
+    return found
+
+
+def keys_from_messages(messages: Iterable[tuple[str, bytes, str | None]]) -> KeySet:
+    """SDES keys of the SDP inside signaling messages: (where, body, content type) each.
+
+    Bodies are read as the addon reads them (:func:`decoders.session.payload.parse_document`,
+    :func:`decoders.session.signaling.find_sdp`): SDP in JSON, forms, SIP or plain text.
+    """
+    from decoders.session.payload import parse_document
+    from decoders.session.signaling import find_sdp
+
+    found = KeySet()
+    for where, body, content_type in messages:
+        if b"a=crypto" not in body:
+            continue
+        for sdp in find_sdp(parse_document(body, content_type)):
+            try:
+                found = found + keys_from_sdp(parse_sdp(sdp.text), where)
+            except MalformedPacket as error:
+                found = found + KeySet(notes=(f"{where}: {error}",))
+    return found
+
+
+def load_flow_keys(path: Path) -> KeySet:
+    """SDES keys of the SDP in a mitmproxy flow file (``flows.mitm``): requests, responses and
+    WebSocket messages."""
+    from mitmproxy import http, io
+
+    def messages() -> Iterator[tuple[str, bytes, str | None]]:
+        with path.open("rb") as stream:
+            for number, flow in enumerate(io.FlowReader(stream).stream(), 1):
+                if not isinstance(flow, http.HTTPFlow):
+                    continue
+                where = f"{path.name} flow {number}"
+                for part, message in (("request", flow.request), ("response", flow.response)):
+                    if message is not None and message.raw_content:
+                        body = message.get_content(strict=False) or message.raw_content
+                        yield f"{where} {part}", body, message.headers.get("content-type")
+                for index, frame in enumerate(flow.websocket.messages if flow.websocket else ()):
+                    yield f"{where} websocket message {index + 1}", frame.content, None
+
+    return keys_from_messages(messages())
+
+
+def load_sdp_keys(path: Path) -> KeySet:
+    """SDES keys of an SDP file."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return keys_from_sdp(parse_sdp(text), path.name)
+
+
+def load_event_keys(path: Path) -> KeySet:
+    """SDES keys of the SDP recorded in an ``events.jsonl``."""
+    from decoders.session.events import read_events
+
+    with path.open("rb") as stream:
+        return keys_from_events(read_events(stream))
+
+
+# -- keys by hand -------------------------------------------------------------------------------
+
+_HEX_DIGITS = re.compile(r"[0-9a-fA-F]{1,8}")
+
+
+def parse_ssrc(text: str) -> int:
+    """An SSRC written as ``0x1234abcd``, decimal, or bare hex with a letter (``deadbeef``)."""
+    value = text.strip()
+    if value.lower().startswith("0x") and _HEX_DIGITS.fullmatch(value[2:]):
+        return int(value[2:], 16)
+    if value.isdigit() and len(value) <= 10 and int(value) < 1 << 32:
+        return int(value)
+    if _HEX_DIGITS.fullmatch(value):
+        return int(value, 16)
+    raise ValueError(f"SSRC {text!r} is not a 32-bit number (hex with 0x, or decimal)")
+
+
+def parse_srtp_key_option(text: str, source: str = "--srtp-key") -> SrtpKey:
+    """``[SSRC:]SUITE:BASE64`` -> a key; BASE64 is master key || master salt (as SDES writes it).
+
+    Without an SSRC the key is tried on every stream. Raises ValueError with a one-line reason.
+    """
+    parts = text.strip().split(":")
+    if len(parts) == 2:
+        ssrcs: frozenset[int] = frozenset()
+        suite_text, material = parts
+    elif len(parts) == 3:
+        ssrcs = frozenset({parse_ssrc(parts[0])})
+        suite_text, material = parts[1], parts[2]
+    else:
+        raise ValueError(f"{source} {_redact(text)!r} is not [SSRC:]SUITE:BASE64")
+    suite = find_suite(suite_text)
+    material = material.strip()
+    try:
+        raw = base64.b64decode(material + "=" * (-len(material) % 4), validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise ValueError(f"{source}: the key of {_redact(text)!r} is not base64") from error
+    if len(raw) != suite.key_length + suite.salt_length:
+        raise ValueError(
+            f"{source}: {suite.name} needs {suite.key_length + suite.salt_length} bytes of key "
+            f"and salt, got {len(raw)}"
+        )
+    return SrtpKey(
+        suite=suite,
+        master_key=raw[: suite.key_length],
+        master_salt=raw[suite.key_length :],
+        source=source,
+        ssrcs=ssrcs,
+    )
+
+
+def _redact(text: str) -> str:
+    """The option text with its key material cut short (messages never print whole keys)."""
+    head, _, material = text.rpartition(":")
+    return f"{head}:{material[:4]}..." if head else f"{text[:4]}..."
+
+
+# -- NSS key log --------------------------------------------------------------------------------
+
+_KEYLOG_LINE = re.compile(r"CLIENT_RANDOM\s+([0-9a-fA-F]+)\s+([0-9a-fA-F]+)")
+
+
+def parse_keylog(text: str) -> dict[bytes, bytes]:
+    """NSS key log format: ``CLIENT_RANDOM <64 hex: client random> <96 hex: master secret>``.
+
+    Returns client random -> master secret (TLS 1.2 / DTLS 1.2 and earlier). Comments (``#``),
+    blank lines and the TLS 1.3 labels (``CLIENT_HANDSHAKE_TRAFFIC_SECRET`` ...) are skipped; a
+    ``CLIENT_RANDOM`` line of the wrong shape raises MalformedPacket naming its line number.
+    """
+    secrets: dict[bytes, bytes] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped.startswith("CLIENT_RANDOM"):
+            continue
+        matched = _KEYLOG_LINE.fullmatch(stripped)
+        if matched is None or len(matched[1]) != 64 or len(matched[2]) != 96:
+            raise MalformedPacket(
+                f"key log line {number}: CLIENT_RANDOM needs a 64-hex-digit client random and a "
+                "96-hex-digit master secret"
+            )
+        secrets[bytes.fromhex(matched[1])] = bytes.fromhex(matched[2])
+    return secrets
+
+
+# -- DTLS hellos --------------------------------------------------------------------------------
+
+CLIENT_HELLO: Final = 1
+SERVER_HELLO: Final = 2
+HANDSHAKE_CONTENT_TYPE: Final = 22
+EXTENDED_MASTER_SECRET: Final = 23  # RFC 7627 §5.1
+USE_SRTP: Final = 14  # RFC 5764 §4.1.1
+SUPPORTED_VERSIONS: Final = 43  # RFC 8446 §4.2.1
+DTLS_1_0: Final = 0xFEFF
+DTLS_1_2: Final = 0xFEFD
+DTLS_1_3: Final = 0xFEFC
+
+#: Cipher suites whose TLS 1.2 PRF hash is SHA-384 (RFC 5288, 5289, 5487, 6655 ...); every
+#: other TLS 1.2 suite uses SHA-256 (RFC 5246 §5).
+SHA384_SUITES: Final = frozenset(
+    {0x009D, 0x009F, 0x00A1, 0x00A3, 0x00A5, 0x00A7, 0x00A9, 0x00AB, 0x00AD, 0x00AF, 0x00B1}
+    | {0x00B3, 0x00B5, 0x00B7, 0x00B9, 0xC024, 0xC026, 0xC028, 0xC02A, 0xC02C, 0xC02E}
+    | {0xC030, 0xC032, 0xC038, 0xC03B, 0xC0A1, 0xC0A3, 0xC0A5, 0xC0A7, 0xC0A9, 0xC0AB}
+    | {0xC0AF, 0xD002}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    r"""The clear fields of a DTLS ClientHello or ServerHello body (RFC 6347 §4.2.1)::
+
+        ClientHello                              ServerHello
+        +---------------------------------+      +---------------------------------+
+        | client_version (2)              |      | server_version (2)              |
+        | random (32)                     |      | random (32)                     |
+        | session_id <0..32>              |      | session_id <0..32>              |
+        | cookie <0..2^8-1>               |      | cipher_suite (2)                |
+        | cipher_suites <2..2^16-2>       |      | compression_method (1)          |
+        | compression_methods <1..2^8-1>  |      | extensions <0..2^16-1>          |
+        | extensions <0..2^16-1>          |      +---------------------------------+
+        +---------------------------------+
+
+    ``cipher_suites`` has the offered suites (ClientHello) or the chosen one (ServerHello);
+    ``extensions`` the extension types in order; ``srtp_profiles`` the use_srtp profiles;
+    ``selected_version`` the supported_versions choice of a (D)TLS 1.3 ServerHello.
+    """
+
+    message_type: int
+    version: int
+    random: bytes
+    session_id: bytes
+    cipher_suites: tuple[int, ...]
+    extensions: tuple[int, ...]
+    srtp_profiles: tuple[int, ...]
+    selected_version: int | None
+
+
+class _Cursor:
+    """Bounds-checked reads of TLS fields and <length>-prefixed vectors (RFC 8446 §3.4)."""
+
+    def __init__(self, data: bytes, what: str) -> None:
+        self.data = data
+        self.position = 0
+        self.what = what
+
+    def take(self, size: int, field_name: str) -> bytes:
+        if self.position + size > len(self.data):
+            raise MalformedPacket(f"{self.what} {field_name} truncated at byte {self.position}")
+        chunk = self.data[self.position : self.position + size]
+        self.position += size
+        return chunk
+
+    def number(self, size: int, field_name: str) -> int:
+        return int.from_bytes(self.take(size, field_name), "big")
+
+    def vector(self, length_size: int, field_name: str) -> bytes:
+        return self.take(self.number(length_size, field_name + " length"), field_name)
+
+    @property
+    def remaining(self) -> int:
+        return len(self.data) - self.position
+
+
+def parse_hello(message_type: int, body: bytes) -> Hello:
+    """A whole ClientHello (1) or ServerHello (2) body; MalformedPacket when a field overruns."""
+    if message_type not in (CLIENT_HELLO, SERVER_HELLO):
+        raise ValueError(f"handshake type {message_type} is not a hello")
+    name = "DTLS ClientHello" if message_type == CLIENT_HELLO else "DTLS ServerHello"
+    cursor = _Cursor(body, name)
+    version = cursor.number(2, "version")
+    random = cursor.take(32, "random")
+    session_id = cursor.vector(1, "session_id")
+    if message_type == CLIENT_HELLO:
+        cursor.vector(1, "cookie")
+        listed = cursor.vector(2, "cipher_suites")
+        if len(listed) % 2:
+            raise MalformedPacket(f"{name} cipher_suites has odd length {len(listed)}")
+        suites = tuple(int.from_bytes(listed[i : i + 2], "big") for i in range(0, len(listed), 2))
+        cursor.vector(1, "compression_methods")
+    else:
+        suites = (cursor.number(2, "cipher_suite"),)
+        cursor.take(1, "compression_method")
+    types: list[int] = []
+    profiles: tuple[int, ...] = ()
+    selected: int | None = None
+    if cursor.remaining:
+        block = _Cursor(cursor.vector(2, "extensions"), name + " extension")
+        while block.remaining:
+            extension_type = block.number(2, "type")
+            data = block.vector(2, "data")
+            types.append(extension_type)
+            if extension_type == USE_SRTP:
+                profiles = _srtp_profiles(data, name)
+            elif extension_type == SUPPORTED_VERSIONS and message_type == SERVER_HELLO:
+                if len(data) != 2:
+                    raise MalformedPacket(f"{name} supported_versions is not 2 bytes")
+                selected = int.from_bytes(data, "big")
+    return Hello(
+        message_type=message_type,
+        version=version,
+        random=random,
+        session_id=session_id,
+        cipher_suites=suites,
+        extensions=tuple(types),
+        srtp_profiles=profiles,
+        selected_version=selected,
+    )
+
+
+def _srtp_profiles(data: bytes, name: str) -> tuple[int, ...]:
+    """RFC 5764 §4.1.1: SRTPProtectionProfiles<2..2^16-1>, then srtp_mki<0..255>."""
+    cursor = _Cursor(data, name + " use_srtp")
+    listed = cursor.vector(2, "profiles")
+    if len(listed) % 2:
+        raise MalformedPacket(f"{name} use_srtp profiles have odd length {len(listed)}")
+    return tuple(int.from_bytes(listed[i : i + 2], "big") for i in range(0, len(listed), 2))
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeMessage:
+    """One DTLS handshake message fragment (RFC 6347 §4.2.2) of an epoch-0 record."""
+
+    message_type: int
+    length: int
+    message_seq: int
+    fragment_offset: int
+    fragment: bytes
+
+
+def parse_handshake_fragments(datagram: bytes) -> list[HandshakeMessage]:
+    r"""The epoch-0 handshake fragments of a DTLS datagram (RFC 6347 §4.1 and §4.2.2)::
+
+        record:    type(1)=22 version(2) epoch(2)=0 sequence_number(6) length(2) fragment
+        handshake: msg_type(1) length(3) message_seq(2) fragment_offset(3) fragment_length(3) body
+
+    Records of other types or epochs are skipped. MalformedPacket when a record or fragment
+    overruns the datagram.
+    """
+    out: list[HandshakeMessage] = []
+    offset = 0
+    while offset < len(datagram):
+        if len(datagram) - offset < 13:
+            raise MalformedPacket(f"DTLS record header truncated at byte {offset}")
+        content_type = datagram[offset]
+        epoch = int.from_bytes(datagram[offset + 3 : offset + 5], "big")
+        length = int.from_bytes(datagram[offset + 11 : offset + 13], "big")
+        start = offset + 13
+        if start + length > len(datagram):
+            raise MalformedPacket(f"DTLS record length {length} runs past the datagram")
+        if content_type == HANDSHAKE_CONTENT_TYPE and epoch == 0:
+            out.extend(_fragments(datagram[start : start + length]))
+        offset = start + length
+    return out
+
+
+def _fragments(record: bytes) -> list[HandshakeMessage]:
+    """RFC 6347 §4.2.2: the handshake fragments inside one record's plaintext."""
+    out: list[HandshakeMessage] = []
+    offset = 0
+    while offset < len(record):
+        if len(record) - offset < 12:
+            raise MalformedPacket(f"DTLS handshake header truncated at byte {offset}")
+        total = int.from_bytes(record[offset + 1 : offset + 4], "big")
+        fragment_offset = int.from_bytes(record[offset + 6 : offset + 9], "big")
+        fragment_length = int.from_bytes(record[offset + 9 : offset + 12], "big")
+        start = offset + 12
+        if start + fragment_length > len(record) or fragment_offset + fragment_length > total:
+            raise MalformedPacket("DTLS handshake fragment runs past its record or message")
+        out.append(
+            HandshakeMessage(
+                message_type=record[offset],
+                length=total,
+                message_seq=int.from_bytes(record[offset + 4 : offset + 6], "big"),
+                fragment_offset=fragment_offset,
+                fragment=record[start : start + fragment_length],
+            )
+        )
+        offset = start + fragment_length
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class DtlsHandshake:
+    """What a key log needs from one DTLS handshake seen in a capture."""
+
+    client: Endpoint
+    server: Endpoint
+    version: int
+    client_random: bytes
+    server_random: bytes
+    cipher_suite: int
+    extended_master_secret: bool
+    srtp_profile: int | None
+
+
+FlowDatagram = tuple[str, int, str, int, bytes]
+"""(source address, source port, destination address, destination port, UDP payload)."""
+
+
+def find_dtls_handshakes(datagrams: Iterable[FlowDatagram]) -> list[DtlsHandshake]:
+    """Pair each ServerHello with the latest ClientHello sent the other way on the same 5-tuple.
+
+    Datagrams that are not DTLS (first byte outside 20..63, RFC 7983) are skipped; fragmented
+    hellos are reassembled; a broken DTLS datagram is skipped (the handshake retransmits).
+    Duplicates (retransmitted flights) give one handshake.
+    """
+    assembler = _HelloAssembler()
+    clients: dict[tuple[Endpoint, Endpoint], Hello] = {}
+    found: dict[tuple[bytes, bytes], DtlsHandshake] = {}
+    for src, src_port, dst, dst_port, payload in datagrams:
+        if not payload or not 20 <= payload[0] <= 63:
+            continue
+        try:
+            fragments = parse_handshake_fragments(payload)
+        except MalformedPacket:
+            continue
+        sender, receiver = (src, src_port), (dst, dst_port)
+        for hello in assembler.add(sender, receiver, fragments):
+            if hello.message_type == CLIENT_HELLO:
+                clients[(sender, receiver)] = hello
+                continue
+            client_hello = clients.get((receiver, sender))
+            if client_hello is None:
+                continue
+            both = set(client_hello.extensions) & set(hello.extensions)
+            handshake = DtlsHandshake(
+                client=receiver,
+                server=sender,
+                version=hello.selected_version or hello.version,
+                client_random=client_hello.random,
+                server_random=hello.random,
+                cipher_suite=hello.cipher_suites[0],
+                extended_master_secret=EXTENDED_MASTER_SECRET in both,
+                srtp_profile=hello.srtp_profiles[0] if hello.srtp_profiles else None,
+            )
+            found.setdefault((handshake.client_random, handshake.server_random), handshake)
+    return list(found.values())
+
+
+class _HelloAssembler:
+    """Joins hello fragments per (sender, receiver, message_seq) (RFC 6347 §4.2.3)."""
+
+    def __init__(self) -> None:
+        self._parts: dict[tuple[Endpoint, Endpoint, int, int], dict[int, bytes]] = {}
+
+    def add(
+        self, sender: Endpoint, receiver: Endpoint, fragments: Iterable[HandshakeMessage]
+    ) -> list[Hello]:
+        complete: list[Hello] = []
+        for fragment in fragments:
+            if fragment.message_type not in (CLIENT_HELLO, SERVER_HELLO):
+                continue
+            key = (sender, receiver, fragment.message_seq, fragment.message_type)
+            parts = self._parts.setdefault(key, {})
+            parts[fragment.fragment_offset] = fragment.fragment
+            body = _joined(parts, fragment.length)
+            if body is None:
+                continue
+            del self._parts[key]
+            try:
+                complete.append(parse_hello(fragment.message_type, body))
+            except MalformedPacket:
+                continue
+        return complete
+
+
+def _joined(parts: Mapping[int, bytes], length: int) -> bytes | None:
+    """The message when its fragments cover 0..length, else None."""
+    out = bytearray(length)
+    covered = 0
+    for offset in sorted(parts):
+        chunk = parts[offset]
+        if offset > covered:
+            return None
+        out[offset : offset + len(chunk)] = chunk
+        covered = max(covered, offset + len(chunk))
+    return bytes(out) if covered >= length else None
+
+
+# -- the exporter -------------------------------------------------------------------------------
+
+
+def p_hash(digest: str, secret: bytes, seed: bytes, length: int) -> bytes:
+    """RFC 5246 §5: P_hash(secret, seed) = HMAC(secret, A(1) + seed) + HMAC(secret, A(2) + ...)."""
+    out = bytearray()
+    a = seed
+    while len(out) < length:
+        a = hmac.digest(secret, a, digest)
+        out += hmac.digest(secret, a + seed, digest)
+    return bytes(out[:length])
+
+
+def tls12_prf(secret: bytes, label: bytes, seed: bytes, length: int, digest: str) -> bytes:
+    """RFC 5246 §5: PRF(secret, label, seed) = P_<hash>(secret, label + seed)."""
+    return p_hash(digest, secret, label + seed, length)
+
+
+def tls10_prf(secret: bytes, label: bytes, seed: bytes, length: int) -> bytes:
+    """RFC 4346 §5 (TLS 1.1, used by DTLS 1.0): P_MD5(S1, ...) XOR P_SHA-1(S2, ...)."""
+    half = (len(secret) + 1) // 2
+    md5 = p_hash("md5", secret[:half], label + seed, length)
+    sha1 = p_hash("sha1", secret[len(secret) - half :], label + seed, length)
+    return bytes(x ^ y for x, y in zip(md5, sha1, strict=True))
+
+
+def export_keying_material(
+    master_secret: bytes,
+    client_random: bytes,
+    server_random: bytes,
+    label: bytes,
+    length: int,
+    *,
+    version: int = DTLS_1_2,
+    cipher_suite: int = 0,
+) -> bytes:
+    """RFC 5705 §4 without context: PRF(master_secret, label, client_random + server_random).
+
+    DTLS 1.2 uses the TLS 1.2 PRF with SHA-384 for the suites of :data:`SHA384_SUITES` and
+    SHA-256 otherwise; DTLS 1.0 the TLS 1.1 PRF. With the extended master secret (RFC 7627) only
+    the master secret's derivation changes, and a key log already holds the master secret.
+    """
+    seed = client_random + server_random
+    if version == DTLS_1_0:
+        return tls10_prf(master_secret, label, seed, length)
+    if version == DTLS_1_2:
+        digest = "sha384" if cipher_suite in SHA384_SUITES else "sha256"
+        return tls12_prf(master_secret, label, seed, length, digest)
+    raise ValueError(f"no RFC 5705 exporter for DTLS version 0x{version:04x}")
+
+
+DTLS_SRTP_LABEL: Final = b"EXTRACTOR-dtls_srtp"
+
+
+def dtls_srtp_keys(
+    handshake: DtlsHandshake, master_secret: bytes, source: str = "key log"
+) -> tuple[SrtpKey, SrtpKey]:
+    """RFC 5764 §4.2: the client's and the server's SRTP master keys from the exporter.
+
+    The keying material is client_write_SRTP_master_key, server_write_SRTP_master_key,
+    client_write_SRTP_master_salt, server_write_SRTP_master_salt; each side's key protects what
+    that side sends (its SRTP and SRTCP).
+    """
+    if handshake.srtp_profile is None:
+        raise ValueError(f"{source}: the DTLS handshake negotiated no SRTP profile (use_srtp)")
+    suite = suite_by_dtls_id(handshake.srtp_profile)
+    if suite is None:
+        raise ValueError(f"{source}: unsupported SRTP profile 0x{handshake.srtp_profile:04x}")
+    size = 2 * (suite.key_length + suite.salt_length)
+    material = export_keying_material(
+        master_secret,
+        handshake.client_random,
+        handshake.server_random,
+        DTLS_SRTP_LABEL,
+        size,
+        version=handshake.version,
+        cipher_suite=handshake.cipher_suite,
+    )
+    k, s = suite.key_length, suite.salt_length
+    client = SrtpKey(
+        suite=suite,
+        master_key=material[:k],
+        master_salt=material[2 * k : 2 * k + s],
+        source=f"{source} (DTLS client {handshake.client[0]}:{handshake.client[1]} sends)",
+        sender=handshake.client,
+    )
+    server = SrtpKey(
+        suite=suite,
+        master_key=material[k : 2 * k],
+        master_salt=material[2 * k + s :],
+        source=f"{source} (DTLS server {handshake.server[0]}:{handshake.server[1]} sends)",
+        sender=handshake.server,
+    )
+    return client, server
+
+
+def keys_from_keylog(
+    secrets: Mapping[bytes, bytes],
+    handshakes: Sequence[DtlsHandshake],
+    source: str = "key log",
+) -> KeySet:
+    """SRTP keys of every handshake whose client random the key log knows."""
+    keys: list[SrtpKey] = []
+    notes: list[str] = []
+    if not handshakes:
+        notes.append(f"{source}: the capture holds no complete DTLS ClientHello/ServerHello")
+    for handshake in handshakes:
+        secret = secrets.get(handshake.client_random)
+        if secret is None:
+            notes.append(
+                f"{source}: no CLIENT_RANDOM line for the DTLS handshake of "
+                f"{handshake.client[0]}:{handshake.client[1]} (client random "
+                f"{handshake.client_random[:4].hex()}...)"
+            )
+            continue
+        if handshake.version not in (DTLS_1_0, DTLS_1_2):
+            notes.append(
+                f"{source}: DTLS version 0x{handshake.version:04x} is not supported (DTLS 1.3 "
+                "exports from its own exporter secret)"
+            )
+            continue
+        try:
+            keys.extend(dtls_srtp_keys(handshake, secret, source))
+        except ValueError as error:
+            notes.append(str(error))
+    return KeySet(tuple(keys), tuple(notes))
+
+
+def capture_flow_datagrams(capture: Path) -> list[FlowDatagram]:
+    """The DTLS-looking UDP/TCP datagrams of a capture, as :data:`FlowDatagram` tuples."""
+    from decoders.wire.capture import open_capture
+    from decoders.wire.net import Unwrapper
+
+    out: list[FlowDatagram] = []
+    unwrapper = Unwrapper()
+    with open_capture(capture) as reader:
+        for frame in reader:
+            for datagram in unwrapper.feed(frame):
+                payload = datagram.payload
+                if payload and 20 <= payload[0] <= 63:
+                    out.append(
+                        (datagram.src, datagram.src_port, datagram.dst, datagram.dst_port, payload)
+                    )
+    return out
+
+
+def load_keylog_keys(keylog: Path, capture: Path) -> KeySet:
+    """SRTP keys from an NSS key log file and the DTLS handshakes of a capture."""
+    secrets = parse_keylog(keylog.read_text(encoding="utf-8", errors="replace"))
+    handshakes = find_dtls_handshakes(capture_flow_datagrams(capture))
+    return keys_from_keylog(secrets, handshakes, keylog.name)
+
+
+# -- one session --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class KeySources:
+    """The key files of one session (any may be absent) and keys given by hand."""
+
+    keys_json: Path | None = None
+    keylog: Path | None = None
+    sdp: tuple[Path, ...] = ()
+    events: Path | None = None
+    flows: Path | None = None
+    manual: tuple[SrtpKey, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def in_folder(cls, folder: Path, **overrides: Any) -> KeySources:
+        """The usual files of a session folder: keys.json, keylog.txt, offer/answer, events;
+        the proxy's flows only when there are no events (the addon records their SDP)."""
+
+        def maybe(name: str) -> Path | None:
+            path = folder / name
+            return path if path.is_file() else None
+
+        found = cls(
+            keys_json=maybe("keys.json"),
+            keylog=maybe("keylog.txt"),
+            sdp=tuple(p for p in (maybe("offer.sdp"), maybe("answer.sdp")) if p is not None),
+            events=maybe("events.jsonl"),
+            flows=None if maybe("events.jsonl") else maybe("flows.mitm"),
+        )
+        return replace(found, **overrides)
+
+
+def load_session_keys(sources: KeySources, capture: Path | None = None) -> KeySet:
+    """Every key the sources give: by hand first, then keys.json, the key log, SDP, events,
+    flows.
+
+    Raises ValueError (or MalformedPacket, a ValueError) naming a file that is broken.
+    """
+    found = KeySet(sources.manual)
+    loaders: list[tuple[Path | None, Callable[[Path], KeySet]]] = [
+        (sources.keys_json, load_keys_json),
+    ]
+    if capture is not None:
+        captured = capture
+        loaders.append((sources.keylog, lambda path: load_keylog_keys(path, captured)))
+    loaders += [(path, load_sdp_keys) for path in sources.sdp]
+    loaders.append((sources.events, load_event_keys))
+    loaders.append((sources.flows, load_flow_keys))
+    for path, loader in loaders:
+        if path is not None:
+            found = found + loader(path)
+    return found
+
+
+def load_keys(path: Path) -> KeySet:
+    """Keys from one path: a session folder (every source in it, the key log read against the
+    folder's capture), a ``keys.json``, an SDP file, an ``events.jsonl`` or a ``flows.mitm``."""
+    if path.is_dir():
+        from decoders.session.folder import CAPTURE_NAMES
+
+        capture = next((path / n for n in CAPTURE_NAMES if (path / n).is_file()), None)
+        return load_session_keys(KeySources.in_folder(path), capture)
+    if path.suffix == ".sdp":
+        return load_sdp_keys(path)
+    if path.suffix == ".jsonl":
+        return load_event_keys(path)
+    if path.suffix == ".mitm":
+        return load_flow_keys(path)
+    return load_keys_json(path)

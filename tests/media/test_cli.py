@@ -1,0 +1,213 @@
+"""``mutecheck decrypt`` and ``mutecheck import-rtpdump``: outputs, warnings, user errors."""
+
+from __future__ import annotations
+
+import base64
+import json
+import wave
+from datetime import UTC, timedelta, timezone
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner, Result
+
+from decoders.media.cli import decrypt, import_rtpdump, parse_endpoint, parse_zone
+
+ROOT = Path(__file__).resolve().parents[2]
+CAPTURES = ROOT / "captures"
+SDES = ROOT / "tests" / "fixtures" / "media" / "sdes"
+RECORDING = ROOT / "tests" / "fixtures" / "media" / "rtpdump"
+WRONG_KEY = "AES_CM_128_HMAC_SHA1_80:" + base64.b64encode(bytes(30)).decode()
+
+
+@click.group()
+def main() -> None:
+    """The commands as the lead registers them on the main group."""
+
+
+main.add_command(decrypt)
+main.add_command(import_rtpdump)
+
+
+def run(*args: object) -> Result:
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def _one_line_error(result: Result) -> str:
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("mutecheck: error:")]
+    assert len(lines) == 1
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+def _folder(variant: str = "ui-only") -> Path:
+    folder = CAPTURES / f"chromium-{variant}"
+    if not folder.is_dir():
+        pytest.skip(f"no {variant} session")
+    return folder
+
+
+def test_commands_are_click_commands() -> None:
+    assert isinstance(decrypt, click.Command) and decrypt.name == "decrypt"
+    assert isinstance(import_rtpdump, click.Command) and import_rtpdump.name == "import-rtpdump"
+
+
+def test_decrypt_a_session_folder() -> None:
+    result = run("decrypt", _folder())
+    assert result.exit_code == 0, result.output
+    assert "704 packets" in result.stdout or "packets, " in result.stdout
+    assert ", 0 failed; key: keys.json (browser sends)" in result.stdout
+    assert "opus (sdp)" in result.stdout and "decoded with" in result.stdout
+    assert "warning" not in result.stderr  # nothing written, no privacy warning
+
+
+def test_decrypt_writes_pcapng_and_wav_with_a_privacy_warning(tmp_path: Path) -> None:
+    out, wavs = tmp_path / "plain.pcapng", tmp_path / "wav"
+    result = run("decrypt", _folder(), "--pcapng", out, "--wav", wavs)
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_size > 10_000
+    (wav,) = wavs.iterdir()
+    with wave.open(str(wav)) as handle:
+        assert handle.getframerate() == 48000 and handle.getnframes() > 48000 * 10
+    assert result.stderr.count("holds decrypted media") == 2
+    assert f"wrote {out}" in result.stdout
+
+
+def test_decrypt_muted_only(tmp_path: Path) -> None:
+    folder = _folder()
+    muted = json.loads((folder / "timeline.json").read_text())["muted"]
+    result = run("decrypt", folder, "--wav", tmp_path, "--muted-only")
+    assert result.exit_code == 0, result.output
+    files = sorted(tmp_path.iterdir())
+    assert [f.name.endswith(f"-muted-{n}.wav") for n, f in enumerate(files, 1)] == [True] * len(
+        muted
+    )
+    with wave.open(str(files[0])) as handle:
+        seconds = handle.getnframes() / handle.getframerate()
+    assert seconds == pytest.approx(muted[0][1] - muted[0][0], abs=0.1)
+    assert "holds decrypted media" in result.stderr
+
+
+def test_decrypt_json_summary() -> None:
+    result = run("decrypt", SDES / "capture.pcapng", "--sdp", SDES / "offer.sdp", "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert len(document["streams"]) == 4
+    assert all(s["failed"] == 0 for s in document["streams"])
+    codecs = sorted(s["audio"]["codec"] for s in document["streams"] if "audio" in s)
+    assert codecs == ["PCMU", "opus", "opus"]
+    assert document["written"] == []
+
+
+def test_decrypt_with_a_key_by_hand() -> None:
+    truth = json.loads((SDES / "truth.json").read_text())["streams"]["B"]
+    key = f"0x{truth['ssrc']:08x}:AEAD_AES_128_GCM:{truth['key']}"
+    result = run("decrypt", SDES / "capture.pcapng", "--srtp-key", key)
+    assert result.exit_code == 0, result.output
+    assert "50 decrypted, 0 failed; key: --srtp-key #1" in result.stdout
+    assert result.stderr.count("no key for this stream") == 3
+
+
+def test_wrong_key_is_one_clear_line() -> None:
+    line = _one_line_error(run("decrypt", SDES / "capture.pcapng", "--srtp-key", WRONG_KEY))
+    assert "no stream decrypted" in line and "no key authenticates" in line
+    assert "AAAAAAAAAAAA" not in line
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["decrypt", "/nonexistent/session"], "no such file"),
+        (["decrypt", SDES / "capture.pcapng"], "no SRTP keys"),
+        (["decrypt", SDES / "capture.pcapng", "--srtp-key", "AES:xx"], "unknown SRTP suite"),
+        (["decrypt", SDES / "capture.pcapng", "--srtp-key", "nonsense"], "is not [SSRC:]"),
+        (["decrypt", SDES / "truth.json", "--srtp-key", WRONG_KEY], "truth.json"),
+        (["decrypt", SDES / "capture.pcapng", "--muted-only"], "needs --wav"),
+    ],
+)
+def test_decrypt_user_errors(args: list[object], message: str) -> None:
+    assert message in _one_line_error(run(*map(str, args)))
+
+
+def test_muted_only_needs_a_timeline(tmp_path: Path) -> None:
+    args = ["decrypt", SDES / "capture.pcapng", "--sdp", SDES / "offer.sdp", "--wav", tmp_path]
+    assert "needs a timeline" in _one_line_error(run(*map(str, args), "--muted-only"))
+    bad = tmp_path / "timeline.json"
+    bad.write_text('{"muted": [[5, 1]]}')
+    line = _one_line_error(run(*map(str, args), "--muted-only", "--timeline", str(bad)))
+    assert "muted[0]" in line
+
+
+def test_import_rtpdump(tmp_path: Path) -> None:
+    out = tmp_path / "dump.pcapng"
+    result = run(
+        "import-rtpdump",
+        RECORDING / "chromium-stderr.log",
+        "-o",
+        out,
+        "--timezone",
+        "UTC",
+        "--year",
+        "2026",
+        "--local",
+        "[2001:db8::1]:5000",
+        "--remote",
+        "[2001:db8::2]:6000",
+    )
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out}: " in result.stdout and "RTP" in result.stdout
+    assert "holds decrypted media" in result.stderr
+    assert out.stat().st_size > 10_000
+
+
+def test_decrypt_plain_rtp_from_the_dump(tmp_path: Path) -> None:
+    out = tmp_path / "dump.pcapng"
+    log = RECORDING / "chromium-stderr.log"
+    assert run("import-rtpdump", log, "-o", out, "--timezone", "Z").exit_code == 0
+    result = run("decrypt", out, "--plain", "--wav", tmp_path / "wav")
+    assert result.exit_code == 0, result.output
+    assert "key: none (plain RTP)" in result.stdout and "opus (behaviour)" in result.stdout
+    assert len(list((tmp_path / "wav").iterdir())) == 1
+    assert "holds decrypted media" in result.stderr
+    without = _one_line_error(run("decrypt", out, "--srtp-key", WRONG_KEY))
+    assert "no stream decrypted" in without
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--local", "nowhere"], "ADDRESS:PORT"),
+        (["--remote", "10.0.0.1:70000"], "out of range"),
+        (["--timezone", "Mars/Olympus"], "unknown time zone"),
+        (["--remote", "[::2]:5"], "one IPv4, one IPv6"),
+    ],
+)
+def test_import_rtpdump_user_errors(tmp_path: Path, extra: list[str], message: str) -> None:
+    log = RECORDING / "chromium-stderr.log"
+    line = _one_line_error(run("import-rtpdump", log, "-o", tmp_path / "x.pcapng", *extra))
+    assert message in line
+
+
+def test_import_rtpdump_of_a_plain_log(tmp_path: Path) -> None:
+    log = tmp_path / "chrome.log"
+    log.write_text("[1:2:1129/221500.000000:INFO:x.cc:1] hello\n")
+    line = _one_line_error(run("import-rtpdump", log, "-o", tmp_path / "x.pcapng"))
+    assert "WebRTC-Debugging-RtpDump" in line
+    missing = _one_line_error(run("import-rtpdump", tmp_path / "none.log", "-o", tmp_path / "y"))
+    assert "none.log" in missing
+
+
+def test_parse_endpoint_and_zone() -> None:
+    assert parse_endpoint("10.0.0.1:5000") == ("10.0.0.1", 5000)
+    assert parse_endpoint("[::1]:9") == ("::1", 9)
+    for bad in ("10.0.0.1", "999.0.0.1:5", "[::1]:0", "host:80"):
+        with pytest.raises(ValueError):
+            parse_endpoint(bad)
+    assert parse_zone("Z") is UTC
+    assert parse_zone("+05:30") == timezone(timedelta(hours=5, minutes=30))
+    assert parse_zone("-0800") == timezone(timedelta(hours=-8))
+    assert str(parse_zone("Europe/Berlin")) == "Europe/Berlin"
+    with pytest.raises(ValueError):
+        parse_zone("+25:00")

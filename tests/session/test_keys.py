@@ -1,0 +1,558 @@
+"""Key sources: keys.json, SDES a=crypto, --srtp-key, and NSS key log + DTLS handshake."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from OpenSSL import SSL
+
+from decoders.errors import MalformedPacket
+from decoders.session import keys as k
+from decoders.session.sdp import parse_sdp
+from decoders.wire.capture import LINKTYPE_ETHERNET
+from decoders.wire.pcapwriter import PcapngWriter, build_udp_frame
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKETS = ROOT / "tests" / "fixtures" / "packets"
+SDES = ROOT / "tests" / "fixtures" / "media" / "sdes"
+
+
+# -- suites and keys ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_80"),
+        ("srtp_aes128_cm_sha1_32", "AES_CM_128_HMAC_SHA1_32"),
+        ("SRTP_AEAD_AES_256_GCM", "AEAD_AES_256_GCM"),
+        (" aead_aes_128_gcm ", "AEAD_AES_128_GCM"),
+    ],
+)
+def test_find_suite_accepts_both_spellings(name: str, expected: str) -> None:
+    assert k.find_suite(name).name == expected
+
+
+def test_suite_table() -> None:
+    gcm = k.find_suite("AEAD_AES_256_GCM")
+    assert (gcm.key_length, gcm.salt_length, gcm.rtp_tag_length, gcm.dtls_id) == (32, 12, 16, 8)
+    short = k.find_suite("AES_CM_128_HMAC_SHA1_32")
+    assert (short.rtp_tag_length, short.rtcp_tag_length) == (4, 10)
+    assert k.suite_by_dtls_id(1) is k.find_suite("SRTP_AES128_CM_SHA1_80")
+    assert k.suite_by_dtls_id(0x99) is None
+    with pytest.raises(ValueError, match="unknown SRTP suite"):
+        k.find_suite("F8_128_HMAC_SHA1_80")
+
+
+def test_key_lengths_are_checked() -> None:
+    suite = k.find_suite("AES_CM_128_HMAC_SHA1_80")
+    with pytest.raises(ValueError, match="16-byte master key"):
+        k.SrtpKey(suite, bytes(15), bytes(14), "test")
+    with pytest.raises(ValueError, match="14-byte master salt"):
+        k.SrtpKey(suite, bytes(16), bytes(12), "test")
+    key = k.SrtpKey(suite, bytes(16), bytes(14), "test", ssrcs=frozenset({1}))
+    assert key.key_and_salt == bytes(30)
+    assert "0x00000001" in key.describe() and "00" * 8 not in key.describe()
+
+
+def _key(
+    source: str, ssrcs: frozenset[int] = frozenset(), sender: k.Endpoint | None = None
+) -> k.SrtpKey:
+    suite = k.find_suite("AES_CM_128_HMAC_SHA1_80")
+    material = source.encode().ljust(30, b".")[:30]
+    return k.SrtpKey(suite, material[:16], material[16:], source, frozenset(ssrcs), sender)
+
+
+def test_candidates_order_and_restriction() -> None:
+    wild = _key("wild")
+    sent = _key("sent", sender=("10.0.0.1", 5000))
+    named = _key("named", frozenset({7}))
+    other = _key("other", frozenset({8}))
+    keys = k.KeySet((wild, sent, named, other))
+    assert keys.candidates(7, ("10.0.0.1", 5000)) == (named, sent, wild)
+    assert keys.candidates(9, None) == (wild, sent)
+    assert keys.candidates(8, ("10.0.0.9", 1)) == (other, wild, sent)
+
+
+def test_keyset_addition_drops_repeats_keeps_notes() -> None:
+    a = k.KeySet((_key("a"),), ("note a",))
+    b = k.KeySet((_key("a"), _key("b")), ("note b",))
+    both = a + b
+    assert [key.source for key in both.keys] == ["a", "b"]
+    assert both.notes == ("note a", "note b")
+    assert len(both) == 2
+
+
+# -- keys.json ----------------------------------------------------------------------------------
+
+
+def test_keys_json_of_every_lab_session(session_dir: Path) -> None:
+    document = json.loads((session_dir / "keys.json").read_text())
+    found = k.load_keys_json(session_dir / "keys.json")
+    assert [key.source for key in found.keys] == [
+        "keys.json (browser sends)",
+        "keys.json (peer sends)",
+    ]
+    browser, peer = found.keys
+    assert browser.suite.dtls_name == document["profile"]
+    assert browser.master_key == base64.b64decode(document["browser"]["master_key"])
+    assert browser.master_salt == base64.b64decode(document["browser"]["master_salt"])
+    assert browser.ssrcs == frozenset(document["browser"]["ssrcs"])
+    assert peer.master_key == base64.b64decode(document["peer"]["master_key"])
+
+
+GOOD_HALF = {
+    "master_key": base64.b64encode(bytes(16)).decode(),
+    "master_salt": "AAAAAAAAAAAAAAAAAAA=",
+}
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ([], "not a JSON object"),
+        ({"version": 2}, "version 2"),
+        ({"version": 1}, "no profile"),
+        ({"version": 1, "profile": "NOPE"}, "unknown SRTP suite"),
+        ({"version": 1, "profile": "SRTP_AES128_CM_SHA1_80"}, "neither"),
+        ({"version": 1, "profile": "SRTP_AES128_CM_SHA1_80", "browser": 3}, "not an object"),
+        (
+            {"version": 1, "profile": "SRTP_AES128_CM_SHA1_80", "browser": {"master_key": "!"}},
+            "not base64",
+        ),
+        (
+            {
+                "version": 1,
+                "profile": "SRTP_AES128_CM_SHA1_80",
+                "peer": {**GOOD_HALF, "ssrcs": [-1]},
+            },
+            "32-bit",
+        ),
+        (
+            {"version": 1, "profile": "SRTP_AES128_CM_SHA1_80", "peer": {"master_salt": "AA=="}},
+            "missing",
+        ),
+    ],
+)
+def test_keys_json_errors_name_the_problem(document: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        k.keys_from_json(document)
+
+
+def test_load_keys_json_rejects_non_json(tmp_path: Path) -> None:
+    path = tmp_path / "keys.json"
+    path.write_text("{")
+    with pytest.raises(ValueError, match="not JSON"):
+        k.load_keys_json(path)
+
+
+# -- SDES ---------------------------------------------------------------------------------------
+
+
+def test_sdes_keys_of_the_fixture_offer() -> None:
+    truth = json.loads((SDES / "truth.json").read_text())["streams"]
+    found = k.load_sdp_keys(SDES / "offer.sdp")
+    assert found.notes == ()
+    assert [key.suite.name for key in found.keys] == [
+        "AES_CM_128_HMAC_SHA1_80",
+        "AES_CM_128_HMAC_SHA1_32",
+        "AEAD_AES_128_GCM",
+    ]
+    first, second, third = found.keys
+    assert first.key_and_salt == base64.b64decode(truth["A"]["key"])
+    assert first.ssrcs == frozenset({truth["A"]["ssrc"], truth["C"]["ssrc"]})
+    assert second.mki == (1, 4)
+    assert third.ssrcs == frozenset({truth["B"]["ssrc"]})
+    assert third.master_salt == base64.b64decode(truth["B"]["key"])[16:]
+    assert first.source.startswith("offer.sdp m=audio #0 a=crypto:1")
+
+
+def test_sdes_unusable_lines_become_notes() -> None:
+    sdp = parse_sdp(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 RTP/SAVP 0\r\n"
+        "a=crypto:1 F8_128_HMAC_SHA1_80 inline:AAAA\r\n"
+        "a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:AAAA\r\n"
+        "a=crypto:3 AES_CM_128_HMAC_SHA1_80 KEYMGT:opaque\r\n"
+    )
+    found = k.keys_from_sdp(sdp, "x.sdp")
+    assert found.keys == ()
+    assert len(found.notes) == 3
+    assert "unknown SRTP suite" in found.notes[0]
+    assert "needs 30 bytes" in found.notes[1]
+    assert "no inline key" in found.notes[2]
+
+
+def test_sdes_keys_from_addon_events(tmp_path: Path) -> None:
+    offer = (SDES / "offer.sdp").read_text()
+    events = [
+        {"t": 1.0, "kind": "session_start"},
+        {"t": 2.0, "kind": "sdp", "role": "offer", "sdp": offer},
+        {"t": 3.0, "kind": "sdp", "role": "answer", "sdp": "v=0\r\nbroken"},
+        {"t": 4.0, "kind": "sdp", "role": "answer", "sdp": "a=crypto:1 junk\r\n"},
+    ]
+    found = k.keys_from_events(events)
+    assert len(found.keys) == 3
+    assert found.keys[0].source.startswith("events.jsonl event 2 (offer)")
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events[:2]))
+    assert len(k.load_event_keys(path).keys) == 3
+    assert len(k.load_keys(path).keys) == 3
+
+
+def test_sdes_keys_from_saved_flows(tmp_path: Path) -> None:
+    from mitmproxy import io as mitmio
+    from mitmproxy.test import tflow
+
+    offer = (SDES / "offer.sdp").read_text()
+    posted = tflow.tflow(resp=True)
+    posted.request.set_text(json.dumps({"type": "offer", "sdp": offer}))
+    posted.request.headers["content-type"] = "application/json"
+    socket = tflow.twebsocketflow()
+    assert socket.websocket is not None
+    socket.websocket.messages[0].content = offer.encode()
+    plain = tflow.tflow(resp=True)
+    path = tmp_path / "flows.mitm"
+    with path.open("wb") as stream:
+        writer = mitmio.FlowWriter(stream)  # type: ignore[no-untyped-call]
+        for flow in (plain, posted, socket):
+            writer.add(flow)
+    found = k.load_flow_keys(path)
+    assert [key.source.split(" m=")[0] for key in found.keys] == [
+        "flows.mitm flow 2 request",
+        "flows.mitm flow 2 request",
+        "flows.mitm flow 2 request",
+    ]
+    assert len(k.load_keys(path).keys) == 3  # the WebSocket copy adds nothing new
+    folder = tmp_path / "session"
+    folder.mkdir()
+    path.rename(folder / "flows.mitm")
+    assert k.KeySources.in_folder(folder).flows == folder / "flows.mitm"
+    assert len(k.load_keys(folder).keys) == 3
+    (folder / "events.jsonl").write_text("")
+    assert k.KeySources.in_folder(folder).flows is None
+
+
+# -- keys by hand -------------------------------------------------------------------------------
+
+KEY30 = base64.b64encode(bytes(range(30))).decode()
+
+
+@pytest.mark.parametrize(
+    ("text", "ssrcs"),
+    [
+        (f"AES_CM_128_HMAC_SHA1_80:{KEY30}", set()),
+        (f"0x1A2B3C4D:AES_CM_128_HMAC_SHA1_80:{KEY30}", {0x1A2B3C4D}),
+        (f"439041101:aes_cm_128_hmac_sha1_80:{KEY30}", {439041101}),
+        (f"deadbeef:SRTP_AES128_CM_SHA1_80:{KEY30.rstrip('=')}", {0xDEADBEEF}),
+    ],
+)
+def test_srtp_key_option(text: str, ssrcs: set[int]) -> None:
+    key = k.parse_srtp_key_option(text)
+    assert key.key_and_salt == bytes(range(30))
+    assert key.ssrcs == frozenset(ssrcs)
+    assert key.source == "--srtp-key"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("AES_CM_128_HMAC_SHA1_80", "is not"),
+        (f"1:2:AES_CM_128_HMAC_SHA1_80:{KEY30}", "is not"),
+        (f"NOPE:{KEY30}", "unknown SRTP suite"),
+        ("AES_CM_128_HMAC_SHA1_80:@@@@", "not base64"),
+        (f"AEAD_AES_256_GCM:{KEY30}", "needs 44 bytes"),
+        (f"0x1FFFFFFFF:AES_CM_128_HMAC_SHA1_80:{KEY30}", "SSRC"),
+        (f"99999999999:AES_CM_128_HMAC_SHA1_80:{KEY30}", "SSRC"),
+        (f"ssrc:AES_CM_128_HMAC_SHA1_80:{KEY30}", "SSRC"),
+    ],
+)
+def test_srtp_key_option_errors(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message) as caught:
+        k.parse_srtp_key_option(text)
+    assert KEY30[8:] not in str(caught.value)  # never echo the key
+
+
+# -- the NSS key log ----------------------------------------------------------------------------
+
+
+def test_parse_keylog() -> None:
+    random, secret = "ab" * 32, "cd" * 48
+    text = (
+        "# comment\n\nCLIENT_HANDSHAKE_TRAFFIC_SECRET 00 11\n"
+        f"CLIENT_RANDOM {random} {secret}\r\n  CLIENT_RANDOM {random.upper()} {'ef' * 48}\n"
+    )
+    assert k.parse_keylog(text) == {bytes.fromhex(random): bytes.fromhex("ef" * 48)}
+    with pytest.raises(MalformedPacket, match="line 2"):
+        k.parse_keylog(f"\nCLIENT_RANDOM {random} {secret[:-2]}")
+    with pytest.raises(MalformedPacket):
+        k.parse_keylog("CLIENT_RANDOM zz")
+
+
+def test_keylog_of_every_lab_session_gives_the_exported_keys(session_dir: Path) -> None:
+    """The peer's OpenSSL key log + the capture's handshake -> the keys aiortc exported."""
+    exported = k.load_keys_json(session_dir / "keys.json")
+    derived = k.load_keylog_keys(session_dir / "keylog.txt", session_dir / "capture.pcapng")
+    assert derived.notes == ()
+    document = json.loads((session_dir / "keys.json").read_text())
+    handshakes = k.find_dtls_handshakes(k.capture_flow_datagrams(session_dir / "capture.pcapng"))
+    assert len(handshakes) == 1
+    handshake = handshakes[0]
+    assert handshake.version == k.DTLS_1_2
+    assert handshake.extended_master_secret
+    assert k.suite_by_dtls_id(handshake.srtp_profile or 0) is exported.keys[0].suite
+    by_sender = {key.sender: key for key in derived.keys}
+    browser = next(key for key in derived.keys if key.sender and key.sender[0] == "10.77.0.1")
+    peer = next(key for key in derived.keys if key.sender and key.sender[0] == "10.77.0.2")
+    assert browser.key_and_salt == exported.keys[0].key_and_salt
+    assert peer.key_and_salt == exported.keys[1].key_and_salt
+    # the DTLS role decides the halves: the browser is the server in these sessions
+    role = document["dtls_role_browser"]
+    assert by_sender[handshake.server if role == "server" else handshake.client] is browser
+
+
+def test_keylog_without_the_session_line_is_a_note(session_dir: Path) -> None:
+    handshakes = k.find_dtls_handshakes(k.capture_flow_datagrams(session_dir / "capture.pcapng"))
+    found = k.keys_from_keylog({bytes(32): bytes(48)}, handshakes, "other.txt")
+    assert found.keys == ()
+    assert "no CLIENT_RANDOM line" in found.notes[0]
+    assert "no complete DTLS" in k.keys_from_keylog({}, [], "x").notes[0]
+
+
+# a real handshake between two pyOpenSSL endpoints ------------------------------------------------
+
+A_END, B_END = ("192.0.2.1", 5000), ("192.0.2.2", 6000)
+
+
+def _certificate() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mutecheck")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    return key, certificate
+
+
+def _context(
+    cipher: str, version: int, ems: bool, profiles: bytes, log: list[bytes]
+) -> SSL.Context:
+    context = SSL.Context(SSL.DTLS_METHOD)
+    private, certificate = _certificate()
+    context.use_privatekey(private)
+    context.use_certificate(certificate)
+    context.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, lambda *_: True)
+    context.set_tlsext_use_srtp(profiles)
+    context.set_min_proto_version(version)
+    context.set_max_proto_version(version)
+    context.set_cipher_list(cipher.encode())
+    if not ems:
+        context.set_options(0x1)  # SSL_OP_NO_EXTENDED_MASTER_SECRET
+    context.set_keylog_callback(lambda _connection, line: log.append(bytes(line)))
+    return context
+
+
+def _handshake(
+    cipher: str, version: int, ems: bool, profiles: bytes
+) -> tuple[SSL.Connection, SSL.Connection, list[k.FlowDatagram], str]:
+    """Two pyOpenSSL DTLS endpoints over memory BIOs; the datagrams they exchanged; key log."""
+    log: list[bytes] = []
+    client = SSL.Connection(_context(cipher, version, ems, profiles, log))
+    client.set_connect_state()
+    server = SSL.Connection(_context(cipher, version, ems, profiles, []))
+    server.set_accept_state()
+    wire: list[k.FlowDatagram] = []
+
+    def pump(
+        source: SSL.Connection, sink: SSL.Connection, src: k.Endpoint, dst: k.Endpoint
+    ) -> bool:
+        moved = False
+        while True:
+            try:
+                data = source.bio_read(65536)
+            except SSL.WantReadError:
+                return moved
+            wire.append((src[0], src[1], dst[0], dst[1], data))
+            sink.bio_write(data)
+            moved = True
+
+    for _ in range(20):
+        for connection in (client, server):
+            with contextlib.suppress(SSL.WantReadError):
+                connection.do_handshake()
+        if not pump(client, server, A_END, B_END) | pump(server, client, B_END, A_END):
+            break
+    text = b"\n".join(log).decode()
+    return client, server, wire, text
+
+
+@pytest.mark.parametrize(
+    ("cipher", "version", "ems", "profiles"),
+    [
+        ("ECDHE-ECDSA-AES128-GCM-SHA256", 0xFEFD, True, b"SRTP_AES128_CM_SHA1_80"),
+        ("ECDHE-ECDSA-AES256-GCM-SHA384", 0xFEFD, True, b"SRTP_AEAD_AES_128_GCM"),
+        ("ECDHE-ECDSA-AES256-GCM-SHA384", 0xFEFD, False, b"SRTP_AES128_CM_SHA1_32"),
+        ("ECDHE-ECDSA-AES128-SHA:@SECLEVEL=0", 0xFEFF, True, b"SRTP_AEAD_AES_256_GCM"),
+    ],
+    ids=["dtls12-sha256-ems", "dtls12-sha384-gcm", "dtls12-sha384-no-ems", "dtls10"],
+)
+def test_keylog_keys_equal_openssl_exporter(
+    cipher: str, version: int, ems: bool, profiles: bytes, tmp_path: Path
+) -> None:
+    client, server, wire, keylog = _handshake(cipher, version, ems, profiles)
+    capture = tmp_path / "handshake.pcapng"
+    with capture.open("wb") as handle:
+        writer = PcapngWriter(handle)
+        interface = writer.add_interface(LINKTYPE_ETHERNET)
+        for number, (src, sport, dst, dport, data) in enumerate(wire):
+            frame = build_udp_frame(LINKTYPE_ETHERNET, src, sport, dst, dport, data)
+            writer.write(interface, 1_700_000_000 * 10**9 + number * 1000, frame)
+    (tmp_path / "keylog.txt").write_text(keylog)
+    found = k.load_keylog_keys(tmp_path / "keylog.txt", capture)
+    assert found.notes == ()
+    suite = k.find_suite(profiles.decode())
+    size = suite.key_length + suite.salt_length
+    material = client.export_keying_material(b"EXTRACTOR-dtls_srtp", 2 * size)
+    assert material == server.export_keying_material(b"EXTRACTOR-dtls_srtp", 2 * size)
+    client_key, server_key = found.keys
+    length = suite.key_length
+    assert client_key.master_key == material[:length]
+    assert server_key.master_key == material[length : 2 * length]
+    assert client_key.master_salt == material[2 * length : 2 * length + suite.salt_length]
+    assert server_key.master_salt == material[2 * length + suite.salt_length :]
+    assert client_key.sender == A_END and server_key.sender == B_END
+    assert client_key.suite is suite
+    handshake = k.find_dtls_handshakes(wire)[0]
+    assert handshake.version == version
+    assert handshake.extended_master_secret is ems
+    assert handshake.client_random == client.client_random()
+    assert handshake.server_random == server.server_random()
+
+
+def test_unsupported_versions_and_profiles() -> None:
+    handshake = k.DtlsHandshake(A_END, B_END, k.DTLS_1_3, bytes(32), bytes(32), 0x1301, True, 1)
+    found = k.keys_from_keylog({bytes(32): bytes(48)}, [handshake])
+    assert "not supported" in found.notes[0]
+    no_srtp = k.DtlsHandshake(A_END, B_END, k.DTLS_1_2, bytes(32), bytes(32), 0xC02B, True, None)
+    assert "no SRTP profile" in k.keys_from_keylog({bytes(32): bytes(48)}, [no_srtp]).notes[0]
+    odd = k.DtlsHandshake(A_END, B_END, k.DTLS_1_2, bytes(32), bytes(32), 0xC02B, True, 0x99)
+    assert "unsupported SRTP profile" in k.keys_from_keylog({bytes(32): bytes(48)}, [odd]).notes[0]
+    with pytest.raises(ValueError, match="exporter"):
+        k.export_keying_material(bytes(48), bytes(32), bytes(32), b"x", 8, version=0x0303)
+
+
+# -- the hello parser ---------------------------------------------------------------------------
+
+
+def _hello_bodies() -> list[tuple[int, bytes]]:
+    out = []
+    for name in ("dtls_client_hello.bin", "dtls_server_hello_flight.bin"):
+        for fragment in k.parse_handshake_fragments((PACKETS / name).read_bytes()):
+            if fragment.message_type in (k.CLIENT_HELLO, k.SERVER_HELLO):
+                out.append((fragment.message_type, fragment.fragment))
+    return out
+
+
+def test_real_hellos_parse() -> None:
+    (client_type, client_body), (server_type, server_body) = _hello_bodies()
+    client = k.parse_hello(client_type, client_body)
+    server = k.parse_hello(server_type, server_body)
+    assert client.version == 0xFEFD and len(client.random) == 32
+    assert k.USE_SRTP in client.extensions and k.EXTENDED_MASTER_SECRET in client.extensions
+    assert set(client.srtp_profiles) >= {1}
+    assert server.srtp_profiles == (1,)  # tshark_dtls.tsv: the server chose profile 1
+    assert len(server.cipher_suites) == 1 and server.cipher_suites[0] in client.cipher_suites
+    assert server.selected_version is None
+    with pytest.raises(ValueError):
+        k.parse_hello(11, client_body)
+
+
+def test_hello_cut_at_every_length() -> None:
+    for message_type, body in _hello_bodies():
+        for cut in range(len(body)):
+            with contextlib.suppress(MalformedPacket):
+                k.parse_hello(message_type, body[:cut])
+
+
+def test_handshake_datagrams_cut_at_every_length() -> None:
+    for name in ("dtls_client_hello.bin", "dtls_server_hello_flight.bin"):
+        data = (PACKETS / name).read_bytes()
+        for cut in range(len(data)):
+            with contextlib.suppress(MalformedPacket):
+                k.parse_handshake_fragments(data[:cut])
+
+
+def test_fragmented_client_hello_is_reassembled() -> None:
+    parts = [(PACKETS / f"dtls_client_hello_fragment_{i}.bin").read_bytes() for i in (1, 2)]
+    whole = (PACKETS / "dtls_client_hello.bin").read_bytes()
+    server = (PACKETS / "dtls_server_hello_flight.bin").read_bytes()
+    joined = k.find_dtls_handshakes(
+        [(*A_END, *B_END, parts[0]), (*A_END, *B_END, parts[1]), (*B_END, *A_END, server)]
+    )
+    single = k.find_dtls_handshakes([(*A_END, *B_END, whole), (*B_END, *A_END, server)])
+    assert joined == single and len(single) == 1
+    assert single[0].client == A_END and single[0].server == B_END
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400))
+def test_arbitrary_bytes_raise_only_malformed(data: bytes) -> None:
+    with contextlib.suppress(MalformedPacket):
+        k.parse_handshake_fragments(data)
+    for message_type in (k.CLIENT_HELLO, k.SERVER_HELLO):
+        with contextlib.suppress(MalformedPacket):
+            k.parse_hello(message_type, data)
+    k.find_dtls_handshakes([(*A_END, *B_END, data), (*B_END, *A_END, data)])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_arbitrary_keylog_text_raises_only_malformed(text: str) -> None:
+    with contextlib.suppress(MalformedPacket):
+        k.parse_keylog(text)
+
+
+# -- one session --------------------------------------------------------------------------------
+
+
+def test_load_keys_of_a_folder_reads_every_source(session_dir: Path) -> None:
+    found = k.load_keys(session_dir)
+    sources = {key.source.split(" ")[0] for key in found.keys}
+    assert sources == {"keys.json", "keylog.txt"}
+    assert len({key.key_and_salt for key in found.keys}) == 2
+
+
+def test_load_session_keys_puts_keys_by_hand_first(tmp_path: Path) -> None:
+    manual = k.parse_srtp_key_option(f"AES_CM_128_HMAC_SHA1_80:{KEY30}")
+    sources = k.KeySources(sdp=(SDES / "offer.sdp",), manual=(manual,))
+    found = k.load_session_keys(sources)
+    assert found.keys[0] is manual and len(found.keys) == 4
+    assert k.load_keys(SDES / "offer.sdp").keys == found.keys[1:]
+
+
+def test_key_sources_in_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "keys.json").write_text("{}")
+    (tmp_path / "offer.sdp").write_text("v=0\r\n")
+    sources = k.KeySources.in_folder(tmp_path, keylog=tmp_path / "other.txt")
+    assert sources.keys_json == tmp_path / "keys.json"
+    assert sources.sdp == (tmp_path / "offer.sdp",)
+    assert sources.keylog == tmp_path / "other.txt"
+    assert sources.events is None
