@@ -15,8 +15,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The verdict is the exit code (0 no leak, 3 inconclusive, 4 metadata leak, 5 content leak);
+# the default session leaks on purpose, so only 1 (crash) and 2 (usage) fail the demo.
 demo: $(STAMP)
+	@mkdir -p build/demo
 	$(VENV)/bin/mutecheck streams $(DEMO)
+	@echo
+	@$(VENV)/bin/mutecheck analyze $(DEMO) --report build/demo/report.json \
+	    --html build/demo/report.html --wireshark build/demo/wireshark; \
+	  code=$$?; if [ $$code -eq 1 ] || [ $$code -eq 2 ]; then exit $$code; fi; \
+	  echo; echo "open build/demo/report.html in a browser (verdict exit code $$code)"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

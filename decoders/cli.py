@@ -38,6 +38,7 @@ class LazyGroup(click.Group):
         "analyze": "decoders.audit.cli:analyze",
         "decrypt": "decoders.media.cli:decrypt",
         "import-rtpdump": "decoders.media.cli:import_rtpdump",
+        "report": "decoders.report.cli:report",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -109,6 +109,25 @@ def _seconds(text: str | None, name: str) -> float | None:
     help="Where to write report.json (default: in the session folder, or beside the capture).",
 )
 @click.option("--no-report", is_flag=True, help="Do not write report.json.")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the self-contained HTML report here.",
+)
+@click.option(
+    "--wireshark",
+    "wireshark_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write the Wireshark companion (annotated.pcapng, filters, profile, mutecheck.lua).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing; the exit code is the verdict.")
+@click.option(
+    "--color/--no-color",
+    "colour",
+    default=None,
+    help="Colour (default: on a terminal, unless NO_COLOR is set).",
+)
 def analyze(
     session: Path | None,
     capture: Path | None,
@@ -128,6 +147,10 @@ def analyze(
     as_json: bool,
     report_path: Path | None,
     no_report: bool,
+    html_path: Path | None,
+    wireshark_dir: Path | None,
+    quiet: bool,
+    colour: bool | None,
 ) -> None:
     """Did anything leave the machine while the microphone was muted?
 
@@ -178,10 +201,26 @@ def analyze(
         except OSError as error:
             fail(f"{target}: cannot write the report ({error.strerror})")
         written = str(target)
-    if as_json:
-        click.echo(json.dumps(doc, indent=2, allow_nan=False))
-    else:
-        click.echo(summary_text(doc, report_path=written))
+    from decoders.report.style import Style
+
+    style = Style.for_stream(sys.stdout, force=colour)
+    if not quiet:
+        if as_json:
+            click.echo(json.dumps(doc, indent=2, allow_nan=False))
+        else:
+            click.echo(summary_text(doc, report_path=written, style=style), color=style.enabled)
+    if html_path is not None or wireshark_dir is not None:
+        from decoders.report.cli import write_reports
+
+        try:
+            out = write_reports(
+                result, html=html_path, wireshark=wireshark_dir, progress=False if quiet else None
+            )
+        except OSError as error:
+            fail(f"{error.filename}: {error.strerror}" if error.filename else str(error))
+        if not quiet and not as_json:
+            for line in out.lines(style):
+                click.echo(line, color=style.enabled)
     sys.exit(result.verdict.exit_code)
 
 

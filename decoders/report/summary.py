@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from decoders.report.style import Style
+
 HEADLINES: Final = {
     "content-leak": "LEAK: sound from your microphone left this computer while you were muted.",
     "metadata-leak": (
@@ -67,8 +69,9 @@ def _window_line(window: dict[str, Any], verdict: dict[str, Any] | None) -> str:
     return line
 
 
-def _finding_lines(finding: dict[str, Any]) -> list[str]:
+def _finding_lines(finding: dict[str, Any], style: Style) -> list[str]:
     tag = finding["severity"].upper() if finding["severity"] != "info" else "info"
+    tag = style.severity(finding["severity"], tag)
     lines = [f"  [{tag}] {finding['title']} (window {finding['window'] + 1}, {finding['id']})"]
     meaning = MEANINGS.get(finding["id"])
     if meaning:
@@ -100,10 +103,13 @@ def _finding_lines(finding: dict[str, Any]) -> list[str]:
     return lines
 
 
-def summary_text(doc: dict[str, Any], *, report_path: str | None = None) -> str:
-    """The summary of a report document, as lines for a terminal."""
+def summary_text(
+    doc: dict[str, Any], *, report_path: str | None = None, style: Style | None = None
+) -> str:
+    """The summary of a report document, as lines for a terminal (coloured by ``style``)."""
+    style = style or Style(False)
     verdict = doc["verdict"]
-    lines = [HEADLINES[verdict["verdict"]]]
+    lines = [style.verdict(verdict["verdict"], HEADLINES[verdict["verdict"]])]
     if verdict["verdict"] == "inconclusive":
         lines.append(f"  why: {verdict['reason']}")
     else:
@@ -125,12 +131,12 @@ def summary_text(doc: dict[str, Any], *, report_path: str | None = None) -> str:
         lines.append("")
         lines.append("What left while muted:")
         for finding in leaks:
-            lines += _finding_lines(finding)
+            lines += _finding_lines(finding, style)
     if infos:
         lines.append("")
         lines.append("For information:")
         for finding in infos:
-            lines += _finding_lines(finding)
+            lines += _finding_lines(finding, style)
     unchecked = _not_checked(doc)
     if unchecked:
         lines.append("")

@@ -1,0 +1,113 @@
+"""``mutecheck report`` and the ``write_reports`` hook ``analyze --html/--wireshark`` calls."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from decoders.audit.analysis import Inputs, analyze
+from decoders.report.browser import find_chromium
+from decoders.report.cli import Written, report, write_reports
+
+CAPTURES = Path(__file__).resolve().parents[2] / "captures"
+SESSION = CAPTURES / "chromium-ui-only"
+
+
+def test_report_writes_html_and_wireshark(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        report,
+        [str(SESSION), "--html", str(tmp_path / "r.html"), "--wireshark", str(tmp_path / "ws")],
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("content-leak (high confidence): ")
+    assert lines[1] == f"HTML report: {tmp_path / 'r.html'}"
+    assert lines[2].startswith(f"Wireshark files: {tmp_path / 'ws'} (annotated.pcapng with 280")
+    assert "\x1b[" not in result.output  # not a terminal: no colour
+    assert (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
+    assert (tmp_path / "ws" / "annotated.pcapng").is_file()
+    assert (tmp_path / "ws" / "mutecheck.lua").is_file()
+
+
+def test_quiet_prints_nothing(tmp_path: Path) -> None:
+    result = CliRunner().invoke(report, [str(SESSION), "--html", str(tmp_path / "r.html"), "-q"])
+    assert result.exit_code == 0 and result.output == ""
+    assert (tmp_path / "r.html").is_file()
+
+
+def test_colour_when_asked(tmp_path: Path) -> None:
+    out = str(tmp_path / "r.html")
+    coloured = CliRunner().invoke(report, [str(SESSION), "--html", out, "--color"])
+    assert coloured.exit_code == 0
+    assert coloured.output.startswith("\x1b[")
+    plain = CliRunner().invoke(report, [str(SESSION), "--html", out, "--no-color"])
+    assert "\x1b[" not in plain.output
+
+
+def test_a_capture_file_and_muted_intervals(tmp_path: Path) -> None:
+    capture = str(CAPTURES / "chromium-track-disabled" / "capture.pcapng")
+    bare = CliRunner().invoke(report, [capture, "--html", str(tmp_path / "a.html")])
+    assert bare.exit_code == 0, bare.output
+    assert bare.output.startswith("inconclusive")
+    timed = CliRunner().invoke(
+        report, [capture, "--html", str(tmp_path / "b.html"), "--muted", "4.1-10.1"]
+    )
+    assert timed.exit_code == 0, timed.output
+    assert timed.output.startswith("no-leak")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([str(SESSION)], "nothing to write"),
+        (["/no/such/session", "--html", "x.html"], "/no/such/session: no such file or folder"),
+        ([str(SESSION), "--wireshark", "ws", "--screenshot", "x.png"], "--screenshot needs --html"),
+        ([str(SESSION), "--html", "x.html", "--muted", "soon"], "is not START-END"),
+    ],
+)
+def test_user_errors_are_one_line_and_exit_2(
+    args: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(report, args)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert result.output.count("\n") == 1
+
+
+def test_unwritable_output_is_a_user_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = CliRunner().invoke(report, [str(SESSION), "--html", str(blocker / "r.html")])
+    assert result.exit_code == 2
+    assert result.output.startswith("mutecheck: error: ")
+
+
+def test_screenshot(tmp_path: Path) -> None:
+    if find_chromium() is None:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is required in CI")
+        pytest.skip("Chromium not installed")
+    shot = tmp_path / "r.png"
+    result = CliRunner().invoke(
+        report, [str(SESSION), "--html", str(tmp_path / "r.html"), "--screenshot", str(shot)]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == f"Screenshot: {shot}"
+    assert shot.read_bytes().startswith(b"\x89PNG")
+
+
+def test_write_reports_hook(tmp_path: Path) -> None:
+    analysis = analyze(Inputs(session_dir=SESSION))
+    assert write_reports(analysis, html=None, wireshark=None) == Written()
+    written = write_reports(analysis, html=tmp_path / "r.html", wireshark=tmp_path / "ws")
+    assert written.html == tmp_path / "r.html" and written.html.is_file()
+    assert written.wireshark is not None and written.wireshark.flagged_frames == 280
+    assert written.lines() == [
+        f"HTML report: {tmp_path / 'r.html'}",
+        f"Wireshark files: {tmp_path / 'ws'} (annotated.pcapng with 280 flagged frame(s); "
+        "see README.md)",
+    ]
