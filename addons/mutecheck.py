@@ -10,6 +10,10 @@ line when volume telemetry, or RTP audio that is not silent, leaves while you ar
 through the proxy. The logic lives in :mod:`decoders.session.monitor`; this class only adapts
 mitmproxy's flows to it. No hook lets an exception out: a failure becomes a ``warning`` event and
 the flow passes untouched.
+
+Events carry the time mitmproxy recorded for each message, so saved flows can be analysed again
+offline: ``mitmdump -n -r SESSION_DIR/flows.mitm -s addons/mutecheck.py --set
+mutecheck_dir=NEW_DIR --set mutecheck_save_flows=false``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import IO, Any, Concatenate
 
 from mitmproxy import command, ctx, exceptions, http, udp, version
 from mitmproxy.addonmanager import Loader
+from mitmproxy.proxy import server_hooks
 from mitmproxy.utils import human
 
 try:
@@ -49,6 +54,8 @@ from decoders.session.mutemark import is_mark_host, parse_mark_path, parse_state
 from decoders.session.signaling import MuteRule, load_rules
 
 MAX_INTERNAL_ERRORS = 100
+MAX_OPEN_WEBSOCKETS = 4096
+METADATA_KEY = "mutecheck"
 OPTION_NAMES = (
     "mutecheck_dir",
     "mutecheck_block",
@@ -90,6 +97,8 @@ class MuteCheck:
         self._our_save_stream_file: str | None = None
         self._running = False
         self._errors = 0
+        self._websockets: dict[str, tuple[FlowRef, str, str]] = {}
+        self._unwritable = False
 
     def load(self, loader: Loader) -> None:
         loader.add_option(
@@ -191,6 +200,7 @@ class MuteCheck:
                 ) from error
         if any(name.startswith("mutecheck_") for name in updated):
             self.monitor.settings = self._settings()
+            self._unwritable = False
         if "mutecheck_dir" in updated and self._writer is not None:
             self._close()
             if self._running:
@@ -244,11 +254,13 @@ class MuteCheck:
             rules=rules,
         )
 
+    @_guarded
     def running(self) -> None:
         self._running = True
         if self._writer is None:
             self._open()
 
+    @_guarded
     def done(self) -> None:
         try:
             self._emit(self.monitor.finish(time.time()))
@@ -269,6 +281,7 @@ class MuteCheck:
             self._file = open(folder / "events.jsonl", "a", encoding="utf-8")  # noqa: SIM115
         except OSError as error:
             logging.error(f"mutecheck: cannot write to {folder}: {error}")
+            self._unwritable = True  # until the options change; the proxy goes on regardless
             return
         self.session_dir = folder
         self._writer = EventWriter(self._file)
@@ -308,7 +321,7 @@ class MuteCheck:
         self._writer = None
 
     def _emit(self, out: Outcome) -> None:
-        if out.events and self._writer is None:
+        if out.events and self._writer is None and not self._unwritable:
             self._open()
         if self._writer is not None:
             self._writer.write_all(out.events)
@@ -356,6 +369,7 @@ class MuteCheck:
         )
 
     def _answer_mark(self, flow: http.HTTPFlow) -> None:
+        flow.metadata[METADATA_KEY] = "mark"
         headers = {
             "Content-Type": "application/json",
             "Access-Control-Allow-Origin": "*",
@@ -370,7 +384,7 @@ class MuteCheck:
             body = {"error": str(error), "usage": "/muted, /unmuted or /state; ?t=<epoch s>"}
             flow.response = http.Response.make(400, json.dumps(body), headers)
             return
-        now = time.time()
+        now = flow.request.timestamp_start or time.time()
         answer: dict[str, Any] = {}
         if request.muted is not None:
             out = self.monitor.mark(now, request.muted, via="url", note=request.note, at=request.at)
@@ -398,16 +412,24 @@ class MuteCheck:
             )
 
     @_guarded
+    def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
+        """Never connect (nor resolve) the mark host, e.g. for TLS to https://mutecheck.mark."""
+        address = data.server.address
+        if address is not None and is_mark_host(str(address[0])):
+            data.server.error = "mutecheck.mark is answered by the proxy itself"
+
+    @_guarded
     def request(self, flow: http.HTTPFlow) -> None:
         if is_mark_host(flow.request.pretty_host):
             self._answer_mark(flow)
             return
-        if flow.response is not None:
-            return  # answered by another addon; nothing leaves
+        if flow.response is not None and flow.live:
+            return  # answered by another addon: nothing leaves
         message = self._http_message(flow, flow.request, sent=True)
         if message is None:
             return
-        out = self.monitor.observe(message, time.time())
+        when = flow.request.timestamp_end or flow.request.timestamp_start or time.time()
+        out = self.monitor.observe(message, when)
         self._emit(out)
         if out.action == "drop":
             flow.response = http.Response.make(204, b"", {"X-Mutecheck": BLOCKED_HEADER})
@@ -416,11 +438,12 @@ class MuteCheck:
 
     @_guarded
     def response(self, flow: http.HTTPFlow) -> None:
-        if flow.response is None or is_mark_host(flow.request.pretty_host):
+        if flow.response is None or flow.metadata.get(METADATA_KEY) == "mark":
             return
         message = self._http_message(flow, flow.response, sent=False)
         if message is not None:
-            self._emit(self.monitor.observe(message, time.time()))
+            when = flow.response.timestamp_end or flow.response.timestamp_start or time.time()
+            self._emit(self.monitor.observe(message, when))
 
     @_guarded
     def websocket_message(self, flow: http.HTTPFlow) -> None:
@@ -428,28 +451,43 @@ class MuteCheck:
             return
         index = len(flow.websocket.messages) - 1
         last = flow.websocket.messages[index]
-        url = _websocket_url(flow.request.pretty_url)
-        reference = FlowRef(
-            id=flow.id,
-            type="websocket",
-            url=url[:2000],
-            client=_address(flow.client_conn.peername),
-            server=_address(flow.server_conn.address),
-            message=index,
-        )
+        known = self._websockets.get(flow.id)
+        if known is not None and self.monitor.skippable(
+            last.content, url=known[0].url or known[1], sent=last.from_client
+        ):
+            return  # most messages: nothing any recogniser looks for
+        if known is None:  # once per WebSocket: mitmproxy's URL properties are not cheap
+            url = _websocket_url(flow.request.pretty_url)
+            endpoint = _without_query(url)
+            reference = FlowRef(
+                id=flow.id,
+                type="websocket",
+                url=url[:2000],
+                client=_address(flow.client_conn.peername),
+                server=_address(flow.server_conn.address),
+            )
+            known = (reference, endpoint, f"WebSocket {endpoint}")
+            if len(self._websockets) >= MAX_OPEN_WEBSOCKETS:
+                del self._websockets[next(iter(self._websockets))]
+            self._websockets[flow.id] = known
+        reference, endpoint, label = known
         message = Message(
             flow=reference,
-            endpoint=_without_query(url),
+            endpoint=endpoint,
             sent=last.from_client,
             content=last.content,
-            label=f"WebSocket {_without_query(url)} ({'sent' if last.from_client else 'received'})",
+            label=label,
+            message_index=index,
         )
-        out = self.monitor.observe(message, time.time())
+        out = self.monitor.observe(message, last.timestamp or time.time())
         self._emit(out)
         if out.action == "drop":
             last.drop()  # type: ignore[no-untyped-call]
         elif out.action == "redact" and out.replacement is not None:
             last.content = out.replacement
+
+    def websocket_end(self, flow: http.HTTPFlow) -> None:
+        self._websockets.pop(flow.id, None)
 
     @_guarded
     def udp_message(self, flow: udp.UDPFlow) -> None:
@@ -463,7 +501,9 @@ class MuteCheck:
             server=_address(flow.server_conn.address),
         )
         self._emit(
-            self.monitor.observe_datagram(reference, last.content, last.from_client, time.time())
+            self.monitor.observe_datagram(
+                reference, last.content, last.from_client, last.timestamp or time.time()
+            )
         )
 
     def _http_message(
@@ -472,7 +512,14 @@ class MuteCheck:
         content = part.raw_content
         if content is None:
             return None  # streamed (stream_large_bodies): mitmproxy keeps no body to read
-        url = flow.request.pretty_url
+        if (not sent or "?" not in flow.request.path) and self.monitor.skippable(
+            content,
+            url=flow.request.url,
+            sent=sent,
+            content_encoding=part.headers.get("content-encoding"),
+        ):
+            return None  # nothing any recogniser looks for
+        url = flow.request.url
         endpoint = _without_query(url)
         query = urllib.parse.urlsplit(url).query if sent else ""
         if not content and not query:
@@ -484,7 +531,7 @@ class MuteCheck:
             url=url[:2000],
             method=method,
             client=_address(flow.client_conn.peername),
-            server=_address(flow.server_conn.address),
+            server=_address(flow.server_conn.address or (flow.request.host, flow.request.port)),
         )
         return Message(
             flow=reference,

@@ -27,9 +27,9 @@ import enum
 import json
 import re
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from urllib.parse import parse_qsl, urlencode
 
 import brotli  # type: ignore[import-untyped]
@@ -73,13 +73,13 @@ Segment = str | int | Embedded
 """One path step: an object key, a list index, or a step into an embedded document."""
 
 
-@dataclass(frozen=True, slots=True)
-class Decoded:
+class Decoded(NamedTuple):
     """Bytes with their content coding removed.
 
     ``layers`` names each coding removed, outermost first, the ``sniffed`` ones (found by their
     magic bytes, not declared) last; ``truncated`` says the limit cut the data; ``error`` says a
-    declared coding did not decode (``data`` is then the raw bytes).
+    declared coding did not decode (``data`` is then the raw bytes). A named tuple: one is made
+    for every message the proxy sees, and tuples are the cheapest immutable records.
     """
 
     data: bytes
@@ -111,9 +111,9 @@ class Document:
     padded: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class Leaf:
-    """One scalar value of a document: where it is and the object that holds it."""
+class Leaf(NamedTuple):
+    """One scalar value of a document: where it is and the object that holds it (a named tuple:
+    a body can have thousands)."""
 
     record: int
     path: tuple[Segment, ...]
@@ -131,6 +131,10 @@ def decode_content(raw: bytes, content_encoding: str | None, limit: int) -> Deco
     At most ``limit`` bytes come out. A declared coding that fails gives ``error`` and the raw
     bytes; a sniffed one that fails is left alone (the magic bytes were a coincidence).
     """
+    if not content_encoding and sniff_compression(raw) is None:  # the common case, kept cheap
+        if len(raw) > limit:
+            return Decoded(raw[:limit], (), True)
+        return Decoded(raw, (), False)
     codings = [
         coding.strip().lower()
         for coding in (content_encoding or "").split(",")
@@ -359,40 +363,41 @@ def embedded(value: str) -> tuple[Embedded, Any] | None:
 
 def walk(
     document: Document, *, max_depth: int = MAX_DEPTH, max_leaves: int = MAX_LEAVES
-) -> Iterator[Leaf]:
+) -> list[Leaf]:
     """Every scalar of every record, depth first, in document order, embedded documents too.
 
     A string that holds a document is not itself a leaf; the values inside it are. Stops after
-    ``max_leaves`` values and does not go deeper than ``max_depth`` steps.
+    ``max_leaves`` values and does not go deeper than ``max_depth`` steps. (An explicit stack,
+    not recursion: this runs for every message worth parsing.)
     """
-    budget = [max_leaves]
-    for index, record in enumerate(document.records):
-        yield from _walk(record, index, (), None, None, max_depth, budget)
-
-
-def _walk(
-    node: Any,
-    record: int,
-    path: tuple[Segment, ...],
-    key: str | None,
-    parent: dict[str, Any] | None,
-    depth: int,
-    budget: list[int],
-) -> Iterator[Leaf]:
-    if budget[0] <= 0 or depth < 0:
-        return
-    if isinstance(node, dict):
-        for child_key, child in node.items():
-            yield from _walk(child, record, (*path, child_key), child_key, node, depth - 1, budget)
-    elif isinstance(node, list):
-        for position, child in enumerate(node):
-            yield from _walk(child, record, (*path, position), key, None, depth - 1, budget)
-    elif isinstance(node, str) and (inner := embedded(node)) is not None:
-        step, value = inner
-        yield from _walk(value, record, (*path, step), key, None, depth - 1, budget)
-    else:
-        budget[0] -= 1
-        yield Leaf(record, path, key, node, parent)
+    leaves: list[Leaf] = []
+    # (node, record, path, key, parent, depth left), popped from the end: pushed in reverse
+    stack: list[tuple[Any, int, tuple[Segment, ...], str | None, Any, int]] = [
+        (record, index, (), None, None, max_depth)
+        for index, record in reversed(list(enumerate(document.records)))
+    ]
+    while stack:
+        node, record, path, key, parent, depth = stack.pop()
+        if depth < 0:
+            continue
+        if isinstance(node, dict):
+            stack.extend(
+                (child, record, (*path, child_key), child_key, node, depth - 1)
+                for child_key, child in reversed(node.items())
+            )
+        elif isinstance(node, list):
+            stack.extend(
+                (child, record, (*path, position), key, None, depth - 1)
+                for position, child in reversed(list(enumerate(node)))
+            )
+        elif isinstance(node, str) and (inner := embedded(node)) is not None:
+            step, value = inner
+            stack.append((value, record, (*path, step), key, None, depth - 1))
+        else:
+            leaves.append(Leaf(record, path, key, node, parent))
+            if len(leaves) >= max_leaves:
+                break
+    return leaves
 
 
 def format_path(path: Iterable[Segment], *, record: int | None = None) -> str:

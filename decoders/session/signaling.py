@@ -22,10 +22,11 @@ Pure functions over parsed documents; nothing here does I/O, reads a clock or lo
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -56,6 +57,8 @@ _SDP_LINE = re.compile(r"[a-zA-Z]=[^\r\n]*(?:\r\n|\n|\r|$)")
 _SIP_REQUEST = re.compile(r"[A-Z]{3,10} (?:sips?|tel):\S+ SIP/2\.0\r?\n")
 _SIP_RESPONSE = re.compile(r"SIP/2\.0 \d{3}[^\r\n]*\r?\n")
 _SETUP = re.compile(r"^a=setup:(\w+)", re.MULTILINE)
+_SDP_OR_MARKUP = frozenset("v<IS \r\n\t")
+"""First characters of a string worth a closer look: SDP, XML, SIP (or leading space)."""
 
 
 def looks_like_sdp(text: str) -> bool:
@@ -64,22 +67,26 @@ def looks_like_sdp(text: str) -> bool:
     return head in ("v=0\r", "v=0\n")
 
 
-def find_sdp(document: Document) -> list[FoundSdp]:
-    """Every SDP document in a message, in order (see the module docstring)."""
+def find_sdp(document: Document, leaves: Sequence[Leaf] | None = None) -> list[FoundSdp]:
+    """Every SDP document in a message, in order (see the module docstring).
+
+    ``leaves`` may pass ``list(walk(document))`` when several recognisers read one document.
+    """
     found: list[FoundSdp] = []
     if document.records:
         several = len(document.records) > 1
         prefix = "form" if document.syntax == "form" else "json"
-        for leaf in walk(document):
-            if not isinstance(leaf.value, str):
+        for leaf in walk(document) if leaves is None else leaves:
+            value = leaf.value
+            if not isinstance(value, str) or value[:1] not in _SDP_OR_MARKUP:
                 continue
             where = f"{prefix}:{format_path(leaf.path, record=leaf.record if several else None)}"
-            if looks_like_sdp(leaf.value):
+            if looks_like_sdp(value):
                 role, role_from = _role_from_json(leaf)
-                for block in extract_sdp_blocks(leaf.value):
+                for block in extract_sdp_blocks(value):
                     found.append(_with_setup_role(FoundSdp(block, role, role_from, where)))
-            elif leaf.value[:1] == "<" or leaf.value[:9] in ("INVITE si", "SIP/2.0 2"):
-                found.extend(_from_text(leaf.value, where))
+            elif value[:1] == "<" or value[:9] in ("INVITE si", "SIP/2.0 2"):
+                found.extend(_from_text(value, where))
     elif document.text:
         found.extend(_from_text(document.text, "text"))
     return found
@@ -266,12 +273,12 @@ class MuteSignal:
     evidence: dict[str, Any]
 
 
-def find_mute_signals(document: Document) -> list[MuteSignal]:
+def find_mute_signals(document: Document, leaves: Sequence[Leaf] | None = None) -> list[MuteSignal]:
     """Mute-state fields in a message the browser sent (see the module docstring)."""
     signals: list[MuteSignal] = []
     if document.records:
         several = len(document.records) > 1
-        for leaf in walk(document):
+        for leaf in walk(document) if leaves is None else leaves:
             state = _leaf_state(leaf)
             if state is not None:
                 path = format_path(leaf.path, record=leaf.record if several else None)
@@ -283,8 +290,17 @@ def find_mute_signals(document: Document) -> list[MuteSignal]:
     return signals
 
 
+@functools.lru_cache(maxsize=4096)
 def _compact(name: str) -> str:
     return "".join(word.lower() for word in _WORD.findall(name))
+
+
+@functools.lru_cache(maxsize=4096)
+def _not_the_mic(name: str) -> bool:
+    return any(word.lower() in NOT_THE_MIC for word in _WORD.findall(name))
+
+
+_STATE_NAMES = MUTED_NAMES | ON_NAMES | ON_CHILDREN
 
 
 def _leaf_state(leaf: Leaf) -> bool | None:
@@ -293,8 +309,10 @@ def _leaf_state(leaf: Leaf) -> bool | None:
     if not isinstance(leaf.value, bool | str):
         return None
     key = _compact(leaf.key)
+    if key not in _STATE_NAMES:
+        return None
     names = [segment for segment in leaf.path if isinstance(segment, str)]
-    if any(word.lower() in NOT_THE_MIC for name in names for word in _WORD.findall(name)):
+    if any(_not_the_mic(name) for name in names):
         return None
     if key in MUTED_NAMES:
         return _truth(leaf.value, strict=True)

@@ -25,11 +25,13 @@ redacted.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from decoders.session.payload import Document, Segment, format_path, rewrite, walk
+from decoders.session.payload import Document, Leaf, Segment, format_path, rewrite, walk
 
 LEVEL_WORDS = frozenset(
     {
@@ -159,6 +161,7 @@ def name_words(name: str) -> tuple[str, ...]:
     return tuple(token.lower() for token in _TOKEN.findall(name))
 
 
+@functools.lru_cache(maxsize=4096)
 def is_volume_name(name: str) -> bool:
     """Does this field name say it measures a level (see the module docstring)?"""
     words = name_words(name)
@@ -172,6 +175,7 @@ def is_volume_name(name: str) -> bool:
     return compact in LEVEL_WORDS or (len(words) == 1 and compact.endswith(SUFFIX_WORDS))
 
 
+@functools.lru_cache(maxsize=4096)
 def is_voice_activity_name(name: str) -> bool:
     """``vad``, ``isSpeaking``, ``talking``, ``voiceActivityFlag``: a boolean says "speaking"."""
     words = set(name_words(name))
@@ -199,13 +203,16 @@ def volume_value(name: str, value: object) -> Value | None:
 
 
 def find_volume_fields(
-    document: Document, *, max_fields: int = MAX_FIELDS
+    document: Document, leaves: Sequence[Leaf] | None = None, *, max_fields: int = MAX_FIELDS
 ) -> tuple[VolumeField, ...]:
-    """Every volume-like value of a document (at most ``max_fields``), in document order."""
+    """Every volume-like value of a document (at most ``max_fields``), in document order.
+
+    ``leaves`` may pass ``list(walk(document))`` when several recognisers read one document.
+    """
     fields: list[VolumeField] = []
     if document.records:
         several = len(document.records) > 1
-        for leaf in walk(document):
+        for leaf in walk(document) if leaves is None else leaves:
             if leaf.key is None or not is_volume_name(leaf.key):
                 continue
             value = volume_value(leaf.key, leaf.value)
@@ -271,14 +278,18 @@ def redact(document: Document, fields: tuple[VolumeField, ...]) -> bytes | None:
 
 
 def _unrelated_path(path: tuple[Segment, ...]) -> bool:
-    return any(
-        isinstance(segment, str) and any(word in UNRELATED_WORDS for word in name_words(segment))
-        for segment in path[:-1]
-    )
+    return any(isinstance(segment, str) and _unrelated(segment) for segment in path[:-1])
 
 
 def _audio_path(path: tuple[Segment, ...]) -> bool:
-    return any(
-        isinstance(segment, str) and any(word in AUDIO_WORDS for word in name_words(segment))
-        for segment in path
-    )
+    return any(isinstance(segment, str) and _audio(segment) for segment in path)
+
+
+@functools.lru_cache(maxsize=4096)
+def _unrelated(name: str) -> bool:
+    return any(word in UNRELATED_WORDS for word in name_words(name))
+
+
+@functools.lru_cache(maxsize=4096)
+def _audio(name: str) -> bool:
+    return any(word in AUDIO_WORDS for word in name_words(name))

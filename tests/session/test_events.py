@@ -218,3 +218,25 @@ def test_timeline_changes_alternate_and_are_sorted(
 def test_reader_raises_only_malformed_packet(data: bytes) -> None:
     with contextlib.suppress(MalformedPacket):
         list(read_events(io.BytesIO(data)))
+
+
+LAB_EVENTS = sorted((ROOT / "captures").glob("*/events.jsonl"))
+
+
+@pytest.mark.parametrize("path", LAB_EVENTS, ids=[p.parent.name for p in LAB_EVENTS])
+def test_lab_sessions_events_agree_with_their_timeline(path: Path) -> None:
+    """Sessions the lab recorded through mitmproxy with the addon: real Chromium, real marks."""
+    with path.open("rb") as stream:
+        events = list(read_events(stream))
+    assert events[0]["kind"] == "session_start" and events[0]["version"] == 1
+    assert {event["kind"] for event in events} <= set(KINDS)
+    assert [event["t"] for event in events] == sorted(event["t"] for event in events)
+    timeline_file = path.parent / "timeline.json"
+    if not timeline_file.is_file():
+        pytest.skip("no timeline.json in this session")
+    declared = json.loads(timeline_file.read_text())["muted"]
+    recorded = MuteTimeline.from_events(events).intervals()
+    assert len(recorded) == len(declared)
+    for (start, end), (declared_start, declared_end) in zip(recorded, declared, strict=True):
+        assert start == pytest.approx(declared_start, abs=0.05)
+        assert end == pytest.approx(declared_end, abs=0.05)

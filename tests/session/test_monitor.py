@@ -17,6 +17,7 @@ import pytest
 from decoders.session.events import Event
 from decoders.session.monitor import FlowRef, Message, Monitor, Outcome, Settings
 from decoders.session.payload import decode_content, parse_document
+from decoders.session.sdp import parse_sdp
 from decoders.session.signaling import load_rules
 from decoders.session.telemetry import find_volume_fields
 from decoders.wire.capture import open_capture
@@ -52,7 +53,7 @@ def message(
     query: str = "",
 ) -> Message:
     return Message(
-        flow=HTTP,
+        flow=FlowRef(id="f1", type="http", url=endpoint, method="POST"),
         endpoint=endpoint,
         sent=sent,
         content=body,
@@ -94,7 +95,7 @@ def test_sdp_offer_and_answer_are_recorded_and_learned() -> None:
     )
     assert event["parsed"]["audio_level_extension_id"] == 1
     assert event["sdp"].startswith("v=0\r\n") and "converted_from" not in event
-    assert event["flow"] == HTTP.to_json()
+    assert event["flow"] == {"id": "f1", "type": "http", "url": HTTP.url, "method": "POST"}
     answer = monitor.observe(
         message((FIXTURES / "socketio_answer.txt").read_bytes(), sent=False), 2.0
     )
@@ -125,10 +126,11 @@ def test_media_of_the_ui_only_session_warns_while_muted() -> None:
     assert sum(w["not_silent"] for w in windows) > 250
     assert all(w["level_max"] < 100 for w in windows)
     assert warnings and "MUTED but audio is not silent" in warnings[0]
-    assert "SSRC 1325413224" in warnings[0]
+    ssrc = parse_sdp((session / "offer.sdp").read_bytes().decode()).audio[0].ssrcs[0]
+    assert f"SSRC {ssrc}" in warnings[0]
     assert len(warnings) == 1  # one per mute interval and warn_interval (10 s)
     streams = [e for e in events if e.get("phase") == "stream"]
-    assert [(s["ssrc"], s["audio_level_id"]) for s in streams] == [(1325413224, 1)]
+    assert [(s["ssrc"], s["audio_level_id"]) for s in streams] == [(ssrc, 1)]
 
 
 def test_media_of_the_track_disabled_session_is_silent() -> None:
@@ -170,11 +172,13 @@ def test_media_level_id_from_settings_and_unknown() -> None:
     flow = FlowRef(id="u1", type="udp")
     unknown = Monitor()
     unknown.mark(0.0, True, via="test")
+    events: list[Event] = []
     for t, payload in packets[:60]:
-        unknown.observe_datagram(flow, payload, True, t)
-    (window,) = of_kind(unknown.finish(packets[59][0]), "media")
-    assert window["audio_level_id"] is None and window["without_level"] == 60
-    assert window["not_silent"] == 0
+        events.extend(unknown.observe_datagram(flow, payload, True, t).events)
+    events.extend(unknown.finish(packets[59][0]).events)
+    windows = [e for e in events if e["phase"] == "muted-window"]
+    assert all(w["audio_level_id"] is None and w["not_silent"] == 0 for w in windows)
+    assert sum(w["without_level"] for w in windows) == 60
     configured = Monitor(Settings(audio_level_id=1, grace=0.0))
     configured.mark(0.0, True, via="test")
     out = configured.observe_datagram(flow, packets[100][1], True, packets[100][0])
@@ -378,3 +382,21 @@ def test_state_stays_bounded() -> None:
         rewritten = payload[:8] + struct.pack("!I", n) + payload[12:]
         monitor.observe_datagram(FlowRef(id="u", type="udp"), rewritten, True, t)
     assert len(monitor._streams) == 256
+
+
+def test_skippable_is_a_safe_shortcut() -> None:
+    monitor = Monitor()
+    assert monitor.skippable(b'{"type":"ping","n":1}', url="wss://x/ws", sent=True)
+    assert monitor.counters["skipped"] == 1
+    assert not monitor.skippable(b'{"audioLevel":1}', url="wss://x/ws", sent=True)
+    assert not monitor.skippable(b'{"Muted":true}', url="wss://x/ws", sent=True)
+    assert not monitor.skippable(gzip.compress(b"{}", mtime=0), url="wss://x/ws", sent=True)
+    assert not monitor.skippable(b"{}", url="https://x/", sent=True, content_encoding="br")
+    rules = load_rules((FIXTURES / "rules.json").read_text())
+    ruled = Monitor(Settings(rules=rules))
+    assert not ruled.skippable(b"{}", url="https://x.example/api/mute", sent=True)
+    assert ruled.skippable(b"{}", url="https://x.example/api/other", sent=True)
+    # whatever skippable lets through, observe finds nothing in it
+    for body in (b'{"type":"ping"}', b"hello", b"\x00\x01", b""):
+        if monitor.skippable(body, url="u", sent=True):
+            assert monitor.observe(message(body), 1.0).events == []
