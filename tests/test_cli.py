@@ -119,3 +119,11 @@ def test_engines_agree_on_the_table(engine: str, tshark: str) -> None:
     assert [{k: s[k] for k in keys} for s in fast["streams"]] == [
         {k: s[k] for k in keys} for s in other["streams"]
     ]
+
+
+def test_mark_without_a_proxy_is_a_one_line_error() -> None:
+    result = run("mark", "muted", "--proxy", "127.0.0.1:9")
+    assert result.returncode == 2
+    assert "mutecheck mark: proxy 127.0.0.1:9" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert run("mark", "-h").returncode == 0
