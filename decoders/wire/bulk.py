@@ -428,18 +428,8 @@ class BulkScanner:
             return
         vec, fallback = _vector_frames(b, off, caplen, links)
         if fallback.any():
-            for i in np.nonzero(fallback)[0]:
-                o = int(off[i])
-                self._fallback.append(
-                    Frame(
-                        number=int(frame[i]),
-                        timestamp_ns=int(ts[i]),
-                        link_type=int(links[i]),
-                        interface=int(iface[i]),
-                        original_length=int(origlen_all[i]),
-                        data=bytes(buf[o : o + int(caplen[i])]),
-                    )
-                )
+            picked = np.nonzero(fallback)[0].tolist()
+            self._queue_fallback(buf, picked, frame, ts, off, caplen, links, iface, origlen_all)
         self.result.counters.update(vec.counters)
         sel = vec.keep
         self.result.vectorised_frames += int(sel.sum()) + int(vec.dropped)
@@ -475,7 +465,26 @@ class BulkScanner:
             for name, value in zip(_C_COUNTERS, tally.tolist(), strict=True):
                 if value:
                     counters[name] += value
-        for i in fallback[:n_fallback].tolist():
+        picked = fallback[:n_fallback].tolist()
+        self._queue_fallback(buf, picked, frame, ts, off, caplen, links, iface, origlen_all)
+        self.result.vectorised_frames += count - n_fallback
+        if n_fallback:
+            self._drain_fallback(final=False)
+
+    def _queue_fallback(
+        self,
+        buf: bytearray,
+        picked: list[int],
+        frame: I64,
+        ts: I64,
+        off: I64,
+        caplen: I64,
+        links: I64,
+        iface: I64,
+        origlen_all: npt.NDArray[np.uint32],
+    ) -> None:
+        """Hand the records at ``picked`` (indices into this chunk) to the scalar path."""
+        for i in picked:
             o = int(off[i])
             self._fallback.append(
                 Frame(
@@ -487,9 +496,6 @@ class BulkScanner:
                     data=bytes(buf[o : o + int(caplen[i])]),
                 )
             )
-        self.result.vectorised_frames += count - n_fallback
-        if n_fallback:
-            self._drain_fallback(final=False)
 
     def _drain_fallback(self, *, final: bool) -> None:
         # Fallback frames are decoded by the scalar path in frame order; rows are sorted by
