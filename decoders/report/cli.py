@@ -171,7 +171,8 @@ def report(
             result, html=html, wireshark=wireshark, progress=False if quiet else progress
         )
     except (InputError, CaptureError, MalformedPacket) as error:
-        _fail(f"{session}: {error}")
+        text = str(error)  # the analysis names the file already when it knows it
+        _fail(text if text.startswith(str(session)) else f"{session}: {text}")
     except OSError as error:
         _fail(f"{error.filename}: {error.strerror}" if error.filename else str(error))
     if screenshot is not None and written.html is not None:
