@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -80,6 +80,7 @@ class Inputs:
     audio_level_id: int | None = None
     local: tuple[str, ...] = ()
     ignore: frozenset[str] = frozenset()
+    progress: Callable[[int], None] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -338,7 +339,12 @@ def analyze(inputs: Inputs) -> Analysis:
         except MalformedPacket as error:
             raise InputError(f"{', '.join(map(str, resolved.sdp))}: {error}") from None
         try:
-            scan = scan_streams(resolved.capture, sdp=sdp, audio_level_id=inputs.audio_level_id)
+            scan = scan_streams(
+                resolved.capture,
+                sdp=sdp,
+                audio_level_id=inputs.audio_level_id,
+                progress=inputs.progress,
+            )
         except (CaptureError, MalformedPacket) as error:
             raise InputError(f"{resolved.capture}: {error}") from None
         rows = scan.rows

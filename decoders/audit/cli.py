@@ -7,6 +7,7 @@ leak, 5 content leak; 2 is a user error (one line on stderr), 1 a crash. An app'
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -186,8 +187,14 @@ def analyze(
         local=local,
         ignore=frozenset(ignore),
     )
+    from decoders.report.style import progress_bar, show_progress
+
+    size = _capture_size(inputs)
     try:
-        result = run_analysis(inputs)
+        with progress_bar(
+            size, "reading", enabled=show_progress(size, force=None, quiet=quiet or as_json)
+        ) as tick:
+            result = run_analysis(dataclasses.replace(inputs, progress=tick))
     except (InputError, CaptureError, MalformedPacket) as error:
         fail(str(error))
     except OSError as error:
@@ -230,6 +237,22 @@ def _default_report(folder: Path | None, capture: Path | None) -> Path:
     if capture is not None:
         return capture.parent / "report.json"
     return Path("report.json")
+
+
+def _capture_size(inputs: Inputs) -> int:
+    """Bytes of the capture the analysis will read (0 when unknown), for the progress bar."""
+    capture = inputs.capture
+    if capture is None and inputs.session_dir is not None:
+        from decoders.session.folder import CAPTURE_NAMES
+
+        capture = next(
+            (inputs.session_dir / n for n in CAPTURE_NAMES if (inputs.session_dir / n).is_file()),
+            None,
+        )
+    try:
+        return capture.stat().st_size if capture is not None else 0
+    except OSError:
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -142,6 +142,10 @@ def summary_text(
         lines.append("")
         lines.append("Not checked:")
         lines += [f"  - {item}" for item in unchecked]
+    if doc.get("streams"):
+        lines.append("")
+        lines.append("Streams (muted / unmuted):")
+        lines += ["  " + line for line in stream_lines(doc["streams"])]
     if doc.get("warnings"):
         lines.append("")
         lines.append("Warnings:")
@@ -165,3 +169,45 @@ def _not_checked(doc: dict[str, Any]) -> list[str]:
     if reference["status"] != "used":
         out.append(f"correlation with the microphone's signal: {reference['status']}")
     return out
+
+
+STREAM_HEADERS = ("stream", "media", "packets", "pkts/s", "payload B (median)", "level (median)")
+
+
+def stream_lines(streams: list[dict[str, Any]]) -> list[str]:
+    """A compact table of the streams: rates, sizes and levels while muted and unmuted."""
+    from decoders.report.text import table
+
+    def pair(stream: dict[str, Any], pick: Any) -> str:
+        phases = stream.get("phases") or {}
+        values = [pick(phases.get(name)) for name in ("muted", "unmuted")]
+        return " / ".join("-" if v is None else v for v in values)
+
+    def rate(phase: dict[str, Any] | None) -> str | None:
+        value = (phase or {}).get("packets_per_second")
+        return None if value is None else f"{value:.1f}"
+
+    def size(phase: dict[str, Any] | None) -> str | None:
+        sizes = (phase or {}).get("payload_bytes") or {}
+        return None if sizes.get("median") is None else f"{sizes['median']:.0f}"
+
+    def level(phase: dict[str, Any] | None) -> str | None:
+        levels = (phase or {}).get("audio_level") or {}
+        return None if levels.get("median_dbov") is None else f"{levels['median_dbov']:.0f} dBov"
+
+    rows = []
+    for stream in streams:
+        media = f"{stream['media']} {stream.get('codec') or ''}".strip()
+        if stream.get("sent_by_muted_side"):
+            media += " (muted side)"
+        rows.append(
+            (
+                stream["label"],
+                media,
+                str(stream["packets"]),
+                pair(stream, rate),
+                pair(stream, size),
+                pair(stream, level),
+            )
+        )
+    return table(STREAM_HEADERS, rows).splitlines()

@@ -81,3 +81,23 @@ def test_a_saved_report_prints_the_same() -> None:
     doc = document("telemetry-ws")
     saved = json.loads(json.dumps(doc))
     assert summary_text(saved) == summary_text(doc)
+
+
+def test_summary_ends_with_a_compact_stream_table() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-m", "decoders.cli", "analyze", str(root / "captures" / "chromium-dtx"),
+         "--no-report"],
+        capture_output=True, text=True, check=False, cwd=root,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert "Streams (muted / unmuted):" in text
+    table = text.split("Streams (muted / unmuted):", 1)[1]
+    assert "stream" in table and "pkts/s" in table and "(muted side)" in table
+    assert "-127 dBov / -29 dBov" in table  # DTX: silence while muted, speech otherwise
