@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 
 import pytest
+from helpers.packet_fixtures import PACKETS, load
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,12 +20,7 @@ from decoders.wire.demux import (
     unwrap_turn,
 )
 
-PACKETS = Path(__file__).resolve().parent.parent / "fixtures" / "packets"
 ALL_FIXTURES = sorted(p.stem for p in PACKETS.glob("*.bin"))
-
-
-def load(name: str) -> bytes:
-    return (PACKETS / f"{name}.bin").read_bytes()
 
 
 def expected_kind(name: str) -> PacketKind:

@@ -3,32 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 
 import pytest
+from helpers.packet_fixtures import PACKETS, golden, load
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from decoders.errors import MalformedPacket
 from decoders.wire.dtls import SRTP_PROFILES, DtlsRecord, parse_records
 
-PACKETS = Path(__file__).resolve().parent.parent / "fixtures" / "packets"
 DTLS_FIXTURES = sorted(p.stem for p in PACKETS.glob("dtls_*.bin"))
-
-
-def load(name: str) -> bytes:
-    return (PACKETS / f"{name}.bin").read_bytes()
-
-
-def golden(protocol: str) -> dict[str, dict[str, list[str]]]:
-    """tshark's view of each fixture (tests/fixtures/make_packets.py wrote it)."""
-    header, *lines = (PACKETS / f"tshark_{protocol}.tsv").read_text().splitlines()
-    fields = header.split("\t")[1:]
-    rows = {}
-    for line in lines:
-        name, *values = line.split("\t")
-        rows[name] = {f: v.split(",") if v else [] for f, v in zip(fields, values, strict=True)}
-    return rows
 
 
 def summary(records: list[DtlsRecord]) -> list[tuple[str, int, int, str | None]]:

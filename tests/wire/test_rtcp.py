@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 
 import pytest
+from helpers.packet_fixtures import PACKETS, golden, load
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,7 +31,6 @@ from decoders.wire.rtcp import (
     parse_header,
 )
 
-PACKETS = Path(__file__).resolve().parent.parent / "fixtures" / "packets"
 PLAIN_FIXTURES = sorted(p.stem for p in PACKETS.glob("rtcp_*.bin"))
 
 BLOCK = ReportBlock(
@@ -43,21 +42,6 @@ BLOCK = ReportBlock(
     last_sr=0x12345678,
     delay_since_last_sr=65536,
 )
-
-
-def load(name: str) -> bytes:
-    return (PACKETS / f"{name}.bin").read_bytes()
-
-
-def golden(protocol: str) -> dict[str, dict[str, list[str]]]:
-    """tshark's view of each fixture (tests/fixtures/make_packets.py wrote it)."""
-    header, *lines = (PACKETS / f"tshark_{protocol}.tsv").read_text().splitlines()
-    fields = header.split("\t")[1:]
-    rows = {}
-    for line in lines:
-        name, *values = line.split("\t")
-        rows[name] = {f: v.split(",") if v else [] for f, v in zip(fields, values, strict=True)}
-    return rows
 
 
 def headers(data: bytes) -> list[RtcpHeader]:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from helpers.packet_fixtures import PACKETS, golden, load
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,24 +20,8 @@ from decoders.wire.rtp import (
     parse_extension_elements,
 )
 
-PACKETS = Path(__file__).resolve().parent.parent / "fixtures" / "packets"
 RTP_FIXTURES = sorted(p.stem for p in PACKETS.glob("rtp_*.bin"))
 SRTP_FIXTURES = sorted(p.stem for p in PACKETS.glob("srtp_*.bin"))
-
-
-def load(name: str) -> bytes:
-    return (PACKETS / f"{name}.bin").read_bytes()
-
-
-def golden(protocol: str) -> dict[str, dict[str, list[str]]]:
-    """tshark's view of each fixture (tests/fixtures/make_packets.py wrote it)."""
-    header, *lines = (PACKETS / f"tshark_{protocol}.tsv").read_text().splitlines()
-    fields = header.split("\t")[1:]
-    rows = {}
-    for line in lines:
-        name, *values = line.split("\t")
-        rows[name] = {f: v.split(",") if v else [] for f, v in zip(fields, values, strict=True)}
-    return rows
 
 
 def test_opus_packet_with_one_byte_extensions() -> None:

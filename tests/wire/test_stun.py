@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import struct
-from pathlib import Path
 
 import pytest
 from aioice import stun as aioice_stun
+from helpers.packet_fixtures import PACKETS, golden, load
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,27 +15,11 @@ from decoders.errors import MalformedPacket
 from decoders.wire import stun
 from decoders.wire.stun import StunAttribute, StunMessage, parse, split_message_type
 
-PACKETS = Path(__file__).resolve().parent.parent / "fixtures" / "packets"
 STUN_FIXTURES = sorted(
     p.stem for p in PACKETS.glob("*.bin") if p.stem.startswith(("stun_", "turn_"))
 )
 MESSAGES = [name for name in STUN_FIXTURES if not name.startswith("turn_channel_data")]
 TRANSACTION = bytes.fromhex("a1b2c3d4e5f60718293a4b5c")
-
-
-def load(name: str) -> bytes:
-    return (PACKETS / f"{name}.bin").read_bytes()
-
-
-def golden(protocol: str) -> dict[str, dict[str, list[str]]]:
-    """tshark's view of each fixture (tests/fixtures/make_packets.py wrote it)."""
-    header, *lines = (PACKETS / f"tshark_{protocol}.tsv").read_text().splitlines()
-    fields = header.split("\t")[1:]
-    rows = {}
-    for line in lines:
-        name, *values = line.split("\t")
-        rows[name] = {f: v.split(",") if v else [] for f, v in zip(fields, values, strict=True)}
-    return rows
 
 
 def message(name: str) -> StunMessage:
