@@ -27,6 +27,7 @@ Memory is bounded: per-endpoint and per-stream state lives in small LRU tables.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
@@ -396,7 +397,7 @@ class Monitor:
     ) -> None:
         for found in find_sdp(document, leaves):
             try:
-                parsed = parse_sdp(found.text)
+                parsed, described = _parsed_sdp(found.text)
             except MalformedPacket as error:
                 self._warn_once(out, t, "malformed-sdp", message, f"SDP does not parse: {error}")
                 continue
@@ -411,7 +412,7 @@ class Monitor:
                 flow=message.flow_json(),
                 endpoint=message.endpoint,
                 sdp=found.text,
-                parsed=describe_sdp(parsed),
+                parsed=described,
             )
             if found.converted_from:
                 event["converted_from"] = found.converted_from
@@ -675,3 +676,12 @@ class Monitor:
                 endpoint=message.endpoint,
             )
         )
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_sdp(text: str) -> tuple[SessionDescription, dict[str, Any]]:
+    """Parse and describe an SDP once: signaling repeats the same offer (renegotiation,
+    retransmission, several listeners), and parsing is the dearest step of a message.
+    The description is only ever serialised, never changed, so sharing it is safe."""
+    parsed = parse_sdp(text)
+    return parsed, describe_sdp(parsed)
