@@ -114,12 +114,19 @@ def lab() -> None:
     show_default=True,
     help="Run addons/mutecheck.py on the signaling (writes events.jsonl).",
 )
+@click.option(
+    "--rtpdump",
+    is_flag=True,
+    help="Also keep Chromium's plaintext RTP dump (chromium-stderr.log; see "
+    "`mutecheck import-rtpdump`).",
+)
 def record(
     variant: str,
     out: Path,
     durations: tuple[float, float, float],
     shared_reference: Path | None,
     addon: bool,
+    rtpdump: bool,
 ) -> None:
     """Record one session of VARIANT into OUT."""
     if addon and not ADDON.is_file():
@@ -132,6 +139,7 @@ def record(
             durations,
             shared_reference=shared_reference,
             addon=ADDON if addon else None,
+            rtpdump=rtpdump,
         )
     except LabError as exc:
         fail(str(exc))

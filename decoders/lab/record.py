@@ -40,7 +40,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Final
 
 import decoders
 
@@ -88,6 +88,14 @@ REQUIRED_FILES = (
 OPTIONAL_FILES = ("events.jsonl", "flows.mitm", "peer-telemetry.jsonl", "reference.wav")
 """Files a session holds when it has them: the addon's events and the proxy's flows (when the
 addon ran), the telemetry the peer received, the reference (unless a shared one is used)."""
+#: Chromium's plaintext RTP dump (before SRTP on the way out, after it on the way in)
+RTPDUMP_FLAGS: Final = (
+    "--force-fieldtrials=WebRTC-Debugging-RtpDump/Enabled/",
+    "--enable-logging=stderr",  # --log-file misses the renderer's lines
+    "--vmodule=srtp_session=1",
+)
+RTPDUMP_LOG: Final = "chromium-stderr.log"
+
 CHROMIUM_FLAGS = (
     "--headless=new",
     "--no-sandbox",
@@ -644,8 +652,13 @@ def record_session(
     *,
     shared_reference: Path | None = None,
     addon: Path | None = ADDON,
+    rtpdump: bool = False,
 ) -> Path:
     """Record one session of `variant` into the folder `out_dir` (created; must hold no files).
+
+    With `rtpdump`, Chromium also logs every RTP/RTCP packet before encryption and after
+    decryption (its WebRTC-Debugging-RtpDump field trial); the log is kept in the session as
+    ``chromium-stderr.log``, for ``mutecheck import-rtpdump`` (docs/decryption.md).
 
     `durations` are seconds unmuted, muted, unmuted. `shared_reference` is a reference WAV
     shared by several sessions (see :func:`_place_reference`); by default the session holds its
@@ -730,6 +743,7 @@ def record_session(
                 "chromium",
                 [
                     *("ip", "netns", "exec", lab.browser_ns, CHROMIUM, *CHROMIUM_FLAGS),
+                    *(RTPDUMP_FLAGS if rtpdump else ()),
                     f"--user-data-dir={work / 'profile'}",
                     f"--use-file-for-fake-audio-capture={reference.mic_path}",
                     f"--unsafely-treat-insecure-origin-as-secure={origin}",
@@ -755,6 +769,9 @@ def record_session(
             if problems:
                 raise RuntimeError("; ".join(problems))
         with _step("session files"):
+            if rtpdump:
+                shutil.copyfile(lab.work / "chromium.log", out_dir / RTPDUMP_LOG)
+                (out_dir / RTPDUMP_LOG).chmod(0o644)
             _finish_files(out_dir, variant, lab, addon)
             document = _session_document(
                 variant=variant,

@@ -205,3 +205,32 @@ def test_refused_summary(tmp_path: Path) -> None:
 def test_mitmdump_command() -> None:
     command = _mitmdump_command()
     assert command[0].endswith("mitmdump") or "mitmproxy.tools.main" in command[-1]
+
+
+@needs_chromium
+def test_record_with_rtpdump_keeps_chromiums_plaintext(tmp_path: Path) -> None:
+    """`lab record --rtpdump`: Chromium's own dump is kept and imports to exactly the packets
+    of the capture once decrypted with the session's keys."""
+    from collections import Counter
+    from datetime import UTC
+
+    from decoders.lab.record import RTPDUMP_LOG
+    from decoders.media.decrypt import decrypt_capture, read_media
+    from decoders.media.rtpdump import import_rtpdump
+    from decoders.session.keys import load_keys_json
+
+    session = record_session("ui-only", tmp_path / "s", (1.5, 1.5, 1.5), addon=None, rtpdump=True)
+    log = session / RTPDUMP_LOG
+    assert log.is_file()
+    year = json.loads((session / "session.json").read_text())["created"][:4]
+    dump = import_rtpdump(log, tmp_path / "dump.pcapng", year=int(year), zone=UTC)
+    assert dump.outbound > 100 and dump.skipped == {}
+    decrypted = decrypt_capture(
+        session / "capture.pcapng", load_keys_json(session / "keys.json"), decode=False
+    )
+    assert decrypted.failures == 0
+    plain = decrypted.plaintext()
+    imported, damage, _ = read_media(tmp_path / "dump.pcapng")
+    assert damage is None
+    assert Counter(d.data for d in imported) == Counter(plain[d.frame] for d in decrypted.datagrams)
+    assert leftovers() == []
