@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.corpus import lab_file, lab_session
 from mitmproxy import io as mitmio
 from mitmproxy.test import tflow, tutils
 
@@ -68,8 +69,7 @@ def lab_window(folder: Path) -> tuple[float, float]:
 @pytest.mark.parametrize("folder", SESSIONS, ids=[p.name for p in SESSIONS])
 def test_verdict_per_lab_session(folder: Path, config: str) -> None:
     expected = EXPECTED.get(variant(folder))
-    if expected is None:
-        pytest.skip(f"no expected verdict for {folder.name}")
+    assert expected is not None, f"{folder.name}: every lab session needs an expected verdict"
     result = analysed(folder, config)
     assert result.verdict.verdict == expected, result.verdict.reason
     assert result.verdict.confidence >= 0.75
@@ -120,8 +120,7 @@ def test_capture_and_timeline_alone(folder: Path) -> None:
     """No SDP, no keys, no events, no flows, no manifest: the media verdict still holds."""
     result = analyze(Inputs(capture=folder / "capture.pcapng", timeline=folder / "timeline.json"))
     expected = EXPECTED.get(variant(folder))
-    if expected is None:
-        pytest.skip(f"no expected verdict for {folder.name}")
+    assert expected is not None, f"{folder.name}: every lab session needs an expected verdict"
     if expected == "metadata-leak":
         # telemetry travels over HTTP, not in the media capture: the media is silent
         assert result.verdict.verdict == "no-leak"
@@ -132,9 +131,7 @@ def test_capture_and_timeline_alone(folder: Path) -> None:
 
 
 def test_relative_muted_and_the_capture_file_alone() -> None:
-    folder = CAPTURES / "chromium-ui-only"
-    if not folder.is_dir():
-        pytest.skip("no ui-only session")
+    folder = lab_session("ui-only")
     start, end = lab_window(folder)
     alone = analyze(Inputs(capture=folder / "capture.pcapng"))
     assert alone.verdict.verdict == "inconclusive" and "no timeline" in alone.verdict.reason
@@ -146,9 +143,7 @@ def test_relative_muted_and_the_capture_file_alone() -> None:
 
 
 def test_clock_offset_and_a_timeline_outside_the_capture(tmp_path: Path) -> None:
-    folder = CAPTURES / "chromium-ui-only"
-    if not folder.is_dir():
-        pytest.skip("no ui-only session")
+    folder = lab_session("ui-only")
     start, end = lab_window(folder)
     shifted = tmp_path / "timeline.json"
     shifted.write_text(json.dumps({"muted": [[start - 7200, end - 7200]]}))
@@ -306,9 +301,7 @@ def test_local_side_sources() -> None:
 
 
 def test_lab_session_resolution() -> None:
-    folder = CAPTURES / "chromium-quiet"
-    if not folder.is_dir():
-        pytest.skip("no quiet session")
+    folder = lab_session("quiet")
     resolved = resolve(Inputs(session_dir=folder))
     assert resolved.capture == folder / "capture.pcapng"
     assert resolved.telemetry_source == "events" and resolved.flows is None
@@ -322,9 +315,8 @@ def test_lab_session_resolution() -> None:
 
 
 def test_reference_without_start_is_not_used(tmp_path: Path) -> None:
-    folder = CAPTURES / "chromium-quiet"
-    if not (CAPTURES / "reference.wav").is_file():
-        pytest.skip("no reference")
+    folder = lab_session("quiet")
+    lab_file("reference.wav")
     result = analyze(
         Inputs(
             capture=folder / "capture.pcapng",

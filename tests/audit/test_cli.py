@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers.corpus import lab_session
 
 from decoders.audit.cli import analyze
 from decoders.audit.verdict import EXIT_CODES
@@ -18,10 +19,7 @@ CAPTURES = ROOT / "captures"
 
 
 def session(name: str) -> Path:
-    folder = CAPTURES / f"chromium-{name}"
-    if not (folder / "capture.pcapng").is_file():
-        pytest.skip(f"session {name} not recorded")
-    return folder
+    return lab_session(name)
 
 
 @pytest.mark.parametrize(

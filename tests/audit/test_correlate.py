@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
+from helpers.corpus import lab_file
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -194,9 +195,7 @@ def test_r_and_p_stay_in_range(values: list[float], seed: int) -> None:
 
 
 def test_the_lab_reference_wav() -> None:
-    if not REFERENCE.is_file():
-        pytest.skip("no captures/reference.wav")
-    with REFERENCE.open("rb") as fo:
+    with lab_file(REFERENCE.name).open("rb") as fo:
         samples, rate = read_wav(fo)
     assert rate == 16000
     envelope = loudness_envelope(samples, rate, START)

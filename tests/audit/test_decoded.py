@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers.corpus import lab_session
 
 from decoders.audit.decoded import DecodedAudio, decoded_audio, from_loudness
 
@@ -103,13 +104,7 @@ def test_failures_become_reasons(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 
 
 def test_lab_session_decodes() -> None:
-    folder = CAPTURES / "chromium-track-disabled"
-    try:
-        importlib.import_module("decoders.media.decrypt")
-    except ImportError:
-        pytest.skip("the decryption is not there yet")
-    if not (folder / "keys.json").is_file():
-        pytest.skip("no lab session")
+    folder = lab_session("track-disabled", needs="keys.json")
     result = decoded_audio(folder / "capture.pcapng", folder / "keys.json")
     assert result.measured, result.reason
     (series,) = result.series.values()

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.corpus import lab_session
 from mitmproxy import io as mitmio
 from mitmproxy.test import tflow, tutils
 
@@ -153,9 +154,7 @@ def test_not_a_flow_file() -> None:
 
 @pytest.mark.parametrize("variant", ["telemetry-http", "telemetry-ws"])
 def test_replay_matches_the_live_addon(variant: str) -> None:
-    folder = CAPTURES / f"chromium-{variant}"
-    if not (folder / "flows.mitm").is_file():
-        pytest.skip("session not recorded")
+    folder = lab_session(variant, needs="flows.mitm")
     with (folder / "flows.mitm").open("rb") as fo:
         replayed = telemetry_from_events(replay_flows(fo))
     with (folder / "events.jsonl").open("rb") as fo:

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner, Result
+from helpers.corpus import lab_session
 
 from decoders.media.cli import decrypt, import_rtpdump, parse_endpoint, parse_zone
 
@@ -43,10 +44,7 @@ def _one_line_error(result: Result) -> str:
 
 
 def _folder(variant: str = "ui-only") -> Path:
-    folder = CAPTURES / f"chromium-{variant}"
-    if not folder.is_dir():
-        pytest.skip(f"no {variant} session")
-    return folder
+    return lab_session(variant)
 
 
 def test_commands_are_click_commands() -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
+from helpers.corpus import lab_session
 
 from decoders.media.codecs import DIGITAL_SILENCE_DBFS
 from decoders.media.decrypt import (
@@ -41,10 +42,7 @@ def _sdp(folder: Path) -> SessionDescription | None:
 
 
 def _session(variant: str) -> Path:
-    folder = CAPTURES / f"chromium-{variant}"
-    if not (folder / "capture.pcapng").is_file():
-        pytest.skip(f"no {variant} session recorded")
-    return folder
+    return lab_session(variant)
 
 
 def _muted(folder: Path, grace_s: float = 0.2) -> list[tuple[int, int]]:

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers.corpus import lab_session
 
 from decoders.audit.analysis import Inputs, analyze
 from decoders.report.analysis_json import (
@@ -27,9 +28,7 @@ DOC = ROOT / "docs" / "report-schema.md"
 
 @functools.cache
 def document(name: str) -> dict[str, Any]:
-    folder = CAPTURES / f"chromium-{name}"
-    if not (folder / "capture.pcapng").is_file():
-        pytest.skip(f"session {name} not recorded")
+    folder = lab_session(name)
     return report_document(analyze(Inputs(session_dir=folder)))
 
 

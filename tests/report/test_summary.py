@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.corpus import lab_session
 
 from decoders.audit.analysis import Inputs, analyze
 from decoders.report.analysis_json import report_document
@@ -18,9 +19,7 @@ CAPTURES = Path(__file__).resolve().parent.parent.parent / "captures"
 
 @functools.cache
 def document(name: str, ignore: frozenset[str] = frozenset()) -> dict[str, Any]:
-    folder = CAPTURES / f"chromium-{name}"
-    if not (folder / "capture.pcapng").is_file():
-        pytest.skip(f"session {name} not recorded")
+    folder = lab_session(name)
     return report_document(analyze(Inputs(session_dir=folder, ignore=ignore)))
 
 
@@ -68,9 +67,7 @@ def test_not_checked_lists_what_is_missing() -> None:
 
 
 def test_inconclusive_says_why() -> None:
-    folder = CAPTURES / "chromium-track-disabled"
-    if not folder.is_dir():
-        pytest.skip("no session")
+    folder = lab_session("track-disabled")
     doc = report_document(analyze(Inputs(capture=folder / "capture.pcapng")))
     text = summary_text(doc)
     assert text.splitlines()[0] == HEADLINES["inconclusive"]

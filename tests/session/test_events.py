@@ -232,8 +232,7 @@ def test_lab_sessions_events_agree_with_their_timeline(path: Path) -> None:
     assert {event["kind"] for event in events} <= set(KINDS)
     assert [event["t"] for event in events] == sorted(event["t"] for event in events)
     timeline_file = path.parent / "timeline.json"
-    if not timeline_file.is_file():
-        pytest.skip("no timeline.json in this session")
+    assert timeline_file.is_file(), "every lab session has its ground-truth timeline"
     declared = json.loads(timeline_file.read_text())["muted"]
     recorded = MuteTimeline.from_events(events).intervals()
     assert len(recorded) == len(declared)

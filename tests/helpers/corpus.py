@@ -1,0 +1,29 @@
+"""The committed lab corpus (captures/): a session a test needs must be there, never skipped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+CAPTURES = Path(__file__).resolve().parent.parent.parent / "captures"
+
+
+def lab_session(variant: str, needs: str = "capture.pcapng") -> Path:
+    """The folder of ``captures/chromium-<variant>/``; fails the test if ``needs`` is missing.
+
+    The corpus is committed (rebuild it with ``mutecheck lab record-all --out captures
+    --replace``), so a missing file is a broken checkout, not a reason to skip.
+    """
+    folder = CAPTURES / f"chromium-{variant}"
+    if not (folder / needs).is_file():
+        pytest.fail(f"{folder / needs} is missing from the committed lab corpus")
+    return folder
+
+
+def lab_file(name: str) -> Path:
+    """A file at the top of captures/ (e.g. the shared reference.wav); fails if missing."""
+    path = CAPTURES / name
+    if not path.is_file():
+        pytest.fail(f"{path} is missing from the committed lab corpus")
+    return path
