@@ -11,23 +11,16 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import NoReturn
 
 import click
 
 from decoders.audit.analysis import IGNORABLE, InputError, Inputs
 from decoders.audit.analysis import analyze as run_analysis
+from decoders.cli import fail
 from decoders.errors import CaptureError, MalformedPacket
 from decoders.session.timeline import GRACE_DEFAULT
 
-USER_ERROR = 2
-
 _PATH = click.Path(path_type=Path)
-
-
-def fail(message: str) -> NoReturn:
-    click.echo(f"mutecheck: error: {message}", err=True)
-    sys.exit(USER_ERROR)
 
 
 def _seconds(text: str | None, name: str) -> float | None:

@@ -10,31 +10,25 @@ from __future__ import annotations
 import json
 import math
 import re
-import sys
 from dataclasses import replace
 from datetime import UTC, timedelta, timezone, tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import click
 import numpy as np
 
+from decoders.cli import fail
 from decoders.errors import CaptureError, MalformedPacket
 
 if TYPE_CHECKING:
     from decoders.media.decrypt import SessionDecryption
     from decoders.media.srtp import StreamDecryption
 
-USER_ERROR = 2
 PRIVACY_WARNING = (
     "mutecheck: warning: {what} holds decrypted media: whatever the microphone picked up "
     "(voices, conversations). Keep it private, share it only with consent, delete it when done."
 )
-
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"mutecheck: error: {message}", err=True)
-    sys.exit(USER_ERROR)
 
 
 def _privacy(what: str) -> None:
@@ -131,7 +125,7 @@ def decrypt(
     )
 
     if muted_only and wav_dir is None:
-        _fail("--muted-only needs --wav DIR")
+        fail("--muted-only needs --wav DIR")
     try:
         files = locate(session, sdp=sdp_files)
         folder = files.folder
@@ -149,7 +143,7 @@ def decrypt(
         keys = KeySet(plaintext=True) if plain else load_session_keys(sources, files.capture)
         if not keys.keys and not plain:
             hint = "; ".join(keys.notes)
-            _fail(
+            fail(
                 f"{session}: no SRTP keys: give --srtp-key, --keys keys.json, --keylog with the "
                 f"capture's DTLS handshake, or SDP with a=crypto" + (f" ({hint})" if hint else "")
             )
@@ -159,19 +153,19 @@ def decrypt(
             muted = _muted_intervals(timeline or (folder / "timeline.json" if folder else None))
         result = decrypt_capture(files.capture, keys, sdp=sdp, keep_pcm=wav_dir is not None)
     except (CaptureError, MalformedPacket, ValueError) as exc:
-        _fail(f"{session}: {exc}")
+        fail(f"{session}: {exc}")
     except OSError as exc:
-        _fail(f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc))
+        fail(f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc))
 
     if not result.streams:
-        _fail(f"{files.capture}: no RTP or RTCP in the capture")
+        fail(f"{files.capture}: no RTP or RTCP in the capture")
     decrypted_any = any(s.decrypted for s in result.streams)
     written: list[str] = []
     if pcapng_out is not None and decrypted_any:
         try:
             count = write_plain_capture(result, pcapng_out)
         except OSError as exc:
-            _fail(f"{pcapng_out}: {exc.strerror}")
+            fail(f"{pcapng_out}: {exc.strerror}")
         _privacy(str(pcapng_out))
         written.append(f"{pcapng_out}: {count} packets")
     if wav_dir is not None and decrypted_any:
@@ -179,7 +173,7 @@ def decrypt(
             wav_dir.mkdir(parents=True, exist_ok=True)
             paths = _write_wavs(result, wav_dir, muted if muted_only else None)
         except OSError as exc:
-            _fail(f"{exc.filename or wav_dir}: {exc.strerror}")
+            fail(f"{exc.filename or wav_dir}: {exc.strerror}")
         if paths:
             _privacy(f"{wav_dir}/ ({len(paths)} WAV file{'s' if len(paths) != 1 else ''})")
         written += [str(p) for p in paths]
@@ -195,20 +189,20 @@ def decrypt(
             f"mutecheck: warning: {result.damage}; everything before it was decrypted", err=True
         )
     if not decrypted_any:
-        _fail(f"{files.capture}: no stream decrypted: {result.errors[0]}")
+        fail(f"{files.capture}: no stream decrypted: {result.errors[0]}")
 
 
 def _muted_intervals(path: Path | None) -> list[tuple[int, int]]:
     """Muted [start, end) of a timeline file (JSON ``{"muted": [[s, e], ...]}``, epoch s), ns."""
     if path is None or not path.is_file():
-        _fail("--muted-only needs a timeline: --timeline FILE or timeline.json in the folder")
+        fail("--muted-only needs a timeline: --timeline FILE or timeline.json in the folder")
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as exc:
-        _fail(f"{path}: not JSON: {exc}")
+        fail(f"{path}: not JSON: {exc}")
     muted = document.get("muted") if isinstance(document, dict) else document
     if not isinstance(muted, list):
-        _fail(f'{path}: no "muted" list of [start, end] pairs')
+        fail(f'{path}: no "muted" list of [start, end] pairs')
     out: list[tuple[int, int]] = []
     for number, item in enumerate(muted):
         if (
@@ -217,7 +211,7 @@ def _muted_intervals(path: Path | None) -> list[tuple[int, int]]:
             or not all(isinstance(v, int | float) and math.isfinite(v) for v in item)
             or item[1] <= item[0]
         ):
-            _fail(f"{path}: muted[{number}] is not a [start, end] pair of epoch seconds")
+            fail(f"{path}: muted[{number}] is not a [start, end] pair of epoch seconds")
         out.append((round(item[0] * 1e9), round(item[1] * 1e9)))
     return out
 
@@ -432,9 +426,9 @@ def import_rtpdump(
             raise ValueError(f"--local {local} and --remote {remote}: one IPv4, one IPv6")
         dump = run_import(log, output, year=year, zone=zone, local=local_end, remote=remote_end)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except OSError as exc:
-        _fail(f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc))
+        fail(f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc))
     _privacy(str(output))
     kinds: dict[str, int] = {}
     for packet in dump.packets:

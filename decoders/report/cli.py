@@ -12,17 +12,16 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import click
 
+from decoders.cli import fail
 from decoders.report.style import Style, progress_bar, show_progress
 
 if TYPE_CHECKING:
     from decoders.audit.analysis import Analysis
     from decoders.report.wireshark import WiresharkFiles
-
-USER_ERROR = 2
 
 
 @dataclass(frozen=True)
@@ -76,11 +75,6 @@ def write_reports(
         with progress_bar(size, "annotating", enabled=enabled) as tick:
             files = write_wireshark(analysis_result, wireshark, progress=tick)
     return Written(html_path, files)
-
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"mutecheck: error: {message}", err=True)
-    sys.exit(USER_ERROR)
 
 
 @click.command("report")
@@ -155,11 +149,11 @@ def report(
     from decoders.session.timeline import GRACE_DEFAULT
 
     if html is None and wireshark is None:
-        _fail("nothing to write: give --html OUT.html and/or --wireshark DIR")
+        fail("nothing to write: give --html OUT.html and/or --wireshark DIR")
     if screenshot is not None and html is None:
-        _fail("--screenshot needs --html (it is a picture of the HTML report)")
+        fail("--screenshot needs --html (it is a picture of the HTML report)")
     if not session.exists():
-        _fail(f"{session}: no such file or folder")
+        fail(f"{session}: no such file or folder")
     inputs = (
         Inputs(session_dir=session, muted=muted, grace=GRACE_DEFAULT if grace is None else grace)
         if session.is_dir()
@@ -172,9 +166,9 @@ def report(
         )
     except (InputError, CaptureError, MalformedPacket) as error:
         text = str(error)  # the analysis names the file already when it knows it
-        _fail(text if text.startswith(str(session)) else f"{session}: {text}")
+        fail(text if text.startswith(str(session)) else f"{session}: {text}")
     except OSError as error:
-        _fail(f"{error.filename}: {error.strerror}" if error.filename else str(error))
+        fail(f"{error.filename}: {error.strerror}" if error.filename else str(error))
     if screenshot is not None and written.html is not None:
         from decoders.report.browser import BrowserError, inspect_page
 
@@ -182,7 +176,7 @@ def report(
             page = inspect_page(written.html)
             screenshot.write_bytes(page.screenshot)
         except (BrowserError, OSError) as error:
-            _fail(f"screenshot: {error}")
+            fail(f"screenshot: {error}")
     if quiet:
         return
     style = Style.for_stream(sys.stdout, force=colour)
