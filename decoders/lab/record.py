@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final
 
 import decoders
+from decoders.chromium import UNATTENDED_FLAGS
 
 if TYPE_CHECKING:  # the reference needs numpy: imported when a session is recorded
     from decoders.lab.reference import Reference
@@ -97,18 +98,8 @@ RTPDUMP_FLAGS: Final = (
 RTPDUMP_LOG: Final = "chromium-stderr.log"
 
 CHROMIUM_FLAGS = (
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--no-default-browser-check",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-extensions",
-    "--disable-default-apps",
+    *UNATTENDED_FLAGS,
     "--disable-breakpad",
-    "--mute-audio",
     "--use-fake-device-for-media-stream",
     "--use-fake-ui-for-media-stream",
     "--autoplay-policy=no-user-gesture-required",

@@ -17,7 +17,6 @@ import fcntl
 import json
 import os
 import select
-import shutil
 import subprocess
 import tempfile
 import time
@@ -26,42 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-CHROMIUM_CANDIDATES: Final = (
-    "/usr/lib/chromium/chromium",
-    "chromium",
-    "chromium-browser",
-    "google-chrome",
-    "google-chrome-stable",
-)
-FLAGS: Final = (
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--no-default-browser-check",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-extensions",
-    "--disable-default-apps",
-    "--hide-scrollbars",
-    "--mute-audio",
-    "--remote-debugging-pipe",
-)
+from decoders.chromium import UNATTENDED_FLAGS, find_chromium
+
+FLAGS: Final = (*UNATTENDED_FLAGS, "--hide-scrollbars", "--remote-debugging-pipe")
 
 
 class BrowserError(RuntimeError):
     """Chromium is missing, did not start, or did not answer in time."""
-
-
-def find_chromium() -> str | None:
-    """The Chromium binary: ``$CHROMIUM``, then the usual names."""
-    given = os.environ.get("CHROMIUM")
-    for candidate in ([given] if given else []) + list(CHROMIUM_CANDIDATES):
-        path = candidate if os.path.isabs(candidate) else shutil.which(candidate)
-        if path and os.access(path, os.X_OK):
-            return path
-    return None
 
 
 @dataclass

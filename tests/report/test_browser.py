@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from decoders import chromium as chromium_module
 from decoders.report import browser
 from decoders.report.browser import BrowserError, find_chromium, inspect_page
 
@@ -31,7 +32,7 @@ def test_find_chromium_honours_the_environment(
     monkeypatch.setenv("CHROMIUM", str(fake))
     assert find_chromium() == str(fake)
     monkeypatch.setenv("CHROMIUM", str(tmp_path / "missing"))
-    monkeypatch.setattr(browser, "CHROMIUM_CANDIDATES", ())
+    monkeypatch.setattr(chromium_module, "CHROMIUM_CANDIDATES", ())
     assert find_chromium() is None
 
 
