@@ -49,6 +49,9 @@ from decoders.session.monitor import (
     Monitor,
     Outcome,
     Settings,
+    address_text,
+    websocket_url,
+    without_query,
 )
 from decoders.session.mutemark import is_mark_host, parse_mark_path, parse_state
 from decoders.session.signaling import MuteRule, load_rules
@@ -457,14 +460,14 @@ class MuteCheck:
         ):
             return  # most messages: nothing any recogniser looks for
         if known is None:  # once per WebSocket: mitmproxy's URL properties are not cheap
-            url = _websocket_url(flow.request.pretty_url)
-            endpoint = _without_query(url)
+            url = websocket_url(flow.request.pretty_url)
+            endpoint = without_query(url)
             reference = FlowRef(
                 id=flow.id,
                 type="websocket",
                 url=url[:2000],
-                client=_address(flow.client_conn.peername),
-                server=_address(flow.server_conn.address),
+                client=address_text(flow.client_conn.peername),
+                server=address_text(flow.server_conn.address),
             )
             known = (reference, endpoint, f"WebSocket {endpoint}")
             if len(self._websockets) >= MAX_OPEN_WEBSOCKETS:
@@ -497,8 +500,8 @@ class MuteCheck:
         reference = FlowRef(
             id=flow.id,
             type="udp",
-            client=_address(flow.client_conn.peername),
-            server=_address(flow.server_conn.address),
+            client=address_text(flow.client_conn.peername),
+            server=address_text(flow.server_conn.address),
         )
         self._emit(
             self.monitor.observe_datagram(
@@ -520,7 +523,7 @@ class MuteCheck:
         ):
             return None  # nothing any recogniser looks for
         url = flow.request.url
-        endpoint = _without_query(url)
+        endpoint = without_query(url)
         query = urllib.parse.urlsplit(url).query if sent else ""
         if not content and not query:
             return None
@@ -530,8 +533,8 @@ class MuteCheck:
             type="http",
             url=url[:2000],
             method=method,
-            client=_address(flow.client_conn.peername),
-            server=_address(flow.server_conn.address or (flow.request.host, flow.request.port)),
+            client=address_text(flow.client_conn.peername),
+            server=address_text(flow.server_conn.address or (flow.request.host, flow.request.port)),
         )
         return Message(
             flow=reference,
@@ -547,26 +550,6 @@ class MuteCheck:
 
 def _options_error(message: str) -> exceptions.OptionsError:
     return exceptions.OptionsError(message)  # type: ignore[no-untyped-call]
-
-
-def _address(address: tuple[Any, ...] | None) -> str | None:
-    if not address:
-        return None
-    return (
-        f"[{address[0]}]:{address[1]}" if ":" in str(address[0]) else f"{address[0]}:{address[1]}"
-    )
-
-
-def _websocket_url(url: str) -> str:
-    if url.startswith("https://"):
-        return "wss://" + url[len("https://") :]
-    if url.startswith("http://"):
-        return "ws://" + url[len("http://") :]
-    return url
-
-
-def _without_query(url: str) -> str:
-    return url.split("?", 1)[0].split("#", 1)[0]
 
 
 addons = [MuteCheck()]

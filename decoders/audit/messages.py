@@ -109,7 +109,13 @@ def replay_flows(fileobj: BinaryIO) -> list[Event]:
 
 def _flow_items(flow: Any) -> list[tuple[float, Any]]:
     """(time, Message or (mark path,)) for one HTTP flow and its WebSocket messages."""
-    from decoders.session.monitor import FlowRef, Message
+    from decoders.session.monitor import (
+        FlowRef,
+        Message,
+        address_text,
+        websocket_url,
+        without_query,
+    )
     from decoders.session.mutemark import is_mark_host
 
     request = flow.request
@@ -117,9 +123,9 @@ def _flow_items(flow: Any) -> list[tuple[float, Any]]:
     if is_mark_host(request.pretty_host):
         return [(request.timestamp_start or 0.0, (request.path,))]
     out: list[tuple[float, Any]] = []
-    endpoint = _without_query(url)
-    client = _address(flow.client_conn.peername)
-    server = _address(flow.server_conn.address)
+    endpoint = without_query(url)
+    client = address_text(flow.client_conn.peername)
+    server = address_text(flow.server_conn.address)
     reference = FlowRef(
         id=flow.id,
         type="http",
@@ -156,7 +162,7 @@ def _flow_items(flow: Any) -> list[tuple[float, Any]]:
         )
         out.append((when, message))
     if flow.websocket is not None:
-        ws_url = _websocket_url(url)
+        ws_url = websocket_url(url)
         for index, item in enumerate(flow.websocket.messages):
             ws_ref = FlowRef(
                 id=flow.id,
@@ -169,29 +175,10 @@ def _flow_items(flow: Any) -> list[tuple[float, Any]]:
             direction = "sent" if item.from_client else "received"
             message = Message(
                 flow=ws_ref,
-                endpoint=_without_query(ws_url),
+                endpoint=without_query(ws_url),
                 sent=item.from_client,
                 content=item.content,
-                label=f"WebSocket {_without_query(ws_url)} ({direction})",
+                label=f"WebSocket {without_query(ws_url)} ({direction})",
             )
             out.append((item.timestamp or 0.0, message))
     return out
-
-
-def _websocket_url(url: str) -> str:
-    if url.startswith("https://"):
-        return "wss://" + url[len("https://") :]
-    if url.startswith("http://"):
-        return "ws://" + url[len("http://") :]
-    return url
-
-
-def _without_query(url: str) -> str:
-    return url.split("?", 1)[0].split("#", 1)[0]
-
-
-def _address(address: tuple[Any, ...] | None) -> str | None:
-    if not address:
-        return None
-    host, port = address[0], address[1]
-    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"

@@ -142,6 +142,28 @@ class FlowRef:
         }
 
 
+def address_text(address: tuple[Any, ...] | None) -> str | None:
+    """``host:port`` (``[v6]:port``) of a mitmproxy connection address, as events show it."""
+    if not address:
+        return None
+    host, port = address[0], address[1]
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
+def websocket_url(url: str) -> str:
+    """The ws:// or wss:// URL of a WebSocket opened by an http(s):// upgrade request."""
+    if url.startswith("https://"):
+        return "wss://" + url[len("https://") :]
+    if url.startswith("http://"):
+        return "ws://" + url[len("http://") :]
+    return url
+
+
+def without_query(url: str) -> str:
+    """The endpoint a message went to: its URL without query and fragment."""
+    return url.split("?", 1)[0].split("#", 1)[0]
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     """One HTTP body or WebSocket message. ``sent``: it goes from the browser to the service.

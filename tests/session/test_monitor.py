@@ -400,3 +400,15 @@ def test_skippable_is_a_safe_shortcut() -> None:
     for body in (b'{"type":"ping"}', b"hello", b"\x00\x01", b""):
         if monitor.skippable(body, url="u", sent=True):
             assert monitor.observe(message(body), 1.0).events == []
+
+
+def test_flow_naming_helpers_shared_by_the_addon_and_the_replay() -> None:
+    from decoders.session.monitor import address_text, websocket_url, without_query
+
+    assert address_text(("10.0.0.1", 443)) == "10.0.0.1:443"
+    assert address_text(("::1", 8080, 0, 0)) == "[::1]:8080"
+    assert address_text(None) is None
+    assert websocket_url("https://a.example/ws?x=1") == "wss://a.example/ws?x=1"
+    assert websocket_url("http://a.example/ws") == "ws://a.example/ws"
+    assert websocket_url("wss://a.example/ws") == "wss://a.example/ws"
+    assert without_query("https://a.example/m?x=1#f") == "https://a.example/m"
