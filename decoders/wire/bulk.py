@@ -97,6 +97,20 @@ class _Interface:
     snaplen: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class _Records:
+    """The packet records of one chunk, as the walker found them (arrays indexed alike)."""
+
+    buf: bytearray
+    frame: I64
+    ts: I64
+    off: I64
+    caplen: I64
+    links: I64
+    iface: I64
+    origlen: npt.NDArray[np.uint32]
+
+
 @dataclass
 class ScanResult:
     """What the bulk path found: the table, counters of what was skipped, and damage."""
@@ -423,39 +437,31 @@ class BulkScanner:
                 + ts_b_all[:count].astype(np.int64) * tick
             )
         b[filled : filled + _SLACK] = 0
+        records = _Records(buf, frame, ts, off, caplen, links, iface, origlen_all[:count])
         if _DECODE is not None and self.use_c:
-            self._decode_c(buf, frame, ts, off, caplen, links, iface, origlen_all)
+            self._decode_c(records)
             return
         vec, fallback = _vector_frames(b, off, caplen, links)
         if fallback.any():
-            picked = np.nonzero(fallback)[0].tolist()
-            self._queue_fallback(buf, picked, frame, ts, off, caplen, links, iface, origlen_all)
+            self._queue_fallback(records, np.nonzero(fallback)[0].tolist())
         self.result.counters.update(vec.counters)
         sel = vec.keep
         self.result.vectorised_frames += int(sel.sum()) + int(vec.dropped)
         self._drain_fallback(final=False)
         self.builder.add_vector(b, frame=frame[sel], timestamp_ns=ts[sel], net=vec)
 
-    def _decode_c(
-        self,
-        buf: bytearray,
-        frame: I64,
-        ts: I64,
-        off: I64,
-        caplen: I64,
-        links: I64,
-        iface: I64,
-        origlen_all: npt.NDArray[np.uint32],
-    ) -> None:
+    def _decode_c(self, records: _Records) -> None:
         """The same decoding as ``_vector_frames`` + ``vector_rows``, in one C pass that
         writes rows straight into the packet table."""
         assert _DECODE is not None
-        count = len(off)
+        r = records
+        count = len(r.off)
         block, at = self.builder.claim(count)
         fallback = np.empty(count, np.int64)
         tally = np.zeros(5, np.uint64)
         written, n_fallback = _DECODE(
-            buf, off, caplen.astype(np.uint32), links.astype(np.int32), ts, int(frame[0]),
+            r.buf, r.off, r.caplen.astype(np.uint32), r.links.astype(np.int32), r.ts,
+            int(r.frame[0]),
             tuple(block[name] for name in VECTOR_COLUMNS), at, fallback, tally,
             self.audio_level_id or 0, int(self.builder.srtp),
         )  # fmt: skip
@@ -465,35 +471,23 @@ class BulkScanner:
             for name, value in zip(_C_COUNTERS, tally.tolist(), strict=True):
                 if value:
                     counters[name] += value
-        picked = fallback[:n_fallback].tolist()
-        self._queue_fallback(buf, picked, frame, ts, off, caplen, links, iface, origlen_all)
+        self._queue_fallback(records, fallback[:n_fallback].tolist())
         self.result.vectorised_frames += count - n_fallback
         if n_fallback:
             self._drain_fallback(final=False)
 
-    def _queue_fallback(
-        self,
-        buf: bytearray,
-        picked: list[int],
-        frame: I64,
-        ts: I64,
-        off: I64,
-        caplen: I64,
-        links: I64,
-        iface: I64,
-        origlen_all: npt.NDArray[np.uint32],
-    ) -> None:
+    def _queue_fallback(self, r: _Records, picked: list[int]) -> None:
         """Hand the records at ``picked`` (indices into this chunk) to the scalar path."""
         for i in picked:
-            o = int(off[i])
+            o = int(r.off[i])
             self._fallback.append(
                 Frame(
-                    number=int(frame[i]),
-                    timestamp_ns=int(ts[i]),
-                    link_type=int(links[i]),
-                    interface=int(iface[i]),
-                    original_length=int(origlen_all[i]),
-                    data=bytes(buf[o : o + int(caplen[i])]),
+                    number=int(r.frame[i]),
+                    timestamp_ns=int(r.ts[i]),
+                    link_type=int(r.links[i]),
+                    interface=int(r.iface[i]),
+                    original_length=int(r.origlen[i]),
+                    data=bytes(r.buf[o : o + int(r.caplen[i])]),
                 )
             )
 
