@@ -29,7 +29,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, Concatenate
 
-from mitmproxy import command, ctx, exceptions, http, udp, version
+from mitmproxy import command, ctx, exceptions, flowfilter, http, udp, version
+from mitmproxy import flow as mitmflow
 from mitmproxy.addonmanager import Loader
 from mitmproxy.proxy import server_hooks
 from mitmproxy.utils import human
@@ -42,6 +43,7 @@ except ImportError:  # run from a checkout that is not installed: the package is
 
 from decoders.errors import MalformedPacket
 from decoders.session.events import EventWriter, make_event
+from decoders.session.flowfile import FlowFile
 from decoders.session.monitor import (
     BLOCK_ACTIONS,
     FlowRef,
@@ -53,7 +55,7 @@ from decoders.session.monitor import (
     websocket_url,
     without_query,
 )
-from decoders.session.mutemark import is_mark_host, parse_mark_path, parse_state
+from decoders.session.mutemark import MARK_HOST, is_mark_host, parse_mark_path, parse_state
 from decoders.session.signaling import MuteRule, load_rules
 
 MAX_INTERNAL_ERRORS = 100
@@ -70,6 +72,7 @@ OPTION_NAMES = (
     "mutecheck_silence_level",
     "mutecheck_audio_level_id",
 )
+SAVE_CHOICES = ("relevant", "all", "none")
 BLOCKED_HEADER = "blocked by mutecheck: volume telemetry while muted"
 
 
@@ -97,7 +100,10 @@ class MuteCheck:
         self.session_dir: Path | None = None
         self._file: IO[str] | None = None
         self._writer: EventWriter | None = None
-        self._our_save_stream_file: str | None = None
+        self._flows: FlowFile | None = None
+        self._unsaved: dict[str, mitmflow.Flow] = {}
+        self._relevant: set[str] = set()
+        self._save_filter: flowfilter.TFilter | None = None
         self._running = False
         self._errors = 0
         self._websockets: dict[str, tuple[FlowRef, str, str]] = {}
@@ -156,12 +162,17 @@ class MuteCheck:
         )
         loader.add_option(
             "mutecheck_save_flows",
-            bool,
-            True,
+            str,
+            "relevant",
             """
-            Also save every flow to SESSION_DIR/flows.mitm for re-analysis (sets
-            save_stream_file, unless you set that yourself).
+            Which flows to save to SESSION_DIR/flows.mitm (mitmproxy's format, at the moments
+            save_stream_file saves them, honouring save_stream_filter) for re-analysis:
+            'relevant' the flows that gave an event (SDP, mute marks and signals, telemetry,
+            blocks, warnings), all the analysis uses, and no cookies of the rest of your
+            browsing; 'all' every flow (costs the proxy ~200 us per flow); 'none'. Nothing
+            while you set save_stream_file yourself.
             """,
+            choices=SAVE_CHOICES,
         )
         loader.add_option(
             "mutecheck_grace_ms",
@@ -204,10 +215,18 @@ class MuteCheck:
         if any(name.startswith("mutecheck_") for name in updated):
             self.monitor.settings = self._settings()
             self._unwritable = False
+        if "save_stream_filter" in updated and "save_stream_filter" in options:
+            text = options.save_stream_filter
+            try:
+                self._save_filter = flowfilter.parse(text) if text else None
+            except ValueError as error:
+                raise _options_error(f"save_stream_filter {text!r}: {error}") from error
         if "mutecheck_dir" in updated and self._writer is not None:
             self._close()
             if self._running:
                 self._open()
+        elif updated & {"mutecheck_save_flows", "save_stream_file"} and self.session_dir:
+            self._save_flows(self.session_dir)
 
     def _settings(self) -> Settings:
         """The options as monitor settings; OptionsError naming any value that does not fit."""
@@ -266,6 +285,8 @@ class MuteCheck:
     @_guarded
     def done(self) -> None:
         try:
+            for item in list(self._unsaved.values()):  # never ended: saved as they are, as
+                self._keep(item)  # mitmproxy's Save addon does
             self._emit(self.monitor.finish(time.time()))
         finally:
             self._close()
@@ -305,25 +326,61 @@ class MuteCheck:
         self._save_flows(folder)
 
     def _save_flows(self, folder: Path) -> None:
-        """Point mitmproxy's own save_stream_file at SESSION_DIR/flows.mitm (appending)."""
+        """Save flows to SESSION_DIR/flows.mitm (appending), unless the user saves them."""
         options = ctx.options
-        if not options.mutecheck_save_flows or "save_stream_file" not in options:
+        theirs = "save_stream_file" in options and options.save_stream_file
+        if options.mutecheck_save_flows == "none" or theirs:
+            self._close_flows()
             return
-        current = options.save_stream_file
-        if current is not None and current != self._our_save_stream_file:
-            return  # the user chose where flows go
-        wanted = f"+{folder / 'flows.mitm'}"
-        if current != wanted:
-            self._our_save_stream_file = wanted
-            options.update(save_stream_file=wanted)  # type: ignore[no-untyped-call]
+        path = folder / "flows.mitm"
+        if self._flows is not None and self._flows.path == path:
+            return
+        self._close_flows()
+        try:
+            self._flows = FlowFile(path)
+        except OSError as error:
+            logging.error(f"mutecheck: cannot save flows to {path}: {error}")
+            return
+        if self._flows.problem:
+            logging.info(f"mutecheck: {self._flows.problem}; the proxy writes flows.mitm itself")
+
+    def _close_flows(self) -> None:
+        if self._flows is not None:
+            flows, self._flows = self._flows, None
+            flows.close()
+            if flows.problem:
+                logging.warning(f"mutecheck: flows.mitm: {flows.problem}")
 
     def _close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-        self._file = None
-        self._writer = None
+        try:
+            self._close_flows()
+        finally:
+            if self._file is not None:
+                self._file.close()
+            self._file = None
+            self._writer = None
 
-    def _emit(self, out: Outcome) -> None:
+    def _started(self, item: mitmflow.Flow) -> None:
+        """A flow to save when it ends (or at shutdown, if it never does)."""
+        if self._flows is not None:
+            self._unsaved[item.id] = item
+
+    def _keep(self, item: mitmflow.Flow) -> None:
+        """Save a flow now, at the moments mitmproxy's Save addon does; failures are reported."""
+        self._unsaved.pop(item.id, None)
+        relevant = item.id in self._relevant
+        self._relevant.discard(item.id)
+        if self._flows is None or not (relevant or ctx.options.mutecheck_save_flows == "all"):
+            return
+        try:
+            if self._save_filter is None or flowfilter.match(self._save_filter, item):
+                self._flows.add(item)
+        except Exception as error:  # the proxy must keep working whatever a flow holds
+            self.internal_error("save", (item,), error)
+
+    def _emit(self, out: Outcome, item: mitmflow.Flow | None = None) -> None:
+        if out.events and item is not None:
+            self._relevant.add(item.id)  # saved to flows.mitm when it ends
         if out.events and self._writer is None and not self._unwritable:
             self._open()
         if self._writer is not None:
@@ -343,6 +400,8 @@ class MuteCheck:
         event = make_event("warning", time.time(), code="internal-error", message=line)
         if flow_id is not None:
             event["flow"] = {"id": flow_id}
+            if hook != "save":
+                self._relevant.add(flow_id)  # kept, to see what failed
         try:
             if self._writer is not None:
                 self._writer.write(event)
@@ -373,6 +432,7 @@ class MuteCheck:
 
     def _answer_mark(self, flow: http.HTTPFlow) -> None:
         flow.metadata[METADATA_KEY] = "mark"
+        self._relevant.add(flow.id)
         headers = {
             "Content-Type": "application/json",
             "Access-Control-Allow-Origin": "*",
@@ -423,7 +483,8 @@ class MuteCheck:
 
     @_guarded
     def request(self, flow: http.HTTPFlow) -> None:
-        if is_mark_host(flow.request.pretty_host):
+        self._started(flow)
+        if _names_mark_host(flow.request):
             self._answer_mark(flow)
             return
         if flow.response is not None and flow.live:
@@ -433,7 +494,7 @@ class MuteCheck:
             return
         when = flow.request.timestamp_end or flow.request.timestamp_start or time.time()
         out = self.monitor.observe(message, when)
-        self._emit(out)
+        self._emit(out, flow)
         if out.action == "drop":
             flow.response = http.Response.make(204, b"", {"X-Mutecheck": BLOCKED_HEADER})
         elif out.action == "redact" and out.replacement is not None:
@@ -441,12 +502,23 @@ class MuteCheck:
 
     @_guarded
     def response(self, flow: http.HTTPFlow) -> None:
+        try:
+            self._observe_response(flow)
+        finally:
+            if flow.websocket is None:  # a WebSocket is saved when it ends
+                self._keep(flow)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        if flow.websocket is None:
+            self._keep(flow)
+
+    def _observe_response(self, flow: http.HTTPFlow) -> None:
         if flow.response is None or flow.metadata.get(METADATA_KEY) == "mark":
             return
         message = self._http_message(flow, flow.response, sent=False)
         if message is not None:
             when = flow.response.timestamp_end or flow.response.timestamp_start or time.time()
-            self._emit(self.monitor.observe(message, when))
+            self._emit(self.monitor.observe(message, when), flow)
 
     @_guarded
     def websocket_message(self, flow: http.HTTPFlow) -> None:
@@ -483,7 +555,7 @@ class MuteCheck:
             message_index=index,
         )
         out = self.monitor.observe(message, last.timestamp or time.time())
-        self._emit(out)
+        self._emit(out, flow)
         if out.action == "drop":
             last.drop()  # type: ignore[no-untyped-call]
         elif out.action == "redact" and out.replacement is not None:
@@ -491,6 +563,22 @@ class MuteCheck:
 
     def websocket_end(self, flow: http.HTTPFlow) -> None:
         self._websockets.pop(flow.id, None)
+        self._keep(flow)
+
+    # the other flows are only saved, when they end
+    def tcp_start(self, flow: mitmflow.Flow) -> None:
+        self._started(flow)
+
+    def udp_start(self, flow: mitmflow.Flow) -> None:
+        self._started(flow)
+
+    def dns_request(self, flow: mitmflow.Flow) -> None:
+        self._started(flow)
+
+    def tcp_end(self, flow: mitmflow.Flow) -> None:
+        self._keep(flow)
+
+    tcp_error = udp_end = udp_error = dns_response = dns_error = tcp_end
 
     @_guarded
     def udp_message(self, flow: udp.UDPFlow) -> None:
@@ -506,7 +594,8 @@ class MuteCheck:
         self._emit(
             self.monitor.observe_datagram(
                 reference, last.content, last.from_client, last.timestamp or time.time()
-            )
+            ),
+            flow,
         )
 
     def _http_message(
@@ -515,9 +604,10 @@ class MuteCheck:
         content = part.raw_content
         if content is None:
             return None  # streamed (stream_large_bodies): mitmproxy keeps no body to read
-        if (not sent or "?" not in flow.request.path) and self.monitor.skippable(
+        monitor = self.monitor
+        if (not sent or "?" not in flow.request.path) and monitor.skippable(
             content,
-            url=flow.request.url,
+            url=flow.request.url if monitor.settings.rules else "",  # rules only need it
             sent=sent,
             content_encoding=part.headers.get("content-encoding"),
         ):
@@ -546,6 +636,17 @@ class MuteCheck:
             content_type=part.headers.get("content-type"),
             query=query,
         )
+
+
+def _names_mark_host(request: http.Request) -> bool:
+    """Is ``request.pretty_host`` (the Host header, else the target) the mark host? Cheaply:
+    almost no request names it, and pretty_host parses the header each time (~7 us)."""
+    if is_mark_host(request.host):
+        return True
+    for name, value in request.data.headers.fields:
+        if name.lower() == b"host":
+            return MARK_HOST.encode() in value.lower() and is_mark_host(request.pretty_host)
+    return False
 
 
 def _options_error(message: str) -> exceptions.OptionsError:

@@ -717,6 +717,8 @@ def record_session(
             if addon is not None:  # the addon answers the mark host itself
                 proxy_command += ["--set", f"lab_allow={MARK_HOST}"]
                 proxy_command += ["-s", str(addon), "--set", f"mutecheck_dir={out_dir}"]
+                # every flow: the lab page holds nothing private, and the corpus keeps it all
+                proxy_command += ["--set", "mutecheck_save_flows=all"]
             proxy = lab.start("mitmdump", proxy_command, private_home=True)
             proxy.stop_signal = signal.SIGINT  # mitmdump flushes its files on SIGINT
             _wait_for_log(proxy, "proxy listening at", timeout=30)

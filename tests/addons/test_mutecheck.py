@@ -55,6 +55,7 @@ from wsproto.events import (
 )
 from wsproto.frame_protocol import Opcode
 
+from decoders.audit.messages import replay_flows
 from decoders.session.events import read_events as read_event_stream
 from decoders.session.payload import decode_content, parse_document
 from decoders.session.sdp import parse_sdp
@@ -139,6 +140,7 @@ def tctx(addon: Any, tmp_path: Path) -> Iterator[taddons.context]:
             confdir=str(tmp_path / "conf"),
             mutecheck_dir=str(tmp_path / "session"),
             mutecheck_grace_ms=0,
+            mutecheck_save_flows="none",  # saving has its own tests
         )
         yield context
     addon.done()
@@ -210,23 +212,82 @@ def test_loading_the_script_logs_no_warning(
 # --- session folder ----------------------------------------------------------------------------
 
 
-def test_running_opens_the_session_and_points_save_stream_file_at_it(tmp_path: Path) -> None:
+def saved(path: Path) -> list[Any]:
+    with path.open("rb") as stream:
+        return list(io.FlowReader(stream).stream())
+
+
+def test_running_opens_the_session_and_saves_flows_there(tmp_path: Path) -> None:
     addon = ADDON_MODULE.MuteCheck()
-    saver = save.Save()
-    with taddons.context(saver, addon) as context:
-        context.configure(addon, mutecheck_dir=str(tmp_path / "s1"))
+    with taddons.context(save.Save(), addon) as context:  # mitmproxy's Save is loaded, unused
+        context.configure(addon, mutecheck_dir=str(tmp_path / "s1"), mutecheck_save_flows="all")
         addon.running()
-        assert context.options.save_stream_file == f"+{tmp_path / 's1' / 'flows.mitm'}"
         (start,) = events_in(tmp_path / "s1")
         assert start["kind"] == "session_start" and start["version"] == 1
         assert start["options"]["mutecheck_dir"] == str(tmp_path / "s1")
         assert set(start["versions"]) == {"mutecheck", "mitmproxy", "python"}
+        first, second = tflow.tflow(resp=True), tflow.tflow(resp=True)
+        addon.request(first)
+        addon.response(first)
         context.configure(addon, mutecheck_dir=str(tmp_path / "s2"))  # a new session
-        assert context.options.save_stream_file == f"+{tmp_path / 's2' / 'flows.mitm'}"
         assert kinds(events_in(tmp_path / "s2")) == ["session_start"]
+        addon.request(second)
+        addon.response(second)
+        assert context.options.save_stream_file is None
         addon.done()
-        saver.done()
-    assert (tmp_path / "s2" / "flows.mitm").exists()
+    assert [f.id for f in saved(tmp_path / "s1" / "flows.mitm")] == [first.id]
+    assert [f.id for f in saved(tmp_path / "s2" / "flows.mitm")] == [second.id]
+
+
+def test_flows_are_saved_when_mitmproxy_would_save_them(tmp_path: Path) -> None:
+    """At the hooks mitmproxy's Save addon uses (addons/save.py), as the flows are then;
+    flows that never ended at shutdown."""
+    addon = ADDON_MODULE.MuteCheck()
+    with taddons.context(addon) as context:
+        context.configure(addon, mutecheck_dir=str(tmp_path / "s"), mutecheck_save_flows="all")
+        addon.running()
+        answered, failed, websocket = tflow.tflow(), tflow.tflow(), tflow.twebsocketflow()
+        pending, udp_flow, tcp_flow = tflow.tflow(), tflow.tudpflow(), tflow.ttcpflow()
+        for item in (answered, failed, websocket, pending):
+            addon.request(item)
+        addon.udp_start(udp_flow)
+        addon.tcp_start(tcp_flow)
+        answered.response = tflow.tresp()
+        failed.error = tflow.terr()
+        addon.response(answered)
+        addon.error(failed)
+        addon.response(websocket)  # not yet: a WebSocket is saved when it ends
+        addon.udp_end(udp_flow)
+        expected = answered.get_state()
+        answered.request.content = b"changed after it was saved"
+        addon.websocket_end(websocket)
+        addon.done()  # saves what never ended: the pending request and the TCP flow
+    flows = saved(tmp_path / "s" / "flows.mitm")
+    order = (answered, failed, udp_flow, websocket, pending, tcp_flow)
+    assert [f.id for f in flows] == [f.id for f in order]
+    assert flows[0].get_state() == expected
+    assert flows[3].websocket is not None and len(flows[3].websocket.messages) == 3
+
+
+def test_save_stream_filter_chooses_the_flows_saved(tmp_path: Path) -> None:
+    addon = ADDON_MODULE.MuteCheck()
+    with taddons.context(save.Save(), addon) as context:
+        context.configure(
+            addon,
+            mutecheck_dir=str(tmp_path / "s"),
+            mutecheck_save_flows="all",
+            save_stream_filter="~m POST",
+        )
+        addon.running()
+        get, post = tflow.tflow(resp=True), request_flow("http://example.com/api", b"{}")
+        post.response = tflow.tresp()
+        for item in (get, post):
+            addon.request(item)
+            addon.response(item)
+        with pytest.raises(exceptions.OptionsError, match="~nonsense"):
+            context.configure(addon, save_stream_filter="~nonsense(")
+        addon.done()
+    assert [f.id for f in saved(tmp_path / "s" / "flows.mitm")] == [post.id]
 
 
 def test_a_save_stream_file_of_the_user_is_left_alone(tmp_path: Path) -> None:
@@ -234,10 +295,70 @@ def test_a_save_stream_file_of_the_user_is_left_alone(tmp_path: Path) -> None:
     with taddons.context(save.Save(), addon) as context:
         mine = str(tmp_path / "mine.mitm")
         context.options.update(save_stream_file=mine)
-        context.configure(addon, mutecheck_dir=str(tmp_path / "s"))
+        context.configure(addon, mutecheck_dir=str(tmp_path / "s"), mutecheck_save_flows="all")
         addon.running()
+        item = tflow.tflow(resp=True)
+        addon.request(item)
+        addon.response(item)
         assert context.options.save_stream_file == mine
         addon.done()
+    assert not (tmp_path / "s" / "flows.mitm").exists()
+
+
+def test_saving_can_be_turned_off_and_on(tmp_path: Path) -> None:
+    addon = ADDON_MODULE.MuteCheck()
+    with taddons.context(addon) as context:
+        context.configure(addon, mutecheck_dir=str(tmp_path / "s"), mutecheck_save_flows="none")
+        addon.running()
+        skipped, kept = tflow.tflow(resp=True), tflow.tflow(resp=True)
+        addon.request(skipped)
+        addon.response(skipped)
+        context.configure(addon, mutecheck_save_flows="all")
+        addon.request(kept)
+        addon.response(kept)
+        addon.done()
+    assert [f.id for f in saved(tmp_path / "s" / "flows.mitm")] == [kept.id]
+
+
+def test_by_default_the_flows_that_gave_events_are_saved(tmp_path: Path) -> None:
+    """'relevant': the offer, the mark, the WebSocket that carried presence and telemetry; not the
+    page, not the WebSocket of chat only. Replaying them gives the events the proxy wrote."""
+    addon = ADDON_MODULE.MuteCheck()
+    with taddons.context(addon) as context:
+        context.configure(addon, mutecheck_dir=str(tmp_path / "s"), mutecheck_grace_ms=0)
+        assert context.options.mutecheck_save_flows == "relevant"
+        addon.running()
+        offer = request_flow(
+            "https://call.example.org/offer",
+            OFFER_JSON,
+            headers={"content-type": "application/json"},
+        )
+        page = request_flow("https://call.example.org/app.js", b"console.log(1)")
+        mark = request_flow("http://mutecheck.mark/muted", method="GET")
+        for item in (offer, page, mark):
+            addon.request(item)
+            item.response = item.response or tflow.tresp()
+            addon.response(item)
+        talk, chat = websocket_flow(), websocket_flow()
+        for item in (talk, chat):
+            addon.request(item)
+            addon.response(item)
+        add_message(talk, (FIXTURES / "jitsi_presence_unmuted.xml").read_bytes())
+        addon.websocket_message(talk)
+        add_message(talk, b'{"stats": {"audio": {"level": 0.3}}}')
+        addon.websocket_message(talk)
+        add_message(chat, b'{"chat": "hi"}')
+        addon.websocket_message(chat)
+        for item in (talk, chat):
+            addon.websocket_end(item)
+        addon.done()
+    folder = tmp_path / "s"
+    assert [f.id for f in saved(folder / "flows.mitm")] == [offer.id, mark.id, talk.id]
+    with (folder / "flows.mitm").open("rb") as stream:
+        replayed = replay_flows(stream)
+    written = [e for e in events_in(folder) if e["kind"] in {"sdp", "mute", "telemetry"}]
+    assert [e["kind"] for e in replayed] == [e["kind"] for e in written]
+    assert [e["kind"] for e in written] == ["sdp", "mute", "mute", "telemetry"]
 
 
 def test_default_folder_is_under_confdir(tmp_path: Path) -> None:
