@@ -18,6 +18,12 @@ blocked; the addon still parses, records telemetry events and saves flows.
 
 Prints requests/s and messages/s for both runs and the ratios (target >= 0.9). Not part of the
 test suite; every phase has a deadline (``--deadline`` seconds) and everything started is stopped.
+
+With two CPUs or more, mitmdump runs on one CPU and everything else (the clients, the server,
+mitmdump's helper processes such as the addon's flow writer) on the others, the same for both
+configurations (``--no-pin`` lets the scheduler place them): on a small, shared machine the
+scheduler otherwise moves them around at random, and the ratio of one run to the next varies by
+more than the addon costs.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import re
@@ -253,6 +260,23 @@ def stop(process: subprocess.Popen[str]) -> None:
             process.wait(30)
 
 
+def pin(pid: int, cpus: set[int] | None) -> None:
+    """Keep a process, and the helper processes it started, on ``cpus`` (None: leave alone)."""
+    if cpus is None:
+        return
+    with contextlib.suppress(OSError):
+        os.sched_setaffinity(pid, cpus)
+
+
+def children(pid: int) -> list[int]:
+    """The processes ``pid`` started (Linux /proc; none elsewhere)."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(word) for word in text.split()]
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc; 0 elsewhere)."""
     try:
@@ -288,6 +312,12 @@ def measure(
     """One round of one configuration: a fresh mitmdump, the HTTP phase, the WebSocket phase."""
     process, proxy = start_mitmdump(arguments, confdir)
     try:
+        if options.cpus is not None:
+            proxy_cpu, others = options.cpus
+            pin(process.pid, proxy_cpu)
+            time.sleep(0.5)  # the addon starts its helpers when the proxy runs
+            for child in children(process.pid):
+                pin(child, others)
         before = cpu_seconds(process.pid)
         deadline = time.monotonic() + options.deadline
         http_wall = run_clients(http_client, proxy, server, requests, options.connections, deadline)
@@ -330,11 +360,18 @@ def main() -> int:
     parser.add_argument("--deadline", type=float, default=300.0, help="seconds per phase")
     parser.add_argument("--extra", action="append", default=[], help="more mitmdump arguments")
     parser.add_argument("--addon", type=Path, default=ADDON, help="the script to measure")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.serve:
         serve(options.serve)
         return 0
+    available = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+    options.cpus = None
+    if not options.no_pin and len(available) >= 2:
+        proxy_cpu = {max(available)}
+        options.cpus = (proxy_cpu, available - proxy_cpu)
+        pin(os.getpid(), options.cpus[1])
     with tempfile.TemporaryDirectory(prefix="bench-addon-") as scratch:
         work = Path(scratch)
         port_file = work / "port"
@@ -343,6 +380,8 @@ def main() -> int:
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         try:
+            if options.cpus is not None:
+                pin(server_process.pid, options.cpus[1])
             deadline = time.monotonic() + 30
             while not port_file.exists() or not port_file.read_text():
                 if time.monotonic() > deadline or server_process.poll() is not None:
@@ -356,6 +395,13 @@ def main() -> int:
                 "alternating rounds), through mitmdump on loopback",
                 flush=True,
             )
+            if options.cpus is not None:
+                proxy_cpu, others = options.cpus
+                print(
+                    f"mitmdump pinned to CPU {min(proxy_cpu)}, clients, server and helpers to "
+                    f"CPU {','.join(map(str, sorted(others)))}",
+                    flush=True,
+                )
             session = work / "session"
             configurations = {
                 "mitmdump": [],

@@ -38,12 +38,16 @@ def make_event(kind: str, t: float, **fields: Any) -> Event:
     return {"t": round(t, 6), "kind": kind, **fields}
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+"""Made once: json.dumps with options builds a new encoder for every event the proxy writes."""
+
+
 def encode_event(event: Event) -> str:
     """One line of JSON (no newline); NaN and infinities become null, unknown types text."""
     try:
-        return json.dumps(event, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return _ENCODER.encode(event)
     except (ValueError, TypeError):
-        return json.dumps(_plain(event), separators=(",", ":"), ensure_ascii=False)
+        return _ENCODER.encode(_plain(event))
 
 
 def _plain(value: Any) -> Any:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+import functools
 import json
 import re
 import zlib
@@ -405,6 +406,13 @@ def format_path(path: Iterable[Segment], *, record: int | None = None) -> str:
 
     ``record`` (for bodies with several JSON records) is written first as ``#2``.
     """
+    if isinstance(path, tuple):
+        return _format_path(path, record)  # the same few paths come back in every message
+    return _format_path.__wrapped__(tuple(path), record)
+
+
+@functools.lru_cache(maxsize=4096)
+def _format_path(path: tuple[Segment, ...], record: int | None) -> str:
     parts: list[str] = [] if record is None else [f"#{record}"]
     for segment in path:
         if isinstance(segment, Embedded):
