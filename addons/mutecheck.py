@@ -13,7 +13,8 @@ the flow passes untouched.
 
 Events carry the time mitmproxy recorded for each message, so saved flows can be analysed again
 offline: ``mitmdump -n -r SESSION_DIR/flows.mitm -s addons/mutecheck.py --set
-mutecheck_dir=NEW_DIR --set mutecheck_save_flows=false``.
+mutecheck_dir=NEW_DIR --set mutecheck_save_flows=none``. ``flows.mitm`` holds the flows that gave
+events (``mutecheck_save_flows``), written by :mod:`decoders.session.flowfile`.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
     PYTHONPATH=. python bench/bench_addon.py [--requests 10000] [--messages 50000]
 
 One run: a local tornado server (its own process), then ``mitmdump -q`` on loopback twice, first
-without the addon, then with ``-s addons/mutecheck.py`` and its defaults (session folder, flows
-saved to ``flows.mitm``); each time the same clients send the same traffic through it:
+without the addon, then with ``-s addons/mutecheck.py`` and its defaults (session folder, the
+flows that gave events saved to ``flows.mitm`` by the writer process); each time the same clients
+send the same traffic through it:
 
 - ``--requests`` HTTP POSTs (absolute-form, keep-alive, ``--connections`` clients in parallel);
 - ``--messages`` WebSocket messages over ``--connections`` WebSockets (CONNECT + upgrade, as
