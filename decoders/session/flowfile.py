@@ -13,15 +13,16 @@ the addon's business, not this module's.
 
 Nothing is lost when the proxy dies: the writer writes every flow it receives as it receives it
 and exits at the end of the pipe. When the writer process cannot be started (a frozen mitmproxy
-binary) or dies, flows are written in-process as mitmproxy would, and :attr:`FlowFile.problem`
-says why. Certificates (which do not pickle) travel as PEM, cached per certificate object.
+binary, a system without POSIX pipes) or dies, flows are written in-process as mitmproxy would,
+and :attr:`FlowFile.problem` says why. When the writer falls behind, the pipe (up to 1 MiB) fills
+and the proxy waits for it: memory stays flat. Certificates (which do not pickle) travel as PEM,
+cached per certificate object.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copyreg
-import fcntl
 import io
 import os
 import pickle
@@ -116,8 +117,12 @@ class FlowFile:
     # --- the proxy's side -------------------------------------------------------------------
 
     def _start(self) -> None:
-        if getattr(sys, "frozen", False):
-            self.problem = "a frozen mitmproxy cannot start the flow writer process"
+        if getattr(sys, "frozen", False) or os.name != "posix":
+            self.problem = (
+                "a frozen mitmproxy cannot start the flow writer process"
+                if getattr(sys, "frozen", False)
+                else "the flow writer process needs a POSIX system"
+            )
             self._open_local()
             return
         root = str(Path(__file__).resolve().parent.parent.parent)
@@ -137,8 +142,7 @@ class FlowFile:
             self._open_local()
             return
         assert process.stdin is not None and process.stdout is not None
-        with contextlib.suppress(OSError):  # a smaller pipe: the proxy waits for the writer sooner
-            fcntl.fcntl(process.stdin.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+        _widen(process.stdin)
         self._process = process
         self._pipe = process.stdin
         self._starting = process.stdout
@@ -214,6 +218,18 @@ class FrameEncoder:
         return certs.Cert.from_pem, (cached[1],)
 
 
+def _widen(pipe: IO[bytes]) -> None:
+    """Make the pipe hold PIPE_SIZE bytes where the system allows it (Linux)."""
+    try:
+        import fcntl  # POSIX only
+
+        command = getattr(fcntl, "F_SETPIPE_SZ", None)
+        if command is not None:
+            fcntl.fcntl(pipe.fileno(), command, PIPE_SIZE)
+    except (ImportError, OSError):
+        pass  # a smaller pipe: the proxy waits for the writer sooner
+
+
 # --- the writer process ------------------------------------------------------------------------
 
 
@@ -263,8 +279,6 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m decoders.session.flowfile OUT.mitm  (flows come on stdin)")
         return 2
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # ends with its input, not with a Ctrl-C
-    with contextlib.suppress(OSError):
-        os.nice(19)
     try:
         path = Path(arguments[0])
         path.parent.mkdir(parents=True, exist_ok=True)
