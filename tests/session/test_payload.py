@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from decoders.session.payload import (
+    Document,
     Embedded,
     decode_content,
     embedded,
@@ -168,6 +169,28 @@ def test_walk_is_bounded() -> None:
     for _ in range(60):
         nested = {"k": nested}
     assert list(walk(parse_document(json.dumps(nested).encode()))) == []
+
+
+def test_walk_order_parents_and_records() -> None:
+    first, second = {"a": {"b": 1, "c": [2, {"d": 3}]}}, [4, {"e": 5}]
+    document = Document(syntax="json", text="", records=[first, second])
+    leaves = walk(document)
+    assert [(leaf.record, leaf.path, leaf.key, leaf.value) for leaf in leaves] == [
+        (0, ("a", "b"), "b", 1),
+        (0, ("a", "c", 0), "c", 2),
+        (0, ("a", "c", 1, "d"), "d", 3),
+        (1, (0,), None, 4),
+        (1, (1, "e"), "e", 5),
+    ]
+    assert [leaf.parent for leaf in leaves] == [
+        first["a"],
+        None,
+        first["a"]["c"][1],
+        None,
+        {"e": 5},
+    ]
+    assert [leaf.value for leaf in walk(document, max_leaves=3)] == [1, 2, 3]  # stops everywhere
+    assert [leaf.value for leaf in walk(document, max_depth=1)] == [4]
 
 
 def test_embedded_rejects_what_is_not_a_document() -> None:
