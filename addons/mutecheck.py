@@ -99,7 +99,7 @@ class MuteCheck:
     def __init__(self) -> None:
         self.monitor = Monitor()
         self.session_dir: Path | None = None
-        self._file: IO[str] | None = None
+        self._file: IO[bytes] | None = None
         self._writer: EventWriter | None = None
         self._flows: FlowFile | None = None
         self._unsaved: dict[str, mitmflow.Flow] = {}
@@ -303,7 +303,7 @@ class MuteCheck:
             folder = Path(options.confdir).expanduser() / "mutecheck" / stamp
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            self._file = open(folder / "events.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+            self._file = open(folder / "events.jsonl", "ab", buffering=0)  # noqa: SIM115
         except OSError as error:
             logging.error(f"mutecheck: cannot write to {folder}: {error}")
             self._unwritable = True  # until the options change; the proxy goes on regardless

@@ -65,15 +65,20 @@ def _plain(value: Any) -> Any:
 
 
 class EventWriter:
-    """Appends events to an open text file, one line each, flushed after every line."""
+    """Appends events to a file opened for binary writing, one line each, each line handed to
+    the system at once (``open(path, "ab", buffering=0)``: one write call a line; through a text
+    stream's write and flush a line cost the proxy ~10x more, measured with bench_addon.py)."""
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[bytes]) -> None:
         self.stream = stream
         self.written = 0
 
     def write(self, event: Event) -> None:
-        self.stream.write(encode_event(event) + "\n")
-        self.stream.flush()
+        data = memoryview((encode_event(event) + "\n").encode())
+        while data:
+            count = self.stream.write(data)
+            data = data[count if count is not None else len(data) :]
+        self.stream.flush()  # nothing to do for an unbuffered file; a buffered one must not keep it
         self.written += 1
 
     def write_all(self, events: Iterable[Event]) -> None:

@@ -64,9 +64,10 @@ def test_encode_event_is_one_line_of_strict_json() -> None:
     assert "Zoë" in encode_event(make_event("warning", 1.0, message="Zoë"))
 
 
-def test_writer_flushes_every_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("buffering", [0, -1], ids=["unbuffered", "buffered"])
+def test_writer_flushes_every_line(tmp_path: Path, buffering: int) -> None:
     path = tmp_path / "events.jsonl"
-    with path.open("a", encoding="utf-8") as stream:
+    with path.open("ab", buffering=buffering) as stream:
         writer = EventWriter(stream)
         writer.write(make_event("session_start", 1.0, version=1))
         assert path.read_bytes().count(b"\n") == 1  # on disk before the file is closed
@@ -100,7 +101,7 @@ def test_reader_names_the_broken_line(data: bytes, message: str) -> None:
 WRITER = """
 import sys, time
 from decoders.session.events import EventWriter, make_event
-with open(sys.argv[1], "a", encoding="utf-8") as stream:
+with open(sys.argv[1], "ab", buffering=0) as stream:
     writer = EventWriter(stream)
     n = 0
     while True:
