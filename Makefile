@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO ?= captures/chromium-ui-only
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench bench-addon install clean
 
 $(STAMP): pyproject.toml
 	@set -e; PYTHON=$$(scripts/find-python); echo "using $$PYTHON"; \
@@ -36,6 +36,9 @@ test: lint
 
 bench: $(STAMP)
 	$(PY) bench/bench_streams.py
+
+bench-addon: $(STAMP)
+	$(PY) bench/bench_addon.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info decoders/wire/_walk*.so
