@@ -232,6 +232,11 @@ class MuteCheck:
     def _settings(self) -> Settings:
         """The options as monitor settings; OptionsError naming any value that does not fit."""
         options = ctx.options
+        if options.mutecheck_save_flows not in SAVE_CHOICES:
+            raise _options_error(
+                f"mutecheck_save_flows {options.mutecheck_save_flows!r} is not "
+                f"one of {', '.join(SAVE_CHOICES)}"
+            )
         if options.mutecheck_block_action not in BLOCK_ACTIONS:
             raise _options_error(
                 f"mutecheck_block_action {options.mutecheck_block_action!r} is not "

@@ -163,6 +163,7 @@ def test_options_are_declared_with_help(addon: Any) -> None:
     ("option", "value", "message"),
     [
         ("mutecheck_block_action", "explode", "'explode' is not one of drop, redact"),
+        ("mutecheck_save_flows", "false", "'false' is not one of relevant, all, none"),
         ("mutecheck_scan_limit", "lots", "'lots' is not a size"),
         ("mutecheck_scan_limit", "0", "'0' is not a size"),
         ("mutecheck_grace_ms", -1, "-1 is not 0..60000"),
@@ -1001,7 +1002,19 @@ def test_live_http_and_websocket_with_blocking(
     assert warnings == ["telemetry-while-muted", "telemetry-while-muted"]
     with (folder / "flows.mitm").open("rb") as stream:
         flows = list(io.FlowReader(stream).stream())
-    assert len(flows) >= 7  # every HTTP flow and the WebSocket, for re-analysis
+    # the flows that gave events (not the chat), written by the addon's writer process
+    assert [f.request.path for f in flows] == [
+        "/offer",
+        "/telemetry",
+        "/muted",
+        "/metrics",
+        "/ws",
+        "/unmuted",
+        "/telemetry",
+    ]
+    assert flows[3].response.status_code == 204 and flows[4].websocket is not None
+    saved_messages = flows[4].websocket.messages
+    assert len(saved_messages) == 8 and saved_messages[1].dropped  # 4 sent, 2 syncs, 2 acks
     assert not any("Traceback" in line for line in proxy.lines)
 
 
