@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from decoders.session.payload import Document, Leaf, Segment, format_path, rewrite, walk
@@ -202,6 +202,52 @@ def volume_value(name: str, value: object) -> Value | None:
     return None
 
 
+@dataclass(slots=True)  # not frozen: made for every candidate field, and frozen init is slow
+class VolumeSlot:
+    """Where a document has a field with a volume-like name (its value may or may not be a
+    measurement): what :func:`find_volume_fields` knows of a field before reading its value."""
+
+    record: int
+    segments: tuple[Segment, ...]
+    key: str
+    path: str
+    audio_context: bool
+
+    def field(self, raw: object) -> VolumeField | None:
+        """The field, when ``raw`` (the value found at this place) is a measurement."""
+        value = volume_value(self.key, raw)
+        if value is None:
+            return None
+        return VolumeField(
+            path=self.path,
+            key=self.key,
+            value=value,
+            audio_context=self.audio_context,
+            record=self.record,
+            segments=self.segments,
+        )
+
+
+def volume_slots(document: Document, leaves: Sequence[Leaf]) -> list[tuple[VolumeSlot, object]]:
+    """The places of a parsed document whose names look like levels, in document order, each
+    with the value it holds now."""
+    several = len(document.records) > 1
+    return [
+        (
+            VolumeSlot(
+                record=leaf.record,
+                segments=leaf.path,
+                key=leaf.key,
+                path=format_path(leaf.path, record=leaf.record if several else None),
+                audio_context=_audio_path(leaf.path),
+            ),
+            leaf.value,
+        )
+        for leaf in leaves
+        if leaf.key is not None and is_volume_name(leaf.key) and not _unrelated_path(leaf.path)
+    ]
+
+
 def find_volume_fields(
     document: Document, leaves: Sequence[Leaf] | None = None, *, max_fields: int = MAX_FIELDS
 ) -> tuple[VolumeField, ...]:
@@ -209,29 +255,25 @@ def find_volume_fields(
 
     ``leaves`` may pass ``list(walk(document))`` when several recognisers read one document.
     """
-    fields: list[VolumeField] = []
     if document.records:
-        several = len(document.records) > 1
-        for leaf in walk(document) if leaves is None else leaves:
-            if leaf.key is None or not is_volume_name(leaf.key):
-                continue
-            value = volume_value(leaf.key, leaf.value)
-            if value is None or _unrelated_path(leaf.path):
-                continue
-            fields.append(
-                VolumeField(
-                    path=format_path(leaf.path, record=leaf.record if several else None),
-                    key=leaf.key,
-                    value=value,
-                    audio_context=_audio_path(leaf.path),
-                    record=leaf.record,
-                    segments=leaf.path,
-                )
-            )
+        slots = volume_slots(document, walk(document) if leaves is None else leaves)
+        return read_fields(slots, max_fields=max_fields)
+    if document.text:
+        return find_loose_fields(document.text, max_fields=max_fields)
+    return ()
+
+
+def read_fields(
+    slots: Iterable[tuple[VolumeSlot, object]], *, max_fields: int = MAX_FIELDS
+) -> tuple[VolumeField, ...]:
+    """The fields of the slots whose values are measurements (at most ``max_fields``)."""
+    fields: list[VolumeField] = []
+    for slot, raw in slots:
+        found = slot.field(raw)
+        if found is not None:
+            fields.append(found)
             if len(fields) >= max_fields:
                 break
-    elif document.text:
-        fields.extend(find_loose_fields(document.text, max_fields=max_fields))
     return tuple(fields)
 
 

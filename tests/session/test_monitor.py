@@ -7,12 +7,15 @@ track-disabled one must not.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import struct
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from decoders.session.events import Event
 from decoders.session.monitor import FlowRef, Message, Monitor, Outcome, Settings
@@ -412,3 +415,146 @@ def test_flow_naming_helpers_shared_by_the_addon_and_the_replay() -> None:
     assert websocket_url("http://a.example/ws") == "ws://a.example/ws"
     assert websocket_url("wss://a.example/ws") == "wss://a.example/ws"
     assert without_query("https://a.example/m?x=1#f") == "https://a.example/m"
+
+
+# --- the shape shortcut: messages that repeat with new numbers ---------------------------------
+
+OFFER_TEXT = (FIXTURES / "whip_offer.sdp").read_text()
+_KEYS = [
+    "audioLevel",
+    "level",
+    "level2",
+    "audioMeanGain",
+    "gain",
+    "muted",
+    "mic",
+    "mic1",
+    "isMuted",
+    "enabled",
+    "audio",
+    "video",
+    "stats",
+    "kind",
+    "data",
+    "values",
+    "sdp",
+    "x",
+    "0",
+    "a-1",
+    "energy",
+]
+_STRINGS = [
+    "audio",
+    "video",
+    "on",
+    "off",
+    "true",
+    "false",
+    "12",
+    "-3.5",
+    "1e999",
+    "1e308",
+    "01",
+    "hello 2024",
+    "v=1 not sdp",
+    "[01]",
+    "[1, 2]",
+    "e30=",
+    OFFER_TEXT,
+    json.dumps({"levels": {"audioMeanGain": -40}}),
+    base64.b64encode(b'{"levels":{"audioMaxGain":-20}}').decode(),
+    base64.b64encode(b'{"level":1}').decode(),
+    "<audiomuted>true</audiomuted>",
+    "x<audiomuted a='1'>false</audiomuted>",
+]
+
+
+def _numbers() -> st.SearchStrategy[object]:
+    return st.one_of(
+        st.integers(-(10**6), 10**6),
+        st.floats(allow_nan=False, allow_infinity=False, width=32),
+        st.sampled_from([0, 1e308, -1e308, 0.5]),
+    )
+
+
+_TREES = st.recursive(
+    st.one_of(_numbers(), st.booleans(), st.none(), st.sampled_from(_STRINGS)),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.dictionaries(st.sampled_from(_KEYS), children, max_size=5),
+    ),
+    max_leaves=25,
+)
+
+
+def _redigit(text: str, numbers: st.DataObject) -> str:
+    """The same text with each digit drawn again: what no skeleton can tell apart."""
+    return "".join(numbers.draw(st.sampled_from("0123456789")) if c.isdigit() else c for c in text)
+
+
+def _renumber(node: object, numbers: st.DataObject) -> object:
+    """The same document with other numbers (what a telemetry report looks like a second later),
+    and sometimes other digits in its strings and keys."""
+    if isinstance(node, dict):
+        return {
+            _redigit(key, numbers) if numbers.draw(st.booleans()) else key: _renumber(v, numbers)
+            for key, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_renumber(value, numbers) for value in node]
+    if isinstance(node, int | float) and not isinstance(node, bool):
+        return numbers.draw(_numbers())
+    if isinstance(node, str) and numbers.draw(st.booleans()):
+        return _redigit(node, numbers)
+    return node
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    template=st.dictionaries(st.sampled_from(_KEYS), _TREES, min_size=1, max_size=5),
+    data=st.data(),
+    block=st.sampled_from([None, "drop", "redact"]),
+)
+def test_the_shape_shortcut_gives_what_the_full_parse_gives(
+    template: dict[str, object], data: st.DataObject, block: str | None
+) -> None:
+    """A series of one message renumbered (with marks in between) through a monitor that may take
+    the shortcut and one that never does: the same events, actions and rewritten bodies."""
+    settings_ = Settings(grace=0, block=block is not None, block_action=block or "drop")
+    fast, full = Monitor(settings_), Monitor(settings_)
+    full._shapes = type(full._shapes)(0)  # remembers nothing: every message is parsed in full
+    documents = [template] + [_renumber(template, data) for _ in range(6)]
+    for number, document in enumerate(documents):
+        t = 100.0 + number
+        if number in (2, 5):
+            for monitor in (fast, full):
+                monitor.mark(t - 0.5, number == 2, via="command")
+        body = json.dumps(document, allow_nan=True).encode()
+        one, two = fast.observe(message(body), t), full.observe(message(body), t)
+        assert one.events == two.events
+        assert (one.action, one.replacement, one.warnings) == (
+            two.action,
+            two.replacement,
+            two.warnings,
+        )
+    assert full.counters["shape_hits"] == 0
+
+
+def test_repeated_telemetry_takes_the_shortcut() -> None:
+    monitor = Monitor(Settings(grace=0))
+    reports = [
+        {"stats": [{"kind": "audio", "audioLevel": n / 10, "totalAudioEnergy": n}]}
+        for n in range(5)
+    ]
+    outs = [
+        monitor.observe(message(json.dumps(r).encode()), 10.0 + n) for n, r in enumerate(reports)
+    ]
+    assert monitor.counters["shape_hits"] == 4
+    values = [[f["value"] for f in of_kind(out, "telemetry")[0]["fields"]] for out in outs]
+    assert values == [[n / 10, n] for n in range(5)]
+    # a string that changes makes another shape; an SDP or a mute signal is never remembered
+    monitor.observe(message(b'{"sdp": ' + json.dumps(OFFER_TEXT).encode() + b', "level": 1}'), 20.0)
+    out = monitor.observe(
+        message(b'{"sdp": ' + json.dumps(OFFER_TEXT).encode() + b', "level": 2}'), 21.0
+    )
+    assert kinds(out) == ["sdp", "telemetry"] and monitor.counters["shape_hits"] == 4
