@@ -379,6 +379,9 @@ def test_state_stays_bounded() -> None:
         monitor.observe(message(b'{"level": %d}' % n, endpoint=f"https://h/{n}"), 1.0 + n)
     assert len(monitor._last_values) == 4096
     assert len(monitor._warned) == 1024
+    for n in range(400):  # 400 shapes: a key each (digits would make one shape)
+        monitor.observe(message(b'{"level": 1, "k%s": 2}' % (b"x" * n)), 9000.0 + n)
+    assert len(monitor._shapes) == 256
     packets = browser_rtp(CAPTURES / "chromium-ui-only")
     t, payload = packets[100]
     for n in range(400):
