@@ -443,6 +443,9 @@ def main() -> int:
                 f"mitmdump CPU per operation, without/with (median of the rounds): "
                 f"HTTP {http_cpu:.2f}, WebSocket {ws_cpu:.2f} (less sensitive to other load)"
             )
+            http_rounds = " ".join(f"{a[0] / b[0]:.2f}" for a, b in pairs)
+            ws_rounds = " ".join(f"{a[2] / b[2]:.2f}" for a, b in pairs)
+            print(f"throughput ratio per round: HTTP {http_rounds}; WebSocket {ws_rounds}")
         finally:
             server_process.terminate()
             server_process.wait(30)
