@@ -119,7 +119,8 @@ class _Shape:
     """What parsing a JSON message found, for the next messages with the same skeleton.
 
     Telemetry repeats one message with new numbers (a report a second). Two bodies with the same
-    skeleton differ only in digits; when no key holds a digit and no string whose digits matter
+    skeleton differ only in digits (bodies with ``\\u`` escapes, whose digits are letters, are
+    left out); when no key holds a digit and no string whose digits matter
     does (:func:`_digits_inert`), only the volume recogniser can answer differently. So a message
     whose parse found no SDP, no mute signal, no embedded document and used no rule (only those
     are kept) finds the same again, and only the volume fields need reading, at the places kept
@@ -486,6 +487,7 @@ class Monitor:
                 and not decoded.truncated
                 and not decoded.error
                 and len(decoded.data) <= SHAPE_MAX_BYTES
+                and b"\\u" not in decoded.data  # the digits of \u0076 are a letter's
             ):
                 shape_key = (message.content_type, _skeleton(decoded.data))
             document = parse_document(

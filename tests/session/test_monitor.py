@@ -469,6 +469,7 @@ _STRINGS = [
     base64.b64encode(b'{"level":1}').decode(),
     "<audiomuted>true</audiomuted>",
     "x<audiomuted a='1'>false</audiomuted>",
+    "caf\u00e9 1",
 ]
 
 
@@ -561,3 +562,8 @@ def test_repeated_telemetry_takes_the_shortcut() -> None:
         message(b'{"sdp": ' + json.dumps(OFFER_TEXT).encode() + b', "level": 2}'), 21.0
     )
     assert kinds(out) == ["sdp", "telemetry"] and monitor.counters["shape_hits"] == 4
+    # digits of a \u escape are a letter: "\u0077=0" is "w=0", "\u0076=0" the start of an SDP
+    for letter in ("w", "v"):  # the same bytes but one digit
+        text = json.dumps(OFFER_TEXT).replace('"v=0', f'"\\u00{ord(letter):x}=0', 1).encode()
+        out = monitor.observe(message(b'{"sdp": ' + text + b', "level": 3}'), 30.0)
+    assert kinds(out) == ["sdp", "telemetry"]
