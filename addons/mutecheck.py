@@ -57,6 +57,7 @@ from decoders.session.monitor import (
     without_query,
 )
 from decoders.session.mutemark import MARK_HOST, is_mark_host, parse_mark_path, parse_state
+from decoders.session.observer import Observer, ObserverGone
 from decoders.session.signaling import MuteRule, load_rules
 
 MAX_INTERNAL_ERRORS = 100
@@ -72,6 +73,7 @@ OPTION_NAMES = (
     "mutecheck_grace_ms",
     "mutecheck_silence_level",
     "mutecheck_audio_level_id",
+    "mutecheck_observer",
 )
 SAVE_CHOICES = ("relevant", "all", "none")
 BLOCKED_HEADER = "blocked by mutecheck: volume telemetry while muted"
@@ -101,6 +103,7 @@ class MuteCheck:
         self.session_dir: Path | None = None
         self._file: IO[bytes] | None = None
         self._writer: EventWriter | None = None
+        self._observer: Observer | None = None
         self._flows: FlowFile | None = None
         self._unsaved: dict[str, mitmflow.Flow] = {}
         self._relevant: set[str] = set()
@@ -194,6 +197,16 @@ class MuteCheck:
             """,
         )
         loader.add_option(
+            "mutecheck_observer",
+            bool,
+            True,
+            """
+            Judge the messages that need parsing in a process of its own (the proxy keeps only a
+            keyword test and passes on at once); events and warnings are the same. Block mode
+            always judges in the proxy, since it must decide before a message leaves.
+            """,
+        )
+        loader.add_option(
             "mutecheck_audio_level_id",
             int,
             0,
@@ -216,13 +229,20 @@ class MuteCheck:
         if any(name.startswith("mutecheck_") for name in updated):
             self.monitor.settings = self._settings()
             self._unwritable = False
+            if self._observer is not None:
+                if self._wants_observer():
+                    self._observer.settings(self.monitor)
+                else:
+                    self._stop_observer()  # block mode: the proxy judges again
+            elif self._writer is not None and self._wants_observer():
+                self._start_observer()
         if "save_stream_filter" in updated and "save_stream_filter" in options:
             text = options.save_stream_filter
             try:
                 self._save_filter = flowfilter.parse(text) if text else None
             except ValueError as error:
                 raise _options_error(f"save_stream_filter {text!r}: {error}") from error
-        if "mutecheck_dir" in updated and self._writer is not None:
+        if "mutecheck_dir" in updated and (self._writer or self._observer) is not None:
             self._close()
             if self._running:
                 self._open()
@@ -293,7 +313,11 @@ class MuteCheck:
         try:
             for item in list(self._unsaved.values()):  # never ended: saved as they are, as
                 self._keep(item)  # mitmproxy's Save addon does
-            self._emit(self.monitor.finish(time.time()))
+            if self._observer is not None:
+                observer, self._observer = self._observer, None
+                observer.finish(time.time())
+            else:
+                self._emit(self.monitor.finish(time.time()))
         finally:
             self._close()
 
@@ -330,6 +354,97 @@ class MuteCheck:
         self._writer.write(start)
         logging.info(f"mutecheck: session folder {folder}")
         self._save_flows(folder)
+        if self._wants_observer():
+            self._start_observer()
+
+    # --- the observer process ---------------------------------------------------------------
+
+    def _wants_observer(self) -> bool:
+        options = ctx.options
+        return bool(options.mutecheck_observer) and not options.mutecheck_block
+
+    def _start_observer(self) -> None:
+        """Hand the monitor to an observer process, which writes events.jsonl from now on."""
+        if self.session_dir is None or self._writer is None:
+            return
+        try:
+            observer = Observer(
+                self.session_dir / "events.jsonl", self.monitor, None, self._observer_log
+            )
+        except (OSError, ObserverGone) as error:
+            logging.info(f"mutecheck: no observer process ({error}); judging in the proxy")
+            return
+        self._observer = observer
+        if self._file is not None:
+            self._file.close()
+        self._file = None
+        self._writer = None
+
+    def _stop_observer(self) -> None:
+        """Take the monitor back from the observer (for block mode) and write events again."""
+        if self._observer is not None:
+            self._take_back()
+            self._reopen_writer()
+
+    def _take_back(self) -> None:
+        """The observer's monitor (with all it learned) back into the proxy; the observer ends."""
+        observer, self._observer = self._observer, None
+        if observer is None:
+            return
+        settings = self.monitor.settings
+        try:
+            self.monitor = observer.hand_over()
+        except ObserverGone as error:
+            logging.error(f"mutecheck: {error}; what it judged since is lost")
+        self.monitor.settings = settings
+
+    def _observer_lost(self, error: ObserverGone) -> None:
+        logging.error(f"mutecheck: {error}; judging in the proxy from now on (its state is lost)")
+        self._observer = None
+        self._reopen_writer()
+
+    def _reopen_writer(self) -> None:
+        if self.session_dir is None:
+            return
+        try:
+            self._file = open(self.session_dir / "events.jsonl", "ab", buffering=0)  # noqa: SIM115
+        except OSError as error:
+            logging.error(f"mutecheck: cannot write to {self.session_dir}: {error}")
+            self._unwritable = True
+            return
+        self._writer = EventWriter(self._file)
+
+    def _observer_log(self, warnings: list[str], notices: list[str]) -> None:
+        for line in warnings:
+            logging.warning(line)
+        for line in notices:
+            logging.info(line)
+
+    def _judge(self, message: Message, t: float, item: mitmflow.Flow) -> Outcome | None:
+        """The monitor's outcome for a message, or None when the observer judges it."""
+        if self._observer is not None:
+            try:
+                self._observer.observe(message, t)
+            except ObserverGone as error:
+                self._observer_lost(error)
+            else:
+                self._relevant.add(item.id)  # it needed parsing: saved to flows.mitm
+                return None
+        out = self.monitor.observe(message, t)
+        self._emit(out, item)
+        return out
+
+    def _mark(
+        self, t: float, muted: bool, via: str, note: str | None = None, at: float | None = None
+    ) -> dict[str, Any]:
+        """Marks the state (in the observer, if there is one); the monitor's state after it."""
+        if self._observer is not None:
+            try:
+                return self._observer.mark(t, muted, via=via, note=note, at=at)
+            except ObserverGone as error:
+                self._observer_lost(error)
+        self._emit(self.monitor.mark(t, muted, via=via, note=note, at=at))
+        return self.monitor.state()
 
     def _save_flows(self, folder: Path) -> None:
         """Save flows to SESSION_DIR/flows.mitm (appending), unless the user saves them."""
@@ -360,6 +475,7 @@ class MuteCheck:
     def _close(self) -> None:
         try:
             self._close_flows()
+            self._take_back()  # the monitor goes on into the next session, if any
         finally:
             if self._file is not None:
                 self._file.close()
@@ -387,7 +503,7 @@ class MuteCheck:
     def _emit(self, out: Outcome, item: mitmflow.Flow | None = None) -> None:
         if out.events and item is not None:
             self._relevant.add(item.id)  # saved to flows.mitm when it ends
-        if out.events and self._writer is None and not self._unwritable:
+        if out.events and self._writer is None and self._observer is None and not self._unwritable:
             self._open()
         if self._writer is not None:
             self._writer.write_all(out.events)
@@ -409,9 +525,11 @@ class MuteCheck:
             if hook != "save":
                 self._relevant.add(flow_id)  # kept, to see what failed
         try:
-            if self._writer is not None:
+            if self._observer is not None:
+                self._observer.write(event)
+            elif self._writer is not None:
                 self._writer.write(event)
-        except (OSError, ValueError):
+        except (OSError, ValueError, ObserverGone):
             pass
         logging.warning(line)
 
@@ -424,13 +542,17 @@ class MuteCheck:
             muted = parse_state(state)
         except ValueError as error:
             raise exceptions.CommandError(str(error)) from error
-        self._emit(self.monitor.mark(time.time(), muted, via="command"))
+        self._mark(time.time(), muted, via="command")
 
     @command.command("mutecheck.state")  # type: ignore[untyped-decorator]
     def state(self) -> str:
         """What mutecheck believes now: muted, unmuted or unknown, and since when."""
-        muted = self.monitor.timeline.muted
-        since = self.monitor.timeline.changed_at
+        muted, since = self.monitor.timeline.muted, self.monitor.timeline.changed_at
+        if self._observer is not None:
+            try:
+                muted, since, _ = self._observer.state()
+            except ObserverGone as error:
+                self._observer_lost(error)
         word = "unknown" if muted is None else ("muted" if muted else "unmuted")
         return (
             word if since is None else f"{word} since {time.strftime('%X', time.localtime(since))}"
@@ -454,12 +576,17 @@ class MuteCheck:
             flow.response = http.Response.make(400, json.dumps(body), headers)
             return
         now = flow.request.timestamp_start or time.time()
-        answer: dict[str, Any] = {}
         if request.muted is not None:
-            out = self.monitor.mark(now, request.muted, via="url", note=request.note, at=request.at)
-            self._emit(out)
-            answer = {"marked": "muted" if request.muted else "unmuted", "t": now}
-        answer.update(self.monitor.state())
+            state = self._mark(now, request.muted, via="url", note=request.note, at=request.at)
+            answer = {"marked": "muted" if request.muted else "unmuted", "t": now, **state}
+        elif self._observer is not None:
+            try:
+                answer = self._observer.state()[2]
+            except ObserverGone as error:
+                self._observer_lost(error)
+                answer = self.monitor.state()
+        else:
+            answer = self.monitor.state()
         flow.response = http.Response.make(200, json.dumps(answer), headers)
 
     # --- hooks ------------------------------------------------------------------------------
@@ -499,8 +626,9 @@ class MuteCheck:
         if message is None:
             return
         when = flow.request.timestamp_end or flow.request.timestamp_start or time.time()
-        out = self.monitor.observe(message, when)
-        self._emit(out, flow)
+        out = self._judge(message, when, flow)
+        if out is None:
+            return
         if out.action == "drop":
             flow.response = http.Response.make(204, b"", {"X-Mutecheck": BLOCKED_HEADER})
         elif out.action == "redact" and out.replacement is not None:
@@ -524,7 +652,7 @@ class MuteCheck:
         message = self._http_message(flow, flow.response, sent=False)
         if message is not None:
             when = flow.response.timestamp_end or flow.response.timestamp_start or time.time()
-            self._emit(self.monitor.observe(message, when), flow)
+            self._judge(message, when, flow)
 
     @_guarded
     def websocket_message(self, flow: http.HTTPFlow) -> None:
@@ -533,10 +661,6 @@ class MuteCheck:
         index = len(flow.websocket.messages) - 1
         last = flow.websocket.messages[index]
         known = self._websockets.get(flow.id)
-        if known is not None and self.monitor.skippable(
-            last.content, url=known[0].url or known[1], sent=last.from_client
-        ):
-            return  # most messages: nothing any recogniser looks for
         if known is None:  # once per WebSocket: mitmproxy's URL properties are not cheap
             url = websocket_url(flow.request.pretty_url)
             endpoint = without_query(url)
@@ -552,6 +676,10 @@ class MuteCheck:
                 del self._websockets[next(iter(self._websockets))]
             self._websockets[flow.id] = known
         reference, endpoint, label = known
+        if self.monitor.skippable(
+            last.content, url=reference.url or endpoint, sent=last.from_client
+        ):
+            return  # most messages: nothing any recogniser looks for
         message = Message(
             flow=reference,
             endpoint=endpoint,
@@ -560,8 +688,9 @@ class MuteCheck:
             label=label,
             message_index=index,
         )
-        out = self.monitor.observe(message, last.timestamp or time.time())
-        self._emit(out, flow)
+        out = self._judge(message, last.timestamp or time.time(), flow)
+        if out is None:
+            return
         if out.action == "drop":
             last.drop()  # type: ignore[no-untyped-call]
         elif out.action == "redact" and out.replacement is not None:
@@ -597,11 +726,16 @@ class MuteCheck:
             client=address_text(flow.client_conn.peername),
             server=address_text(flow.server_conn.address),
         )
+        when = last.timestamp or time.time()
+        if self._observer is not None:
+            try:
+                self._observer.datagram(reference, last.content, last.from_client, when)
+            except ObserverGone as error:
+                self._observer_lost(error)
+            else:
+                return
         self._emit(
-            self.monitor.observe_datagram(
-                reference, last.content, last.from_client, last.timestamp or time.time()
-            ),
-            flow,
+            self.monitor.observe_datagram(reference, last.content, last.from_client, when), flow
         )
 
     def _http_message(

@@ -141,6 +141,7 @@ def tctx(addon: Any, tmp_path: Path) -> Iterator[taddons.context]:
             mutecheck_dir=str(tmp_path / "session"),
             mutecheck_grace_ms=0,
             mutecheck_save_flows="none",  # saving has its own tests
+            mutecheck_observer=False,  # judged in the proxy: the tests look at addon.monitor
         )
         yield context
     addon.done()
@@ -360,6 +361,75 @@ def test_by_default_the_flows_that_gave_events_are_saved(tmp_path: Path) -> None
     written = [e for e in events_in(folder) if e["kind"] in {"sdp", "mute", "telemetry"}]
     assert [e["kind"] for e in replayed] == [e["kind"] for e in written]
     assert [e["kind"] for e in written] == ["sdp", "mute", "mute", "telemetry"]
+
+
+def test_the_observer_process_judges_and_answers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """By default the messages that need parsing are judged in the observer process: the mark
+    URL and mutecheck.state answer from it, its warnings reach mitmproxy's log, events.jsonl
+    holds what the proxy would have written."""
+    addon = ADDON_MODULE.MuteCheck()
+    folder = tmp_path / "s"
+    with caplog.at_level(logging.INFO), taddons.context(addon) as context:
+        context.configure(addon, mutecheck_dir=str(folder), mutecheck_grace_ms=0)
+        addon.running()
+        assert addon._observer is not None and addon._observer.alive
+        offer = request_flow(
+            "https://call.example.org/offer",
+            OFFER_JSON,
+            headers={"content-type": "application/json"},
+        )
+        addon.request(offer)
+        mark = request_flow("http://mutecheck.mark/muted", method="GET", at=time.time())
+        addon.request(mark)
+        assert mark.response is not None and json.loads(mark.response.content)["muted"] is True
+        assert addon.state().startswith("muted since")
+        telemetry = request_flow("https://metrics.example.org/v1/m", WEBEX)
+        addon.request(telemetry)
+        assert telemetry.response is None  # not blocking: it leaves
+        addon.done()
+    events = events_in(folder)
+    assert kinds(events)[:3] == ["session_start", "sdp", "mute"]
+    assert [e["finding"] for e in events if e["kind"] == "telemetry"] == [True]
+    assert any("MUTED but volume telemetry left" in r.message for r in caplog.records)
+
+
+def test_block_mode_takes_the_monitor_back_from_the_observer(tmp_path: Path) -> None:
+    addon = ADDON_MODULE.MuteCheck()
+    with taddons.context(addon) as context:
+        context.configure(addon, mutecheck_dir=str(tmp_path / "s"), mutecheck_grace_ms=0)
+        addon.running()
+        addon.mark("muted")
+        observer = addon._observer
+        context.configure(addon, mutecheck_block=True)
+        assert addon._observer is None and not observer.alive
+        assert addon.monitor.muted  # what the observer knew
+        telemetry = request_flow("https://metrics.example.org/v1/m", WEBEX)
+        addon.request(telemetry)
+        assert telemetry.response is not None and telemetry.response.status_code == 204
+        context.configure(addon, mutecheck_block=False)  # and hands it over again
+        assert addon._observer is not None and addon.state().startswith("muted")
+        addon.done()
+    assert [e["kind"] for e in events_in(tmp_path / "s")].count("blocked") == 1
+
+
+def test_a_dead_observer_leaves_the_proxy_judging(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    addon = ADDON_MODULE.MuteCheck()
+    with caplog.at_level(logging.INFO), taddons.context(addon) as context:
+        context.configure(addon, mutecheck_dir=str(tmp_path / "s"), mutecheck_grace_ms=0)
+        addon.running()
+        assert addon._observer is not None
+        addon._observer._process.kill()
+        addon._observer._process.wait()
+        for _ in range(2):  # the first may still fit in the pipe
+            addon.request(request_flow("https://metrics.example.org/v1/m", WEBEX))
+        assert addon._observer is None
+        addon.done()
+    assert any("judging in the proxy" in r.message for r in caplog.records)
+    assert [e["kind"] for e in events_in(tmp_path / "s")][-1] == "telemetry"
 
 
 def test_default_folder_is_under_confdir(tmp_path: Path) -> None:

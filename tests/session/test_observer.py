@@ -1,0 +1,153 @@
+"""Tests for decoders.session.observer: the monitor in a process of its own gives what it gives in
+the proxy (the real lab signaling, telemetry and the browser's RTP), answers marks and state
+questions, hands its monitor back, and keeps what it was given when the proxy dies."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from helpers.corpus import lab_session
+
+from decoders.session.events import Event, encode_event, read_events
+from decoders.session.monitor import FlowRef, Message, Monitor, Settings
+from decoders.session.observer import Observer
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+FIXTURES = ROOT / "tests" / "fixtures" / "signaling"
+
+
+def msg(body: bytes, endpoint: str = "https://call.example.org/api", sent: bool = True) -> Message:
+    return Message(
+        flow=FlowRef(id=f"f{len(body)}", type="http", url=endpoint, method="POST"),
+        endpoint=endpoint,
+        sent=sent,
+        content=body,
+        label=f"POST {endpoint}",
+    )
+
+
+def script() -> list[tuple[str, tuple[object, ...]]]:
+    """A call: offer, app signals, telemetry unmuted and muted, the browser's RTP, marks."""
+    session = lab_session("ui-only")
+    steps: list[tuple[str, tuple[object, ...]]] = [
+        ("observe", (msg((FIXTURES / "rtc_offer.json").read_bytes()), 10.0)),
+        ("observe", (msg((FIXTURES / "jitsi_presence_unmuted.xml").read_bytes()), 10.5)),
+        ("observe", (msg(b'{"stats": {"audio": {"level": 0.2}}}'), 11.0)),
+        ("mark", (12.0, True)),
+        ("observe", (msg((FIXTURES / "webex_metrics.json").read_bytes()), 13.0)),
+    ]
+    for n in range(6):
+        body = json.dumps({"stats": {"audio": {"level": n / 10, "energy": n}}}).encode()
+        steps.append(("observe", (msg(body), 14.0 + n)))
+    browser = json.loads((session / "session.json").read_text())["network"]["browser"]["address"]
+    from decoders.wire.capture import open_capture
+    from decoders.wire.demux import PacketKind, classify
+    from decoders.wire.net import Unwrapper
+
+    unwrapper = Unwrapper()
+    with open_capture(session / "capture.pcapng") as reader:
+        for frame in reader:
+            for datagram in unwrapper.feed(frame):
+                rtp = classify(datagram.payload) is PacketKind.RTP
+                if datagram.src == browser and rtp and len(steps) < 400:
+                    ref = FlowRef(id="u1", type="udp")
+                    steps.append(("datagram", (ref, datagram.payload, True, 20.0 + len(steps))))
+    steps.append(("mark", (500.0, False)))
+    steps.append(("observe", (msg(b'{"audioLevel": 0.5}'), 501.0)))
+    return steps
+
+
+def inline(steps: list[tuple[str, tuple[object, ...]]], settings: Settings) -> list[Event]:
+    monitor = Monitor(settings)
+    events = [monitor.start(1.0, note="x")]
+    for kind, args in steps:
+        if kind == "observe":
+            events += monitor.observe(*args).events  # type: ignore[arg-type]
+        elif kind == "datagram":
+            events += monitor.observe_datagram(*args).events  # type: ignore[arg-type]
+        else:
+            events += monitor.mark(args[0], args[1], via="test").events  # type: ignore[arg-type]
+    events += monitor.finish(999.0).events
+    return events
+
+
+def test_the_observer_writes_what_the_monitor_writes_in_the_proxy(tmp_path: Path) -> None:
+    settings = Settings(grace=0.0)
+    steps = script()
+    expected = [json.loads(encode_event(event)) for event in inline(steps, settings)]
+    monitor = Monitor(settings)
+    first = monitor.start(1.0, note="x")
+    logged: list[tuple[list[str], list[str]]] = []
+    observer = Observer(
+        tmp_path / "events.jsonl", monitor, first, lambda w, n: logged.append((w, n))
+    )
+    states = []
+    for kind, args in steps:
+        if kind == "observe":
+            observer.observe(*args)  # type: ignore[arg-type]
+        elif kind == "datagram":
+            observer.datagram(*args)  # type: ignore[arg-type]
+        else:
+            states.append(observer.mark(args[0], args[1], via="test"))  # type: ignore[arg-type]
+    muted, since, state = observer.state()
+    assert (muted, since) == (False, 500.0) and state == states[-1]
+    observer.finish(999.0)
+    with (tmp_path / "events.jsonl").open("rb") as stream:
+        written = list(read_events(stream))
+    assert written == expected
+    kinds = {event["kind"] for event in written}
+    assert {"session_start", "sdp", "mute", "telemetry", "warning", "media"} <= kinds
+    warnings = [line for lines, _ in logged for line in lines]
+    assert any("MUTED but volume telemetry left" in line for line in warnings)
+    assert any("not silent" in line or "audio" in line for line in warnings[1:])
+
+
+def test_hand_over_gives_back_what_the_observer_learned(tmp_path: Path) -> None:
+    observer = Observer(tmp_path / "events.jsonl", Monitor(), None, lambda w, n: None)
+    observer.observe(msg((FIXTURES / "jitsi_presence_muted.xml").read_bytes()), 5.0)
+    monitor = observer.hand_over()
+    assert monitor.muted and monitor.timeline.changed_at == 5.0
+    assert not observer.alive
+    assert [e["kind"] for e in read_events((tmp_path / "events.jsonl").open("rb"))] == ["mute"]
+
+
+def test_what_was_handed_over_is_written_when_the_proxy_is_killed(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    proxy = textwrap.dedent(
+        f"""
+        import os, signal
+        from decoders.session.monitor import FlowRef, Message, Monitor
+        from decoders.session.observer import Observer
+        observer = Observer(__import__("pathlib").Path({str(events)!r}), Monitor(), None,
+                            lambda w, n: None)
+        for n in range(200):
+            body = b'{{"audioLevel": %d}}' % n
+            ref = FlowRef(id="f", type="http", url="http://h/m")
+            observer.observe(Message(flow=ref, endpoint="http://h/m", sent=True, content=body,
+                                     label="POST"), 10.0 + n)
+        print(observer._process.pid, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", proxy],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
+    assert run.returncode == -signal.SIGKILL, run.stderr
+    pid = int(run.stdout)
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with events.open("rb") as stream:
+        values = [e["fields"][0]["value"] for e in read_events(stream)]
+    assert values == list(range(200))
