@@ -9,8 +9,8 @@ line when volume telemetry, or RTP audio that is not silent, leaves while you ar
 ``mutecheck.mark muted|unmuted`` or by requesting ``http://mutecheck.mark/muted`` (``/unmuted``)
 through the proxy. The logic lives in :mod:`decoders.session.monitor`; this class only adapts
 mitmproxy's flows to it. Unless blocking, the monitor runs in an observer process
-(:mod:`decoders.session.observer`), so that parsing a message never holds up the proxy. No hook lets an exception out: a failure becomes a ``warning`` event and
-the flow passes untouched.
+(:mod:`decoders.session.observer`), so that parsing a message never holds up the proxy. No hook
+lets an exception out: a failure becomes a ``warning`` event and the flow passes untouched.
 
 Events carry the time mitmproxy recorded for each message, so saved flows can be analysed again
 offline: ``mitmdump -n -r SESSION_DIR/flows.mitm -s addons/mutecheck.py --set
@@ -174,8 +174,9 @@ class MuteCheck:
             save_stream_file saves them, honouring save_stream_filter) for re-analysis:
             'relevant' the flows that gave an event (SDP, mute marks and signals, telemetry,
             blocks, warnings; with the observer process, every flow it had to parse), all the
-            analysis uses, and no cookies of the rest of your browsing; 'all' every flow (each costs the proxy ~40 us, and its writer process
-            ~200 us); 'none'. Nothing while you set save_stream_file yourself.
+            analysis uses, and no cookies of the rest of your browsing; 'all' every flow (each
+            costs the proxy ~40 us, and its writer process ~200 us); 'none'. Nothing while you
+            set save_stream_file yourself.
             """,
             choices=SAVE_CHOICES,
         )
