@@ -37,10 +37,9 @@ from typing import IO, Any, BinaryIO
 from mitmproxy import certs, flow
 from mitmproxy.io import FlowWriter, tnetstring
 
-PIPE_SIZE = 1 << 20
-"""Bytes the pipe to the writer may hold (Linux raises it up to pipe-max-size, 1 MiB by default):
-bursts of flows do not block the proxy while the writer catches up."""
-HEADER = 4
+from decoders.session import helper
+from decoders.session.helper import HEADER
+
 READY = b"ready\n"
 READY_TIMEOUT = 20.0
 CERT_CACHE = 256
@@ -125,24 +124,13 @@ class FlowFile:
             )
             self._open_local()
             return
-        root = str(Path(__file__).resolve().parent.parent.parent)
-        path = os.environ.get("PYTHONPATH")
         try:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "decoders.session.flowfile", str(self.path)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                env={**os.environ, "PYTHONPATH": root if not path else root + os.pathsep + path},
-                # its own session: a Ctrl-C meant for mitmdump must not stop the writer before
-                # mitmdump's done hook has handed over the last flows
-                start_new_session=True,
-            )
+            process = helper.start("decoders.session.flowfile", str(self.path))
         except OSError as error:
             self.problem = f"the flow writer process cannot start ({error})"
             self._open_local()
             return
         assert process.stdin is not None and process.stdout is not None
-        _widen(process.stdin)
         self._process = process
         self._pipe = process.stdin
         self._starting = process.stdout
@@ -218,30 +206,7 @@ class FrameEncoder:
         return certs.Cert.from_pem, (cached[1],)
 
 
-def _widen(pipe: IO[bytes]) -> None:
-    """Make the pipe hold PIPE_SIZE bytes where the system allows it (Linux)."""
-    try:
-        import fcntl  # POSIX only
-
-        command = getattr(fcntl, "F_SETPIPE_SZ", None)
-        if command is not None:
-            fcntl.fcntl(pipe.fileno(), command, PIPE_SIZE)
-    except (ImportError, OSError):
-        pass  # a smaller pipe: the proxy waits for the writer sooner
-
-
 # --- the writer process ------------------------------------------------------------------------
-
-
-def _read_exactly(stream: BinaryIO, size: int) -> bytes:
-    parts = []
-    while size:
-        part = stream.read(size)
-        if not part:
-            break
-        parts.append(part)
-        size -= len(part)
-    return b"".join(parts)
 
 
 def write_stream(source: BinaryIO, out: BinaryIO) -> tuple[int, int]:
@@ -249,13 +214,9 @@ def write_stream(source: BinaryIO, out: BinaryIO) -> tuple[int, int]:
     writer = FlowWriter(out)  # type: ignore[no-untyped-call]
     written = failed = 0
     while True:
-        header = _read_exactly(source, HEADER)
-        if len(header) < HEADER:
+        data = helper.read_frame(source)
+        if data is None:  # the end, or the proxy died in the middle of handing a flow over
             return written, failed
-        size = int.from_bytes(header, "little")
-        data = _read_exactly(source, size)
-        if len(data) < size:
-            return written, failed  # the proxy died in the middle of handing a flow over
         try:
             item = pickle.loads(data)
             if isinstance(item, bytes):

@@ -32,10 +32,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from decoders.session import helper
 from decoders.session.events import Event, EventWriter, make_event
+from decoders.session.helper import HEADER
 from decoders.session.monitor import FlowRef, Message, Monitor, Outcome
 
-HEADER = 4
 REPLY_TIMEOUT = 30.0
 
 Log = Callable[[list[str], list[str]], None]
@@ -43,8 +44,7 @@ Log = Callable[[list[str], list[str]], None]
 
 
 def _frame(*item: Any) -> bytes:
-    data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
-    return len(data).to_bytes(HEADER, "little") + data
+    return helper.frame(pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 class ObserverGone(RuntimeError):
@@ -58,19 +58,13 @@ class Observer:
         self._log = log
         self._buffer = b""
         self._replies: list[tuple[Any, ...]] = []
-        root = str(Path(__file__).resolve().parent.parent.parent)
-        path = os.environ.get("PYTHONPATH")
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "decoders.session.observer", str(events)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": root if not path else root + os.pathsep + path},
-            start_new_session=True,  # a Ctrl-C for the proxy must not end it before done
-        )
+        self._process = helper.start("decoders.session.observer", str(events))
         assert self._process.stdin is not None and self._process.stdout is not None
         self._pipe: IO[bytes] = self._process.stdin
+        self._in = self._pipe.fileno()
         self._fd = self._process.stdout.fileno()
         os.set_blocking(self._fd, False)
+        os.set_blocking(self._in, False)
         self._loop: asyncio.AbstractEventLoop | None = None
         with contextlib.suppress(RuntimeError):  # outside an event loop: read when sending
             self._loop = asyncio.get_running_loop()
@@ -149,11 +143,22 @@ class Observer:
                 self._replies.append(item)
 
     def _send(self, *item: Any) -> None:
-        try:
-            self._pipe.write(_frame(*item))
-            self._pipe.flush()
-        except (OSError, ValueError) as error:
-            raise ObserverGone(f"the observer process went away ({error})") from error
+        """Writes a frame; while the pipe is full, reads what the observer says meanwhile (it
+        may be waiting for room to say it: neither side ever waits for the other in a circle)."""
+        data = memoryview(_frame(*item))
+        while data:
+            try:
+                data = data[os.write(self._in, data) :]
+            except BlockingIOError:
+                readable, writable, _ = select.select([self._fd], [self._in], [], REPLY_TIMEOUT)
+                if readable:
+                    self.poll()
+                elif not writable:
+                    raise ObserverGone(
+                        f"the observer took nothing for {REPLY_TIMEOUT:.0f} s"
+                    ) from None
+            except OSError as error:
+                raise ObserverGone(f"the observer process went away ({error})") from error
         if self._loop is None:
             self.poll()
 
@@ -203,17 +208,6 @@ class Observer:
 
 
 # --- the observer process ----------------------------------------------------------------------
-
-
-def _read(stream: IO[bytes], size: int) -> bytes:
-    parts = []
-    while size:
-        part = stream.read(size)
-        if not part:
-            break
-        parts.append(part)
-        size -= len(part)
-    return b"".join(parts)
 
 
 class _Judge:
@@ -301,14 +295,10 @@ def main(argv: list[str] | None = None) -> int:
     judge = _Judge(events, replies)
     with events:
         while True:
-            header = _read(source, HEADER)
-            if len(header) < HEADER:
+            data = helper.read_frame(source)
+            if data is None:  # the end (or a last frame cut by a proxy that died)
                 return 0
-            data = _read(source, int.from_bytes(header, "little"))
-            try:
-                item = pickle.loads(data)
-            except Exception:  # a cut last frame: the proxy died while writing it
-                return 0
+            item = pickle.loads(data)
             try:
                 if not judge.handle(item):
                     return 0
