@@ -233,7 +233,10 @@ class MuteCheck:
             self._unwritable = False
             if self._observer is not None:
                 if self._wants_observer():
-                    self._observer.settings(self.monitor)
+                    try:
+                        self._observer.settings(self.monitor)
+                    except ObserverGone as error:
+                        self._observer_lost(error)
                 else:
                     self._stop_observer()  # block mode: the proxy judges again
             elif self._writer is not None and self._wants_observer():
