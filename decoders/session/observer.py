@@ -68,7 +68,7 @@ class Observer:
         self._loop: asyncio.AbstractEventLoop | None = None
         with contextlib.suppress(RuntimeError):  # outside an event loop: read when sending
             self._loop = asyncio.get_running_loop()
-            self._loop.add_reader(self._fd, self.poll)
+            self._loop.add_reader(self._fd, self._poll_quietly)
         self._send("init", monitor, first)
 
     # --- one way ----------------------------------------------------------------------------
@@ -141,6 +141,14 @@ class Observer:
                 self._log(item[1], item[2])
             else:
                 self._replies.append(item)
+
+    def _poll_quietly(self) -> None:
+        """poll() for the event loop: whatever happens stays here (the proxy goes on)."""
+        try:
+            self.poll()
+        except Exception as error:  # a broken frame: nothing more will make sense
+            self._forget_reader()
+            self._log([f"mutecheck: the observer's answers stopped making sense ({error})"], [])
 
     def _send(self, *item: Any) -> None:
         """Writes a frame; while the pipe is full, reads what the observer says meanwhile (it
