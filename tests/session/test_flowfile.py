@@ -14,13 +14,12 @@ import pickle
 import signal
 import subprocess
 import sys
-import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from helpers.corpus import CAPTURES, lab_session
+from helpers.killed import kill_proxy_after
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mitmproxy import certs, flow
@@ -183,9 +182,8 @@ def test_a_writer_that_dies_loses_nothing_after_it_died(out: Path) -> None:
 def test_flows_handed_over_survive_the_proxy_being_killed(tmp_path: Path) -> None:
     """kill -9 of the proxy: the writer still writes every flow it was given, then exits."""
     out = tmp_path / "flows.mitm"
-    script = textwrap.dedent(
+    kill_proxy_after(
         f"""
-        import os, signal, sys
         from mitmproxy.test import tflow
         from decoders.session.flowfile import FlowFile
         saver = FlowFile({str(out)!r})
@@ -193,22 +191,9 @@ def test_flows_handed_over_survive_the_proxy_being_killed(tmp_path: Path) -> Non
             item = tflow.tflow(resp=True)
             item.request.path = f"/{{number}}"
             saver.add(item)
-        print(saver._process.pid, flush=True)
-        os.kill(os.getpid(), signal.SIGKILL)
-        """
+        """,
+        "saver._process",
     )
-    proxy = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=60,
-    )
-    assert proxy.returncode == -signal.SIGKILL, proxy.stderr
-    writer = int(proxy.stdout)
-    deadline = time.monotonic() + 30
-    while Path(f"/proc/{writer}").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
     with out.open("rb") as stream:
         paths = [item.request.path for item in FlowReader(stream).stream()]
     assert paths == [f"/{number}" for number in range(300)]

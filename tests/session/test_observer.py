@@ -5,15 +5,10 @@ questions, hands its monitor back, and keeps what it was given when the proxy di
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import textwrap
-import time
 from pathlib import Path
 
 from helpers.corpus import lab_session
+from helpers.killed import kill_proxy_after
 
 from decoders.session.events import Event, encode_event, read_events
 from decoders.session.monitor import FlowRef, Message, Monitor, Settings
@@ -120,34 +115,20 @@ def test_hand_over_gives_back_what_the_observer_learned(tmp_path: Path) -> None:
 
 def test_what_was_handed_over_is_written_when_the_proxy_is_killed(tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
-    proxy = textwrap.dedent(
+    kill_proxy_after(
         f"""
-        import os, signal
+        from pathlib import Path
         from decoders.session.monitor import FlowRef, Message, Monitor
         from decoders.session.observer import Observer
-        observer = Observer(__import__("pathlib").Path({str(events)!r}), Monitor(), None,
-                            lambda w, n: None)
+        observer = Observer(Path({str(events)!r}), Monitor(), None, lambda w, n: None)
+        ref = FlowRef(id="f", type="http", url="http://h/m")
         for n in range(200):
             body = b'{{"audioLevel": %d}}' % n
-            ref = FlowRef(id="f", type="http", url="http://h/m")
-            observer.observe(Message(flow=ref, endpoint="http://h/m", sent=True, content=body,
-                                     label="POST"), 10.0 + n)
-        print(observer._process.pid, flush=True)
-        os.kill(os.getpid(), signal.SIGKILL)
-        """
+            message = Message(flow=ref, endpoint="http://h/m", sent=True, content=body, label="P")
+            observer.observe(message, 10.0 + n)
+        """,
+        "observer._process",
     )
-    run = subprocess.run(
-        [sys.executable, "-c", proxy],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=60,
-    )
-    assert run.returncode == -signal.SIGKILL, run.stderr
-    pid = int(run.stdout)
-    deadline = time.monotonic() + 30
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
     with events.open("rb") as stream:
         values = [e["fields"][0]["value"] for e in read_events(stream)]
     assert values == list(range(200))
