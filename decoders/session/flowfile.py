@@ -38,7 +38,6 @@ from mitmproxy import certs, flow
 from mitmproxy.io import FlowWriter, tnetstring
 
 from decoders.session import helper
-from decoders.session.helper import HEADER
 
 READY = b"ready\n"
 READY_TIMEOUT = 20.0
@@ -181,19 +180,14 @@ class FrameEncoder:
 
     def __call__(self, item: flow.Flow) -> bytes:
         buffer = io.BytesIO()
-        buffer.write(bytes(HEADER))
         pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
         pickler.dispatch_table = self._table
         try:
             pickler.dump(item)
         except Exception:  # an addon put something in flow.metadata that does not pickle:
-            buffer = io.BytesIO()  # this one is serialised here, as mitmproxy would
-            buffer.write(bytes(HEADER))
-            pickle.dump(tnetstring.dumps(item.get_state()), buffer, pickle.HIGHEST_PROTOCOL)
-        frame = buffer.getbuffer()
-        frame[:HEADER] = (len(frame) - HEADER).to_bytes(HEADER, "little")
-        del frame
-        return buffer.getvalue()
+            serialised = tnetstring.dumps(item.get_state())  # this one here, as mitmproxy would
+            return helper.frame(pickle.dumps(serialised, pickle.HIGHEST_PROTOCOL))
+        return helper.frame(buffer.getvalue())
 
     def _reduce_cert(self, cert: certs.Cert) -> tuple[Any, tuple[bytes]]:
         """A certificate travels as its PEM (what its get_state is); each is encoded once."""
