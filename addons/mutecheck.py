@@ -439,6 +439,16 @@ class MuteCheck:
         self._emit(out, item)
         return out
 
+    def _current(self) -> tuple[bool | None, float | None, dict[str, Any]]:
+        """(muted, since, Monitor.state()) now, from the observer if there is one."""
+        if self._observer is not None:
+            try:
+                return self._observer.state()
+            except ObserverGone as error:
+                self._observer_lost(error)
+        timeline = self.monitor.timeline
+        return timeline.muted, timeline.changed_at, self.monitor.state()
+
     def _mark(
         self, t: float, muted: bool, via: str, note: str | None = None, at: float | None = None
     ) -> dict[str, Any]:
@@ -552,12 +562,7 @@ class MuteCheck:
     @command.command("mutecheck.state")  # type: ignore[untyped-decorator]
     def state(self) -> str:
         """What mutecheck believes now: muted, unmuted or unknown, and since when."""
-        muted, since = self.monitor.timeline.muted, self.monitor.timeline.changed_at
-        if self._observer is not None:
-            try:
-                muted, since, _ = self._observer.state()
-            except ObserverGone as error:
-                self._observer_lost(error)
+        muted, since, _ = self._current()
         word = "unknown" if muted is None else ("muted" if muted else "unmuted")
         return (
             word if since is None else f"{word} since {time.strftime('%X', time.localtime(since))}"
@@ -584,14 +589,8 @@ class MuteCheck:
         if request.muted is not None:
             state = self._mark(now, request.muted, via="url", note=request.note, at=request.at)
             answer = {"marked": "muted" if request.muted else "unmuted", "t": now, **state}
-        elif self._observer is not None:
-            try:
-                answer = self._observer.state()[2]
-            except ObserverGone as error:
-                self._observer_lost(error)
-                answer = self.monitor.state()
         else:
-            answer = self.monitor.state()
+            answer = self._current()[2]
         flow.response = http.Response.make(200, json.dumps(answer), headers)
 
     # --- hooks ------------------------------------------------------------------------------
