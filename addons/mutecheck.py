@@ -373,9 +373,7 @@ class MuteCheck:
         if self.session_dir is None or self._writer is None:
             return
         try:
-            observer = Observer(
-                self.session_dir / "events.jsonl", self.monitor, None, self._observer_log
-            )
+            observer = Observer(self.session_dir / "events.jsonl", self.monitor, self._observer_log)
         except (OSError, ObserverGone) as error:
             logging.info(f"mutecheck: no observer process ({error}); judging in the proxy")
             return

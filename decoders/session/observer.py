@@ -54,7 +54,7 @@ class ObserverGone(RuntimeError):
 class Observer:
     """The proxy's end: hands over messages, asks for state, forwards the observer's log lines."""
 
-    def __init__(self, events: Path, monitor: Monitor, first: Event | None, log: Log) -> None:
+    def __init__(self, events: Path, monitor: Monitor, log: Log) -> None:
         self._log = log
         self._buffer = b""
         self._replies: list[tuple[Any, ...]] = []
@@ -69,7 +69,7 @@ class Observer:
         with contextlib.suppress(RuntimeError):  # outside an event loop: read when sending
             self._loop = asyncio.get_running_loop()
             self._loop.add_reader(self._fd, self._poll_quietly)
-        self._send("init", monitor, first)
+        self._send("init", monitor)
 
     # --- one way ----------------------------------------------------------------------------
 
@@ -256,8 +256,6 @@ class _Judge:
             monitor.settings = item[1]
         elif kind == "init":
             self.monitor = item[1]
-            if item[2] is not None:
-                self.writer.write(item[2])
         elif kind == "hand_over":
             self.reply("monitor", monitor)
             return False

@@ -10,7 +10,7 @@ from pathlib import Path
 from helpers.corpus import lab_session
 from helpers.killed import kill_proxy_after
 
-from decoders.session.events import Event, encode_event, read_events
+from decoders.session.events import Event, EventWriter, encode_event, read_events
 from decoders.session.monitor import FlowRef, Message, Monitor, Settings
 from decoders.session.observer import Observer
 
@@ -78,11 +78,10 @@ def test_the_observer_writes_what_the_monitor_writes_in_the_proxy(tmp_path: Path
     steps = script()
     expected = [json.loads(encode_event(event)) for event in inline(steps, settings)]
     monitor = Monitor(settings)
-    first = monitor.start(1.0, note="x")
+    with (tmp_path / "events.jsonl").open("ab", buffering=0) as stream:  # as the addon does
+        EventWriter(stream).write(monitor.start(1.0, note="x"))
     logged: list[tuple[list[str], list[str]]] = []
-    observer = Observer(
-        tmp_path / "events.jsonl", monitor, first, lambda w, n: logged.append((w, n))
-    )
+    observer = Observer(tmp_path / "events.jsonl", monitor, lambda w, n: logged.append((w, n)))
     states = []
     for kind, args in steps:
         if kind == "observe":
@@ -105,7 +104,7 @@ def test_the_observer_writes_what_the_monitor_writes_in_the_proxy(tmp_path: Path
 
 
 def test_hand_over_gives_back_what_the_observer_learned(tmp_path: Path) -> None:
-    observer = Observer(tmp_path / "events.jsonl", Monitor(), None, lambda w, n: None)
+    observer = Observer(tmp_path / "events.jsonl", Monitor(), lambda w, n: None)
     observer.observe(msg((FIXTURES / "jitsi_presence_muted.xml").read_bytes()), 5.0)
     monitor = observer.hand_over()
     assert monitor.muted and monitor.timeline.changed_at == 5.0
@@ -120,7 +119,7 @@ def test_what_was_handed_over_is_written_when_the_proxy_is_killed(tmp_path: Path
         from pathlib import Path
         from decoders.session.monitor import FlowRef, Message, Monitor
         from decoders.session.observer import Observer
-        observer = Observer(Path({str(events)!r}), Monitor(), None, lambda w, n: None)
+        observer = Observer(Path({str(events)!r}), Monitor(), lambda w, n: None)
         ref = FlowRef(id="f", type="http", url="http://h/m")
         for n in range(200):
             body = b'{{"audioLevel": %d}}' % n
