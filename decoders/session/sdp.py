@@ -40,6 +40,21 @@ from decoders.errors import MalformedPacket
 AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 
+#: What a payload type carries, by its encoding name: retransmission (RFC 4588 ``rtx``, its
+#: ``apt=`` names the payload type it repeats), forward error correction (RFC 5109 ``ulpfec``,
+#: RFC 8627 ``flexfec``) or redundancy (RFC 2198 ``red``: audio RED still carries the audio).
+#: Every other encoding is the media itself.
+ENCODING_ROLES: dict[str, str] = {
+    "rtx": "rtx",
+    "ulpfec": "fec",
+    "flexfec": "fec",
+    "flexfec-03": "fec",
+    "red": "red",
+}
+#: ``a=ssrc-group`` semantics whose later SSRCs repeat or protect the first one (RFC 5576 §4.2):
+#: FID with an RTX SSRC (RFC 4588 §8.3), FEC-FR (RFC 5956 §4.3) and its older name FEC.
+SSRC_GROUP_ROLES: dict[str, str] = {"FID": "rtx", "FEC-FR": "fec", "FEC": "fec"}
+
 # RFC 3551 §6 tables 4, 5: static payload types usable without rtpmap -> (name, clock, channels)
 STATIC_PAYLOAD_TYPES: dict[int, tuple[str, int, int | None]] = {
     0: ("PCMU", 8000, 1),
@@ -100,6 +115,35 @@ class Codec:
             if name:
                 parameters.setdefault(name.strip(), value.strip() if equals else None)
         return parameters
+
+    @property
+    def role(self) -> str:
+        """``media``, ``rtx``, ``fec`` or ``red`` (:data:`ENCODING_ROLES`)."""
+        return ENCODING_ROLES.get(self.name.lower(), "media")
+
+    @property
+    def associated_payload_type(self) -> int | None:
+        """RFC 4588 §8.1 ``a=fmtp:<pt> apt=<pt>``: the payload type an RTX one repeats."""
+        value = self.parameters.get("apt")
+        if value is None or not (value.isascii() and value.isdigit()) or int(value) > 127:
+            return None
+        return int(value)
+
+
+@dataclass(frozen=True, slots=True)
+class SsrcRole:
+    """What one SSRC named in the SDP carries: the m= line's ``media`` and its ``role``.
+
+    ``role`` is ``media``, or ``rtx``/``fec`` for the later SSRCs of an ``a=ssrc-group`` of
+    :data:`SSRC_GROUP_ROLES`; ``protects`` is then the group's first (primary) SSRC.
+    ``evidence`` is the SDP line that says so.
+    """
+
+    ssrc: int
+    media: str
+    role: str
+    protects: int | None
+    evidence: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +311,39 @@ def payload_types(sdp: SessionDescription) -> dict[int, tuple[str, Codec]]:
         for codec in section.codecs:
             table.setdefault(codec.payload_type, (section.kind, codec))
     return table
+
+
+def ssrc_roles(sdp: SessionDescription) -> dict[int, SsrcRole]:
+    """SSRC -> what it carries, over all sections; a group's role beats a plain ``a=ssrc``."""
+    table: dict[int, SsrcRole] = {}
+    for section in sdp.media:
+        for semantics, members in section.ssrc_groups:
+            role = SSRC_GROUP_ROLES.get(semantics.upper())
+            if role is None or len(members) < 2:
+                continue
+            line = f"a=ssrc-group:{semantics} {' '.join(str(m) for m in members)}"
+            primary = members[0]
+            for ssrc in members[1:]:
+                table.setdefault(ssrc, SsrcRole(ssrc, section.kind, role, primary, line))
+        for ssrc in section.ssrcs:
+            line = f"a=ssrc:{ssrc} in m={section.kind}"
+            table.setdefault(ssrc, SsrcRole(ssrc, section.kind, "media", None, line))
+    return table
+
+
+def merge_descriptions(descriptions: Iterable[SessionDescription]) -> SessionDescription | None:
+    """One description holding every m= section of ``descriptions`` (offers and answers of
+    both sides), in order; the session-level fields are the first description's.
+
+    Lookups that take "the first section" (:func:`payload_types`,
+    :func:`audio_level_extension_id`) then prefer the earlier documents, and
+    :func:`ssrc_roles` sees the SSRCs and groups that either side announced.
+    """
+    documents = list(descriptions)
+    if not documents:
+        return None
+    media = tuple(section for document in documents for section in document.media)
+    return replace(documents[0], media=media)
 
 
 # --- the line walk ---------------------------------------------------------------------------

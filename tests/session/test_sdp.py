@@ -23,9 +23,12 @@ from decoders.session.sdp import (
     CryptoAttribute,
     MediaSection,
     SessionDescription,
+    SsrcRole,
     audio_level_extension_id,
+    merge_descriptions,
     parse_sdp,
     payload_types,
+    ssrc_roles,
 )
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "sdp"
@@ -602,6 +605,80 @@ def test_jitsi_planb_offer() -> None:
         ),
     ]
     assert audio_level_extension_id(sdp) == 1
+
+
+def test_codec_roles_and_apt_of_real_offers() -> None:
+    firefox = parse_sdp(load("firefox_offer.sdp"))
+    video = next(section for section in firefox.media if section.kind == "video")
+    roles = {c.payload_type: (c.role, c.associated_payload_type) for c in video.codecs}
+    assert roles == {
+        120: ("media", None),
+        124: ("rtx", 120),
+        126: ("media", None),
+        127: ("rtx", 126),
+    }
+    chromium = parse_sdp(load("chromium_offer.sdp"))
+    audio = {c.name: c.role for c in chromium.audio[0].codecs}
+    assert audio["red"] == "red" and audio["opus"] == "media" and audio["CN"] == "media"
+
+
+@pytest.mark.parametrize(
+    ("fmtp", "apt"), [("apt=96", 96), ("apt=128", None), ("apt=x", None), (None, None)]
+)
+def test_associated_payload_type_only_when_it_is_one(fmtp: str | None, apt: int | None) -> None:
+    assert Codec(97, "rtx", 90000, None, fmtp).associated_payload_type == apt
+
+
+@pytest.mark.parametrize(
+    ("name", "role"),
+    [
+        ("ulpfec", "fec"),
+        ("flexfec-03", "fec"),
+        ("FLEXFEC", "fec"),
+        ("RED", "red"),
+        ("VP8", "media"),
+    ],
+)
+def test_encoding_roles(name: str, role: str) -> None:
+    assert Codec(100, name, 90000, None, None).role == role
+
+
+def test_ssrc_roles_from_groups_and_ssrc_lines() -> None:
+    jitsi = ssrc_roles(parse_sdp(load("jitsi_planb_offer.sdp")))
+    assert jitsi[3444444444] == SsrcRole(
+        3444444444, "video", "rtx", 1111111111, "a=ssrc-group:FID 1111111111 3444444444"
+    )
+    assert {ssrc: (r.media, r.role) for ssrc, r in jitsi.items()} == {
+        1516270433: ("audio", "media"),
+        2805367148: ("audio", "media"),
+        1111111111: ("video", "media"),
+        2222222222: ("video", "media"),  # SIM: simulcast layers are media
+        3333333333: ("video", "media"),
+        3444444444: ("video", "rtx"),
+    }
+    firefox = ssrc_roles(parse_sdp(load("firefox_offer.sdp")))
+    assert firefox[2731530283].role == "rtx" and firefox[1393486425].role == "media"
+
+
+def test_ssrc_roles_fec_fr_group() -> None:
+    text = (
+        "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+        "m=video 9 RTP/AVPF 96 100\r\na=rtpmap:96 VP8/90000\r\na=rtpmap:100 flexfec-03/90000\r\n"
+        "a=ssrc-group:FEC-FR 11 22\r\na=ssrc:11 cname:x\r\na=ssrc:22 cname:x\r\n"
+    )
+    roles = ssrc_roles(parse_sdp(text))
+    assert (roles[22].role, roles[22].protects, roles[11].role) == ("fec", 11, "media")
+
+
+def test_merge_keeps_every_section_of_every_document() -> None:
+    offer = parse_sdp(load("chromium_offer.sdp"))
+    answer = parse_sdp(load("aiortc_answer.sdp"))
+    merged = merge_descriptions([offer, answer])
+    assert merged is not None
+    assert merged.media == offer.media + answer.media
+    assert merged.origin == offer.origin
+    assert set(ssrc_roles(merged)) == set(ssrc_roles(offer)) | set(ssrc_roles(answer))
+    assert merge_descriptions([]) is None
 
 
 def test_records_are_frozen_and_hashable() -> None:
