@@ -10,12 +10,17 @@ import importlib
 import json
 import sys
 from pathlib import Path
-from typing import ClassVar, NoReturn
+from typing import TYPE_CHECKING, ClassVar, NoReturn
 
 import click
 
 from decoders import __version__
 from decoders.errors import CaptureError, MalformedPacket
+
+if TYPE_CHECKING:
+    from decoders.session.events import Event
+    from decoders.session.folder import SessionFiles
+    from decoders.session.sdpsources import SessionSdp
 
 USER_ERROR = 2
 PROGRESS_MIN_BYTES = 64 << 20
@@ -101,14 +106,16 @@ def streams(
     progress: bool | None,
 ) -> None:
     """List the RTP streams of CAPTURE (a pcap/pcapng file or a session folder)."""
-    from decoders.media.scan import load_sdp, scan_streams
+    from decoders.media.scan import scan_streams
+    from decoders.media.streams import joined_legs, leg_note
     from decoders.report.jsonout import streams_document
     from decoders.report.text import stream_table_text
     from decoders.session.folder import locate
 
     try:
         files = locate(capture, sdp=sdp_files)
-        sdp = load_sdp(files.sdp) if files.sdp else None
+        found = _session_sdp(files, sdp_files)
+        sdp = found.description
         size = files.capture.stat().st_size
         show = (
             progress
@@ -151,6 +158,7 @@ def streams(
             srtp_profile=scan.head.srtp_profile_name,
             streams=scan.streams,
             engine=engine,
+            sdp=found.to_json(),
         )
         click.echo(json.dumps(doc, indent=2))
     else:
@@ -160,6 +168,9 @@ def streams(
         kinds = ", ".join(f"{n} {k}" for k, n in scan.datagram_counts().items())
         click.echo(f"datagrams: {kinds or 'none'}")
         click.echo(scan.level.describe())
+        click.echo(f"SDP: {found.source}")
+        for note in found.skipped:
+            click.echo(f"  skipped: {note}")
         if scan.head.srtp_profile_name:
             tag = scan.head.srtp_auth_tag_length
             click.echo(
@@ -167,6 +178,12 @@ def streams(
             )
         click.echo("")
         click.echo(stream_table_text(scan.streams))
+        joined = [legs for legs in joined_legs(scan.streams) if len(legs) > 1]
+        if joined:
+            click.echo("")
+            click.echo("one stream across its legs (the audit measures each as one):")
+            for legs in joined:
+                click.echo("  " + leg_note(scan.streams, legs))
         skipped = {k: v for k, v in scan.counters.items() if v}
         if skipped:
             click.echo("")
@@ -175,6 +192,35 @@ def streams(
         click.echo(
             f"mutecheck: warning: {scan.damage}; everything before it was analysed", err=True
         )
+
+
+def _session_sdp(files: SessionFiles, given: tuple[Path, ...]) -> SessionSdp:
+    """The session's SDP from --sdp, offer/answer, events.jsonl or flows.mitm (in that order)."""
+    from decoders.session.events import read_events
+    from decoders.session.sdpsources import session_sdp
+
+    events: list[Event] = []
+    if files.events is not None:
+        with files.events.open("rb") as fo:
+            events = list(read_events(fo))
+    flows = files.folder / "flows.mitm" if files.folder is not None else None
+
+    def replay() -> list[Event]:
+        from decoders.audit.messages import replay_flows
+
+        assert flows is not None
+        try:
+            with flows.open("rb") as fo:
+                return replay_flows(fo)
+        except ImportError:  # mitmproxy is optional for reading captures
+            return []
+
+    return session_sdp(
+        given=given,
+        files=() if given else files.sdp,
+        events=events,
+        flow_events=replay if flows is not None and flows.is_file() else None,
+    )
 
 
 @main.command(

@@ -40,6 +40,7 @@ from decoders.audit.messages import replay_flows, telemetry_from_events
 from decoders.audit.verdict import Verdict, decide
 from decoders.errors import CaptureError, MalformedPacket
 from decoders.session.events import Event, read_events
+from decoders.session.sdpsources import SessionSdp
 from decoders.session.timeline import (
     EPOCH_MIN,
     GRACE_DEFAULT,
@@ -326,18 +327,21 @@ def analyze(inputs: Inputs) -> Analysis:
     mute_events = events if events else telemetry_events
     # -- the capture ---------------------------------------------------------------------------
     scan: Any = None
+    streams: list[Any] = []
     groups: list[Any] = []
     span: tuple[float, float] | None = None
     sdp = None
+    found_sdp: SessionSdp | None = None
     if resolved.capture is not None:
-        from decoders.media.scan import load_sdp, scan_streams
-        from decoders.media.streams import _stream_groups  # the stream table's own grouping
+        from decoders.media.scan import scan_streams
+        from decoders.media.streams import (  # the stream table's own grouping, then
+            _stream_groups,  # one logical stream per SSRC across its legs
+            logical_streams,
+        )
         from decoders.wire.demux import PacketKind
 
-        try:
-            sdp = load_sdp(resolved.sdp) if resolved.sdp else None
-        except MalformedPacket as error:
-            raise InputError(f"{', '.join(map(str, resolved.sdp))}: {error}") from None
+        found_sdp = _session_sdp(inputs, resolved, events, telemetry_events)
+        sdp = found_sdp.description
         try:
             scan = scan_streams(
                 resolved.capture,
@@ -349,7 +353,7 @@ def analyze(inputs: Inputs) -> Analysis:
             raise InputError(f"{resolved.capture}: {error}") from None
         rows = scan.rows
         rtp = rows.kind_mask(PacketKind.RTP) & ~rows["malformed"]
-        groups = _stream_groups(rows, rtp)
+        streams, groups = logical_streams(scan.streams, _stream_groups(rows, rtp))
         if len(rows):
             ts = rows["timestamp_ns"]
             span = (int(ts.min()) / 1e9, int(ts.max()) / 1e9)
@@ -385,7 +389,7 @@ def analyze(inputs: Inputs) -> Analysis:
         decoded = decoded_audio(resolved.capture, resolved.keys, sdp=sdp)
         media = measure_media(
             scan.rows,
-            scan.streams,
+            streams,
             groups,
             timeline,
             local=local,
@@ -393,6 +397,7 @@ def analyze(inputs: Inputs) -> Analysis:
             extras=decoded.series,
         )
         capture_info = _capture_info(scan, span)
+        capture_info["sdp"] = found_sdp.to_json() if found_sdp is not None else None
         if not local.known and len([s for s in media.streams if s.judged]) > 1:
             warnings.append(
                 "which side was muted is unknown (no session.json, no SDP from events.jsonl, "
@@ -429,6 +434,42 @@ def analyze(inputs: Inputs) -> Analysis:
         capture=capture_info,
         warnings=warnings,
     )
+
+
+def _session_sdp(
+    inputs: Inputs, resolved: Resolved, events: list[Event], telemetry_events: list[Event]
+) -> SessionSdp:
+    """Every SDP of the session (``--sdp``, offer/answer, events.jsonl, flows.mitm) merged;
+    ``--ignore sdp`` leaves them all out, so that streams are named by behaviour."""
+    from decoders.session.sdpsources import NO_SDP, session_sdp
+
+    if "sdp" in inputs.ignore:
+        return SessionSdp(None, NO_SDP + " (--ignore sdp)")
+    flows = resolved.flows
+    folder_flows = resolved.session_dir / "flows.mitm" if resolved.session_dir else None
+    if flows is None and folder_flows is not None and folder_flows.is_file():
+        flows = None if "flows" in inputs.ignore else folder_flows
+
+    def replay() -> list[Event]:
+        if resolved.telemetry_source == "flows":
+            return telemetry_events  # already replayed for the telemetry
+        assert flows is not None
+        try:
+            with flows.open("rb") as fo:
+                return replay_flows(fo)
+        except (ImportError, ValueError):
+            return []  # the flows are read for SDP only when nothing else had it
+
+    given = inputs.sdp
+    try:
+        return session_sdp(
+            given=given,
+            files=() if given else resolved.sdp,
+            events=events,
+            flow_events=replay if flows is not None else None,
+        )
+    except MalformedPacket as error:
+        raise InputError(str(error)) from None
 
 
 def _capture_info(scan: Any, span: tuple[float, float] | None) -> dict[str, Any]:

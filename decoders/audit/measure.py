@@ -34,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from decoders.audit.messages import TelemetryMessage
+from decoders.media.streams import StreamStats
 from decoders.session.timeline import TRANSITION, UNMUTED, Timeline
 from decoders.wire.demux import PacketKind
 from decoders.wire.rowbuild import Rows
@@ -97,6 +98,11 @@ class StreamInfo:
     local: bool | None
     frame_ms: float | None
     """The stream's own packet interval (lower quartile of inter-arrival times)."""
+    role: str = "media"
+    """``media``, ``rtx``, ``fec``, ``red`` or ``unknown`` (:mod:`decoders.media.roles`)."""
+    role_source: str = "unknown"
+    legs: int = 1
+    """Stream-table rows (5-tuple legs) joined into this one logical stream (same SSRC)."""
 
     @property
     def label(self) -> str:
@@ -104,8 +110,9 @@ class StreamInfo:
 
     @property
     def judged(self) -> bool:
-        """Could carry the microphone: not video, and sent by the muted side (or unknown)."""
-        return self.media != "video" and self.local is not False
+        """Could carry the microphone (not video, RTX or FEC; audio RED carries audio), and
+        sent by the muted side (or the side is unknown)."""
+        return self.media != "video" and self.role not in ("rtx", "fec") and self.local is not False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -124,6 +131,9 @@ class StreamInfo:
             "first": self.first_ns / 1e9,
             "last": self.last_ns / 1e9,
             "first_frame": self.first_frame,
+            "role": self.role,
+            "role_source": self.role_source,
+            "legs": self.legs,
             "sent_by_muted_side": self.local,
             "frame_ms": _round(self.frame_ms, 3),
         }
@@ -464,7 +474,7 @@ def _frame_ms(ts_ns: npt.NDArray[np.int64]) -> float | None:
 
 def measure_media(
     rows: Rows,
-    streams: Sequence[Any],
+    streams: Sequence[StreamStats],
     groups: Sequence[npt.NDArray[np.int64]],
     timeline: Timeline,
     *,
@@ -511,6 +521,9 @@ def measure_media(
             first_frame=stats.first_frame,
             local=local.sends(stats.src, stats.src_port, stats.ssrc),
             frame_ms=frame_ms,
+            role=stats.role,
+            role_source=stats.role_source,
+            legs=stats.legs,
         )
         infos.append(info)
         label = timeline.segments(ts)

@@ -3,7 +3,8 @@
 A synthetic session is what a real call puts on the wire, reproduced deterministically: two
 audio streams (50 packets/s, Opus-like sizes, an RFC 6464 audio level at a chosen extension
 id, a muted window with level 127 and a repeated silence-sized frame), a video stream (90 kHz,
-several large packets per frame, transport-wide-cc extension), RTCP sender reports, STUN
+several large packets per frame, transport-wide-cc extension; with ``rtx``, an RFC 4588
+retransmission stream beside it), RTCP sender reports, STUN
 consent checks and a DTLS handshake offering and choosing an SRTP profile - written through
 any link type, IPv4 or IPv6, UDP, ICE-TCP (RFC 4571) or TURN ChannelData, pcap or pcapng.
 
@@ -47,6 +48,10 @@ VLANS: Final[dict[str, tuple[int, ...]]] = {"vlan": (100,), "qinq": (200, 100)}
 
 OPUS_PT: Final = 111
 VP8_PT: Final = 96
+RTX_PT: Final = 97
+RTX_SSRC: Final = 0x0BADF00D
+RTX_SHARE: Final = 0.04
+"""With ``rtx``: the share of video packets sent again on the RTX stream, 40-80 ms later."""
 SRTP_TAG: Final = 10
 START_NS: Final = 1_764_000_000_000_000_000
 
@@ -84,6 +89,9 @@ class Options:
     format: Format = "pcap"
     audio_level_id: int = 1
     seed: int = 7
+    rtx: bool = False
+    """Add an RTX stream (SSRC :data:`RTX_SSRC`, PT :data:`RTX_PT`, a=fmtp apt=96) that repeats
+    some video packets: the 2-byte original sequence number, then the payload, same timestamp."""
 
 
 class _Rng:
@@ -226,8 +234,20 @@ def datagrams(options: Options, truth: SyntheticTruth) -> Iterator[tuple[int, in
     next_stun = START_NS + 2_500_000_000
     level = 40
     size = 80
+    rtx = _Stream(0, RTX_SSRC, RTX_PT, "video", 0, 90000, 300, 0, 0)
+    resend: list[tuple[int, int, int, int]] = []  # (due ns, timestamp, original seq, size)
+    chance = random.Random(options.seed + 2)
     while emitted < total:
         s = min(streams, key=lambda x: x.next_ns)
+        if resend and resend[0][0] <= s.next_ns:
+            due, rtp_ts, original, length = resend.pop(0)
+            ext = bytes([(3 << 4) | 1]) + struct.pack("!H", rtx.packets & 0xFFFF)
+            payload = struct.pack("!H", original) + rng.take(length)
+            yield due, 0, _rtp(RTX_PT, rtx.seq, rtp_ts, RTX_SSRC, ext, payload)
+            rtx.seq = (rtx.seq + 1) & 0xFFFF
+            rtx.packets += 1
+            emitted += 1
+            continue
         if next_rtcp <= s.next_ns:
             for st in streams:
                 if emitted >= total:
@@ -275,6 +295,10 @@ def datagrams(options: Options, truth: SyntheticTruth) -> Iterator[tuple[int, in
             ext = bytes([(3 << 4) | 1]) + struct.pack("!H", s.packets & 0xFFFF)
             payload = rng.take(r.randrange(1000, 1180) + SRTP_TAG)
             packet = _rtp(s.pt, s.seq, s.ts, s.ssrc, ext, payload, marker=s.left == 0)
+            if options.rtx and chance.random() < RTX_SHARE:
+                later = t + chance.randrange(40_000_000, 80_000_000)
+                resend.append((later, s.ts, s.seq, len(payload)))
+                resend.sort()
             if s.left == 0:
                 s.ts += 3000
                 s.next_ns = START_NS + 5_000_000 + s.frames * s.interval_ns
@@ -291,6 +315,11 @@ def datagrams(options: Options, truth: SyntheticTruth) -> Iterator[tuple[int, in
         (a, pa), (b, pb) = endpoints[s.src], endpoints[1 - s.src]
         truth.streams.append(
             StreamTruth(a, pa, b, pb, s.ssrc, s.pt, s.media, s.packets, s.media == "audio")
+        )
+    if rtx.packets:
+        (a, pa), (b, pb) = endpoints[0], endpoints[1]
+        truth.streams.append(
+            StreamTruth(a, pa, b, pb, RTX_SSRC, RTX_PT, "video", rtx.packets, False)
         )
 
 

@@ -7,14 +7,16 @@ and uses capture timestamps only, never the wall clock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
 if TYPE_CHECKING:
-    from decoders.session.sdp import SessionDescription
+    from decoders.session.sdp import Codec, SessionDescription, SsrcRole
+from decoders.media.roles import Behaviour, StreamRole, behaviour, role_from_sdp, roles_by_behaviour
 from decoders.wire.demux import PacketKind
 from decoders.wire.rowbuild import TRANSPORT_CODES, TUNNEL_CODES, Rows
 
@@ -48,6 +50,9 @@ class StreamStats:
     codec: str | None
     codec_source: str  # "sdp", "static", "behaviour" or "unknown"
     media: str  # "audio", "video" or "unknown"
+    role: str  # "media", "rtx", "fec", "red" or "unknown" (decoders.media.roles)
+    role_source: str  # "sdp", "static", "behaviour" or "unknown"
+    role_evidence: str  # the SDP line or the behaviour rule that named it
     clock_rate: int | None
     packets: int
     first_ns: int
@@ -69,10 +74,18 @@ class StreamStats:
     audio_level_median: float | None
     srtp_auth_tag_length: int | None
     first_frame: int
+    legs: int = 1
+    """1 for a row of the stream table; more for one SSRC joined across 5-tuples
+    (:func:`logical_streams`)."""
 
     @property
     def ssrc_hex(self) -> str:
         return f"0x{self.ssrc:08x}"
+
+    @property
+    def carries_microphone(self) -> bool:
+        """Not video, not a retransmission or FEC stream (audio RED carries the audio)."""
+        return self.media != "video" and self.role not in ("rtx", "fec")
 
 
 def _stream_groups(rows: Rows, mask: npt.NDArray[np.bool_]) -> list[npt.NDArray[np.int64]]:
@@ -109,6 +122,91 @@ def _stream_groups(rows: Rows, mask: npt.NDArray[np.bool_]) -> list[npt.NDArray[
             groups.append(members[inverse == k])
     groups.sort(key=lambda g: int(rows.columns["frame"][g[0]]))
     return groups
+
+
+LEG_OVERLAP_NS: Final = 2_000_000_000
+"""Two legs of one SSRC from different addresses still join when they overlap this little
+(packets in flight on the old path while the new one starts)."""
+
+
+def legs_join(a: StreamStats, b: StreamStats) -> bool:
+    """Are ``a`` and ``b`` legs of one logical stream: the same SSRC from the same sender?
+
+    The sender can change its port, its transport (ICE-TCP then UDP), its candidate pair (an
+    ICE restart) or go through a relay (TURN), but it sends one SSRC at a time: the same SSRC
+    joins when it comes from the same address, or when the legs follow each other in time.
+    The same SSRC coming back the other way (an echo) never joins.
+    """
+    if a.ssrc != b.ssrc:
+        return False
+    if (a.src, a.src_port, a.dst, a.dst_port) == (b.dst, b.dst_port, b.src, b.src_port):
+        return False
+    overlap = min(a.last_ns, b.last_ns) - max(a.first_ns, b.first_ns)
+    return a.src == b.src or overlap < LEG_OVERLAP_NS
+
+
+def joined_legs(streams: Sequence[StreamStats]) -> list[list[int]]:
+    """Indices of ``streams`` per logical stream (:func:`legs_join` with every earlier leg)."""
+    joined: list[list[int]] = []
+    for index, stats in enumerate(streams):
+        home = next(
+            (legs for legs in joined if all(legs_join(streams[k], stats) for k in legs)), None
+        )
+        if home is None:
+            joined.append([index])
+        else:
+            home.append(index)
+    return joined
+
+
+def leg_note(streams: Sequence[StreamStats], legs: Sequence[int]) -> str:
+    """``SSRC 0x...: 2 legs joined (udp a:p -> b:q, turn/udp ...)``, for the stream table."""
+
+    def leg(s: StreamStats) -> str:
+        how = f"{s.tunnel}/{s.transport}" if s.tunnel else s.transport
+        return f"{how} {s.src}:{s.src_port} -> {s.dst}:{s.dst_port}, {s.packets} packets"
+
+    described = "; ".join(leg(streams[k]) for k in legs)
+    return f"SSRC {streams[legs[0]].ssrc_hex}: {len(legs)} legs joined ({described})"
+
+
+def logical_streams(
+    streams: Sequence[StreamStats], groups: Sequence[npt.NDArray[np.int64]]
+) -> tuple[list[StreamStats], list[npt.NDArray[np.int64]]]:
+    """One stream per SSRC and sender across its legs (:func:`legs_join`), for the audit.
+
+    ``streams`` are the stream table's rows and ``groups`` their packets' row indices, in the
+    same order. A joined stream keeps its first leg's addresses, takes media, codec and role
+    from its leg with the most packets, and counts its ``legs``; its packets are all its legs'
+    packets in capture order. A stream of one leg is returned as it is.
+    """
+    out_streams: list[StreamStats] = []
+    out_groups: list[npt.NDArray[np.int64]] = []
+    for legs in joined_legs(streams):
+        if len(legs) == 1:
+            out_streams.append(streams[legs[0]])
+            out_groups.append(groups[legs[0]])
+            continue
+        first = streams[legs[0]]
+        main = max((streams[k] for k in legs), key=lambda leg: leg.packets)
+        out_streams.append(
+            replace(
+                main,
+                src=first.src,
+                src_port=first.src_port,
+                dst=first.dst,
+                dst_port=first.dst_port,
+                transport=first.transport,
+                tunnel=first.tunnel,
+                packets=sum(streams[k].packets for k in legs),
+                first_ns=min(streams[k].first_ns for k in legs),
+                last_ns=max(streams[k].last_ns for k in legs),
+                first_frame=min(streams[k].first_frame for k in legs),
+                legs=len(legs),
+            )
+        )
+        out_groups.append(np.sort(np.concatenate([groups[k] for k in legs])))
+    return out_streams, out_groups
 
 
 def median_of_counts(values: npt.NDArray[Any]) -> float:
@@ -203,12 +301,16 @@ def stream_table(
     """Per-stream statistics over every well-formed RTP row of ``rows``."""
     c = rows.columns
     rtp_mask = rows.kind_mask(PacketKind.RTP) & ~c["malformed"]
-    negotiated = {}
+    negotiated: dict[int, tuple[str, Codec]] = {}
+    announced: dict[int, SsrcRole] = {}
     if sdp is not None:
-        from decoders.session.sdp import payload_types
+        from decoders.session.sdp import payload_types, ssrc_roles
 
         negotiated = payload_types(sdp)
+        announced = ssrc_roles(sdp)
     out: list[StreamStats] = []
+    said: list[StreamRole | None] = []
+    shown: list[Behaviour] = []
     for g in _stream_groups(rows, rtp_mask):
         ts = c["timestamp_ns"][g].astype(np.int64)
         seq = c["sequence_number"][g]
@@ -220,18 +322,23 @@ def stream_table(
         clock: int | None = None
         media = "unknown"
         source = "unknown"
+        ssrc = int(c["ssrc"][g[0]])
+        role = role_from_sdp(ssrc, main_pt, announced, negotiated)
         if main_pt in negotiated:
             kind, entry = negotiated[main_pt]
             codec, clock, media, source = entry.name, entry.clock_rate, kind, "sdp"
         elif main_pt in STATIC_PAYLOAD_TYPES:
             codec, clock, media = STATIC_PAYLOAD_TYPES[main_pt]
             source = "static"
+            role = role or StreamRole(media, "media", "static", f"RFC 3551 payload type {main_pt}")
         if clock is None:
             # also used for timestamps of dynamic payload types with no SDP
             clock = _guess_clock_rate(ts, rtp_ts)
             if clock is not None:
                 source = "behaviour"
         plen = c["payload_length"][g].astype(np.int64)
+        said.append(role)
+        shown.append(behaviour(ssrc, ts, rtp_ts, plen, clock))
         if media == "unknown" and clock is not None:
             media = "video" if clock == 90000 else "audio"
             if codec is None and clock == 48000 and median_of_counts(plen) < 400:
@@ -263,6 +370,9 @@ def stream_table(
                 codec=codec,
                 codec_source=source,
                 media=media,
+                role="unknown",
+                role_source="unknown",
+                role_evidence="",
                 clock_rate=clock,
                 packets=n,
                 first_ns=int(ts[0]),
@@ -286,6 +396,35 @@ def stream_table(
                 audio_level_median=median_of_counts(levels[has_level]) if has_level.any() else None,
                 srtp_auth_tag_length=srtp_auth_tag_length,
                 first_frame=int(c["frame"][g[0]]),
+            )
+        )
+    return _named(out, said, shown)
+
+
+def _named(
+    streams: list[StreamStats], said: list[StreamRole | None], shown: list[Behaviour]
+) -> list[StreamStats]:
+    """Each stream's role: the SDP's or the static payload type's word, else the behaviour
+    rules' (which need every stream: a repair stream is told by the video it follows)."""
+    inferred = roles_by_behaviour(shown) if not all(said) else [None] * len(streams)
+    out = []
+    for stats, sdp_role, behaviour_role in zip(streams, said, inferred, strict=True):
+        role = sdp_role or behaviour_role
+        if role is None:
+            out.append(stats)
+            continue
+        media = role.media if role.media != "unknown" else stats.media
+        codec = stats.codec
+        if role.source == "behaviour" and role.role == "rtx" and codec is None:
+            codec = "rtx?"
+        out.append(
+            replace(
+                stats,
+                media=media,
+                codec=codec,
+                role=role.role,
+                role_source=role.source,
+                role_evidence=role.evidence,
             )
         )
     return out

@@ -8,7 +8,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from decoders.media.levels import LevelSource
-from decoders.media.streams import StreamStats
+from decoders.media.streams import StreamStats, joined_legs
+from decoders.session.sdpsources import NO_SDP
 
 STREAMS_SCHEMA_VERSION = 1
 
@@ -32,6 +33,7 @@ def streams_document(
     srtp_profile: str | None,
     streams: Sequence[StreamStats],
     engine: str,
+    sdp: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "schema": "mutecheck.streams",
@@ -49,5 +51,7 @@ def streams_document(
             "evidence": level.evidence,
         },
         "srtp_profile": srtp_profile,
+        "sdp": dict(sdp) if sdp is not None else {"source": NO_SDP, "documents": [], "skipped": []},
         "streams": [stream_json(s) for s in streams],
+        "joined_legs": [legs for legs in joined_legs(streams) if len(legs) > 1],
     }

@@ -144,7 +144,9 @@ def summary_text(
         lines += [f"  - {item}" for item in unchecked]
     if doc.get("streams"):
         lines.append("")
-        lines.append("Streams (muted / unmuted):")
+        sdp = (doc.get("capture") or {}).get("sdp") or {}
+        named = f"; SDP: {sdp['source']}" if sdp.get("source") else ""
+        lines.append(f"Streams (muted / unmuted{named}):")
         lines += ["  " + line for line in stream_lines(doc["streams"])]
     if doc.get("warnings"):
         lines.append("")

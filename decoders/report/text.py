@@ -13,6 +13,7 @@ HEADERS = (
     "Destination Port",
     "SSRC",
     "Payload",
+    "Role",
     "Packets",
     "Lost",
     "Max Delta (ms)",
@@ -28,6 +29,12 @@ def _payload(s: StreamStats) -> str:
     pts = "/".join(str(p) for p in s.payload_types)
     name = s.codec or "?"
     return f"{name} ({pts})"
+
+
+def _role(s: StreamStats) -> str:
+    """``audio``, ``video rtx``, ``audio red``...; ``(inferred)`` when told by behaviour."""
+    what = s.media if s.role in ("media", "unknown") else f"{s.media} {s.role}"
+    return what + (" (inferred)" if s.role_source == "behaviour" else "")
 
 
 def _level(s: StreamStats) -> str:
@@ -53,6 +60,7 @@ def stream_rows(streams: Iterable[StreamStats]) -> list[tuple[str, ...]]:
                 str(s.dst_port),
                 s.ssrc_hex,
                 _payload(s),
+                _role(s),
                 str(s.packets),
                 lost,
                 _fmt(s.max_delta_ms, 3),

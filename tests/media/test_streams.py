@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from helpers.legs import Leg, write_switching_call
 
 from decoders.media.scan import load_sdp, scan_streams
-from decoders.media.streams import extended_sequence, interarrival_jitter, stream_table
+from decoders.media.streams import (
+    StreamStats,
+    _stream_groups,
+    extended_sequence,
+    interarrival_jitter,
+    joined_legs,
+    leg_note,
+    legs_join,
+    logical_streams,
+    stream_table,
+)
 from decoders.wire.bulk import scan_file
+from decoders.wire.demux import PacketKind
 
 SYNTHETIC = [
     {},
@@ -150,3 +163,64 @@ def test_median_of_counts_is_the_median(n: int) -> None:
 
     values = np.random.default_rng(n).integers(0, 300, n)
     assert median_of_counts(values) == float(np.median(values))
+
+
+# -- one logical stream per SSRC across its legs -------------------------------------------------
+
+
+@pytest.mark.parametrize(("first", "second"), [("ice-tcp", "udp"), ("udp", "turn")])
+def test_one_ssrc_over_two_paths_is_one_logical_stream(
+    tmp_path: Path, first: Leg, second: Leg
+) -> None:
+    path = tmp_path / "switch.pcap"
+    truth, _ = write_switching_call(path, first, second)
+    scan = scan_streams(path)
+    assert len(scan.streams) == 2 * len(truth.streams)  # the table shows each leg
+    assert sorted(map(len, joined_legs(scan.streams))) == [2, 2, 2]
+    rtp = scan.rows.kind_mask(PacketKind.RTP) & ~scan.rows["malformed"]
+    streams, groups = logical_streams(scan.streams, _stream_groups(scan.rows, rtp))
+    assert {s.ssrc: (s.packets, s.legs) for s in streams} == {
+        t.ssrc: (t.packets, 2) for t in truth.streams
+    }
+    for stats, group in zip(streams, groups, strict=True):
+        assert group.size == stats.packets and bool(np.all(np.diff(group) > 0))
+        assert set(scan.rows["ssrc"][group].tolist()) == {stats.ssrc}
+        legs = [s for s in scan.streams if s.ssrc == stats.ssrc]
+        assert (stats.src, stats.src_port) == (legs[0].src, legs[0].src_port)
+        assert (stats.first_ns, stats.last_ns) == (legs[0].first_ns, legs[1].last_ns)
+
+
+def leg(src: str, dst: str, first_s: float, last_s: float, ssrc: int = 7) -> StreamStats:
+    (a, pa), (b, pb) = (x.split(":") for x in (src, dst))
+    base = stream_table_row()
+    return replace(
+        base,
+        src=a,
+        src_port=int(pa),
+        dst=b,
+        dst_port=int(pb),
+        ssrc=ssrc,
+        first_ns=int(first_s * 1e9),
+        last_ns=int(last_s * 1e9),
+    )
+
+
+def stream_table_row() -> StreamStats:
+    path = Path(__file__).resolve().parents[2] / "captures" / "chromium-ui-only" / "capture.pcapng"
+    return scan_streams(path).streams[0]
+
+
+def test_legs_join_only_the_same_sender() -> None:
+    a = leg("10.0.0.1:5000", "10.0.0.2:6000", 0, 10)
+    assert legs_join(a, leg("10.0.0.1:5002", "10.0.0.3:3478", 9, 20))  # same source, overlap
+    assert legs_join(a, leg("192.0.2.7:5000", "10.0.0.2:6000", 11, 20))  # after it: moved
+    assert legs_join(a, leg("192.0.2.7:5000", "10.0.0.2:6000", 9, 20))  # 1 s in flight
+    assert not legs_join(a, leg("192.0.2.7:5000", "10.0.0.2:6000", 5, 20))  # two senders
+    assert not legs_join(a, leg("10.0.0.2:6000", "10.0.0.1:5000", 11, 20))  # an echo back
+    assert not legs_join(a, leg("10.0.0.1:5000", "10.0.0.2:6000", 11, 20, ssrc=8))
+    streams = [a, leg("10.0.0.2:6000", "10.0.0.1:5000", 0, 10), leg("10.0.0.1:1", "x:2", 10, 20)]
+    assert joined_legs(streams) == [[0, 2], [1]]
+    assert leg_note(streams, [0, 2]) == (
+        "SSRC 0x00000007: 2 legs joined (udp 10.0.0.1:5000 -> 10.0.0.2:6000, 704 packets; "
+        "udp 10.0.0.1:1 -> x:2, 704 packets)"
+    )

@@ -94,7 +94,8 @@ def test_summary_ends_with_a_compact_stream_table() -> None:
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     text = out.stdout
-    assert "Streams (muted / unmuted):" in text
-    table = text.split("Streams (muted / unmuted):", 1)[1]
+    header = "Streams (muted / unmuted; SDP: offer.sdp + answer.sdp):"
+    assert header in text
+    table = text.split(header, 1)[1]
     assert "stream" in table and "pkts/s" in table and "(muted side)" in table
     assert "-127 dBov / -29 dBov" in table  # DTX: silence while muted, speech otherwise
