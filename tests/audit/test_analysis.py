@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from helpers.corpus import lab_file, lab_session
+from helpers.legs import LEG_ENDS, Leg, write_switching_call
 from mitmproxy import io as mitmio
 from mitmproxy.test import tflow, tutils
 
@@ -27,6 +28,7 @@ from decoders.audit.analysis import (
     local_side,
     resolve,
 )
+from decoders.session.events import encode_event, make_event
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CAPTURES = ROOT / "captures"
@@ -337,3 +339,88 @@ def test_reference_without_start_is_not_used(tmp_path: Path) -> None:
                 reference_start=0.5,
             )
         )
+
+
+# -- streams that know what they are ---------------------------------------------------------
+
+RTX_OFFER = (
+    "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n"
+    "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=rtpmap:111 opus/48000/2\r\n"
+    "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\na=ssrc:439041101 cname:x\r\n"
+    "m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\na=mid:1\r\na=rtpmap:96 VP8/90000\r\n"
+    "a=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\na=ssrc-group:FID 195939070 195948557\r\n"
+    "a=ssrc:195939070 cname:x\r\na=ssrc:195948557 cname:x\r\n"
+)
+
+
+def rtx_call(tmp_path: Path, make_synthetic: SyntheticFactory) -> tuple[Path, str]:
+    data, truth = make_synthetic(packets=6000, rtx=True)
+    path = tmp_path / "capture.pcap"
+    path.write_bytes(data)
+    return path, f"{truth.muted_ns[0] / 1e9:.6f}-{truth.muted_ns[1] / 1e9:.6f}"
+
+
+def roles(result: Analysis) -> dict[int, tuple[str, str, str, bool]]:
+    assert result.media is not None
+    return {s.ssrc: (s.media, s.role, s.role_source, s.judged) for s in result.media.streams}
+
+
+def test_video_and_rtx_are_never_judged_as_muted_audio_without_sdp(
+    tmp_path: Path, make_synthetic: SyntheticFactory
+) -> None:
+    path, muted = rtx_call(tmp_path, make_synthetic)
+    result = analyze(Inputs(capture=path, muted=(muted,), local=("10.77.0.1",)))
+    assert roles(result) == {
+        0x1A2B3C4D: ("audio", "media", "behaviour", True),
+        0x5E6F7081: ("audio", "media", "behaviour", False),  # the other side's
+        0x0BADCAFE: ("video", "media", "behaviour", False),
+        0x0BADF00D: ("video", "rtx", "behaviour", False),
+    }
+    assert result.capture is not None
+    assert result.capture["sdp"]["source"] == "none: inferred from behaviour"
+    assert result.verdict.verdict == "no-leak"
+    assert all(
+        f.stream_label is None or "0x0badf00d" not in f.stream_label for f in result.findings
+    )
+
+
+def test_the_sdp_the_addon_recorded_names_the_rtx_stream(
+    tmp_path: Path, make_synthetic: SyntheticFactory
+) -> None:
+    _, muted = rtx_call(tmp_path, make_synthetic)
+    event = make_event("sdp", T0, direction="sent", role="offer", sdp=RTX_OFFER)
+    (tmp_path / "events.jsonl").write_text(encode_event(event) + "\n")
+    result = analyze(Inputs(session_dir=tmp_path, muted=(muted,), local=("10.77.0.1",)))
+    assert result.capture is not None
+    assert result.capture["sdp"]["source"] == "events.jsonl (1 sdp event)"
+    assert roles(result)[0x0BADF00D] == ("video", "rtx", "sdp", False)
+    assert roles(result)[0x0BADCAFE] == ("video", "media", "sdp", False)
+    assert result.verdict.verdict == "no-leak"
+    ignored = analyze(
+        Inputs(
+            session_dir=tmp_path, muted=(muted,), local=("10.77.0.1",), ignore=frozenset({"sdp"})
+        )
+    )
+    assert ignored.capture is not None
+    assert ignored.capture["sdp"]["source"] == "none: inferred from behaviour (--ignore sdp)"
+    assert roles(ignored)[0x0BADF00D] == ("video", "rtx", "behaviour", False)
+
+
+@pytest.mark.parametrize(("first", "second"), [("ice-tcp", "udp"), ("udp", "turn")])
+def test_the_audit_measures_one_ssrc_across_its_legs(
+    tmp_path: Path, first: Leg, second: Leg
+) -> None:
+    path = tmp_path / "switch.pcap"
+    truth, switch = write_switching_call(path, first, second, packets=5000, switch_at=0.4)
+    assert truth.muted_ns[0] < switch < truth.muted_ns[1]  # the path changes while muted
+    muted = f"{truth.muted_ns[0] / 1e9:.6f}-{truth.muted_ns[1] / 1e9:.6f}"
+    result = analyze(Inputs(capture=path, muted=(muted,), local=("10.77.0.1",)))
+    media = result.media
+    assert media is not None
+    assert {s.ssrc: s.legs for s in media.streams} == {t.ssrc: 2 for t in truth.streams}
+    (mine,) = [s for s in media.streams if s.ssrc == 0x1A2B3C4D]
+    assert mine.packets == next(t.packets for t in truth.streams if t.ssrc == mine.ssrc)
+    muted_rows = media.groups[mine.index][media.labels[mine.index] >= 0]
+    ports = set(media.rows["src_port"][muted_rows].tolist())
+    assert ports == {LEG_ENDS[first][0], LEG_ENDS[second][0]}  # both legs in one window
+    assert result.verdict.verdict == "no-leak"

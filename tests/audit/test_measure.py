@@ -18,6 +18,7 @@ from decoders.audit.measure import (
     LocalSide,
     MediaMeasurement,
     SeriesSource,
+    StreamInfo,
     byte_entropy,
     distribution,
     measure_media,
@@ -234,3 +235,28 @@ def test_measure_telemetry_labels_with_the_clock_offset() -> None:
     assert measurement.phases[("muted", 0)].messages == 2
     assert [m.t for m in measurement.in_window(0)] == [t0 + 5, t0 + 6]
     assert measurement.phases[("unmuted", None)].to_json()["messages"] == 1
+
+
+@pytest.mark.parametrize(
+    ("media", "role", "local", "judged"),
+    [
+        ("audio", "media", None, True),
+        ("audio", "red", True, True),  # RFC 2198 audio redundancy still carries the audio
+        ("audio", "unknown", None, True),
+        ("video", "media", True, False),
+        ("video", "rtx", True, False),
+        ("audio", "rtx", None, False),  # RTX of audio repeats packets, it adds nothing new
+        ("video", "fec", True, False),
+        ("audio", "media", False, False),  # the other side's
+    ],
+)
+def test_only_streams_that_can_carry_the_microphone_are_judged(
+    media: str, role: str, local: bool | None, judged: bool
+) -> None:
+    info = StreamInfo(
+        index=0, src="a", src_port=1, dst="b", dst_port=2, ssrc=7, media=media, codec=None,
+        clock_rate=None, packets=1, first_ns=0, last_ns=0, first_frame=1, local=local,
+        frame_ms=None, role=role,
+    )  # fmt: skip
+    assert info.judged is judged
+    assert info.to_json()["role"] == role and info.to_json()["legs"] == 1
