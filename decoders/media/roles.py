@@ -76,12 +76,13 @@ class Behaviour:
     packets: int
     clock_rate: int | None
     packets_per_timestamp: float
+    """Mean packets per run of one RTP timestamp (a video frame is one run of packets)."""
     payload_median: float
     payload_p90: float
     spacing_ms: float | None
     """Median time between packets of different RTP timestamps."""
     timestamps: npt.NDArray[np.uint32]
-    """The distinct RTP timestamps, sorted."""
+    """The RTP timestamp of each run of packets sharing one (a frame), in capture order."""
 
 
 def behaviour(
@@ -91,23 +92,22 @@ def behaviour(
     payload_length: npt.NDArray[np.int64],
     clock_rate: int | None,
 ) -> Behaviour:
-    """Summarise one stream's packets (in capture order) for the rules."""
-    distinct = np.unique(rtp_timestamp)
-    changes = np.nonzero(np.diff(rtp_timestamp.astype(np.int64)) != 0)[0] + 1
+    """Summarise one stream's packets (in capture order) for the rules, in linear time."""
+    n = int(arrival_ns.size)
+    starts = np.concatenate(([0], np.flatnonzero(rtp_timestamp[1:] != rtp_timestamp[:-1]) + 1))
     spacing = None
-    if changes.size >= 2:
-        starts = arrival_ns[np.concatenate(([0], changes))]
-        spacing = float(np.median(np.diff(starts))) / 1e6
-    sizes = payload_length.astype(np.float64)
+    if n and starts.size >= 2:
+        spacing = float(np.median(np.diff(arrival_ns[starts]))) / 1e6
+    median, p90 = (float(v) for v in np.percentile(payload_length, [50, 90])) if n else (0.0, 0.0)
     return Behaviour(
         ssrc=ssrc,
-        packets=int(arrival_ns.size),
+        packets=n,
         clock_rate=clock_rate,
-        packets_per_timestamp=arrival_ns.size / max(1, distinct.size),
-        payload_median=float(np.median(sizes)) if sizes.size else 0.0,
-        payload_p90=float(np.percentile(sizes, 90)) if sizes.size else 0.0,
+        packets_per_timestamp=n / starts.size if n else 0.0,
+        payload_median=median,
+        payload_p90=p90,
         spacing_ms=spacing,
-        timestamps=distinct,
+        timestamps=rtp_timestamp[starts] if n else rtp_timestamp[:0],
     )
 
 
@@ -126,7 +126,7 @@ def repair_evidence(b: Behaviour, video: Behaviour) -> str | None:
     """The RTP timestamps of ``video`` again, on far fewer packets: RTX (or FEC) of it."""
     if b.ssrc == video.ssrc or b.packets > SPARSE * video.packets or b.timestamps.size == 0:
         return None
-    shared = np.isin(b.timestamps, video.timestamps, assume_unique=True)
+    shared = np.isin(b.timestamps, video.timestamps)
     share = float(shared.mean())
     if share < SHARED_TIMESTAMPS:
         return None
@@ -156,9 +156,11 @@ def roles_by_behaviour(streams: Sequence[Behaviour]) -> list[StreamRole]:
     videos = [b for b in streams if video_evidence(b) is not None]
     out: list[StreamRole] = []
     for b in streams:
-        repaired = next(
-            ((v, why) for v in videos if (why := repair_evidence(b, v)) is not None), None
-        )
+        repaired = None
+        if b.clock_rate not in AUDIO_CLOCKS:  # a repair stream keeps the video's 90 kHz clock
+            repaired = next(
+                ((v, why) for v in videos if (why := repair_evidence(b, v)) is not None), None
+            )
         if repaired is not None:  # first: RTX of video has video's clock and sizes too
             out.append(StreamRole("video", "rtx", "behaviour", repaired[1], repaired[0].ssrc))
             continue
