@@ -11,10 +11,10 @@ else its payload type's encoding name (``rtx`` with ``apt=``, ``ulpfec``, ``flex
 and the m= line it is on. Without SDP (:func:`roles_by_behaviour`), small named rules over what
 the packets show, each returning the evidence it saw or None, tried in this order:
 
-- :func:`repair_evidence` (first: RTX of video has video's clock and sizes too): the stream's
-  RTP timestamps are a video stream's own timestamps (RTX repeats video packets and keeps their
-  timestamps; its probes carry the last frame's), while it sends far fewer packets than that
-  stream;
+- :func:`repair_evidence` (first: RTX of video has video's clock and sizes too): on the same
+  path as a video stream, the stream's RTP timestamps lie on that video's timeline (RTX repeats
+  video packets with their own timestamps; its bandwidth probes carry the last frame's, advanced
+  by the time since), while it sends far fewer packets than that stream;
 - :func:`video_evidence`: a 90 kHz clock with several packets per RTP timestamp (a frame split
   into packets) or payloads far beyond audio sizes;
 - :func:`audio_evidence`: an audio clock (8-48 kHz), one packet per timestamp, small payloads
@@ -43,8 +43,13 @@ BIG_PAYLOAD: Final = 600
 """Bytes: Opus tops out near 510 at 20 ms and G.711 at 160; video packets fill the MTU."""
 PACKETS_PER_FRAME: Final = 1.3
 """Mean packets per RTP timestamp above which a stream splits frames (video)."""
-SHARED_TIMESTAMPS: Final = 0.9
-"""Share of a stream's RTP timestamps found in a video stream for it to repeat that stream."""
+SHARED_TIMESTAMPS: Final = 0.75
+"""Share of a stream's RTP timestamps on a video stream's timeline for it to repair that one."""
+NEAR_TICKS: Final = 90000
+"""On a video's timeline: within one second (at 90 kHz) of one of its frames' timestamps.
+Retransmissions carry a frame's own timestamp; bandwidth probes (padding) carry the last
+frame's advanced by the time since, a few hundred ticks off. Independent streams start at
+random 32-bit timestamps, so they land this close to a video's by chance almost never."""
 SPARSE: Final = 0.5
 """A repair stream sends at most this share of the packets of the stream it repairs."""
 AUDIO_SPACING_MS: Final = (10.0, 60.0)
@@ -83,6 +88,8 @@ class Behaviour:
     """Median time between packets of different RTP timestamps."""
     timestamps: npt.NDArray[np.uint32]
     """The RTP timestamp of each run of packets sharing one (a frame), in capture order."""
+    path: tuple[str, int, str, int] | None = None
+    """Source address and port, destination address and port, when known."""
 
 
 def behaviour(
@@ -91,6 +98,7 @@ def behaviour(
     rtp_timestamp: npt.NDArray[np.uint32],
     payload_length: npt.NDArray[np.int64],
     clock_rate: int | None,
+    path: tuple[str, int, str, int] | None = None,
 ) -> Behaviour:
     """Summarise one stream's packets (in capture order) for the rules, in linear time."""
     n = int(arrival_ns.size)
@@ -108,6 +116,7 @@ def behaviour(
         payload_p90=p90,
         spacing_ms=spacing,
         timestamps=rtp_timestamp[starts] if n else rtp_timestamp[:0],
+        path=path,
     )
 
 
@@ -123,16 +132,27 @@ def video_evidence(b: Behaviour) -> str | None:
 
 
 def repair_evidence(b: Behaviour, video: Behaviour) -> str | None:
-    """The RTP timestamps of ``video`` again, on far fewer packets: RTX (or FEC) of it."""
+    """On ``video``'s timestamps and path, with far fewer packets: RTX (or FEC) of it."""
     if b.ssrc == video.ssrc or b.packets > SPARSE * video.packets or b.timestamps.size == 0:
         return None
-    shared = np.isin(b.timestamps, video.timestamps)
-    share = float(shared.mean())
+    if b.path is not None and video.path is not None and b.path != video.path:
+        return None
+    frames = np.unique(video.timestamps).astype(np.int64)
+    if frames.size == 0:
+        return None
+    mine = b.timestamps.astype(np.int64)
+    at = np.searchsorted(frames, mine)
+    below = frames[np.maximum(at - 1, 0)]
+    above = frames[np.minimum(at, frames.size - 1)]
+    distance = np.minimum(np.abs(mine - below), np.abs(mine - above))
+    share = float((distance <= NEAR_TICKS).mean())
     if share < SHARED_TIMESTAMPS:
         return None
+    exact = float((distance == 0).mean())
     return (
-        f"{100 * share:.0f}% of its RTP timestamps are those of video SSRC 0x{video.ssrc:08x}, "
-        f"with {b.packets} packets to its {video.packets}"
+        f"{100 * share:.0f}% of its RTP timestamps on video SSRC 0x{video.ssrc:08x}'s "
+        f"({100 * exact:.0f}% equal to a frame's), same path, {b.packets} packets to its "
+        f"{video.packets}"
     )
 
 

@@ -338,7 +338,13 @@ def stream_table(
                 source = "behaviour"
         plen = c["payload_length"][g].astype(np.int64)
         said.append(role)
-        shown.append(behaviour(ssrc, ts, rtp_ts, plen, clock))
+        path = (
+            rows.addresses[int(c["src"][g[0]])],
+            int(c["src_port"][g[0]]),
+            rows.addresses[int(c["dst"][g[0]])],
+            int(c["dst_port"][g[0]]),
+        )
+        shown.append(behaviour(ssrc, ts, rtp_ts, plen, clock, path))
         if media == "unknown" and clock is not None:
             media = "video" if clock == 90000 else "audio"
             if codec is None and clock == 48000 and median_of_counts(plen) < 400:

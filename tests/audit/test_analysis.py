@@ -424,3 +424,30 @@ def test_the_audit_measures_one_ssrc_across_its_legs(
     ports = set(media.rows["src_port"][muted_rows].tolist())
     assert ports == {LEG_ENDS[first][0], LEG_ENDS[second][0]}  # both legs in one window
     assert result.verdict.verdict == "no-leak"
+
+
+VIDEO_SESSIONS = ROOT / "tests" / "fixtures" / "sessions"  # lab recordings: audio, VP8 and RTX
+SDP_PLACES = {
+    "offer.sdp + answer.sdp": (),
+    "events.jsonl (2 sdp events)": ("offer.sdp", "answer.sdp"),
+    "none: inferred from behaviour": ("offer.sdp", "answer.sdp", "events.jsonl"),
+}
+
+
+@pytest.mark.parametrize("where", sorted(SDP_PLACES))
+@pytest.mark.parametrize(("name", "exit_code"), [("track-disabled", 0), ("ui-only", 5)])
+def test_recorded_video_call_rtx_and_video_never_judged(
+    tmp_path: Path, name: str, exit_code: int, where: str
+) -> None:
+    source = VIDEO_SESSIONS / f"chromium-{name}-video"
+    for path in source.iterdir():
+        if path.name not in SDP_PLACES[where]:
+            (tmp_path / path.name).write_bytes(path.read_bytes())
+    result = analyze(Inputs(session_dir=tmp_path))
+    assert result.capture is not None and result.capture["sdp"]["source"] == where
+    named = sorted((media, role, judged) for media, role, _, judged in roles(result).values())
+    assert named == [("audio", "media", True), ("video", "media", False), ("video", "rtx", False)]
+    assert result.verdict.exit_code == exit_code
+    assert result.media is not None
+    judged = {s.label for s in result.media.streams if s.judged}
+    assert all(f.stream_label is None or f.stream_label in judged for f in result.findings)

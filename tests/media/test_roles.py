@@ -1,6 +1,7 @@
 """Tests for decoders.media.roles: what a stream is, from the SDP (real offers) and by behaviour
 (each rule alone, then the whole table on recorded and synthetic captures)."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -95,17 +96,24 @@ def test_audio_rule() -> None:
     assert audio_evidence(shape(1, 48000, per_frame=3)) is None
 
 
-def test_repair_rule_needs_the_video_timestamps_and_few_packets() -> None:
+def test_repair_rule_needs_the_video_timeline_its_path_and_few_packets() -> None:
     video = shape(1, 90000, frames=300, per_frame=6, size=1100, step=3000)
     some = video.timestamps[::25]
     rtx = shape(2, 90000, timestamps=some, size=1100, every_ms=500.0)
     assert repair_evidence(rtx, video) == (
-        f"100% of its RTP timestamps are those of video SSRC 0x00000001, "
-        f"with {some.size} packets to its {video.packets}"
+        "100% of its RTP timestamps on video SSRC 0x00000001's (100% equal to a frame's), "
+        f"same path, {some.size} packets to its {video.packets}"
     )
-    other = shape(3, 90000, timestamps=some + 7, size=1100, every_ms=500.0)
-    assert repair_evidence(other, video) is None  # its own timestamps
-    dense = shape(4, 90000, timestamps=video.timestamps, per_frame=6, size=1100)
+    # bandwidth probes: the last frame's timestamp advanced by the time since (recorded:
+    # 623526701 after a frame at 623526071), and one probe at 0 before any frame
+    probes = np.concatenate(([0], some[1:] + 630)).astype(np.uint32)
+    probing = shape(3, None, timestamps=probes, size=265, every_ms=3.0)
+    assert repair_evidence(probing, video) is not None
+    elsewhere = replace(probing, path=("10.0.0.1", 1, "10.0.0.2", 2))
+    assert repair_evidence(elsewhere, replace(video, path=("10.0.0.1", 1, "10.0.0.3", 2))) is None
+    other = shape(4, 90000, timestamps=some + 2_000_000, size=1100, every_ms=500.0)
+    assert repair_evidence(other, video) is None  # its own timeline
+    dense = shape(5, 90000, timestamps=video.timestamps, per_frame=6, size=1100)
     assert repair_evidence(dense, video) is None  # as many packets: not a repair stream
     assert repair_evidence(video, video) is None
 
@@ -114,7 +122,7 @@ def test_roles_by_behaviour_say_they_were_inferred() -> None:
     video = shape(1, 90000, frames=300, per_frame=6, size=1100, step=3000)
     rtx = shape(2, 90000, timestamps=video.timestamps[::25], size=1100, every_ms=500.0)
     audio = shape(3, 48000)
-    odd = shape(4, None)
+    odd = shape(4, None, timestamps=(np.arange(200) * 960 + 1_000_000_000).astype(np.uint32))
     roles = roles_by_behaviour([audio, video, rtx, odd])
     assert [(r.media, r.role, r.source) for r in roles] == [
         ("audio", "media", "behaviour"),
