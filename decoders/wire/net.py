@@ -485,7 +485,12 @@ class TcpSegment:
 # -- the stateful part -------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Datagram:
-    """One transport payload: a UDP datagram, or one RFC 4571 frame of a TCP stream."""
+    """One transport payload: a UDP datagram, or one message of a framed TCP stream.
+
+    From TCP: the packet of an RFC 4571 frame (ICE-TCP), a whole TURN message (STUN or
+    ChannelData with its padding, unwrapped later exactly as over UDP), or, with
+    ``tunnel="tls"``, a whole TLS record (header included; its body is encrypted).
+    """
 
     frame: int
     """Number of the frame that completed it (the last fragment or segment)."""
@@ -882,10 +887,12 @@ def _sequence_delta(sequence: int, expected: int) -> int:
 
 
 class Unwrapper:
-    """Frames in, datagrams out: link → IP (reassembled) → UDP, or TCP → RFC 4571 frames.
+    """Frames in, datagrams out: link → IP (reassembled) → UDP, or TCP → framed messages.
 
     Feed frames in capture order with :meth:`feed`; call :meth:`flush` at the end of the
-    capture. Memory is bounded by the limits given here, not by the capture's size.
+    capture. Memory is bounded by the limits given here, not by the capture's size. TLS
+    records come out (``tunnel="tls"``) only with ``tls_records``: callers that classify
+    payloads by their first byte never see encrypted bytes.
     """
 
     def __init__(
@@ -896,8 +903,10 @@ class Unwrapper:
         max_fragmented_datagrams: int = 256,
         max_tcp_streams: int = 4096,
         max_tcp_pending_bytes: int = 256 * 1024,
+        tls_records: bool = False,
     ) -> None:
         self.counters: collections.Counter[str] = collections.Counter()
+        self.tls_records = tls_records
         limits = {
             "timeout_ns": fragment_timeout_ns,
             "timeout_frames": fragment_timeout_frames,
@@ -1019,6 +1028,8 @@ class Unwrapper:
             self.counters["non-udp"] += 1
 
     def _emit_tcp(self, frame: Frame, key: _TcpKey, payload: bytes, tunnel: str | None) -> None:
+        if tunnel == "tls" and not self.tls_records:
+            return
         src, src_port, dst, dst_port = key
         self._out.append(
             Datagram(

@@ -967,6 +967,7 @@ def test_tls_is_framed_as_records_never_as_rfc4571() -> None:
         conn = Connection()
         for offset in range(start, len(server), 1448):
             conn.add(offset - start, server[offset : offset + 1448])
-        datagrams = unwrap(conn.frames)
+        datagrams = unwrap(conn.frames, Unwrapper(tls_records=True))
         assert datagrams and all(d.tunnel == "tls" for d in datagrams), start
+        assert unwrap(conn.frames) == []  # by default records are not handed out
         assert all(d.payload[0] in range(20, 24) for d in datagrams)
