@@ -6,7 +6,9 @@ id, a muted window with level 127 and a repeated silence-sized frame), a video s
 several large packets per frame, transport-wide-cc extension; with ``rtx``, an RFC 4588
 retransmission stream beside it), RTCP sender reports, STUN
 consent checks and a DTLS handshake offering and choosing an SRTP profile - written through
-any link type, IPv4 or IPv6, UDP, ICE-TCP (RFC 4571) or TURN ChannelData, pcap or pcapng.
+any link type, IPv4 or IPv6, UDP, ICE-TCP (RFC 4571), TURN ChannelData over UDP, TURN over
+TCP (ChannelData padded to 4, with Send/Data indications) or TURN over TLS (each message one
+TLS 1.2 application-data record of plaintext + 24 bytes, after a handshake), pcap or pcapng.
 
 Real sessions recorded by the lab are the ground truth for behaviour; synthetic ones are the
 ground truth for encapsulation and scale.
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import random
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, Final, Literal
 
@@ -31,7 +33,11 @@ from decoders.wire.capture import (
 )
 
 Link = Literal["ethernet", "vlan", "qinq", "sll", "sll2", "raw", "ipv4", "null"]
-Transport = Literal["udp", "ice-tcp", "turn"]
+Transport = Literal["udp", "ice-tcp", "turn", "turn-tcp", "turn-tls"]
+Segments = Literal["mixed", "own", "coalesced", "split", "resent", "mid-stream"]
+"""How a TCP transport cuts its byte stream into segments: each message in its own segment,
+several per segment, messages cut across segments, retransmitted and reordered segments, a
+capture that starts inside a message; "mixed" does some of each (but starts cleanly)."""
 Format = Literal["pcap", "pcap-ns", "pcap-be", "pcapng", "pcapng-2if", "pcapng-be"]
 
 LINK_TYPES: Final[dict[str, int]] = {
@@ -92,6 +98,7 @@ class Options:
     rtx: bool = False
     """Add an RTX stream (SSRC :data:`RTX_SSRC`, PT :data:`RTX_PT`, a=fmtp apt=96) that repeats
     some video packets: the 2-byte original sequence number, then the payload, same timestamp."""
+    segments: Segments = "mixed"
 
 
 class _Rng:
@@ -328,9 +335,12 @@ def _endpoints(options: Options) -> tuple[tuple[str, int], tuple[str, int]]:
         local, remote = "fd00:77::1", "fd00:77::2"
     else:
         local, remote = "10.77.0.1", "10.77.0.2"
-    if options.transport == "turn":
+    if options.transport in ("turn", "turn-tcp"):
         remote = "fd00:77::3478" if options.ipv6 else "10.77.0.3"
         return (local, 50123), (remote, 3478)
+    if options.transport == "turn-tls":
+        remote = "fd00:77::3478" if options.ipv6 else "10.77.0.3"
+        return (local, 50123), (remote, 5349)
     if options.transport == "ice-tcp":
         return (local, 50123), (remote, 9)
     return (local, 50123), (remote, 40404)
@@ -357,7 +367,6 @@ def write(fileobj: BinaryIO, options: Options) -> SyntheticTruth:
             fileobj, link_type, nanosecond=options.format == "pcap-ns", byte_order=order
         )
     tcp_seq = [1000, 5000]
-    pending_tcp = [b"", b""]
     frames = 0
 
     def emit(ts: int, direction: int, data: bytes) -> None:
@@ -378,7 +387,7 @@ def write(fileobj: BinaryIO, options: Options) -> SyntheticTruth:
         src, sport, dst, dport = (
             (local, lport, remote, rport) if direction == 0 else (remote, rport, local, lport)
         )
-        if options.transport == "ice-tcp":
+        if options.transport in TCP_TRANSPORTS:
             seq = tcp_seq[direction]
             tcp_seq[direction] = (seq + len(payload)) & 0xFFFFFFFF
             return pcapwriter.build_tcp_segment(
@@ -396,6 +405,11 @@ def write(fileobj: BinaryIO, options: Options) -> SyntheticTruth:
 
     rng = random.Random(options.seed + 1)
     last = START_NS
+    segmenter = _Segmenter(options.segments, rng, emit, tcp_seq)
+    if options.transport == "turn-tls":
+        for direction, record in _tls_handshake(rng):
+            last += 1_000_000
+            segmenter.send(last, direction, record)
     for stamp, direction, payload in datagrams(options, truth):
         ts = max(stamp, last + 1_000)  # a capture's clock only moves forward
         last = ts
@@ -403,22 +417,148 @@ def write(fileobj: BinaryIO, options: Options) -> SyntheticTruth:
             payload = struct.pack("!HH", 0x4000 + direction, len(payload)) + payload
             emit(ts, direction, payload)
         elif options.transport == "ice-tcp":
-            framed = struct.pack("!H", len(payload)) + payload
-            # segments do not follow frames: coalesce and split to exercise reassembly
-            buffered = pending_tcp[direction] + framed
-            if rng.random() < 0.3:
-                pending_tcp[direction] = buffered
-                continue
-            cut = len(buffered) if rng.random() < 0.7 else rng.randrange(1, len(buffered))
-            emit(ts, direction, buffered[:cut])
-            pending_tcp[direction] = buffered[cut:]
+            segmenter.send(ts, direction, struct.pack("!H", len(payload)) + payload)
+        elif options.transport == "turn-tcp":
+            segmenter.send(ts, direction, _turn_tcp_message(direction, payload, rng))
+        elif options.transport == "turn-tls":
+            message = _turn_tcp_message(direction, payload, rng, indications=False)
+            segmenter.send(ts, direction, _tls_record(23, rng.randbytes(len(message) + 24)))
         else:
             emit(ts, direction, payload)
-    for direction in (0, 1):
-        if pending_tcp[direction]:
-            emit(last + 1_000_000, direction, pending_tcp[direction])
+    segmenter.close(last)
+    if options.transport == "turn-tls":
+        truth.streams.clear()  # encrypted: no RTP stream can be seen, only TLS records
     truth.frames = frames
     return truth
 
 
-__all__ = ["LINKTYPE_IPV4", "Options", "StreamTruth", "SyntheticTruth", "datagrams", "write"]
+TCP_TRANSPORTS: Final = frozenset({"ice-tcp", "turn-tcp", "turn-tls"})
+TLS_OVERHEAD: Final = 24
+"""TLS 1.2 AES-GCM: an 8-byte explicit nonce and a 16-byte tag around each record's plaintext."""
+
+
+def _turn_tcp_message(
+    direction: int, payload: bytes, rng: random.Random, *, indications: bool = True
+) -> bytes:
+    """RFC 8656: ChannelData padded to 4 (TCP), or now and then a Send (client) or Data
+    (server) indication carrying the datagram with XOR-PEER-ADDRESS and DATA."""
+    if not indications or rng.random() >= 0.05:
+        padding = bytes(-len(payload) % 4)
+        return struct.pack("!HH", 0x4000 + direction, len(payload)) + payload + padding
+    peer = struct.pack("!BBH", 0, 1, 40404 ^ 0x2112) + bytes(
+        a ^ b for a, b in zip(bytes([10, 77, 0, 2]), b"\x21\x12\xa4\x42", strict=True)
+    )
+    attributes = struct.pack("!HH", 0x0012, 8) + peer
+    attributes += struct.pack("!HH", 0x0013, len(payload)) + payload + bytes(-len(payload) % 4)
+    message_type = 0x0016 if direction == 0 else 0x0017
+    header = struct.pack("!HHI", message_type, len(attributes), 0x2112A442)
+    return header + rng.randbytes(12) + attributes
+
+
+def _tls_record(content_type: int, body: bytes) -> bytes:
+    return struct.pack("!BHH", content_type, 0x0303, len(body)) + body
+
+
+def _tls_handshake(rng: random.Random) -> list[tuple[int, bytes]]:
+    """A TLS 1.2 handshake's records (bodies random but for the hello headers)."""
+    hello = bytes([1, 0, 0, 0xFC, 3, 3]) + rng.randbytes(250)
+    server = bytes([2, 0, 0, 0x46, 3, 3]) + rng.randbytes(1200)
+    return [
+        (0, _tls_record(22, hello)),
+        (1, _tls_record(22, server)),
+        (0, _tls_record(22, rng.randbytes(70))),
+        (0, _tls_record(20, b"\x01")),
+        (0, _tls_record(22, rng.randbytes(40))),
+        (1, _tls_record(20, b"\x01")),
+        (1, _tls_record(22, rng.randbytes(40))),
+    ]
+
+
+class _Segmenter:
+    """Cuts each direction's byte stream into TCP segments as :data:`Segments` says."""
+
+    def __init__(
+        self,
+        mode: Segments,
+        rng: random.Random,
+        emit: Callable[[int, int, bytes], None],
+        sequence: list[int],
+    ) -> None:
+        self.mode, self.rng, self.emit, self.sequence = mode, rng, emit, sequence
+        self.pending = [b"", b""]
+        self.held: list[tuple[int, int, bytes, int] | None] = [None, None]
+        self.started = [False, False]
+
+    def send(self, ts: int, direction: int, message: bytes) -> None:
+        buffered = self.pending[direction] + message
+        r = self.rng.random()
+        mode = self.mode
+        if mode == "own":
+            cut = len(buffered)
+        elif mode == "coalesced":
+            if r < 0.6:
+                self.pending[direction] = buffered
+                return
+            cut = len(buffered)
+        elif mode == "split":
+            cut = self.rng.randrange(1, len(buffered)) if r < 0.7 else len(buffered)
+        else:  # mixed, resent, mid-stream: some coalesced, some split
+            if r < 0.3:
+                self.pending[direction] = buffered
+                return
+            cut = len(buffered) if self.rng.random() < 0.7 else self.rng.randrange(1, len(buffered))
+        self.pending[direction] = buffered[cut:]
+        self._segment(ts, direction, buffered[:cut])
+
+    def _segment(self, ts: int, direction: int, data: bytes) -> None:
+        sequence = self.sequence[direction]
+        if self.mode == "mid-stream" and not self.started[direction]:
+            self.started[direction] = True
+            skip = min(7, len(data) - 1)  # the capture begins inside the first message
+            self.sequence[direction] += skip
+            self.emit(ts, direction, data[skip:])
+            return
+        self.started[direction] = True
+        if self.mode == "resent":
+            held = self.held[direction]
+            if held is not None:  # the segment held back arrives after its successor
+                self.held[direction] = None
+                self.emit(ts, direction, data)
+                self.sequence[direction] = held[3]
+                self.emit(ts + 500, direction, held[2])
+                self.sequence[direction] = (sequence + len(data)) & 0xFFFFFFFF
+                return
+            r = self.rng.random()
+            if r < 0.1:
+                self.emit(ts, direction, data)
+                self.sequence[direction] = sequence
+                self.emit(ts + 300, direction, data)  # retransmitted
+                return
+            if r < 0.2:
+                self.held[direction] = (ts, direction, data, sequence)
+                self.sequence[direction] = (sequence + len(data)) & 0xFFFFFFFF
+                return
+        self.emit(ts, direction, data)
+
+    def close(self, last: int) -> None:
+        for direction in (0, 1):
+            held = self.held[direction]
+            if held is not None:
+                end = self.sequence[direction]
+                self.sequence[direction] = held[3]
+                self.emit(last + 500_000, direction, held[2])
+                self.sequence[direction] = end
+            if self.pending[direction]:
+                self.emit(last + 1_000_000, direction, self.pending[direction])
+
+
+__all__ = [
+    "LINKTYPE_IPV4",
+    "TCP_TRANSPORTS",
+    "TLS_OVERHEAD",
+    "Options",
+    "StreamTruth",
+    "SyntheticTruth",
+    "datagrams",
+    "write",
+]

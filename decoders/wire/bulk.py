@@ -77,8 +77,9 @@ _DECODE: Callable[..., tuple[int, int]] | None = None
 try:
     from decoders.wire import _walk  # type: ignore[attr-defined]
 
-    # the C decoder writes columns in its own fixed order, with kind codes of its own
-    if tuple(VECTOR_COLUMNS) == _C_COLUMN_ORDER and KIND_CODES == (
+    # the C decoder writes columns in its own fixed order, with kind codes of its own (kinds
+    # appended after them, as TLS records from the scalar TCP path, leave its codes valid)
+    if tuple(VECTOR_COLUMNS) == _C_COLUMN_ORDER and KIND_CODES[:7] == (
         PacketKind.OTHER, PacketKind.STUN, PacketKind.ZRTP, PacketKind.DTLS,
         PacketKind.TURN_CHANNEL, PacketKind.RTP, PacketKind.RTCP,
     ):  # fmt: skip
@@ -733,7 +734,8 @@ def _vector_frames(b: U8, off: I64, caplen: I64, links: I64) -> tuple[NetColumns
             for k in range(8):
                 acc = (acc << np.uint64(8)) | b[pg + at + k].astype(np.uint64)
             col[good] = acc
-    # TCP (ICE-TCP needs per-connection reassembly) goes to the scalar path
+    # TCP goes to the scalar path: reassembly and framing (ICE-TCP, TURN over TCP, TLS records)
+    # live once, in net._TcpStreams + framing.py, so both engines agree on TCP by construction
     fallback |= proto == 6
     udp = np.nonzero(~fallback & (proto == 17))[0]
     other_proto = ~fallback & (proto >= 0) & (proto != 17)

@@ -52,6 +52,8 @@ class PacketKind(enum.StrEnum):
     RTP = "rtp"
     RTCP = "rtcp"
     OTHER = "other"
+    TLS = "tls"
+    """A TLS record of a TCP connection (never from the first byte: only a framed TLS stream)."""
 
 
 def classify(payload: bytes) -> PacketKind:

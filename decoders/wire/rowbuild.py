@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from decoders.errors import MalformedPacket
-from decoders.wire import demux, rtp
+from decoders.wire import demux, framing, rtp
 from decoders.wire.capture import CaptureReader, Frame
 from decoders.wire.demux import PacketKind
 from decoders.wire.net import Datagram, Unwrapper
@@ -34,12 +34,21 @@ KIND_CODES: Final[tuple[PacketKind, ...]] = (
     PacketKind.TURN_CHANNEL,
     PacketKind.RTP,
     PacketKind.RTCP,
+    PacketKind.TLS,  # appended: the C decoder writes the codes above by position
 )
-TUNNEL_CODES: Final[tuple[str | None, ...]] = (None, "turn-channel", "turn-send", "turn-data")
+TUNNEL_CODES: Final[tuple[str | None, ...]] = (
+    None,
+    "turn-channel",
+    "turn-send",
+    "turn-data",
+    "tls",
+)
 TRANSPORT_CODES: Final = ("udp", "tcp")
 
 #: Column name -> dtype. ``payload_type``/``ssrc`` hold the RTCP packet type and sender SSRC
-#: on RTCP rows. ``header_length`` is where the RTP payload starts inside the datagram.
+#: on RTCP rows; on TLS rows ``payload_type`` is the record's content type (23: application
+#: data) and ``length`` its body length (the 5-byte record header left out).
+#: ``header_length`` is where the RTP payload starts inside the datagram.
 COLUMNS: Final[dict[str, type[np.generic]]] = {
     "frame": np.int64,
     "timestamp_ns": np.int64,
@@ -142,6 +151,14 @@ def datagram_row(
     )
     payload = datagram.payload
     tunnel: str | None = datagram.tunnel
+    if tunnel == "tls":  # encrypted: never classified by its first byte (0x17 looks like DTLS)
+        row.update(
+            tunnel=TUNNEL_CODES.index(tunnel),
+            kind=KIND_CODES.index(PacketKind.TLS),
+            length=len(payload) - framing.TLS_HEADER_LENGTH,
+            payload_type=payload[0],
+        )
+        return row
     try:
         unwrapped = demux.unwrap_turn(payload)
     except MalformedPacket:
@@ -204,7 +221,7 @@ class RowBuilder:
         self._done: list[dict[str, npt.NDArray[Any]]] = []
         self._filled = 0
         self._scalar: list[dict[str, int | bool | str | None]] = []
-        self._unwrapper = Unwrapper()
+        self._unwrapper = Unwrapper(tls_records=True)
         self._address_ids: dict[str, int] = {}
         self._pair_ids: dict[tuple[int, int], int] = {}
         self._key_pairs: dict[int, tuple[int, int]] = {}

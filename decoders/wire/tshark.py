@@ -62,9 +62,14 @@ def run_fields(
     decode_as: Sequence[str] = (),
     heuristics: Sequence[str] = HEURISTICS,
     display_filter: str | None = None,
+    options: Sequence[str] = (),
 ) -> Iterator[list[str]]:
-    """Yield one list of field values per frame (multi-valued fields comma-separated)."""
+    """Yield one list of field values per frame (multi-valued fields comma-separated).
+
+    ``options`` go to tshark as they are (e.g. ``("-o", "rtp.heuristic_rtp:TRUE")``).
+    """
     command = [tshark_path(), "-n", "-r", str(capture), "-T", "fields", "-E", "separator=\t"]
+    command += list(options)
     command += ["-E", "occurrence=a", "-E", "aggregator=,"]
     for h in heuristics:
         command += ["--enable-heuristic", h]

@@ -37,6 +37,8 @@ SYNTHETIC = [
     {"format": "pcapng-2if"},
     {"transport": "ice-tcp"},
     {"transport": "turn"},
+    *({"transport": "turn-tcp", "segments": m} for m in ("own", "coalesced", "split", "resent")),
+    {"transport": "turn-tcp", "segments": "mid-stream"},
     {"audio_level_id": 9},
 ]
 
@@ -74,6 +76,8 @@ def test_synthetic_streams_match_truth(
             assert s.transport == "tcp"
         if variant.get("transport") == "turn":
             assert s.tunnel == "turn-channel"
+        if variant.get("transport") == "turn-tcp":  # mostly ChannelData, some Send/Data
+            assert s.transport == "tcp"
 
 
 def test_real_session_streams(session_dir: Path) -> None:

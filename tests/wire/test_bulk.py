@@ -16,7 +16,8 @@ from decoders.errors import CaptureError
 from decoders.session.sdp import audio_level_extension_id, parse_sdp
 from decoders.wire import bulk
 from decoders.wire.bulk import scan_file
-from decoders.wire.rowbuild import COLUMNS, Rows, scan_scalar
+from decoders.wire.demux import PacketKind
+from decoders.wire.rowbuild import COLUMNS, KIND_CODES, TUNNEL_CODES, Rows, scan_scalar
 
 VARIANTS: list[dict[str, Any]] = [
     {},
@@ -38,6 +39,11 @@ VARIANTS: list[dict[str, Any]] = [
     {"transport": "ice-tcp", "ipv6": True, "format": "pcapng"},
     {"transport": "turn"},
     {"transport": "turn", "link": "sll"},
+    *({"transport": "turn-tcp", "segments": m} for m in ("own", "coalesced", "split", "resent")),
+    {"transport": "turn-tcp", "segments": "mid-stream", "ipv6": True},
+    {"transport": "ice-tcp", "segments": "mid-stream"},
+    {"transport": "turn-tls"},
+    {"transport": "turn-tls", "segments": "mid-stream"},
     {"audio_level_id": 5},
 ]
 
@@ -203,3 +209,17 @@ def test_reader_fixtures_agree(fixture: Path) -> None:
         assert (fast.damage is None) == (damage is None), (fast.damage, damage)
         assert +fast.counters == +counters
         assert fast.frames == frames
+
+
+@pytest.mark.parametrize("segments", ["mixed", "mid-stream"])
+def test_turn_over_tls_gives_one_row_per_record(segments: str, make_synthetic: Any) -> None:
+    data, truth = make_synthetic(packets=800, transport="turn-tls", segments=segments)
+    fast, scalar = both(data, truth.audio_level_id)
+    assert_same_rows(fast, scalar)
+    tls = fast["kind"] == KIND_CODES.index(PacketKind.TLS)
+    application = tls & (fast["payload_type"] == 23)
+    assert int(application.sum()) == truth.datagrams  # one record per relayed packet
+    assert not (fast["kind"] == KIND_CODES.index(PacketKind.RTP)).any()
+    assert (fast["tunnel"][tls] == TUNNEL_CODES.index("tls")).all()
+    # each record: the padded ChannelData message (4 + packet + padding) + 24 bytes
+    assert (fast["length"][application] % 4 == 0).all()

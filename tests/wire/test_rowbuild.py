@@ -7,7 +7,7 @@ from collections import Counter
 
 from decoders.wire.demux import PacketKind
 from decoders.wire.net import Datagram
-from decoders.wire.rowbuild import COLUMNS, KIND_CODES, RowBuilder, datagram_row
+from decoders.wire.rowbuild import COLUMNS, KIND_CODES, TUNNEL_CODES, RowBuilder, datagram_row
 from decoders.wire.rtp import HeaderExtension, RtpPacket
 
 
@@ -97,3 +97,13 @@ def test_builder_sorts_by_frame_and_maps_addresses() -> None:
     assert rows["frame"].tolist() == [2, 5]
     assert rows["audio_level"].tolist() == [2, 1]
     assert rows.row(0)["src"] == "10.0.0.1" and rows.row(0)["kind"] == "rtp"
+
+
+def test_tls_record_row_is_never_classified_by_its_bytes() -> None:
+    record = bytes.fromhex("17 0303 0020") + bytes([0x80]) * 32  # 0x17 is in the DTLS range
+    datagram = Datagram(7, 1_000, "10.0.0.1", 5349, "10.0.0.2", 40000, "tcp", record, "tls")
+    row = datagram_row(datagram, None, Counter())
+    assert row["kind"] == KIND_CODES.index(PacketKind.TLS)
+    assert row["tunnel"] == TUNNEL_CODES.index("tls")
+    assert (row["length"], row["payload_type"], row["malformed"]) == (32, 23, False)
+    assert KIND_CODES[-1] is PacketKind.TLS and TUNNEL_CODES[-1] == "tls"  # codes appended
