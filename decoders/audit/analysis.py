@@ -410,7 +410,7 @@ def analyze(inputs: Inputs) -> Analysis:
     if media is not None and len(senders) > 1:
         candidates = judge_candidates(media, local, senders, judge)
         same = agreed(candidates)
-        if same is not None and same.verdict != "inconclusive":
+        if same is not None:
             verdict = same
         else:
             findings = [f for f in findings if f.stream is None]  # telemetry: whoever you are

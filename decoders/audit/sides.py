@@ -4,8 +4,9 @@ With only a capture and a mute timeline, a call's audio travels both ways: the u
 the other participants'. Judging every stream as the user's calls the others' speech a leak
 (issue 11: 0.90 on a real SFU call). So when :mod:`decoders.audit.local` finds no side and more
 than one address sends audio, each such address is taken in turn as the muted side and the audit
-runs on its streams alone. When every candidate gets the same verdict, that is the verdict
-(whichever address is you); when they differ, the verdict is ``inconclusive``: one
+runs on its streams alone. When the verdict does not depend on it (no leak on every side, or only
+telemetry, which the proxy saw from this browser), that is the verdict; otherwise, even when every
+side leaks (the capture might hold no stream of yours), the verdict is ``inconclusive``: one
 ``muted-side-unknown`` finding per mute window says what each candidate would mean, and the
 verdict's hint gives the exact ``--local`` argument(s) to pass.
 """
@@ -129,9 +130,14 @@ def hint(candidates: Sequence[Candidate]) -> str:
 
 
 def agreed(candidates: Sequence[Candidate]) -> Verdict | None:
-    """The verdict when every candidate gets the same one (the least confident of them)."""
+    """The verdict when it does not depend on the side: every candidate gets the same one and
+    none of them rests on a media finding (no leak, or telemetry, which is the proxy's view of
+    this browser whichever address it has). A media leak on every side is no exception: the
+    capture might hold no stream of yours at all. None otherwise."""
     verdicts = {c.verdict.verdict for c in candidates}
-    if len(verdicts) != 1 or not candidates:
+    if len(verdicts) != 1 or not candidates or verdicts == {"inconclusive"}:
+        return None
+    if any(f.stream is not None for c in candidates for f in c.outcome()[2]):
         return None
     weakest = min(candidates, key=lambda c: c.verdict.confidence)
     names = ", ".join(c.address for c in candidates)

@@ -110,13 +110,26 @@ def test_the_sdp_in_events_decides_with_high_confidence() -> None:
     assert result.verdict.verdict == "no-leak" and result.verdict.confidence >= 0.85
 
 
-def test_a_leak_whichever_side_is_you_stays_a_leak() -> None:
-    """Both directions carry speech while muted: whoever you are, your stream leaks."""
+def test_a_leak_on_every_side_is_still_no_leak_of_yours_until_you_say() -> None:
+    """Both directions carry speech while muted: inconclusive, each candidate a content leak."""
+    _, browser, peer = two_way("ui-only", talker="quiet")
     result = analysed("ui-only", talker="quiet")
-    assert result.verdict.verdict == "content-leak"
-    assert "the same whichever of" in result.verdict.reason
+    assert result.verdict.verdict == "inconclusive"
+    assert result.verdict.hint == f"--local {browser} or --local {peer}"
     assert {c.verdict.verdict for c in result.candidates} == {"content-leak"}
-    assert result.verdict.confidence == min(c.verdict.confidence for c in result.candidates)
+    decided = analysed("ui-only", talker="quiet", local=(browser,))
+    assert decided.verdict.verdict == "content-leak" and decided.verdict.confidence >= 0.85
+    assert decided.media is not None
+    mine = {s.label for s in decided.media.streams if s.src == browser}
+    assert {f.stream_label for f in decided.findings if f.leak} == mine
+
+
+def test_silence_on_every_side_is_no_leak() -> None:
+    """Neither direction sends sound while muted: no leak, whichever address is you."""
+    result = analysed("track-disabled", talker="gain-zero")
+    assert {c.verdict.verdict for c in result.candidates} == {"no-leak"}
+    assert result.verdict.verdict == "no-leak"
+    assert "the same whichever of" in result.verdict.reason
 
 
 def test_relabel_and_senders() -> None:
@@ -128,3 +141,46 @@ def test_relabel_and_senders() -> None:
     assert [s.local for s in mine.streams] == [s.src == browser for s in mine.streams]
     assert audio_senders(mine) == [browser]
     assert hint(result.candidates) == f"--local {browser} or --local {peer}"
+
+
+# -- the lab's real two-way recordings (the aiortc peer talks back the whole call) -------------
+PEER_TALKS = {"track-disabled-peer-talks": "no-leak", "ui-only-peer-talks": "content-leak"}
+
+
+@pytest.mark.parametrize("name", list(PEER_TALKS))
+def test_real_peer_talks_capture_and_timeline_alone(name: str) -> None:
+    """Capture + timeline only: nothing in it says which side is you, so no leak is claimed."""
+    folder = lab_session(name)
+    network = json.loads((folder / "session.json").read_text())["network"]
+    browser, peer = network["browser"]["address"], network["peer"]["address"]
+    result = analyze(Inputs(capture=folder / "capture.pcapng", timeline=folder / "timeline.json"))
+    assert result.verdict.verdict == "inconclusive" and result.verdict.exit_code == 3
+    assert not [f for f in result.findings if f.leak is not None]
+    assert result.verdict.hint == f"--local {browser} or --local {peer}"
+    outcome = {c.address: c.verdict.verdict for c in result.candidates}
+    assert outcome[browser] == PEER_TALKS[name]
+    assert outcome[peer] == "content-leak"  # the peer's speech, were it you
+    decided = analyze(
+        Inputs(
+            capture=folder / "capture.pcapng",
+            timeline=folder / "timeline.json",
+            local=(browser,),
+        )
+    )
+    assert decided.verdict.verdict == PEER_TALKS[name]
+
+
+@pytest.mark.parametrize("name", list(PEER_TALKS))
+def test_real_peer_talks_whole_session(name: str) -> None:
+    """With the session folder the side is known (high): the peer's speech is never judged."""
+    folder = lab_session(name)
+    browser = json.loads((folder / "session.json").read_text())["network"]["browser"]["address"]
+    result = analyze(Inputs(session_dir=folder))
+    assert result.local.confidence == "high" and not result.candidates
+    assert result.verdict.verdict == PEER_TALKS[name] and result.verdict.confidence >= 0.85
+    assert result.media is not None
+    judged = [s for s in result.media.streams if s.judged]
+    assert judged and all(s.src == browser for s in judged)
+    assert all(
+        f.stream_label is None or f.stream_label.startswith(browser) for f in result.findings
+    )
