@@ -134,14 +134,16 @@ def test_capture_and_timeline_alone(folder: Path) -> None:
         return
     else:
         assert result.verdict.verdict == expected
-    # one address sends audio (the aiortc peer sends none): it is assumed to be the muted side,
-    # with a capped confidence and the reason saying so
+    # one address sends audio (the aiortc peer sends none): the capture shows it is the browser
+    # (a TURN client: medium), or it is assumed to be; a leak is capped, the reason says why
     browser = json.loads((folder / "session.json").read_text())["network"]["browser"]["address"]
-    assert result.local.confidence == "assumed"
     assert result.local.addresses == {browser}
-    assert "assumed" in result.verdict.reason and f"--local {browser}" in result.warnings[-1]
+    assert result.local.confidence in ("medium", "assumed")
+    assert "--local ADDR to confirm" in result.verdict.reason or expected == "metadata-leak"
+    if result.local.confidence == "assumed":
+        assert f"--local {browser}" in result.warnings[-1]
     if result.verdict.verdict != "no-leak":
-        assert result.verdict.confidence <= 0.75
+        assert result.verdict.confidence <= 0.8
 
 
 def test_relative_muted_and_the_capture_file_alone() -> None:

@@ -239,3 +239,15 @@ def test_assumed_side_keeps_the_evidence() -> None:
     document = side.to_json()
     assert document["evidence"][0]["source"] == "ICE controlling agent"
     assert document["not_muted"] == ["10.0.0.9"]
+
+
+def test_a_real_relayed_call_names_the_turn_client() -> None:
+    """coturn in the lab (relay over UDP): the browser allocates, coturn answers."""
+    folder = lab_session("ui-only-relay-udp")
+    facts, seen = facts_of(folder / "capture.pcapng")
+    side = infer_local([], {}, [], facts=facts, seen=seen)
+    browser = browser_of(folder)[0]
+    peer = json.loads((folder / "session.json").read_text())["network"]["peer"]["address"]
+    assert side.how == "TURN client" and side.confidence == "medium"
+    assert side.addresses == {browser} and side.remote == {peer}  # coturn runs beside the peer
+    assert {c.source for c in side.clues} >= {"TURN server", "TURN client"}
