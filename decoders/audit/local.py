@@ -47,7 +47,7 @@ CONFIDENCES: Final = ("certain", "high", "medium", "assumed", "low", "none")
 """From surest to least sure. ``assumed``: the only address that sends audio was taken."""
 DECIDING: Final = ("certain", "high", "medium")
 """Confidences that decide the side; ``low`` clues are hints only."""
-MAX_STUN_FRAMES: Final = 512
+MAX_STUN_FRAMES: Final = 128
 """STUN messages read from the capture (ICE checks and TURN requests come early in a call)."""
 TURN_METHODS: Final = frozenset({0x003, 0x004, 0x006, 0x008, 0x009})
 """Allocate, Refresh, Send, CreatePermission, ChannelBind (RFC 8656): a client's requests."""
