@@ -32,6 +32,7 @@ from decoders.wire.capture import (
     LINKTYPE_RAW_OPENBSD,
     Frame,
 )
+from decoders.wire.framing import rfc7983_first_frame
 
 ETHERTYPE_IPV4: Final = 0x0800
 ETHERTYPE_IPV6: Final = 0x86DD
@@ -472,40 +473,6 @@ class TcpSegment:
             options=data[20:header_length],
             payload=data[header_length:],
         )
-
-
-def rfc7983_first_frame(frame_length: int, head: bytes) -> bool | None:
-    """Does an RFC 4571 stream start like ICE-TCP media? ``None``: need more bytes.
-
-    ``head`` is the start of the first frame's payload (up to 8 bytes are used). The first
-    byte must fall in an RFC 7983 range, and the frame must be consistent with it: STUN
-    (0-3) has the magic cookie and a length field 20 short of the frame; DTLS (20-63) in its
-    classic form has version byte 0xFE; RTP/RTCP (128-191) is at least 8 bytes. TLS (``16 03``)
-    and HTTP start streams that fail these checks within their first 10 bytes.
-    """
-    if frame_length == 0:
-        return False
-    if not head:
-        return None
-    first = head[0]
-    if first <= 3:
-        if frame_length < 20:
-            return False
-        if len(head) < 8:
-            return None
-        stun_length = (head[2] << 8) | head[3]
-        return head[4:8] == b"\x21\x12\xa4\x42" and stun_length + 20 == frame_length
-    if 20 <= first <= 63:
-        if first > 25:
-            return True
-        if frame_length < 13:
-            return False
-        if len(head) < 2:
-            return None
-        return head[1] == 0xFE
-    if 128 <= first <= 191:
-        return frame_length >= 8
-    return False
 
 
 # -- the stateful part -------------------------------------------------------------------------
