@@ -74,8 +74,15 @@ from decoders.session.telemetry import (
     volume_slots,
 )
 from decoders.wire import stun
-from decoders.wire.demux import PacketKind, classify, parse_channel_data, unwrap_turn
-from decoders.wire.framing import TurnTcpFramer, detect
+from decoders.wire.demux import (
+    CHANNEL_DATA_HEADER_LENGTH,
+    CHANNEL_NUMBERS,
+    PacketKind,
+    classify,
+    parse_channel_data,
+    unwrap_turn,
+)
+from decoders.wire.framing import DEFAULT_MAX_SYNC_LENGTH, TurnTcpFramer, detect
 from decoders.wire.rtp import RtpPacket, audio_level
 
 BlockAction = Literal["drop", "redact"]
@@ -96,30 +103,34 @@ _SEND_INDICATION = b"\x00\x16"
 only the rare messages that name a peer are parsed."""
 
 
-def starts_turn_stream(data: bytes) -> bool:
+def starts_turn_stream(data: bytes) -> bool | None:
     """Do the first bytes a client sent on a TCP connection say TURN (RFC 8656 s12.5)?
+    None: too few bytes to tell yet.
 
     A STUN message (top two bits zero, the magic cookie at offset 4, a length that is a
     multiple of 4: an Allocate request, as every TURN client starts; the framing module's
     :func:`~decoders.wire.framing.detect` decides), or a whole ChannelData message on a
     channel number RFC 8656 allows (0x4000-0x4FFF) whose data is a media datagram (RFC 7983:
     RTP, RTCP, DTLS or STUN). Text protocols start with letters that look like a channel
-    number, but then claim a length far past what they sent.
+    number, but claim a length no media message has (``GET`` would be 17,748 bytes).
     """
-    if detect(data, stream_start=True)[0] == "turn":
-        return True
-    try:
-        channel = parse_channel_data(data)
-    except MalformedPacket:
-        return False
-    if channel is None or channel.padding_length > 3:
-        return False
-    return classify(channel.data) in (
-        PacketKind.RTP,
-        PacketKind.RTCP,
-        PacketKind.DTLS,
-        PacketKind.STUN,
-    )
+    if data[:1] and data[0] in CHANNEL_FIRST_BYTES:
+        if len(data) < CHANNEL_DATA_HEADER_LENGTH:
+            return None
+        length = int.from_bytes(data[2:4], "big")
+        size = CHANNEL_DATA_HEADER_LENGTH + length + (-length % 4)
+        if size > DEFAULT_MAX_SYNC_LENGTH:
+            return False
+        if len(data) < size:
+            return None
+        channel = parse_channel_data(data[:size])
+        return channel is not None and classify(channel.data) in _MEDIA_KINDS
+    framing, _ = detect(data, stream_start=True)
+    return None if framing is None else framing == "turn"
+
+
+CHANNEL_FIRST_BYTES = range(CHANNEL_NUMBERS.start >> 8, CHANNEL_NUMBERS.stop >> 8)
+_MEDIA_KINDS = (PacketKind.RTP, PacketKind.RTCP, PacketKind.DTLS, PacketKind.STUN)
 
 
 _KEYWORDS = re.compile(

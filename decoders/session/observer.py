@@ -80,10 +80,10 @@ class Observer:
         self._send("datagram", flow, payload, sent, t)
 
     def stream(
-        self, flow: FlowRef, data: bytes, sent: bool, t: float, transport: Transport, synced: bool
+        self, flow: FlowRef, data: bytes, sent: bool, t: float, transport: Transport
     ) -> None:
         """A piece of a TCP connection to a TURN server (framed in the observer)."""
-        self._send("stream", flow, data, sent, t, transport, synced)
+        self._send("stream", flow, data, sent, t, transport)
 
     def stream_end(self, flow_id: str, t: float) -> None:
         self._send("stream_end", flow_id, t)

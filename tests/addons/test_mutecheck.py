@@ -40,7 +40,8 @@ import tornado.web
 import tornado.websocket
 import wsproto
 import wsproto.utilities
-from mitmproxy import connection, exceptions, http, io, udp, websocket
+from helpers.turn_stream import TurnCall, cut, lab_peer, turn_call
+from mitmproxy import connection, exceptions, http, io, tcp, udp, websocket
 from mitmproxy.addons import save
 from mitmproxy.proxy import server_hooks
 from mitmproxy.test import taddons, tflow
@@ -671,6 +672,137 @@ def test_udp_media_while_muted(
     media = [e for e in events_in(tmp_path / "session") if e["kind"] == "media"]
     assert media[0]["phase"] == "stream" and media[0]["audio_level_id"] == 1
     assert media[-1]["phase"] == "muted-window" and media[-1]["not_silent"] > 0
+
+
+# --- TCP: TURN through CONNECT -----------------------------------------------------------------
+
+
+def relayed_call(session: Path) -> tuple[TurnCall, int, int]:
+    """The browser's RTP of a lab session relayed over TURN/TCP: 40 packets from before the
+    mute, 40 from the middle of it. Also the offset of the first muted packet's message in the
+    client's byte stream, and how many messages carry muted packets."""
+    start, end = json.loads((session / "timeline.json").read_text())["muted"][0]
+    packets = browser_rtp(session)
+    before = [p for p in packets if p[0] < start - 0.5][-40:]
+    during = [p for p in packets if start + 0.5 < p[0] < end - 0.5][:40]
+    call = turn_call(before + during, lab_peer(session))
+    boundary = sum(len(data) for _, data in call.client[: len(call.client) - len(during)])
+    return call, boundary, len(during)
+
+
+def pieces_of(data: bytes, seed: int) -> list[bytes]:
+    """``data`` cut as TCP reads might return it (split messages, several run together)."""
+    return [piece for _, piece in cut([(0.0, data)], seed)]
+
+
+def tcp_flow(server: tuple[str, int], *, tls: bool) -> tcp.TCPFlow:
+    flow = tflow.ttcpflow(messages=[])
+    flow.server_conn.address = server
+    if not tls:  # tflow's client did TLS with the proxy; a plain turn: client did not
+        flow.client_conn.timestamp_tls_setup = None
+    assert flow.client_conn.tls_established is tls
+    return flow
+
+
+def send_tcp(addon: Any, flow: tcp.TCPFlow, data: bytes, from_client: bool = True) -> None:
+    flow.messages.append(tcp.TCPMessage(from_client, data))
+    addon.tcp_message(flow)
+
+
+@pytest.mark.parametrize(
+    ("session", "tls"), [("chromium-ui-only", False), ("chromium-track-disabled", True)]
+)
+def test_turn_over_tcp_and_tls_media_while_muted(
+    tctx: taddons.context,
+    addon: Any,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    session: str,
+    tls: bool,
+) -> None:
+    """A relayed call through CONNECT: the client's stream cut anywhere, the server's answers
+    in between, the mute marked in the middle of a message."""
+    folder = CAPTURES / session
+    offer = json.dumps({"type": "offer", "sdp": (folder / "offer.sdp").read_bytes().decode()})
+    addon.request(request_flow("http://10.77.0.2:8080/offer", offer.encode()))
+    call, boundary, muted_packets = relayed_call(folder)
+    flow = tcp_flow(("10.77.0.3", 5349 if tls else 3478), tls=tls)
+    stream = b"".join(data for _, data in call.client)
+    answers = [data for _, data in call.server]
+    with caplog.at_level(logging.WARNING):
+        for number, piece in enumerate(pieces_of(stream[: boundary + 10], seed=2)):
+            send_tcp(addon, flow, piece)
+            if number < len(answers):
+                send_tcp(addon, flow, answers[number], from_client=False)
+        addon.mark("muted")  # the first muted packet's message is cut by the mark
+        for piece in pieces_of(stream[boundary + 10 :], seed=3):
+            send_tcp(addon, flow, piece)
+        addon.mark("unmuted")
+        addon.tcp_end(flow)
+    assert addon._tcp == {} and len(addon.monitor._relays) == 0  # framers dropped at the end
+    leaking = session == "chromium-ui-only"
+    warned = [r.getMessage() for r in caplog.records if "MUTED but audio" in r.getMessage()]
+    transport = "TURN/TLS" if tls else "TURN/TCP"
+    assert len(warned) == (1 if leaking else 0)
+    assert all(f"audio is not silent: {transport} " in line for line in warned)
+    addon.done()
+    media = [e for e in events_in(tmp_path / "session") if e["kind"] == "media"]
+    (stream_event,) = [e for e in media if e["phase"] == "stream"]
+    host, port = call.peer
+    assert stream_event["transport"] == ("turn-tls" if tls else "turn-tcp")
+    assert stream_event["turn_server"] == f"10.77.0.3:{5349 if tls else 3478}"
+    assert (stream_event["via"], stream_event["peer"]) == ("turn-send", f"{host}:{port}")
+    assert stream_event["audio_level_id"] == 1 and stream_event["flow"]["type"] == "tcp"
+    windows = [e for e in media if e["phase"] == "muted-window"]
+    assert sum(w["packets"] for w in windows) == muted_packets
+    assert sum(w["not_silent"] for w in windows) == (muted_packets if leaking else 0)
+    if not leaking:
+        assert all(w["level_min"] == w["level_max"] == 127 for w in windows)
+    (relay,) = [e for e in media if e["phase"] == "relay"]
+    assert relay["sent"] == {"messages": len(call.client), "skipped_bytes": 0}
+    assert relay["received"] == {"messages": len(call.server), "skipped_bytes": 0}
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        (True, b"hello"),
+        (False, b"220 smtp.example.org ESMTP\r\n"),  # the server speaks first
+        (True, b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + bytes(40)),  # TLS not intercepted
+        (True, b"EHLO x\r\n"),
+    ],
+)
+def test_other_tcp_is_decided_once_and_ignored(
+    tctx: taddons.context, addon: Any, first: tuple[bool, bytes]
+) -> None:
+    addon.mark("muted")
+    flow = tcp_flow(("192.0.2.1", 25), tls=False)
+    send_tcp(addon, flow, first[1], from_client=first[0])
+    assert addon._tcp == {flow.id: None}
+    payload = browser_rtp(CAPTURES / "chromium-ui-only")[100][1]
+    for _ in range(3):  # later bytes, even TURN-looking ones, are not looked at
+        send_tcp(addon, flow, turn_call([(0.0, payload)], ("10.0.0.1", 9)).client[0][1])
+    assert addon.monitor.counters["turn_messages"] == 0 and len(addon.monitor._relays) == 0
+    addon.tcp_error(flow)
+    assert addon._tcp == {} and addon._errors == 0
+
+
+def test_a_broken_turn_stream_never_escapes_a_hook(
+    tctx: taddons.context, addon: Any, tmp_path: Path
+) -> None:
+    addon.mark("muted")
+    call = turn_call(browser_rtp(CAPTURES / "chromium-ui-only")[:5], ("10.77.0.2", 9))
+    flow = tcp_flow(("10.77.0.3", 3478), tls=False)
+    send_tcp(addon, flow, call.client[0][1])  # an Allocate: read as TURN
+    for junk in (b"\xff" * 7, bytes(range(256)) * 8, b"\x40\x00\xff\xff", b"\x00\x16\x00\x04"):
+        send_tcp(addon, flow, junk)
+        send_tcp(addon, flow, junk, from_client=False)
+    addon.tcp_end(flow)
+    assert addon._errors == 0
+    addon.done()
+    events = events_in(tmp_path / "session")
+    (warning,) = [e for e in events if e["kind"] == "warning"]
+    assert warning["code"] == "turn-framing" and warning["flow"]["type"] == "tcp"
 
 
 # --- robustness --------------------------------------------------------------------------------

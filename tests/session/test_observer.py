@@ -59,7 +59,7 @@ def script() -> list[tuple[str, tuple[object, ...]]]:
     call = turn_call(relayed, lab_peer(session))
     tcp = FlowRef(id="t1", type="tcp", client="127.0.0.1:5", server="10.77.0.3:3478")
     for n, (_, piece) in enumerate(cut(call.client, seed=1)):
-        steps.append(("stream", (tcp, piece, True, 450.0 + n / 100, "turn-tls", True)))
+        steps.append(("stream", (tcp, piece, True, 450.0 + n / 100, "turn-tls")))
     steps.append(("stream_end", ("t1", 499.0)))
     steps.append(("mark", (500.0, False)))
     steps.append(("observe", (msg(b'{"audioLevel": 0.5}'), 501.0)))
