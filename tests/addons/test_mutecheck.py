@@ -5,7 +5,8 @@
 Unit tests drive the addon with ``taddons.context`` and ``tflow`` flows (mitmproxy's helpers, no
 sockets). Live tests run the real ``mitmdump -s addons/mutecheck.py`` on a free loopback port with
 a real tornado HTTP + WebSocket server behind it and real clients in front (http.client, wsproto
-over CONNECT), and a ``reverse:udp`` mode carrying the browser's RTP from a lab capture.
+over CONNECT), a ``reverse:udp`` mode carrying the browser's RTP from a lab capture, and TURN over
+TCP and TLS through CONNECT to a small TURN server carrying the same RTP relayed.
 """
 
 from __future__ import annotations
@@ -40,8 +41,18 @@ import tornado.web
 import tornado.websocket
 import wsproto
 import wsproto.utilities
-from helpers.turn_stream import TurnCall, cut, lab_peer, turn_call
-from mitmproxy import connection, exceptions, http, io, tcp, udp, websocket
+from cryptography.hazmat.primitives import serialization
+from helpers.turn_stream import (
+    ALLOCATE_REQUEST,
+    XOR_RELAYED_ADDRESS,
+    TurnCall,
+    cut,
+    lab_peer,
+    stun_message,
+    turn_call,
+    xor_address,
+)
+from mitmproxy import certs, connection, exceptions, http, io, tcp, udp, websocket
 from mitmproxy.addons import save
 from mitmproxy.proxy import server_hooks
 from mitmproxy.test import taddons, tflow
@@ -63,6 +74,7 @@ from decoders.session.sdp import parse_sdp
 from decoders.session.telemetry import find_volume_fields
 from decoders.wire.capture import open_capture
 from decoders.wire.demux import PacketKind, classify
+from decoders.wire.framing import TurnTcpFramer
 from decoders.wire.net import Unwrapper
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -1329,3 +1341,224 @@ def test_live_udp_media_through_reverse_mode(
     assert sum(w["packets"] for w in leaking) == 25 and sum(w["not_silent"] for w in leaking) == 25
     assert sum(w["packets"] for w in silent) == 25 and sum(w["not_silent"] for w in silent) == 0
     assert all(w["level_min"] == 127 for w in silent)
+
+
+class TurnServer:
+    """A TURN server's TCP side on 127.0.0.1, enough for the addon to watch a relayed call: it
+    cuts what it receives into TURN messages (the project's framer), answers each request with
+    a success response (an Allocate with a relayed address) and keeps every byte. With a
+    certificate it speaks TLS first, as a ``turns:`` server does."""
+
+    def __init__(self, certificate: tuple[Path, Path] | None = None) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.received: dict[int, bytearray] = {}
+        self._tls: ssl.SSLContext | None = None
+        if certificate is not None:
+            self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._tls.load_cert_chain(*certificate)
+        self._threads: list[threading.Thread] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = self.listener.accept()
+                thread = threading.Thread(target=self._serve, args=(connection,), daemon=True)
+                thread.start()
+                self._threads.append(thread)
+
+    def _serve(self, connection: socket.socket) -> None:
+        number = len(self.received)
+        self.received[number] = buffer = bytearray()
+        framer = TurnTcpFramer(synced=True)
+        with contextlib.suppress(OSError), contextlib.closing(connection):
+            if self._tls is not None:
+                connection = self._tls.wrap_socket(connection, server_side=True)
+            while data := connection.recv(65536):
+                buffer += data
+                for message in framer.feed(data):
+                    kind = int.from_bytes(message[:2], "big")
+                    if message[0] < 0x40 and kind & 0x0110 == 0:  # a request: answer it
+                        attributes = []
+                        if kind == ALLOCATE_REQUEST:
+                            attributes = [(XOR_RELAYED_ADDRESS, xor_address("127.0.0.1", 49152))]
+                        connection.sendall(stun_message(kind | 0x0100, message[8:20], attributes))
+
+    def wait_for(self, connection: int, size: int) -> bytes:
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            got = self.received.get(connection, b"")
+            if len(got) >= size:
+                return bytes(got)
+            time.sleep(0.01)
+        raise AssertionError(
+            f"the TURN server got {len(self.received.get(connection, b''))} "
+            f"of {size} bytes on connection {connection}"
+        )
+
+    def close(self) -> None:
+        self.listener.close()
+        for thread in self._threads:
+            thread.join(TIMEOUT)
+
+
+class TurnClient:
+    """The browser's side: CONNECT through the proxy (as Chromium does for TURN over TCP and
+    TLS), optionally TLS inside the tunnel, then TURN messages; requests wait for their answer."""
+
+    def __init__(self, proxy_port: int, server_port: int, *, tls: bool) -> None:
+        sock = socket.create_connection(("127.0.0.1", proxy_port), timeout=TIMEOUT)
+        authority = f"127.0.0.1:{server_port}"
+        sock.sendall(f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n".encode())
+        reply = b""
+        while b"\r\n\r\n" not in reply:
+            chunk = sock.recv(4096)
+            assert chunk, "the proxy closed the CONNECT"
+            reply += chunk
+        assert reply.startswith(b"HTTP/1.1 200"), reply
+        if tls:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE  # mitmproxy's certificate for the TURN server
+            sock = context.wrap_socket(sock)
+        self.socket = sock
+        self.sent = 0
+
+    def request(self, message: bytes) -> bytes:
+        self.send(message)
+        answer = b""
+        while len(answer) < 20 or len(answer) < 20 + int.from_bytes(answer[2:4], "big"):
+            chunk = self.socket.recv(4096)
+            assert chunk, "the TURN server went away"
+            answer += chunk
+        assert answer[8:20] == message[8:20] and answer[0:2] == bytes([message[0] | 1, message[1]])
+        return answer
+
+    def send(self, data: bytes) -> None:
+        self.socket.sendall(data)
+        self.sent += len(data)
+
+    def send_cut(self, data: bytes, seed: int) -> None:
+        """``data`` in pieces, so that mitmproxy reads messages split and run together."""
+        for piece in pieces_of(data, seed):
+            self.send(piece)
+            time.sleep(0.002)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.socket.close()
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for the TURN server (with mitmproxy's own helper)."""
+    key, certificate = certs.create_ca("mutecheck test TURN server", "127.0.0.1", 2048)
+    key_file, certificate_file = folder / "turn-key.pem", folder / "turn-cert.pem"
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    certificate_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return certificate_file, key_file
+
+
+def test_live_turn_over_tcp_and_tls_through_connect(
+    start_mitmdump: Any, upstream: Upstream, tmp_path: Path
+) -> None:
+    """Two relayed calls through a real mitmdump as Chromium sends them with a proxy: ui-only
+    over TURN/TCP, track-disabled over TURN/TLS (the proxy terminates the browser's TLS and
+    speaks TLS to a TURN server with a self-signed certificate). Muted in the middle: the
+    speech relayed over TCP warns with its levels, the silence relayed over TLS does not."""
+    folder = tmp_path / "session"
+    plain, secure = TurnServer(), TurnServer(self_signed(tmp_path))
+    sessions = [CAPTURES / "chromium-ui-only", CAPTURES / "chromium-track-disabled"]
+    clients: list[TurnClient] = []
+    try:
+        proxy = start_mitmdump(
+            [
+                "--set",
+                f"mutecheck_dir={folder}",
+                "--set",
+                "mutecheck_grace_ms=0",
+                "--set",
+                "ssl_insecure=true",
+            ]
+        )
+        port = proxy.port()
+        for session in sessions:  # the signaling says which extension id is the audio level
+            offer = {"type": "offer", "sdp": (session / "offer.sdp").read_bytes().decode()}
+            status, _ = proxy_request(
+                port,
+                "POST",
+                f"http://127.0.0.1:{upstream.port}/offer",
+                json.dumps(offer).encode(),
+                {"Content-Type": "application/json"},
+            )
+            assert status == 200
+        calls = [relayed_call(session) for session in sessions]
+        for server, tls in ((plain, False), (secure, True)):
+            clients.append(TurnClient(port, server.port, tls=tls))
+        streams = [b"".join(data for _, data in call.client) for call, _, _ in calls]
+        for client, call in zip(clients, calls, strict=True):
+            client.request(call[0].client[0][1])  # Allocate
+            client.request(call[0].client[1][1])  # ChannelBind
+        cuts = [len(call[0].client[0][1]) + len(call[0].client[1][1]) for call in calls]
+        for number, (client, stream, call) in enumerate(zip(clients, streams, calls, strict=True)):
+            client.send_cut(stream[cuts[number] : call[1]], seed=number)  # unmuted
+        for server, client in ((plain, clients[0]), (secure, clients[1])):
+            server.wait_for(0, client.sent)  # mitmproxy has seen it all before the mark
+        mark(port, "muted")
+        for number, (client, stream, call) in enumerate(zip(clients, streams, calls, strict=True)):
+            client.send_cut(stream[call[1] :], seed=10 + number)
+        for server, client, stream in zip((plain, secure), clients, streams, strict=True):
+            assert server.wait_for(0, client.sent) == stream  # forwarded unchanged
+        mark(port, "unmuted")
+        for client in clients:
+            client.close()
+        proxy.wait_for("MUTED but audio is not silent: TURN/TCP")
+        time.sleep(0.3)  # the proxy sees both connections end
+        assert proxy.stop() == 0
+    finally:
+        for client in clients:
+            client.close()
+        plain.close()
+        secure.close()
+    assert not any("Traceback" in line for line in proxy.lines)
+    events = events_in(folder)
+    ssrcs = [
+        parse_sdp((session / "offer.sdp").read_bytes().decode()).audio[0].ssrcs[0]
+        for session in sessions
+    ]
+    started = [e for e in events if e["kind"] == "media" and e["phase"] == "stream"]
+    assert [(s["ssrc"], s["transport"], s["audio_level_id"], s["via"]) for s in started] == [
+        (ssrcs[0], "turn-tcp", 1, "turn-send"),
+        (ssrcs[1], "turn-tls", 1, "turn-send"),
+    ]
+    assert [s["turn_server"] for s in started] == [
+        f"127.0.0.1:{plain.port}",
+        f"127.0.0.1:{secure.port}",
+    ]
+    assert [s["peer"] for s in started] == ["{}:{}".format(*call.peer) for call, _, _ in calls]
+    (warning,) = [e for e in events if e["kind"] == "warning"]
+    assert warning["code"] == "media-while-muted" and f"SSRC {ssrcs[0]}" in warning["message"]
+    windows = [e for e in events if e["kind"] == "media" and e["phase"] == "muted-window"]
+    leaking = [w for w in windows if w["ssrc"] == ssrcs[0]]
+    silent = [w for w in windows if w["ssrc"] == ssrcs[1]]
+    muted_packets = [call[2] for call in calls]
+    assert sum(w["packets"] for w in leaking) == muted_packets[0]
+    assert sum(w["not_silent"] for w in leaking) == muted_packets[0]
+    assert max(w["level_max"] for w in leaking) < 100
+    assert sum(w["packets"] for w in silent) == muted_packets[1]
+    assert all(w["level_min"] == w["level_max"] == 127 for w in silent)
+    relays = sorted(
+        (e for e in events if e["kind"] == "media" and e["phase"] == "relay"),
+        key=lambda e: e["transport"],
+    )
+    assert [(r["transport"], r["sent"]) for r in relays] == [
+        ("turn-tcp", {"messages": len(calls[0][0].client), "skipped_bytes": 0}),
+        ("turn-tls", {"messages": len(calls[1][0].client), "skipped_bytes": 0}),
+    ]
+    assert all(r["received"] == {"messages": 2, "skipped_bytes": 0} for r in relays)
