@@ -4,7 +4,8 @@
 
 Records SDP offers and answers, the mute state (your marks, the app's own signals, your rules)
 and volume telemetry in ``SESSION_DIR/events.jsonl`` (docs/session-format.md); prints one warning
-line when volume telemetry, or RTP audio that is not silent, leaves while you are muted; with
+line when volume telemetry, or RTP audio that is not silent (over UDP, or relayed through a TURN
+server over TCP or TLS by way of the proxy), leaves while you are muted; with
 ``mutecheck_block`` it stops such telemetry. Mark mute and unmute with the command
 ``mutecheck.mark muted|unmuted`` or by requesting ``http://mutecheck.mark/muted`` (``/unmuted``)
 through the proxy. The logic lives in :mod:`decoders.session.monitor`; this class only adapts
@@ -222,7 +223,8 @@ class MuteCheck:
             0,
             """
             RTP header extension id of the RFC 6464 audio level in the media the proxy carries
-            (UDP modes). 0: learn it from the SDP seen in the signaling.
+            (UDP modes, and TURN over TCP or TLS through CONNECT). 0: learn it from the SDP seen
+            in the signaling.
             """,
         )
 
