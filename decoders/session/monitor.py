@@ -18,10 +18,11 @@ none of the words anything below looks for, then
    a change of state; with blocking on, the message is dropped or the fields redacted.
 
 For a datagram the browser sent: TURN wrappers are removed, RTP parsed, and its RFC 6464 audio
-level read with the id the SDP negotiated (or the one configured). While muted, packets are
-summed per stream in windows (``media`` events); a level louder than the silence threshold
-outside the grace period gives a warning. A TCP connection to a TURN server (TURN over TCP, or
-over TLS that the proxy terminated) arrives as pieces of a byte stream
+level read with the id the SDP negotiated (or the one configured). While muted (the state at the
+packet's own time, so that a replay where a connection comes after its marks judges alike),
+packets are summed per stream in windows (``media`` events); a level louder than the silence
+threshold outside the grace period gives a warning. A TCP connection to a TURN server (TURN
+over TCP, or over TLS that the proxy terminated) arrives as pieces of a byte stream
 (:meth:`Monitor.observe_stream`): one :class:`~decoders.wire.framing.TurnTcpFramer` per
 direction cuts it back into whole TURN messages, and each message the browser sent takes the
 datagram path above. ChannelBind requests say which peer a channel reaches, so media events name
@@ -877,6 +878,8 @@ class Monitor:
             except MalformedPacket:
                 found = None
             level = None if found is None else found.level
+        change = self.timeline.change_at(t)  # at the packet's time: a replay comes after the marks
+        muted = change is not None and change.muted
         key = (flow.id, packet.ssrc)
         stream = self._streams.get(key)
         if stream is None:
@@ -891,7 +894,7 @@ class Monitor:
                 payload_type=packet.payload_type,
                 audio_level_id=level_id,
                 via=via,
-                muted=self.muted,
+                muted=muted,
                 transport=transport,
             )
             if via is not None:
@@ -900,7 +903,6 @@ class Monitor:
                 stream.peer = event["peer"]
             out.events.append(event)
         stream.level_id = level_id
-        muted = self.muted
         if stream.window_start is not None and (
             not muted or t - stream.window_start >= self.settings.media_window
         ):
@@ -916,7 +918,8 @@ class Monitor:
             return
         stream.level_min = level if stream.level_min is None else min(stream.level_min, level)
         stream.level_max = level if stream.level_max is None else max(stream.level_max, level)
-        if level < self.settings.silence_level and not self.in_grace(t):
+        grace = change is not None and 0 <= t - change.t < self.settings.grace
+        if level < self.settings.silence_level and not grace:
             stream.not_silent += 1
             peer = f" (peer {stream.peer})" if stream.peer else ""
             line = (

@@ -780,3 +780,28 @@ def test_real_turn_starts_are_turn() -> None:
     assert starts_turn_stream(call.client[0][1])  # the Allocate request
     assert starts_turn_stream(call.client[-1][1])  # ChannelData carrying SRTP
     assert starts_turn_stream(call.client[-1][1][:-8]) is None  # cut: the rest may come
+
+
+def test_media_is_judged_by_the_mute_state_at_its_own_time() -> None:
+    """A replay of flows.mitm gives a TURN connection after the marks (flows are saved when they
+    end): its packets still count as muted exactly inside the marked interval."""
+    session = CAPTURES / "chromium-ui-only"
+    in_order, _ = replay_session(session)  # each packet judged as it came, marks in between
+    call = turn_call(browser_rtp(session), lab_peer(session))
+    timeline = json.loads((session / "timeline.json").read_text())
+    monitor = Monitor()
+    offer = json.dumps({"type": "offer", "sdp": (session / "offer.sdp").read_bytes().decode()})
+    events = monitor.observe(message(offer.encode()), 0.0).events
+    for mark in timeline["events"]:
+        events += monitor.mark(mark["t"], mark["state"] == "muted", via="lab").events
+    for t, data in call.client:
+        events += monitor.observe_stream(TCP, data, True, t, "turn-tcp").events
+    events += monitor.finish(call.client[-1][0]).events
+
+    def totals(of: list[Event]) -> tuple[int, int]:
+        windows = [e for e in of if e.get("phase") == "muted-window"]
+        return sum(w["packets"] for w in windows), sum(w["not_silent"] for w in windows)
+
+    assert totals(events) == totals(in_order) and totals(events)[1] > 250
+    (stream,) = [e for e in events if e.get("phase") == "stream"]
+    assert stream["muted"] is False  # the first packet was sent before the mute
