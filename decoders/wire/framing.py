@@ -325,22 +325,28 @@ def new_framer(framing: Framing, *, synced: bool) -> StreamFramer:
     raise ValueError(f"no framer for {framing!r}")
 
 
-def detect(data: bytes, *, stream_start: bool, start: int = 0) -> tuple[Framing | None, int]:
+def detect(
+    data: bytes, *, stream_start: bool, start: int = 0, final: bool = False
+) -> tuple[Framing | None, int]:
     """Which framing the first bytes of one TCP direction use: ``(framing, offset)``.
 
     With ``stream_start`` (the SYN was seen) the first message starts at byte 0: a TLS
     record header, a STUN message (TURN over TCP) or an RFC 4571 frame of ICE-TCP media
     (:func:`rfc7983_first_frame`), tried in that order. Otherwise (a capture that began
-    mid-connection) the first offset where a chain of :data:`MID_STREAM_CHAINS` headers of
+    mid-connection) byte 0 if a chain of :data:`FIRST_SEGMENT_CHAIN` headers begins there (or
+    of two or more that ends exactly with the bytes so far: a first segment of whole
+    messages), else the first offset where a chain of :data:`MID_STREAM_CHAINS` headers of
     one framing begins; an RFC 4571 frame is never accepted on one valid-looking header.
 
     Returns ``(framing, offset of its first message)``, ``("none", ...)`` when nothing fits
     (in :data:`DETECT_LIMIT` bytes mid-stream), or ``(None, offset)``: more bytes needed, and
     offsets before ``offset`` need not be tried again (pass it back as ``start``).
+    With ``final`` (the stream ended) no more bytes will come: a chain cut by the end counts
+    when its complete messages (two at least) run up to the end.
     """
     if stream_start:
         undecided = False
-        for framing in ("tls", "turn", "rfc4571"):
+        for framing in _FRAMINGS:
             if framing == "turn" and data and data[0] >= 0x40:
                 continue  # a TURN connection opens with STUN (Allocate, or its response)
             verdict = _new_tester(framing, chain=1).chain_at(data, 0)
@@ -348,19 +354,68 @@ def detect(data: bytes, *, stream_start: bool, start: int = 0) -> tuple[Framing 
                 return framing, 0
             undecided = undecided or verdict is None
         return (None, 0) if undecided else ("none", 0)
+    if start == 0 and not final:
+        found = _first_segment_chain(data)
+        if found != "none":
+            return found, 0
     testers = [(f, _new_tester(f, chain=c)) for f, c in MID_STREAM_CHAINS.items()]
     for offset in range(start, min(len(data), DETECT_LIMIT)):
         undecided = False
         for framing, tester in testers:
             verdict = tester.chain_at(data, offset)
+            if verdict is None and final:
+                verdict = _runs_to_the_end(tester, data, offset)
             if verdict:
                 return framing, offset
             undecided = undecided or verdict is None
         if undecided:
             return ("none", offset) if len(data) >= DETECT_BUFFER_LIMIT else (None, offset)
-    if len(data) >= DETECT_LIMIT:
-        return "none", DETECT_LIMIT
+    if len(data) >= DETECT_LIMIT or final:
+        return "none", min(len(data), DETECT_LIMIT)
     return None, len(data)
+
+
+def _runs_to_the_end(tester: StreamFramer, data: bytes, offset: int) -> bool:
+    """Complete valid messages from ``offset`` (two at least) up to the end, the last maybe cut."""
+    at, count = offset, 0
+    while len(data) - at > 0:
+        size = tester._size(data, at, resync=True)
+        if size == _INVALID or size > tester.max_sync_length:
+            return False
+        if size == _MORE or at + size > len(data):
+            break
+        at, count = at + size, count + 1
+    return count >= 2
+
+
+FIRST_SEGMENT_CHAIN: Final = 3
+"""Headers in a row needed at byte 0 of a mid-connection capture (senders write whole
+messages, so the first captured segment usually starts with one)."""
+
+
+def _first_segment_chain(data: bytes) -> Framing | None:
+    """Mid-stream, at byte 0: a chain of :data:`FIRST_SEGMENT_CHAIN` valid headers, or of at
+    least two that ends exactly where the bytes end. None: undecided; "none": neither."""
+    undecided = False
+    for framing in _FRAMINGS:
+        tester = _new_tester(framing, chain=FIRST_SEGMENT_CHAIN)
+        verdict = tester.chain_at(data, 0)
+        if verdict:
+            return framing
+        if verdict is None:
+            at, count = 0, 0
+            while at < len(data):
+                size = tester._size(data, at, resync=True)
+                if size <= 0 or size > tester.max_sync_length:
+                    break
+                at, count = at + size, count + 1
+            if at == len(data) and count >= 2:
+                return framing
+            undecided = True
+    return None if undecided else "none"
+
+
+_FRAMINGS: Final[tuple[Framing, ...]] = ("tls", "turn", "rfc4571")
 
 
 def _new_tester(framing: Framing, *, chain: int) -> StreamFramer:

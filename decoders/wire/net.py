@@ -32,7 +32,14 @@ from decoders.wire.capture import (
     LINKTYPE_RAW_OPENBSD,
     Frame,
 )
-from decoders.wire.framing import rfc7983_first_frame
+from decoders.wire.framing import (
+    Framing,
+    StreamFramer,
+    detect,
+    new_framer,
+    rfc4571_payload,
+    rfc7983_first_frame,
+)
 
 ETHERTYPE_IPV4: Final = 0x0800
 ETHERTYPE_IPV6: Final = 0x86DD
@@ -601,7 +608,7 @@ class _Reassembly:
 
 
 _UNKNOWN: Final = 0
-_MEDIA: Final = 1
+_FRAMED: Final = 1
 _REJECTED: Final = 2
 _CLOSED: Final = 3
 
@@ -609,39 +616,59 @@ _TcpKey = tuple[str, int, str, int]
 
 
 class _TcpDirection:
-    """One direction of one TCP connection: in-order bytes and RFC 4571 framing."""
+    """One direction of one TCP connection: in-order bytes, then the framer that cuts them."""
 
-    __slots__ = ("buffer", "next_sequence", "pending", "pending_bytes", "status")
+    __slots__ = (
+        "buffer",
+        "detect_from",
+        "framer",
+        "framing",
+        "key",
+        "marks",
+        "next_sequence",
+        "pending",
+        "pending_bytes",
+        "status",
+        "stream_start",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, key: _TcpKey) -> None:
+        self.key = key
         self.next_sequence: int | None = None
         self.buffer = bytearray()
         self.pending: dict[int, bytes] = {}
         self.pending_bytes = 0
         self.status = _UNKNOWN
+        self.stream_start = False
+        self.detect_from = 0
+        self.framing: Framing | None = None
+        self.framer: StreamFramer | None = None
+        self.marks: list[tuple[int, Frame]] = []
+        """Before the framing is known: where each frame's bytes end in ``buffer``."""
 
 
 class _TcpStreams:
-    """Per-direction TCP reassembly (RFC 9293 section 3.10.7.4) cut into RFC 4571 frames.
+    """Per-direction TCP reassembly (RFC 9293 section 3.10.7.4), cut into messages by framers.
 
-    RFC 4571 section 2 framing, one frame after the other on the byte stream::
-
-         0                   1                   2                   3
-         0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
-        ---------------------------------------------------------------
-        |             LENGTH            |  RTP or RTCP packet ...       |
-        ---------------------------------------------------------------
+    Each direction is framed on its own (:func:`decoders.wire.framing.detect` on its first
+    bytes): RFC 4571 frames of ICE-TCP (RFC 6544), TURN over TCP (STUN and ChannelData, RFC
+    8656 section 12.5), TLS records, or nothing ("tcp.unrecognised"). A capture that began
+    mid-connection is framed only from where a chain of valid headers begins, so a TLS or HTTP
+    connection is never read as RFC 4571 media. This is the only TCP reassembler: the bulk
+    decoders (C and numpy) hand every TCP frame to this scalar path, so both engines agree on
+    TCP by construction.
 
     Segments before the expected sequence number are trimmed (retransmissions), segments
-    after it wait in a bounded buffer; a hole that is never filled ends the stream's framing
-    ("tcp.gap"). A direction whose first frame does not look like ICE-TCP media
-    (:func:`rfc7983_first_frame`) is ignored from then on ("tcp.not-rfc4571").
+    after it wait in a bounded buffer; when that overflows ("tcp.gap") the stream skips to the
+    earliest waiting segment and the framer resynchronises. Per framing, counters count the
+    bytes skipped to find a message start ("tcp.turn.skipped"), lost sync ("tcp.turn.resync")
+    and a last message cut short ("tcp.turn.partial").
     """
 
     def __init__(
         self,
         counters: collections.Counter[str],
-        emit: Callable[[Frame, _TcpKey, bytes], None],
+        emit: Callable[[Frame, _TcpKey, bytes, str | None], None],
         *,
         max_streams: int,
         max_pending_bytes: int,
@@ -657,7 +684,7 @@ class _TcpStreams:
         if stream is None or (tcp.syn and not _repeated_syn(stream, tcp.sequence_number)):
             if stream is not None:
                 self._finish(stream)
-            stream = self.streams[key] = _TcpDirection()
+            stream = self.streams[key] = _TcpDirection(key)
             while len(self.streams) > self.max_streams:
                 _, evicted = self.streams.popitem(last=False)
                 self.counters["tcp.stream.evicted"] += 1
@@ -669,15 +696,16 @@ class _TcpStreams:
             sequence = (sequence + 1) % _SEQUENCE_MODULUS
             if stream.next_sequence is None:
                 stream.next_sequence = sequence
+                stream.stream_start = True
         if stream.status in (_REJECTED, _CLOSED):
             return
         if tcp.payload:
             if stream.next_sequence is None:
                 stream.next_sequence = sequence  # the capture started mid-connection
             self._add(frame, key, stream, sequence, tcp.payload)
-        if tcp.rst and stream.status in (_UNKNOWN, _MEDIA):
+        if tcp.rst and stream.status in (_UNKNOWN, _FRAMED):
             self._finish(stream)
-        elif tcp.fin and stream.status in (_UNKNOWN, _MEDIA) and not stream.pending:
+        elif tcp.fin and stream.status in (_UNKNOWN, _FRAMED) and not stream.pending:
             fin_sequence = (sequence + len(tcp.payload)) % _SEQUENCE_MODULUS
             if stream.next_sequence in (None, fin_sequence):
                 self._finish(stream)
@@ -695,14 +723,29 @@ class _TcpStreams:
                 stream.pending_bytes += len(payload) - len(stream.pending.get(sequence, b""))
                 stream.pending[sequence] = payload
             if stream.pending_bytes > self.max_pending_bytes:
-                self.counters["tcp.gap"] += 1
-                stream.status = _CLOSED
-                self._release(stream)
+                self._skip_gap(stream)
+                self._frames(frame, key, stream)
             return
         stream.buffer += payload[-delta:]
         stream.next_sequence = (sequence + len(payload)) % _SEQUENCE_MODULUS
         self._drain_pending(stream)
         self._frames(frame, key, stream)
+
+    def _skip_gap(self, stream: _TcpDirection) -> None:
+        """A hole never filled: drop what cannot complete and go on at the next bytes held."""
+        assert stream.next_sequence is not None
+        self.counters["tcp.gap"] += 1
+        expected = stream.next_sequence
+        stream.next_sequence = min(stream.pending, key=lambda s: _sequence_delta(s, expected))
+        if stream.framer is not None:
+            self._count_framer_end(stream)
+            stream.framer.synced = False
+        else:
+            stream.buffer.clear()
+            stream.marks.clear()
+            stream.stream_start = False
+            stream.detect_from = 0
+        self._drain_pending(stream)
 
     def _drain_pending(self, stream: _TcpDirection) -> None:
         """Move waiting segments that now touch the in-order edge into the buffer."""
@@ -723,35 +766,91 @@ class _TcpStreams:
                     progress = True
 
     def _frames(self, frame: Frame, key: _TcpKey, stream: _TcpDirection) -> None:
-        buffer = stream.buffer
-        start = 0
-        while len(buffer) - start >= 2:
-            length = (buffer[start] << 8) | buffer[start + 1]
-            if stream.status == _UNKNOWN:
-                verdict = rfc7983_first_frame(length, bytes(buffer[start + 2 : start + 10]))
-                if verdict is None:
-                    break
-                if not verdict:
-                    self.counters["tcp.not-rfc4571"] += 1
-                    stream.status = _REJECTED
-                    self._release(stream)
-                    return
-                stream.status = _MEDIA
-            if len(buffer) - start - 2 < length:
-                break
-            if length == 0:
-                self.counters["tcp.rfc4571.empty"] += 1
-            else:
-                self.emit(frame, key, bytes(buffer[start + 2 : start + 2 + length]))
-            start += 2 + length
-        del buffer[:start]
+        if stream.status == _UNKNOWN:
+            stream.marks.append((len(stream.buffer), frame))
+            offset = self._detect(stream)
+            if offset is not None:
+                self._feed_marked(stream, offset)
+            return
+        data, stream.buffer = bytes(stream.buffer), bytearray()
+        self._feed_framer(frame, key, stream, data)
+
+    def _feed_marked(self, stream: _TcpDirection, offset: int) -> None:
+        """The bytes held while detecting, each message with the frame that completed it."""
+        buffer, marks = stream.buffer, stream.marks
+        stream.buffer, stream.marks = bytearray(), []
+        start = offset
+        for end, marked in marks:
+            if end > start:
+                self._feed_framer(marked, stream.key, stream, bytes(buffer[start:end]))
+                start = end
+
+    def _feed_framer(self, frame: Frame, key: _TcpKey, stream: _TcpDirection, data: bytes) -> None:
+        framer, framing = stream.framer, stream.framing
+        assert framer is not None and framing is not None
+        skipped, resyncs = framer.skipped_bytes, framer.resyncs
+        messages = framer.feed(data)
+        if framer.skipped_bytes != skipped:
+            self.counters[f"tcp.{framing}.skipped"] += framer.skipped_bytes - skipped
+        if framer.resyncs != resyncs:
+            self.counters[f"tcp.{framing}.resync"] += framer.resyncs - resyncs
+        for message in messages:
+            if framing == "rfc4571":
+                message = rfc4571_payload(message)
+                if not message:
+                    self.counters["tcp.rfc4571.empty"] += 1
+                    continue
+            self.emit(frame, key, message, "tls" if framing == "tls" else None)
+
+    def _detect_at_end(self, stream: _TcpDirection) -> None:
+        """The direction ends undecided: decide knowing no more bytes come, and frame it."""
+        offset = self._detect(stream, final=True)
+        if offset is not None:
+            self._feed_marked(stream, offset)
+
+    def _detect(self, stream: _TcpDirection, *, final: bool = False) -> int | None:
+        """Decide the framing from the bytes so far: the offset of its first message, or None."""
+        framing, offset = detect(
+            bytes(stream.buffer),
+            stream_start=stream.stream_start,
+            start=0 if final else stream.detect_from,
+            final=final,
+        )
+        if framing is None:
+            stream.detect_from = offset
+            return None
+        if framing == "none":
+            self.counters["tcp.unrecognised"] += 1
+            stream.status = _REJECTED
+            self._release(stream)
+            return None
+        if offset:
+            self.counters[f"tcp.{framing}.skipped"] += offset
+        stream.framing = framing
+        stream.framer = new_framer(framing, synced=True)
+        stream.status = _FRAMED
+        return offset
+
+    def _count_framer_end(self, stream: _TcpDirection) -> None:
+        framer, framing = stream.framer, stream.framing
+        assert framer is not None
+        synced = framer.synced
+        left = framer.flush()
+        if left:
+            self.counters[f"tcp.{framing}.partial" if synced else f"tcp.{framing}.skipped"] += (
+                1 if synced else left
+            )
 
     def _finish(self, stream: _TcpDirection) -> None:
-        if stream.status in (_UNKNOWN, _MEDIA):
+        if stream.status == _UNKNOWN and stream.buffer and not stream.pending:
+            self._detect_at_end(stream)
+        if stream.status in (_UNKNOWN, _FRAMED):
             if stream.pending:
-                self.counters["tcp.gap"] += 1
+                self.counters["tcp.gap"] += 1  # what the framer holds is cut by the hole
+            elif stream.framer is not None:
+                self._count_framer_end(stream)
             elif stream.buffer:
-                self.counters["tcp.rfc4571.partial"] += 1
+                self.counters["tcp.unrecognised"] += 1
         stream.status = _CLOSED
         self._release(stream)
 
@@ -760,6 +859,8 @@ class _TcpStreams:
         stream.buffer = bytearray()
         stream.pending.clear()
         stream.pending_bytes = 0
+        stream.framer = None
+        stream.marks = []
 
     def flush(self) -> None:
         for stream in self.streams.values():
@@ -769,7 +870,7 @@ class _TcpStreams:
 
 def _repeated_syn(stream: _TcpDirection, sequence: int) -> bool:
     """A retransmitted SYN of the connection already tracked (not a new one on the same ports)."""
-    if stream.status not in (_UNKNOWN, _MEDIA) or stream.next_sequence is None:
+    if stream.status not in (_UNKNOWN, _FRAMED) or stream.next_sequence is None:
         return False
     return -(1 << 30) <= _sequence_delta(sequence + 1, stream.next_sequence) <= 0
 
@@ -917,10 +1018,20 @@ class Unwrapper:
         else:
             self.counters["non-udp"] += 1
 
-    def _emit_tcp(self, frame: Frame, key: _TcpKey, payload: bytes) -> None:
+    def _emit_tcp(self, frame: Frame, key: _TcpKey, payload: bytes, tunnel: str | None) -> None:
         src, src_port, dst, dst_port = key
         self._out.append(
-            Datagram(frame.number, frame.timestamp_ns, src, src_port, dst, dst_port, "tcp", payload)
+            Datagram(
+                frame.number,
+                frame.timestamp_ns,
+                src,
+                src_port,
+                dst,
+                dst_port,
+                "tcp",
+                payload,
+                tunnel,
+            )
         )
 
 
