@@ -23,7 +23,7 @@ import pylibsrtp
 from decoders.errors import MalformedPacket
 from decoders.session.sdp import audio_level_extension_id, parse_sdp
 from decoders.wire.capture import open_capture
-from decoders.wire.demux import PacketKind, classify
+from decoders.wire.demux import PacketKind, classify, unwrap_turn
 from decoders.wire.net import Datagram, Unwrapper
 from decoders.wire.rtp import RtpPacket, audio_level
 
@@ -58,6 +58,8 @@ class PhaseStats:
     """The browser's SRTCP packets (sender reports go on while RTP stops)."""
     stun_packets: int = 0
     """STUN in both directions (ICE consent checks go on whatever the media does)."""
+    peer_audio_levels: tuple[int, ...] = ()
+    """Per RTP packet the peer sent (``--peer-talks``): its RFC 6464 level."""
 
     @property
     def packets_per_second(self) -> float:
@@ -91,6 +93,10 @@ class PhaseStats:
             "distinct_payloads": self.distinct_payloads,
             "rtcp_packets": self.rtcp_packets,
             "stun_packets": self.stun_packets,
+            "peer_rtp_packets": len(self.peer_audio_levels),
+            "peer_audio_level_median": (
+                statistics.median(self.peer_audio_levels) if self.peer_audio_levels else None
+            ),
             "telemetry_messages": self.telemetry_messages,
             "telemetry_level_median": (
                 statistics.median(self.telemetry_levels) if self.telemetry_levels else None
@@ -113,6 +119,10 @@ class SessionSummary:
     browser_rtp_packets: int
     unmuted: PhaseStats
     muted: PhaseStats
+    other_browser_rtp: tuple[tuple[int, int], ...] = ()
+    """(SSRC, RTP packets) the browser sent on its other streams (video, RTX)."""
+    peer_rtp_packets: int = 0
+    """RTP packets the peer sent (it talks back with ``--peer-talks``)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -125,6 +135,8 @@ class SessionSummary:
             "rtp_with_audio_level": self.rtp_with_audio_level,
             "srtp_decrypted": self.srtp_decrypted,
             "srtp_failures": self.srtp_failures,
+            "other_browser_rtp": dict(self.other_browser_rtp),
+            "peer_rtp_packets": self.peer_rtp_packets,
             "unmuted": self.unmuted.as_dict(),
             "muted": self.muted.as_dict(),
         }
@@ -179,13 +191,32 @@ def _phase_of(t: float, window: tuple[float, float], span: tuple[float, float]) 
     return None
 
 
+def _unwrapped(payload: bytes, kinds: Counter[str]) -> bytes:
+    """The datagram inside a TURN ChannelData or Send/Data indication (counted), else itself."""
+    try:
+        wrapped = unwrap_turn(payload)
+    except MalformedPacket:
+        kinds["turn-malformed"] += 1
+        return payload
+    if wrapped is None:
+        return payload
+    kinds[wrapped[0]] += 1
+    return wrapped[1]
+
+
 def summarize(folder: Path) -> SessionSummary:
-    """Measure a lab session folder (one mute window, as the lab records)."""
+    """Measure a lab session folder (one mute window, as the lab records).
+
+    The browser's audio is its SSRCs of the offer's audio section; other RTP it sends (video,
+    RTX) is only counted. Media relayed through the lab's coturn over UDP is read inside its
+    TURN wrappers; coturn runs at the peer's address, so the direction reads the same.
+    """
     session = json.loads((folder / "session.json").read_text())
     timeline = json.loads((folder / "timeline.json").read_text())
     keys = json.loads((folder / "keys.json").read_text())
     offer = parse_sdp((folder / "offer.sdp").read_text())
     level_id = audio_level_extension_id(offer)
+    audio_ssrcs = set(offer.audio[0].ssrcs) if offer.audio else set()
     (muted_window,) = timeline["muted"]
     window = (float(muted_window[0]), float(muted_window[1]))
     span = (float(session["scenario"]["start"]), float(session["scenario"]["end"]))
@@ -205,8 +236,12 @@ def summarize(folder: Path) -> SessionSummary:
     levels: dict[str, list[int]] = {"muted": [], "unmuted": []}
     payloads: dict[str, set[bytes]] = {"muted": set(), "unmuted": set()}
     others: Counter[tuple[str, str]] = Counter()
+    other_rtp: Counter[int] = Counter()
+    peer_levels: dict[str, list[int]] = {"muted": [], "unmuted": []}
+    peer_rtp = 0
     for datagram in datagrams:
-        kind = classify(datagram.payload)
+        payload = _unwrapped(datagram.payload, kinds)
+        kind = classify(payload)
         kinds[str(kind)] += 1
         phase = _phase_of(datagram.timestamp_ns / 1e9, window, span)
         if kind is PacketKind.STUN and phase is not None:
@@ -216,23 +251,30 @@ def summarize(folder: Path) -> SessionSummary:
         srtp = sessions[datagram.src]
         try:
             if kind is PacketKind.RTCP:
-                srtp.unprotect_rtcp(datagram.payload)
+                srtp.unprotect_rtcp(payload)
                 decrypted += 1
                 if datagram.src == browser and phase is not None:
                     others[(phase, "rtcp")] += 1
                 continue
-            plain = srtp.unprotect(datagram.payload)
+            plain = srtp.unprotect(payload)
             decrypted += 1
         except pylibsrtp.Error:
             failures += 1
             continue
-        if datagram.src != browser:
-            continue
         try:
-            packet = RtpPacket.parse(datagram.payload, srtp=True)
+            packet = RtpPacket.parse(payload, srtp=True)
             clear = RtpPacket.parse(plain)
         except MalformedPacket:
             failures += 1
+            continue
+        if datagram.src != browser:
+            peer_rtp += 1
+            peer_level = audio_level(packet, level_id) if level_id is not None else None
+            if phase is not None and peer_level is not None:
+                peer_levels[phase].append(peer_level.level)
+            continue
+        if audio_ssrcs and packet.ssrc not in audio_ssrcs:
+            other_rtp[packet.ssrc] += 1
             continue
         browser_rtp += 1
         ssrcs.add(packet.ssrc)
@@ -266,6 +308,7 @@ def summarize(folder: Path) -> SessionSummary:
             telemetry_levels=tuple(v for v in telemetry[phase] if v is not None),
             rtcp_packets=others[(phase, "rtcp")],
             stun_packets=others[(phase, "stun")],
+            peer_audio_levels=tuple(peer_levels[phase]),
         )
 
     return SessionSummary(
@@ -280,6 +323,8 @@ def summarize(folder: Path) -> SessionSummary:
         browser_rtp_packets=browser_rtp,
         unmuted=phase_stats("unmuted", unmuted_seconds),
         muted=phase_stats("muted", muted_seconds),
+        other_browser_rtp=tuple(sorted(other_rtp.items())),
+        peer_rtp_packets=peer_rtp,
     )
 
 
