@@ -86,6 +86,11 @@ class Recording:
     video: bool = False
 
     @property
+    def rtpdump(self) -> bool:
+        """Relayed over TCP/TLS the capture cannot be decrypted: keep Chromium's own dump."""
+        return self.relay in ("tcp", "tls")
+
+    @property
     def name(self) -> str:
         return session_folder_name(
             self.variant, self.relay, peer_talks=self.peer_talks, video=self.video
@@ -290,6 +295,7 @@ def record_all(
                     peer_talks=recording.peer_talks,
                     video=recording.video,
                     shared_peer_reference=peer_reference,
+                    rtpdump=recording.rtpdump,
                 )
             except LabError as exc:
                 fail(f"{recording.name}: {exc}")

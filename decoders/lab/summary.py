@@ -21,6 +21,8 @@ from typing import Any
 import pylibsrtp
 
 from decoders.errors import MalformedPacket
+from decoders.lab.record import RTPDUMP_LOG
+from decoders.media.rtpdump import parse_rtpdump
 from decoders.session.sdp import audio_level_extension_id, parse_sdp
 from decoders.wire.capture import open_capture
 from decoders.wire.demux import PacketKind, classify, unwrap_turn
@@ -123,6 +125,9 @@ class SessionSummary:
     """(SSRC, RTP packets) the browser sent on its other streams (video, RTX)."""
     peer_rtp_packets: int = 0
     """RTP packets the peer sent (it talks back with ``--peer-talks``)."""
+    source: str = "capture"
+    """Where the RTP was read: ``capture`` (SRTP decrypted with keys.json) or ``rtpdump``
+    (Chromium's plaintext dump, for media relayed over TCP/TLS the capture cannot open)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -137,6 +142,7 @@ class SessionSummary:
             "srtp_failures": self.srtp_failures,
             "other_browser_rtp": dict(self.other_browser_rtp),
             "peer_rtp_packets": self.peer_rtp_packets,
+            "source": self.source,
             "unmuted": self.unmuted.as_dict(),
             "muted": self.muted.as_dict(),
         }
@@ -191,6 +197,26 @@ def _phase_of(t: float, window: tuple[float, float], span: tuple[float, float]) 
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Packet:
+    """One media-path packet: when, from which address, its bytes, and whether in clear."""
+
+    timestamp_ns: int
+    src: str
+    payload: bytes
+    plaintext: bool
+
+
+def _dumped_packets(log: Path, year: int, browser: str, peer: str) -> list[_Packet]:
+    """Chromium's plaintext RTP/RTCP dump: outbound from the browser, inbound from the peer."""
+    lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    dump = parse_rtpdump(lines, year=year)
+    return [
+        _Packet(p.timestamp_ns, browser if p.outbound else peer, p.data, plaintext=True)
+        for p in dump.packets
+    ]
+
+
 def _unwrapped(payload: bytes, kinds: Counter[str]) -> bytes:
     """The datagram inside a TURN ChannelData or Send/Data indication (counted), else itself."""
     try:
@@ -230,6 +256,16 @@ def summarize(folder: Path) -> SessionSummary:
 
     frames, datagrams = read_datagrams(folder / "capture.pcapng")
     kinds: Counter[str] = Counter()
+    packets = [
+        _Packet(d.timestamp_ns, d.src, _unwrapped(d.payload, kinds), plaintext=False)
+        for d in datagrams
+    ]
+    source = "capture"
+    dump = folder / RTPDUMP_LOG
+    if session.get("relay", {}).get("protocol") == "tcp" and dump.is_file():
+        # relayed over TCP/TLS: the browser's plaintext RTP dump is the ground truth
+        packets = _dumped_packets(dump, int(str(session["created"])[:4]), browser, peer)
+        source = "rtpdump"
     decrypted = failures = with_level = browser_rtp = 0
     ssrcs: set[int] = set()
     sizes: dict[str, list[int]] = {"muted": [], "unmuted": []}
@@ -239,8 +275,8 @@ def summarize(folder: Path) -> SessionSummary:
     other_rtp: Counter[int] = Counter()
     peer_levels: dict[str, list[int]] = {"muted": [], "unmuted": []}
     peer_rtp = 0
-    for datagram in datagrams:
-        payload = _unwrapped(datagram.payload, kinds)
+    for datagram in packets:
+        payload = datagram.payload
         kind = classify(payload)
         kinds[str(kind)] += 1
         phase = _phase_of(datagram.timestamp_ns / 1e9, window, span)
@@ -251,18 +287,19 @@ def summarize(folder: Path) -> SessionSummary:
         srtp = sessions[datagram.src]
         try:
             if kind is PacketKind.RTCP:
-                srtp.unprotect_rtcp(payload)
-                decrypted += 1
+                if not datagram.plaintext:
+                    srtp.unprotect_rtcp(payload)
+                    decrypted += 1
                 if datagram.src == browser and phase is not None:
                     others[(phase, "rtcp")] += 1
                 continue
-            plain = srtp.unprotect(payload)
-            decrypted += 1
+            plain = payload if datagram.plaintext else srtp.unprotect(payload)
+            decrypted += not datagram.plaintext
         except pylibsrtp.Error:
             failures += 1
             continue
         try:
-            packet = RtpPacket.parse(payload, srtp=True)
+            packet = RtpPacket.parse(payload, srtp=not datagram.plaintext)
             clear = RtpPacket.parse(plain)
         except MalformedPacket:
             failures += 1
@@ -282,7 +319,9 @@ def summarize(folder: Path) -> SessionSummary:
         with_level += level is not None
         if phase is None:
             continue
-        sizes[phase].append(len(packet.payload) - tag_length)
+        sizes[phase].append(
+            len(clear.payload) if datagram.plaintext else len(packet.payload) - tag_length
+        )
         payloads[phase].add(clear.payload)
         if level is not None:
             levels[phase].append(level.level)
@@ -325,6 +364,7 @@ def summarize(folder: Path) -> SessionSummary:
         muted=phase_stats("muted", muted_seconds),
         other_browser_rtp=tuple(sorted(other_rtp.items())),
         peer_rtp_packets=peer_rtp,
+        source=source,
     )
 
 
@@ -342,4 +382,11 @@ def summary_line(summary: SessionSummary) -> str:
         f"audio level median {number(muted.level_median)} (unmuted "
         f"{number(unmuted.level_median)}), telemetry while muted {muted.telemetry_messages}, "
         f"SRTP decrypted {summary.srtp_decrypted}, failures {summary.srtp_failures}"
+        + (", read from Chromium's plaintext RTP dump" if summary.source == "rtpdump" else "")
+        + (
+            f", other browser streams {dict(summary.other_browser_rtp)}"
+            if summary.other_browser_rtp
+            else ""
+        )
+        + (f", peer RTP {summary.peer_rtp_packets}" if summary.peer_rtp_packets else "")
     )
