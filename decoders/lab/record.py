@@ -106,6 +106,8 @@ OPTIONAL_FILES = (
 addon ran), the telemetry the peer received, the references (unless shared ones are used),
 Chromium's plaintext RTP dump (``rtpdump``)."""
 PEER_REFERENCE_NAME: Final = "peer-reference.wav"
+TURN_READY_TIMEOUT_S = 15.0
+"""How long coturn may take to open its listeners."""
 TURN_LOG: Final = "turnserver.log"
 """coturn's log, kept in the session folder when a relayed recording fails."""
 #: Chromium's plaintext RTP dump (before SRTP on the way out, after it on the way in)
@@ -724,7 +726,7 @@ def _start_turnserver(lab: _Lab) -> str:
         "turnserver",
         ["ip", "netns", "exec", lab.peer_ns, turn.TURN_BINARY, "-c", str(config)],
     )
-    _wait_for_log(process, turn.READY_LINE, timeout=15)
+    _wait_for_log(process, turn.READY_LINE, timeout=TURN_READY_TIMEOUT_S)
     return spki
 
 
