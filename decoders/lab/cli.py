@@ -351,8 +351,10 @@ def summary_table(summaries: list[SessionSummary]) -> str:
             if muted.payload_bytes
             else "-"
         )
+        shape = f" {s.shape}" if s.shape else ""
         lines.append(
-            f"| `{s.variant}` | {muted.packets_per_second:.1f} ({unmuted.packets_per_second:.1f})"
+            f"| `{s.variant}`{shape} | {muted.packets_per_second:.1f} "
+            f"({unmuted.packets_per_second:.1f})"
             f" | {sizes} ({number(unmuted.payload_median)}) | {number(muted.level_median)} "
             f"({number(unmuted.level_median)}) | {muted.distinct_payloads} of "
             f"{muted.rtp_packets} | {muted.rtcp_packets} / {muted.stun_packets} | "

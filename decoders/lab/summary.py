@@ -125,6 +125,9 @@ class SessionSummary:
     """(SSRC, RTP packets) the browser sent on its other streams (video, RTX)."""
     peer_rtp_packets: int = 0
     """RTP packets the peer sent (it talks back with ``--peer-talks``)."""
+    shape: str = ""
+    """How the call differed from the plain lab call: e.g. ``relay-tcp``, ``peer-talks``,
+    ``video`` (empty for a direct audio-only call)."""
     source: str = "capture"
     """Where the RTP was read: ``capture`` (SRTP decrypted with keys.json) or ``rtpdump``
     (Chromium's plaintext dump, for media relayed over TCP/TLS the capture cannot open)."""
@@ -132,6 +135,7 @@ class SessionSummary:
     def as_dict(self) -> dict[str, Any]:
         return {
             "variant": self.variant,
+            "shape": self.shape,
             "frames": self.frames,
             "datagrams": self.datagrams,
             "audio_level_id": self.audio_level_id,
@@ -364,8 +368,23 @@ def summarize(folder: Path) -> SessionSummary:
         muted=phase_stats("muted", muted_seconds),
         other_browser_rtp=tuple(sorted(other_rtp.items())),
         peer_rtp_packets=peer_rtp,
+        shape=call_shape(session),
         source=source,
     )
+
+
+def call_shape(session: dict[str, Any]) -> str:
+    """``relay-<transport>``, ``peer-talks``, ``video`` from a session.json, joined by spaces."""
+    parts = []
+    relay = session.get("relay", {}).get("transport", "none")
+    if relay != "none":
+        parts.append(f"relay-{relay}")
+    scenario = session.get("scenario", {})
+    if scenario.get("peer_talks"):
+        parts.append("peer-talks")
+    if scenario.get("video"):
+        parts.append("video")
+    return " ".join(parts)
 
 
 def summary_line(summary: SessionSummary) -> str:
@@ -375,8 +394,9 @@ def summary_line(summary: SessionSummary) -> str:
     def number(value: float | None, digits: int = 0) -> str:
         return "-" if value is None else f"{value:.{digits}f}"
 
+    shape = f" ({summary.shape})" if summary.shape else ""
     return (
-        f"{summary.variant}: muted {muted.packets_per_second:.1f} pkt/s "
+        f"{summary.variant}{shape}: muted {muted.packets_per_second:.1f} pkt/s "
         f"(unmuted {unmuted.packets_per_second:.1f}), payload median "
         f"{number(muted.payload_median)} B (unmuted {number(unmuted.payload_median)}), "
         f"audio level median {number(muted.level_median)} (unmuted "

@@ -310,6 +310,7 @@ def test_video_session_has_audio_video_and_rtx(
     assert others[rtx_ssrc] >= 1  # retransmissions and padding probes on the RTX SSRC
     answer = (folder / "answer.sdp").read_text()
     assert "VP8/90000" in answer and "apt=" in answer
+    assert "a=ssrc-group:FID " in answer  # aiortc names its own (unused) video + RTX pair too
     session = json.loads((folder / "session.json").read_text())
     assert session["peer"]["video_frames_received"] > 100
     assert sum(p.stat().st_size for p in folder.iterdir()) < 1_000_000
