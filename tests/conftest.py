@@ -9,19 +9,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from helpers.corpus import base_sessions
 
 from decoders.lab import synthetic
 
 ROOT = Path(__file__).resolve().parent.parent
 CAPTURES = ROOT / "captures"
-SESSION_DIRS = sorted(p for p in CAPTURES.iterdir() if (p / "capture.pcapng").is_file())
+SESSION_DIRS = [p for p in base_sessions() if (p / "capture.pcapng").is_file()]
 
 SyntheticFactory = Callable[..., tuple[bytes, synthetic.SyntheticTruth]]
 
 
 @pytest.fixture(params=SESSION_DIRS, ids=[p.name for p in SESSION_DIRS])
 def session_dir(request: pytest.FixtureRequest) -> Path:
-    """Each real Chromium session recorded by the lab (captures/*/)."""
+    """Each real Chromium session of the lab's base corpus (captures/chromium-<variant>/)."""
     path: Path = request.param
     return path
 

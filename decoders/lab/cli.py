@@ -1,8 +1,12 @@
 """``mutecheck lab``: record real Chromium calls with known mute behaviour as session folders.
 
-``lab record --variant V --out DIR`` records one session; ``lab record-all --out DIR`` records
-every variant into ``DIR/chromium-<variant>/`` sharing one ``DIR/reference.wav`` (this is how
-``captures/`` is rebuilt). Needs root and the tools listed in ``captures/README.md``. A failed
+``lab record --variant V --out DIR`` records one session (``--relay udp|tcp|tls`` through the
+lab's coturn, ``--peer-talks`` with the peer speaking back, ``--video`` with the camera too);
+``lab record-all --out DIR`` records every variant into ``DIR/chromium-<variant>/`` sharing one
+``DIR/reference.wav`` (this is how ``captures/`` is rebuilt), and with ``--relays``,
+``--peer-talks`` or ``--video`` the corresponding extra sessions
+(``chromium-<variant>-relay-<transport>``, ``-peer-talks``, ``-video``). Needs root and the
+tools listed in ``captures/README.md``. A failed
 run prints one line naming the step that failed and exits with code 2; every process and
 network namespace it started is gone either way.
 """
@@ -14,12 +18,23 @@ import os
 import shutil
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from decoders.lab.record import ADDON, DEFAULT_DURATIONS, VARIANTS, LabError, record_session
+from decoders.lab.record import (
+    ADDON,
+    DEFAULT_DURATIONS,
+    PEER_REFERENCE_NAME,
+    VARIANTS,
+    VIDEO_VARIANTS,
+    LabError,
+    record_session,
+    session_name,
+)
+from decoders.lab.turn import RELAYS
 
 if TYPE_CHECKING:
     from decoders.lab.summary import SessionSummary
@@ -54,9 +69,50 @@ def _durations_option(
         raise click.BadParameter(str(exc)) from None
 
 
-def session_folder_name(variant: str) -> str:
-    """The corpus's folder for a variant: ``chromium-<variant>``."""
-    return f"chromium-{variant}"
+def session_folder_name(
+    variant: str, relay: str = "none", *, peer_talks: bool = False, video: bool = False
+) -> str:
+    """The corpus's folder for a recording: ``chromium-<variant>`` plus its call shape."""
+    return session_name(variant, relay, peer_talks=peer_talks, video=video)
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    """One session of a record-all plan."""
+
+    variant: str
+    relay: str = "none"
+    peer_talks: bool = False
+    video: bool = False
+
+    @property
+    def rtpdump(self) -> bool:
+        """Relayed over TCP/TLS the capture cannot be decrypted: keep Chromium's own dump."""
+        return self.relay in ("tcp", "tls")
+
+    @property
+    def name(self) -> str:
+        return session_folder_name(
+            self.variant, self.relay, peer_talks=self.peer_talks, video=self.video
+        )
+
+
+def corpus_plan(*, relays: bool, peer_talks: bool, video: bool) -> list[Recording]:
+    """What ``record-all`` records: every variant, or the extra call shapes asked for.
+
+    The extra shapes (relay over UDP, TCP and TLS; the peer talking back; video) are each
+    recorded with a silent mute and a leaking one (:data:`VIDEO_VARIANTS`).
+    """
+    if not (relays or peer_talks or video):
+        return [Recording(variant) for variant in VARIANTS]
+    plan: list[Recording] = []
+    if relays:
+        plan += [Recording(v, relay) for relay in RELAYS if relay != "none" for v in VIDEO_VARIANTS]
+    if peer_talks:
+        plan += [Recording(v, peer_talks=True) for v in VIDEO_VARIANTS]
+    if video:
+        plan += [Recording(v, video=True) for v in VIDEO_VARIANTS]
+    return plan
 
 
 def summarize(folder: Path) -> SessionSummary:
@@ -120,6 +176,20 @@ def lab() -> None:
     help="Also keep Chromium's plaintext RTP dump (chromium-stderr.log; see "
     "`mutecheck import-rtpdump`).",
 )
+@click.option(
+    "--relay",
+    type=click.Choice(RELAYS),
+    default="none",
+    show_default=True,
+    help="Relay the media through the lab's coturn over UDP, TCP or TLS "
+    "(iceTransportPolicy relay; TCP and TLS go through the proxy with CONNECT).",
+)
+@click.option(
+    "--peer-talks",
+    is_flag=True,
+    help="The peer sends its own speech (peer-reference.wav) back for the whole call.",
+)
+@click.option("--video", is_flag=True, help="The page also sends the fake camera (VP8 + RTX).")
 def record(
     variant: str,
     out: Path,
@@ -127,6 +197,9 @@ def record(
     shared_reference: Path | None,
     addon: bool,
     rtpdump: bool,
+    relay: str,
+    peer_talks: bool,
+    video: bool,
 ) -> None:
     """Record one session of VARIANT into OUT."""
     if addon and not ADDON.is_file():
@@ -140,6 +213,9 @@ def record(
             shared_reference=shared_reference,
             addon=ADDON if addon else None,
             rtpdump=rtpdump,
+            relay=relay,
+            peer_talks=peer_talks,
+            video=video,
         )
     except LabError as exc:
         fail(str(exc))
@@ -165,14 +241,39 @@ def record(
     is_flag=True,
     help="Replace session folders that already exist (only after every variant recorded).",
 )
-def record_all(out: Path, durations: tuple[float, float, float], replace: bool) -> None:
-    """Record every variant into OUT/chromium-<variant>/.
+@click.option(
+    "--relays",
+    is_flag=True,
+    help="Record the relay corpus instead: track-disabled and ui-only relayed over UDP, TCP "
+    "and TLS (chromium-<variant>-relay-<transport>/).",
+)
+@click.option(
+    "--peer-talks",
+    is_flag=True,
+    help="Record track-disabled and ui-only with the peer talking back "
+    "(chromium-<variant>-peer-talks/; shares OUT/peer-reference.wav).",
+)
+@click.option(
+    "--video",
+    is_flag=True,
+    help="Record track-disabled and ui-only with video (chromium-<variant>-video/).",
+)
+def record_all(
+    out: Path,
+    durations: tuple[float, float, float],
+    replace: bool,
+    relays: bool,
+    peer_talks: bool,
+    video: bool,
+) -> None:
+    """Record every variant into OUT/chromium-<variant>/ (or the extra call shapes asked for).
 
     All or nothing: sessions are recorded into a staging folder inside OUT and moved into place
-    only when every variant succeeded, so a failed run leaves OUT as it was.
+    only when every session succeeded, so a failed run leaves OUT as it was.
     """
     out = out.resolve()
-    existing = [session_folder_name(v) for v in VARIANTS if (out / session_folder_name(v)).exists()]
+    plan = corpus_plan(relays=relays, peer_talks=peer_talks, video=video)
+    existing = [r.name for r in plan if (out / r.name).exists()]
     if existing and not replace:
         fail(f"{out} already has {', '.join(existing)} (use --replace to re-record)")
     out.mkdir(parents=True, exist_ok=True)
@@ -180,26 +281,36 @@ def record_all(out: Path, durations: tuple[float, float, float], replace: bool) 
     staging.mkdir()
     total = time.monotonic()
     try:
-        for variant in VARIANTS:
+        for recording in plan:
             started = time.monotonic()
-            folder = staging / session_folder_name(variant)
+            folder = staging / recording.name
+            peer_reference = staging / PEER_REFERENCE_NAME if recording.peer_talks else None
             try:
                 record_session(
-                    variant, folder, durations, shared_reference=staging / REFERENCE_NAME
+                    recording.variant,
+                    folder,
+                    durations,
+                    shared_reference=staging / REFERENCE_NAME,
+                    relay=recording.relay,
+                    peer_talks=recording.peer_talks,
+                    video=recording.video,
+                    shared_peer_reference=peer_reference,
+                    rtpdump=recording.rtpdump,
                 )
             except LabError as exc:
-                fail(f"{session_folder_name(variant)}: {exc}")
-            _report(folder, time.monotonic() - started, out / session_folder_name(variant))
-        for variant in VARIANTS:
-            target = out / session_folder_name(variant)
+                fail(f"{recording.name}: {exc}")
+            _report(folder, time.monotonic() - started, out / recording.name)
+        for recording in plan:
+            target = out / recording.name
             if target.exists():
                 shutil.rmtree(target)
-            (staging / session_folder_name(variant)).rename(target)
-        if (staging / REFERENCE_NAME).exists():
-            (staging / REFERENCE_NAME).replace(out / REFERENCE_NAME)
+            (staging / recording.name).rename(target)
+        for name in (REFERENCE_NAME, PEER_REFERENCE_NAME):
+            if (staging / name).exists():
+                (staging / name).replace(out / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    click.echo(f"recorded {len(VARIANTS)} sessions into {out} in {time.monotonic() - total:.1f} s")
+    click.echo(f"recorded {len(plan)} sessions into {out} in {time.monotonic() - total:.1f} s")
 
 
 @lab.command("summary")
@@ -240,8 +351,10 @@ def summary_table(summaries: list[SessionSummary]) -> str:
             if muted.payload_bytes
             else "-"
         )
+        shape = f" {s.shape}" if s.shape else ""
         lines.append(
-            f"| `{s.variant}` | {muted.packets_per_second:.1f} ({unmuted.packets_per_second:.1f})"
+            f"| `{s.variant}`{shape} | {muted.packets_per_second:.1f} "
+            f"({unmuted.packets_per_second:.1f})"
             f" | {sizes} ({number(unmuted.payload_median)}) | {number(muted.level_median)} "
             f"({number(unmuted.level_median)}) | {muted.distinct_payloads} of "
             f"{muted.rtp_packets} | {muted.rtcp_packets} / {muted.stun_packets} | "

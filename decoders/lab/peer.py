@@ -1,8 +1,10 @@
 """The lab's answering peer: serves the call page, answers its offer with aiortc, exports secrets.
 
-Run as ``python -m decoders.lab.peer --host 10.77.0.2 --port 8080 --out <session dir>`` (the
-lab starts it inside the peer's network namespace). It speaks a tiny HTTP/1.1 (one request per
-connection) with the page, and RFC 6455 WebSocket on one path:
+Run as ``python -m decoders.lab.peer --host 10.77.0.2 --port 8080 --out <session dir>
+[--talk <wav>]`` (the lab starts it inside the peer's network namespace). With ``--talk`` the
+peer sends that file (looped) as its own audio for the whole call; otherwise it only receives.
+It speaks a tiny HTTP/1.1 (one request per connection) with the page, and RFC 6455 WebSocket
+on one path:
 
 - ``GET /``            the call page (``page.html``)
 - ``POST /offer``      ``{"type": "offer", "sdp": ...}`` -> the answer, same shape
@@ -504,13 +506,16 @@ def telemetry_record(transport: str, path: str, received: float, body: bytes) ->
 class Peer:
     """One call: the aiortc connection, the files it writes and the end-of-call signal."""
 
-    def __init__(self, out_dir: Path, page: bytes) -> None:
+    def __init__(self, out_dir: Path, page: bytes, talk: Path | None = None) -> None:
         self.out_dir = out_dir
         self.page = page
+        self.talk = talk
+        self.talk_track: MediaStreamTrack | None = None
         self.keys = SrtpKeys()
         self.pc: RTCPeerConnection | None = None
         self.done = asyncio.Event()
         self.frames_received = 0
+        self.video_frames_received = 0
         self.telemetry_received = 0
         self.dtx = False
         self.consumers: list[asyncio.Task[None]] = []
@@ -570,6 +575,15 @@ class Peer:
             emit("connection", state=pc.connectionState)
 
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        if self.talk is not None:
+            # the offer's audio transceiver gets our speech: the answer says sendrecv
+            from aiortc.contrib.media import MediaPlayer
+
+            player = MediaPlayer(str(self.talk), loop=True)
+            if player.audio is None:
+                raise ValueError(f"{self.talk} has no audio")
+            self.talk_track = player.audio
+            pc.addTrack(player.audio)
         await pc.setLocalDescription(await pc.createAnswer())
         answer = pc.localDescription
         answer_sdp = answer.sdp
@@ -577,7 +591,7 @@ class Peer:
         if self.dtx:
             answer_sdp = answer_with_opus_dtx(answer_sdp)
         (self.out_dir / "answer.sdp").write_text(answer_sdp, newline="")
-        emit("answered", dtx=self.dtx)
+        emit("answered", dtx=self.dtx, talks=self.talk is not None)
         return {"type": answer.type, "sdp": answer_sdp}
 
     async def consume(self, track: MediaStreamTrack) -> None:
@@ -585,7 +599,10 @@ class Peer:
         with contextlib.suppress(MediaStreamError):
             while True:
                 await track.recv()
-                self.frames_received += 1
+                if track.kind == "video":
+                    self.video_frames_received += 1
+                else:
+                    self.frames_received += 1
 
     async def on_log(self, note: dict[str, Any]) -> dict[str, bool]:
         emit("page", data=note)
@@ -604,6 +621,8 @@ class Peer:
         """Close the call and the sockets; write keys.json and keylog.txt once the keys exist."""
         if self.pc is not None:
             await self.pc.close()
+        if self.talk_track is not None:
+            self.talk_track.stop()  # ends the player's decoding thread
         for task in self.consumers:
             task.cancel()
         for writer in self.sockets:
@@ -618,6 +637,7 @@ class Peer:
         emit(
             "finished",
             frames_received=self.frames_received,
+            video_frames_received=self.video_frames_received,
             telemetry_received=self.telemetry_received,
             keys=bool(self.keys.profile),
             keylog_lines=len(self.keys.keylog),
@@ -655,9 +675,9 @@ def connection_handler(
     return on_connection
 
 
-async def serve(host: str, port: int, out_dir: Path, page: bytes) -> None:
+async def serve(host: str, port: int, out_dir: Path, page: bytes, talk: Path | None = None) -> None:
     """Serve the page and the call until the page reports done."""
-    peer = Peer(out_dir, page)
+    peer = Peer(out_dir, page, talk)
     with exporting_srtp_keys(peer.keys):
         server = await asyncio.start_server(connection_handler(peer), host, port)
         emit("listening", host=host, port=port)
@@ -672,9 +692,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--talk", type=Path, default=None, help="WAV the peer sends, looped")
     args = parser.parse_args(argv)
     page = resources.files("decoders.lab").joinpath("page.html").read_bytes()
-    asyncio.run(serve(args.host, args.port, args.out, page))
+    asyncio.run(serve(args.host, args.port, args.out, page, args.talk))
     return 0
 
 

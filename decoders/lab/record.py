@@ -44,6 +44,7 @@ from typing import IO, TYPE_CHECKING, Any, Final
 
 import decoders
 from decoders.chromium import UNATTENDED_FLAGS
+from decoders.lab import turn
 
 if TYPE_CHECKING:  # the reference needs numpy: imported when a session is recorded
     from decoders.lab.reference import Reference
@@ -71,6 +72,13 @@ MARK_HOST = "mutecheck.mark"  # answered by the addon inside the proxy (mute/unm
 BROWSER_INTERFACE = "mcb0"
 PEER_INTERFACE = "mcp0"
 CAPTURE_FILTER = f"udp and host {BROWSER_ADDRESS} and host {PEER_ADDRESS}"
+RELAY_CAPTURE_FILTER = (
+    f"host {BROWSER_ADDRESS} and host {PEER_ADDRESS} and "
+    f"(udp or (tcp and (port {turn.TURN_PORT} or port {turn.TURNS_PORT})))"
+)
+"""With a relay: the browser's leg to coturn as well (UDP 3478, or the proxy's TCP to 3478/5349)."""
+VIDEO_VARIANTS = ("track-disabled", "ui-only")
+"""The variants recorded with ``--video`` and ``--peer-talks`` in the corpus."""
 REFERENCE_MARGIN_S = 4.0  # fake-mic signal beyond the scenario: launch and connection time
 DEFAULT_DURATIONS = (4.0, 6.0, 4.0)
 ADDON = Path(decoders.__file__).resolve().parent.parent / "addons" / "mutecheck.py"
@@ -86,9 +94,22 @@ REQUIRED_FILES = (
     "session.json",
 )
 """Files every session folder holds."""
-OPTIONAL_FILES = ("events.jsonl", "flows.mitm", "peer-telemetry.jsonl", "reference.wav")
+OPTIONAL_FILES = (
+    "events.jsonl",
+    "flows.mitm",
+    "peer-telemetry.jsonl",
+    "reference.wav",
+    "peer-reference.wav",
+    "chromium-stderr.log",
+)
 """Files a session holds when it has them: the addon's events and the proxy's flows (when the
-addon ran), the telemetry the peer received, the reference (unless a shared one is used)."""
+addon ran), the telemetry the peer received, the references (unless shared ones are used),
+Chromium's plaintext RTP dump (``rtpdump``)."""
+PEER_REFERENCE_NAME: Final = "peer-reference.wav"
+TURN_READY_TIMEOUT_S = 15.0
+"""How long coturn may take to open its listeners."""
+TURN_LOG: Final = "turnserver.log"
+"""coturn's log, kept in the session folder when a relayed recording fails."""
 #: Chromium's plaintext RTP dump (before SRTP on the way out, after it on the way in)
 RTPDUMP_FLAGS: Final = (
     "--force-fieldtrials=WebRTC-Debugging-RtpDump/Enabled/",
@@ -452,12 +473,43 @@ def timeline_document(page_timeline: dict[str, Any]) -> dict[str, Any]:
     return {"version": 1, "source": "lab", "clock": "epoch", "muted": muted, "events": events}
 
 
-def page_query(variant: str, durations: tuple[float, float, float], *, mark: bool) -> str:
-    """The call page's query string: variant, durations in ms, and the mark URL if wanted."""
+def page_query(
+    variant: str,
+    durations: tuple[float, float, float],
+    *,
+    mark: bool,
+    relay: str = "none",
+    video: bool = False,
+) -> str:
+    """The call page's query string: variant, durations in ms, the mark URL if wanted, the
+    RTCConfiguration as JSON when the media is relayed, ``video=1`` to send the camera too."""
     fields = {"variant": variant, "durations": ",".join(str(round(d * 1000)) for d in durations)}
     if mark:
         fields["mark"] = f"http://{MARK_HOST}"
+    if relay != "none":
+        fields["ice"] = json.dumps(turn.ice_configuration(relay, PEER_ADDRESS), sort_keys=True)
+    if video:
+        fields["video"] = "1"
     return urllib.parse.urlencode(fields, safe=",:/")
+
+
+def capture_filter(relay: str) -> str:
+    """dumpcap's filter: the media between the namespaces, and the TURN leg when relayed."""
+    return CAPTURE_FILTER if relay == "none" else RELAY_CAPTURE_FILTER
+
+
+def session_name(
+    variant: str, relay: str = "none", *, peer_talks: bool = False, video: bool = False
+) -> str:
+    """The corpus's folder: ``chromium-<variant>[-relay-<r>][-peer-talks][-video]``."""
+    name = f"chromium-{variant}"
+    if relay != "none":
+        name += f"-relay-{relay}"
+    if peer_talks:
+        name += "-peer-talks"
+    if video:
+        name += "-video"
+    return name
 
 
 def _file_entry(path: Path) -> dict[str, Any]:
@@ -486,6 +538,9 @@ def _session_document(
     lab: _Lab,
     reference: Reference,
     reference_name: str,
+    peer_reference_name: str | None,
+    relay: str,
+    video: bool,
     addon: Path | None,
     out_dir: Path,
     peer_finished: dict[str, Any],
@@ -513,6 +568,8 @@ def _session_document(
         "variant": variant,
         "scenario": {
             "phases": ["unmuted", "muted", "unmuted"],
+            "peer_talks": peer_reference_name is not None,
+            "video": video,
             "durations_s": list(durations),
             "getusermedia_called": epoch_s(microphone.get("getusermedia_ms")),
             "connected": epoch_s(connected.get("connected_ms")),
@@ -524,6 +581,11 @@ def _session_document(
                 *CHROMIUM_FLAGS,
                 "--user-data-dir=<fresh temporary directory>",
                 "--use-file-for-fake-audio-capture=<48 kHz copy of the reference>",
+                *(
+                    ["--ignore-certificate-errors-spki-list=<the proxy's and coturn's keys>"]
+                    if relay == "tls"
+                    else []
+                ),
                 f"--unsafely-treat-insecure-origin-as-secure=http://{PEER_ADDRESS}:{HTTP_PORT}",
             ],
         },
@@ -546,19 +608,30 @@ def _session_document(
                 "http_port": HTTP_PORT,
             },
             "capture_interface": PEER_INTERFACE,
-            "capture_filter": CAPTURE_FILTER,
+            "capture_filter": capture_filter(relay),
         },
+        "relay": _relay_document(relay, offer),
         "proxy": {
             "program": "mitmdump",
             "listen": f"127.0.0.1:{PROXY_PORT} in the browser namespace",
             "scripts": scripts,
             "addon": addon is not None,
-            "allowed": [f"{PEER_ADDRESS}:{HTTP_PORT}", *([MARK_HOST] if addon else [])],
+            "allowed": [
+                f"{PEER_ADDRESS}:{HTTP_PORT}",
+                *([MARK_HOST] if addon else []),
+                *(
+                    [f"{PEER_ADDRESS}:{turn.server_port(relay)}"]
+                    if turn.server_protocol(relay) == "tcp" and relay != "none"
+                    else []
+                ),
+            ],
             "page_marks": f"http://{MARK_HOST}" if addon else None,
             "refused": _refused_summary(lab.work / "refused.jsonl"),
         },
         "peer": {
             "frames_received": peer_finished.get("frames_received"),
+            "video_frames_received": peer_finished.get("video_frames_received", 0),
+            "sent_speech": _peer_reference_document(out_dir, peer_reference_name),
             "telemetry_received": peer_finished.get("telemetry_received"),
             "answered_opus_dtx": peer_finished.get("dtx"),
             "keylog_lines": peer_finished.get("keylog_lines"),
@@ -581,12 +654,52 @@ def _session_document(
     }
 
 
-def _check_tools() -> None:
+def _peer_reference_document(out_dir: Path, name: str | None) -> dict[str, Any] | None:
+    """What the peer sent back (``--peer-talks``): the file, its hash and what it says."""
+    if name is None:
+        return None
+    from decoders.lab.reference import PEER_SPEECH_TEXT, PEER_VOICE
+
+    return {
+        "file": name,
+        "sha256": hashlib.sha256((out_dir / name).read_bytes()).hexdigest(),
+        "voice": PEER_VOICE,
+        "speech_text": PEER_SPEECH_TEXT,
+        "plays": "from the peer's first RTP packet, looped, for the whole call",
+    }
+
+
+def _relay_document(relay: str, offer: str) -> dict[str, Any]:
+    """How the browser's media was relayed: the transport, coturn's address, the candidates."""
+    if relay == "none":
+        return {"transport": "none"}
+    return {
+        "transport": relay,
+        "server": "coturn",
+        "server_version": _first_line([turn.TURN_BINARY, "--version"]),
+        "address": PEER_ADDRESS,
+        "namespace": "peer",
+        "url": turn.turn_url(relay, PEER_ADDRESS),
+        "protocol": turn.server_protocol(relay),
+        "port": turn.server_port(relay),
+        "ports": {"udp": turn.TURN_PORT, "tcp": turn.TURN_PORT, "tls": turn.TURNS_PORT},
+        "relay_ports": list(turn.RELAY_PORTS),
+        "username": turn.TURN_USER,
+        "realm": turn.TURN_REALM,
+        "ice_transport_policy": "relay",
+        "through_proxy": turn.server_protocol(relay) == "tcp",
+        "browser_candidates": turn.relay_candidates(offer),
+    }
+
+
+def _check_tools(relay: str = "none") -> None:
     import importlib.metadata
 
     if os.geteuid() != 0:
         raise RuntimeError("network namespaces need root")
     missing = [tool for tool in ("ip", "dumpcap", "espeak-ng", "sox") if shutil.which(tool) is None]
+    if relay != "none" and not os.access(turn.TURN_BINARY, os.X_OK):
+        missing.append(f"{turn.TURN_BINARY} (Debian package coturn)")
     if not os.access(CHROMIUM, os.X_OK):
         missing.append(CHROMIUM)
     try:
@@ -595,6 +708,39 @@ def _check_tools() -> None:
         missing.append("mitmproxy (Python package)")
     if missing:
         raise RuntimeError(f"missing: {', '.join(missing)}")
+
+
+def _start_turnserver(lab: _Lab) -> str:
+    """coturn in the peer's namespace from a private config; returns its key's SPKI hash.
+
+    Its certificate, configuration, database and PID file live in the run's work directory;
+    it is stopped by PID with the other processes. Waits until its listeners are up.
+    """
+    folder = lab.work / "turn"
+    folder.mkdir()
+    certificate, key = folder / "cert.pem", folder / "key.pem"
+    spki = turn.write_certificate(PEER_ADDRESS, certificate, key)
+    config = folder / "turnserver.conf"
+    config.write_text(turn.turnserver_config(PEER_ADDRESS, folder, certificate, key))
+    process = lab.start(
+        "turnserver",
+        ["ip", "netns", "exec", lab.peer_ns, turn.TURN_BINARY, "-c", str(config)],
+    )
+    _wait_for_log(process, turn.READY_LINE, timeout=TURN_READY_TIMEOUT_S)
+    return spki
+
+
+def _trusted_keys(relay: str, turn_spki: str, proxy_confdir: Path) -> str:
+    """Chromium's ``--ignore-certificate-errors-spki-list`` for a ``turns:`` relay, else "".
+
+    Through the proxy Chromium sees mitmproxy's certificate for the TURN server (mitmproxy signs
+    its leaf certificates with its CA's own key, so that key's hash covers them); coturn's is
+    listed too, for a browser that reaches it directly.
+    """
+    if relay != "tls":
+        return ""
+    proxy_ca = proxy_confdir / "mitmproxy-ca.pem"
+    return ",".join([turn.spki_sha256(proxy_ca.read_bytes()), turn_spki])
 
 
 def _mitmdump_command() -> list[str]:
@@ -618,7 +764,9 @@ def _wait_for_log(process: _Process, pattern: str, timeout: float) -> None:
         time.sleep(0.05)
 
 
-def _place_reference(generated: Path, out_dir: Path, shared: Path | None) -> str:
+def _place_reference(
+    generated: Path, out_dir: Path, shared: Path | None, name: str = "reference.wav"
+) -> str:
     """Put the reference where the session finds it; returns its path relative to `out_dir`.
 
     With `shared`, sessions recorded alike share one file: it is written there if absent, and
@@ -632,8 +780,8 @@ def _place_reference(generated: Path, out_dir: Path, shared: Path | None) -> str
             shutil.copyfile(generated, shared)
         if shared.read_bytes() == data:
             return os.path.relpath(shared, out_dir)
-    shutil.copyfile(generated, out_dir / "reference.wav")
-    return "reference.wav"
+    shutil.copyfile(generated, out_dir / name)
+    return name
 
 
 def record_session(
@@ -644,12 +792,22 @@ def record_session(
     shared_reference: Path | None = None,
     addon: Path | None = ADDON,
     rtpdump: bool = False,
+    relay: str = "none",
+    peer_talks: bool = False,
+    video: bool = False,
+    shared_peer_reference: Path | None = None,
 ) -> Path:
     """Record one session of `variant` into the folder `out_dir` (created; must hold no files).
 
     With `rtpdump`, Chromium also logs every RTP/RTCP packet before encryption and after
     decryption (its WebRTC-Debugging-RtpDump field trial); the log is kept in the session as
     ``chromium-stderr.log``, for ``mutecheck import-rtpdump`` (docs/decryption.md).
+
+    `relay` (``udp``, ``tcp``, ``tls``; default ``none``) runs coturn in the peer's namespace
+    and makes the page relay its media through it over that transport (:mod:`decoders.lab.turn`).
+    With `peer_talks` the peer sends its own speech (``peer-reference.wav``, shared like the
+    reference through `shared_peer_reference`) back for the whole call; with `video` the page
+    also sends the fake camera (VP8 with RTX as negotiated).
 
     `durations` are seconds unmuted, muted, unmuted. `shared_reference` is a reference WAV
     shared by several sessions (see :func:`_place_reference`); by default the session holds its
@@ -665,6 +823,8 @@ def record_session(
     with _step("arguments"):
         if variant not in VARIANTS:
             raise ValueError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)}")
+        if relay not in turn.RELAYS:
+            raise ValueError(f"unknown relay {relay!r}; known: {', '.join(turn.RELAYS)}")
         if len(durations) != 3 or any(not 0 < d <= 60 for d in durations):
             raise ValueError(f"durations must be three values in (0, 60] s, got {durations}")
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -673,7 +833,7 @@ def record_session(
         if addon is not None and not addon.is_file():
             addon = None
     with _step("tools"):
-        _check_tools()
+        _check_tools(relay)
     work = Path(tempfile.mkdtemp(prefix="mutecheck-lab-"))
     tag = f"{os.getpid()}-{int(started * 1000) % 100000}"
     lab = _Lab(work=work, browser_ns=f"mutecheck-b-{tag}", peer_ns=f"mutecheck-p-{tag}")
@@ -689,6 +849,19 @@ def record_session(
                 work,
             )
             reference_name = _place_reference(work / "reference.wav", out_dir, shared_reference)
+            peer_reference_name = None
+            if peer_talks:
+                from decoders.lab.reference import make_peer_reference
+
+                make_peer_reference(
+                    work / PEER_REFERENCE_NAME, sum(durations) + REFERENCE_MARGIN_S, work
+                )
+                peer_reference_name = _place_reference(
+                    work / PEER_REFERENCE_NAME,
+                    out_dir,
+                    shared_peer_reference,
+                    PEER_REFERENCE_NAME,
+                )
         with _step("network namespaces"):
             _create_network(lab)
         with _step("capture"):
@@ -696,14 +869,20 @@ def record_session(
                 "dumpcap",
                 [
                     *("ip", "netns", "exec", lab.peer_ns, "dumpcap", "-q", "-i", PEER_INTERFACE),
-                    *("-f", CAPTURE_FILTER, "-w", str(out_dir / "capture.pcapng")),
+                    *("-f", capture_filter(relay), "-w", str(out_dir / "capture.pcapng")),
                 ],
             )
             dumpcap.stop_signal = signal.SIGINT  # dumpcap finishes the file on SIGINT
             _wait_for_capture(dumpcap, out_dir / "capture.pcapng", timeout=10)
+        turn_spki = ""
+        if relay != "none":
+            with _step("turn server"):
+                turn_spki = _start_turnserver(lab)
         with _step("peer"):
             peer_command = [sys.executable, "-m", "decoders.lab.peer", "--out", str(out_dir)]
             peer_command += ["--host", PEER_ADDRESS, "--port", str(HTTP_PORT)]
+            if peer_reference_name is not None:
+                peer_command += ["--talk", str((out_dir / peer_reference_name).resolve())]
             in_namespace = ["ip", "netns", "exec", lab.peer_ns]
             peer = lab.start("peer", [*in_namespace, *peer_command], lines=True)
         with _step("proxy"):
@@ -714,6 +893,11 @@ def record_session(
                 *("-s", str(ALLOWLIST), "--set", f"lab_allow={PEER_ADDRESS}:{HTTP_PORT}"),
                 *("--set", f"lab_refused_log={work / 'refused.jsonl'}"),
             ]
+            if turn.server_protocol(relay) == "tcp":  # TURN over TCP/TLS goes through CONNECT
+                proxy_command += ["--set", f"lab_allow={PEER_ADDRESS}:{turn.server_port(relay)}"]
+                # for turns: the proxy terminates the browser's TLS and opens its own to coturn,
+                # whose certificate is the run's self-signed one
+                proxy_command += ["--set", "ssl_insecure=true"]
             if addon is not None:  # the addon answers the mark host itself
                 proxy_command += ["--set", f"lab_allow={MARK_HOST}"]
                 proxy_command += ["-s", str(addon), "--set", f"mutecheck_dir={out_dir}"]
@@ -731,12 +915,14 @@ def record_session(
             lab.wait_event("listening", peer, timeout=30)
         with _step("browser"):
             origin = f"http://{PEER_ADDRESS}:{HTTP_PORT}"
-            query = page_query(variant, durations, mark=addon is not None)
+            query = page_query(variant, durations, mark=addon is not None, relay=relay, video=video)
+            trusted = _trusted_keys(relay, turn_spki, work / "mitmproxy")
             lab.start(
                 "chromium",
                 [
                     *("ip", "netns", "exec", lab.browser_ns, CHROMIUM, *CHROMIUM_FLAGS),
                     *(RTPDUMP_FLAGS if rtpdump else ()),
+                    *([f"--ignore-certificate-errors-spki-list={trusted}"] if trusted else ()),
                     f"--user-data-dir={work / 'profile'}",
                     f"--use-file-for-fake-audio-capture={reference.mic_path}",
                     f"--unsafely-treat-insecure-origin-as-secure={origin}",
@@ -755,7 +941,9 @@ def record_session(
             peer.popen.wait(timeout=10)
         with _step("teardown"):
             time.sleep(0.3)  # let dumpcap see the last datagrams
-            for process in (dumpcap, proxy):
+            for process in lab.processes:
+                if process.name not in ("dumpcap", "mitmdump", "turnserver"):
+                    continue
                 if not process.alive():
                     raise RuntimeError(f"{process.name} stopped early: {_tail(process.log)}")
             problems = lab.cleanup()
@@ -772,6 +960,9 @@ def record_session(
                 lab=lab,
                 reference=reference,
                 reference_name=reference_name,
+                peer_reference_name=peer_reference_name,
+                relay=relay,
+                video=video,
                 addon=addon,
                 out_dir=out_dir,
                 peer_finished=finished,
@@ -785,6 +976,9 @@ def record_session(
         raise
     finally:
         problems = lab.cleanup()
+        if failure is not None and (work / TURN_LOG).is_file():
+            with contextlib.suppress(OSError):  # coturn's own account of the failure
+                shutil.copyfile(work / TURN_LOG, out_dir / TURN_LOG)
         shutil.rmtree(work, ignore_errors=True)
         if problems and failure is None:
             raise LabError("cleanup", "; ".join(problems))

@@ -38,6 +38,14 @@ TONE_STEP_HZ = 150.0
 TONE_FADE_S = 0.01
 NOISE_RMS = 0.001  # -60 dBFS room-noise floor: a live microphone is never digitally silent
 NOISE_SEED = 6464
+PEER_SPEECH_TEXT = (
+    "Hello from the other side of the call. "
+    "I am the remote participant, and I keep talking while you are muted. "
+    "The weather today is grey, with a little rain in the afternoon. "
+    "Please tell me when you can hear me again. "
+)
+PEER_VOICE = "en-gb-x-rp"
+PEER_WORDS_PER_MINUTE = 150
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,12 +146,19 @@ def resample_wav(source: Path, target: Path, sample_rate: int) -> None:
     )
 
 
-def synthesize_speech(text: str, sample_rate: int, work_dir: Path) -> npt.NDArray[np.float64]:
-    """Speak `text` with espeak-ng (en-us) and return it resampled to `sample_rate`."""
-    raw = work_dir / "speech-espeak.wav"
-    resampled = work_dir / f"speech-{sample_rate}.wav"
+def synthesize_speech(
+    text: str,
+    sample_rate: int,
+    work_dir: Path,
+    *,
+    voice: str = "en-us",
+    words_per_minute: int = 165,
+) -> npt.NDArray[np.float64]:
+    """Speak `text` with espeak-ng (`voice`) and return it resampled to `sample_rate`."""
+    raw = work_dir / f"speech-{voice}-espeak.wav"
+    resampled = work_dir / f"speech-{voice}-{sample_rate}.wav"
     subprocess.run(
-        ["espeak-ng", "-v", "en-us", "-s", "165", "-w", str(raw), text],
+        ["espeak-ng", "-v", voice, "-s", str(words_per_minute), "-w", str(raw), text],
         check=True,
         capture_output=True,
         timeout=60,
@@ -172,3 +187,23 @@ def make_reference(
         bursts=bursts,
         speech_text=SPEECH_TEXT,
     )
+
+
+def make_peer_reference(path: Path, duration_s: float, work_dir: Path) -> Path:
+    """The remote participant's speech (``peer-reference.wav``, 16 kHz): another voice, text.
+
+    The lab's aiortc peer sends it back to the browser for the whole call (``--peer-talks``),
+    so a capture holds speech in both directions and the other side talks while the user is
+    muted. No tone bursts; the same -60 dBFS noise floor.
+    """
+    speech = synthesize_speech(
+        PEER_SPEECH_TEXT,
+        REFERENCE_SAMPLE_RATE,
+        work_dir,
+        voice=PEER_VOICE,
+        words_per_minute=PEER_WORDS_PER_MINUTE,
+    )
+    write_wav_mono(
+        path, mix_reference(speech, (), REFERENCE_SAMPLE_RATE, duration_s), REFERENCE_SAMPLE_RATE
+    )
+    return path

@@ -21,9 +21,11 @@ from typing import Any
 import pylibsrtp
 
 from decoders.errors import MalformedPacket
+from decoders.lab.record import RTPDUMP_LOG
+from decoders.media.rtpdump import parse_rtpdump
 from decoders.session.sdp import audio_level_extension_id, parse_sdp
 from decoders.wire.capture import open_capture
-from decoders.wire.demux import PacketKind, classify
+from decoders.wire.demux import PacketKind, classify, unwrap_turn
 from decoders.wire.net import Datagram, Unwrapper
 from decoders.wire.rtp import RtpPacket, audio_level
 
@@ -58,6 +60,8 @@ class PhaseStats:
     """The browser's SRTCP packets (sender reports go on while RTP stops)."""
     stun_packets: int = 0
     """STUN in both directions (ICE consent checks go on whatever the media does)."""
+    peer_audio_levels: tuple[int, ...] = ()
+    """Per RTP packet the peer sent (``--peer-talks``): its RFC 6464 level."""
 
     @property
     def packets_per_second(self) -> float:
@@ -91,6 +95,10 @@ class PhaseStats:
             "distinct_payloads": self.distinct_payloads,
             "rtcp_packets": self.rtcp_packets,
             "stun_packets": self.stun_packets,
+            "peer_rtp_packets": len(self.peer_audio_levels),
+            "peer_audio_level_median": (
+                statistics.median(self.peer_audio_levels) if self.peer_audio_levels else None
+            ),
             "telemetry_messages": self.telemetry_messages,
             "telemetry_level_median": (
                 statistics.median(self.telemetry_levels) if self.telemetry_levels else None
@@ -113,10 +121,21 @@ class SessionSummary:
     browser_rtp_packets: int
     unmuted: PhaseStats
     muted: PhaseStats
+    other_browser_rtp: tuple[tuple[int, int], ...] = ()
+    """(SSRC, RTP packets) the browser sent on its other streams (video, RTX)."""
+    peer_rtp_packets: int = 0
+    """RTP packets the peer sent (it talks back with ``--peer-talks``)."""
+    shape: str = ""
+    """How the call differed from the plain lab call: e.g. ``relay-tcp``, ``peer-talks``,
+    ``video`` (empty for a direct audio-only call)."""
+    source: str = "capture"
+    """Where the RTP was read: ``capture`` (SRTP decrypted with keys.json) or ``rtpdump``
+    (Chromium's plaintext dump, for media relayed over TCP/TLS the capture cannot open)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "variant": self.variant,
+            "shape": self.shape,
             "frames": self.frames,
             "datagrams": self.datagrams,
             "audio_level_id": self.audio_level_id,
@@ -125,6 +144,9 @@ class SessionSummary:
             "rtp_with_audio_level": self.rtp_with_audio_level,
             "srtp_decrypted": self.srtp_decrypted,
             "srtp_failures": self.srtp_failures,
+            "other_browser_rtp": dict(self.other_browser_rtp),
+            "peer_rtp_packets": self.peer_rtp_packets,
+            "source": self.source,
             "unmuted": self.unmuted.as_dict(),
             "muted": self.muted.as_dict(),
         }
@@ -179,13 +201,52 @@ def _phase_of(t: float, window: tuple[float, float], span: tuple[float, float]) 
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Packet:
+    """One media-path packet: when, from which address, its bytes, and whether in clear."""
+
+    timestamp_ns: int
+    src: str
+    payload: bytes
+    plaintext: bool
+
+
+def _dumped_packets(log: Path, year: int, browser: str, peer: str) -> list[_Packet]:
+    """Chromium's plaintext RTP/RTCP dump: outbound from the browser, inbound from the peer."""
+    lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    dump = parse_rtpdump(lines, year=year)
+    return [
+        _Packet(p.timestamp_ns, browser if p.outbound else peer, p.data, plaintext=True)
+        for p in dump.packets
+    ]
+
+
+def _unwrapped(payload: bytes, kinds: Counter[str]) -> bytes:
+    """The datagram inside a TURN ChannelData or Send/Data indication (counted), else itself."""
+    try:
+        wrapped = unwrap_turn(payload)
+    except MalformedPacket:
+        kinds["turn-malformed"] += 1
+        return payload
+    if wrapped is None:
+        return payload
+    kinds[wrapped[0]] += 1
+    return wrapped[1]
+
+
 def summarize(folder: Path) -> SessionSummary:
-    """Measure a lab session folder (one mute window, as the lab records)."""
+    """Measure a lab session folder (one mute window, as the lab records).
+
+    The browser's audio is its SSRCs of the offer's audio section; other RTP it sends (video,
+    RTX) is only counted. Media relayed through the lab's coturn over UDP is read inside its
+    TURN wrappers; coturn runs at the peer's address, so the direction reads the same.
+    """
     session = json.loads((folder / "session.json").read_text())
     timeline = json.loads((folder / "timeline.json").read_text())
     keys = json.loads((folder / "keys.json").read_text())
     offer = parse_sdp((folder / "offer.sdp").read_text())
     level_id = audio_level_extension_id(offer)
+    audio_ssrcs = set(offer.audio[0].ssrcs) if offer.audio else set()
     (muted_window,) = timeline["muted"]
     window = (float(muted_window[0]), float(muted_window[1]))
     span = (float(session["scenario"]["start"]), float(session["scenario"]["end"]))
@@ -199,14 +260,28 @@ def summarize(folder: Path) -> SessionSummary:
 
     frames, datagrams = read_datagrams(folder / "capture.pcapng")
     kinds: Counter[str] = Counter()
+    packets = [
+        _Packet(d.timestamp_ns, d.src, _unwrapped(d.payload, kinds), plaintext=False)
+        for d in datagrams
+    ]
+    source = "capture"
+    dump = folder / RTPDUMP_LOG
+    if session.get("relay", {}).get("protocol") == "tcp" and dump.is_file():
+        # relayed over TCP/TLS: the browser's plaintext RTP dump is the ground truth
+        packets = _dumped_packets(dump, int(str(session["created"])[:4]), browser, peer)
+        source = "rtpdump"
     decrypted = failures = with_level = browser_rtp = 0
     ssrcs: set[int] = set()
     sizes: dict[str, list[int]] = {"muted": [], "unmuted": []}
     levels: dict[str, list[int]] = {"muted": [], "unmuted": []}
     payloads: dict[str, set[bytes]] = {"muted": set(), "unmuted": set()}
     others: Counter[tuple[str, str]] = Counter()
-    for datagram in datagrams:
-        kind = classify(datagram.payload)
+    other_rtp: Counter[int] = Counter()
+    peer_levels: dict[str, list[int]] = {"muted": [], "unmuted": []}
+    peer_rtp = 0
+    for datagram in packets:
+        payload = datagram.payload
+        kind = classify(payload)
         kinds[str(kind)] += 1
         phase = _phase_of(datagram.timestamp_ns / 1e9, window, span)
         if kind is PacketKind.STUN and phase is not None:
@@ -216,23 +291,31 @@ def summarize(folder: Path) -> SessionSummary:
         srtp = sessions[datagram.src]
         try:
             if kind is PacketKind.RTCP:
-                srtp.unprotect_rtcp(datagram.payload)
-                decrypted += 1
+                if not datagram.plaintext:
+                    srtp.unprotect_rtcp(payload)
+                    decrypted += 1
                 if datagram.src == browser and phase is not None:
                     others[(phase, "rtcp")] += 1
                 continue
-            plain = srtp.unprotect(datagram.payload)
-            decrypted += 1
+            plain = payload if datagram.plaintext else srtp.unprotect(payload)
+            decrypted += not datagram.plaintext
         except pylibsrtp.Error:
             failures += 1
             continue
-        if datagram.src != browser:
-            continue
         try:
-            packet = RtpPacket.parse(datagram.payload, srtp=True)
+            packet = RtpPacket.parse(payload, srtp=not datagram.plaintext)
             clear = RtpPacket.parse(plain)
         except MalformedPacket:
             failures += 1
+            continue
+        if datagram.src != browser:
+            peer_rtp += 1
+            peer_level = audio_level(packet, level_id) if level_id is not None else None
+            if phase is not None and peer_level is not None:
+                peer_levels[phase].append(peer_level.level)
+            continue
+        if audio_ssrcs and packet.ssrc not in audio_ssrcs:
+            other_rtp[packet.ssrc] += 1
             continue
         browser_rtp += 1
         ssrcs.add(packet.ssrc)
@@ -240,7 +323,9 @@ def summarize(folder: Path) -> SessionSummary:
         with_level += level is not None
         if phase is None:
             continue
-        sizes[phase].append(len(packet.payload) - tag_length)
+        sizes[phase].append(
+            len(clear.payload) if datagram.plaintext else len(packet.payload) - tag_length
+        )
         payloads[phase].add(clear.payload)
         if level is not None:
             levels[phase].append(level.level)
@@ -266,6 +351,7 @@ def summarize(folder: Path) -> SessionSummary:
             telemetry_levels=tuple(v for v in telemetry[phase] if v is not None),
             rtcp_packets=others[(phase, "rtcp")],
             stun_packets=others[(phase, "stun")],
+            peer_audio_levels=tuple(peer_levels[phase]),
         )
 
     return SessionSummary(
@@ -280,7 +366,25 @@ def summarize(folder: Path) -> SessionSummary:
         browser_rtp_packets=browser_rtp,
         unmuted=phase_stats("unmuted", unmuted_seconds),
         muted=phase_stats("muted", muted_seconds),
+        other_browser_rtp=tuple(sorted(other_rtp.items())),
+        peer_rtp_packets=peer_rtp,
+        shape=call_shape(session),
+        source=source,
     )
+
+
+def call_shape(session: dict[str, Any]) -> str:
+    """``relay-<transport>``, ``peer-talks``, ``video`` from a session.json, joined by spaces."""
+    parts = []
+    relay = session.get("relay", {}).get("transport", "none")
+    if relay != "none":
+        parts.append(f"relay-{relay}")
+    scenario = session.get("scenario", {})
+    if scenario.get("peer_talks"):
+        parts.append("peer-talks")
+    if scenario.get("video"):
+        parts.append("video")
+    return " ".join(parts)
 
 
 def summary_line(summary: SessionSummary) -> str:
@@ -290,11 +394,19 @@ def summary_line(summary: SessionSummary) -> str:
     def number(value: float | None, digits: int = 0) -> str:
         return "-" if value is None else f"{value:.{digits}f}"
 
+    shape = f" ({summary.shape})" if summary.shape else ""
     return (
-        f"{summary.variant}: muted {muted.packets_per_second:.1f} pkt/s "
+        f"{summary.variant}{shape}: muted {muted.packets_per_second:.1f} pkt/s "
         f"(unmuted {unmuted.packets_per_second:.1f}), payload median "
         f"{number(muted.payload_median)} B (unmuted {number(unmuted.payload_median)}), "
         f"audio level median {number(muted.level_median)} (unmuted "
         f"{number(unmuted.level_median)}), telemetry while muted {muted.telemetry_messages}, "
         f"SRTP decrypted {summary.srtp_decrypted}, failures {summary.srtp_failures}"
+        + (", read from Chromium's plaintext RTP dump" if summary.source == "rtpdump" else "")
+        + (
+            f", other browser streams {dict(summary.other_browser_rtp)}"
+            if summary.other_browser_rtp
+            else ""
+        )
+        + (f", peer RTP {summary.peer_rtp_packets}" if summary.peer_rtp_packets else "")
     )

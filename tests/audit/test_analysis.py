@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.corpus import lab_file, lab_session
+from helpers.corpus import base_sessions, lab_file, lab_session
 from helpers.legs import LEG_ENDS, Leg, write_switching_call
 from mitmproxy import io as mitmio
 from mitmproxy.test import tflow, tutils
@@ -32,7 +32,7 @@ from decoders.session.events import encode_event, make_event
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CAPTURES = ROOT / "captures"
-SESSIONS = sorted(p for p in CAPTURES.glob("chromium-*") if (p / "capture.pcapng").is_file())
+SESSIONS = [p for p in base_sessions() if (p / "capture.pcapng").is_file()]
 EXPECTED = {
     "track-disabled": "no-leak",
     "track-stopped": "no-leak",

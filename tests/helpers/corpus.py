@@ -6,7 +6,20 @@ from pathlib import Path
 
 import pytest
 
+from decoders.lab.record import VARIANTS
+
 CAPTURES = Path(__file__).resolve().parent.parent.parent / "captures"
+
+
+def base_sessions() -> list[Path]:
+    """The corpus's direct, audio-only, one-way calls: ``captures/chromium-<variant>/`` for
+    each mute variant, in name order.
+
+    The corpus also holds other call shapes (relayed through TURN, the peer talking back,
+    video: ``chromium-<variant>-relay-<transport>`` and so on); tests/lab/test_corpus.py checks
+    those, and a stage's tests take them up where that stage reads them.
+    """
+    return sorted(CAPTURES / f"chromium-{variant}" for variant in VARIANTS)
 
 
 def lab_session(variant: str, needs: str = "capture.pcapng") -> Path:

@@ -14,6 +14,7 @@ import pytest
 
 from decoders.lab.record import REQUIRED_FILES, host_candidate
 from decoders.lab.summary import SessionSummary, summarize
+from decoders.lab.turn import RELAY_PORTS, relay_candidates
 from decoders.session.sdp import AUDIO_LEVEL_URI, audio_level_extension_id, parse_sdp
 
 SessionCheck = Callable[[Path, str], SessionSummary]
@@ -73,7 +74,9 @@ def assert_complete_session(folder: Path, variant: str) -> SessionSummary:
     for half in ("browser", "peer"):
         assert len(base64.b64decode(keys[half]["master_key"])) == 16
         assert len(base64.b64decode(keys[half]["master_salt"])) == 14
-    assert set(keys["browser"]["ssrcs"]) == set(offer.audio[0].ssrcs)
+    # the browser's audio SSRC, and (with video) its video and RTX SSRCs, all from its offer
+    offered = {ssrc for section in offer.media for ssrc in section.ssrcs}
+    assert set(offer.audio[0].ssrcs) <= set(keys["browser"]["ssrcs"]) <= offered
     keylog = (folder / "keylog.txt").read_text()
     assert re.fullmatch(r"(CLIENT_RANDOM [0-9a-f]{64} [0-9a-f]{96}\n)+", keylog), keylog
 
@@ -96,20 +99,34 @@ def assert_complete_session(folder: Path, variant: str) -> SessionSummary:
 
     browser = session["network"]["browser"]
     peer = session["network"]["peer"]
+    relay = session.get("relay", {"transport": "none"})
     assert host_candidate(offer_text, browser["address"]) == browser["ice_udp_port"]
+    if relay["transport"] != "none":  # relay only: the browser offers coturn's addresses alone
+        assert browser["ice_udp_port"] is None
+        candidates = relay["browser_candidates"]
+        assert candidates and candidates == relay_candidates(offer_text)
+        assert all(c["address"] == relay["address"] == peer["address"] for c in candidates)
+        assert all(RELAY_PORTS[0] <= c["port"] <= RELAY_PORTS[1] for c in candidates)
     assert host_candidate(answer_text, peer["address"]) == peer["ice_udp_port"]
     allowed = session["proxy"]["allowed"]
     assert all(f"{r['host']}:{r['port']}" not in allowed for r in session["proxy"]["refused"])
 
     # the capture: RTP carrying the audio level, and keys that decrypt every SRTP/SRTCP packet
+    # (relayed over TCP/TLS: Chromium's plaintext dump of the same packets, see summary.py)
     summary = summarize(folder)
     assert summary.audio_level_id == level_id
-    assert summary.browser_ssrcs == tuple(sorted(keys["browser"]["ssrcs"]))
+    assert summary.browser_ssrcs == tuple(sorted(offer.audio[0].ssrcs))
+    others = {ssrc for ssrc, _ in summary.other_browser_rtp}
+    assert set(summary.browser_ssrcs) | others == set(keys["browser"]["ssrcs"])
     assert summary.browser_rtp_packets > 100
     assert summary.rtp_with_audio_level == summary.browser_rtp_packets
     assert summary.srtp_failures == 0
-    assert summary.srtp_decrypted == summary.datagrams["rtp"] + summary.datagrams["rtcp"]
-    assert summary.datagrams.get("stun", 0) > 0 and summary.datagrams.get("dtls", 0) >= 4
+    if summary.source == "capture":
+        assert summary.srtp_decrypted == summary.datagrams["rtp"] + summary.datagrams["rtcp"]
+        assert summary.datagrams.get("stun", 0) > 0 and summary.datagrams.get("dtls", 0) >= 4
+    else:
+        assert relay["protocol"] == "tcp" and summary.source == "rtpdump"
+        assert summary.srtp_decrypted == 0
     # unmuted, every variant sends speech at 50 packets/s
     unmuted = summary.unmuted
     assert 45 <= unmuted.packets_per_second <= 55, unmuted.packets_per_second

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from decoders.lab import cli
-from decoders.lab.cli import lab, parse_durations, session_folder_name
+from decoders.lab.cli import corpus_plan, lab, parse_durations, session_folder_name
 from decoders.lab.record import VARIANTS, LabError
 
 CAPTURES = Path(__file__).resolve().parents[2] / "captures"
@@ -68,6 +68,11 @@ def fake_recorder(fail_on: str | None) -> object:
         *,
         shared_reference: Path | None = None,
         addon: Path | None = None,
+        relay: str = "none",
+        peer_talks: bool = False,
+        video: bool = False,
+        shared_peer_reference: Path | None = None,
+        rtpdump: bool = False,
     ) -> Path:
         if variant == fail_on:
             raise LabError("browser", "chromium exited (1): something\nwith a second line")
@@ -75,6 +80,10 @@ def fake_recorder(fail_on: str | None) -> object:
         (out_dir / "session.json").write_text(f'{{"variant": "{variant}"}}')
         if shared_reference is not None and not shared_reference.exists():
             shared_reference.write_bytes(b"RIFF")
+        if shared_peer_reference is not None and not shared_peer_reference.exists():
+            shared_peer_reference.write_bytes(b"RIFF peer")
+        # TCP/TLS relays keep Chromium's plaintext dump (their ground truth)
+        assert rtpdump is (relay in ("tcp", "tls"))
         return out_dir
 
     return record
@@ -115,6 +124,69 @@ def test_record_all_is_all_or_nothing(tmp_path: Path, monkeypatch: pytest.Monkey
     result = CliRunner().invoke(lab, ["record-all", "--out", str(out), "--replace"])
     assert result.exit_code == 0
     assert not (out / "chromium-ui-only" / "marker").exists()
+
+
+def test_corpus_plan() -> None:
+    assert [r.name for r in corpus_plan(relays=False, peer_talks=False, video=False)] == [
+        session_folder_name(v) for v in VARIANTS
+    ]
+    extra = corpus_plan(relays=True, peer_talks=True, video=True)
+    assert [r.name for r in extra] == [
+        "chromium-track-disabled-relay-udp",
+        "chromium-ui-only-relay-udp",
+        "chromium-track-disabled-relay-tcp",
+        "chromium-ui-only-relay-tcp",
+        "chromium-track-disabled-relay-tls",
+        "chromium-ui-only-relay-tls",
+        "chromium-track-disabled-peer-talks",
+        "chromium-ui-only-peer-talks",
+        "chromium-track-disabled-video",
+        "chromium-ui-only-video",
+    ]
+    assert [r.rtpdump for r in extra].count(True) == 4
+    assert [r.name for r in corpus_plan(relays=False, peer_talks=False, video=True)] == [
+        "chromium-track-disabled-video",
+        "chromium-ui-only-video",
+    ]
+
+
+def test_record_all_extra_shapes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "record_session", fake_recorder(fail_on=None))
+    monkeypatch.setattr(cli, "summarize", unmeasurable)
+    out = tmp_path / "corpus"
+    result = CliRunner().invoke(
+        lab, ["record-all", "--out", str(out), "--relays", "--peer-talks", "--video"]
+    )
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in out.iterdir())
+    plan = corpus_plan(relays=True, peer_talks=True, video=True)
+    assert names == sorted([*(r.name for r in plan), "reference.wav", "peer-reference.wav"])
+    assert "recorded 10 sessions" in result.output
+
+
+def test_record_passes_the_call_shape(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, object] = {}
+
+    def record(variant: str, out_dir: Path, *args: object, **kwargs: object) -> Path:
+        seen.update(kwargs, variant=variant)
+        shutil.copytree(CAPTURES / "chromium-ui-only-relay-tls", out_dir)
+        return out_dir
+
+    monkeypatch.setattr(cli, "record_session", record)
+    result = CliRunner().invoke(
+        lab,
+        [
+            *("record", "--variant", "ui-only", "--relay", "tls", "--out", str(tmp_path / "s")),
+            *("--peer-talks", "--video", "--rtpdump"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert seen["relay"] == "tls" and seen["peer_talks"] is True and seen["video"] is True
+    assert "read from Chromium's plaintext RTP dump" in result.output
+    bad = CliRunner().invoke(
+        lab, ["record", "--variant", "ui-only", "--relay", "sctp", "--out", str(tmp_path / "x")]
+    )
+    assert bad.exit_code == 2
 
 
 def test_record_prints_the_summary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,15 +7,18 @@ cross-checks the same captures in test_summary.py.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import statistics
+import subprocess
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from decoders.lab.cli import REFERENCE_NAME, session_folder_name
-from decoders.lab.record import TELEMETRY_VARIANTS, VARIANTS
+from decoders.lab.cli import REFERENCE_NAME, Recording, corpus_plan, session_folder_name
+from decoders.lab.record import PEER_REFERENCE_NAME, TELEMETRY_VARIANTS, VARIANTS
 from decoders.lab.summary import (
     GRACE_S,
     LEVEL_SILENCE,
@@ -25,7 +28,10 @@ from decoders.lab.summary import (
 )
 
 CAPTURES = Path(__file__).resolve().parents[2] / "captures"
-MAX_CORPUS_BYTES = 4_000_000
+MAX_CORPUS_BYTES = 9_000_000
+EXTRA = corpus_plan(relays=True, peer_talks=True, video=True)
+"""The relayed, peer-talks and video sessions (track-disabled and ui-only each)."""
+EXTRA_IDS = [r.name for r in EXTRA]
 SessionCheck = Callable[[Path, str], SessionSummary]
 
 
@@ -43,12 +49,15 @@ def summary_of(variant: str, summaries: dict[str, SessionSummary]) -> SessionSum
 
 def test_every_variant_is_recorded_and_the_corpus_is_small() -> None:
     folders = sorted(p.name for p in CAPTURES.glob("chromium-*") if p.is_dir())
-    assert folders == sorted(session_folder_name(v) for v in VARIANTS)
+    expected = [session_folder_name(v) for v in VARIANTS] + EXTRA_IDS
+    assert folders == sorted(expected)
     files = [p for p in CAPTURES.rglob("*") if p.is_file()]
     assert sum(p.stat().st_size for p in files) <= MAX_CORPUS_BYTES
-    # one reference signal, shared
+    # one reference signal, shared; one peer speech, shared by the peer-talks sessions
     assert [p.name for p in files].count(REFERENCE_NAME) == 1
     assert (CAPTURES / REFERENCE_NAME).is_file()
+    assert [p.name for p in files].count(PEER_REFERENCE_NAME) == 1
+    assert (CAPTURES / PEER_REFERENCE_NAME).is_file()
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -176,3 +185,132 @@ def test_telemetry_leaks_levels(variant: str, summaries: dict[str, SessionSummar
 @pytest.mark.parametrize("variant", [v for v in VARIANTS if v not in TELEMETRY_VARIANTS])
 def test_no_telemetry_elsewhere(variant: str) -> None:
     assert not (CAPTURES / session_folder_name(variant) / "peer-telemetry.jsonl").exists()
+
+
+# -- relayed, peer-talks and video sessions -------------------------------------------------------
+def extra_summary(recording: Recording, summaries: dict[str, SessionSummary]) -> SessionSummary:
+    if recording.name not in summaries:
+        summaries[recording.name] = summarize(CAPTURES / recording.name)
+    return summaries[recording.name]
+
+
+def tshark_fields(capture: Path, display_filter: str, *fields: str) -> list[list[str]]:
+    """tshark's fields per frame matching `display_filter` (the independent reader)."""
+    command = ["tshark", "-r", str(capture), "-d", "tcp.port==5349,tls", "-Y", display_filter]
+    command += ["-T", "fields", *(part for field in fields for part in ("-e", field))]
+    result = subprocess.run(command, capture_output=True, text=True, check=True, timeout=120)
+    return [line.split("\t") for line in result.stdout.splitlines() if line]
+
+
+@pytest.mark.parametrize("recording", EXTRA, ids=EXTRA_IDS)
+def test_extra_session_is_complete_and_judged_by_its_packets(
+    recording: Recording, check_session: SessionCheck, summaries: dict[str, SessionSummary]
+) -> None:
+    folder = CAPTURES / recording.name
+    summary = check_session(folder, recording.variant)
+    summaries[recording.name] = summary
+    session = json.loads((folder / "session.json").read_text())
+    assert session["reference"]["file"] == f"../{REFERENCE_NAME}"
+    assert session["relay"]["transport"] == recording.relay
+    assert session["scenario"]["peer_talks"] is recording.peer_talks
+    assert session["scenario"]["video"] is recording.video
+    assert session["wall_time_s"] < 30
+    # what the browser sent while muted, from its own packets (decrypted, or its plaintext dump)
+    if recording.variant == "ui-only":
+        assert_sends_speech(summary)
+    else:
+        assert_sends_silence(summary)
+    assert summary.source == ("rtpdump" if recording.relay in ("tcp", "tls") else "capture")
+
+
+@pytest.mark.parametrize("recording", [r for r in EXTRA if r.relay != "none"], ids=lambda r: r.name)
+def test_relayed_session_goes_through_coturn(recording: Recording) -> None:
+    folder = CAPTURES / recording.name
+    session = json.loads((folder / "session.json").read_text())
+    relay = session["relay"]
+    port = 5349 if recording.relay == "tls" else 3478
+    assert relay["port"] == port and relay["address"] == session["network"]["peer"]["address"]
+    assert relay["ice_transport_policy"] == "relay"
+    assert relay["url"].startswith("turns:" if recording.relay == "tls" else "turn:")
+    assert relay["through_proxy"] is (recording.relay != "udp")
+    assert ("10.77.0.2:" + str(port) in session["proxy"]["allowed"]) is (recording.relay != "udp")
+    capture = folder / "capture.pcapng"
+    # every media packet of the call crosses the veth to or from the TURN port, nothing else
+    assert tshark_fields(capture, f"!(udp.port=={port} || tcp.port=={port})", "frame.number") == []
+    if recording.relay == "udp":
+        # ChannelData (and Send/Data indications before the channel is bound) around SRTP
+        summary = summarize(folder)
+        assert summary.datagrams["turn-channel"] > 600
+        assert summary.datagrams.get("turn-send", 0) + summary.datagrams.get("turn-data", 0) > 0
+        assert summary.srtp_decrypted >= summary.browser_rtp_packets > 600
+        return
+    # TCP or TLS from the proxy (the browser's CONNECT tunnel) to coturn
+    assert tshark_fields(capture, "udp", "frame.number") == []
+    streams = tshark_fields(capture, f"tcp.dstport=={port} && tcp.len>0", "tcp.stream")
+    assert len({stream for (stream,) in streams}) == 1
+    assert len(streams) > 600  # a TURN message per segment, ~50/s each way
+    dumped = summarize(folder)
+    if recording.relay == "tcp":
+        # TURN framing on the wire: ChannelData headers (0x40-0x4f) start the browser's segments
+        firsts = Counter(
+            int(payload[:2], 16) >> 4
+            for (payload,) in tshark_fields(
+                capture, f"tcp.dstport=={port} && tcp.len>0", "tcp.payload"
+            )
+        )
+        assert firsts[4] >= dumped.browser_rtp_packets - 5
+    else:
+        # about one TLS application-data record (content type 23) per relayed message: this is
+        # mitmproxy's own TLS to coturn, and it writes what it read at once, so messages that
+        # reached it together share a record (~5-10 % here)
+        records = tshark_fields(
+            capture,
+            f"tcp.dstport=={port} && tls.record.content_type==23",
+            "tls.record.content_type",
+        )
+        count = sum(len(r[0].split(",")) for r in records)
+        assert count >= 0.85 * dumped.browser_rtp_packets
+
+
+@pytest.mark.parametrize("recording", [r for r in EXTRA if r.peer_talks], ids=lambda r: r.name)
+def test_peer_talks_back_the_whole_call(
+    recording: Recording, summaries: dict[str, SessionSummary]
+) -> None:
+    folder = CAPTURES / recording.name
+    summary = extra_summary(recording, summaries)
+    # both directions carry speech: the other participant talks while the user is muted
+    muted = summary.muted
+    assert len(muted.peer_audio_levels) >= 45 * muted.seconds
+    assert statistics.median(muted.peer_audio_levels) < 45
+    assert statistics.median(summary.unmuted.peer_audio_levels) < 45
+    assert "a=sendrecv" in (folder / "answer.sdp").read_text()
+    keys = json.loads((folder / "keys.json").read_text())
+    assert len(keys["peer"]["ssrcs"]) >= 1
+    session = json.loads((folder / "session.json").read_text())
+    sent = session["peer"]["sent_speech"]
+    assert sent["file"] == f"../{PEER_REFERENCE_NAME}"
+    speech = (folder / sent["file"]).resolve().read_bytes()
+    assert hashlib.sha256(speech).hexdigest() == sent["sha256"]
+    assert speech != (CAPTURES / REFERENCE_NAME).read_bytes()
+
+
+@pytest.mark.parametrize("recording", [r for r in EXTRA if r.video], ids=lambda r: r.name)
+def test_video_session_has_audio_video_and_rtx(
+    recording: Recording, summaries: dict[str, SessionSummary]
+) -> None:
+    folder = CAPTURES / recording.name
+    summary = extra_summary(recording, summaries)
+    others = dict(summary.other_browser_rtp)
+    assert len(summary.browser_ssrcs) + len(others) >= 3
+    offer = (folder / "offer.sdp").read_text()
+    (group,) = [line for line in offer.splitlines() if line.startswith("a=ssrc-group:FID ")]
+    video_ssrc, rtx_ssrc = (int(x) for x in group.split()[1:])
+    assert set(others) == {video_ssrc, rtx_ssrc}
+    assert others[video_ssrc] > 150  # VP8 frames, ~19 packets/s at 320x240
+    assert others[rtx_ssrc] >= 1  # retransmissions and padding probes on the RTX SSRC
+    answer = (folder / "answer.sdp").read_text()
+    assert "VP8/90000" in answer and "apt=" in answer
+    assert "a=ssrc-group:FID " in answer  # aiortc names its own (unused) video + RTX pair too
+    session = json.loads((folder / "session.json").read_text())
+    assert session["peer"]["video_frames_received"] > 100
+    assert sum(p.stat().st_size for p in folder.iterdir()) < 1_000_000

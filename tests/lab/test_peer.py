@@ -446,3 +446,25 @@ def test_server_closes_unmasked_websocket(tmp_path: Path) -> None:
     assert head.startswith(b"HTTP/1.1 101 ")
     assert frames == encode_websocket_frame(OPCODE_CLOSE, struct.pack("!H", 1002))
     assert not (tmp_path / TELEMETRY_LOG).exists()
+
+
+@pytest.mark.parametrize("talks", [False, True])
+def test_answer_to_a_real_video_offer(tmp_path: Path, talks: bool) -> None:
+    """Chromium's recorded audio+video offer: aiortc answers VP8 with RTX for the video; with
+    ``talk`` the peer's speech makes the audio sendrecv (the peer-talks sessions)."""
+    offer = (CAPTURES / "chromium-ui-only-video" / "offer.sdp").read_bytes().decode()
+    talk = CAPTURES / "peer-reference.wav" if talks else None
+
+    async def run() -> dict[str, str]:
+        peer = Peer(tmp_path, b"", talk)
+        answer = await peer.on_offer({"type": "offer", "sdp": offer})
+        await peer.finish()
+        return answer
+
+    answer = asyncio.run(run())
+    assert answer["type"] == "answer"
+    assert (tmp_path / "answer.sdp").read_bytes().decode() == answer["sdp"]
+    audio, video = answer["sdp"].split("m=video")
+    assert ("a=sendrecv" if talks else "a=recvonly") in audio
+    assert "a=recvonly" in video and "VP8/90000" in video
+    assert "a=fmtp:97 apt=96" in video and "a=ssrc-group:FID " in video

@@ -1,9 +1,9 @@
 """The lab records complete sessions live, cleans up after itself, and fails naming the step.
 
 The live tests record from scratch (real Chromium, mitmdump, aiortc, dumpcap in network
-namespaces): one silent variant and one leaking variant, then a run that fails on purpose. They
-need root, Chromium, dumpcap, espeak-ng and sox, and are skipped only when Chromium is missing
-and the CI variable is unset.
+namespaces): one silent variant and one leaking variant, one relayed through coturn over TCP,
+then runs that fail on purpose. They need root, Chromium, dumpcap, espeak-ng, sox and coturn,
+and are skipped only when Chromium is missing and the CI variable is unset.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,11 +27,15 @@ from decoders.lab.record import (
     _mitmdump_command,
     _place_reference,
     _refused_summary,
+    capture_filter,
     host_candidate,
+    page_query,
     record_session,
+    session_name,
     timeline_document,
 )
 from decoders.lab.summary import LEVEL_SILENCE, SessionSummary
+from decoders.lab.turn import TURN_PORT
 
 needs_chromium = pytest.mark.skipif(
     not os.access(CHROMIUM, os.X_OK) and not os.environ.get("CI"),
@@ -92,6 +97,62 @@ def test_record_live(
 
 
 @needs_chromium
+def test_record_relay_tcp_live(
+    live_corpus: Path, check_session: Callable[[Path, str], SessionSummary]
+) -> None:
+    """Through coturn over TCP, via the proxy's CONNECT: the whole session, from scratch."""
+    target = live_corpus / "chromium-track-disabled-relay-tcp"
+    folder = record_session(
+        "track-disabled",
+        target,
+        LIVE_DURATIONS,
+        shared_reference=live_corpus / "reference.wav",
+        relay="tcp",
+        rtpdump=True,  # the ground truth of what went through the relay
+    )
+    # complete: SDP and the page's marks in events.jsonl, timeline, keys, relay candidates
+    summary = check_session(folder, "track-disabled")
+    assert summary.source == "rtpdump"
+    assert set(summary.muted.audio_levels) == {LEVEL_SILENCE}
+    assert 45 <= summary.muted.packets_per_second <= 55
+    session = json.loads((folder / "session.json").read_text())
+    assert session["relay"]["transport"] == "tcp" and session["relay"]["port"] == TURN_PORT
+    assert f"10.77.0.2:{TURN_PORT}" in session["proxy"]["allowed"]
+    assert all(r["port"] != TURN_PORT for r in session["proxy"]["refused"])
+    # the capture: the proxy's one TCP connection to coturn's port, carrying the call
+    command = ["tshark", "-r", str(folder / "capture.pcapng"), "-T", "fields", "-e", "tcp.dstport"]
+    command += ["-Y", "tcp.len > 0 && ip.src == 10.77.0.1"]
+    ports = subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()
+    assert set(ports) == {str(TURN_PORT)}
+    assert len(ports) >= summary.browser_rtp_packets
+    udp = subprocess.run(
+        ["tshark", "-r", str(folder / "capture.pcapng"), "-Y", "udp"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert udp == ""  # relay only: no direct media
+    assert leftovers() == []
+
+
+@needs_chromium
+def test_turn_server_that_never_comes_up_fails_its_step_and_keeps_its_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from decoders.lab import turn
+
+    monkeypatch.setattr(turn, "READY_LINE", "a line coturn never writes")
+    monkeypatch.setattr(record, "TURN_READY_TIMEOUT_S", 2.0)
+    with pytest.raises(LabError, match=r"turnserver not ready after 2 s") as failure:
+        record_session("ui-only", tmp_path / "s", LIVE_DURATIONS, relay="udp")
+    assert failure.value.step == "turn server"
+    log = (tmp_path / "s" / record.TURN_LOG).read_text()
+    assert "Coturn" in log and "UDP listener opened on: 10.77.0.2:3478" in log
+    assert not (tmp_path / "s" / "session.json").exists()
+    assert leftovers() == []
+
+
+@needs_chromium
 def test_failed_run_names_the_step_and_cleans_up(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -120,6 +181,8 @@ def test_rejects_unknown_variant_and_bad_durations(tmp_path: Path) -> None:
         record_session("no-such-variant", tmp_path / "a")
     with pytest.raises(LabError, match=r"durations must be three values"):
         record_session("ui-only", tmp_path / "b", (1.0, 0.0, 1.0))
+    with pytest.raises(LabError, match=r"lab step 'arguments' failed: .*unknown relay 'sctp'"):
+        record_session("ui-only", tmp_path / "d", relay="sctp")
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "x").write_text("x")
     with pytest.raises(LabError, match=r"is not empty"):
@@ -200,6 +263,29 @@ def test_refused_summary(tmp_path: Path) -> None:
         {"kind": "connect", "host": "accounts.google.com", "port": 443, "count": 2},
         {"kind": "request", "host": "clients2.google.com", "port": 80, "count": 1},
     ]
+
+
+def test_page_query_and_capture_filter() -> None:
+    query = urllib.parse.parse_qs(
+        page_query("ui-only", (4.0, 6.0, 4.0), mark=True, relay="tls", video=True)
+    )
+    assert query["variant"] == ["ui-only"] and query["durations"] == ["4000,6000,4000"]
+    assert query["video"] == ["1"] and query["mark"] == ["http://mutecheck.mark"]
+    ice = json.loads(query["ice"][0])
+    assert ice["iceTransportPolicy"] == "relay"
+    assert ice["iceServers"][0]["urls"] == ["turns:10.77.0.2:5349?transport=tcp"]
+    plain = urllib.parse.parse_qs(page_query("ui-only", (4.0, 6.0, 4.0), mark=False))
+    assert set(plain) == {"variant", "durations"}
+    assert capture_filter("none") == "udp and host 10.77.0.1 and host 10.77.0.2"
+    relayed = capture_filter("tcp")
+    assert "port 3478" in relayed and "port 5349" in relayed and relayed == capture_filter("tls")
+
+
+def test_session_name() -> None:
+    assert session_name("ui-only") == "chromium-ui-only"
+    assert session_name("ui-only", "tls") == "chromium-ui-only-relay-tls"
+    assert session_name("track-disabled", peer_talks=True) == "chromium-track-disabled-peer-talks"
+    assert session_name("track-disabled", video=True) == "chromium-track-disabled-video"
 
 
 def test_mitmdump_command() -> None:

@@ -135,3 +135,23 @@ def test_make_reference_with_espeak_and_sox(tmp_path: Path) -> None:
     second = make_reference(tmp_path / "mic2.wav", tmp_path / "ref2.wav", 8.0, tmp_path)
     assert second.mic_path.read_bytes() == first.mic_path.read_bytes()
     assert second.reference_path.read_bytes() == first.reference_path.read_bytes()
+
+
+@needs_tools
+def test_peer_reference_is_another_voice(tmp_path: Path) -> None:
+    """The peer's speech: 16 kHz, its own text and voice, and the corpus's file is this one."""
+    from decoders.lab.reference import make_peer_reference
+
+    captures = Path(__file__).resolve().parents[2] / "captures"
+    committed = captures / "peer-reference.wav"
+    path = make_peer_reference(tmp_path / "peer.wav", 18.0, tmp_path)
+    samples, rate = read_wav_mono(path)
+    assert rate == REFERENCE_SAMPLE_RATE and samples.size == 18 * REFERENCE_SAMPLE_RATE
+    blocks = samples[: samples.size // 1600 * 1600].reshape(-1, 1600)
+    levels = 10 * np.log10(np.mean(blocks**2, axis=1))
+    assert np.percentile(levels, 90) > -25  # speech
+    assert float(np.min(levels)) > -70  # the noise floor
+    # deterministic: the corpus's shared peer-reference.wav (18 s) is exactly this signal
+    assert path.read_bytes() == committed.read_bytes()
+    microphone, _ = read_wav_mono(captures / "reference.wav")
+    assert not np.array_equal(samples, microphone)

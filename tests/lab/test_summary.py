@@ -29,6 +29,16 @@ CAPTURES = Path(__file__).resolve().parents[2] / "captures"
 SESSIONS = sorted(p for p in CAPTURES.glob("chromium-*") if (p / "session.json").is_file())
 
 
+def relay_of(folder: Path) -> str:
+    session = json.loads((folder / "session.json").read_text())
+    return str(session.get("relay", {}).get("transport", "none"))
+
+
+DIRECT = [p for p in SESSIONS if relay_of(p) == "none"]
+"""Sessions whose media went straight between the namespaces (tshark reads them as RTP)."""
+RELAYED_UDP = [p for p in SESSIONS if relay_of(p) == "udp"]
+
+
 def test_phase_of() -> None:
     window, span = (10.0, 16.0), (6.0, 20.0)
     assert _phase_of(5.0, window, span) is None  # before the scenario
@@ -75,14 +85,16 @@ def test_srtp_profiles() -> None:
 
 
 def tshark_browser_rtp(folder: Path) -> list[tuple[int, int, int]]:
-    """(sequence number, audio level, encrypted payload bytes) per browser packet."""
+    """(sequence number, audio level, encrypted payload bytes) per browser audio packet."""
     session = json.loads((folder / "session.json").read_text())
     browser = session["network"]["browser"]["address"]
     port = session["network"]["peer"]["ice_udp_port"]
-    summary_id = summarize(folder).audio_level_id
+    summary = summarize(folder)
+    summary_id = summary.audio_level_id
+    (ssrc,) = summary.browser_ssrcs  # its audio (a video session sends video and RTX too)
     command = [
         *("tshark", "-n", "-r", str(folder / "capture.pcapng")),
-        *("-d", f"udp.port=={port},rtp", "-Y", f"rtp.ssrc && ip.src=={browser}"),
+        *("-d", f"udp.port=={port},rtp", "-Y", f"rtp.ssrc == {ssrc} && ip.src=={browser}"),
         *("-T", "fields", "-E", "separator=\t"),
         *("-e", "rtp.seq", "-e", "rtp.ext.rfc5285.id", "-e", "rtp.ext.rfc5285.data"),
         *("-e", "srtp.enc_payload"),
@@ -99,7 +111,7 @@ def tshark_browser_rtp(folder: Path) -> list[tuple[int, int, int]]:
     return rows
 
 
-@pytest.mark.parametrize("folder", SESSIONS, ids=[p.name for p in SESSIONS])
+@pytest.mark.parametrize("folder", DIRECT, ids=[p.name for p in DIRECT])
 def test_agrees_with_tshark(folder: Path, tshark: str) -> None:
     summary = summarize(folder)
     rows = tshark_browser_rtp(folder)
@@ -111,6 +123,19 @@ def test_agrees_with_tshark(folder: Path, tshark: str) -> None:
     for phase in (summary.unmuted, summary.muted):
         assert not Counter(phase.audio_levels) - levels
         assert not Counter(phase.payload_bytes) - sizes
+
+
+@pytest.mark.parametrize("folder", RELAYED_UDP, ids=[p.name for p in RELAYED_UDP])
+def test_relayed_udp_agrees_with_tshark(folder: Path, tshark: str) -> None:
+    """tshark's TURN dissector counts the browser's ChannelData messages: every RTP packet the
+    summary decrypted travelled in one, beside a few RTCP and STUN ones."""
+    summary = summarize(folder)
+    command = [*("tshark", "-n", "-r", str(folder / "capture.pcapng"))]
+    command += [*("-Y", "ip.src==10.77.0.1 && stun.channel", "-T", "fields", "-e", "stun.channel")]
+    output = subprocess.run(command, capture_output=True, text=True, check=True, timeout=120)
+    channels = output.stdout.split()
+    assert summary.browser_rtp_packets <= len(channels) <= summary.browser_rtp_packets + 60
+    assert len(set(channels)) == 1  # one channel bound to the peer
 
 
 def test_summary_line() -> None:
