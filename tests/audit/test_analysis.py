@@ -445,11 +445,12 @@ def test_the_audit_measures_one_ssrc_across_its_legs(
     assert result.verdict.verdict == "no-leak"
 
 
-VIDEO_SESSIONS = ROOT / "tests" / "fixtures" / "sessions"  # lab recordings: audio, VP8 and RTX
+VIDEO_SESSIONS = CAPTURES  # the lab's recorded calls with audio, VP8 and RTX
 SDP_PLACES = {
     "offer.sdp + answer.sdp": (),
     "events.jsonl (2 sdp events)": ("offer.sdp", "answer.sdp"),
-    "none: inferred from behaviour": ("offer.sdp", "answer.sdp", "events.jsonl"),
+    "flows.mitm (2 sdp messages)": ("offer.sdp", "answer.sdp", "events.jsonl"),
+    "none: inferred from behaviour": ("offer.sdp", "answer.sdp", "events.jsonl", "flows.mitm"),
 }
 
 
