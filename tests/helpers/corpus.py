@@ -22,6 +22,20 @@ def base_sessions() -> list[Path]:
     return sorted(CAPTURES / f"chromium-{variant}" for variant in VARIANTS)
 
 
+def call_sessions(*, tls: bool = True) -> list[Path]:
+    """Every recorded session of the corpus (the base ones and the other call shapes), in name
+    order; ``tls=False`` leaves out the calls relayed over TURN/TLS, whose media only sizes and
+    timing can judge."""
+    folders = sorted(p for p in CAPTURES.glob("chromium-*") if p.is_dir())
+    return [p for p in folders if tls or not p.name.endswith("-relay-tls")]
+
+
+def mute_variant(folder: Path) -> str:
+    """How the page of ``captures/chromium-<variant>[-<call shape>]`` muted: its variant."""
+    name = folder.name.removeprefix("chromium-")
+    return max((v for v in VARIANTS if name == v or name.startswith(v + "-")), key=len)
+
+
 def lab_session(variant: str, needs: str = "capture.pcapng") -> Path:
     """The folder of ``captures/chromium-<variant>/``; fails the test if ``needs`` is missing.
 
