@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from decoders.audit.analysis import Inputs, analyze
 from decoders.lab import record
 from decoders.lab.record import (
     CHROMIUM,
@@ -132,6 +133,25 @@ def test_record_relay_tcp_live(
         check=True,
     ).stdout
     assert udp == ""  # relay only: no direct media
+    # the addon read the relayed media live, inside the proxy's CONNECT tunnel: the browser's
+    # stream over TURN/TCP, silent in the muted window, and the connection's relay summary
+    events = [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
+    media = [e for e in events if e.get("kind") == "media"]
+    streams = [e for e in media if e.get("phase") == "stream"]
+    assert streams and all(e["transport"] == "turn-tcp" for e in streams)
+    assert {e["turn_server"] for e in streams} == {f"10.77.0.2:{TURN_PORT}"}
+    windows = [e for e in media if e.get("phase") == "muted-window"]
+    assert sum(e["packets"] for e in windows) >= 0.8 * 50 * LIVE_DURATIONS[1]
+    assert sum(e["not_silent"] for e in windows) == 0
+    (relayed,) = [e for e in media if e.get("phase") == "relay"]
+    assert relayed["sent"]["messages"] >= summary.browser_rtp_packets
+    assert relayed["sent"]["skipped_bytes"] == 0
+    # and the capture alone is judged from the RTP inside TURN over TCP: a real mute, no leak
+    verdict = analyze(Inputs(session_dir=folder))
+    assert verdict.verdict.verdict == "no-leak", verdict.verdict.reason
+    assert verdict.media is not None
+    judged = [s for s in verdict.media.streams if s.judged]
+    assert judged and all(s.src == "10.77.0.1" for s in judged)
     assert leftovers() == []
 
 
