@@ -118,7 +118,8 @@ def parse_hello(body: bytes) -> TlsHello | None:
     else:
         suites = (r.number(2, "cipher_suite"),)
         r.take(1, "compression_method")
-    version, server_name, alpn = legacy, None, ()
+    version, server_name = legacy, None
+    alpn: tuple[str, ...] = ()
     if r.left:
         extensions = _Reader(r.vector(2, "extensions"), what)
         while extensions.left:
