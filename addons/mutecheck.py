@@ -4,7 +4,8 @@
 
 Records SDP offers and answers, the mute state (your marks, the app's own signals, your rules)
 and volume telemetry in ``SESSION_DIR/events.jsonl`` (docs/session-format.md); prints one warning
-line when volume telemetry, or RTP audio that is not silent, leaves while you are muted; with
+line when volume telemetry, or RTP audio that is not silent (over UDP, or relayed through a TURN
+server over TCP or TLS by way of the proxy), leaves while you are muted; with
 ``mutecheck_block`` it stops such telemetry. Mark mute and unmute with the command
 ``mutecheck.mark muted|unmuted`` or by requesting ``http://mutecheck.mark/muted`` (``/unmuted``)
 through the proxy. The logic lives in :mod:`decoders.session.monitor`; this class only adapts
@@ -31,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, Concatenate
 
-from mitmproxy import command, ctx, exceptions, flowfilter, http, udp, version
+from mitmproxy import command, ctx, exceptions, flowfilter, http, tcp, udp, version
 from mitmproxy import flow as mitmflow
 from mitmproxy.addonmanager import Loader
 from mitmproxy.proxy import server_hooks
@@ -53,7 +54,9 @@ from decoders.session.monitor import (
     Monitor,
     Outcome,
     Settings,
+    Transport,
     address_text,
+    starts_turn_stream,
     websocket_url,
     without_query,
 )
@@ -63,6 +66,11 @@ from decoders.session.signaling import MuteRule, load_rules
 
 MAX_INTERNAL_ERRORS = 100
 MAX_OPEN_WEBSOCKETS = 4096
+MAX_OPEN_TCP = 4096
+TURN_DECISION_BYTES = 4100
+TURN_DECISION_MESSAGES = 8
+"""A TCP flow whose first client bytes are too short to tell TURN from other TCP is decided
+again on the next message, up to this many bytes and messages; then it is not TURN."""
 METADATA_KEY = "mutecheck"
 OPTION_NAMES = (
     "mutecheck_dir",
@@ -112,6 +120,7 @@ class MuteCheck:
         self._running = False
         self._errors = 0
         self._websockets: dict[str, tuple[FlowRef, str, str]] = {}
+        self._tcp: dict[str, tuple[FlowRef, Transport] | None] = {}
         self._unwritable = False
 
     def load(self, loader: Loader) -> None:
@@ -214,7 +223,8 @@ class MuteCheck:
             0,
             """
             RTP header extension id of the RFC 6464 audio level in the media the proxy carries
-            (UDP modes). 0: learn it from the SDP seen in the signaling.
+            (UDP modes, and TURN over TCP or TLS through CONNECT). 0: learn it from the SDP seen
+            in the signaling.
             """,
         )
 
@@ -702,7 +712,7 @@ class MuteCheck:
         self._websockets.pop(flow.id, None)
         self._keep(flow)
 
-    # the other flows are only saved, when they end
+    # the other flows are saved when they end; TCP to a TURN server is read for media
     def tcp_start(self, flow: mitmflow.Flow) -> None:
         self._started(flow)
 
@@ -713,9 +723,98 @@ class MuteCheck:
         self._started(flow)
 
     def tcp_end(self, flow: mitmflow.Flow) -> None:
+        try:
+            self._tcp_ended(flow)
+        finally:
+            self._keep(flow)
+
+    tcp_error = tcp_end
+
+    def udp_end(self, flow: mitmflow.Flow) -> None:
         self._keep(flow)
 
-    tcp_error = udp_end = udp_error = dns_response = dns_error = tcp_end
+    udp_error = dns_response = dns_error = udp_end
+
+    @_guarded
+    def tcp_message(self, flow: tcp.TCPFlow) -> None:
+        """TURN over TCP (or TLS the proxy terminated) through CONNECT: the pieces go to the
+        monitor (in the observer), which frames them; any other TCP costs a dict lookup."""
+        if flow.id not in self._tcp:
+            self._tcp_decide(flow)  # hands over the messages so far if it is TURN
+            return
+        known = self._tcp[flow.id]
+        if known is not None:
+            self._tcp_piece(flow, known, flow.messages[-1])
+
+    def _tcp_decide(self, flow: tcp.TCPFlow) -> None:
+        """Is a TCP flow TURN? Decided on its first client bytes (a few messages at most, while
+        they are too short to tell), then remembered until it ends."""
+        messages = flow.messages
+        head = b""
+        for message in messages:
+            if not message.from_client:
+                if not head:  # the server spoke first: not TURN
+                    break
+                continue
+            head += message.content
+            if len(head) >= TURN_DECISION_BYTES:
+                break
+        verdict = starts_turn_stream(head) if head else False
+        if verdict is None and len(messages) < TURN_DECISION_MESSAGES:
+            return  # too short to tell: the next message decides
+        if len(self._tcp) >= MAX_OPEN_TCP:
+            del self._tcp[next(iter(self._tcp))]
+        if not verdict:
+            self._tcp[flow.id] = None
+            return
+        transport: Transport = "turn-tls" if flow.client_conn.tls_established else "turn-tcp"
+        reference = FlowRef(
+            id=flow.id,
+            type="tcp",
+            client=address_text(flow.client_conn.peername),
+            server=address_text(flow.server_conn.address),
+        )
+        known = (reference, transport)
+        self._tcp[flow.id] = known
+        self._relevant.add(flow.id)  # media evidence: saved to flows.mitm when it ends
+        for message in messages:  # from its first byte (also after a script reload mid-call)
+            self._tcp_piece(flow, known, message)
+
+    def _tcp_piece(
+        self, flow: tcp.TCPFlow, known: tuple[FlowRef, Transport], message: tcp.TCPMessage
+    ) -> None:
+        reference, transport = known
+        when = message.timestamp or time.time()
+        if self._observer is not None:
+            try:
+                self._observer.stream(
+                    reference, message.content, message.from_client, when, transport
+                )
+            except ObserverGone as error:
+                self._observer_lost(error)
+            else:
+                return
+        self._emit(
+            self.monitor.observe_stream(
+                reference, message.content, message.from_client, when, transport
+            ),
+            flow,
+        )
+
+    @_guarded
+    def _tcp_ended(self, flow: mitmflow.Flow) -> None:
+        if self._tcp.pop(flow.id, None) is None:
+            return
+        messages = getattr(flow, "messages", None)
+        when = (messages[-1].timestamp if messages else None) or time.time()  # replays alike
+        if self._observer is not None:
+            try:
+                self._observer.stream_end(flow.id, when)
+            except ObserverGone as error:
+                self._observer_lost(error)
+            else:
+                return
+        self._emit(self.monitor.end_stream(flow.id, when), flow)
 
     @_guarded
     def udp_message(self, flow: udp.UDPFlow) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -29,14 +29,29 @@ from decoders.audit.correlate import (
 )
 from decoders.audit.decoded import DecodedAudio, decoded_audio, not_measured
 from decoders.audit.flags import Finding, media_findings, telemetry_findings
-from decoders.audit.measure import (
+from decoders.audit.local import (
+    CaptureFacts,
     LocalSide,
+    assumed_side,
+    infer_local,
+    local_side,
+    read_capture_facts,
+)
+from decoders.audit.measure import (
     MediaMeasurement,
     TelemetryMeasurement,
     measure_media,
     measure_telemetry,
 )
 from decoders.audit.messages import replay_flows, telemetry_from_events
+from decoders.audit.sides import (
+    Candidate,
+    agreed,
+    audio_senders,
+    judge_candidates,
+    relabel,
+    undecided,
+)
 from decoders.audit.verdict import Verdict, decide
 from decoders.errors import CaptureError, MalformedPacket
 from decoders.session.events import Event, read_events
@@ -54,6 +69,8 @@ from decoders.session.timeline import (
 
 ALIGNED_LAG_S: Final = 0.5
 """Once the unmuted stream aligns the reference, leaks are searched within this of its lag."""
+__all__ = ["Analysis", "InputError", "Inputs", "analyze", "local_side", "resolve"]
+
 IGNORABLE: Final = ("sdp", "keys", "events", "flows", "timeline", "reference", "session")
 """Parts of a session folder ``--ignore`` can leave out (``session``: session.json)."""
 
@@ -156,6 +173,8 @@ class Analysis:
     verdict: Verdict
     capture: dict[str, Any] | None
     warnings: list[str]
+    candidates: list[Candidate] = field(default_factory=list)
+    """When the muted side is unknown: each address that may be it, judged as if it were."""
 
 
 def _given(path: Path | None, what: str) -> Path | None:
@@ -256,52 +275,6 @@ def _manifest_reference(folder: Path, manifest: dict[str, Any]) -> Path | None:
     return next((p for p in candidates if p.is_file()), None)
 
 
-def local_side(
-    given: Sequence[str], manifest: dict[str, Any], events: Sequence[Event]
-) -> LocalSide:
-    """Who was muted: ``--local``, the lab's manifest, or the SDP the browser sent."""
-    if given:
-        addresses: set[str] = set()
-        endpoints: set[tuple[str, int]] = set()
-        for item in given:
-            host, sep, port = item.rpartition(":")
-            if sep and port.isdigit() and host and (host.count(":") == 0 or host.endswith("]")):
-                endpoints.add((host.strip("[]"), int(port)))
-            else:
-                addresses.add(item.strip("[]"))
-        return LocalSide(frozenset(addresses), frozenset(endpoints), frozenset(), "--local")
-    network = manifest.get("network")
-    browser = network.get("browser") if isinstance(network, dict) else None
-    if isinstance(browser, dict) and isinstance(browser.get("address"), str):
-        address = str(browser["address"])
-        media_port = browser.get("ice_udp_port")
-        return LocalSide(
-            frozenset({address}),
-            frozenset({(address, media_port)}) if isinstance(media_port, int) else frozenset(),
-            frozenset(),
-            "session.json network.browser",
-        )
-    ssrcs: set[int] = set()
-    endpoints = set()
-    for event in events:
-        if event.get("kind") != "sdp" or event.get("direction") != "sent":
-            continue
-        parsed = event.get("parsed")
-        for section in parsed.get("media", ()) if isinstance(parsed, dict) else ():
-            if not isinstance(section, dict):
-                continue
-            ssrcs.update(s for s in section.get("ssrcs", ()) if isinstance(s, int))
-            for candidate in section.get("candidates", ()):
-                words = str(candidate).split()
-                if len(words) >= 3 and words[2].isdigit():
-                    endpoints.add((words[1], int(words[2])))
-    if ssrcs or endpoints:
-        return LocalSide(
-            frozenset(), frozenset(endpoints), frozenset(ssrcs), "SDP the browser sent"
-        )
-    return LocalSide()
-
-
 def _read_events(path: Path) -> list[Event]:
     try:
         with path.open("rb") as fo:
@@ -380,7 +353,16 @@ def analyze(inputs: Inputs) -> Analysis:
     except ValueError as error:
         raise InputError(str(error)) from None
     warnings += timeline.warnings
-    local = local_side(inputs.local, resolved.manifest, events or telemetry_events)
+    side_events = events or telemetry_events
+    facts: CaptureFacts | None = None
+    seen: frozenset[str] = frozenset()
+    if scan is not None and resolved.capture is not None and not inputs.local:
+        seen = frozenset(a for s in scan.streams for a in (s.src, s.dst))
+        from decoders.wire.demux import PacketKind
+
+        stun_rows = scan.rows.kind_mask(PacketKind.STUN)
+        facts = read_capture_facts(resolved.capture, scan.rows["frame"][stun_rows].tolist())
+    local = infer_local(inputs.local, resolved.manifest, side_events, facts=facts, seen=seen)
     # -- media ---------------------------------------------------------------------------------
     media: MediaMeasurement | None = None
     decoded = not_measured("no capture")
@@ -398,29 +380,51 @@ def analyze(inputs: Inputs) -> Analysis:
         )
         capture_info = _capture_info(scan, span)
         capture_info["sdp"] = found_sdp.to_json() if found_sdp is not None else None
-        if not local.known and len([s for s in media.streams if s.judged]) > 1:
-            warnings.append(
-                "which side was muted is unknown (no session.json, no SDP from events.jsonl, "
-                "no --local): every audio stream is judged as if the muted side sent it"
-            )
     messages = telemetry_from_events(telemetry_events) if resolved.telemetry_source else []
     telemetry = measure_telemetry(messages, timeline, source=resolved.telemetry_source)
     # -- findings, proof, verdict --------------------------------------------------------------
-    findings: list[Finding] = []
-    if media is not None:
-        findings += media_findings(media, timeline)
-    findings += telemetry_findings(telemetry, timeline)
+    side_free = telemetry_findings(telemetry, timeline)
     reference, envelope = _reference(resolved, span, warnings)
+    alignment: Correlation | None = None
     if envelope is not None:
         alignment = _alignment(media, envelope) if media is not None else None
-        lags = LAG_RANGE_S
-        if alignment is not None and alignment.proven:
-            # the unmuted stream fixes the reference's timing: search near its lag only
-            lags = (alignment.lag_s - ALIGNED_LAG_S, alignment.lag_s + ALIGNED_LAG_S)
-        findings = [_correlated(f, envelope, lags) for f in findings]
         reference = dataclasses.replace(reference, alignment=alignment)
-    findings.sort(key=lambda f: (f.window, f.leak is None, -f.rank, f.id))
-    verdict = decide(findings, timeline, media, telemetry)
+
+    def judge(measured: MediaMeasurement | None, side: LocalSide) -> tuple[list[Finding], Verdict]:
+        found = media_findings(measured, timeline) if measured is not None else []
+        found += side_free
+        if envelope is not None:
+            lags = LAG_RANGE_S
+            if alignment is not None and alignment.proven:
+                # the unmuted stream fixes the reference's timing: search near its lag only
+                lags = (alignment.lag_s - ALIGNED_LAG_S, alignment.lag_s + ALIGNED_LAG_S)
+            found = [_correlated(f, envelope, lags) for f in found]
+        found.sort(key=lambda f: (f.window, f.leak is None, -f.rank, f.id))
+        return found, decide(found, timeline, measured, telemetry, side=side)
+
+    senders = audio_senders(media) if media is not None and not local.known else []
+    if media is not None and len(senders) == 1:
+        local = assumed_side(local, senders[0])
+        media = relabel(media, local)
+        warnings.append(
+            f"which side was muted is unknown: {senders[0]}, the only address that sends audio "
+            f"in the capture, was taken as you (pass --local {senders[0]} to confirm)"
+        )
+    findings, verdict = judge(media, local)
+    candidates: list[Candidate] = []
+    if media is not None and len(senders) > 1:
+        candidates = judge_candidates(media, local, senders, judge)
+        same = agreed(candidates)
+        if same is not None:
+            verdict = same
+        else:
+            findings = [f for f in findings if f.stream is None]  # telemetry: whoever you are
+            extra, verdict = undecided(candidates, timeline, local, len(findings))
+            findings += extra
+        warnings.append(
+            f"which side was muted is unknown and {len(senders)} addresses send audio: "
+            f"pass {' or '.join(f'--local {a}' for a in senders)}"
+        )
     return Analysis(
         inputs=resolved,
         timeline=timeline,
@@ -433,6 +437,7 @@ def analyze(inputs: Inputs) -> Analysis:
         verdict=verdict,
         capture=capture_info,
         warnings=warnings,
+        candidates=candidates,
     )
 
 

@@ -81,7 +81,9 @@ def _seconds(text: str | None, name: str) -> float | None:
     "--local",
     multiple=True,
     metavar="ADDR[:PORT]",
-    help="Address (or address:port) of the muted side, when the session does not say.",
+    help="Address (or address:port) of the muted side, when the session does not say. "
+    "Without it the side is inferred (SDP, ICE, TURN, interface addresses); when it cannot "
+    "be and the verdict depends on it, the verdict is inconclusive and names the --local to pass.",
 )
 @click.option(
     "--audio-level-id",

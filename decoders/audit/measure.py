@@ -33,6 +33,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from decoders.audit.local import LocalSide
 from decoders.audit.messages import TelemetryMessage
 from decoders.media.streams import StreamStats
 from decoders.session.timeline import TRANSITION, UNMUTED, Timeline
@@ -49,33 +50,7 @@ DTX_GAP_FRAMES: Final = 3.0
 RTCP_SENDER_REPORT: Final = 200
 PHASES: Final = ("unmuted", "transition", "muted")
 
-
-@dataclass(frozen=True, slots=True)
-class LocalSide:
-    """Who is the muted side: its addresses, (address, port) endpoints and SSRCs; ``how``."""
-
-    addresses: frozenset[str] = frozenset()
-    endpoints: frozenset[tuple[str, int]] = frozenset()
-    ssrcs: frozenset[int] = frozenset()
-    how: str = "unknown"
-
-    @property
-    def known(self) -> bool:
-        return bool(self.addresses or self.endpoints or self.ssrcs)
-
-    def sends(self, src: str, src_port: int, ssrc: int) -> bool | None:
-        """Does the muted side send this stream? None when the side is unknown."""
-        if not self.known:
-            return None
-        return ssrc in self.ssrcs or (src, src_port) in self.endpoints or src in self.addresses
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "how": self.how,
-            "addresses": sorted(self.addresses),
-            "endpoints": [f"{a}:{p}" for a, p in sorted(self.endpoints)],
-            "ssrcs": sorted(self.ssrcs),
-        }
+__all__ = ["LocalSide"]  # re-exported: measure_media takes one
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,12 @@ correlates with the reference signal; "no leak" is surer when the evidence reads
 directly (audio level, decoded audio, no packets at all) than when only sizes are known, when
 the same detectors do see sound while unmuted, and when telemetry was checked too.
 
+When the muted side was only inferred with medium confidence, or assumed (the only address
+that sends audio), a leak found on its streams is capped at :data:`SIDE_CAPS` (it might be
+incoming), unless it correlates with the reference signal (then it is the microphone's), and the
+reason says how the side was found. When the side cannot be told at all,
+:mod:`decoders.audit.sides` judges each candidate instead.
+
 The exit code of ``mutecheck analyze`` encodes the verdict (:data:`EXIT_CODES`).
 """
 
@@ -28,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from decoders.audit.flags import Finding
+from decoders.audit.local import LocalSide
 from decoders.audit.measure import MediaMeasurement, TelemetryMeasurement
 from decoders.session.timeline import Timeline, Window
 
@@ -36,6 +43,8 @@ EXIT_CODES: Final = {"no-leak": 0, "inconclusive": 3, "metadata-leak": 4, "conte
 """0: no leak; 3: cannot tell; 4: metadata left; 5: content left. (1 is a crash, 2 a user error.)"""
 _RANK: Final = {"no-leak": 0, "metadata-leak": 1, "content-leak": 2}
 _SEVERE: Final = ("medium", "high")
+SIDE_CAPS: Final = {"medium": 0.8, "assumed": 0.75}
+"""Highest confidence of a media leak when the muted side is only inferred or assumed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +77,8 @@ class Verdict:
     confidence: float
     reason: str
     windows: tuple[WindowVerdict, ...]
+    hint: str | None = None
+    """What to pass to decide an inconclusive verdict, e.g. ``--local 10.0.0.1``."""
 
     @property
     def label(self) -> str:
@@ -84,6 +95,7 @@ class Verdict:
             "confidence_label": self.label,
             "reason": self.reason,
             "exit_code": self.exit_code,
+            "hint": self.hint,
         }
 
 
@@ -96,6 +108,8 @@ def decide(
     timeline: Timeline,
     media: MediaMeasurement | None,
     telemetry: TelemetryMeasurement | None,
+    *,
+    side: LocalSide | None = None,
 ) -> Verdict:
     """Judge every window, then the session (see the module docstring)."""
     if timeline.empty:
@@ -111,8 +125,9 @@ def decide(
         return Verdict(
             "inconclusive", 0.0, "nothing to judge: no capture and no telemetry source", ()
         )
+    cap = SIDE_CAPS.get(side.confidence) if side is not None else None
     windows = tuple(
-        _window(w, findings, timeline, media, checked_telemetry) for w in timeline.windows
+        _window(w, findings, timeline, media, checked_telemetry, cap) for w in timeline.windows
     )
     judged = [w for w in windows if w.verdict != "inconclusive"]
     if not judged:
@@ -137,7 +152,15 @@ def decide(
     skipped = len(windows) - len(judged)
     if skipped:
         reason += f"; {skipped} window(s) could not be judged"
+    if cap is not None and side is not None and media is not None:
+        reason += f"; the muted side was {_how(side)}: pass --local ADDR to confirm"
     return Verdict(verdict, confidence, reason, windows)
+
+
+def _how(side: LocalSide) -> str:
+    if side.confidence == "assumed":
+        return side.how
+    return f"inferred from {side.how} ({side.confidence} confidence)"
 
 
 def _window(
@@ -146,6 +169,7 @@ def _window(
     timeline: Timeline,
     media: MediaMeasurement | None,
     checked_telemetry: bool,
+    cap: float | None = None,
 ) -> WindowVerdict:
     mine = [i for i, f in enumerate(findings) if f.window == window.index]
     mine_findings = [findings[i] for i in mine]
@@ -164,6 +188,8 @@ def _window(
     if content:
         kinds = {f.id for f in content}
         confidence = min(0.95, 0.8 + 0.1 * (len(kinds) - 1))
+        if cap is not None:
+            confidence = min(confidence, cap)
         if any(f.correlation is not None and f.correlation.proven for f in content):
             confidence = 0.99
         top = max(content, key=lambda f: f.rank)
@@ -177,6 +203,8 @@ def _window(
     if metadata:
         high = any(f.severity == "high" for f in metadata)
         confidence = 0.85 if high else 0.75
+        if cap is not None and all(f.stream is not None for f in metadata):
+            confidence = min(confidence, cap)
         if any(f.correlation is not None and f.correlation.proven for f in metadata):
             confidence = 0.95
         top = max(metadata, key=lambda f: f.rank)
@@ -212,7 +240,7 @@ def _window(
             "no audio stream from the muted side in the capture",
             tuple(mine),
         )
-    return _no_leak(window, media, judged_streams, checked_telemetry, tuple(mine))
+    return _no_leak(window, media, judged_streams, checked_telemetry, tuple(mine), cap)
 
 
 def _no_leak(
@@ -221,6 +249,7 @@ def _no_leak(
     streams: Sequence[Any],
     checked_telemetry: bool,
     mine: tuple[int, ...],
+    cap: float | None = None,
 ) -> WindowVerdict:
     """How sure is "nothing left": direct evidence, detectors that see sound, telemetry."""
     direct = True
@@ -247,7 +276,7 @@ def _no_leak(
             sees_sound = True
     confidence = 0.5 + (0.3 if direct else 0.15) + (0.1 if sees_sound else 0.0)
     confidence += 0.05 if checked_telemetry else 0.0
-    if any(s.local is None for s in streams):
+    if cap is not None or any(s.local is None for s in streams):
         confidence -= 0.05
     parts = sorted(set(how))
     reason = f"nothing of the sound left during mute window {window.index + 1} ({', '.join(parts)})"

@@ -37,6 +37,8 @@ from decoders.wire import demux
 
 DEFAULT_LOCAL: Final = ("10.0.0.1", 50000)
 DEFAULT_REMOTE: Final = ("10.0.0.2", 50002)
+RTPDUMP_INTERFACE: Final = "chromium-rtpdump"
+"""Name of the capture interface an imported dump is written on."""
 TIME_TOLERANCE_MS: Final = 1000
 """Largest disagreement between the log header's time and the dump's own seconds.milliseconds
 before a packet is flagged (they are taken microseconds apart)."""
@@ -231,15 +233,17 @@ def write_pcapng(
 ) -> int:
     """The dump as UDP over Ethernet in pcapng (ns timestamps, time order); packets written.
 
-    Outbound packets go from ``local`` to ``remote``, inbound ones back. A packet whose two
-    times disagree gets a comment.
+    Outbound packets go from ``local`` to ``remote``, inbound ones back. The interface is named
+    :data:`RTPDUMP_INTERFACE` and records ``local`` as its address (``if_IPv4addr``): the
+    browser's side, which the audit takes as the muted one. A packet whose two times disagree
+    gets a comment.
     """
     from decoders.wire.capture import LINKTYPE_ETHERNET
     from decoders.wire.pcapwriter import PcapngWriter, build_udp_frame
 
     writer = PcapngWriter(out)
     interface = writer.add_interface(
-        LINKTYPE_ETHERNET, ts_resolution_exp10=9, name="chromium-rtpdump"
+        LINKTYPE_ETHERNET, ts_resolution_exp10=9, name=RTPDUMP_INTERFACE, addresses=(local[0],)
     )
     for packet in sorted(dump.packets, key=lambda p: p.timestamp_ns):
         src, dst = (local, remote) if packet.outbound else (remote, local)

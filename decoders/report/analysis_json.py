@@ -152,7 +152,10 @@ def report_document(analysis: Analysis) -> dict[str, Any]:
         "inputs": analysis.inputs.to_json(),
         "timeline": timeline_json(analysis.timeline, first),
         "capture": analysis.capture,
-        "muted_side": analysis.local.to_json(),
+        "muted_side": {
+            **analysis.local.to_json(),
+            "candidates": [c.to_json() for c in analysis.candidates],
+        },
         "streams": streams_json(media) if media is not None else [],
         "telemetry": telemetry_json(analysis.telemetry),
         "decoded_audio": analysis.decoded.to_json(),

@@ -349,15 +349,19 @@ def measured(analysis: Analysis) -> list[dict[str, str]]:
             )
         )
     local = analysis.local
-    items.append(
-        _item(
-            "Which side was muted",
-            "yes" if local.known else "no",
-            local.how
-            if local.known
-            else "unknown: every audio stream judged as if the muted side sent it",
+    if local.known:
+        said = "yes" if local.sure else "partly"
+        side = local.how
+        if not local.sure and local.confidence != "assumed":
+            side += f" ({local.confidence} confidence)"
+    else:
+        said = "no"
+        side = (
+            "unknown: each address that sends audio was judged as if it were you"
+            if analysis.candidates
+            else "unknown"
         )
-    )
+    items.append(_item("Which side was muted", said, side))
     telemetry = analysis.telemetry
     items.append(
         _item(
@@ -457,6 +461,7 @@ def render_html(analysis: Analysis, *, generated: datetime | None = None) -> str
             "label": verdict.label,
             "confidence": f"{verdict.confidence:.2f}",
             "reason": verdict.reason,
+            "hint": verdict.hint,
         },
         "windows": windows,
         "grace": f"{analysis.timeline.grace:g}",

@@ -39,6 +39,10 @@ MEANINGS: Final = {
         "Packets of silence kept flowing (Chromium does this; they hold no sound)."
     ),
     "no-media-while-muted": "The app stopped sending audio while you were muted.",
+    "muted-side-unknown": (
+        "The capture shows audio in both directions and nothing says which side is yours: "
+        "the other person's speech is no leak of yours."
+    ),
 }
 
 
@@ -112,6 +116,11 @@ def summary_text(
     lines = [style.verdict(verdict["verdict"], HEADLINES[verdict["verdict"]])]
     if verdict["verdict"] == "inconclusive":
         lines.append(f"  why: {verdict['reason']}")
+        if verdict.get("hint"):
+            lines.append(
+                f"  to decide: run again with {verdict['hint']} "
+                "(the address of the computer that was muted)"
+            )
     else:
         lines.append(
             f"  how sure: {verdict['confidence_label']} ({verdict['confidence']:.2f}); "

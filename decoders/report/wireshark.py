@@ -472,17 +472,15 @@ class CopyResult:
 def _add_interface(writer: PcapngWriter, interface: Interface) -> int:
     units = interface.ts_units_per_second
     exp10 = round(math.log10(units)) if units > 0 else 6
-    kwargs: dict[str, int] = {}
-    if 10**exp10 == units:
-        kwargs["ts_resolution_exp10"] = exp10
-    else:
-        kwargs["ts_resolution_exp2"] = units.bit_length() - 1
+    decimal = 10**exp10 == units
     return writer.add_interface(
         interface.link_type,
+        ts_resolution_exp10=exp10 if decimal else 6,
+        ts_resolution_exp2=None if decimal else units.bit_length() - 1,
         ts_offset_seconds=interface.ts_offset_seconds,
         name=interface.name,
         snaplen=interface.snaplen,
-        **kwargs,
+        addresses=interface.addresses,
     )
 
 

@@ -179,8 +179,13 @@ class MuteTimeline:
 
     def state_at(self, t: float) -> bool | None:
         """The merged state at ``t`` (None before the first change)."""
+        change = self.change_at(t)
+        return None if change is None else change.muted
+
+    def change_at(self, t: float) -> MuteChange | None:
+        """The change in force at ``t``: the last one at or before it (None before the first)."""
         position = bisect.bisect_right(self._times, t)
-        return self._changes[position - 1].muted if position else None
+        return self._changes[position - 1] if position else None
 
     def intervals(self, end: float | None = None) -> list[tuple[float, float]]:
         """The muted intervals ``(start, end)``; one still open ends at ``end`` (or +inf)."""

@@ -18,9 +18,15 @@ none of the words anything below looks for, then
    a change of state; with blocking on, the message is dropped or the fields redacted.
 
 For a datagram the browser sent: TURN wrappers are removed, RTP parsed, and its RFC 6464 audio
-level read with the id the SDP negotiated (or the one configured). While muted, packets are
-summed per stream in windows (``media`` events); a level louder than the silence threshold
-outside the grace period gives a warning.
+level read with the id the SDP negotiated (or the one configured). While muted (the state at the
+packet's own time, so that a replay where a connection comes after its marks judges alike),
+packets are summed per stream in windows (``media`` events); a level louder than the silence
+threshold outside the grace period gives a warning. A TCP connection to a TURN server (TURN
+over TCP, or over TLS that the proxy terminated) arrives as pieces of a byte stream
+(:meth:`Monitor.observe_stream`): one :class:`~decoders.wire.framing.TurnTcpFramer` per
+direction cuts it back into whole TURN messages, and each message the browser sent takes the
+datagram path above. ChannelBind requests say which peer a channel reaches, so media events name
+the peer.
 
 Memory is bounded: per-endpoint and per-stream state lives in small LRU tables.
 """
@@ -68,7 +74,16 @@ from decoders.session.telemetry import (
     voice_active,
     volume_slots,
 )
-from decoders.wire.demux import PacketKind, classify, unwrap_turn
+from decoders.wire import stun
+from decoders.wire.demux import (
+    CHANNEL_DATA_HEADER_LENGTH,
+    CHANNEL_NUMBERS,
+    PacketKind,
+    classify,
+    parse_channel_data,
+    unwrap_turn,
+)
+from decoders.wire.framing import DEFAULT_MAX_SYNC_LENGTH, TurnTcpFramer, detect
 from decoders.wire.rtp import RtpPacket, audio_level
 
 BlockAction = Literal["drop", "redact"]
@@ -76,6 +91,48 @@ BLOCK_ACTIONS: tuple[BlockAction, ...] = ("drop", "redact")
 
 RTP_SILENCE = 127
 """RFC 6464 §3: 127 is -127 dBov, digital silence."""
+
+Transport = Literal["udp", "turn-tcp", "turn-tls"]
+"""How media reached the proxy: UDP datagrams, or a TCP connection to a TURN server (TLS
+terminated by the proxy for ``turn-tls``)."""
+
+TRANSPORT_NAMES: dict[str, str] = {"udp": "UDP", "turn-tcp": "TURN/TCP", "turn-tls": "TURN/TLS"}
+
+_CHANNEL_BIND_REQUEST = b"\x00\x09"
+_SEND_INDICATION = b"\x00\x16"
+"""STUN message types (RFC 8489 s5, RFC 8656 s18) read here by their first two bytes, so that
+only the rare messages that name a peer are parsed."""
+
+
+def starts_turn_stream(data: bytes) -> bool | None:
+    """Do the first bytes a client sent on a TCP connection say TURN (RFC 8656 s12.5)?
+    None: too few bytes to tell yet.
+
+    A STUN message (top two bits zero, the magic cookie at offset 4, a length that is a
+    multiple of 4: an Allocate request, as every TURN client starts; the framing module's
+    :func:`~decoders.wire.framing.detect` decides), or a whole ChannelData message on a
+    channel number RFC 8656 allows (0x4000-0x4FFF) whose data is a media datagram (RFC 7983:
+    RTP, RTCP, DTLS or STUN). Text protocols start with letters that look like a channel
+    number, but claim a length no media message has (``GET`` would be 17,748 bytes).
+    """
+    if data[:1] and data[0] in CHANNEL_FIRST_BYTES:
+        if len(data) < CHANNEL_DATA_HEADER_LENGTH:
+            return None
+        length = int.from_bytes(data[2:4], "big")
+        size = CHANNEL_DATA_HEADER_LENGTH + length + (-length % 4)
+        if size > DEFAULT_MAX_SYNC_LENGTH:
+            return False
+        if len(data) < size:
+            return None
+        channel = parse_channel_data(data[:size])
+        return channel is not None and classify(channel.data) in _MEDIA_KINDS
+    framing, _ = detect(data, stream_start=True)
+    return None if framing is None else framing == "turn"
+
+
+CHANNEL_FIRST_BYTES = range(CHANNEL_NUMBERS.start >> 8, CHANNEL_NUMBERS.stop >> 8)
+_MEDIA_KINDS = (PacketKind.RTP, PacketKind.RTCP, PacketKind.DTLS, PacketKind.STUN)
+
 
 _KEYWORDS = re.compile(
     rb"v=0|mute|mic|audio|level|lvl|vol|gain|energy|rms|loud|db|vad|speak|talk|voice|amplitude"
@@ -180,6 +237,9 @@ class _Lru[K, V]:
         while len(self._items) > self._size:
             self._items.popitem(last=False)
 
+    def pop(self, key: K) -> V | None:
+        return self._items.pop(key, None)
+
     def values(self) -> list[V]:
         return list(self._items.values())
 
@@ -210,7 +270,7 @@ class FlowRef:
     """Which flow (and which message of it) an event is about."""
 
     id: str
-    type: Literal["http", "websocket", "udp"]
+    type: Literal["http", "websocket", "udp", "tcp"]
     url: str | None = None
     method: str | None = None
     client: str | None = None
@@ -306,6 +366,32 @@ class _Stream:
     level_min: int | None = None
     level_max: int | None = None
     level_id: int | None = None
+    transport: Transport = "udp"
+    peer: str | None = None
+
+
+@dataclass(slots=True)
+class _Relay:
+    """A TCP connection to a TURN server: a framer per direction, and what they cut."""
+
+    flow: FlowRef
+    transport: Transport
+    framers: dict[bool, TurnTcpFramer] = field(default_factory=dict)
+    messages: dict[bool, int] = field(default_factory=lambda: {True: 0, False: 0})
+    lost_sync: bool = False
+
+    def framer(self, sent: bool, synced: bool) -> TurnTcpFramer:
+        framer = self.framers.get(sent)
+        if framer is None:
+            framer = self.framers[sent] = TurnTcpFramer(synced=synced)
+        return framer
+
+    def direction(self, sent: bool) -> dict[str, Any]:
+        framer = self.framers.get(sent)
+        return {
+            "messages": self.messages[sent],
+            "skipped_bytes": 0 if framer is None else framer.skipped_bytes,
+        }
 
 
 @dataclass(slots=True)
@@ -329,10 +415,13 @@ class Monitor:
             "datagrams": 0,
             "rtp": 0,
             "rtp_malformed": 0,
+            "turn_messages": 0,
         }
         self._last_values: _Lru[tuple[str, str], tuple[float | None, object]] = _Lru(4096)
         self._warned: _Lru[tuple[str, str], _Warned] = _Lru(1024)
         self._streams: _Lru[tuple[str, int], _Stream] = _Lru(256)
+        self._relays: _Lru[str, _Relay] = _Lru(256)
+        self._channels: _Lru[tuple[str, int], str] = _Lru(1024)
         self._ssrc_level_ids: _Lru[int, int] = _Lru(1024)
         self._level_id: int | None = None
         self._shapes: _Lru[tuple[str | None, bytes], _Shape] = _Lru(256)
@@ -685,24 +774,99 @@ class Monitor:
         if not sent:
             return out
         self.counters["datagrams"] += 1
+        self._media(flow, payload, t, "udp", out)
+        return out
+
+    def observe_stream(
+        self,
+        flow: FlowRef,
+        data: bytes,
+        sent: bool,
+        t: float,
+        transport: Transport,
+        synced: bool = True,
+    ) -> Outcome:
+        """A piece of a TCP connection to a TURN server (``sent``: from the browser), as one
+        read of the proxy returned it at ``t``: messages may be split or run together.
+        ``synced``: the first piece of each direction starts a message (the connection was
+        seen from its start); otherwise the framer looks for the next whole message."""
+        out = Outcome()
+        relay = self._relays.get(flow.id)
+        if relay is None:
+            relay = _Relay(flow, transport)
+            self._relays.put(flow.id, relay)
+        framer = relay.framer(sent, synced)
+        messages = framer.feed(data)
+        relay.messages[sent] += len(messages)
+        if framer.skipped_bytes and not relay.lost_sync:
+            relay.lost_sync = True
+            line = (
+                f"mutecheck: {TRANSPORT_NAMES[transport]} {flow.client} -> {flow.server}: "
+                f"{framer.skipped_bytes} bytes {'sent' if sent else 'received'} were no whole "
+                "TURN message; skipped to the next one (later skips: the relay event at the end)"
+            )
+            out.events.append(
+                make_event("warning", t, code="turn-framing", message=line, flow=flow.to_json())
+            )
+        if not sent:
+            return out
+        self.counters["turn_messages"] += len(messages)
+        for message in messages:
+            self._media(flow, message, t, transport, out)
+        return out
+
+    def end_stream(self, flow_id: str, t: float) -> Outcome:
+        """A TCP connection to a TURN server ended: its framers go, its windows are written,
+        and a ``relay`` summary says what was read."""
+        out = Outcome()
+        relay = self._relays.pop(flow_id)
+        if relay is not None:
+            self._end_relay(relay, t, out)
+        return out
+
+    def _end_relay(self, relay: _Relay, t: float, out: Outcome) -> None:
+        for stream in self._streams.values():
+            if stream.flow.id == relay.flow.id:
+                self._flush(stream, t, out)
+        out.events.append(
+            make_event(
+                "media",
+                t,
+                phase="relay",
+                flow=relay.flow.to_json(),
+                transport=relay.transport,
+                turn_server=relay.flow.server,
+                sent=relay.direction(True),
+                received=relay.direction(False),
+            )
+        )
+
+    def _media(
+        self, flow: FlowRef, payload: bytes, t: float, transport: Transport, out: Outcome
+    ) -> None:
+        """One datagram the browser sent (or one TURN message it sent over TCP)."""
         kind = classify(payload)
         via: str | None = None
+        wrapper = payload
         if kind in (PacketKind.TURN_CHANNEL, PacketKind.STUN):
+            if payload[:2] == _CHANNEL_BIND_REQUEST:
+                self._bind(flow.id, payload)
+                return
             try:
                 unwrapped = unwrap_turn(payload)
             except MalformedPacket:
-                return out
+                return
             if unwrapped is None:
-                return out
+                return
             via, payload = unwrapped
             kind = classify(payload)
         if kind is not PacketKind.RTP:
-            return out
+            return
         try:
             packet = RtpPacket.parse(payload, srtp=True)
         except MalformedPacket:
             self.counters["rtp_malformed"] += 1
-            return out
+            return
         self.counters["rtp"] += 1
         level_id = (
             self.settings.audio_level_id or self._ssrc_level_ids.get(packet.ssrc) or self._level_id
@@ -714,52 +878,87 @@ class Monitor:
             except MalformedPacket:
                 found = None
             level = None if found is None else found.level
+        change = self.timeline.change_at(t)  # at the packet's time: a replay comes after the marks
+        muted = change is not None and change.muted
         key = (flow.id, packet.ssrc)
         stream = self._streams.get(key)
         if stream is None:
-            stream = _Stream(packet.ssrc, flow, level_id=level_id)
+            stream = _Stream(packet.ssrc, flow, level_id=level_id, transport=transport)
             self._streams.put(key, stream)
-            out.events.append(
-                make_event(
-                    "media",
-                    t,
-                    phase="stream",
-                    flow=flow.to_json(),
-                    ssrc=packet.ssrc,
-                    payload_type=packet.payload_type,
-                    audio_level_id=level_id,
-                    via=via,
-                    muted=self.muted,
-                )
+            event = make_event(
+                "media",
+                t,
+                phase="stream",
+                flow=flow.to_json(),
+                ssrc=packet.ssrc,
+                payload_type=packet.payload_type,
+                audio_level_id=level_id,
+                via=via,
+                muted=muted,
+                transport=transport,
             )
+            if via is not None:
+                event["turn_server"] = flow.server
+                event["peer"], event["channel"] = self._peer(flow.id, via, wrapper)
+                stream.peer = event["peer"]
+            out.events.append(event)
         stream.level_id = level_id
-        muted = self.muted
         if stream.window_start is not None and (
             not muted or t - stream.window_start >= self.settings.media_window
         ):
             self._flush(stream, t, out)
         if not muted:
-            return out
+            return
         if stream.window_start is None:
             stream.window_start = t
         stream.packets += 1
         stream.payload_bytes += packet.payload_length
         if level is None:
             stream.without_level += 1
-            return out
+            return
         stream.level_min = level if stream.level_min is None else min(stream.level_min, level)
         stream.level_max = level if stream.level_max is None else max(stream.level_max, level)
-        if level < self.settings.silence_level and not self.in_grace(t):
+        grace = change is not None and 0 <= t - change.t < self.settings.grace
+        if level < self.settings.silence_level and not grace:
             stream.not_silent += 1
+            peer = f" (peer {stream.peer})" if stream.peer else ""
             line = (
-                f"mutecheck: MUTED but audio is not silent: UDP {flow.client} -> {flow.server} "
+                f"mutecheck: MUTED but audio is not silent: {TRANSPORT_NAMES[transport]} "
+                f"{flow.client} -> {flow.server}{peer} "
                 f"SSRC {packet.ssrc}: audio level -{level} dBov "
                 f"(silence is -{RTP_SILENCE}, threshold -{self.settings.silence_level})"
             )
             self._warn(
                 out, t, "media-while-muted", f"{flow.id}/{packet.ssrc}", line, flow.to_json()
             )
-        return out
+
+    def _bind(self, flow_id: str, payload: bytes) -> None:
+        """RFC 8656 s12.1: a ChannelBind request names the peer its channel number reaches."""
+        try:
+            message = stun.parse(payload)
+        except MalformedPacket:
+            return
+        if message is None or message.channel_number is None:
+            return
+        if message.xor_peer_address is not None:
+            host, port = message.xor_peer_address
+            self._channels.put((flow_id, message.channel_number), address_text((host, port)) or "")
+
+    def _peer(self, flow_id: str, via: str, wrapper: bytes) -> tuple[str | None, int | None]:
+        """(peer address, channel number) of a TURN-wrapped datagram, when they are known."""
+        if via == "turn-channel":
+            channel = parse_channel_data(wrapper)
+            if channel is None:
+                return None, None
+            return self._channels.get((flow_id, channel.channel_number)), channel.channel_number
+        if wrapper[:2] == _SEND_INDICATION:
+            try:
+                message = stun.parse(wrapper)
+            except MalformedPacket:
+                return None, None
+            if message is not None and message.xor_peer_address is not None:
+                return address_text(message.xor_peer_address), None
+        return None, None
 
     def _flush(self, stream: _Stream, t: float, out: Outcome) -> None:
         """Write the muted window of a stream as a ``media`` event and start over."""
@@ -776,6 +975,7 @@ class Monitor:
                 packets=stream.packets,
                 payload_bytes=stream.payload_bytes,
                 audio_level_id=stream.level_id,
+                transport=stream.transport,
                 not_silent=stream.not_silent,
                 without_level=stream.without_level,
                 level_min=stream.level_min,
@@ -789,6 +989,9 @@ class Monitor:
     def finish(self, t: float) -> Outcome:
         """End of the session: flush what is still open."""
         out = Outcome()
+        for relay in self._relays.values():
+            self._end_relay(relay, t, out)
+        self._relays = _Lru(256)
         for stream in self._streams.values():
             self._flush(stream, t, out)
         return out

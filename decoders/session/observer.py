@@ -35,7 +35,7 @@ from typing import IO, Any
 from decoders.session import helper
 from decoders.session.events import Event, EventWriter, make_event
 from decoders.session.helper import HEADER
-from decoders.session.monitor import FlowRef, Message, Monitor, Outcome
+from decoders.session.monitor import FlowRef, Message, Monitor, Outcome, Transport
 
 REPLY_TIMEOUT = 30.0
 
@@ -78,6 +78,15 @@ class Observer:
 
     def datagram(self, flow: FlowRef, payload: bytes, sent: bool, t: float) -> None:
         self._send("datagram", flow, payload, sent, t)
+
+    def stream(
+        self, flow: FlowRef, data: bytes, sent: bool, t: float, transport: Transport
+    ) -> None:
+        """A piece of a TCP connection to a TURN server (framed in the observer)."""
+        self._send("stream", flow, data, sent, t, transport)
+
+    def stream_end(self, flow_id: str, t: float) -> None:
+        self._send("stream_end", flow_id, t)
 
     def write(self, event: Event) -> None:
         """An event made by the proxy itself (an internal error), in order with the others."""
@@ -243,6 +252,10 @@ class _Judge:
             self.emit(monitor.observe(item[1], item[2]))
         elif kind == "datagram":
             self.emit(monitor.observe_datagram(item[1], item[2], item[3], item[4]))
+        elif kind == "stream":
+            self.emit(monitor.observe_stream(*item[1:]))
+        elif kind == "stream_end":
+            self.emit(monitor.end_stream(item[1], item[2]))
         elif kind == "mark":
             _, t, muted, via, note, at = item
             self.emit(monitor.mark(t, muted, via=via, note=note, at=at))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import ipaddress
 import os
 import struct
 import zlib
@@ -86,6 +87,8 @@ sysdig events, custom blocks); counting them keeps :attr:`Frame.number` equal to
 
 _OPT_ENDOFOPT: Final = 0
 _IF_NAME: Final = 2
+_IF_IPV4ADDR: Final = 4
+_IF_IPV6ADDR: Final = 5
 _IF_TSRESOL: Final = 9
 _IF_TSOFFSET: Final = 14
 
@@ -118,6 +121,8 @@ class Interface:
     ts_offset_seconds: int = 0
     """pcapng ``if_tsoffset``: seconds added to every timestamp of this interface."""
     name: str | None = None
+    addresses: tuple[str, ...] = ()
+    """pcapng ``if_IPv4addr`` / ``if_IPv6addr``: the capturing interface's own addresses."""
 
     @property
     def ts_resolution_ns(self) -> Fraction:
@@ -389,8 +394,10 @@ class CaptureReader:
     def _interface_description(self, body: bytes, order: str) -> str | None:
         """IDB body: ``link_type(2) reserved(2) snaplen(4) options``.
 
-        Options used: if_name (2, UTF-8), if_tsresol (9, one byte: high bit clear = 10**-n
-        seconds, set = 2**-n seconds), if_tsoffset (14, signed 64-bit seconds).
+        Options used: if_name (2, UTF-8), if_IPv4addr (4: address and netmask, 4 bytes each),
+        if_IPv6addr (5: 16-byte address and a prefix length), if_tsresol (9, one byte: high bit
+        clear = 10**-n seconds, set = 2**-n seconds), if_tsoffset (14, signed 64-bit seconds).
+        An address option of the wrong size is ignored, as Wireshark does.
         """
         if len(body) < 8:
             return "truncated interface description block"
@@ -399,6 +406,7 @@ class CaptureReader:
         if options is None:
             return "corrupt options in interface description block"
         units, offset, name = 1_000_000, 0, None
+        addresses: list[str] = []
         for code, value in options:
             if code == _IF_TSRESOL and len(value) >= 1:
                 exponent = value[0] & 0x7F
@@ -407,8 +415,12 @@ class CaptureReader:
                 (offset,) = struct.unpack(order + "q", value[:8])
             elif code == _IF_NAME:
                 name = value.decode("utf-8", "replace").rstrip("\x00")
+            elif code == _IF_IPV4ADDR and len(value) == 8:
+                addresses.append(str(ipaddress.IPv4Address(value[:4])))
+            elif code == _IF_IPV6ADDR and len(value) == 17:
+                addresses.append(str(ipaddress.IPv6Address(value[:16])))
         self._section.append(len(self.interfaces))
-        self.interfaces.append(Interface(link, snaplen, units, offset, name))
+        self.interfaces.append(Interface(link, snaplen, units, offset, name, tuple(addresses)))
         return None
 
     def _packet(

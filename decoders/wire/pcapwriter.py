@@ -48,6 +48,8 @@ _EPB: Final = 6
 _OPT_COMMENT: Final = 1
 _SHB_USERAPPL: Final = 4
 _IF_NAME: Final = 2
+_IF_IPV4ADDR: Final = 4
+_IF_IPV6ADDR: Final = 5
 _IF_TSRESOL: Final = 9
 _IF_TSOFFSET: Final = 14
 
@@ -145,11 +147,14 @@ class PcapngWriter:
         ts_offset_seconds: int = 0,
         name: str | None = None,
         snaplen: int = 262144,
+        addresses: Sequence[str] = (),
     ) -> int:
         """Write an Interface Description Block; returns the interface id for :meth:`write`.
 
         Timestamps tick in 10**-ts_resolution_exp10 seconds, or 2**-ts_resolution_exp2 when
-        that is given (``if_tsresol``); ``ts_offset_seconds`` is written as ``if_tsoffset``.
+        that is given (``if_tsresol``); ``ts_offset_seconds`` is written as ``if_tsoffset``;
+        ``addresses`` (the interface's own) as ``if_IPv4addr`` (netmask 255.255.255.255) and
+        ``if_IPv6addr`` (prefix length 128).
         """
         if ts_resolution_exp2 is not None:
             if not 0 <= ts_resolution_exp2 <= 127:
@@ -162,6 +167,13 @@ class PcapngWriter:
         options = []
         if name is not None:
             options.append(_option(self._order, _IF_NAME, name.encode()))
+        for text in addresses:
+            address = ipaddress.ip_address(text)
+            if address.version == 4:
+                value = address.packed + b"\xff" * 4
+                options.append(_option(self._order, _IF_IPV4ADDR, value))
+            else:
+                options.append(_option(self._order, _IF_IPV6ADDR, address.packed + bytes([128])))
         if resolution != 6:
             options.append(_option(self._order, _IF_TSRESOL, bytes([resolution])))
         if ts_offset_seconds:

@@ -5,7 +5,8 @@
 Unit tests drive the addon with ``taddons.context`` and ``tflow`` flows (mitmproxy's helpers, no
 sockets). Live tests run the real ``mitmdump -s addons/mutecheck.py`` on a free loopback port with
 a real tornado HTTP + WebSocket server behind it and real clients in front (http.client, wsproto
-over CONNECT), and a ``reverse:udp`` mode carrying the browser's RTP from a lab capture.
+over CONNECT), a ``reverse:udp`` mode carrying the browser's RTP from a lab capture, and TURN over
+TCP and TLS through CONNECT to a small TURN server carrying the same RTP relayed.
 """
 
 from __future__ import annotations
@@ -40,7 +41,18 @@ import tornado.web
 import tornado.websocket
 import wsproto
 import wsproto.utilities
-from mitmproxy import connection, exceptions, http, io, udp, websocket
+from cryptography.hazmat.primitives import serialization
+from helpers.turn_stream import (
+    ALLOCATE_REQUEST,
+    XOR_RELAYED_ADDRESS,
+    TurnCall,
+    cut,
+    lab_peer,
+    stun_message,
+    turn_call,
+    xor_address,
+)
+from mitmproxy import certs, connection, exceptions, http, io, tcp, udp, websocket
 from mitmproxy.addons import save
 from mitmproxy.proxy import server_hooks
 from mitmproxy.test import taddons, tflow
@@ -62,6 +74,7 @@ from decoders.session.sdp import parse_sdp
 from decoders.session.telemetry import find_volume_fields
 from decoders.wire.capture import open_capture
 from decoders.wire.demux import PacketKind, classify
+from decoders.wire.framing import TurnTcpFramer
 from decoders.wire.net import Unwrapper
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -673,6 +686,137 @@ def test_udp_media_while_muted(
     assert media[-1]["phase"] == "muted-window" and media[-1]["not_silent"] > 0
 
 
+# --- TCP: TURN through CONNECT -----------------------------------------------------------------
+
+
+def relayed_call(session: Path) -> tuple[TurnCall, int, int]:
+    """The browser's RTP of a lab session relayed over TURN/TCP: 40 packets from before the
+    mute, 40 from the middle of it. Also the offset of the first muted packet's message in the
+    client's byte stream, and how many messages carry muted packets."""
+    start, end = json.loads((session / "timeline.json").read_text())["muted"][0]
+    packets = browser_rtp(session)
+    before = [p for p in packets if p[0] < start - 0.5][-40:]
+    during = [p for p in packets if start + 0.5 < p[0] < end - 0.5][:40]
+    call = turn_call(before + during, lab_peer(session))
+    boundary = sum(len(data) for _, data in call.client[: len(call.client) - len(during)])
+    return call, boundary, len(during)
+
+
+def pieces_of(data: bytes, seed: int) -> list[bytes]:
+    """``data`` cut as TCP reads might return it (split messages, several run together)."""
+    return [piece for _, piece in cut([(0.0, data)], seed)]
+
+
+def tcp_flow(server: tuple[str, int], *, tls: bool) -> tcp.TCPFlow:
+    flow = tflow.ttcpflow(messages=[])
+    flow.server_conn.address = server
+    if not tls:  # tflow's client did TLS with the proxy; a plain turn: client did not
+        flow.client_conn.timestamp_tls_setup = None
+    assert flow.client_conn.tls_established is tls
+    return flow
+
+
+def send_tcp(addon: Any, flow: tcp.TCPFlow, data: bytes, from_client: bool = True) -> None:
+    flow.messages.append(tcp.TCPMessage(from_client, data))
+    addon.tcp_message(flow)
+
+
+@pytest.mark.parametrize(
+    ("session", "tls"), [("chromium-ui-only", False), ("chromium-track-disabled", True)]
+)
+def test_turn_over_tcp_and_tls_media_while_muted(
+    tctx: taddons.context,
+    addon: Any,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    session: str,
+    tls: bool,
+) -> None:
+    """A relayed call through CONNECT: the client's stream cut anywhere, the server's answers
+    in between, the mute marked in the middle of a message."""
+    folder = CAPTURES / session
+    offer = json.dumps({"type": "offer", "sdp": (folder / "offer.sdp").read_bytes().decode()})
+    addon.request(request_flow("http://10.77.0.2:8080/offer", offer.encode()))
+    call, boundary, muted_packets = relayed_call(folder)
+    flow = tcp_flow(("10.77.0.3", 5349 if tls else 3478), tls=tls)
+    stream = b"".join(data for _, data in call.client)
+    answers = [data for _, data in call.server]
+    with caplog.at_level(logging.WARNING):
+        for number, piece in enumerate(pieces_of(stream[: boundary + 10], seed=2)):
+            send_tcp(addon, flow, piece)
+            if number < len(answers):
+                send_tcp(addon, flow, answers[number], from_client=False)
+        addon.mark("muted")  # the first muted packet's message is cut by the mark
+        for piece in pieces_of(stream[boundary + 10 :], seed=3):
+            send_tcp(addon, flow, piece)
+        addon.mark("unmuted")
+        addon.tcp_end(flow)
+    assert addon._tcp == {} and len(addon.monitor._relays) == 0  # framers dropped at the end
+    leaking = session == "chromium-ui-only"
+    warned = [r.getMessage() for r in caplog.records if "MUTED but audio" in r.getMessage()]
+    transport = "TURN/TLS" if tls else "TURN/TCP"
+    assert len(warned) == (1 if leaking else 0)
+    assert all(f"audio is not silent: {transport} " in line for line in warned)
+    addon.done()
+    media = [e for e in events_in(tmp_path / "session") if e["kind"] == "media"]
+    (stream_event,) = [e for e in media if e["phase"] == "stream"]
+    host, port = call.peer
+    assert stream_event["transport"] == ("turn-tls" if tls else "turn-tcp")
+    assert stream_event["turn_server"] == f"10.77.0.3:{5349 if tls else 3478}"
+    assert (stream_event["via"], stream_event["peer"]) == ("turn-send", f"{host}:{port}")
+    assert stream_event["audio_level_id"] == 1 and stream_event["flow"]["type"] == "tcp"
+    windows = [e for e in media if e["phase"] == "muted-window"]
+    assert sum(w["packets"] for w in windows) == muted_packets
+    assert sum(w["not_silent"] for w in windows) == (muted_packets if leaking else 0)
+    if not leaking:
+        assert all(w["level_min"] == w["level_max"] == 127 for w in windows)
+    (relay,) = [e for e in media if e["phase"] == "relay"]
+    assert relay["sent"] == {"messages": len(call.client), "skipped_bytes": 0}
+    assert relay["received"] == {"messages": len(call.server), "skipped_bytes": 0}
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        (True, b"hello"),
+        (False, b"220 smtp.example.org ESMTP\r\n"),  # the server speaks first
+        (True, b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + bytes(40)),  # TLS not intercepted
+        (True, b"EHLO x\r\n"),
+    ],
+)
+def test_other_tcp_is_decided_once_and_ignored(
+    tctx: taddons.context, addon: Any, first: tuple[bool, bytes]
+) -> None:
+    addon.mark("muted")
+    flow = tcp_flow(("192.0.2.1", 25), tls=False)
+    send_tcp(addon, flow, first[1], from_client=first[0])
+    assert addon._tcp == {flow.id: None}
+    payload = browser_rtp(CAPTURES / "chromium-ui-only")[100][1]
+    for _ in range(3):  # later bytes, even TURN-looking ones, are not looked at
+        send_tcp(addon, flow, turn_call([(0.0, payload)], ("10.0.0.1", 9)).client[0][1])
+    assert addon.monitor.counters["turn_messages"] == 0 and len(addon.monitor._relays) == 0
+    addon.tcp_error(flow)
+    assert addon._tcp == {} and addon._errors == 0
+
+
+def test_a_broken_turn_stream_never_escapes_a_hook(
+    tctx: taddons.context, addon: Any, tmp_path: Path
+) -> None:
+    addon.mark("muted")
+    call = turn_call(browser_rtp(CAPTURES / "chromium-ui-only")[:5], ("10.77.0.2", 9))
+    flow = tcp_flow(("10.77.0.3", 3478), tls=False)
+    send_tcp(addon, flow, call.client[0][1])  # an Allocate: read as TURN
+    for junk in (b"\xff" * 7, bytes(range(256)) * 8, b"\x40\x00\xff\xff", b"\x00\x16\x00\x04"):
+        send_tcp(addon, flow, junk)
+        send_tcp(addon, flow, junk, from_client=False)
+    addon.tcp_end(flow)
+    assert addon._errors == 0
+    addon.done()
+    events = events_in(tmp_path / "session")
+    (warning,) = [e for e in events if e["kind"] == "warning"]
+    assert warning["code"] == "turn-framing" and warning["flow"]["type"] == "tcp"
+
+
 # --- robustness --------------------------------------------------------------------------------
 
 
@@ -1197,3 +1341,224 @@ def test_live_udp_media_through_reverse_mode(
     assert sum(w["packets"] for w in leaking) == 25 and sum(w["not_silent"] for w in leaking) == 25
     assert sum(w["packets"] for w in silent) == 25 and sum(w["not_silent"] for w in silent) == 0
     assert all(w["level_min"] == 127 for w in silent)
+
+
+class TurnServer:
+    """A TURN server's TCP side on 127.0.0.1, enough for the addon to watch a relayed call: it
+    cuts what it receives into TURN messages (the project's framer), answers each request with
+    a success response (an Allocate with a relayed address) and keeps every byte. With a
+    certificate it speaks TLS first, as a ``turns:`` server does."""
+
+    def __init__(self, certificate: tuple[Path, Path] | None = None) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.received: dict[int, bytearray] = {}
+        self._tls: ssl.SSLContext | None = None
+        if certificate is not None:
+            self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._tls.load_cert_chain(*certificate)
+        self._threads: list[threading.Thread] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = self.listener.accept()
+                thread = threading.Thread(target=self._serve, args=(connection,), daemon=True)
+                thread.start()
+                self._threads.append(thread)
+
+    def _serve(self, connection: socket.socket) -> None:
+        number = len(self.received)
+        self.received[number] = buffer = bytearray()
+        framer = TurnTcpFramer(synced=True)
+        with contextlib.suppress(OSError), contextlib.closing(connection):
+            if self._tls is not None:
+                connection = self._tls.wrap_socket(connection, server_side=True)
+            while data := connection.recv(65536):
+                buffer += data
+                for message in framer.feed(data):
+                    kind = int.from_bytes(message[:2], "big")
+                    if message[0] < 0x40 and kind & 0x0110 == 0:  # a request: answer it
+                        attributes = []
+                        if kind == ALLOCATE_REQUEST:
+                            attributes = [(XOR_RELAYED_ADDRESS, xor_address("127.0.0.1", 49152))]
+                        connection.sendall(stun_message(kind | 0x0100, message[8:20], attributes))
+
+    def wait_for(self, connection: int, size: int) -> bytes:
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            got = self.received.get(connection, b"")
+            if len(got) >= size:
+                return bytes(got)
+            time.sleep(0.01)
+        raise AssertionError(
+            f"the TURN server got {len(self.received.get(connection, b''))} "
+            f"of {size} bytes on connection {connection}"
+        )
+
+    def close(self) -> None:
+        self.listener.close()
+        for thread in self._threads:
+            thread.join(TIMEOUT)
+
+
+class TurnClient:
+    """The browser's side: CONNECT through the proxy (as Chromium does for TURN over TCP and
+    TLS), optionally TLS inside the tunnel, then TURN messages; requests wait for their answer."""
+
+    def __init__(self, proxy_port: int, server_port: int, *, tls: bool) -> None:
+        sock = socket.create_connection(("127.0.0.1", proxy_port), timeout=TIMEOUT)
+        authority = f"127.0.0.1:{server_port}"
+        sock.sendall(f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n".encode())
+        reply = b""
+        while b"\r\n\r\n" not in reply:
+            chunk = sock.recv(4096)
+            assert chunk, "the proxy closed the CONNECT"
+            reply += chunk
+        assert reply.startswith(b"HTTP/1.1 200"), reply
+        if tls:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE  # mitmproxy's certificate for the TURN server
+            sock = context.wrap_socket(sock)
+        self.socket = sock
+        self.sent = 0
+
+    def request(self, message: bytes) -> bytes:
+        self.send(message)
+        answer = b""
+        while len(answer) < 20 or len(answer) < 20 + int.from_bytes(answer[2:4], "big"):
+            chunk = self.socket.recv(4096)
+            assert chunk, "the TURN server went away"
+            answer += chunk
+        assert answer[8:20] == message[8:20] and answer[0:2] == bytes([message[0] | 1, message[1]])
+        return answer
+
+    def send(self, data: bytes) -> None:
+        self.socket.sendall(data)
+        self.sent += len(data)
+
+    def send_cut(self, data: bytes, seed: int) -> None:
+        """``data`` in pieces, so that mitmproxy reads messages split and run together."""
+        for piece in pieces_of(data, seed):
+            self.send(piece)
+            time.sleep(0.002)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.socket.close()
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for the TURN server (with mitmproxy's own helper)."""
+    key, certificate = certs.create_ca("mutecheck test TURN server", "127.0.0.1", 2048)
+    key_file, certificate_file = folder / "turn-key.pem", folder / "turn-cert.pem"
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    certificate_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return certificate_file, key_file
+
+
+def test_live_turn_over_tcp_and_tls_through_connect(
+    start_mitmdump: Any, upstream: Upstream, tmp_path: Path
+) -> None:
+    """Two relayed calls through a real mitmdump as Chromium sends them with a proxy: ui-only
+    over TURN/TCP, track-disabled over TURN/TLS (the proxy terminates the browser's TLS and
+    speaks TLS to a TURN server with a self-signed certificate). Muted in the middle: the
+    speech relayed over TCP warns with its levels, the silence relayed over TLS does not."""
+    folder = tmp_path / "session"
+    plain, secure = TurnServer(), TurnServer(self_signed(tmp_path))
+    sessions = [CAPTURES / "chromium-ui-only", CAPTURES / "chromium-track-disabled"]
+    clients: list[TurnClient] = []
+    try:
+        proxy = start_mitmdump(
+            [
+                "--set",
+                f"mutecheck_dir={folder}",
+                "--set",
+                "mutecheck_grace_ms=0",
+                "--set",
+                "ssl_insecure=true",
+            ]
+        )
+        port = proxy.port()
+        for session in sessions:  # the signaling says which extension id is the audio level
+            offer = {"type": "offer", "sdp": (session / "offer.sdp").read_bytes().decode()}
+            status, _ = proxy_request(
+                port,
+                "POST",
+                f"http://127.0.0.1:{upstream.port}/offer",
+                json.dumps(offer).encode(),
+                {"Content-Type": "application/json"},
+            )
+            assert status == 200
+        calls = [relayed_call(session) for session in sessions]
+        for server, tls in ((plain, False), (secure, True)):
+            clients.append(TurnClient(port, server.port, tls=tls))
+        streams = [b"".join(data for _, data in call.client) for call, _, _ in calls]
+        for client, call in zip(clients, calls, strict=True):
+            client.request(call[0].client[0][1])  # Allocate
+            client.request(call[0].client[1][1])  # ChannelBind
+        cuts = [len(call[0].client[0][1]) + len(call[0].client[1][1]) for call in calls]
+        for number, (client, stream, call) in enumerate(zip(clients, streams, calls, strict=True)):
+            client.send_cut(stream[cuts[number] : call[1]], seed=number)  # unmuted
+        for server, client in ((plain, clients[0]), (secure, clients[1])):
+            server.wait_for(0, client.sent)  # mitmproxy has seen it all before the mark
+        mark(port, "muted")
+        for number, (client, stream, call) in enumerate(zip(clients, streams, calls, strict=True)):
+            client.send_cut(stream[call[1] :], seed=10 + number)
+        for server, client, stream in zip((plain, secure), clients, streams, strict=True):
+            assert server.wait_for(0, client.sent) == stream  # forwarded unchanged
+        mark(port, "unmuted")
+        for client in clients:
+            client.close()
+        proxy.wait_for("MUTED but audio is not silent: TURN/TCP")
+        time.sleep(0.3)  # the proxy sees both connections end
+        assert proxy.stop() == 0
+    finally:
+        for client in clients:
+            client.close()
+        plain.close()
+        secure.close()
+    assert not any("Traceback" in line for line in proxy.lines)
+    events = events_in(folder)
+    ssrcs = [
+        parse_sdp((session / "offer.sdp").read_bytes().decode()).audio[0].ssrcs[0]
+        for session in sessions
+    ]
+    started = [e for e in events if e["kind"] == "media" and e["phase"] == "stream"]
+    assert [(s["ssrc"], s["transport"], s["audio_level_id"], s["via"]) for s in started] == [
+        (ssrcs[0], "turn-tcp", 1, "turn-send"),
+        (ssrcs[1], "turn-tls", 1, "turn-send"),
+    ]
+    assert [s["turn_server"] for s in started] == [
+        f"127.0.0.1:{plain.port}",
+        f"127.0.0.1:{secure.port}",
+    ]
+    assert [s["peer"] for s in started] == ["{}:{}".format(*call.peer) for call, _, _ in calls]
+    (warning,) = [e for e in events if e["kind"] == "warning"]
+    assert warning["code"] == "media-while-muted" and f"SSRC {ssrcs[0]}" in warning["message"]
+    windows = [e for e in events if e["kind"] == "media" and e["phase"] == "muted-window"]
+    leaking = [w for w in windows if w["ssrc"] == ssrcs[0]]
+    silent = [w for w in windows if w["ssrc"] == ssrcs[1]]
+    muted_packets = [call[2] for call in calls]
+    assert sum(w["packets"] for w in leaking) == muted_packets[0]
+    assert sum(w["not_silent"] for w in leaking) == muted_packets[0]
+    assert max(w["level_max"] for w in leaking) < 100
+    assert sum(w["packets"] for w in silent) == muted_packets[1]
+    assert all(w["level_min"] == w["level_max"] == 127 for w in silent)
+    relays = sorted(
+        (e for e in events if e["kind"] == "media" and e["phase"] == "relay"),
+        key=lambda e: e["transport"],
+    )
+    assert [(r["transport"], r["sent"]) for r in relays] == [
+        ("turn-tcp", {"messages": len(calls[0][0].client), "skipped_bytes": 0}),
+        ("turn-tls", {"messages": len(calls[1][0].client), "skipped_bytes": 0}),
+    ]
+    assert all(r["received"] == {"messages": 2, "skipped_bytes": 0} for r in relays)

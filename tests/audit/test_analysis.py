@@ -43,6 +43,8 @@ EXPECTED = {
     "quiet": "content-leak",
     "telemetry-http": "metadata-leak",
     "telemetry-ws": "metadata-leak",
+    "track-disabled-peer-talks": "no-leak",
+    "ui-only-peer-talks": "content-leak",
 }
 CONFIGS = {
     "everything": frozenset(),
@@ -127,9 +129,23 @@ def test_capture_and_timeline_alone(folder: Path) -> None:
         # telemetry travels over HTTP, not in the media capture: the media is silent
         assert result.verdict.verdict == "no-leak"
         assert "telemetry not checked" in result.verdict.reason
+    elif result.candidates:
+        # the peer talks back: two addresses send audio and nothing says which is you
+        assert result.verdict.verdict == "inconclusive" and result.verdict.hint
+        assert not [f for f in result.findings if f.leak is not None]
+        return
     else:
         assert result.verdict.verdict == expected
-    assert result.local.how == "unknown"
+    # one address sends audio (the aiortc peer sends none): the capture shows it is the browser
+    # (a TURN client: medium), or it is assumed to be; a leak is capped, the reason says why
+    browser = json.loads((folder / "session.json").read_text())["network"]["browser"]["address"]
+    assert result.local.addresses == {browser}
+    assert result.local.confidence in ("medium", "assumed")
+    assert "--local ADDR to confirm" in result.verdict.reason or expected == "metadata-leak"
+    if result.local.confidence == "assumed":
+        assert f"--local {browser}" in result.warnings[-1]
+    if result.verdict.verdict != "no-leak":
+        assert result.verdict.confidence <= 0.8
 
 
 def test_relative_muted_and_the_capture_file_alone() -> None:
@@ -254,10 +270,13 @@ def test_synthetic_capture_with_a_timeline(
     result = analyze(Inputs(capture=path, muted=(muted,), local=("10.77.0.1",)))
     assert result.verdict.verdict == "no-leak"
     assert [f.id for f in result.findings] == ["media-continues-while-muted"]
-    # not knowing the muted side, the other party's speech counts against the call
-    unknown = analyze(Inputs(capture=path, muted=(muted,)))
-    assert unknown.verdict.verdict == "content-leak"
-    assert any("which side was muted is unknown" in w for w in unknown.warnings)
+    # without --local: only 10.77.0.1 sends ICE checks, 10.77.0.2 only answers (ICE-lite), so
+    # the first is the browser: the other party's speech is not held against the call
+    inferred = analyze(Inputs(capture=path, muted=(muted,)))
+    assert inferred.local.how == "ICE-lite peer" and inferred.local.confidence == "medium"
+    assert inferred.local.addresses == {"10.77.0.1"} and inferred.local.remote == {"10.77.0.2"}
+    assert inferred.verdict.verdict == "no-leak"
+    assert "inferred from ICE-lite peer (medium confidence)" in inferred.verdict.reason
 
 
 def test_input_errors(tmp_path: Path) -> None:

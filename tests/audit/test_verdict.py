@@ -152,3 +152,32 @@ def test_confidence_labels() -> None:
         "medium",
         "low",
     ]
+
+
+@pytest.mark.parametrize(("confidence", "cap"), [("medium", 0.8), ("assumed", 0.75)])
+def test_a_side_not_surely_known_caps_media_leaks(
+    tmp_path: Path, make_synthetic: SyntheticFactory, confidence: str, cap: float
+) -> None:
+    side = dataclasses.replace(BROWSER, how="ICE-lite peer", confidence=confidence)
+    media, timeline = synthetic(tmp_path, make_synthetic, local=side)
+    content = [finding("content", "high", stream=0, id="a"), finding("content", "high", id="b")]
+    sure = decide(content, timeline, media, None, side=dataclasses.replace(side, confidence="high"))
+    assert sure.confidence == pytest.approx(0.9)
+    capped = decide(content, timeline, media, None, side=side)
+    assert capped.verdict == "content-leak" and capped.confidence == pytest.approx(cap)
+    assert "--local ADDR to confirm" in capped.reason
+    # proof by correlation says it is the microphone's, whoever sent it
+    proof = Correlation(0.8, 0.1, 0.001, 200, 1000, "audio level")
+    proven = [dataclasses.replace(content[0], correlation=proof)]
+    assert decide(proven, timeline, media, None, side=side).confidence == pytest.approx(0.99)
+    # telemetry is the proxy's view of this browser: not capped
+    telemetry = [finding("metadata", "high")]
+    assert decide(telemetry, timeline, media, None, side=side).confidence == pytest.approx(0.85)
+    quiet = decide([], timeline, media, None, side=side)
+    assert quiet.verdict == "no-leak"
+    assert quiet.confidence == pytest.approx(
+        decide(
+            [], timeline, media, None, side=dataclasses.replace(side, confidence="high")
+        ).confidence
+        - 0.05
+    )

@@ -19,6 +19,7 @@ from decoders.media.decrypt import decoded_loudness, decrypt_capture, read_media
 from decoders.media.rtpdump import (
     DEFAULT_LOCAL,
     DEFAULT_REMOTE,
+    RTPDUMP_INTERFACE,
     import_rtpdump,
     log_year,
     parse_dump_line,
@@ -27,6 +28,7 @@ from decoders.media.rtpdump import (
 )
 from decoders.media.scan import scan_streams
 from decoders.session.keys import KeySet, load_keys_json
+from decoders.wire.capture import open_capture
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORDING = ROOT / "tests" / "fixtures" / "media" / "rtpdump"
@@ -203,6 +205,11 @@ def test_imported_dump_feeds_the_stream_pipeline(tmp_path: Path) -> None:
     assert stream.ssrc in keys.keys[0].ssrcs
     assert stream.audio_level_packets == stream.packets
     assert scan.level.extension_id == 1
+    with open_capture(out) as reader:  # the browser's side, recorded as the interface's address
+        list(reader)
+        assert [(i.name, i.addresses) for i in reader.interfaces] == [
+            (RTPDUMP_INTERFACE, ("10.1.1.1",))
+        ]
 
 
 def test_imported_dump_decodes_to_the_same_audio(tmp_path: Path) -> None:

@@ -9,16 +9,27 @@ from __future__ import annotations
 
 import base64
 import gzip
+import itertools
 import json
 import struct
 from pathlib import Path
+from typing import Any
 
 import pytest
+from helpers.turn_stream import TurnCall, cut, lab_peer, turn_call
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from decoders.session.events import Event
-from decoders.session.monitor import FlowRef, Message, Monitor, Outcome, Settings
+from decoders.session.monitor import (
+    FlowRef,
+    Message,
+    Monitor,
+    Outcome,
+    Settings,
+    Transport,
+    starts_turn_stream,
+)
 from decoders.session.payload import decode_content, parse_document
 from decoders.session.sdp import parse_sdp
 from decoders.session.signaling import load_rules
@@ -567,3 +578,230 @@ def test_repeated_telemetry_takes_the_shortcut() -> None:
         text = json.dumps(OFFER_TEXT).replace('"v=0', f'"\\u00{ord(letter):x}=0', 1).encode()
         out = monitor.observe(message(b'{"sdp": ' + text + b', "level": 3}'), 30.0)
     assert kinds(out) == ["sdp", "telemetry"]
+
+
+# --- TURN over TCP ------------------------------------------------------------------------------
+
+TCP = FlowRef(id="t1", type="tcp", client="127.0.0.1:50000", server="10.77.0.3:3478")
+
+
+def relay_session(
+    session: Path, seed: int, *, send_first: bool = True, transport: Transport = "turn-tcp"
+) -> tuple[list[Event], list[str], TurnCall]:
+    """A lab session's browser RTP relayed over one TURN/TCP connection, both directions cut
+    at random places and interleaved in time, with the page's own mute times as marks."""
+    monitor = Monitor()
+    offer = json.dumps({"type": "offer", "sdp": (session / "offer.sdp").read_bytes().decode()})
+    timeline = json.loads((session / "timeline.json").read_text())
+    marks = [(event["t"], event["state"] == "muted") for event in timeline["events"]]
+    call = turn_call(browser_rtp(session), lab_peer(session), send_first=send_first)
+    pieces = sorted(
+        [(t, True, data) for t, data in cut(call.client, seed)]
+        + [(t, False, data) for t, data in cut(call.server, seed + 1)],
+        key=lambda piece: piece[0],
+    )
+    events: list[Event] = []
+    warnings: list[str] = []
+
+    def take(out: Outcome) -> None:
+        events.extend(out.events)
+        warnings.extend(out.warnings)
+
+    take(monitor.observe(message(offer.encode()), pieces[0][0] - 1))
+    for t, sent, data in pieces:
+        while marks and marks[0][0] <= t:
+            when, muted = marks.pop(0)
+            take(monitor.mark(when, muted, via="lab"))
+        take(monitor.observe_stream(TCP, data, sent, t, transport))
+    take(monitor.end_stream(TCP.id, pieces[-1][0]))
+    assert len(monitor._relays) == 0  # the framers went with the connection
+    take(monitor.finish(pieces[-1][0] + 1))
+    return events, warnings, call
+
+
+def test_relayed_media_of_the_ui_only_session_warns_while_muted() -> None:
+    session = CAPTURES / "chromium-ui-only"
+    events, warnings, call = relay_session(session, seed=3)
+    windows = [e for e in events if e.get("phase") == "muted-window"]
+    assert sum(w["packets"] for w in windows) == pytest.approx(300, abs=15)
+    assert sum(w["not_silent"] for w in windows) > 250
+    assert all(w["level_max"] < 100 and w["transport"] == "turn-tcp" for w in windows)
+    ssrc = parse_sdp((session / "offer.sdp").read_bytes().decode()).audio[0].ssrcs[0]
+    (stream,) = [e for e in events if e.get("phase") == "stream"]
+    host, port = call.peer
+    assert stream["ssrc"] == ssrc and stream["audio_level_id"] == 1
+    assert stream["transport"] == "turn-tcp" and stream["turn_server"] == TCP.server
+    assert (stream["via"], stream["peer"], stream["channel"]) == (
+        "turn-send",
+        f"{host}:{port}",
+        None,
+    )
+    assert stream["flow"]["type"] == "tcp"
+    assert len(warnings) == 1 and "MUTED but audio is not silent: TURN/TCP" in warnings[0]
+    assert f"(peer {host}:{port}) SSRC {ssrc}" in warnings[0]
+    (relay,) = [e for e in events if e.get("phase") == "relay"]
+    assert relay["sent"] == {"messages": len(call.client), "skipped_bytes": 0}
+    assert relay["received"] == {"messages": len(call.server), "skipped_bytes": 0}
+    assert relay["transport"] == "turn-tcp" and relay["turn_server"] == TCP.server
+
+
+def test_relayed_media_of_the_track_disabled_session_is_silent() -> None:
+    events, warnings, call = relay_session(
+        CAPTURES / "chromium-track-disabled", seed=5, send_first=False, transport="turn-tls"
+    )
+    windows = [e for e in events if e.get("phase") == "muted-window"]
+    assert windows and warnings == []
+    assert all(w["not_silent"] == 0 and w["transport"] == "turn-tls" for w in windows)
+    assert all(w["level_min"] == 127 for w in windows[1:])
+    (stream,) = [e for e in events if e.get("phase") == "stream"]
+    host, port = call.peer
+    assert (stream["via"], stream["peer"], stream["channel"]) == (
+        "turn-channel",
+        f"{host}:{port}",
+        call.channel,
+    )
+
+
+def test_relayed_windows_match_the_udp_path() -> None:
+    """The same packets, relayed over TCP as whole messages at their own times, give exactly
+    the muted windows the UDP path gives (transport aside)."""
+    session = CAPTURES / "chromium-ui-only"
+    udp_events, _ = replay_session(session)
+    monitor = Monitor()
+    offer = json.dumps({"type": "offer", "sdp": (session / "offer.sdp").read_bytes().decode()})
+    timeline = json.loads((session / "timeline.json").read_text())
+    marks = [(event["t"], event["state"] == "muted") for event in timeline["events"]]
+    packets = browser_rtp(session)
+    call = turn_call(packets, lab_peer(session), send_first=False)
+    events: list[Event] = []
+    events += monitor.observe(message(offer.encode()), packets[0][0] - 1).events
+    for t, data in call.client:
+        while marks and marks[0][0] <= t:
+            when, muted = marks.pop(0)
+            events += monitor.mark(when, muted, via="lab").events
+        events += monitor.observe_stream(TCP, data, True, t, "turn-tcp").events
+    events += monitor.finish(packets[-1][0]).events
+
+    def windows(of: list[Event]) -> list[tuple[Any, ...]]:
+        return [
+            (w["window"], w["packets"], w["payload_bytes"], w["not_silent"], w["level_min"])
+            for w in of
+            if w.get("phase") == "muted-window"
+        ]
+
+    assert windows(events) == windows(udp_events) and windows(events)
+
+
+@settings(max_examples=40, deadline=None)
+@given(cuts=st.lists(st.integers(min_value=0, max_value=12_000), max_size=60))
+def test_how_the_stream_is_cut_changes_nothing(cuts: list[int]) -> None:
+    """Split or coalesced anywhere, the TURN messages give the events whole ones give."""
+    packets = browser_rtp(CAPTURES / "chromium-ui-only")[200:260]
+    call = turn_call(packets, lab_peer(CAPTURES / "chromium-ui-only"))
+    stream = b"".join(data for _, data in call.client)
+    bounds = sorted({0, len(stream), *(c for c in cuts if c < len(stream))})
+
+    def run(pieces: list[bytes]) -> list[Event]:
+        monitor = Monitor(Settings(audio_level_id=1, grace=0.0))
+        monitor.mark(1.0, True, via="test")
+        events: list[Event] = []
+        for piece in pieces:
+            events += monitor.observe_stream(TCP, piece, True, 2.0, "turn-tcp").events
+        return events + monitor.end_stream(TCP.id, 3.0).events
+
+    whole = run([data for _, data in call.client])
+    assert run([stream[a:b] for a, b in itertools.pairwise(bounds)]) == whole
+    assert [e["phase"] for e in whole if e["kind"] == "media"] == [
+        "stream",
+        "muted-window",
+        "relay",
+    ]
+
+
+def framing_warnings(out: Outcome) -> list[Event]:
+    return [event for event in of_kind(out, "warning") if event["code"] == "turn-framing"]
+
+
+def test_a_stream_picked_up_mid_message_resynchronises() -> None:
+    """A connection first seen in the middle (a script reloaded during a call), and a few
+    foreign bytes inside a stream in sync: counted, one warning, the media goes on."""
+    packets = browser_rtp(CAPTURES / "chromium-ui-only")[200:300]
+    call = turn_call(packets, lab_peer(CAPTURES / "chromium-ui-only"), send_first=False)
+    stream = b"".join(data for _, data in call.client[40:])
+    monitor = Monitor(Settings(audio_level_id=1, grace=0.0))
+    monitor.mark(1.0, True, via="test")
+    out = monitor.observe_stream(TCP, stream[57:], True, 2.0, "turn-tcp", synced=False)
+    (warning,) = framing_warnings(out)
+    assert "bytes sent were no whole TURN message" in warning["message"]
+    windows = of_kind(monitor.finish(3.0), "media")
+    picked_up = sum(w["packets"] for w in windows if w["phase"] == "muted-window")
+    assert picked_up == len(call.client) - 40 - 1  # all but the message it began inside
+    broken = Monitor(Settings(audio_level_id=1, grace=0.0))
+    broken.mark(1.0, True, via="test")
+    whole = [data for _, data in call.client]
+    first = broken.observe_stream(
+        TCP, b"".join(whole[:50]) + b"\xff\xfe\xfd", True, 2.0, "turn-tcp"
+    )
+    second = broken.observe_stream(TCP, b"".join(whole[50:]), True, 2.0, "turn-tcp")
+    (warning,) = framing_warnings(first)
+    assert "3 bytes sent" in warning["message"]
+    assert not framing_warnings(second)  # once per connection: the rest is in the summary
+    end = of_kind(broken.end_stream(TCP.id, 3.0), "media")
+    assert sum(e["packets"] for e in end if e["phase"] == "muted-window") == len(packets)
+    (relay,) = [e for e in end if e["phase"] == "relay"]
+    assert relay["sent"] == {"messages": len(whole), "skipped_bytes": 3}
+
+
+@pytest.mark.parametrize(
+    ("first", "turn"),
+    [
+        (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", False),
+        (b"EHLO mail.example.org\r\n", False),
+        (b"SSH-2.0-OpenSSH_9.2\r\n", False),
+        (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(40), False),  # a TLS ClientHello
+        (b"", None),
+        (b"\x00\x03\x00", None),  # too short to tell yet
+        (b"\x40\x00", None),
+        (
+            b"\x00\x03\x00\x08\x21\x12\xa4\x42" + bytes(12) + b"\x00\x19\x00\x04\x11\x00\x00\x00",
+            True,
+        ),
+        (b"\x00\x03\x00\x06\x21\x12\xa4\x42" + bytes(18), False),  # length not a multiple of 4
+        (b"\x40\x00\x00\x04\x80\x6f\x00\x01", False),  # ChannelData too short for RTP
+    ],
+)
+def test_which_tcp_streams_are_turn(first: bytes, turn: bool | None) -> None:
+    assert starts_turn_stream(first) is turn
+
+
+def test_real_turn_starts_are_turn() -> None:
+    packets = browser_rtp(CAPTURES / "chromium-ui-only")[:3]
+    call = turn_call(packets, lab_peer(CAPTURES / "chromium-ui-only"))
+    assert starts_turn_stream(call.client[0][1])  # the Allocate request
+    assert starts_turn_stream(call.client[-1][1])  # ChannelData carrying SRTP
+    assert starts_turn_stream(call.client[-1][1][:-8]) is None  # cut: the rest may come
+
+
+def test_media_is_judged_by_the_mute_state_at_its_own_time() -> None:
+    """A replay of flows.mitm gives a TURN connection after the marks (flows are saved when they
+    end): its packets still count as muted exactly inside the marked interval."""
+    session = CAPTURES / "chromium-ui-only"
+    in_order, _ = replay_session(session)  # each packet judged as it came, marks in between
+    call = turn_call(browser_rtp(session), lab_peer(session))
+    timeline = json.loads((session / "timeline.json").read_text())
+    monitor = Monitor()
+    offer = json.dumps({"type": "offer", "sdp": (session / "offer.sdp").read_bytes().decode()})
+    events = monitor.observe(message(offer.encode()), 0.0).events
+    for mark in timeline["events"]:
+        events += monitor.mark(mark["t"], mark["state"] == "muted", via="lab").events
+    for t, data in call.client:
+        events += monitor.observe_stream(TCP, data, True, t, "turn-tcp").events
+    events += monitor.finish(call.client[-1][0]).events
+
+    def totals(of: list[Event]) -> tuple[int, int]:
+        windows = [e for e in of if e.get("phase") == "muted-window"]
+        return sum(w["packets"] for w in windows), sum(w["not_silent"] for w in windows)
+
+    assert totals(events) == totals(in_order) and totals(events)[1] > 250
+    (stream,) = [e for e in events if e.get("phase") == "stream"]
+    assert stream["muted"] is False  # the first packet was sent before the mute

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from helpers.corpus import lab_session
 from helpers.killed import kill_proxy_after
+from helpers.turn_stream import browser_rtp, cut, lab_peer, turn_call
 
 from decoders.session.events import Event, EventWriter, encode_event, read_events
 from decoders.session.monitor import FlowRef, Message, Monitor, Settings
@@ -54,6 +55,12 @@ def script() -> list[tuple[str, tuple[object, ...]]]:
                 if datagram.src == browser and rtp and len(steps) < 400:
                     ref = FlowRef(id="u1", type="udp")
                     steps.append(("datagram", (ref, datagram.payload, True, 20.0 + len(steps))))
+    relayed = [(t, payload) for t, payload in browser_rtp(session)[300:340]]
+    call = turn_call(relayed, lab_peer(session))
+    tcp = FlowRef(id="t1", type="tcp", client="127.0.0.1:5", server="10.77.0.3:3478")
+    for n, (_, piece) in enumerate(cut(call.client, seed=1)):
+        steps.append(("stream", (tcp, piece, True, 450.0 + n / 100, "turn-tls")))
+    steps.append(("stream_end", ("t1", 499.0)))
     steps.append(("mark", (500.0, False)))
     steps.append(("observe", (msg(b'{"audioLevel": 0.5}'), 501.0)))
     return steps
@@ -67,6 +74,10 @@ def inline(steps: list[tuple[str, tuple[object, ...]]], settings: Settings) -> l
             events += monitor.observe(*args).events  # type: ignore[arg-type]
         elif kind == "datagram":
             events += monitor.observe_datagram(*args).events  # type: ignore[arg-type]
+        elif kind == "stream":
+            events += monitor.observe_stream(*args).events  # type: ignore[arg-type]
+        elif kind == "stream_end":
+            events += monitor.end_stream(*args).events  # type: ignore[arg-type]
         else:
             events += monitor.mark(args[0], args[1], via="test").events  # type: ignore[arg-type]
     events += monitor.finish(999.0).events
@@ -88,6 +99,10 @@ def test_the_observer_writes_what_the_monitor_writes_in_the_proxy(tmp_path: Path
             observer.observe(*args)  # type: ignore[arg-type]
         elif kind == "datagram":
             observer.datagram(*args)  # type: ignore[arg-type]
+        elif kind == "stream":
+            observer.stream(*args)  # type: ignore[arg-type]
+        elif kind == "stream_end":
+            observer.stream_end(*args)  # type: ignore[arg-type]
         else:
             states.append(observer.mark(args[0], args[1], via="test"))  # type: ignore[arg-type]
     muted, since, state = observer.state()
@@ -97,6 +112,11 @@ def test_the_observer_writes_what_the_monitor_writes_in_the_proxy(tmp_path: Path
         written = list(read_events(stream))
     assert written == expected
     kinds = {event["kind"] for event in written}
+    relayed = [e for e in written if e["kind"] == "media" and e["flow"]["type"] == "tcp"]
+    assert [e["phase"] for e in relayed][:1] == ["stream"] and relayed[-1]["phase"] == "relay"
+    assert (
+        relayed[-1]["sent"]["messages"] == 2 + 40
+    )  # Allocate, ChannelBind, 40 RTP and relayed[0]["transport"] == "turn-tls"
     assert {"session_start", "sdp", "mute", "telemetry", "warning", "media"} <= kinds
     warnings = [line for lines, _ in logged for line in lines]
     assert any("MUTED but volume telemetry left" in line for line in warnings)

@@ -449,3 +449,32 @@ def test_mutated_real_files_raise_only_capture_error(
     for position, value in edits:
         data[position % len(data)] = value
     read_or_reject(bytes(data))
+
+
+def test_interface_addresses_if_ipv4addr_and_if_ipv6addr() -> None:
+    """pcapng IDB options 4 and 5 (address + netmask, address + prefix); wrong sizes ignored."""
+
+    def option(code: int, value: bytes) -> bytes:
+        return struct.pack("<HH", code, len(value)) + value + b"\x00" * (-len(value) % 4)
+
+    def block(block_type: int, body: bytes) -> bytes:
+        return (
+            struct.pack("<II", block_type, len(body) + 12)
+            + body
+            + struct.pack("<I", len(body) + 12)
+        )
+
+    options = (
+        option(2, b"eth0")
+        + option(4, bytes([192, 168, 1, 7, 255, 255, 255, 0]))
+        + option(4, bytes([10, 0, 0, 1]))  # too short: ignored
+        + option(5, bytes.fromhex("fd000000000000000000000000000001") + bytes([64]))
+        + option(0, b"")
+    )
+    data = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    data += block(1, struct.pack("<HHI", LINKTYPE_ETHERNET, 0, 262144) + options)
+    reader = CaptureReader(io.BytesIO(data))
+    assert list(reader) == []
+    assert reader.interfaces == [
+        Interface(LINKTYPE_ETHERNET, 262144, 1_000_000, 0, "eth0", ("192.168.1.7", "fd00::1"))
+    ]

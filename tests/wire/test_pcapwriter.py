@@ -403,3 +403,22 @@ def test_writer_output_is_readable_frame_by_frame() -> None:
     writer.write(interface, 5, payload, comment="é")  # odd-length UTF-8 comment gets padded
     buffer.seek(0)
     assert list(CaptureReader(buffer)) == [Frame(1, 5, LINKTYPE_RAW, 0, len(payload), payload)]
+
+
+@pytest.mark.parametrize("byte_order", ["little", "big"])
+def test_interface_addresses_round_trip(tmp_path: Path, byte_order: str) -> None:
+    path = tmp_path / "addresses.pcapng"
+    with path.open("wb") as fo:
+        writer = PcapngWriter(fo, byte_order=byte_order)  # type: ignore[arg-type]
+        interface = writer.add_interface(
+            LINKTYPE_ETHERNET, name="browser", addresses=("10.77.0.1", "fd00:77::1")
+        )
+        frame = build_udp_frame(LINKTYPE_ETHERNET, "10.77.0.1", 5000, "10.77.0.2", 6000, b"x")
+        writer.write(interface, BASE_NS, frame)
+    with open_capture(path) as reader:
+        frames = list(reader)
+        assert reader.interfaces[0].addresses == ("10.77.0.1", "fd00:77::1")
+        assert reader.interfaces[0].name == "browser"
+    assert len(frames) == 1
+    if shutil.which("tshark"):  # Wireshark reads the options we write as a valid block
+        assert tshark_fields(path, "udp.srcport") == [["5000"]]
