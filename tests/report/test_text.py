@@ -28,3 +28,23 @@ def test_real_session_table(session_dir: Path) -> None:
 
 def test_no_streams() -> None:
     assert stream_table_text([]) == "no RTP streams found"
+
+
+def test_channel_table_names_what_was_assumed() -> None:
+    import io
+
+    from helpers.tls_relay import write_relay_capture
+
+    from decoders.media.channels import tls_channels
+    from decoders.report.text import CHANNEL_TITLE, channel_table_text
+    from decoders.wire.bulk import scan_file
+
+    buffer = io.BytesIO()
+    write_relay_capture(buffer)
+    channels, _ = tls_channels(scan_file(io.BytesIO(buffer.getvalue()), None).rows)
+    text = channel_table_text(channels)
+    assert text.startswith(CHANNEL_TITLE)
+    assert "TURN client" in text and "TURN server" in text
+    assert "est. payload = record - 24" in text and "assumed: ChannelData 4, RTP 12" in text
+    assert "recognised 10.77.0.1:41234 <-> 10.77.0.3:5349" in text
+    assert channel_table_text([]) == ""
