@@ -109,7 +109,7 @@ def streams(
     from decoders.media.scan import scan_streams
     from decoders.media.streams import joined_legs, leg_note
     from decoders.report.jsonout import streams_document
-    from decoders.report.text import stream_table_text
+    from decoders.report.text import channel_table_text, stream_table_text
     from decoders.session.folder import locate
 
     try:
@@ -159,6 +159,7 @@ def streams(
             streams=scan.streams,
             engine=engine,
             sdp=found.to_json(),
+            channels=scan.channels,
         )
         click.echo(json.dumps(doc, indent=2))
     else:
@@ -178,6 +179,9 @@ def streams(
             )
         click.echo("")
         click.echo(stream_table_text(scan.streams))
+        if scan.channels:
+            click.echo("")
+            click.echo(channel_table_text(scan.channels))
         joined = [legs for legs in joined_legs(scan.streams) if len(legs) > 1]
         if joined:
             click.echo("")

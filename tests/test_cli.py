@@ -127,3 +127,18 @@ def test_mark_without_a_proxy_is_a_one_line_error() -> None:
     assert "mutecheck mark: proxy 127.0.0.1:9" in result.stderr
     assert "Traceback" not in result.stderr
     assert run("mark", "-h").returncode == 0
+
+
+def test_streams_shows_media_relayed_through_tls() -> None:
+    folder = ROOT / "captures" / "chromium-ui-only-relay-tls"
+    result = run("streams", str(folder))
+    assert result.returncode == 0, result.stderr
+    assert "no RTP streams found" in result.stdout
+    assert "relayed through TLS: sizes and timing only" in result.stdout
+    assert "TURN client" in result.stdout and "TLS 1.2 +24" in result.stdout
+    doc = json.loads(run("streams", str(folder), "--json").stdout)
+    client = next(c for c in doc["relayed_tls"] if c["sender"] == "client")
+    documented = (ROOT / "docs" / "streams-json.md").read_text()
+    for key in client:
+        assert f"`{key}`" in documented or key in documented, f"{key} is not documented"
+    assert client["dst_port"] == 5349 and client["overheads"]["tls_record"] == 24

@@ -44,6 +44,7 @@ from decoders.audit.measure import (
     measure_telemetry,
 )
 from decoders.audit.messages import replay_flows, telemetry_from_events
+from decoders.audit.relayed import RelayedMeasurement, judge_relayed, relayed_findings
 from decoders.audit.sides import (
     Candidate,
     agreed,
@@ -175,6 +176,8 @@ class Analysis:
     warnings: list[str]
     candidates: list[Candidate] = field(default_factory=list)
     """When the muted side is unknown: each address that may be it, judged as if it were."""
+    relayed: RelayedMeasurement | None = None
+    """Media relayed through TLS (TURN over TLS): channels judged by sizes and timing."""
 
 
 def _given(path: Path | None, what: str) -> Path | None:
@@ -390,9 +393,11 @@ def analyze(inputs: Inputs) -> Analysis:
         alignment = _alignment(media, envelope) if media is not None else None
         reference = dataclasses.replace(reference, alignment=alignment)
 
+    relayed = judge_relayed(scan, timeline)  # media relayed through TLS: sizes and timing
+
     def judge(measured: MediaMeasurement | None, side: LocalSide) -> tuple[list[Finding], Verdict]:
         found = media_findings(measured, timeline) if measured is not None else []
-        found += side_free
+        found += relayed_findings(relayed, timeline, side) + side_free
         if envelope is not None:
             lags = LAG_RANGE_S
             if alignment is not None and alignment.proven:
@@ -400,7 +405,7 @@ def analyze(inputs: Inputs) -> Analysis:
                 lags = (alignment.lag_s - ALIGNED_LAG_S, alignment.lag_s + ALIGNED_LAG_S)
             found = [_correlated(f, envelope, lags) for f in found]
         found.sort(key=lambda f: (f.window, f.leak is None, -f.rank, f.id))
-        return found, decide(found, timeline, measured, telemetry, side=side)
+        return found, decide(found, timeline, measured, telemetry, side=side, relayed=relayed)
 
     senders = audio_senders(media) if media is not None and not local.known else []
     if media is not None and len(senders) == 1:
@@ -438,6 +443,7 @@ def analyze(inputs: Inputs) -> Analysis:
         capture=capture_info,
         warnings=warnings,
         candidates=candidates,
+        relayed=relayed,
     )
 
 

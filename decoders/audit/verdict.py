@@ -24,6 +24,10 @@ incoming), unless it correlates with the reference signal (then it is the microp
 reason says how the side was found. When the side cannot be told at all,
 :mod:`decoders.audit.sides` judges each candidate instead.
 
+Media relayed through TLS (:mod:`decoders.audit.relayed`) is judged from record sizes and
+timing alone: a leak found only there is capped at :data:`TLS_CONTENT_CAP` (0.8), "no leak" at
+:data:`TLS_NO_LEAK_CAP` (0.7), and the reason says it was judged through TLS.
+
 The exit code of ``mutecheck analyze`` encodes the verdict (:data:`EXIT_CODES`).
 """
 
@@ -31,12 +35,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from decoders.audit.flags import Finding
 from decoders.audit.local import LocalSide
 from decoders.audit.measure import MediaMeasurement, TelemetryMeasurement
 from decoders.session.timeline import Timeline, Window
+
+if TYPE_CHECKING:
+    from decoders.audit.relayed import RelayedMeasurement
 
 VERDICTS: Final = ("no-leak", "metadata-leak", "content-leak", "inconclusive")
 EXIT_CODES: Final = {"no-leak": 0, "inconclusive": 3, "metadata-leak": 4, "content-leak": 5}
@@ -45,6 +52,11 @@ _RANK: Final = {"no-leak": 0, "metadata-leak": 1, "content-leak": 2}
 _SEVERE: Final = ("medium", "high")
 SIDE_CAPS: Final = {"medium": 0.8, "assumed": 0.75}
 """Highest confidence of a media leak when the muted side is only inferred or assumed."""
+TLS_CONTENT_CAP: Final = 0.8
+"""Highest confidence of a content leak seen only in record sizes through TLS (RTP: 0.95)."""
+TLS_NO_LEAK_CAP: Final = 0.7
+"""Highest confidence of "no leak" when part of the media was judged through TLS."""
+TLS_PREFIX: Final = "tls-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +122,7 @@ def decide(
     telemetry: TelemetryMeasurement | None,
     *,
     side: LocalSide | None = None,
+    relayed: RelayedMeasurement | None = None,
 ) -> Verdict:
     """Judge every window, then the session (see the module docstring)."""
     if timeline.empty:
@@ -127,7 +140,8 @@ def decide(
         )
     cap = SIDE_CAPS.get(side.confidence) if side is not None else None
     windows = tuple(
-        _window(w, findings, timeline, media, checked_telemetry, cap) for w in timeline.windows
+        _window(w, findings, timeline, media, checked_telemetry, cap, relayed, side)
+        for w in timeline.windows
     )
     judged = [w for w in windows if w.verdict != "inconclusive"]
     if not judged:
@@ -170,6 +184,8 @@ def _window(
     media: MediaMeasurement | None,
     checked_telemetry: bool,
     cap: float | None = None,
+    relayed: RelayedMeasurement | None = None,
+    side: LocalSide | None = None,
 ) -> WindowVerdict:
     mine = [i for i, f in enumerate(findings) if f.window == window.index]
     mine_findings = [findings[i] for i in mine]
@@ -190,8 +206,11 @@ def _window(
         confidence = min(0.95, 0.8 + 0.1 * (len(kinds) - 1))
         if cap is not None:
             confidence = min(confidence, cap)
+        through_tls = all(f.id.startswith(TLS_PREFIX) for f in content)
+        if through_tls:
+            confidence = min(TLS_CONTENT_CAP, 0.7 + 0.05 * (len(kinds) - 1))
         if any(f.correlation is not None and f.correlation.proven for f in content):
-            confidence = 0.99
+            confidence = 0.9 if through_tls else 0.99
         top = max(content, key=lambda f: f.rank)
         return WindowVerdict(
             window.index,
@@ -205,6 +224,8 @@ def _window(
         confidence = 0.85 if high else 0.75
         if cap is not None and all(f.stream is not None for f in metadata):
             confidence = min(confidence, cap)
+        if all(f.id.startswith(TLS_PREFIX) for f in metadata):
+            confidence = min(confidence, TLS_NO_LEAK_CAP)
         if any(f.correlation is not None and f.correlation.proven for f in metadata):
             confidence = 0.95
         top = max(metadata, key=lambda f: f.rank)
@@ -232,6 +253,11 @@ def _window(
             tuple(mine),
         )
     judged_streams = [s for s in media.streams if s.judged]
+    tls_view = _tls_view(relayed, side, window.index)
+    if tls_view is not None:
+        return _tls_no_leak(
+            window, media, judged_streams, checked_telemetry, tuple(mine), cap, tls_view
+        )
     if not judged_streams:
         return WindowVerdict(
             window.index,
@@ -283,3 +309,43 @@ def _no_leak(
     if not checked_telemetry:
         reason += "; telemetry not checked (no events.jsonl or flows.mitm)"
     return WindowVerdict(window.index, "no-leak", min(0.95, confidence), reason, mine)
+
+
+def _tls_view(
+    relayed: RelayedMeasurement | None, side: LocalSide | None, window: int
+) -> tuple[list[str], bool] | None:
+    if relayed is None:
+        return None
+    from decoders.audit.relayed import no_leak_view
+
+    return no_leak_view(relayed, side if side is not None else LocalSide(), window)
+
+
+def _tls_no_leak(
+    window: Window,
+    media: MediaMeasurement,
+    streams: Sequence[Any],
+    checked_telemetry: bool,
+    mine: tuple[int, ...],
+    cap: float | None,
+    view: tuple[list[str], bool],
+) -> WindowVerdict:
+    """ "No leak" with channels relayed through TLS: sizes and timing only, so less sure."""
+    how, sees_sound = view
+    confidence = 0.5 + 0.1 + (0.05 if sees_sound else 0.0) + (0.05 if checked_telemetry else 0.0)
+    if cap is not None:
+        confidence -= 0.05
+    tls = (
+        f"{', '.join(sorted(set(how)))}: judged through TLS from record sizes and timing, "
+        "no audio level could be seen"
+    )
+    if streams:
+        clear = _no_leak(window, media, streams, checked_telemetry, mine, cap)
+        confidence = min(confidence, clear.confidence, TLS_NO_LEAK_CAP)
+        return WindowVerdict(
+            window.index, "no-leak", confidence, f"{clear.reason}; relayed: {tls}", mine
+        )
+    reason = f"nothing of the sound left during mute window {window.index + 1} ({tls})"
+    if not checked_telemetry:
+        reason += "; telemetry not checked (no events.jsonl or flows.mitm)"
+    return WindowVerdict(window.index, "no-leak", min(confidence, TLS_NO_LEAK_CAP), reason, mine)

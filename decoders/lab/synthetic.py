@@ -460,9 +460,14 @@ def _tls_record(content_type: int, body: bytes) -> bytes:
 
 
 def _tls_handshake(rng: random.Random) -> list[tuple[int, bytes]]:
-    """A TLS 1.2 handshake's records (bodies random but for the hello headers)."""
-    hello = bytes([1, 0, 0, 0xFC, 3, 3]) + rng.randbytes(250)
-    server = bytes([2, 0, 0, 0x46, 3, 3]) + rng.randbytes(1200)
+    """A TLS 1.2 handshake's records: a ClientHello without SNI or ALPN (as Chromium's to
+    coturn by IP), a ServerHello choosing ECDHE-RSA-AES128-GCM (0xc02f), then random bodies."""
+    suites = struct.pack("!5H", 0x1301, 0xC02B, 0xC02F, 0xCCA8, 0x009C)
+    body = b"\x03\x03" + rng.randbytes(32) + b"\x20" + rng.randbytes(32)
+    body += struct.pack("!H", len(suites)) + suites + b"\x01\x00" + struct.pack("!H", 0)
+    hello = bytes([1]) + len(body).to_bytes(3, "big") + body
+    answer = b"\x03\x03" + rng.randbytes(32) + b"\x00" + struct.pack("!HB", 0xC02F, 0)
+    server = bytes([2]) + len(answer).to_bytes(3, "big") + answer + rng.randbytes(1200)
     return [
         (0, _tls_record(22, hello)),
         (1, _tls_record(22, server)),

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
+from decoders.media.channels import TlsChannel, tls_channels
 from decoders.media.levels import LevelSource, infer_audio_level_id
 from decoders.media.streams import StreamStats, stream_table
 
@@ -40,6 +42,10 @@ class StreamScan:
     head: HeadSample
     sdp: SessionDescription | None
     streams: list[StreamStats]
+    channels: list[TlsChannel] = field(default_factory=list)
+    """Media relayed through TLS: one channel per direction (:mod:`decoders.media.channels`)."""
+    channel_groups: list[npt.NDArray[np.int64]] = field(default_factory=list)
+    """Each channel's application-data rows, in the same order."""
 
     def datagram_counts(self) -> dict[str, int]:
         kinds = self.rows.columns["kind"]
@@ -95,6 +101,7 @@ def scan_streams(
     else:
         raise ValueError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
     streams = stream_table(rows, sdp, srtp_auth_tag_length=head.srtp_auth_tag_length)
+    channels, channel_groups = tls_channels(rows, sdp)
     return StreamScan(
         capture=capture,
         capture_format=fmt,
@@ -107,6 +114,8 @@ def scan_streams(
         head=head,
         sdp=sdp,
         streams=streams,
+        channels=channels,
+        channel_groups=channel_groups,
     )
 
 

@@ -157,6 +157,9 @@ def report_document(analysis: Analysis) -> dict[str, Any]:
             "candidates": [c.to_json() for c in analysis.candidates],
         },
         "streams": streams_json(media) if media is not None else [],
+        "relayed_tls": (
+            analysis.relayed.to_json(analysis.local) if analysis.relayed is not None else []
+        ),
         "telemetry": telemetry_json(analysis.telemetry),
         "decoded_audio": analysis.decoded.to_json(),
         "reference": analysis.reference.to_json(),

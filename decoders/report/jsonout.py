@@ -7,6 +7,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from decoders.media.channels import TlsChannel
 from decoders.media.levels import LevelSource
 from decoders.media.streams import StreamStats, joined_legs
 from decoders.session.sdpsources import NO_SDP
@@ -34,6 +35,7 @@ def streams_document(
     streams: Sequence[StreamStats],
     engine: str,
     sdp: Mapping[str, Any] | None = None,
+    channels: Sequence[TlsChannel] = (),
 ) -> dict[str, Any]:
     return {
         "schema": "mutecheck.streams",
@@ -54,4 +56,5 @@ def streams_document(
         "sdp": dict(sdp) if sdp is not None else {"source": NO_SDP, "documents": [], "skipped": []},
         "streams": [stream_json(s) for s in streams],
         "joined_legs": [legs for legs in joined_legs(streams) if len(legs) > 1],
+        "relayed_tls": [c.to_json() for c in channels],
     }

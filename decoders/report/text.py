@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from decoders.media.channels import TlsChannel
 from decoders.media.streams import StreamStats
 
 HEADERS = (
@@ -89,3 +90,64 @@ def stream_table_text(streams: Sequence[StreamStats]) -> str:
     if not streams:
         return "no RTP streams found"
     return table(HEADERS, stream_rows(streams))
+
+
+CHANNEL_TITLE = "relayed through TLS: sizes and timing only"
+CHANNEL_HEADERS = (
+    "Source Address",
+    "Source Port",
+    "Destination Address",
+    "Destination Port",
+    "Sender",
+    "Records",
+    "Recs/s",
+    "Record B min/med/max",
+    "Est. payload B (med)",
+    "Gap ms med/p90/max",
+    "TLS",
+)
+
+
+def channel_rows(channels: Iterable[TlsChannel]) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = []
+    for c in channels:
+        video = " (video?)" if c.video_suspected else ""
+        rows.append(
+            (
+                c.src,
+                str(c.src_port),
+                c.dst,
+                str(c.dst_port),
+                f"TURN {c.sender}",
+                str(c.records),
+                _fmt(c.records_per_second, 1),
+                f"{c.record_min}/{c.record_median:.0f}/{c.record_max}",
+                f"{c.payload_median:.0f}{video}",
+                f"{_fmt(c.gap_median_ms, 0)}/{_fmt(c.gap_p90_ms, 0)}/{_fmt(c.gap_max_ms, 0)}",
+                f"{c.tls_version or '?'} +{c.overhead.bytes}",
+            )
+        )
+    return rows
+
+
+def channel_table_text(channels: Sequence[TlsChannel]) -> str:
+    """The TLS-relayed channels: a table, then how each was recognised and what was assumed."""
+    if not channels:
+        return ""
+    lines = [CHANNEL_TITLE + " (encrypted: no SSRC, codec or audio level can be seen)"]
+    lines.append(table(CHANNEL_HEADERS, channel_rows(channels)))
+    first = channels[0]
+    lines.append(
+        f"est. payload = record - {first.overhead.bytes} (TLS: {first.overhead.how}) - "
+        f"{first.media_overhead - first.overhead.bytes} (assumed: ChannelData 4, RTP 12, "
+        "header extensions 8, SRTP tag 10)"
+    )
+    seen: set[tuple[str, ...]] = set()
+    for c in channels:
+        if c.evidence not in seen:
+            seen.add(c.evidence)
+            lines.append(
+                f"recognised {c.src}:{c.src_port} <-> {c.dst}:{c.dst_port}: "
+                + "; ".join(c.evidence)
+            )
+    return "\n".join(lines)

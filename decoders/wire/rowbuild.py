@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
 import numpy as np
 import numpy.typing as npt
 
 from decoders.errors import MalformedPacket
-from decoders.wire import demux, framing, rtp
+from decoders.wire import demux, framing, rtp, tlshello
 from decoders.wire.capture import CaptureReader, Frame
 from decoders.wire.demux import PacketKind
 from decoders.wire.net import Datagram, Unwrapper
@@ -102,6 +102,10 @@ class Rows:
 
     columns: dict[str, npt.NDArray[Any]]
     addresses: list[str]
+    tls_hellos: dict[tuple[str, int, str, int], tlshello.TlsHello] = field(default_factory=dict)
+    """The first TLS hello each TCP direction sent, by (src, src port, dst, dst port): what the
+    clear part of a TLS handshake says (ALPN, version, cipher suite). Filled by the scalar TCP
+    path, which every engine but tshark uses for TCP."""
 
     def __len__(self) -> int:
         return len(self.columns["frame"])
@@ -285,6 +289,21 @@ class RowBuilder:
 
     def add_datagram(self, datagram: Datagram, counters: Counter[str]) -> None:
         self._scalar.append(datagram_row(datagram, self.audio_level_id, counters, srtp=self.srtp))
+        if datagram.tunnel == "tls" and datagram.payload[:1] == b"\x16":
+            self._tls_hello(datagram, counters)
+
+    def _tls_hello(self, datagram: Datagram, counters: Counter[str]) -> None:
+        """Keep the first hello of each direction (later handshake records are encrypted)."""
+        key = (datagram.src, datagram.src_port, datagram.dst, datagram.dst_port)
+        if key in self.rows.tls_hellos:
+            return
+        try:
+            hello = tlshello.parse_hello(datagram.payload[framing.TLS_HEADER_LENGTH :])
+        except MalformedPacket:
+            counters["malformed.tls_hello"] += 1
+            return
+        if hello is not None:
+            self.rows.tls_hellos[key] = hello
 
     def add_row(self, row: dict[str, int | bool | str | None]) -> None:
         """A row computed elsewhere (the tshark engine); missing columns are zero."""

@@ -23,11 +23,16 @@ def test_document_round_trips_through_json(session_dir: Path) -> None:
         srtp_profile=scan.head.srtp_profile_name,
         streams=scan.streams,
         engine="fast",
+        channels=scan.channels,
     )
     again = json.loads(json.dumps(doc))
     assert again["version"] == STREAMS_SCHEMA_VERSION
     assert list(again["skipped"]) == ["a", "b"]
     assert again["audio_level"]["source"] == "given"
+    assert len(again["relayed_tls"]) == len(scan.channels)
+    if not scan.streams:  # relayed through TLS: channels only
+        assert again["relayed_tls"][0]["overheads"]["tls_record"] > 0
+        return
     stream = again["streams"][0]
     assert stream["ssrc_hex"] == f"0x{stream['ssrc']:08x}"
     assert isinstance(stream["payload_types"], list)

@@ -18,6 +18,12 @@ def test_table_aligns_columns() -> None:
 def test_real_session_table(session_dir: Path) -> None:
     scan = scan_streams(session_dir / "capture.pcapng", audio_level_id=1)
     text = stream_table_text(scan.streams)
+    if not scan.streams:  # relayed through TLS: no RTP is visible, only channels
+        from decoders.report.text import CHANNEL_TITLE, channel_table_text
+
+        assert text == "no RTP streams found"
+        assert channel_table_text(scan.channels).startswith(CHANNEL_TITLE)
+        return
     assert text.splitlines()[0].startswith("Source Address  Source Port")
     rows = stream_rows(scan.streams)
     assert len(rows) == len(scan.streams) and all(len(r) == len(HEADERS) for r in rows)
@@ -28,3 +34,23 @@ def test_real_session_table(session_dir: Path) -> None:
 
 def test_no_streams() -> None:
     assert stream_table_text([]) == "no RTP streams found"
+
+
+def test_channel_table_names_what_was_assumed() -> None:
+    import io
+
+    from helpers.tls_relay import write_relay_capture
+
+    from decoders.media.channels import tls_channels
+    from decoders.report.text import CHANNEL_TITLE, channel_table_text
+    from decoders.wire.bulk import scan_file
+
+    buffer = io.BytesIO()
+    write_relay_capture(buffer)
+    channels, _ = tls_channels(scan_file(io.BytesIO(buffer.getvalue()), None).rows)
+    text = channel_table_text(channels)
+    assert text.startswith(CHANNEL_TITLE)
+    assert "TURN client" in text and "TURN server" in text
+    assert "est. payload = record - 24" in text and "assumed: ChannelData 4, RTP 12" in text
+    assert "recognised 10.77.0.1:41234 <-> 10.77.0.3:5349" in text
+    assert channel_table_text([]) == ""

@@ -107,3 +107,31 @@ def test_tls_record_row_is_never_classified_by_its_bytes() -> None:
     assert row["tunnel"] == TUNNEL_CODES.index("tls")
     assert (row["length"], row["payload_type"], row["malformed"]) == (32, 23, False)
     assert KIND_CODES[-1] is PacketKind.TLS and TUNNEL_CODES[-1] == "tls"  # codes appended
+
+
+def test_builder_keeps_the_first_tls_hello_of_each_direction() -> None:
+    import ssl
+
+    from helpers.tls_bytes import tls_connection
+
+    from decoders.wire.framing import TlsRecordFramer
+
+    client, server = tls_connection([(True, b"x" * 50)], version=ssl.TLSVersion.TLSv1_3)
+    builder = RowBuilder(None)
+    counters: Counter[str] = Counter()
+    for frame, (src, sport, dst, dport, data) in enumerate(
+        [("10.0.0.1", 40000, "10.0.0.2", 443, client), ("10.0.0.2", 443, "10.0.0.1", 40000, server)]
+    ):
+        for record in TlsRecordFramer(synced=True).feed(data):
+            builder.add_datagram(
+                Datagram(frame, 1_000, src, sport, dst, dport, "tcp", record, "tls"), counters
+            )
+    broken = bytes.fromhex("16 0303 0008 01 000004 0303 ff")  # a ClientHello cut short
+    builder.add_datagram(
+        Datagram(9, 2_000, "10.0.0.3", 1, "10.0.0.2", 443, "tcp", broken, "tls"), counters
+    )
+    hellos = builder.finish().tls_hellos
+    assert hellos[("10.0.0.1", 40000, "10.0.0.2", 443)].is_client
+    assert hellos[("10.0.0.2", 443, "10.0.0.1", 40000)].version == 0x0304
+    assert ("10.0.0.3", 1, "10.0.0.2", 443) not in hellos
+    assert counters == Counter({"malformed.tls_hello": 1})
