@@ -217,8 +217,10 @@ def event_clues(events: Sequence[Event], seen: frozenset[str]) -> list[Clue]:
                 continue
             ssrcs.update(s for s in section.get("ssrcs", ()) if isinstance(s, int))
             for candidate in section.get("candidates", ()):
+                # "<transport> <address> <port> <type>": a relay candidate is an address the
+                # TURN server allocated (its own address), never the browser's
                 words = str(candidate).split()
-                if len(words) >= 3 and words[2].isdigit():
+                if len(words) >= 3 and words[2].isdigit() and words[3:4] != ["relay"]:
                     endpoints.add((words[1], int(words[2])))
     if ssrcs or endpoints:
         clues.append(

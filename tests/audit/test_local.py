@@ -9,6 +9,7 @@ from helpers.corpus import lab_session
 from helpers.packet_fixtures import load
 from helpers.peer_talks import peer_talks
 
+from decoders.audit.analysis import Inputs, analyze
 from decoders.audit.local import (
     CaptureFacts,
     Clue,
@@ -104,7 +105,15 @@ def test_events_sdp_media_and_proxy_clients() -> None:
     sdp = {
         "kind": "sdp",
         "direction": "sent",
-        "parsed": {"media": [{"ssrcs": [99], "candidates": ["udp 10.1.1.1 5555 host"]}]},
+        "parsed": {
+            "media": [
+                {
+                    "ssrcs": [99],
+                    # the relay candidate is the TURN server's allocation, not the browser
+                    "candidates": ["udp 10.1.1.1 5555 host", "udp 10.0.0.5 49200 relay"],
+                }
+            ]
+        },
     }
     received = {**sdp, "direction": "received"}
     media = {
@@ -125,6 +134,15 @@ def test_events_sdp_media_and_proxy_clients() -> None:
     assert proxy.confidence == "medium" and proxy.addresses == {"192.168.1.20"}
     # a proxy client the capture never shows says nothing about it
     assert "proxy client address" not in {c.source for c in event_clues([mark], frozenset())}
+
+
+def test_relayed_lab_call_side_from_session_and_sdp() -> None:
+    """A relay-only call: the browser's SDP holds only a relay candidate (on the TURN server's
+    address); the side is still the browser, known for sure, not assumed."""
+    folder = lab_session("ui-only-relay-tcp")
+    result = analyze(Inputs(session_dir=folder))
+    assert result.local.confidence == "high" and result.local.addresses == {"10.77.0.1"}
+    assert "10.77.0.2" in result.local.remote
 
 
 def test_turn_server_is_never_the_muted_side(tmp_path: Path) -> None:
