@@ -46,6 +46,7 @@ from helpers.turn_stream import (
     ALLOCATE_REQUEST,
     XOR_RELAYED_ADDRESS,
     TurnCall,
+    browser_rtp,
     cut,
     lab_peer,
     stun_message,
@@ -72,10 +73,7 @@ from decoders.session.events import read_events as read_event_stream
 from decoders.session.payload import decode_content, parse_document
 from decoders.session.sdp import parse_sdp
 from decoders.session.telemetry import find_volume_fields
-from decoders.wire.capture import open_capture
-from decoders.wire.demux import PacketKind, classify
 from decoders.wire.framing import TurnTcpFramer
-from decoders.wire.net import Unwrapper
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 ADDON = ROOT / "addons" / "mutecheck.py"
@@ -119,19 +117,6 @@ def request_flow(
     if at is not None:
         request.timestamp_start = request.timestamp_end = at
     return tflow.tflow(req=request)
-
-
-def browser_rtp(session: Path) -> list[tuple[float, bytes]]:
-    """(capture time, UDP payload) of every RTP packet the browser sent in a lab session."""
-    browser = json.loads((session / "session.json").read_text())["network"]["browser"]["address"]
-    unwrapper = Unwrapper()
-    packets = []
-    with open_capture(session / "capture.pcapng") as reader:
-        for frame in reader:
-            for datagram in unwrapper.feed(frame):
-                if datagram.src == browser and classify(datagram.payload) is PacketKind.RTP:
-                    packets.append((datagram.timestamp_ns / 1e9, datagram.payload))
-    return packets
 
 
 def muted_rtp(session: Path) -> list[bytes]:

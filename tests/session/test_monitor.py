@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.turn_stream import TurnCall, cut, lab_peer, turn_call
+from helpers.turn_stream import TurnCall, browser_rtp, cut, lab_peer, turn_call
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -34,27 +34,11 @@ from decoders.session.payload import decode_content, parse_document
 from decoders.session.sdp import parse_sdp
 from decoders.session.signaling import load_rules
 from decoders.session.telemetry import find_volume_fields
-from decoders.wire.capture import open_capture
-from decoders.wire.demux import PacketKind, classify
-from decoders.wire.net import Unwrapper
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CAPTURES = ROOT / "captures"
 FIXTURES = ROOT / "tests" / "fixtures" / "signaling"
 HTTP = FlowRef(id="f1", type="http", url="https://metrics.example.org/v1/m", method="POST")
-
-
-def browser_rtp(session: Path) -> list[tuple[float, bytes]]:
-    """(capture time, UDP payload) of every RTP packet the browser sent in a lab session."""
-    browser = json.loads((session / "session.json").read_text())["network"]["browser"]["address"]
-    unwrapper = Unwrapper()
-    packets = []
-    with open_capture(session / "capture.pcapng") as reader:
-        for frame in reader:
-            for datagram in unwrapper.feed(frame):
-                if datagram.src == browser and classify(datagram.payload) is PacketKind.RTP:
-                    packets.append((datagram.timestamp_ns / 1e9, datagram.payload))
-    return packets
 
 
 def message(
