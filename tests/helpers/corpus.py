@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from decoders.lab.record import VARIANTS
-from decoders.session.sdp import parse_sdp
+from decoders.session.sdp import SsrcRole, merge_descriptions, parse_sdp, ssrc_roles
 
 CAPTURES = Path(__file__).resolve().parent.parent.parent / "captures"
 
@@ -97,3 +97,12 @@ def browser_audio_ssrcs(folder: Path) -> frozenset[int]:
     the offerer)."""
     offer = parse_sdp((folder / "offer.sdp").read_text())
     return frozenset(s for m in offer.media if m.kind == "audio" for s in m.ssrcs)
+
+
+def ssrc_roles_of(folder: Path) -> dict[int, SsrcRole]:
+    """What each SSRC of the session's offer and answer is (audio, video, RTX...)."""
+    described = merge_descriptions(
+        parse_sdp((folder / name).read_text()) for name in ("offer.sdp", "answer.sdp")
+    )
+    assert described is not None
+    return ssrc_roles(described)
