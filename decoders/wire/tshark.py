@@ -31,16 +31,18 @@ FIELDS: tuple[str, ...] = (
     "tcp.srcport",
     "tcp.dstport",
     "stun.channel",
-    "stun.length",
     "rtp.p_type",
     "rtp.marker",
     "rtp.seq",
     "rtp.timestamp",
     "rtp.ssrc",
     "rtp.cc",
+    "rtp.ext",
     "rtp.ext.len",
     "rtp.ext.profile",
+    "rtp.padding",
     "rtp.padding.count",
+    "rtp.payload",
     "rtp.ext.rfc5285.id",
     "rtp.ext.rfc5285.data",
     "rtcp.pt",
@@ -109,8 +111,7 @@ def scan_tshark(
 
     With ``srtp`` (WebRTC media always is) the RTP padding count is not read, as the scalar
     path does not: SRTP encrypts it, and the packet's last byte (which tshark takes for the
-    count) belongs to the auth tag. Inside TURN ChannelData the RTP packet's length is the
-    ChannelData length (``stun.length``), over UDP and TCP alike (TCP pads it to 4 bytes).
+    count) belongs to the auth tag.
     """
     builder = RowBuilder(audio_level_id, srtp=srtp)
     counters: Counter[str] = Counter()
@@ -184,9 +185,11 @@ def _rtp_rows(
 ) -> list[dict[str, int | bool | str | None]]:
     """One row per RTP packet of the frame (multi-valued fields split per packet).
 
-    When a frame holds several packets (coalesced TURN messages), tshark's header-extension
-    lists cannot be told apart per packet: those packets get no extension columns (counted
-    as ``tshark.extensions-unattributed``).
+    Each packet's length is its header, its ``rtp.payload`` and the padding tshark took off;
+    fields present only on some packets (extension profile and length, padding count) are
+    handed out by the packet's X and P bits. When a frame holds several packets (coalesced
+    TURN messages), tshark's header-extension element lists cannot be told apart per packet:
+    those packets get no audio level (counted as ``tshark.extensions-unattributed``).
     """
     ssrcs = v["rtp.ssrc"].split(",")
     count = len(ssrcs)
@@ -195,7 +198,12 @@ def _rtp_rows(
         values = v[name].split(",") if v[name] else []
         return values if len(values) == count else [""] * count
 
-    channel_lengths = each("stun.length") if v["stun.channel"] else [""] * count
+    def listed(name: str) -> list[str]:
+        return v[name].split(",") if v[name] else []
+
+    extensions = iter(zip(listed("rtp.ext.profile"), listed("rtp.ext.len"), strict=False))
+    paddings = iter(listed("rtp.padding.count"))
+    payloads = v["rtp.payload"].split(",") if v["rtp.payload"] else []
     if count > 1:
         counters["tshark.extensions-unattributed"] += count
     rows = []
@@ -203,17 +211,22 @@ def _rtp_rows(
         out = dict(row)
         cc = int(each("rtp.cc")[n] or 0)
         header = 12 + 4 * cc
-        if count == 1 and v["rtp.ext.profile"]:
-            out["extension_profile"] = int(v["rtp.ext.profile"], 0)
-            out["extension_offset"] = header + 4
-            out["extension_length"] = 4 * int(v["rtp.ext.len"] or 0)
-            header += 4 + 4 * int(v["rtp.ext.len"] or 0)
-        padding = 0 if srtp else int(each("rtp.padding.count")[n] or 0)
-        if channel_lengths[n]:
-            out["length"] = int(channel_lengths[n])
+        if _flag(each("rtp.ext")[n]):
+            profile, words = next(extensions, ("", ""))
+            if profile:
+                out["extension_profile"] = int(profile, 0)
+                out["extension_offset"] = header + 4
+                out["extension_length"] = 4 * int(words or 0)
+                header += 4 + 4 * int(words or 0)
+        removed = int(next(paddings, "0") or 0) if _flag(each("rtp.padding")[n]) else 0
+        if len(payloads) == count:  # the bytes tshark saw: header, payload, what it removed
+            out["length"] = header + len(payloads[n].replace(":", "")) // 2 + removed
+        elif v["stun.channel"]:  # an empty payload has no field: the ChannelData header
+            out["length"] = max(0, int(out["length"] or 0) - 4)
+        padding = 0 if srtp else removed
         out.update(
             payload_type=int(each("rtp.p_type")[n]),
-            marker=each("rtp.marker")[n] in ("1", "True"),
+            marker=_flag(each("rtp.marker")[n]),
             sequence_number=int(each("rtp.seq")[n]),
             rtp_timestamp=int(each("rtp.timestamp")[n]),
             ssrc=int(ssrcs[n], 0),
@@ -226,6 +239,10 @@ def _rtp_rows(
             _audio_level(out, v, audio_level_id)
         rows.append(out)
     return rows
+
+
+def _flag(value: str) -> bool:
+    return value in ("1", "True")
 
 
 def _audio_level(
