@@ -9,20 +9,22 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers.corpus import base_sessions
+from helpers.corpus import call_sessions
 
 from decoders.lab import synthetic
 
 ROOT = Path(__file__).resolve().parent.parent
 CAPTURES = ROOT / "captures"
-SESSION_DIRS = [p for p in base_sessions() if (p / "capture.pcapng").is_file()]
+SESSION_DIRS = [p for p in call_sessions() if (p / "capture.pcapng").is_file()]
 
 SyntheticFactory = Callable[..., tuple[bytes, synthetic.SyntheticTruth]]
 
 
 @pytest.fixture(params=SESSION_DIRS, ids=[p.name for p in SESSION_DIRS])
 def session_dir(request: pytest.FixtureRequest) -> Path:
-    """Each real Chromium session of the lab's base corpus (captures/chromium-<variant>/)."""
+    """Each real Chromium session of the lab corpus (captures/chromium-*/): every mute
+    variant, and every recorded call shape (relayed through TURN over UDP, TCP and TLS; the
+    peer talking back; video). A test reads what the shape holds (helpers.corpus.call_shape)."""
     path: Path = request.param
     return path
 

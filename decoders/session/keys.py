@@ -854,20 +854,38 @@ def keys_from_keylog(
 
 
 def capture_flow_datagrams(capture: Path) -> list[FlowDatagram]:
-    """The DTLS-looking UDP/TCP datagrams of a capture, as :data:`FlowDatagram` tuples."""
+    """The DTLS-looking UDP/TCP datagrams of a capture, as :data:`FlowDatagram` tuples.
+
+    A relayed call runs its DTLS handshake inside TURN (ChannelData, Send/Data indications,
+    over UDP or TCP): the datagram inside is taken, with the outer addresses (those of the
+    browser's leg to the TURN server, as the streams are keyed). A broken TURN wrapper is
+    skipped (the handshake retransmits); TLS records (TURN over TLS) are never read.
+    """
+    from decoders.wire import demux
     from decoders.wire.capture import open_capture
-    from decoders.wire.net import Unwrapper
+    from decoders.wire.net import Datagram, Unwrapper
 
     out: list[FlowDatagram] = []
+
+    def take(datagrams: Iterable[Datagram]) -> None:
+        for datagram in datagrams:
+            payload = datagram.payload
+            try:
+                wrapped = demux.unwrap_turn(payload)
+            except MalformedPacket:
+                continue
+            if wrapped is not None:
+                payload = wrapped[1]
+            if demux.classify(payload) is demux.PacketKind.DTLS:
+                out.append(
+                    (datagram.src, datagram.src_port, datagram.dst, datagram.dst_port, payload)
+                )
+
     unwrapper = Unwrapper()
     with open_capture(capture) as reader:
         for frame in reader:
-            for datagram in unwrapper.feed(frame):
-                payload = datagram.payload
-                if payload and 20 <= payload[0] <= 63:
-                    out.append(
-                        (datagram.src, datagram.src_port, datagram.dst, datagram.dst_port, payload)
-                    )
+            take(unwrapper.feed(frame))
+    take(unwrapper.flush())
     return out
 
 

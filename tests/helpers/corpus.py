@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from decoders.lab.record import VARIANTS
+from decoders.session.sdp import SsrcRole, merge_descriptions, parse_sdp, ssrc_roles
 
 CAPTURES = Path(__file__).resolve().parent.parent.parent / "captures"
 
@@ -54,3 +57,52 @@ def lab_file(name: str) -> Path:
     if not path.is_file():
         pytest.fail(f"{path} is missing from the committed lab corpus")
     return path
+
+
+@dataclass(frozen=True, slots=True)
+class CallShape:
+    """How a recorded call travelled, from its ``session.json`` (written by the lab)."""
+
+    relay: str
+    """``none`` (direct UDP), or the TURN transport of the browser's leg: ``udp``, ``tcp``,
+    ``tls`` (through coturn)."""
+    peer_talks: bool
+    """The peer sent its own speech back: audio both ways."""
+    video: bool
+    """The browser sent its camera too (VP8 + RTX beside the audio)."""
+    browser: str
+    """The browser's address (with a TCP/TLS relay: the proxy's, on the same host)."""
+
+    @property
+    def rtp_readable(self) -> bool:
+        """Whether the capture shows RTP headers: not when TURN runs over TLS (the media is
+        inside TLS records: only their sizes and timing can be seen)."""
+        return self.relay != "tls"
+
+
+def call_shape(folder: Path) -> CallShape:
+    """The call shape of a lab session folder (base sessions: direct UDP, one way, audio)."""
+    session = json.loads((folder / "session.json").read_text())
+    scenario = session["scenario"]
+    return CallShape(
+        relay=(session.get("relay") or {}).get("transport", "none"),
+        peer_talks=bool(scenario.get("peer_talks", False)),
+        video=bool(scenario.get("video", False)),
+        browser=session["network"]["browser"]["address"],
+    )
+
+
+def browser_audio_ssrcs(folder: Path) -> frozenset[int]:
+    """The SSRCs of the browser's audio: the audio section of its offer (the lab's browser is
+    the offerer)."""
+    offer = parse_sdp((folder / "offer.sdp").read_text())
+    return frozenset(s for m in offer.media if m.kind == "audio" for s in m.ssrcs)
+
+
+def ssrc_roles_of(folder: Path) -> dict[int, SsrcRole]:
+    """What each SSRC of the session's offer and answer is (audio, video, RTX...)."""
+    described = merge_descriptions(
+        parse_sdp((folder / name).read_text()) for name in ("offer.sdp", "answer.sdp")
+    )
+    assert described is not None
+    return ssrc_roles(described)

@@ -6,12 +6,13 @@ import base64
 import json
 import subprocess
 import wave
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pytest
-from helpers.corpus import lab_session
+from helpers.corpus import browser_audio_ssrcs, call_shape, lab_session, ssrc_roles_of
 
 from decoders.media.codecs import DIGITAL_SILENCE_DBFS
 from decoders.media.decrypt import (
@@ -56,6 +57,13 @@ def _muted(folder: Path, grace_s: float = 0.2) -> list[tuple[int, int]]:
 # -- the lab sessions ---------------------------------------------------------------------------
 
 
+def _browser_audio(folder: Path, streams: Iterable[StreamKey]) -> StreamKey:
+    """The browser's own audio stream among ``streams`` (its SSRC in the offer's audio)."""
+    shape, ssrcs = call_shape(folder), browser_audio_ssrcs(folder)
+    (key,) = [k for k in streams if k.ssrc in ssrcs and k.src == shape.browser]
+    return key
+
+
 def test_every_lab_session_decrypts_and_decodes(session_dir: Path) -> None:
     result = decrypt_capture(
         session_dir / "capture.pcapng",
@@ -63,15 +71,34 @@ def test_every_lab_session_decrypts_and_decodes(session_dir: Path) -> None:
         sdp=_sdp(session_dir),
     )
     assert result.failures == 0 and result.errors == [] and result.damage is None
-    assert len(result.audio) == 1
-    stream = next(iter(result.audio.values()))
-    assert stream.codec is not None and stream.codec.name == "opus"
-    assert stream.codec_source == "sdp" and stream.payload_type == 111
-    audio = stream.audio
-    assert audio is not None and not audio.decode_errors
-    assert audio.sequence_number.size == stream.decryption.packets
+    shape = call_shape(session_dir)
+    if not shape.rtp_readable:
+        # TURN over TLS: the SRTP is inside TLS records; nothing to decrypt or decode
+        assert result.datagrams == [] and result.streams == [] and result.audio == {}
+        assert result.audio_level_id == 1  # the SDP still says which id the level has
+        return
+    roles = ssrc_roles_of(session_dir)
+    audio = {k: s for k, s in result.audio.items() if roles[k.ssrc].media == "audio"}
+    browser = _browser_audio(session_dir, audio)
+    # the browser's audio, and the peer's when it talks back
+    assert len(audio) == (2 if shape.peer_talks else 1)
+    assert {k.src == shape.browser for k in audio} == {True, False} if shape.peer_talks else {True}
+    for stream in audio.values():
+        assert stream.codec is not None and stream.codec.name == "opus"
+        assert stream.codec_source == "sdp" and stream.payload_type == 111
+        decoded = stream.audio
+        assert decoded is not None and not decoded.decode_errors
+        assert decoded.sequence_number.size == stream.decryption.packets
+        assert np.isfinite(decoded.dbfs).all()
+    assert browser in audio
     assert result.audio_level_id == 1
-    assert np.isfinite(audio.dbfs).all()
+    # video and its retransmissions (RTX) decrypt but are never decoded as audio
+    others = {k: s for k, s in result.audio.items() if k not in audio}
+    assert {roles[k.ssrc].role for k in others} == ({"media", "rtx"} if shape.video else set())
+    for stream in others.values():
+        assert roles[stream.stream.ssrc].media == "video"
+        assert stream.decryption.decrypted == stream.decryption.packets > 0
+        assert stream.codec is None and stream.codec_source == "sdp" and stream.audio is None
 
 
 def test_decoded_loudness_agrees_with_the_audio_level(session_dir: Path) -> None:
@@ -80,40 +107,52 @@ def test_decoded_loudness_agrees_with_the_audio_level(session_dir: Path) -> None
         load_keys_json(session_dir / "keys.json"),
         sdp=_sdp(session_dir),
     )
-    (series,) = loudness.values()
-    has_level = series.audio_level >= 0
-    assert has_level.mean() > 0.99
-    claimed = np.maximum(-series.audio_level[has_level].astype(np.float64), DIGITAL_SILENCE_DBFS)
-    measured = np.maximum(series.dbfs[has_level], DIGITAL_SILENCE_DBFS)
-    agreeing = np.abs(measured - claimed) <= LEVEL_TOLERANCE_DB
-    assert agreeing.mean() >= 0.9, f"only {agreeing.mean():.1%} within {LEVEL_TOLERANCE_DB} dB"
-    assert np.corrcoef(claimed, measured)[0, 1] > 0.9
+    shape = call_shape(session_dir)
+    if not shape.rtp_readable:  # TURN over TLS: no audio in sight
+        assert loudness == {}
+        return
+    # every audio stream: the browser's, and the peer's speech when it talks back (aiortc
+    # writes the audio level too)
+    assert len(loudness) == (2 if shape.peer_talks else 1)
+    _browser_audio(session_dir, loudness)
+    for series in loudness.values():
+        has_level = series.audio_level >= 0
+        assert has_level.mean() > 0.99
+        claimed = np.maximum(
+            -series.audio_level[has_level].astype(np.float64), DIGITAL_SILENCE_DBFS
+        )
+        measured = np.maximum(series.dbfs[has_level], DIGITAL_SILENCE_DBFS)
+        agreeing = np.abs(measured - claimed) <= LEVEL_TOLERANCE_DB
+        assert agreeing.mean() >= 0.9, f"only {agreeing.mean():.1%} within {LEVEL_TOLERANCE_DB} dB"
+        assert np.corrcoef(claimed, measured)[0, 1] > 0.9
 
 
 def test_loudness_series_shape(session_dir: Path) -> None:
     keys = load_keys_json(session_dir / "keys.json")
     loudness = decoded_loudness(session_dir / "capture.pcapng", keys, sdp=_sdp(session_dir))
-    ((key, series),) = loudness.items()
-    assert isinstance(key, StreamKey) and isinstance(series, LoudnessSeries)
-    assert (
-        key.src == "10.77.0.1"
-        and key.ssrc in load_keys_json(session_dir / "keys.json").keys[0].ssrcs
-    )
-    n = series.timestamp_ns.size
-    for column in (
-        series.sequence_number,
-        series.extended_sequence,
-        series.dbfs,
-        series.audio_level,
-    ):
-        assert column.shape == (n,)
-    assert len(series.payloads) == n
-    assert np.all(np.diff(series.extended_sequence) >= 1)
-    assert np.array_equal(series.sequence_number, series.extended_sequence & 0xFFFF)
-    assert series.timestamp_ns.dtype == np.int64 and series.codec == "opus"
-    assert series.sample_rate == 48000
-    assert series.window_start_ns.size == series.window_dbfs.size > 0
-    assert np.all(np.diff(series.window_start_ns) > 0)
+    if not call_shape(session_dir).rtp_readable:  # TURN over TLS: no audio in sight
+        assert loudness == {}
+        return
+    key = _browser_audio(session_dir, loudness)
+    assert key.ssrc in keys.keys[0].ssrcs  # keys.json's browser half protects it
+    for key, series in loudness.items():
+        assert isinstance(key, StreamKey) and isinstance(series, LoudnessSeries)
+        assert series.stream == key
+        n = series.timestamp_ns.size
+        for column in (
+            series.sequence_number,
+            series.extended_sequence,
+            series.dbfs,
+            series.audio_level,
+        ):
+            assert column.shape == (n,)
+        assert len(series.payloads) == n
+        assert np.all(np.diff(series.extended_sequence) >= 1)
+        assert np.array_equal(series.sequence_number, series.extended_sequence & 0xFFFF)
+        assert series.timestamp_ns.dtype == np.int64 and series.codec == "opus"
+        assert series.sample_rate == 48000
+        assert series.window_start_ns.size == series.window_dbfs.size > 0
+        assert np.all(np.diff(series.window_start_ns) > 0)
 
 
 def test_keylog_and_folder_keys_give_the_same_audio(session_dir: Path) -> None:
@@ -129,9 +168,17 @@ def test_without_sdp_the_codec_and_level_id_are_inferred(session_dir: Path) -> N
     result = decrypt_capture(
         session_dir / "capture.pcapng", load_keys_json(session_dir / "keys.json")
     )
-    stream = next(iter(result.audio.values()))
-    assert stream.codec is not None and stream.codec.name == "opus"
-    assert stream.codec_source == "behaviour"
+    if not call_shape(session_dir).rtp_readable:  # TURN over TLS: nothing to infer from
+        assert result.audio == {} and result.audio_level_id is None
+        return
+    roles = ssrc_roles_of(session_dir)
+    for key, stream in result.audio.items():
+        if roles[key.ssrc].media == "audio":
+            assert stream.codec is not None and stream.codec.name == "opus"
+            assert stream.codec_source == "behaviour"
+        else:  # VP8 (90 kHz timestamps, big frames) and its RTX are not taken for Opus
+            assert stream.codec is None and stream.audio is None
+    assert _browser_audio(session_dir, result.audio) in result.audio
     assert result.audio_level_id == 1
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers.corpus import browser_audio_ssrcs, call_shape, ssrc_roles_of
 
-from decoders.media.scan import load_sdp, scan_streams
+from decoders.media.scan import StreamScan, load_sdp, scan_streams
 
 
 def test_engines_agree(session_dir: Path) -> None:
@@ -17,19 +18,41 @@ def test_engines_agree(session_dir: Path) -> None:
     assert fast.capture_format == scalar.capture_format == "pcapng"
 
 
+def _no_rtp_in_sight(scan: StreamScan) -> None:
+    """TURN over TLS: the table has the TLS records and no RTP stream (only sizes and timing)."""
+    counts = scan.datagram_counts()
+    assert set(counts) == {"tls"} and counts["tls"] > 500
+    assert scan.streams == []
+
+
 def test_sdp_decides_codec_and_level(session_dir: Path) -> None:
     sdp = load_sdp((session_dir / "answer.sdp", session_dir / "offer.sdp"))
     assert sdp is not None
     scan = scan_streams(session_dir / "capture.pcapng", sdp=sdp)
     assert scan.level.source == "sdp" and scan.level.extension_id == 1
-    assert scan.streams[0].codec == "opus" and scan.streams[0].codec_source == "sdp"
+    if not call_shape(session_dir).rtp_readable:
+        _no_rtp_in_sight(scan)
+        return
+    roles = ssrc_roles_of(session_dir)
+    assert {s.ssrc for s in scan.streams} >= browser_audio_ssrcs(session_dir)
+    for stream in scan.streams:  # every stream named by the SDP: Opus, VP8 or its RTX
+        role = roles[stream.ssrc]
+        assert (stream.media, stream.role) == (role.media, role.role)
+        assert stream.codec_source == stream.role_source == "sdp"
+        expected = {"audio": "opus", "video": "VP8" if role.role == "media" else "rtx"}
+        assert stream.codec == expected[role.media]
 
 
 def test_given_id_wins(session_dir: Path) -> None:
     scan = scan_streams(session_dir / "capture.pcapng", audio_level_id=4)
     assert scan.level.source == "given"
+    if not call_shape(session_dir).rtp_readable:
+        _no_rtp_in_sight(scan)
+        return
     # id 4 is sdes:mid here: on the first packets only, and not a level
-    assert scan.streams[0].audio_level_packets < scan.streams[0].packets
+    audio = [s for s in scan.streams if s.ssrc in browser_audio_ssrcs(session_dir)]
+    assert len(audio) == 1
+    assert 0 < audio[0].audio_level_packets < audio[0].packets
 
 
 def test_unknown_engine(session_dir: Path) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers.corpus import browser_audio_ssrcs, call_shape, mute_variant
 from helpers.legs import Leg, write_switching_call
 
 from decoders.media.scan import load_sdp, scan_streams
@@ -84,18 +85,36 @@ def test_real_session_streams(session_dir: Path) -> None:
     sdp = load_sdp((session_dir / "offer.sdp",))
     scan = scan_streams(session_dir / "capture.pcapng", sdp=sdp)
     assert scan.level.source == "sdp"
-    audio = [s for s in scan.streams if s.media == "audio"]
-    assert audio, "the browser's audio stream"
-    browser = max(audio, key=lambda s: s.packets)
-    assert browser.codec == "opus" and browser.clock_rate == 48000
-    # 50 packets/s, less where muting stops or thins the stream (replace-null, stopped, DTX)
-    thinned = any(v in session_dir.name for v in ("dtx", "replace-null", "track-stopped"))
-    low = 10 if thinned else 45
-    assert low < browser.packets_per_second < 55
-    assert browser.audio_level_packets == browser.packets
-    assert browser.srtp_auth_tag_length == 10
-    # the same streams without SDP: the level id is inferred from behaviour
+    shape = call_shape(session_dir)
     bare = scan_streams(session_dir / "capture.pcapng")
+    if not shape.rtp_readable:
+        # TURN over TLS: the media is inside TLS records, so no RTP stream, and no level id
+        # to infer without SDP; the records themselves are in the table (one row each)
+        assert scan.streams == bare.streams == []
+        assert set(scan.datagram_counts()) == {"tls"}
+        assert (bare.level.extension_id, bare.level.source) == (None, "none")
+        return
+    audio = [s for s in scan.streams if s.media == "audio"]
+    (browser,) = [
+        s for s in audio if s.ssrc in browser_audio_ssrcs(session_dir) and s.src == shape.browser
+    ]
+    # the peer's speech comes back on a stream of its own when it talks
+    incoming = [s for s in audio if s is not browser]
+    assert len(incoming) == (1 if shape.peer_talks else 0)
+    assert all(s.dst == shape.browser for s in incoming)
+    # 50 packets/s, less where muting stops or thins the stream (replace-null, stopped, DTX)
+    thinned = mute_variant(session_dir) in ("dtx", "replace-null", "track-stopped")
+    for stream, low in [(browser, 10 if thinned else 45), *((s, 45) for s in incoming)]:
+        assert stream.codec == "opus" and stream.clock_rate == 48000
+        assert low < stream.packets_per_second < 55
+        assert stream.audio_level_packets == stream.packets
+        assert stream.srtp_auth_tag_length == 10
+    # through a TURN relay: the browser's leg to coturn, ChannelData over UDP or TCP
+    if shape.relay != "none":
+        assert (browser.transport, browser.tunnel) == (shape.relay, "turn-channel")
+    else:
+        assert (browser.transport, browser.tunnel) == ("udp", None)
+    # the same streams without SDP: the level id is inferred from behaviour
     assert bare.level.source == "inferred"
     assert bare.level.extension_id == scan.level.extension_id
     assert [(s.ssrc, s.packets, s.audio_level_packets) for s in bare.streams] == [

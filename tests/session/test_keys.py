@@ -14,6 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from helpers.corpus import call_shape, lab_session
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from OpenSSL import SSL
@@ -300,21 +301,39 @@ def test_parse_keylog() -> None:
         k.parse_keylog("CLIENT_RANDOM zz")
 
 
+NO_HANDSHAKE = "keylog.txt: the capture holds no complete DTLS ClientHello/ServerHello"
+
+
 def test_keylog_of_every_lab_session_gives_the_exported_keys(session_dir: Path) -> None:
-    """The peer's OpenSSL key log + the capture's handshake -> the keys aiortc exported."""
+    """The peer's OpenSSL key log + the capture's handshake -> the keys aiortc exported.
+
+    Relayed calls run the handshake inside TURN (ChannelData or Send/Data indications, over UDP
+    or TCP): it is read there, between the outer addresses (the browser's leg to coturn). Over
+    TURN/TLS the handshake is inside TLS records: the key log cannot be applied, and says so.
+    """
+    shape = call_shape(session_dir)
     exported = k.load_keys_json(session_dir / "keys.json")
     derived = k.load_keylog_keys(session_dir / "keylog.txt", session_dir / "capture.pcapng")
+    handshakes = k.find_dtls_handshakes(k.capture_flow_datagrams(session_dir / "capture.pcapng"))
+    if not shape.rtp_readable:
+        assert handshakes == []
+        assert derived.keys == ()
+        assert derived.notes == (NO_HANDSHAKE,)
+        return
     assert derived.notes == ()
     document = json.loads((session_dir / "keys.json").read_text())
-    handshakes = k.find_dtls_handshakes(k.capture_flow_datagrams(session_dir / "capture.pcapng"))
     assert len(handshakes) == 1
     handshake = handshakes[0]
     assert handshake.version == k.DTLS_1_2
     assert handshake.extended_master_secret
     assert k.suite_by_dtls_id(handshake.srtp_profile or 0) is exported.keys[0].suite
+    if shape.relay != "none":  # the other end of the browser's leg is the TURN server
+        session = json.loads((session_dir / "session.json").read_text())
+        relay = session["relay"]
+        assert {handshake.client, handshake.server} & {(relay["address"], relay["port"])}
     by_sender = {key.sender: key for key in derived.keys}
-    browser = next(key for key in derived.keys if key.sender and key.sender[0] == "10.77.0.1")
-    peer = next(key for key in derived.keys if key.sender and key.sender[0] == "10.77.0.2")
+    browser = next(key for key in derived.keys if key.sender and key.sender[0] == shape.browser)
+    peer = next(key for key in derived.keys if key.sender and key.sender[0] != shape.browser)
     assert browser.key_and_salt == exported.keys[0].key_and_salt
     assert peer.key_and_salt == exported.keys[1].key_and_salt
     # the DTLS role decides the halves: the browser is the server in these sessions
@@ -326,8 +345,47 @@ def test_keylog_without_the_session_line_is_a_note(session_dir: Path) -> None:
     handshakes = k.find_dtls_handshakes(k.capture_flow_datagrams(session_dir / "capture.pcapng"))
     found = k.keys_from_keylog({bytes(32): bytes(48)}, handshakes, "other.txt")
     assert found.keys == ()
-    assert "no CLIENT_RANDOM line" in found.notes[0]
+    if call_shape(session_dir).rtp_readable:
+        assert "no CLIENT_RANDOM line" in found.notes[0]
+    else:  # TURN over TLS: no handshake in sight, whatever the key log holds
+        assert found.notes == (
+            "other.txt: the capture holds no complete DTLS ClientHello/ServerHello",
+        )
     assert "no complete DTLS" in k.keys_from_keylog({}, [], "x").notes[0]
+
+
+def test_keylog_reads_the_handshake_inside_turn(tmp_path: Path) -> None:
+    """The DTLS datagrams of a relayed call, wrapped in ChannelData and in a Send indication,
+    are found as the bare ones are (between the outer addresses); broken TURN is skipped."""
+    bare = lab_session("ui-only")
+    datagrams = k.capture_flow_datagrams(bare / "capture.pcapng")
+    assert datagrams
+    channel = bytes.fromhex("4000")
+    capture = tmp_path / "capture.pcapng"
+    with capture.open("wb") as fo:
+        writer = PcapngWriter(fo)
+        interface = writer.add_interface(LINKTYPE_ETHERNET, ts_resolution_exp10=9)
+        for i, (src, sport, dst, dport, payload) in enumerate(datagrams):
+            if i % 2:
+                wrapped = channel + len(payload).to_bytes(2, "big") + payload
+            else:
+                wrapped = send_indication(payload)
+            broken = channel + (len(payload) + 9).to_bytes(2, "big") + payload  # runs past
+            for data in (wrapped, broken):
+                frame = build_udp_frame(LINKTYPE_ETHERNET, src, sport, dst, dport, data)
+                writer.write(interface, 1_000_000 * (i + 1), frame)
+    assert k.capture_flow_datagrams(capture) == datagrams
+    assert k.find_dtls_handshakes(datagrams) == k.find_dtls_handshakes(
+        k.capture_flow_datagrams(capture)
+    )
+
+
+def send_indication(data: bytes) -> bytes:
+    """A TURN Send indication (RFC 8656 section 11.1) carrying ``data`` in its DATA attribute."""
+    padded = data + bytes(-len(data) % 4)
+    attribute = (0x0013).to_bytes(2, "big") + len(data).to_bytes(2, "big") + padded
+    header = (0x0016).to_bytes(2, "big") + len(attribute).to_bytes(2, "big")
+    return header + (0x2112A442).to_bytes(4, "big") + bytes(12) + attribute
 
 
 # a real handshake between two pyOpenSSL endpoints ------------------------------------------------
@@ -536,7 +594,11 @@ def test_arbitrary_keylog_text_raises_only_malformed(text: str) -> None:
 def test_load_keys_of_a_folder_reads_every_source(session_dir: Path) -> None:
     found = k.load_keys(session_dir)
     sources = {key.source.split(" ")[0] for key in found.keys}
-    assert sources == {"keys.json", "keylog.txt"}
+    if call_shape(session_dir).rtp_readable:
+        assert sources == {"keys.json", "keylog.txt"}
+    else:  # TURN over TLS: the key log has no handshake to apply to; keys.json still counts
+        assert sources == {"keys.json"}
+        assert NO_HANDSHAKE in found.notes
     assert len({key.key_and_salt for key in found.keys}) == 2
 
 

@@ -6,12 +6,21 @@ import io
 from pathlib import Path
 from typing import Any
 
+from helpers.corpus import call_shape
+
 from decoders.wire.head import probe_head
 
 
 def test_real_session_head(session_dir: Path) -> None:
     with (session_dir / "capture.pcapng").open("rb") as fo:
         head = probe_head(fo)
+    if not call_shape(session_dir).rtp_readable:
+        # TURN over TLS: the DTLS handshake and the RTP are inside TLS records; the probe
+        # sees neither and says so (no profile, no sample) rather than guessing
+        assert (head.srtp_profile, head.offered_profiles, head.rtp_packets) == (None, (), [])
+        assert head.srtp_profile_name is None and head.srtp_auth_tag_length is None
+        return
+    # relayed over UDP or TCP too: the handshake and the media inside TURN are read
     assert head.srtp_profile == 1
     assert head.srtp_profile_name == "SRTP_AES128_CM_SHA1_80"
     assert head.srtp_auth_tag_length == 10
