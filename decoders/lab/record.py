@@ -834,8 +834,8 @@ def record_session(
             addon = None
     with _step("tools"):
         _check_tools(relay)
-    work = Path(tempfile.mkdtemp(prefix="mutecheck-lab-"))
     tag = f"{os.getpid()}-{int(started * 1000) % 100000}"
+    work = Path(tempfile.mkdtemp(prefix=f"mutecheck-lab-{tag}-"))
     lab = _Lab(work=work, browser_ns=f"mutecheck-b-{tag}", peer_ns=f"mutecheck-p-{tag}")
     failure: BaseException | None = None
     try:

@@ -46,19 +46,31 @@ LIVE_DURATIONS = (2.0, 3.0, 2.0)
 
 
 def leftovers() -> list[str]:
-    """Network namespaces and processes of a lab run that should be gone."""
+    """Network namespaces and processes of this test process's lab runs that should be gone.
+
+    Only ours: the namespaces and work folders carry the recording process's pid in their tag
+    (``mutecheck-b-<pid>-…``, ``mutecheck-lab-<pid>-…``), and a process the lab failed to stop
+    is still our child; another lab run on the same machine is none of these.
+    """
+    pid = os.getpid()
     namespaces = subprocess.run(
         ["ip", "netns", "list"], capture_output=True, text=True, check=False
     ).stdout
-    found = [line for line in namespaces.splitlines() if line.startswith("mutecheck-")]
+    found = [
+        line
+        for line in namespaces.splitlines()
+        if line.startswith("mutecheck-") and f"-{pid}-" in line.split()[0]
+    ]
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
+            parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
             continue
-        if "mutecheck-lab-" in cmdline or "decoders.lab.peer" in cmdline:
+        ours = parent == pid or f"mutecheck-lab-{pid}-" in cmdline
+        if ours and ("mutecheck-lab-" in cmdline or "decoders.lab.peer" in cmdline):
             found.append(f"{proc.name}: {cmdline[:120]}")
     return found
 
