@@ -483,8 +483,8 @@ def _mark(tab: Any, state: str, t_ms: float) -> None:
     )
 
 
-def _click_and_time(tab: Any, selector: str) -> float:
-    """A trusted click on ``selector``; the page's own time of it (epoch ms)."""
+def _click_and_time(tab: Any, selector: str) -> dict[str, Any]:
+    """A trusted click on ``selector``; the page's own record of it (``t_ms``: epoch ms)."""
     before = int(tab.evaluate("window.__mutecheck.clicks.length"))
     tab.click(selector)
     click = tab.wait_for(
@@ -494,7 +494,7 @@ def _click_and_time(tab: Any, selector: str) -> float:
     )
     if not click.get("trusted"):
         raise RuntimeError(f"the click on {selector} was not trusted")
-    return float(click["t_ms"])
+    return dict(click)
 
 
 def _visible(selector: str) -> str:
@@ -601,15 +601,17 @@ def _scenario(
         events = [{"t_ms": started, "state": "unmuted"}]
         time.sleep(durations[0])
         for state, pause in (("muted", durations[1]), ("unmuted", durations[2])):
-            t_ms = _click_and_time(tab, app.mute_selector)
+            t_ms = float(_click_and_time(tab, app.mute_selector)["t_ms"])
             _mark(tab, state, t_ms)
             events.append({"t_ms": t_ms, "state": state})
             time.sleep(pause)
-        hangup = "#call" if app.name == "janus-videocall" else "#start"
-        end_ms = _click_and_time(tab, hangup)  # VideoCall: Hangup; the others: Stop
+        # read before hanging up: some demos reload the page once their session is destroyed
         sdp = tab.evaluate(SENDING_SDP_JS)
         gum = tab.evaluate("window.__mutecheck.getusermedia[0] || null")
-        clicks = tab.evaluate("window.__mutecheck.clicks")
+        clicks = list(tab.evaluate("window.__mutecheck.clicks"))
+        hangup = "#call" if app.name == "janus-videocall" else "#start"
+        clicks.append(_click_and_time(tab, hangup))  # VideoCall: Hangup; the others: Stop
+        end_ms = float(clicks[-1]["t_ms"])
         time.sleep(0.5)  # the hangup's last signaling through the proxy
         return _Run(
             events=events,
