@@ -3,6 +3,7 @@ injected before the page's own."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,14 +23,14 @@ document.getElementById("go").addEventListener("click", (e) => {
 
 
 @pytest.fixture
-def browser(tmp_path: Path) -> Browser:
+def browser(tmp_path: Path) -> Iterator[Browser]:
     chromium = find_chromium()
     assert chromium is not None, "chromium not installed"
     started = Browser(
         [chromium, *UNATTENDED_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"],
         log=tmp_path / "chromium.log",
     )
-    yield started  # type: ignore[misc]
+    yield started
     started.close()
     assert not started.alive()
 
