@@ -159,6 +159,14 @@ def test_committed_session(folder: Path) -> None:
     assert MARK_HOST in session["proxy"]["allowed"]
 
 
+def test_janus_sessions_have_their_own_small_budget() -> None:
+    """Six sessions and their two shared references: well under 8 MB all told."""
+    files = [p for p in CAPTURES.glob("janus-*") if p.is_file()]
+    files += [p for folder in SESSIONS for p in folder.iterdir()]
+    assert {p.name for p in files} >= {"janus-reference.wav", "janus-peer-reference.wav"}
+    assert sum(p.stat().st_size for p in files) < 8_000_000
+
+
 def test_videoroom_dtx_sends_almost_nothing_while_muted() -> None:
     """The demo's own ?dtx=yes option: usedtx=1 negotiated, ~5 packets/s muted."""
     folder = CAPTURES / "janus-videoroom-dtx"
