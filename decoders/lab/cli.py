@@ -36,6 +36,13 @@ from decoders.lab.record import (
 )
 from decoders.lab.turn import RELAYS
 
+JANUS_APPS = ("janus-audiobridge", "janus-videoroom", "janus-echotest", "janus-videocall")
+"""The Janus demos the lab records (:mod:`decoders.lab.janus`, imported when used)."""
+JANUS_TRANSPORTS = ("rest", "ws")
+JANUS_DURATIONS_TEXT = "3,4,3"
+JANUS_REFERENCE_NAME = "janus-reference.wav"
+JANUS_PEER_REFERENCE_NAME = "janus-peer-reference.wav"
+
 if TYPE_CHECKING:
     from decoders.lab.summary import SessionSummary
 
@@ -61,8 +68,10 @@ def parse_durations(text: str) -> tuple[float, float, float]:
 
 
 def _durations_option(
-    _context: click.Context, _parameter: click.Parameter, value: str
-) -> tuple[float, float, float]:
+    _context: click.Context, _parameter: click.Parameter, value: str | None
+) -> tuple[float, float, float] | None:
+    if value is None:
+        return None
     try:
         return parse_durations(value)
     except ValueError as exc:
@@ -143,7 +152,27 @@ def lab() -> None:
 
 
 @lab.command("record")
-@click.option("--variant", type=click.Choice(VARIANTS), required=True, help="How the page mutes.")
+@click.option("--variant", type=click.Choice(VARIANTS), default=None, help="How the page mutes.")
+@click.option(
+    "--app",
+    type=click.Choice(JANUS_APPS),
+    default=None,
+    help="Record a Janus demo instead of the lab page (its own mute control, clicked).",
+)
+@click.option(
+    "--transport",
+    type=click.Choice(JANUS_TRANSPORTS),
+    default="rest",
+    show_default=True,
+    help="--app: the Janus API transport (REST: HTTPS + long poll; ws: WSS).",
+)
+@click.option(
+    "--peer",
+    is_flag=True,
+    help="--app: a second participant joins from the server side with its own speech "
+    "(always for janus-videocall).",
+)
+@click.option("--dtx", is_flag=True, help="--app janus-videoroom: the demo's Opus DTX option.")
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -152,10 +181,9 @@ def lab() -> None:
 )
 @click.option(
     "--durations",
-    default=DEFAULT_DURATIONS_TEXT,
-    show_default=True,
+    default=None,
     callback=_durations_option,
-    help=DURATIONS_HELP,
+    help=f"{DURATIONS_HELP} [default: {DEFAULT_DURATIONS_TEXT}; --app {JANUS_DURATIONS_TEXT}]",
 )
 @click.option(
     "--shared-reference",
@@ -191,9 +219,13 @@ def lab() -> None:
 )
 @click.option("--video", is_flag=True, help="The page also sends the fake camera (VP8 + RTX).")
 def record(
-    variant: str,
+    variant: str | None,
+    app: str | None,
+    transport: str,
+    peer: bool,
+    dtx: bool,
     out: Path,
-    durations: tuple[float, float, float],
+    durations: tuple[float, float, float] | None,
     shared_reference: Path | None,
     addon: bool,
     rtpdump: bool,
@@ -201,7 +233,18 @@ def record(
     peer_talks: bool,
     video: bool,
 ) -> None:
-    """Record one session of VARIANT into OUT."""
+    """Record one session (the lab page's --variant, or a Janus demo's --app) into OUT."""
+    if (variant is None) == (app is None):
+        fail("give exactly one of --variant and --app")
+    if app is not None:
+        if relay != "none" or peer_talks or video:
+            fail("--relay, --peer-talks and --video are for --variant (the lab page)")
+        _record_app(app, out, transport, peer, dtx, durations, shared_reference, addon)
+        return
+    if transport != "rest" or peer or dtx:
+        fail("--transport, --peer and --dtx are for --app (a Janus demo)")
+    assert variant is not None
+    durations = durations or DEFAULT_DURATIONS
     if addon and not ADDON.is_file():
         click.echo(f"note: {ADDON} not found: the proxy runs without it (no events.jsonl)")
     started = time.monotonic()
@@ -231,10 +274,9 @@ def record(
 )
 @click.option(
     "--durations",
-    default=DEFAULT_DURATIONS_TEXT,
-    show_default=True,
+    default=None,
     callback=_durations_option,
-    help=DURATIONS_HELP,
+    help=f"{DURATIONS_HELP} [default: {DEFAULT_DURATIONS_TEXT}; --apps {JANUS_DURATIONS_TEXT}]",
 )
 @click.option(
     "--replace",
@@ -258,13 +300,20 @@ def record(
     is_flag=True,
     help="Record track-disabled and ui-only with video (chromium-<variant>-video/).",
 )
+@click.option(
+    "--apps",
+    is_flag=True,
+    help="Record the Janus demos instead (janus-<demo>/, VideoRoom also with Opus DTX; "
+    "sharing OUT/janus-reference.wav and OUT/janus-peer-reference.wav).",
+)
 def record_all(
     out: Path,
-    durations: tuple[float, float, float],
+    durations: tuple[float, float, float] | None,
     replace: bool,
     relays: bool,
     peer_talks: bool,
     video: bool,
+    apps: bool,
 ) -> None:
     """Record every variant into OUT/chromium-<variant>/ (or the extra call shapes asked for).
 
@@ -272,6 +321,12 @@ def record_all(
     only when every session succeeded, so a failed run leaves OUT as it was.
     """
     out = out.resolve()
+    if apps:
+        if relays or peer_talks or video:
+            fail("--apps records the Janus demos; record --relays/--peer-talks/--video apart")
+        _record_all_apps(out, durations, replace)
+        return
+    durations = durations or DEFAULT_DURATIONS
     plan = corpus_plan(relays=relays, peer_talks=peer_talks, video=video)
     existing = [r.name for r in plan if (out / r.name).exists()]
     if existing and not replace:
@@ -306,6 +361,123 @@ def record_all(
                 shutil.rmtree(target)
             (staging / recording.name).rename(target)
         for name in (REFERENCE_NAME, PEER_REFERENCE_NAME):
+            if (staging / name).exists():
+                (staging / name).replace(out / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    click.echo(f"recorded {len(plan)} sessions into {out} in {time.monotonic() - total:.1f} s")
+
+
+@dataclass(frozen=True, slots=True)
+class AppRecording:
+    """One Janus session of ``record-all --apps``."""
+
+    app: str
+    transport: str = "rest"
+    peer: bool = False
+    dtx: bool = False
+
+    @property
+    def name(self) -> str:
+        from decoders.lab.janus import session_name
+
+        return session_name(self.app, self.transport, dtx=self.dtx)
+
+
+def apps_plan() -> list[AppRecording]:
+    """Every demo; AudioBridge and VideoRoom with someone else talking in the room, VideoRoom
+    also with the demo's Opus DTX option, and EchoTest over WebSocket as well as REST."""
+    return [
+        AppRecording("janus-audiobridge", peer=True),
+        AppRecording("janus-videoroom", peer=True),
+        AppRecording("janus-videoroom", peer=True, dtx=True),
+        AppRecording("janus-echotest"),
+        AppRecording("janus-echotest", transport="ws"),
+        AppRecording("janus-videocall", peer=True),
+    ]
+
+
+def _janus_durations(durations: tuple[float, float, float] | None) -> tuple[float, float, float]:
+    return durations or parse_durations(JANUS_DURATIONS_TEXT)
+
+
+def _record_app(
+    app: str,
+    out: Path,
+    transport: str,
+    peer: bool,
+    dtx: bool,
+    durations: tuple[float, float, float] | None,
+    shared_reference: Path | None,
+    addon: bool,
+) -> None:
+    from decoders.lab.janus import record_janus
+
+    started = time.monotonic()
+    try:
+        folder = record_janus(
+            app,
+            out,
+            transport=transport,
+            peer=peer,
+            dtx=dtx,
+            durations=_janus_durations(durations),
+            addon=ADDON if addon else None,
+            shared_reference=shared_reference,
+        )
+    except LabError as exc:
+        fail(str(exc))
+    _report_app(folder, time.monotonic() - started)
+
+
+def _report_app(folder: Path, seconds: float, name: Path | None = None) -> None:
+    """Where the session is and its ground truth (expected.json)."""
+    click.echo(f"recorded {name or folder} in {seconds:.1f} s")
+    try:
+        expected = json.loads((folder / "expected.json").read_text())
+        click.echo(f"  expected: {expected['verdict']} ({'; '.join(expected['notes'])})")
+    except (OSError, ValueError, KeyError) as exc:
+        click.echo(f"  (no expected.json: {type(exc).__name__}: {exc})")
+
+
+def _record_all_apps(
+    out: Path, durations: tuple[float, float, float] | None, replace: bool
+) -> None:
+    """``record-all --apps``: all or nothing, through a staging folder like the variants."""
+    from decoders.lab.janus import record_janus
+
+    plan = apps_plan()
+    existing = [r.name for r in plan if (out / r.name).exists()]
+    if existing and not replace:
+        fail(f"{out} already has {', '.join(existing)} (use --replace to re-record)")
+    out.mkdir(parents=True, exist_ok=True)
+    staging = out / f".lab-staging-{os.getpid()}"
+    staging.mkdir()
+    total = time.monotonic()
+    try:
+        for recording in plan:
+            started = time.monotonic()
+            folder = staging / recording.name
+            try:
+                record_janus(
+                    recording.app,
+                    folder,
+                    transport=recording.transport,
+                    peer=recording.peer,
+                    dtx=recording.dtx,
+                    durations=_janus_durations(durations),
+                    shared_reference=staging / JANUS_REFERENCE_NAME,
+                    shared_peer_reference=staging / JANUS_PEER_REFERENCE_NAME,
+                )
+            except LabError as exc:
+                fail(f"{recording.name}: {exc}")
+            _report_app(folder, time.monotonic() - started, out / recording.name)
+        for recording in plan:
+            target = out / recording.name
+            if target.exists():
+                shutil.rmtree(target)
+            (staging / recording.name).rename(target)
+        for name in (JANUS_REFERENCE_NAME, JANUS_PEER_REFERENCE_NAME):
             if (staging / name).exists():
                 (staging / name).replace(out / name)
     finally:

@@ -221,3 +221,35 @@ def test_summary_command(tmp_path: Path) -> None:
     assert (
         result.stderr.startswith("mutecheck lab: error: ") and "not a lab session" in result.stderr
     )
+
+
+def test_app_options_are_checked(tmp_path: Path) -> None:
+    """--app and --variant exclude each other; each one's options are refused with the other."""
+    runner = CliRunner()
+    cases = [
+        ["record", "--out", str(tmp_path / "a")],
+        ["record", "--variant", "ui-only", "--app", "janus-echotest", "--out", str(tmp_path / "b")],
+        ["record", "--app", "janus-echotest", "--relay", "udp", "--out", str(tmp_path / "c")],
+        ["record", "--variant", "ui-only", "--dtx", "--out", str(tmp_path / "d")],
+        ["record-all", "--apps", "--video", "--out", str(tmp_path / "e")],
+    ]
+    for arguments in cases:
+        result = runner.invoke(lab, arguments)
+        assert result.exit_code == 2, arguments
+        assert result.output.count("\n") == 1 and "mutecheck lab: error:" in result.output
+    assert not any(tmp_path.iterdir())
+
+
+def test_apps_plan_covers_the_four_demos() -> None:
+    from decoders.lab.cli import apps_plan
+
+    plan = apps_plan()
+    assert {r.app for r in plan} == {
+        "janus-audiobridge",
+        "janus-videoroom",
+        "janus-echotest",
+        "janus-videocall",
+    }
+    names = [r.name for r in plan]
+    assert len(set(names)) == len(names)
+    assert "janus-videoroom-dtx" in names and "janus-echotest-ws" in names

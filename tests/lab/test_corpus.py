@@ -51,7 +51,12 @@ def test_every_variant_is_recorded_and_the_corpus_is_small() -> None:
     folders = sorted(p.name for p in CAPTURES.glob("chromium-*") if p.is_dir())
     expected = [session_folder_name(v) for v in VARIANTS] + EXTRA_IDS
     assert folders == sorted(expected)
-    files = [p for p in CAPTURES.rglob("*") if p.is_file()]
+    # the Janus sessions (janus-*) have their own budget (tests/lab/test_janus.py)
+    files = [
+        p
+        for p in CAPTURES.rglob("*")
+        if p.is_file() and not p.relative_to(CAPTURES).parts[0].startswith("janus-")
+    ]
     assert sum(p.stat().st_size for p in files) <= MAX_CORPUS_BYTES
     # one reference signal, shared; one peer speech, shared by the peer-talks sessions
     assert [p.name for p in files].count(REFERENCE_NAME) == 1

@@ -1,0 +1,258 @@
+"""A recorded session's ground truth, from Chromium's plaintext RTP dump (never from the audit).
+
+For a third-party app the lab cannot know in advance whether a mute stops the sound: it is
+measured. The browser's own dump of what it sent (``chromium-stderr.log``, before SRTP) gives,
+for the sending audio stream, every packet's RFC 6464 audio level and its Opus payload. Per mute
+window of ``timeline.json`` (from a short grace after the click to the unmute click) and for the
+unmuted time around it, this module measures:
+
+- packets per second, and the median audio level (0 = loud, 127 = silence);
+- the decoded loudness (:func:`decoders.media.codecs.decode_stream`, median dBFS per packet,
+  and the share of packets louder than :data:`SOUND_DBFS`);
+- Spearman's correlation of the decoded loudness with the microphone's signal
+  (``reference.wav``, :func:`decoders.audit.correlate.correlate`), at the lag the unmuted
+  phase found (the reference's start is only known to about a second).
+
+The window's verdict: **content leak** when sound kept leaving (median decoded loudness above
+:data:`SOUND_DBFS` and the loudness follows the microphone's signal, p < 0.01 and r > 0.3);
+**no leak** when it did not (fewer than :data:`SILENT_RATE` packets/s, or median decoded
+loudness below :data:`SILENCE_DBFS`); anything between is ``undetermined`` and the recording
+should not be used as a fixture. The numbers go into ``expected.json`` with a note per window.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+
+from decoders.errors import MalformedPacket
+
+GRACE_S: Final = 0.2
+"""Skipped after each mute click: the mute takes a frame or two to reach the encoder."""
+SOUND_DBFS: Final = -50.0
+"""Median decoded loudness above this, in a window that follows the mic: sound left."""
+SILENCE_DBFS: Final = -80.0
+"""Median decoded loudness below this: digital silence (the reference's floor is -60 dBFS)."""
+SILENT_RATE: Final = 5.0
+"""Fewer audio packets per second than this: nothing (or only DTX comfort noise) was sent."""
+LAG_SEARCH_S: Final = 0.3
+"""The muted window's correlation searches this around the unmuted phase's lag."""
+RTPDUMP_LOG: Final = "chromium-stderr.log"
+UNMUTED_LAG_S: Final = (-1.0, 3.0)
+"""Lags searched on the unmuted phase (the fake mic starts when getUserMedia is called)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Stream:
+    ssrc: int
+    payload_type: int
+    times: np.ndarray[Any, np.dtype[np.float64]]
+    """Epoch seconds per packet (send order)."""
+    levels: np.ndarray[Any, np.dtype[np.float64]]
+    """Audio level per packet (NaN without the extension)."""
+    dbfs: np.ndarray[Any, np.dtype[np.float64]]
+    """Decoded loudness per packet (NaN when it did not decode)."""
+
+
+def _sending_audio(folder: Path) -> _Stream:
+    """The browser's outbound Opus stream with the most packets, decoded."""
+    from decoders.media.codecs import OPUS, AudioPacket, decode_stream
+    from decoders.media.rtpdump import log_year, parse_log_header, parse_rtpdump
+    from decoders.session.sdp import audio_level_extension_id, parse_sdp, payload_types
+    from decoders.wire.rtp import RtpPacket, audio_level
+
+    offer = parse_sdp((folder / "offer.sdp").read_text())
+    opus = {
+        pt
+        for pt, (kind, codec) in payload_types(offer).items()
+        if kind == "audio" and codec.name.lower() == "opus"
+    }
+    level_id = audio_level_extension_id(offer)
+    log = folder / RTPDUMP_LOG
+    lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    first = next((h for h in map(parse_log_header, lines) if h is not None), None)
+    dump = parse_rtpdump(lines, year=log_year(log, first))
+    by_ssrc: dict[int, list[tuple[int, RtpPacket]]] = {}
+    for dumped in dump.packets:
+        if not dumped.outbound or dumped.kind != "rtp":
+            continue
+        try:
+            packet = RtpPacket.parse(dumped.data)
+        except MalformedPacket:
+            continue
+        if packet.payload_type in opus:
+            by_ssrc.setdefault(packet.ssrc, []).append((dumped.timestamp_ns, packet))
+    if not by_ssrc:
+        raise ValueError(f"{log}: no outbound Opus RTP packet in the dump")
+    ssrc, packets = max(by_ssrc.items(), key=lambda item: len(item[1]))
+    decoded = decode_stream(
+        [AudioPacket(p.sequence_number, p.timestamp, t, p.payload) for t, p in packets], OPUS
+    )
+    # decode order is sequence order; map back to the packets by sequence number
+    loudness = dict(
+        zip((int(s) & 0xFFFF for s in decoded.sequence_number), decoded.dbfs, strict=True)
+    )
+    levels = []
+    for _, packet in packets:
+        found = audio_level(packet, level_id) if level_id is not None else None
+        levels.append(float(found.level) if found is not None else float("nan"))
+    return _Stream(
+        ssrc=ssrc,
+        payload_type=packets[0][1].payload_type,
+        times=np.array([t / 1e9 for t, _ in packets], np.float64),
+        levels=np.array(levels, np.float64),
+        dbfs=np.array(
+            [float(loudness.get(p.sequence_number, float("nan"))) for _, p in packets],
+            np.float64,
+        ),
+    )
+
+
+def _median(values: np.ndarray[Any, np.dtype[np.float64]]) -> float | None:
+    finite = values[np.isfinite(values)]
+    return round(float(np.median(finite)), 1) if finite.size else None
+
+
+def _measure(
+    stream: _Stream, start: float, end: float, envelope: Any, lag_range: tuple[float, float]
+) -> dict[str, Any]:
+    from decoders.audit.correlate import correlate
+
+    inside = (stream.times >= start) & (stream.times < end)
+    dbfs = stream.dbfs[inside]
+    count = int(inside.sum())
+    duration = max(end - start, 1e-9)
+    loud = dbfs[np.isfinite(dbfs)]
+    numbers: dict[str, Any] = {
+        "start": round(start, 3),
+        "end": round(end, 3),
+        "rtp_packets": count,
+        "packets_per_s": round(count / duration, 1),
+        "audio_level_median": _median(stream.levels[inside]),
+        "decoded_dbfs_median": _median(dbfs),
+        "share_louder_than_sound_dbfs": round(float((loud > SOUND_DBFS).mean()), 3)
+        if loud.size
+        else None,
+        "correlation": None,
+    }
+    if envelope is not None and count:
+        found = correlate(
+            stream.times[inside],
+            np.nan_to_num(dbfs, nan=-120.0),
+            envelope,
+            series="decoded loudness (plaintext RTP dump)",
+            lag_range_s=lag_range,
+        )
+        numbers["correlation"] = found.to_json() if found is not None else None
+    return numbers
+
+
+def _window_verdict(numbers: dict[str, Any]) -> tuple[str, str]:
+    rate, median = numbers["packets_per_s"], numbers["decoded_dbfs_median"]
+    proof = numbers["correlation"]
+    if rate < SILENT_RATE:
+        return "no-leak", f"{rate} audio packets/s: nothing but DTX or nothing at all was sent"
+    if median is not None and median < SILENCE_DBFS:
+        return (
+            "no-leak",
+            f"decoded audio is silence (median {median} dBFS, audio level "
+            f"{numbers['audio_level_median']})",
+        )
+    if median is not None and median > SOUND_DBFS and proof is not None and proof["proven"]:
+        return (
+            "content-leak",
+            f"sound kept leaving: {rate} packets/s, median {median} dBFS, audio level "
+            f"{numbers['audio_level_median']}, follows the microphone (r = {proof['r']}, "
+            f"p = {proof['p_value']})",
+        )
+    return "undetermined", f"neither silent nor proven sound (median {median} dBFS, {proof})"
+
+
+def _reference_of(folder: Path) -> Path | None:
+    """session.json's reference file (relative to the folder), else the folder's reference.wav."""
+    manifest = folder / "session.json"
+    if manifest.is_file():
+        name = json.loads(manifest.read_text()).get("reference", {}).get("file")
+        if isinstance(name, str) and (folder / name).is_file():
+            return folder / name
+    return folder / "reference.wav" if (folder / "reference.wav").is_file() else None
+
+
+def expected_document(
+    folder: Path,
+    *,
+    app: str,
+    dtx: bool = False,
+    gum_s: float | None = None,
+    reference: Path | None = None,
+) -> dict[str, Any]:
+    """``expected.json`` for a recorded session folder (see the module docstring).
+
+    ``gum_s`` is when the page called getUserMedia (epoch s), where the reference starts;
+    default: session.json's, else the first unmuted time minus five seconds (the lag search
+    on the unmuted phase covers the rest). ``reference`` is the microphone's signal (default:
+    session.json's ``reference.file``, else ``reference.wav``); without it no correlation is
+    measured and no window can be proven a content leak.
+    """
+    from decoders.audit.correlate import loudness_envelope, read_wav
+
+    timeline = json.loads((folder / "timeline.json").read_text())
+    windows = [(float(a), float(b)) for a, b in timeline["muted"]]
+    events = timeline["events"]
+    call_start = float(events[0]["t"])
+    stream = _sending_audio(folder)
+    if gum_s is None and (folder / "session.json").is_file():
+        scenario = json.loads((folder / "session.json").read_text()).get("scenario", {})
+        gum_s = scenario.get("getusermedia_called")
+    envelope = None
+    if reference is None:
+        reference = _reference_of(folder)
+    if reference is not None and reference.is_file():
+        with reference.open("rb") as handle:
+            samples, rate = read_wav(handle)
+        start = gum_s if gum_s is not None else call_start - 5.0
+        envelope = loudness_envelope(samples, rate, start)
+    # unmuted: before the first mute, and after the last unmute until the last packet
+    first_mute = windows[0][0] if windows else float(stream.times[-1])
+    unmuted = _measure(stream, call_start, first_mute, envelope, UNMUTED_LAG_S)
+    lag = unmuted["correlation"]["lag_s"] if unmuted["correlation"] else None
+    lag_range = (lag - LAG_SEARCH_S, lag + LAG_SEARCH_S) if lag is not None else UNMUTED_LAG_S
+    measured = []
+    for start, end in windows:
+        numbers = _measure(stream, start + GRACE_S, end, envelope, lag_range)
+        verdict, why = _window_verdict(numbers)
+        measured.append({"verdict": verdict, "why": why, **numbers})
+    verdicts = {w["verdict"] for w in measured}
+    overall = (
+        "content-leak"
+        if "content-leak" in verdicts
+        else "undetermined"
+        if "undetermined" in verdicts or not measured
+        else "no-leak"
+    )
+    return {
+        "version": 1,
+        "app": app,
+        "opus_dtx": dtx,
+        "verdict": overall,
+        "source": f"{RTPDUMP_LOG}: Chromium's plaintext RTP dump (outbound, before SRTP); "
+        "never mutecheck analyze",
+        "stream": {"ssrc": stream.ssrc, "payload_type": stream.payload_type, "codec": "opus"},
+        "method": {
+            "grace_s": GRACE_S,
+            "sound_dbfs": SOUND_DBFS,
+            "silence_dbfs": SILENCE_DBFS,
+            "silent_packets_per_s": SILENT_RATE,
+            "correlation": "decoded loudness vs reference.wav envelope, Spearman, lag from the "
+            f"unmuted phase +/- {LAG_SEARCH_S} s, proven = p < 0.01 and r > 0.3",
+        },
+        "unmuted": unmuted,
+        "muted_windows": measured,
+        "notes": [w["why"] for w in measured],
+        "measured": datetime.now().astimezone().isoformat(timespec="seconds"),
+    }
