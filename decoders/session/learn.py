@@ -87,9 +87,7 @@ Kind = Literal["value", "presence"]
 Transport = Literal["http", "websocket"]
 Direction = Literal["sent", "received"]
 
-_WORD = re.compile(
-    r"[a-z]+(?:[_\- ][a-z]+)*|[A-Z]+(?:[_\- ][A-Z]+)*|[A-Za-z][a-z]+(?:[A-Z][a-z]+)*"
-)
+_WORD = re.compile(r"[a-z]+(?:[_\-][a-z]+)*|[A-Z]+(?:[_\-][A-Z]+)*|[A-Za-z][a-z]+(?:[A-Z][a-z]+)*")
 MAX_WORD = 24
 _ID_SEGMENT = re.compile(r"\d+|(?=[^/]*\d)[A-Za-z0-9_\-.~]{8,}")
 """A path segment that names one object (``4711``, ``3f9c0a12``, a UUID): ``{id}``."""
@@ -725,6 +723,10 @@ def describe(learned: Learned, *, session: str, top: int = 10, save: object = No
         )
         lines.append(
             f"no field follows the marks (no score reaches {FOLLOWS_SCORE:.2f}; {best_note})"
+        )
+        lines.append(
+            f"  (marked more than {learned.tolerance:g} s away from the app's messages? "
+            "--tolerance pairs them from further apart)"
         )
     return "\n".join(lines)
 
