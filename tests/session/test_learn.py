@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.corpus import CAPTURES, base_sessions, call_sessions, lab_session
+from helpers.corpus import (
+    CAPTURES,
+    JANUS_SENDS_MUTE,
+    JANUS_TRACK_MUTE,
+    base_sessions,
+    call_sessions,
+    janus_session,
+    lab_session,
+)
 from helpers.janus_like import T0, write_session
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -338,3 +346,38 @@ def test_scores_stay_in_range_and_ranked(
         assert 1 <= candidate.matched <= candidate.mark_changes
         assert candidate.muted_values and candidate.unmuted_values
     load_rules(json.dumps(rules_for_candidates(learned.candidates)))
+
+
+# --- the recorded Janus demos (captures/janus-*) -----------------------------------------------
+
+JANUS_FIELD = {
+    "janus-audiobridge": ("body.muted", (True,), (False,)),
+    "janus-echotest": ("body.audio", (False,), (True,)),
+    "janus-echotest-ws": ("body.audio", (False,), (True,)),
+    "janus-videocall": ("body.audio", (False,), (True,)),
+}
+
+
+@pytest.mark.parametrize("name", JANUS_SENDS_MUTE)
+def test_the_recorded_janus_demos_mute_request_is_the_top_candidate(name: str) -> None:
+    folder = janus_session(name)
+    messages, marks = session_messages(folder)
+    learned = learn(messages, marks)
+    path, muted, unmuted = JANUS_FIELD[name]
+    best = learned.candidates[0]
+    assert (best.path, best.kind, best.channel.direction) == (path, "value", "sent")
+    assert (best.muted_values, best.unmuted_values) == (muted, unmuted)
+    assert best.follows and best.score > 0.95
+    assert [c for c in learned.candidates if c.follows] == [best]
+    # the rule written from it gives the marked interval back without the marks
+    text = json.dumps(rules_for_candidates(learned.candidates))
+    replay = replay_rules(messages, text, marks)
+    assert len(replay.intervals) == len(replay.marked) >= 1 and replay.agreement > 0.97
+
+
+@pytest.mark.parametrize("name", JANUS_TRACK_MUTE)
+def test_the_recorded_videoroom_track_mute_gives_no_candidate(name: str) -> None:
+    learned = learned_from(janus_session(name))
+    assert learned.mark_changes and learned.state_fields > 10
+    assert not learned.following
+    assert all(c.score < FOLLOWS_SCORE for c in learned.candidates)
