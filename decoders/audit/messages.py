@@ -77,22 +77,12 @@ def replay_flows(fileobj: BinaryIO) -> list[Event]:
 
     Needs mitmproxy (imported here). Raises ValueError when the file is not a flow file.
     """
-    from mitmproxy import exceptions, http, io
-
     from decoders.session.monitor import Message, Monitor
     from decoders.session.mutemark import parse_mark_path
 
-    found: list[tuple[float, Any]] = []
-    try:
-        for flow in io.FlowReader(fileobj).stream():
-            if isinstance(flow, http.HTTPFlow):
-                found.extend(_flow_items(flow))
-    except exceptions.FlowReadException as error:
-        raise ValueError(f"not a mitmproxy flow file ({error})") from None
-    order = sorted(range(len(found)), key=lambda i: (found[i][0], i))
     monitor = Monitor()
     events: list[Event] = []
-    for t, item in (found[i] for i in order):
+    for t, item in read_flow_items(fileobj):
         if isinstance(item, tuple):  # a mute mark: (path)
             try:
                 request = parse_mark_path(item[0])
@@ -105,6 +95,26 @@ def replay_flows(fileobj: BinaryIO) -> list[Event]:
         assert isinstance(item, Message)
         events.extend(monitor.observe(item, t).events)
     return events
+
+
+def read_flow_items(fileobj: BinaryIO) -> list[tuple[float, Any]]:
+    """Every request, response and WebSocket message of an open ``flows.mitm`` as a
+    :class:`~decoders.session.monitor.Message`, and every mark request as ``(path,)``, with the
+    time mitmproxy saw it, in time order (file order among equal times).
+
+    Needs mitmproxy (imported here). Raises ValueError when the file is not a flow file.
+    """
+    from mitmproxy import exceptions, http, io
+
+    found: list[tuple[float, Any]] = []
+    try:
+        for flow in io.FlowReader(fileobj).stream():
+            if isinstance(flow, http.HTTPFlow):
+                found.extend(_flow_items(flow))
+    except exceptions.FlowReadException as error:
+        raise ValueError(f"not a mitmproxy flow file ({error})") from None
+    order = sorted(range(len(found)), key=lambda i: (found[i][0], i))
+    return [found[i] for i in order]
 
 
 def _flow_items(flow: Any) -> list[tuple[float, Any]]:

@@ -106,3 +106,18 @@ def ssrc_roles_of(folder: Path) -> dict[int, SsrcRole]:
     )
     assert described is not None
     return ssrc_roles(described)
+
+
+JANUS_SENDS_MUTE = ("janus-audiobridge", "janus-echotest", "janus-echotest-ws", "janus-videocall")
+"""The recorded Janus demos whose mute button tells Janus (a server-side mute)."""
+JANUS_TRACK_MUTE = ("janus-videoroom", "janus-videoroom-dtx")
+"""The recorded Janus demos whose mute is ``track.enabled = false`` (nothing sent to Janus)."""
+
+
+def janus_session(name: str, needs: str = "flows.mitm") -> Path:
+    """The folder of ``captures/<name>/`` (``janus-<demo>[-dtx][-ws]``); fails the test if
+    ``needs`` is missing (the recorded Janus sessions are committed like the rest)."""
+    folder = CAPTURES / name
+    if not (folder / needs).is_file():
+        pytest.fail(f"{folder / needs} is missing from the committed lab corpus")
+    return folder
