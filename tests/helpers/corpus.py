@@ -54,3 +54,23 @@ def lab_file(name: str) -> Path:
     if not path.is_file():
         pytest.fail(f"{path} is missing from the committed lab corpus")
     return path
+
+
+JANUS_DEMOS = (
+    "audiobridge",
+    "echotest",
+    "echotest-ws",
+    "videocall",
+    "videoroom",
+    "videoroom-dtx",
+)
+"""The recorded Janus demo sessions, ``captures/janus-<demo>/`` (the lab's ``--app``)."""
+
+
+def janus_recording(demo: str, needs: str = "flows.mitm") -> Path:
+    """The folder of ``captures/janus-<demo>/``; fails the test if ``needs`` is missing (the
+    Janus sessions are committed like the rest of the corpus)."""
+    folder = CAPTURES / f"janus-{demo}"
+    if not (folder / needs).is_file():
+        pytest.fail(f"{folder / needs} is missing from the committed lab corpus")
+    return folder

@@ -19,7 +19,9 @@ default ``json = "indented"``). The plugin bodies are the demos' own
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 Transport = Literal["ws", "rest"]
@@ -214,3 +216,47 @@ def flows(steps: list[Step], transport: Transport) -> list[Any]:
         response.timestamp_start = response.timestamp_end = step.t + 0.005
         out.append(tflow.tflow(req=request, resp=response))
     return out
+
+
+SESSION_FILES = ("capture.pcapng", "offer.sdp", "answer.sdp", "session.json", "keys.json")
+
+
+def janus_session(
+    folder: Path,
+    lab: Path,
+    demo: str,
+    transport: Transport,
+    *,
+    judged: bool = False,
+) -> tuple[float, float]:
+    """A session folder: a lab call's capture, SDP and keys (no timeline.json, no marks) with
+    a Janus demo's signaling in flows.mitm whose mute control is pressed at the lab's own mute
+    and unmute times. events.jsonl holds only the ``session_start`` of an addon that did not
+    know the built-in rules, or (``judged``) what the addon with them writes. Returns the lab's
+    mute interval."""
+    from mitmproxy import io
+
+    from decoders.audit.messages import replay_flows
+    from decoders.session.rulefiles import builtin_rules
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in SESSION_FILES:
+        if (lab / name).is_file():
+            shutil.copy(lab / name, folder / name)
+    start, end = json.loads((lab / "timeline.json").read_text())["muted"][0]
+    t0 = start - 3.0
+    steps = demo_call(demo, transport, t0, [(3.0, 3.0 + end - start)])
+    with (folder / "flows.mitm").open("wb") as fo:
+        writer = io.FlowWriter(fo)
+        for flow in flows(steps, transport):
+            writer.add(flow)
+    first: dict[str, Any] = {"t": t0 - 5, "kind": "session_start", "format": "mutecheck-events"}
+    first["version"] = 1
+    lines = [first]
+    if judged:
+        first["rules"] = [rule.name for rule in builtin_rules()]
+        with (folder / "flows.mitm").open("rb") as fo:
+            lines += [e for e in replay_flows(fo) if e["kind"] == "mute"]
+    text = "".join(json.dumps(line) + "\n" for line in lines)
+    (folder / "events.jsonl").write_text(text, encoding="utf-8")
+    return start, end
