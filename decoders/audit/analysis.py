@@ -350,6 +350,8 @@ def _rule_signals(
         return events, None
     replayed = [e for e in _replay(flows, rules) if _is_rule_signal(e)]
     kept = [e for e in events if not _is_rule_signal(e)]
+    if not replayed and len(kept) == len(events):
+        return events, None  # no rule spoke, then or now: nothing worth a note
     note = (
         f"the app's mute signals were read again from {flows.name} with "
         f"{len(rules)} rule(s) ({len(replayed)} rule signal(s))"
