@@ -62,7 +62,7 @@ from decoders.session.monitor import (
 )
 from decoders.session.mutemark import MARK_HOST, is_mark_host, parse_mark_path, parse_state
 from decoders.session.observer import Observer, ObserverGone
-from decoders.session.signaling import MuteRule, load_rules
+from decoders.session.rulefiles import builtin_path, rule_set
 
 MAX_INTERNAL_ERRORS = 100
 MAX_OPEN_WEBSOCKETS = 4096
@@ -77,6 +77,7 @@ OPTION_NAMES = (
     "mutecheck_block",
     "mutecheck_block_action",
     "mutecheck_rules",
+    "mutecheck_builtin_rules",
     "mutecheck_scan_limit",
     "mutecheck_save_flows",
     "mutecheck_grace_ms",
@@ -162,7 +163,17 @@ class MuteCheck:
             """
             JSON file of extra mute-state rules, for services whose mute signal the generic
             recognisers miss: URL pattern + JSON path or regex -> muted/unmuted
-            (docs/session-format.md, "Rule file"). Empty: no rules.
+            (docs/session-format.md, "Rule file"). Empty: only the built-in rules.
+            """,
+        )
+        loader.add_option(
+            "mutecheck_builtin_rules",
+            bool,
+            True,
+            f"""
+            Recognise the mute controls of the apps mutecheck knows (the Janus demos'
+            AudioBridge, EchoTest, VideoCall and VideoRoom) with its built-in rule files, in
+            the format of mutecheck_rules: {builtin_path()}
             """,
         )
         loader.add_option(
@@ -298,15 +309,11 @@ class MuteCheck:
             raise _options_error(
                 f"mutecheck_audio_level_id {options.mutecheck_audio_level_id!r} is not 0..255"
             )
-        rules: tuple[MuteRule, ...] = ()
-        if options.mutecheck_rules:
-            path = Path(options.mutecheck_rules).expanduser()
-            try:
-                rules = load_rules(path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, MalformedPacket) as error:
-                raise _options_error(
-                    f"mutecheck_rules {options.mutecheck_rules!r}: {error}"
-                ) from error
+        path = Path(options.mutecheck_rules).expanduser() if options.mutecheck_rules else None
+        try:
+            rules = rule_set(path, builtin=options.mutecheck_builtin_rules)
+        except (OSError, UnicodeDecodeError, MalformedPacket) as error:
+            raise _options_error(f"mutecheck_rules {options.mutecheck_rules!r}: {error}") from error
         return Settings(
             block=options.mutecheck_block,
             block_action=options.mutecheck_block_action,
@@ -365,6 +372,7 @@ class MuteCheck:
             pid=os.getpid(),
             modes=list(options.mode),
             options={name: getattr(options, name) for name in OPTION_NAMES},
+            rules=[rule.name for rule in self.monitor.settings.rules],
         )
         self._writer.write(start)
         logging.info(f"mutecheck: session folder {folder}")

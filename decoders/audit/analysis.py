@@ -28,7 +28,12 @@ from decoders.audit.correlate import (
     read_wav,
 )
 from decoders.audit.decoded import DecodedAudio, decoded_audio, not_measured
-from decoders.audit.flags import Finding, media_findings, telemetry_findings
+from decoders.audit.flags import (
+    Finding,
+    media_findings,
+    server_side_findings,
+    telemetry_findings,
+)
 from decoders.audit.local import (
     CaptureFacts,
     LocalSide,
@@ -56,7 +61,9 @@ from decoders.audit.sides import (
 from decoders.audit.verdict import Verdict, decide
 from decoders.errors import CaptureError, MalformedPacket
 from decoders.session.events import Event, read_events
+from decoders.session.rulefiles import rule_set
 from decoders.session.sdpsources import SessionSdp
+from decoders.session.signaling import MuteRule
 from decoders.session.timeline import (
     EPOCH_MIN,
     GRACE_DEFAULT,
@@ -66,6 +73,7 @@ from decoders.session.timeline import (
     intervals_from_events,
     parse_muted_arg,
     parse_timeline_text,
+    scoped_mutes,
 )
 
 ALIGNED_LAG_S: Final = 0.5
@@ -99,6 +107,10 @@ class Inputs:
     audio_level_id: int | None = None
     local: tuple[str, ...] = ()
     ignore: frozenset[str] = frozenset()
+    rules: Path | None = None
+    """A rule file (the format of ``mutecheck_rules``) to read the app's mute signals with."""
+    builtin_rules: bool = True
+    """Read the apps' mute signals with the built-in rules too (docs/session-format.md)."""
     progress: Callable[[int], None] | None = field(default=None, compare=False)
 
 
@@ -286,21 +298,81 @@ def _read_events(path: Path) -> list[Event]:
         raise InputError(f"{path}: {error}") from None
 
 
+def _rules(inputs: Inputs) -> tuple[MuteRule, ...]:
+    if inputs.rules is not None and not inputs.rules.is_file():
+        raise InputError(f"{inputs.rules}: no such file (rules)")
+    try:
+        return rule_set(inputs.rules, builtin=inputs.builtin_rules)
+    except (OSError, UnicodeDecodeError, MalformedPacket) as error:
+        raise InputError(f"--rules {inputs.rules}: {error}") from None
+
+
+def _replay(path: Path, rules: tuple[MuteRule, ...]) -> list[Event]:
+    try:
+        with path.open("rb") as fo:
+            return replay_flows(fo, rules)
+    except ImportError:
+        raise InputError("reading flows.mitm needs mitmproxy (pip install mitmproxy)") from None
+    except ValueError as error:
+        raise InputError(f"{path}: {error}") from None
+
+
+def judged_rules(events: list[Event]) -> frozenset[str] | None:
+    """The names of the rules the addon judged these events with (``session_start``'s
+    ``rules``), or None when a session does not say (an addon before built-in rules)."""
+    starts = [e for e in events if e.get("kind") == "session_start"]
+    names: set[str] = set()
+    for start in starts:
+        given = start.get("rules")
+        if not isinstance(given, list):
+            return None
+        names.update(str(name) for name in given)
+    return frozenset(names) if starts else None
+
+
+def _is_rule_signal(event: Event) -> bool:
+    return event.get("kind") == "mute" and event.get("source") == "rule"
+
+
+def _rule_signals(
+    inputs: Inputs, resolved: Resolved, events: list[Event], rules: tuple[MuteRule, ...]
+) -> tuple[list[Event], str | None]:
+    """events.jsonl's events, with its rule signals read again from flows.mitm when the addon
+    judged with other rules than asked for now (an older addon, ``--rules``, no built-ins);
+    and a note saying so."""
+    flows = inputs.flows or (
+        resolved.session_dir / "flows.mitm" if resolved.session_dir is not None else None
+    )
+    if flows is None or not flows.is_file() or "flows" in inputs.ignore:
+        return events, None
+    wanted = frozenset(rule.name for rule in rules)
+    if judged_rules(events) == wanted:
+        return events, None
+    replayed = [e for e in _replay(flows, rules) if _is_rule_signal(e)]
+    kept = [e for e in events if not _is_rule_signal(e)]
+    if not replayed and len(kept) == len(events):
+        return events, None  # no rule spoke, then or now: nothing worth a note
+    note = (
+        f"the app's mute signals were read again from {flows.name} with "
+        f"{len(rules)} rule(s) ({len(replayed)} rule signal(s))"
+    )
+    return kept + replayed, note
+
+
 def analyze(inputs: Inputs) -> Analysis:
     """Run the whole audit (see the module docstring)."""
     resolved = resolve(inputs)
+    rules = _rules(inputs)
     warnings: list[str] = []
     events: list[Event] = _read_events(resolved.events) if resolved.events else []
     telemetry_events = events
     if resolved.telemetry_source == "flows" and resolved.flows is not None:
-        try:
-            with resolved.flows.open("rb") as fo:
-                telemetry_events = replay_flows(fo)
-        except ImportError:
-            raise InputError("reading flows.mitm needs mitmproxy (pip install mitmproxy)") from None
-        except ValueError as error:
-            raise InputError(f"{resolved.flows}: {error}") from None
+        telemetry_events = _replay(resolved.flows, rules)
     mute_events = events if events else telemetry_events
+    if events:
+        mute_events, note = _rule_signals(inputs, resolved, events, rules)
+        if note is not None:
+            warnings.append(note)
     # -- the capture ---------------------------------------------------------------------------
     scan: Any = None
     streams: list[Any] = []
@@ -394,6 +466,13 @@ def analyze(inputs: Inputs) -> Analysis:
         reference = dataclasses.replace(reference, alignment=alignment)
 
     relayed = judge_relayed(scan, timeline)  # media relayed through TLS: sizes and timing
+    offset = inputs.clock_offset
+    server_mutes = [
+        dataclasses.replace(
+            m, start=m.start + offset, end=None if m.end is None else m.end + offset
+        )
+        for m in scoped_mutes(mute_events, "server")
+    ]
 
     def judge(measured: MediaMeasurement | None, side: LocalSide) -> tuple[list[Finding], Verdict]:
         found = media_findings(measured, timeline) if measured is not None else []
@@ -404,8 +483,18 @@ def analyze(inputs: Inputs) -> Analysis:
                 # the unmuted stream fixes the reference's timing: search near its lag only
                 lags = (alignment.lag_s - ALIGNED_LAG_S, alignment.lag_s + ALIGNED_LAG_S)
             found = [_correlated(f, envelope, lags) for f in found]
+        found += server_side_findings(found, timeline, server_mutes)
         found.sort(key=lambda f: (f.window, f.leak is None, -f.rank, f.id))
-        return found, decide(found, timeline, measured, telemetry, side=side, relayed=relayed)
+        verdict = decide(
+            found,
+            timeline,
+            measured,
+            telemetry,
+            side=side,
+            relayed=relayed,
+            signals_read=bool(mute_events) or resolved.telemetry_source is not None,
+        )
+        return found, verdict
 
     senders = audio_senders(media) if media is not None and not local.known else []
     if media is not None and len(senders) == 1:

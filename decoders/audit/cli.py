@@ -43,6 +43,20 @@ def _seconds(text: str | None, name: str) -> float | None:
     "Default: used when there is no events.jsonl.",
 )
 @click.option(
+    "--rules",
+    "rules",
+    type=_PATH,
+    help="Rule file (the format of the addon's mutecheck_rules) for the app's own mute "
+    "signals: flows.mitm is read again with it, beside the built-in rules.",
+)
+@click.option(
+    "--builtin-rules/--no-builtin-rules",
+    "builtin_rules",
+    default=True,
+    show_default=True,
+    help="Read the apps' mute signals with mutecheck's built-in rules (the Janus demos).",
+)
+@click.option(
     "--timeline",
     type=_PATH,
     help='Mute intervals: JSON {"muted": [[start, end], ...]} or CSV start,end lines.',
@@ -129,6 +143,8 @@ def analyze(
     capture: Path | None,
     events: Path | None,
     flows: Path | None,
+    rules: Path | None,
+    builtin_rules: bool,
     timeline: Path | None,
     keys: Path | None,
     sdp_files: tuple[Path, ...],
@@ -181,6 +197,8 @@ def analyze(
         audio_level_id=audio_level_id,
         local=local,
         ignore=frozenset(ignore),
+        rules=rules,
+        builtin_rules=builtin_rules,
     )
     from decoders.report.style import progress_bar, show_progress
 

@@ -29,6 +29,15 @@ Rules:
     must send no media; Chromium sends a silence frame every 20 ms).
 ``no-media-while-muted`` (info)
     a stream that was sending before the window sends no RTP during it.
+``server-side-mute`` (content, high)
+    the app told its server that you were muted (a rule of scope ``server`` read its signal:
+    AudioBridge ``muted: true``, EchoTest ``audio: false``, ...) and a content finding shows the
+    microphone's sound still left the computer in that window: the server stops passing you on,
+    but it still receives you. Not independent evidence: it names what the others show.
+``constant-bit-rate-sizes`` (info)
+    the stream's codec is constant-bit-rate (G.711 PCMU/PCMA, G.722, ...): every packet has the
+    same size whatever the microphone hears, so payload sizes cannot tell sound from silence;
+    the audio level and the decoded audio judge it, and without them the window is not judged.
 """
 
 from __future__ import annotations
@@ -48,7 +57,8 @@ from decoders.audit.measure import (
     StreamInfo,
     TelemetryMeasurement,
 )
-from decoders.session.timeline import Timeline, Window
+from decoders.media.codecs import constant_bit_rate
+from decoders.session.timeline import ScopedMute, Timeline, Window
 
 SEVERITIES: Final = ("info", "low", "medium", "high")
 FIRST: Final = 5
@@ -63,6 +73,11 @@ HIGH_SIZE_ENTROPY: Final = 4.0
 MAX_MODE_SHARE: Final = 0.5
 CONTINUES_RATE: Final = 0.5
 """Packets/s from which media counts as still flowing."""
+SERVER_SIDE: Final = "server-side-mute"
+SERVER_SIDE_TITLE: Final = (
+    "the app muted you on its server; your microphone audio still went to the server"
+)
+CBR_SIZES: Final = "constant-bit-rate-sizes"
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +204,10 @@ def _stream_window(
         )
     # -- payload sizes --------------------------------------------------------------------
     sizes = phase.sizes
-    if (
+    cbr = constant_bit_rate(info.codec)
+    if cbr and phase.packets:
+        found.append(_cbr_finding(info, phase, rows, media, common))
+    elif (
         sizes is not None
         and sizes.count >= MIN_SIZE_PACKETS
         and sizes.distinct >= MIN_DISTINCT_SIZES
@@ -277,7 +295,7 @@ def _stream_window(
                 **common,
             )
         )
-    content = bool(found)
+    content = any(f.leak == "content" for f in found)
     # -- a stream that starts while muted ---------------------------------------------------
     first_label = media.labels[info.index][0] if media.labels[info.index].size else None
     if first_label == window.index:
@@ -305,7 +323,8 @@ def _stream_window(
         )
     # -- informational ----------------------------------------------------------------------
     rate = phase.packets_per_second or 0.0
-    if not content and phase.packets and (rate >= CONTINUES_RATE or _dtx(phase)):
+    unknown = cbr and levels is None and decoded is None  # silence or not: nothing can tell
+    if not content and not unknown and phase.packets and (rate >= CONTINUES_RATE or _dtx(phase)):
         dtx = _dtx(phase)
         found.append(
             Finding(
@@ -359,6 +378,121 @@ def _stream_window(
             )
         )
     return found
+
+
+def _cbr_finding(
+    info: StreamInfo,
+    phase: PhaseStats,
+    rows: npt.NDArray[np.int64],
+    media: MediaMeasurement,
+    common: dict[str, Any],
+) -> Finding:
+    """``constant-bit-rate-sizes``: the size rule cannot speak for this codec; what judges."""
+    sizes = phase.sizes
+    judges = [
+        name
+        for name, present in (
+            ("the audio level", phase.levels is not None),
+            ("the decoded audio", phase.decoded is not None),
+        )
+        if present
+    ]
+    size_text = (
+        f"{_pct(sizes.mode_share)} of the {sizes.count} packets are {sizes.mode} bytes"
+        if sizes is not None
+        else f"{phase.packets} packets"
+    )
+    return Finding(
+        id=CBR_SIZES,
+        severity="info",
+        leak=None,
+        title=f"{info.codec} is constant-bit-rate: payload sizes cannot tell sound from silence",
+        interval=_interval(media.rows["timestamp_ns"][rows]),
+        numbers={
+            "codec": info.codec,
+            "packets": phase.packets,
+            "commonest_size_bytes": sizes.mode if sizes else None,
+            "commonest_size_share": _r(sizes.mode_share if sizes else None, 4),
+            "distinct_sizes": sizes.distinct if sizes else None,
+            "judged_by": judges,
+        },
+        evidence=(
+            f"{size_text} while muted: {info.codec} codes every 20 ms the same number of bytes "
+            "whatever the microphone hears, so the sizes say nothing about the sound; "
+            + (
+                f"judged by {' and '.join(judges)} instead"
+                if judges
+                else "without the audio level or keys to decode it, this stream cannot be "
+                "judged (pass --keys, or negotiate the audio-level header extension)"
+            )
+        ),
+        first_frames=_frames(media, rows),
+        **common,
+    )
+
+
+def server_side_findings(
+    findings: list[Finding],
+    timeline: Timeline,
+    mutes: list[ScopedMute],
+) -> list[Finding]:
+    """``server-side-mute``: per window where the app told its server you were muted (a rule
+    of scope ``server``; ``mutes`` on the capture's clock) and the sound still left."""
+    out: list[Finding] = []
+    for window in timeline.windows:
+        said = [
+            m for m in mutes if m.start < window.end and (m.end is None or m.end > window.start)
+        ]
+        content = [
+            f
+            for f in findings
+            if f.window == window.index and f.leak == "content" and f.severity in ("medium", "high")
+        ]
+        if not said or not content:
+            continue
+        mute = said[0]
+        top = max(
+            content, key=lambda f: (f.correlation is not None and f.correlation.proven, f.rank)
+        )
+        value = (
+            "null"
+            if mute.value is None
+            else repr(mute.value).replace("True", "true").replace("False", "false")
+        )
+        shown = sorted({f.title for f in content})
+        out.append(
+            Finding(
+                id=SERVER_SIDE,
+                severity="high",
+                leak="content",
+                title=SERVER_SIDE_TITLE,
+                window=window.index,
+                interval=top.interval,
+                numbers={
+                    "rule": mute.rule,
+                    "path": mute.path,
+                    "value": mute.value,
+                    "signalled_at": mute.start,
+                    "signalled_until": mute.end,
+                    "endpoint": mute.endpoint,
+                    "shown_by": sorted({f.id for f in content}),
+                },
+                evidence=(
+                    f"the app told its server you were muted (rule {mute.rule!r}: "
+                    f"{mute.path or 'the message'} = {value}"
+                    + (f" to {mute.endpoint}" if mute.endpoint else "")
+                    + f"), so the server stops passing your voice on; but during mute window "
+                    f"{window.index + 1} the microphone's sound still left the computer for the "
+                    f"server: {'; '.join(shown)}"
+                ),
+                stream=top.stream,
+                stream_label=top.stream_label,
+                endpoint=mute.endpoint,
+                first_frames=top.first_frames,
+                first_messages=(mute.flow,) if mute.flow else (),
+            )
+        )
+    return out
 
 
 def _dtx(phase: PhaseStats) -> bool:

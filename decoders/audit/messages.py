@@ -13,9 +13,12 @@ from __future__ import annotations
 import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from decoders.session.events import Event
+
+if TYPE_CHECKING:
+    from decoders.session.signaling import MuteRule
 
 Value = int | float | bool
 
@@ -72,15 +75,17 @@ def telemetry_from_events(events: Iterable[Event]) -> list[TelemetryMessage]:
     return out
 
 
-def replay_flows(fileobj: BinaryIO) -> list[Event]:
-    """The events the addon's monitor gives for the flows of an open ``flows.mitm``.
+def replay_flows(fileobj: BinaryIO, rules: tuple[MuteRule, ...] | None = None) -> list[Event]:
+    """The events the addon's monitor gives for the flows of an open ``flows.mitm``, judged
+    with ``rules`` (default: the built-in ones, as the addon loads them).
 
     Needs mitmproxy (imported here). Raises ValueError when the file is not a flow file.
     """
-    from decoders.session.monitor import Message, Monitor
+    from decoders.session.monitor import Message, Monitor, Settings
     from decoders.session.mutemark import parse_mark_path
+    from decoders.session.rulefiles import builtin_rules
 
-    monitor = Monitor()
+    monitor = Monitor(Settings(rules=builtin_rules() if rules is None else rules))
     events: list[Event] = []
     for t, item in read_flow_items(fileobj):
         if isinstance(item, tuple):  # a mute mark: (path)

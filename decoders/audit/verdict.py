@@ -37,9 +37,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from decoders.audit.flags import Finding
+from decoders.audit.flags import SERVER_SIDE, Finding
 from decoders.audit.local import LocalSide
 from decoders.audit.measure import MediaMeasurement, TelemetryMeasurement
+from decoders.media.codecs import constant_bit_rate
 from decoders.session.timeline import Timeline, Window
 
 if TYPE_CHECKING:
@@ -111,6 +112,27 @@ class Verdict:
         }
 
 
+NO_INTERVAL_HINT: Final = (
+    "mark mute and unmute with the addon (mutecheck mark muted|unmuted, or the mark URL), "
+    "or pass --muted START-END"
+)
+"""What decides a session without a mute interval."""
+
+
+def no_interval_reason(signals_read: bool) -> str:
+    """Why there is no mute interval: what was looked at."""
+    if signals_read:
+        return (
+            "no mute interval: no timeline, no mark, and the app sent no mute signal mutecheck "
+            "recognises (a mute that only silences the track in the browser, such as "
+            "track.enabled = false, tells no server)"
+        )
+    return (
+        "no mute interval: no timeline, and no events.jsonl or flows.mitm to read marks or "
+        "the app's own mute signals from"
+    )
+
+
 def confidence_label(confidence: float) -> str:
     return "high" if confidence >= 0.85 else "medium" if confidence >= 0.6 else "low"
 
@@ -123,16 +145,12 @@ def decide(
     *,
     side: LocalSide | None = None,
     relayed: RelayedMeasurement | None = None,
+    signals_read: bool = False,
 ) -> Verdict:
-    """Judge every window, then the session (see the module docstring)."""
+    """Judge every window, then the session (see the module docstring). ``signals_read``:
+    the addon's events (or flows) were read, so marks and the app's own signals were sought."""
     if timeline.empty:
-        return Verdict(
-            "inconclusive",
-            0.0,
-            "no timeline: no mute interval from any source (give --muted START-END or "
-            "--timeline, or mark mute/unmute with the addon)",
-            (),
-        )
+        return Verdict("inconclusive", 0.0, no_interval_reason(signals_read), (), NO_INTERVAL_HINT)
     checked_telemetry = telemetry is not None and telemetry.source is not None
     if media is None and not checked_telemetry:
         return Verdict(
@@ -202,16 +220,17 @@ def _window(
     content = [f for f in mine_findings if f.leak == "content" and f.severity in _SEVERE]
     metadata = [f for f in mine_findings if f.leak == "metadata" and f.severity in _SEVERE]
     if content:
-        kinds = {f.id for f in content}
+        named = [f for f in content if f.id == SERVER_SIDE]  # names the others, adds nothing
+        kinds = {f.id for f in content if f.id != SERVER_SIDE} or {f.id for f in content}
         confidence = min(0.95, 0.8 + 0.1 * (len(kinds) - 1))
         if cap is not None:
             confidence = min(confidence, cap)
-        through_tls = all(f.id.startswith(TLS_PREFIX) for f in content)
+        through_tls = all(f.id.startswith(TLS_PREFIX) for f in content if f.id != SERVER_SIDE)
         if through_tls:
             confidence = min(TLS_CONTENT_CAP, 0.7 + 0.05 * (len(kinds) - 1))
         if any(f.correlation is not None and f.correlation.proven for f in content):
             confidence = 0.9 if through_tls else 0.99
-        top = max(content, key=lambda f: f.rank)
+        top = named[0] if named else max(content, key=lambda f: f.rank)
         return WindowVerdict(
             window.index,
             "content-leak",
@@ -277,9 +296,32 @@ def _no_leak(
     mine: tuple[int, ...],
     cap: float | None = None,
 ) -> WindowVerdict:
-    """How sure is "nothing left": direct evidence, detectors that see sound, telemetry."""
+    """How sure is "nothing left": direct evidence, detectors that see sound, telemetry.
+
+    A constant-bit-rate stream (G.711, G.722, ...) that sent packets while muted with neither
+    audio level nor decoded audio cannot be judged: its sizes are the same for speech and
+    silence, so the window is inconclusive rather than "no leak"."""
     direct = True
     how: list[str] = []
+    blind = [
+        info
+        for info in streams
+        if constant_bit_rate(info.codec)
+        and (phase := media.phase(info.index, "muted", window.index)).packets
+        and phase.levels is None
+        and phase.decoded is None
+    ]
+    if blind:
+        codecs = "/".join(sorted({str(info.codec) for info in blind}))
+        return WindowVerdict(
+            window.index,
+            "inconclusive",
+            0.0,
+            f"mute window {window.index + 1}: {codecs} is a constant-bit-rate codec, so the "
+            "packet sizes cannot tell sound from silence, and there is no audio level or key "
+            "to read the sound itself (pass --keys, or a call that negotiates the audio level)",
+            mine,
+        )
     for info in streams:
         phase = media.phase(info.index, "muted", window.index)
         if phase.packets == 0:

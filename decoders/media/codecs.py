@@ -59,6 +59,35 @@ STATIC_AUDIO: Final = {0: PCMU, 8: PCMA}
 """RFC 3551 §6 static payload types that are decoded."""
 
 
+CONSTANT_BIT_RATE: Final = frozenset(
+    {
+        "pcmu",
+        "pcma",
+        "g722",
+        "g723",
+        "g726-16",
+        "g726-24",
+        "g726-32",
+        "g726-40",
+        "g728",
+        "g729",
+        "gsm",
+        "l8",
+        "l16",
+        "dvi4",
+        "ilbc",
+    }
+)
+"""Audio codecs that code every frame in the same number of bytes (RFC 3551 §4.5: G.711,
+G.722, G.723, G.726, G.728, G.729, GSM, L8/L16, DVI4; iLBC per mode, RFC 3952): the payload
+size says nothing about the sound (G.729 Annex B's 2-byte SID frames aside)."""
+
+
+def constant_bit_rate(name: str | None) -> bool:
+    """Is this codec (an SDP encoding name or the stream table's, any case) constant-bit-rate?"""
+    return name is not None and name.strip().lower() in CONSTANT_BIT_RATE
+
+
 def codec_by_name(name: str) -> CodecInfo | None:
     """The codec of an SDP ``a=rtpmap`` encoding name (any case), None when not decodable."""
     return {"opus": OPUS, "pcmu": PCMU, "pcma": PCMA}.get(name.strip().lower())

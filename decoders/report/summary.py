@@ -39,6 +39,14 @@ MEANINGS: Final = {
         "Packets of silence kept flowing (Chromium does this; they hold no sound)."
     ),
     "no-media-while-muted": "The app stopped sending audio while you were muted.",
+    "server-side-mute": (
+        "The app told its server that you were muted, and the server stopped passing your voice "
+        "on to the others; but your browser kept sending your microphone to that server."
+    ),
+    "constant-bit-rate-sizes": (
+        "This codec sends every packet at the same size, speech or silence: the sizes cannot "
+        "tell, only the loudness label or the decoded audio can."
+    ),
     "muted-side-unknown": (
         "The capture shows audio in both directions and nothing says which side is yours: "
         "the other person's speech is no leak of yours."
@@ -116,11 +124,13 @@ def summary_text(
     lines = [style.verdict(verdict["verdict"], HEADLINES[verdict["verdict"]])]
     if verdict["verdict"] == "inconclusive":
         lines.append(f"  why: {verdict['reason']}")
-        if verdict.get("hint"):
+        hint = verdict.get("hint")
+        if hint and hint.startswith("--local"):
             lines.append(
-                f"  to decide: run again with {verdict['hint']} "
-                "(the address of the computer that was muted)"
+                f"  to decide: run again with {hint} (the address of the computer that was muted)"
             )
+        elif hint:
+            lines.append(f"  to decide: {hint}")
     else:
         lines.append(
             f"  how sure: {verdict['confidence_label']} ({verdict['confidence']:.2f}); "

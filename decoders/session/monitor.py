@@ -41,6 +41,7 @@ from typing import Any, Literal
 
 from decoders.errors import MalformedPacket
 from decoders.session.events import FORMAT, VERSION, Event, MuteTimeline, make_event
+from decoders.session.janus import JanusHandles, looks_like_janus
 from decoders.session.payload import (
     MAX_LEAVES,
     Decoded,
@@ -61,6 +62,7 @@ from decoders.session.signaling import (
     find_mute_signals,
     find_sdp,
     match_rules,
+    may_match,
     rules_for,
 )
 from decoders.session.telemetry import (
@@ -264,6 +266,11 @@ class Settings:
     warn_interval: float = 10.0
     media_window: float = 1.0
 
+    @property
+    def janus(self) -> bool:
+        """Does a rule ask for the Janus plugin of a message (so handles must be learned)?"""
+        return any(rule.janus_plugin is not None for rule in self.rules)
+
 
 @dataclass(frozen=True, slots=True)
 class FlowRef:
@@ -425,6 +432,7 @@ class Monitor:
         self._ssrc_level_ids: _Lru[int, int] = _Lru(1024)
         self._level_id: int | None = None
         self._shapes: _Lru[tuple[str | None, bytes], _Shape] = _Lru(256)
+        self._janus = JanusHandles()
 
     # --- state ---------------------------------------------------------------------------------
 
@@ -528,15 +536,21 @@ class Monitor:
     ) -> bool:
         """Would :meth:`observe` certainly find nothing in this body (sent without a query)?
 
-        True when no rule applies, no content coding is declared or sniffed, and none of the
-        words a recogniser needs is in the body: a cheap test the addon makes before it builds a
-        :class:`Message`, since most messages of a call are of that kind.
+        True when no rule can match it (by URL, direction and the rule's field name), no content
+        coding is declared or sniffed, it teaches no Janus handle (when a rule needs them), and
+        none of the words a recogniser needs is in the body: a cheap test the addon makes before
+        it builds a :class:`Message`, since most messages of a call are of that kind.
         """
         if content_encoding or sniff_compression(content) is not None:
             return False
-        if self.settings.rules and rules_for(self.settings.rules, url, sent):
-            return False
-        if _KEYWORDS.search(content[: self.settings.scan_limit].lower()) is None:
+        settings = self.settings
+        lowered = content[: settings.scan_limit].lower()
+        if settings.rules:
+            if any(may_match(rule, lowered) for rule in rules_for(settings.rules, url, sent)):
+                return False
+            if settings.janus and looks_like_janus(content[: settings.scan_limit]):
+                return False
+        if _KEYWORDS.search(lowered) is None:
             self.counters["skipped"] += 1
             return True
         return False
@@ -567,12 +581,17 @@ class Monitor:
             )
         document: Document | None = None
         body_fields: tuple[VolumeField, ...] = ()
-        if rules or _KEYWORDS.search(decoded.data.lower()):
+        lowered = decoded.data.lower()
+        if rules:
+            rules = [rule for rule in rules if may_match(rule, lowered)]
+        janus = settings.janus and looks_like_janus(decoded.data)
+        if rules or janus or _KEYWORDS.search(lowered):
             self.counters["parsed"] += 1
             shape_key = None
             if (
                 message.sent
                 and not rules
+                and not janus
                 and not decoded.truncated
                 and not decoded.error
                 and len(decoded.data) <= SHAPE_MAX_BYTES
@@ -611,8 +630,15 @@ class Monitor:
         signals = find_mute_signals(document, leaves)[:1] if message.sent else []
         for signal in signals:
             self._signal(t, signal.muted, "app", signal.evidence, message, out)
-        for hit in match_rules(rules, document):
-            evidence = {"rule": hit.rule, "value": hit.value, "path": hit.path}
+        plugin: str | None = None
+        if self.settings.janus and document.syntax == "json":
+            self._janus.learn(document.records, sent=message.sent)
+            if rules:
+                plugin = self._janus.plugin_of(document.records, message.flow.url or "")
+        for hit in match_rules(rules, document, plugin=plugin):
+            evidence = hit.evidence()
+            if plugin is not None:
+                evidence["janus_plugin"] = plugin
             self._signal(t, hit.muted, "rule", evidence, message, out)
         if not message.sent:
             return ()

@@ -14,8 +14,12 @@ answer), and last ``a=setup`` (RFC 5763 §5: only an offer says ``actpass``).
 such as ``video``, ``camera``, ``screen`` or ``remote``; Jitsi presence
 ``<audiomuted>true</audiomuted>`` and its ``<SourceInfo>{"<endpoint>-a0": {"muted": true}}``.
 
-**User rules** (:func:`load_rules`, :func:`match_rules`): a JSON file for services whose mute
-signal is not generic, see ``docs/session-format.md``.
+**Rules** (:func:`load_rules`, :func:`match_rules`): a JSON file for services whose mute
+signal is not generic, see ``docs/session-format.md``; the built-in ones
+(:mod:`decoders.session.rulefiles`) are written in the same format. A rule may ask for
+conditions on other fields of the message (``when``), for the Janus plugin the message goes to
+(``janus_plugin``, known from :class:`decoders.session.janus.JanusHandles`), and say what kind
+of mute its signal is (``scope``: ``server`` when the app tells its server).
 
 Pure functions over parsed documents; nothing here does I/O, reads a clock or logs.
 """
@@ -37,6 +41,10 @@ from decoders.session.sdp import SessionDescription, audio_level_extension_id
 
 Role = Literal["offer", "answer"]
 Direction = Literal["sent", "received", "any"]
+Scope = Literal["server", "client"]
+"""What kind of mute a rule's signal is: ``server`` (the app tells its server to stop passing
+your audio on; the browser may go on sending it), ``client`` (the app mutes in the browser)."""
+SCOPES: tuple[Scope, ...] = ("server", "client")
 
 # --- SDP ---------------------------------------------------------------------------------------
 
@@ -366,8 +374,16 @@ RULES_VERSION = 1
 
 
 @dataclass(frozen=True, slots=True)
+class Condition:
+    """``when``: some value at a path of the same message equals one of ``values``."""
+
+    path: re.Pattern[str]
+    values: tuple[Scalar, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class MuteRule:
-    """One user rule: which messages it reads and how their content maps to a mute state."""
+    """One rule: which messages it reads and how their content maps to a mute state."""
 
     name: str
     url: re.Pattern[str]
@@ -377,6 +393,12 @@ class MuteRule:
     state: bool | None
     muted_values: tuple[Scalar, ...]
     unmuted_values: tuple[Scalar, ...]
+    when: tuple[Condition, ...] = ()
+    janus_plugin: str | None = None
+    scope: Scope | None = None
+    needle: bytes | None = None
+    """A word every message this rule can match holds (its field name, lowercased): the
+    cheap test that lets other messages skip parsing. None: no such word."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,6 +409,14 @@ class RuleHit:
     muted: bool
     value: Scalar
     path: str | None
+    scope: Scope | None = None
+
+    def evidence(self) -> dict[str, Any]:
+        """The ``evidence`` of the ``mute`` event (docs/session-format.md)."""
+        out: dict[str, Any] = {"rule": self.rule, "value": self.value, "path": self.path}
+        if self.scope is not None:
+            out["scope"] = self.scope
+        return out
 
 
 def load_rules(text: str) -> tuple[MuteRule, ...]:
@@ -406,7 +436,20 @@ def load_rules(text: str) -> tuple[MuteRule, ...]:
     return tuple(_rule(number, item) for number, item in enumerate(document["rules"], start=1))
 
 
-_RULE_FIELDS = {"name", "url", "direction", "json_path", "regex", "state", "muted", "unmuted"}
+_RULE_FIELDS = {
+    "name",
+    "url",
+    "direction",
+    "json_path",
+    "regex",
+    "state",
+    "muted",
+    "unmuted",
+    "when",
+    "janus_plugin",
+    "scope",
+    "note",
+}
 
 
 def _rule(number: int, item: object) -> MuteRule:
@@ -445,7 +488,57 @@ def _rule(number: int, item: object) -> MuteRule:
         raise MalformedPacket(f"{where}: needs state, or muted/unmuted values to compare")
     elif json_path is None and regex is None:
         raise MalformedPacket(f"{where}: muted/unmuted values need a json_path or regex")
-    return MuteRule(name, url, direction, json_path, regex, state, muted_values, unmuted_values)
+    plugin = item.get("janus_plugin")
+    if plugin is not None and (not isinstance(plugin, str) or not plugin):
+        raise MalformedPacket(f"{where}: janus_plugin {plugin!r} is not a plugin name")
+    scope = item.get("scope")
+    if scope is not None and scope not in SCOPES:
+        raise MalformedPacket(f"{where}: scope {scope!r} is not server or client")
+    note = item.get("note")
+    if note is not None and not isinstance(note, str):
+        raise MalformedPacket(f"{where}: note {note!r} is not a string")
+    return MuteRule(
+        name,
+        url,
+        direction,
+        json_path,
+        regex,
+        state,
+        muted_values,
+        unmuted_values,
+        when=_conditions(where, item.get("when")),
+        janus_plugin=plugin,
+        scope=scope,
+        needle=_needle(json_path_text) if regex is None else None,
+    )
+
+
+def _conditions(where: str, value: object) -> tuple[Condition, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, dict) or not value:
+        raise MalformedPacket(f"{where}: when {value!r} is not an object of path: value(s)")
+    out = []
+    for path, wanted in value.items():
+        if not path:
+            raise MalformedPacket(f"{where}: when has an empty path")
+        values = _values(where, f"when {path!r}", wanted)
+        if not values:
+            raise MalformedPacket(f"{where}: when {path!r} has no value to compare")
+        out.append(Condition(path_glob(path), values))
+    return tuple(out)
+
+
+_NAME_WORD = re.compile(r"[A-Za-z0-9_]{3,}")
+
+
+def _needle(json_path: object) -> bytes | None:
+    """The last field name of a JSON path, lowercased: it is in every message the path can
+    match (unless escaped as ``\\uXXXX``, which no app does to a key)."""
+    if not isinstance(json_path, str) or "(base64)" in json_path:
+        return None
+    words = _NAME_WORD.findall(json_path.rsplit(".", 1)[-1])
+    return words[-1].lower().encode() if words else None
 
 
 def _pattern(where: str, field: str, value: object) -> re.Pattern[str]:
@@ -483,14 +576,35 @@ def rules_for(rules: Iterable[MuteRule], url: str, sent: bool) -> list[MuteRule]
     ]
 
 
-def match_rules(rules: Iterable[MuteRule], document: Document) -> list[RuleHit]:
-    """The states the given rules (already chosen by :func:`rules_for`) read from a message."""
+def may_match(rule: MuteRule, lowered: bytes) -> bool:
+    """Could the rule match a body (given lowercased)? False only when its word is missing."""
+    return rule.needle is None or rule.needle in lowered
+
+
+def match_rules(
+    rules: Iterable[MuteRule], document: Document, *, plugin: str | None = None
+) -> list[RuleHit]:
+    """The states the given rules (already chosen by :func:`rules_for`) read from a message;
+    ``plugin`` is the Janus plugin the message is for, when known
+    (:class:`decoders.session.janus.JanusHandles`)."""
     hits: list[RuleHit] = []
     for rule in rules:
+        if rule.janus_plugin is not None and rule.janus_plugin != plugin:
+            continue
+        if rule.when and not all(_holds(condition, document) for condition in rule.when):
+            continue
         hit = _match(rule, document)
         if hit is not None:
             hits.append(hit)
     return hits
+
+
+def _holds(condition: Condition, document: Document) -> bool:
+    return any(
+        condition.path.fullmatch(format_path(leaf.path))
+        and any(_same(leaf.value, wanted) for wanted in condition.values)
+        for leaf in walk(document)
+    )
 
 
 def _match(rule: MuteRule, document: Document) -> RuleHit | None:
@@ -500,7 +614,7 @@ def _match(rule: MuteRule, document: Document) -> RuleHit | None:
             if rule.json_path.fullmatch(path):
                 state = _rule_state(rule, leaf.value)
                 if state is not None:
-                    return RuleHit(rule.name, state, leaf.value, path)
+                    return RuleHit(rule.name, state, leaf.value, path, rule.scope)
         return None
     if rule.regex is not None:
         match = rule.regex.search(document.text)
@@ -508,8 +622,10 @@ def _match(rule: MuteRule, document: Document) -> RuleHit | None:
             return None
         value = match.group(1) if rule.regex.groups else match.group(0)
         state = _rule_state(rule, value)
-        return None if state is None else RuleHit(rule.name, state, value, None)
-    return None if rule.state is None else RuleHit(rule.name, rule.state, None, None)
+        return None if state is None else RuleHit(rule.name, state, value, None, rule.scope)
+    if rule.state is None:
+        return None
+    return RuleHit(rule.name, rule.state, None, None, rule.scope)
 
 
 def _rule_state(rule: MuteRule, value: Scalar) -> bool | None:

@@ -303,6 +303,69 @@ def intervals_from_events(events: Iterable[Event]) -> list[MuteInterval]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class ScopedMute:
+    """A mute the app signalled through a rule of a given scope (``server``: the app told its
+    server), epoch seconds as the events say (``end`` None: still muted at the end)."""
+
+    start: float
+    end: float | None
+    scope: str
+    rule: str
+    path: str | None
+    value: Any
+    endpoint: str | None
+    flow: str | None
+    """mitmproxy flow id (with ``#n`` for a WebSocket message)."""
+
+
+def scoped_mutes(events: Iterable[Event], scope: str = "server") -> list[ScopedMute]:
+    """The mute intervals that rule signals of ``scope`` give (``mute`` events of source
+    ``rule`` whose evidence says that scope), per rule, in time order."""
+    by_rule: dict[str, list[Event]] = {}
+    for event in events:
+        evidence = event.get("evidence")
+        if (
+            event.get("kind") == "mute"
+            and event.get("source") == "rule"
+            and isinstance(evidence, dict)
+            and evidence.get("scope") == scope
+        ):
+            by_rule.setdefault(str(evidence.get("rule")), []).append(event)
+    out: list[ScopedMute] = []
+    for rule, said in by_rule.items():
+        opened: Event | None = None
+        for event in sorted(said, key=lambda e: float(e["t"])):
+            if event.get("state") == "muted" and opened is None:
+                opened = event
+            elif event.get("state") == "unmuted" and opened is not None:
+                out.append(_scoped(opened, float(event["t"]), scope, rule))
+                opened = None
+        if opened is not None:
+            out.append(_scoped(opened, None, scope, rule))
+    return sorted(out, key=lambda m: m.start)
+
+
+def _scoped(event: Event, end: float | None, scope: str, rule: str) -> ScopedMute:
+    evidence = event.get("evidence") or {}
+    flow = event.get("flow") if isinstance(event.get("flow"), dict) else {}
+    assert isinstance(flow, dict)
+    ident = flow.get("id")
+    reference = None
+    if ident is not None:
+        reference = str(ident) + (f"#{flow['message']}" if flow.get("message") is not None else "")
+    return ScopedMute(
+        start=float(event["t"]),
+        end=end,
+        scope=scope,
+        rule=rule,
+        path=evidence.get("path"),
+        value=evidence.get("value"),
+        endpoint=event.get("endpoint"),
+        flow=reference,
+    )
+
+
 def build_timeline(
     intervals: Sequence[MuteInterval],
     *,

@@ -34,6 +34,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import helpers.janus_messages as janus
 import pytest
 import tornado.httpserver
 import tornado.netutil
@@ -71,6 +72,7 @@ from wsproto.frame_protocol import Opcode
 from decoders.audit.messages import replay_flows
 from decoders.session.events import read_events as read_event_stream
 from decoders.session.payload import decode_content, parse_document
+from decoders.session.rulefiles import builtin_rules
 from decoders.session.sdp import parse_sdp
 from decoders.session.telemetry import find_volume_fields
 from decoders.wire.framing import TurnTcpFramer
@@ -194,8 +196,15 @@ def test_bad_rules_file_and_unusable_folder(addon: Any, tmp_path: Path) -> None:
             context.configure(addon, mutecheck_dir=str(blocker / "session"))
         good = FIXTURES / "rules.json"
         context.configure(addon, mutecheck_rules=str(good), mutecheck_grace_ms=500)
-        assert len(addon.monitor.settings.rules) == 3
+        names = [rule.name for rule in addon.monitor.settings.rules]
+        assert names == [rule.name for rule in builtin_rules()] + [
+            "example mute API",
+            "example mute over WebSocket",
+            "example mute endpoint",
+        ]
         assert addon.monitor.settings.grace == 0.5
+        context.configure(addon, mutecheck_builtin_rules=False)
+        assert len(addon.monitor.settings.rules) == 3
 
 
 def test_loading_the_script_logs_no_warning(
@@ -1547,3 +1556,114 @@ def test_live_turn_over_tcp_and_tls_through_connect(
         ("turn-tls", {"messages": len(calls[1][0].client), "skipped_bytes": 0}),
     ]
     assert all(r["received"] == {"messages": 2, "skipped_bytes": 0} for r in relays)
+
+
+# --- the apps' own mute signals: Janus, as janus.js sends it -------------------------------------
+
+
+def feed_janus(addon: Any, flows: list[http.HTTPFlow], transport: str) -> None:
+    """Hand a Janus call's flows to the addon as mitmproxy would: each WebSocket message as it
+    arrives; each REST request, then its response."""
+    if transport == "rest":
+        for flow in flows:
+            response, flow.response = flow.response, None
+            addon.request(flow)
+            flow.response = response
+            addon.response(flow)
+        return
+    (flow,) = flows
+    assert flow.websocket is not None
+    messages, flow.websocket.messages = flow.websocket.messages, []
+    addon.request(flow)
+    addon.response(flow)
+    for item in messages:
+        flow.websocket.messages.append(item)
+        addon.websocket_message(flow)
+    addon.websocket_end(flow)
+
+
+JANUS_MUTES = [(3.0, 6.0), (8.0, 9.5)]
+
+
+@pytest.mark.parametrize("transport", ["ws", "rest"])
+@pytest.mark.parametrize("demo", ["audiobridge", "echotest", "videocall", "videoroom"])
+def test_janus_demos_mute_controls_are_read_by_the_builtin_rules(
+    tctx: taddons.context, addon: Any, tmp_path: Path, demo: str, transport: str
+) -> None:
+    t0 = 1_796_000_000.0
+    steps = janus.demo_call(demo, transport, t0, JANUS_MUTES)  # type: ignore[arg-type]
+    feed_janus(addon, janus.flows(steps, transport), transport)  # type: ignore[arg-type]
+    rule_events = [
+        e for e in events_in(tmp_path / "session") if e["kind"] == "mute" and e["source"] == "rule"
+    ]
+    plugin = janus.DEMO_PLUGIN[demo]
+    name = builtin_rule_of(plugin)
+    if demo == "videoroom":  # muteAudio() sends nothing: only the publish's audio: true
+        assert [(e["state"], e["t"]) for e in rule_events] == [("unmuted", t0 + 0.5)]
+        return
+    first = [] if demo == "videocall" else [("unmuted", t0 + 0.5)]  # its publish: {request: set}
+    expected = first + [
+        (state, t0 + at)
+        for start, end in JANUS_MUTES
+        for state, at in (("muted", start), ("unmuted", end))
+    ]
+    assert [(e["state"], e["t"]) for e in rule_events] == expected
+    muted = rule_events[len(first)]
+    assert muted["evidence"]["rule"] == name
+    assert muted["evidence"]["scope"] == "server"
+    assert muted["evidence"]["janus_plugin"] == plugin
+    assert muted["evidence"]["path"] == ("body.muted" if demo == "audiobridge" else "body.audio")
+    assert muted["flow"]["type"] == ("websocket" if transport == "ws" else "http")
+    assert addon.monitor.timeline.source_state("rule") is False
+
+
+def builtin_rule_of(plugin: str) -> str:
+    (rule,) = [rule for rule in builtin_rules() if rule.janus_plugin == plugin]
+    return rule.name
+
+
+def test_janus_rules_need_the_plugin_and_can_be_turned_off(
+    tctx: taddons.context, addon: Any, tmp_path: Path
+) -> None:
+    """EchoTest's ``{"audio": false}`` to a handle the proxy never saw attached (nor heard
+    from) is not read as a mute (the same body means something else to other plugins); without
+    built-in rules the VideoCall ``set`` is not read either (the generic recognisers do not know
+    ``audio``)."""
+    t0 = 1_796_000_000.0
+    steps = janus.demo_call("echotest", "ws", t0, JANUS_MUTES)
+    unattached = [step for step in steps if step.sent and b'"attach"' not in step.content]
+    feed_janus(addon, janus.flows(unattached, "ws"), "ws")
+    tctx.configure(addon, mutecheck_builtin_rules=False)
+    feed_janus(
+        addon,
+        janus.flows(janus.demo_call("videocall", "rest", t0 + 20, JANUS_MUTES), "rest"),
+        "rest",
+    )
+    log = tmp_path / "session" / "events.jsonl"
+    assert [e for e in (events_in(log.parent) if log.exists() else []) if e["kind"] == "mute"] == []
+    assert addon.monitor.timeline.source_state("rule") is None
+
+
+def test_janus_rest_call_through_the_observer_replays_the_same(tmp_path: Path) -> None:
+    """With the observer process and the default 'relevant' flows, the attach (which holds no
+    keyword) is judged and kept in flows.mitm, so a replay reads the same rule events."""
+    addon = ADDON_MODULE.MuteCheck()
+    folder = tmp_path / "s"
+    t0 = 1_796_000_000.0
+    with taddons.context(addon) as context:
+        context.configure(addon, mutecheck_dir=str(folder), mutecheck_grace_ms=0)
+        addon.running()
+        assert addon._observer is not None
+        steps = janus.demo_call("audiobridge", "rest", t0, JANUS_MUTES)
+        feed_janus(addon, janus.flows(steps, "rest"), "rest")
+        addon.done()
+    written = [e for e in events_in(folder) if e["kind"] == "mute" and e["source"] == "rule"]
+    assert [e["state"] for e in written] == ["unmuted", "muted", "unmuted", "muted", "unmuted"]
+    start = events_in(folder)[0]
+    assert start["options"]["mutecheck_builtin_rules"] is True
+    assert start["rules"] == [rule.name for rule in builtin_rules()]
+    with (folder / "flows.mitm").open("rb") as stream:
+        replayed = [
+            e for e in replay_flows(stream) if e["kind"] == "mute" and e["source"] == "rule"
+        ]
+    assert [(e["t"], e["state"]) for e in replayed] == [(e["t"], e["state"]) for e in written]

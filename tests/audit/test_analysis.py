@@ -10,12 +10,21 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import helpers.janus_messages as janus
 import pytest
-from helpers.corpus import call_sessions, lab_file, lab_session, mute_variant
+from helpers.corpus import (
+    JANUS_DEMOS,
+    call_sessions,
+    janus_recording,
+    lab_file,
+    lab_session,
+    mute_variant,
+)
 from helpers.legs import LEG_ENDS, Leg, write_switching_call
 from mitmproxy import io as mitmio
 from mitmproxy.test import tflow, tutils
@@ -28,6 +37,7 @@ from decoders.audit.analysis import (
     local_side,
     resolve,
 )
+from decoders.audit.flags import SERVER_SIDE_TITLE
 from decoders.session.events import encode_event, make_event
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -167,7 +177,7 @@ def test_relative_muted_and_the_capture_file_alone() -> None:
     folder = lab_session("ui-only")
     start, end = lab_window(folder)
     alone = analyze(Inputs(capture=folder / "capture.pcapng"))
-    assert alone.verdict.verdict == "inconclusive" and "no timeline" in alone.verdict.reason
+    assert alone.verdict.verdict == "inconclusive" and "no mute interval" in alone.verdict.reason
     first = alone.media.span[0] if alone.media and alone.media.span else 0.0
     relative = f"{start - first:.3f}-{end - first:.3f}"
     result = analyze(Inputs(capture=folder / "capture.pcapng", muted=(relative,)))
@@ -486,3 +496,147 @@ def test_recorded_video_call_rtx_and_video_never_judged(
     assert result.media is not None
     judged = {s.label for s in result.media.streams if s.judged}
     assert all(f.stream_label is None or f.stream_label in judged for f in result.findings)
+
+
+# --- the app's own mute signals (built-in rules), with no marks and no timeline ------------------
+
+SIGNALLING_DEMOS = ["audiobridge", "echotest", "videocall"]
+
+
+@pytest.mark.parametrize("judged", [False, True], ids=["replayed", "judged-live"])
+@pytest.mark.parametrize("transport", ["ws", "rest"])
+@pytest.mark.parametrize("demo", SIGNALLING_DEMOS)
+def test_the_verdict_comes_from_the_apps_own_signal(
+    tmp_path: Path, demo: str, transport: str, judged: bool
+) -> None:
+    """A lab call whose page kept sending speech while muted (ui-only), with a Janus demo's
+    signaling and no mark, timeline or --muted: the mute window is the demo's own mute message
+    (read by the built-in rule, from flows.mitm or from events.jsonl as the addon wrote it), and
+    the verdict names the server-side mute."""
+    folder = tmp_path / "s"
+    start, end = janus.janus_session(folder, lab_session("ui-only"), demo, transport, judged=judged)
+    result = analyze(Inputs(session_dir=folder))
+    assert result.timeline.primary == ("events",)
+    (window,) = result.timeline.windows
+    assert (window.start, window.end) == pytest.approx((start, end), abs=1e-6)
+    rules = [i for i in result.timeline.intervals if i.source == "rule"]
+    assert [(i.start, i.end) for i in rules] == [(window.start, window.end)]
+    assert not any(i.source in ("mark", "lab", "user", "cli") for i in result.timeline.intervals)
+    assert result.verdict.verdict == "content-leak"
+    assert result.verdict.reason.startswith(SERVER_SIDE_TITLE)
+    (server,) = [f for f in result.findings if f.id == "server-side-mute"]
+    assert server.title == (
+        "the app muted you on its server; your microphone audio still went to the server"
+    )
+    assert server.numbers["rule"].startswith("Janus ")
+    assert "audio-level-while-muted" in server.numbers["shown_by"]
+    replayed = [w for w in result.warnings if "read again from flows.mitm" in w]
+    assert len(replayed) == (0 if judged else 1)
+
+
+@pytest.mark.parametrize("demo", SIGNALLING_DEMOS)
+def test_a_server_side_mute_that_sends_silence_is_no_leak(tmp_path: Path, demo: str) -> None:
+    folder = tmp_path / "s"
+    janus.janus_session(folder, lab_session("track-disabled"), demo, "ws")
+    result = analyze(Inputs(session_dir=folder))
+    assert [w.sources for w in result.timeline.windows] == [("events",)]
+    assert result.verdict.verdict == "no-leak"
+    assert not any(f.id == "server-side-mute" for f in result.findings)
+
+
+def test_a_track_level_mute_sends_no_signal_and_the_hint_says_what_to_do(
+    tmp_path: Path,
+) -> None:
+    """VideoRoom's Mute button only sets track.enabled = false: nothing reaches Janus, so
+    without a mark there is no mute interval, and the verdict says how to get one."""
+    folder = tmp_path / "s"
+    janus.janus_session(folder, lab_session("track-disabled"), "videoroom", "ws")
+    result = analyze(Inputs(session_dir=folder))
+    assert result.timeline.empty
+    assert result.verdict.verdict == "inconclusive"
+    assert result.verdict.reason == (
+        "no mute interval: no timeline, no mark, and the app sent no mute signal mutecheck "
+        "recognises (a mute that only silences the track in the browser, such as "
+        "track.enabled = false, tells no server)"
+    )
+    assert result.verdict.hint == (
+        "mark mute and unmute with the addon (mutecheck mark muted|unmuted, or the mark URL), "
+        "or pass --muted START-END"
+    )
+    start, end = lab_window(lab_session("track-disabled"))
+    marked = analyze(Inputs(session_dir=folder, muted=(f"{start}-{end}",)))
+    assert marked.verdict.verdict == "no-leak"
+
+
+def test_rules_from_a_file_and_without_the_builtin_ones(tmp_path: Path) -> None:
+    folder = tmp_path / "s"
+    start, end = janus.janus_session(folder, lab_session("ui-only"), "echotest", "rest")
+    bare = analyze(Inputs(session_dir=folder, builtin_rules=False))
+    assert bare.timeline.empty and bare.verdict.verdict == "inconclusive"
+    own = tmp_path / "rules.json"
+    own.write_text(
+        json.dumps(
+            {
+                "rules": [
+                    {
+                        "name": "my echo rule",
+                        "url": "/janus/\\d+/\\d+$",
+                        "json_path": "body.audio",
+                        "muted": False,
+                        "unmuted": True,
+                    }
+                ]
+            }
+        )
+    )
+    mine = analyze(Inputs(session_dir=folder, builtin_rules=False, rules=own))
+    (window,) = mine.timeline.windows
+    assert (window.start, window.end) == pytest.approx((start, end), abs=1e-6)
+    assert mine.verdict.verdict == "content-leak"
+    # no scope in the user's rule: the sound left, but nothing says the server was told
+    assert not any(f.id == "server-side-mute" for f in mine.findings)
+    with pytest.raises(InputError, match="no such file"):
+        analyze(Inputs(session_dir=folder, rules=tmp_path / "missing.json"))
+    own.write_text('{"rules": [{"scope": "everywhere", "state": "muted"}]}')
+    with pytest.raises(InputError, match=r"--rules .*scope 'everywhere'"):
+        analyze(Inputs(session_dir=folder, rules=own))
+
+
+def without_marks(recording: Path, folder: Path, *, timeline: bool) -> Path:
+    """A copy of a recorded session with the tester's marks dropped from events.jsonl (and
+    timeline.json, the lab's clicks, unless ``timeline``)."""
+    shutil.copytree(recording, folder)
+    lines = (recording / "events.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if json.loads(line).get("source") != "mark"]
+    (folder / "events.jsonl").write_text("".join(kept), encoding="utf-8")
+    (folder / "report.json").unlink(missing_ok=True)
+    if not timeline:
+        (folder / "timeline.json").unlink()
+    return folder
+
+
+@pytest.mark.parametrize("demo", JANUS_DEMOS)
+def test_janus_recordings_judged_by_the_apps_own_signal(tmp_path: Path, demo: str) -> None:
+    """The recorded Janus demos with no mark and no lab timeline: where the demo tells Janus
+    (AudioBridge, EchoTest over REST and WSS, VideoCall) the built-in rules give the mute
+    window, within 0.25 s of the page's own clicks, and the verdict is expected.json's, naming
+    the server-side mute; VideoRoom's track-level mute sends nothing: no mute interval."""
+    recording = janus_recording(demo)
+    expected = json.loads((recording / "expected.json").read_text())["verdict"]
+    clicks = json.loads((recording / "timeline.json").read_text())["muted"]
+    result = analyze(Inputs(session_dir=without_marks(recording, tmp_path / "s", timeline=False)))
+    if demo.startswith("videoroom"):
+        assert result.timeline.empty
+        assert result.verdict.verdict == "inconclusive"
+        assert result.verdict.reason.startswith("no mute interval: no timeline, no mark")
+        assert result.verdict.hint is not None and "--muted START-END" in result.verdict.hint
+    else:
+        windows = [(w.start, w.end) for w in result.timeline.windows]
+        assert len(windows) == len(clicks)
+        for (start, end), (click_start, click_end) in zip(windows, clicks, strict=True):
+            assert 0 <= start - click_start < 0.25 and 0 <= end - click_end < 0.25
+        assert {i.source for i in result.timeline.intervals} >= {"rule"}
+        assert result.verdict.verdict == expected == "content-leak"
+        assert result.verdict.reason.startswith(SERVER_SIDE_TITLE)
+    timed = analyze(Inputs(session_dir=without_marks(recording, tmp_path / "t", timeline=True)))
+    assert timed.verdict.verdict == expected

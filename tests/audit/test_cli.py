@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import helpers.janus_messages as janus
 import pytest
 from click.testing import CliRunner
 from helpers.corpus import lab_session
@@ -124,3 +125,33 @@ def test_runs_as_a_module(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("NO LEAK")
+
+
+def test_rules_options_and_the_hint(tmp_path: Path) -> None:
+    """``--no-builtin-rules`` leaves a Janus EchoTest call without a mute interval (the
+    one-line hint says what to do); ``--rules F`` reads the app's signal with the user's rule;
+    the built-in rule names the server-side mute in the summary."""
+    folder = tmp_path / "s"
+    janus.janus_session(folder, lab_session("ui-only"), "echotest", "ws")
+    bare = CliRunner().invoke(analyze, [str(folder), "--no-report", "--no-builtin-rules"])
+    assert bare.exit_code == EXIT_CODES["inconclusive"]
+    lines = bare.output.splitlines()
+    assert lines[1].startswith("  why: no mute interval: no timeline, no mark, and the app sent")
+    assert lines[2] == (
+        "  to decide: mark mute and unmute with the addon (mutecheck mark muted|unmuted, or the "
+        "mark URL), or pass --muted START-END"
+    )
+    rules = tmp_path / "rules.json"
+    rules.write_text('{"rules": [{"json_path": "body.audio", "muted": false, "unmuted": true}]}')
+    own = CliRunner().invoke(
+        analyze, [str(folder), "--no-report", "--no-builtin-rules", "--rules", str(rules)]
+    )
+    assert own.exit_code == EXIT_CODES["content-leak"]
+    builtin = CliRunner().invoke(analyze, [str(folder), "--no-report"])
+    assert builtin.exit_code == EXIT_CODES["content-leak"]
+    assert (
+        "the app muted you on its server; your microphone audio still went to the server"
+        in builtin.output.splitlines()[1]
+    )
+    missing = CliRunner().invoke(analyze, [str(folder), "--rules", str(tmp_path / "no.json")])
+    assert missing.exit_code == 2 and "no such file (rules)" in missing.output

@@ -11,6 +11,7 @@ import pytest
 from decoders.audit.flags import (
     Finding,
     media_findings,
+    server_side_findings,
     strongest,
     telemetry_findings,
 )
@@ -22,8 +23,9 @@ from decoders.audit.measure import (
     measure_telemetry,
 )
 from decoders.audit.messages import TelemetryMessage
+from decoders.audit.verdict import decide
 from decoders.media.streams import _stream_groups, stream_table
-from decoders.session.timeline import MuteInterval, Timeline, build_timeline
+from decoders.session.timeline import MuteInterval, ScopedMute, Timeline, build_timeline
 from decoders.wire.demux import PacketKind
 from decoders.wire.rowbuild import COLUMNS, KIND_CODES, Rows
 
@@ -307,3 +309,74 @@ def test_telemetry_outside_windows_and_per_endpoint() -> None:
         ("https://a/x", ("f1",)),
         ("wss://b/ws", ("f2#7",)),
     ]
+
+
+def pcmu(start: float, end: float, levels: PerPacket = -1) -> list[Packet]:
+    """G.711 u-law (static payload type 0): 160 bytes every 20 ms, speech or silence."""
+    packets = audio(start, end, 160, levels)
+    for packet in packets:
+        packet.pt = 0
+    return packets
+
+
+def test_constant_bit_rate_sizes_cannot_speak() -> None:
+    """PCMU sends 160 bytes a packet whatever the microphone hears: the size rule says so
+    instead of judging, and no "silence frames" are claimed; without a level the window
+    cannot be judged (verdict), with one the level judges."""
+    media, timeline = measure(pcmu(0, 30))
+    (info,) = media.streams
+    assert info.codec == "PCMU"
+    found = media_findings(media, timeline)
+    assert ids(found) == ["constant-bit-rate-sizes"]
+    (cbr,) = found
+    assert cbr.severity == "info" and cbr.leak is None
+    assert cbr.title == "PCMU is constant-bit-rate: payload sizes cannot tell sound from silence"
+    assert cbr.numbers["commonest_size_share"] == 1.0 and cbr.numbers["judged_by"] == []
+    assert "cannot be judged" in cbr.evidence
+    verdict = decide(found, timeline, media, None)
+    assert verdict.verdict == "inconclusive"
+    assert "PCMU is a constant-bit-rate codec" in verdict.reason
+    loud = findings_of(pcmu(0, 30, speech_level))
+    assert ids(loud) == ["audio-level-while-muted", "constant-bit-rate-sizes"]
+    assert loud[1].numbers["judged_by"] == ["the audio level"]
+    silent_media, silent_timeline = measure(pcmu(0, 30, 127))
+    silent = media_findings(silent_media, silent_timeline)
+    assert ids(silent) == ["constant-bit-rate-sizes", "media-continues-while-muted"]
+    assert decide(silent, silent_timeline, silent_media, None).verdict == "no-leak"
+
+
+def test_opus_sizes_still_speak() -> None:
+    assert "constant-bit-rate-sizes" not in ids(findings_of(audio(0, 30, speech, -1)))
+
+
+def server_mute(start: float, end: float | None) -> ScopedMute:
+    return ScopedMute(
+        start,
+        end,
+        "server",
+        "Janus AudioBridge muted",
+        "body.muted",
+        True,
+        "wss://10.77.0.2:8989/",
+        "f1#4",
+    )
+
+
+def test_a_server_side_mute_is_named_only_when_the_sound_still_left() -> None:
+    media, timeline = measure(audio(0, 30, speech, speech_level))
+    found = media_findings(media, timeline)
+    (named,) = server_side_findings(found, timeline, [server_mute(T0 + 10.02, T0 + 20.01)])
+    assert named.id == "server-side-mute" and named.leak == "content" and named.severity == "high"
+    assert named.title == (
+        "the app muted you on its server; your microphone audio still went to the server"
+    )
+    assert named.numbers["shown_by"] == ["audio-level-while-muted", "encoded-content-while-muted"]
+    assert "rule 'Janus AudioBridge muted': body.muted = true" in named.evidence
+    assert named.first_messages == ("f1#4",) and named.stream == found[0].stream
+    verdict = decide([*found, named], timeline, media, None)
+    assert verdict.reason.startswith(named.title)
+    assert verdict.confidence == decide(found, timeline, media, None).confidence
+    assert server_side_findings(found, timeline, [server_mute(T0 + 25, None)]) == []
+    silent_media, silent_timeline = measure(audio(0, 30, 33, 127))
+    silent = media_findings(silent_media, silent_timeline)
+    assert server_side_findings(silent, silent_timeline, [server_mute(T0 + 10, None)]) == []

@@ -69,8 +69,13 @@ def test_no_timeline_is_inconclusive(tmp_path: Path, make_synthetic: SyntheticFa
     media, _ = synthetic(tmp_path, make_synthetic)
     empty = build_timeline([], capture_span=media.span)
     verdict = decide([], empty, media, None)
-    assert verdict.verdict == "inconclusive" and "no timeline" in verdict.reason
+    assert verdict.verdict == "inconclusive" and "no mute interval" in verdict.reason
     assert verdict.exit_code == 3 and verdict.label == "none"
+    assert verdict.hint is not None and "--muted START-END" in verdict.hint
+    assert "mark mute and unmute" in verdict.hint
+    read = decide([], empty, media, None, signals_read=True)
+    assert read.reason.startswith("no mute interval: no timeline, no mark, and the app sent no")
+    assert "track.enabled = false" in read.reason
 
 
 def test_nothing_to_judge() -> None:

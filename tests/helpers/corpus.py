@@ -121,3 +121,19 @@ def janus_session(name: str, needs: str = "flows.mitm") -> Path:
     if not (folder / needs).is_file():
         pytest.fail(f"{folder / needs} is missing from the committed lab corpus")
     return folder
+
+
+JANUS_DEMOS = (
+    "audiobridge",
+    "echotest",
+    "echotest-ws",
+    "videocall",
+    "videoroom",
+    "videoroom-dtx",
+)
+"""The recorded Janus demo sessions, ``captures/janus-<demo>/`` (the lab's ``--app``)."""
+
+
+def janus_recording(demo: str, needs: str = "flows.mitm") -> Path:
+    """The folder of ``captures/janus-<demo>/`` (a name of :data:`JANUS_DEMOS`)."""
+    return janus_session(f"janus-{demo}", needs)

@@ -22,6 +22,7 @@ from decoders.media.codecs import (
     G711Decoder,
     OpusDecoder,
     codec_by_name,
+    constant_bit_rate,
     dbfs,
     decode_stream,
     energy_dbfs,
@@ -216,3 +217,10 @@ def test_arbitrary_opus_payloads_raise_only_value_error(payload: bytes) -> None:
 @given(st.binary(max_size=200))
 def test_g711_decodes_any_bytes(payload: bytes) -> None:
     assert G711Decoder("mu").decode(payload).size == len(payload)
+
+
+def test_constant_bit_rate_codecs() -> None:
+    for name in ("PCMU", "pcma", "G722", " G729 ", "iLBC", "L16"):
+        assert constant_bit_rate(name), name
+    for name in ("opus", "opus?", "red", "telephone-event", "", None):
+        assert not constant_bit_rate(name), name

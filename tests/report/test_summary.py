@@ -71,7 +71,14 @@ def test_inconclusive_says_why() -> None:
     doc = report_document(analyze(Inputs(capture=folder / "capture.pcapng")))
     text = summary_text(doc)
     assert text.splitlines()[0] == HEADLINES["inconclusive"]
-    assert text.splitlines()[1].startswith("  why: no timeline")
+    assert text.splitlines()[1] == (
+        "  why: no mute interval: no timeline, and no events.jsonl or flows.mitm to read marks or "
+        "the app's own mute signals from"
+    )
+    assert text.splitlines()[2] == (
+        "  to decide: mark mute and unmute with the addon (mutecheck mark muted|unmuted, or the "
+        "mark URL), or pass --muted START-END"
+    )
 
 
 def test_a_saved_report_prints_the_same() -> None:

@@ -23,6 +23,7 @@ from decoders.session.signaling import (
     load_rules,
     looks_like_sdp,
     match_rules,
+    may_match,
     path_glob,
     rules_for,
 )
@@ -258,6 +259,60 @@ def test_rule_value_comparison() -> None:
     assert match_rules([by_regex], parse_document(b"m=NO"))[0].muted is False
 
 
+def test_when_plugin_and_scope() -> None:
+    """The fields the Janus rules need: other fields of the message (``when``), the plugin the
+    message goes to (``janus_plugin``), and the kind of mute (``scope``), kept in the hit."""
+    text = json.dumps(
+        {
+            "rules": [
+                {
+                    "name": "bridge",
+                    "janus_plugin": "janus.plugin.audiobridge",
+                    "when": {"janus": "message", "body.request": ["configure", "join"]},
+                    "json_path": "body.muted",
+                    "muted": True,
+                    "unmuted": False,
+                    "scope": "server",
+                    "note": "read by people",
+                }
+            ]
+        }
+    )
+    (rule,) = load_rules(text)
+    assert rule.needle == b"muted" and rule.scope == "server"
+    configure = parse_document(
+        b'{"janus":"message","body":{"request":"configure","muted":true},"transaction":"t"}'
+    )
+    assert match_rules([rule], configure) == []  # the plugin is not known
+    assert match_rules([rule], configure, plugin="janus.plugin.videoroom") == []
+    (hit,) = match_rules([rule], configure, plugin="janus.plugin.audiobridge")
+    assert (hit.muted, hit.path, hit.scope) == (True, "body.muted", "server")
+    assert hit.evidence() == {
+        "rule": "bridge",
+        "value": True,
+        "path": "body.muted",
+        "scope": "server",
+    }
+    other = parse_document(b'{"janus":"message","body":{"request":"mute","muted":true}}')
+    assert match_rules([rule], other, plugin="janus.plugin.audiobridge") == []
+    event = parse_document(b'{"janus":"event","body":{"request":"join","muted":false}}')
+    assert match_rules([rule], event, plugin="janus.plugin.audiobridge") == []
+
+
+def test_the_word_that_lets_other_messages_skip() -> None:
+    def needle(path: str) -> bytes | None:
+        return load_rules(json.dumps({"rules": [{"json_path": path, "muted": 1}]}))[0].needle
+
+    assert needle("body.muted") == b"muted"
+    assert needle("*.micState") == b"micstate"
+    assert needle("items[*].on") is None  # too short to be worth it
+    assert needle("payload(base64).muted") is None  # not in the bytes
+    (regex,) = load_rules('{"rules": [{"regex": "mic=(on|off)", "muted": "off"}]}')
+    assert regex.needle is None
+    assert may_match(regex, b"anything")
+    assert not may_match(load_rules('{"rules": [{"json_path": "a.muted", "muted": 1}]}')[0], b"{}")
+
+
 def test_path_glob() -> None:
     assert path_glob("*.muted").fullmatch("a.b[2](json).muted")
     assert path_glob("$.items[*].mic").fullmatch("items[3].mic")
@@ -284,6 +339,13 @@ def test_path_glob() -> None:
         ('{"rules": [{"state": "muted", "muted": [1]}]}', "not both"),
         ('{"rules": [{"json_path": "a", "muted": [[1]]}]}', "not a JSON scalar"),
         ('{"rules": [{"state": "muted"}, {"regex": "(", "muted": ["x"]}]}', "rule 2"),
+        ('{"rules": [{"state": "muted", "scope": "cloud"}]}', "scope 'cloud' is not server"),
+        ('{"rules": [{"state": "muted", "janus_plugin": ""}]}', "janus_plugin '' is not a"),
+        ('{"rules": [{"state": "muted", "when": []}]}', "when \\[\\] is not an object"),
+        ('{"rules": [{"state": "muted", "when": {"a": []}}]}', "when 'a' has no value"),
+        ('{"rules": [{"state": "muted", "when": {"": 1}}]}', "when has an empty path"),
+        ('{"rules": [{"state": "muted", "when": {"a": [{}]}}]}', "not a JSON scalar"),
+        ('{"rules": [{"state": "muted", "note": 3}]}', "note 3 is not a string"),
     ],
 )
 def test_bad_rule_files_name_the_problem(text: str, message: str) -> None:

@@ -21,6 +21,7 @@ from decoders.session.timeline import (
     intervals_from_events,
     parse_muted_arg,
     parse_timeline_text,
+    scoped_mutes,
 )
 
 T0 = 1_795_989_000.0
@@ -229,3 +230,36 @@ def test_vectorised_labels_agree_with_scalar(
 def test_lab_corpus_file_shape() -> None:
     found = sorted(CAPTURES.glob("chromium-*/timeline.json"))
     assert found, "the lab corpus has timelines"
+
+
+def test_scoped_mutes_per_rule_from_server_side_rule_signals() -> None:
+    def rule(t: float, state: str, name: str, scope: str | None = "server") -> dict[str, object]:
+        evidence: dict[str, object] = {"rule": name, "value": state == "muted", "path": "body.x"}
+        if scope:
+            evidence["scope"] = scope
+        return make_event(
+            "mute",
+            t,
+            state=state,
+            source="rule",
+            evidence=evidence,
+            flow={"id": "f", "message": 3},
+            endpoint="wss://j/",
+        )
+
+    events = [
+        rule(T0 + 1, "muted", "a"),
+        rule(T0 + 2, "muted", "b", scope=None),  # a rule that does not say: not server-side
+        rule(T0 + 3, "unmuted", "a"),
+        make_event("mute", T0 + 4, state="muted", source="app", evidence={"path": "muted"}),
+        rule(T0 + 5, "muted", "a"),
+    ]
+    mutes = scoped_mutes(events)
+    assert [(m.start, m.end, m.rule) for m in mutes] == [(T0 + 1, T0 + 3, "a"), (T0 + 5, None, "a")]
+    assert (mutes[0].path, mutes[0].value, mutes[0].flow, mutes[0].endpoint) == (
+        "body.x",
+        True,
+        "f#3",
+        "wss://j/",
+    )
+    assert scoped_mutes(events, "client") == []
