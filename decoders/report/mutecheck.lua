@@ -14,7 +14,9 @@
 --                                       (the grace period around each mute/unmute) or "unmuted"
 --
 -- Use:
---   tshark -X lua_script:mutecheck.lua -r annotated.pcapng -Y "mutecheck.muted && mutecheck.audio_level < 100"
+--   tshark -X lua_script:mutecheck.lua -r annotated.pcapng -Y 'mutecheck.phase == "muted" && mutecheck.audio_level < 100'
+--   (frames judged muted that carried sound; a bare boolean such as `mutecheck.muted` only tests
+--   that the field is present, and it is on every frame: write `mutecheck.muted == 1`)
 --   wireshark -X lua_script:mutecheck.lua annotated.pcapng
 -- (or copy this file into Wireshark's personal Lua plugins folder, see Help > About > Folders).
 --

@@ -20,6 +20,13 @@
 ``README.md``
     how to use them, with the equivalent tshark ``-d`` arguments.
 
+Nothing from the input (the capture's path, codec names from the SDP, endpoints and flow ids
+from the traffic) reaches a generated file as it came: the plugin holds it only as an escaped Lua
+string literal (:func:`lua_string`), display filters quote strings (:func:`dfilter_string`), comment
+lines and descriptions show it on one line with every control or line-breaking character escaped
+(:func:`one_line`), the README as Markdown text or a code span (:func:`md_text`, :func:`md_code`),
+the profile as UAT or ``dfilters`` quoted strings.
+
 A frame is flagged when it is evidence of a leak finding: a packet whose audio level says
 sound, every packet of a window whose sizes vary like speech, a packet whose decoded audio is
 not silent, every packet of a stream that started while muted. Informational findings get a
@@ -29,6 +36,8 @@ filter but no comments; telemetry findings live in the proxy's flows, not in the
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,8 +63,89 @@ PLUGIN: Final = "mutecheck.lua"
 MAX_RANGES: Final = 400
 """A frame-number filter with more ranges than this is replaced by a stream-and-time filter."""
 COMMENT_PREFIX: Final = "mutecheck: "
+SOUND_WHILE_MUTED: Final = f'mutecheck.phase == "muted" && mutecheck.audio_level < {SILENCE_LEVEL}'
+"""The frames judged muted whose audio level says sound (the audio-level finding's rule)."""
 PROFILE_NAME: Final = "mutecheck"
 PROFILE_FILES: Final = ("decode_as_entries", "dfilter_macros", "dfilters", "preferences")
+
+
+# -- quoting: nothing from the input reaches a generated file as it came ------------------------
+def _escape(char: str) -> str:
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def one_line(text: object) -> str:
+    """Text shown on one line of a generated file (a ``#`` or ``--`` comment, a description).
+
+    Every control, format, private-use, unassigned or surrogate character and every line or
+    paragraph separator (``\\n``, ``\\r``, NUL, U+0085, U+2028, U+2029, bidi overrides ...) is
+    written as a visible ``\\xNN``/``\\uNNNN`` escape and the backslash doubled, so the text can
+    neither end the line it is on nor hide what it says.
+    """
+    out: list[str] = []
+    for char in str(text):
+        if char == "\\":
+            out.append("\\\\")
+        elif unicodedata.category(char)[0] == "C" or unicodedata.category(char) in ("Zl", "Zp"):
+            out.append(_escape(char))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _utf8(text: str) -> bytes:
+    """The bytes of a text: a path's undecodable bytes (surrogate escapes) come back as they were,
+    any other lone surrogate (JSON allows them) as its ``\\uNNNN`` escape."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return b"".join(
+            c.encode("utf-8", "surrogateescape")
+            if not 0xD800 <= ord(c) <= 0xDFFF or 0xDC80 <= ord(c) <= 0xDCFF
+            else _escape(c).encode()
+            for c in text
+        )
+
+
+def lua_string(text: object) -> str:
+    """A Lua string literal holding ``text``'s UTF-8 bytes: printable ASCII as is, every other byte
+    (quotes, backslash, controls, non-ASCII) as a three-digit decimal escape ``\\ddd``."""
+    body = "".join(
+        chr(b) if 0x20 <= b < 0x7F and b not in b'"\\' else f"\\{b:03d}" for b in _utf8(str(text))
+    )
+    return f'"{body}"'
+
+
+def dfilter_string(text: str) -> str:
+    """A display-filter string literal matching ``text`` exactly (Wireshark 4 syntax): printable
+    ASCII as is, quotes, backslashes and every other byte of its UTF-8 as ``\\xNN``."""
+    body = "".join(
+        chr(b) if 0x20 <= b < 0x7F and b not in b'"\\' else f"\\x{b:02x}" for b in _utf8(text)
+    )
+    return f'"{body}"'
+
+
+_MD_PUNCTUATION: Final = frozenset("!#$&*.:<>@[\\]^_`{|}~")
+"""What can start markup inside a line (links, autolinks, images, HTML, entities, emphasis, code,
+table cells); the rest of ASCII punctuation only means something at the start of a line."""
+
+
+def md_text(text: object) -> str:
+    """Markdown text, inside a line, that renders as :func:`one_line` of ``text``: its markup
+    characters backslash-escaped (CommonMark), so no link, autolink, image, HTML, entity,
+    emphasis or table cell can come from it."""
+    return "".join(f"\\{c}" if c in _MD_PUNCTUATION else c for c in one_line(text))
+
+
+def md_code(text: object) -> str:
+    """A Markdown code span showing :func:`one_line` of ``text`` verbatim (HTML stays text)."""
+    shown = one_line(text)
+    longest = max((len(run) for run in re.findall("`+", shown)), default=0)
+    fence = "`" * (longest + 1)
+    return f"{fence} {shown} {fence}"
 
 
 # -- display filters -------------------------------------------------------------------------
@@ -98,7 +188,7 @@ def stream_filter(info: StreamInfo, interval: tuple[float, float] | None = None)
 
 
 def comment_filter(tag: str) -> str:
-    return f'frame.comment contains "{tag}"'
+    return f"frame.comment contains {dfilter_string(tag)}"
 
 
 # -- flagged frames -----------------------------------------------------------------------------
@@ -271,13 +361,13 @@ def filters_text(analysis: Analysis, filters: Sequence[NamedFilter]) -> str:
     """``filters.txt``: each filter under a ``#`` line saying what it selects."""
     capture = analysis.inputs.capture
     lines = [
-        f"# mutecheck {__version__} display filters for {capture} "
-        f"(verdict: {analysis.verdict.verdict})",
+        f"# mutecheck {__version__} display filters for {one_line(capture)} "
+        f"(verdict: {one_line(analysis.verdict.verdict)})",
         "# Paste one into Wireshark's display filter bar or pass it to tshark -Y.",
         "",
     ]
     for item in filters:
-        lines += [f"# {item.name}: {item.description}", item.expression, ""]
+        lines += [f"# {one_line(item.name)}: {one_line(item.description)}", item.expression, ""]
     named = {f.name.split("_")[1] for f in filters if f.name.startswith("mutecheck_F")}
     for index, finding in enumerate(analysis.findings):
         if f"F{index + 1}" in named:
@@ -288,17 +378,27 @@ def filters_text(analysis: Analysis, filters: Sequence[NamedFilter]) -> str:
             else "no frames"
         )
         lines += [
-            f"# F{index + 1} {finding.id} (window {finding.window + 1}): not in the capture "
-            f"({finding.endpoint or 'no stream'}; {where})",
+            f"# F{index + 1} {one_line(finding.id)} (window {finding.window + 1}): not in the "
+            f"capture ({one_line(finding.endpoint or 'no stream')}; {one_line(where)})",
             "",
         ]
     return "\n".join(lines)
 
 
 def _uat(text: str) -> str:
-    """A Wireshark UAT string field: quoted, with quotes and backslashes as ``\\xNN``."""
-    escaped = "".join(f"\\x{ord(c):02x}" if c in '"\\' or ord(c) < 32 else c for c in text)
+    """A Wireshark UAT string field: quoted; quotes, backslashes, controls and every byte of a
+    non-ASCII character as ``\\xNN``."""
+    escaped = "".join(
+        chr(b) if 0x20 <= b < 0x7F and b not in b'"\\' else f"\\x{b:02x}" for b in _utf8(text)
+    )
     return f'"{escaped}"'
+
+
+def _dfilters_name(text: str) -> str:
+    """A ``dfilters`` entry's name: quoted, ``\\`` and ``"`` backslash-escaped (Wireshark's
+    filter-file reader), on one line."""
+    shown = one_line(text).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{shown}"'
 
 
 def dfilter_macros(filters: Sequence[NamedFilter]) -> str:
@@ -309,7 +409,7 @@ def dfilter_macros(filters: Sequence[NamedFilter]) -> str:
 
 def dfilters(filters: Sequence[NamedFilter]) -> str:
     """``dfilters``: the saved display filters of the profile (name, then the expression)."""
-    return "".join(f'"{f.name}: {f.description.replace(chr(34), chr(39))}" {f.expression}\n'
+    return "".join(f"{_dfilters_name(f'{f.name}: {f.description}')} {f.expression}\n"
                    for f in filters)  # fmt: skip
 
 
@@ -423,24 +523,29 @@ def lua_settings(analysis: Analysis) -> str:
     windows = []
     for w in analysis.timeline.windows:
         (s0, n0), (s1, n1) = _ns(w.start), _ns(w.end)
-        windows.append(f"        {{{s0}, {n0}, {s1}, {n1}, {w.index + 1}}},")
+        windows.append(f"        {{{s0}, {n0}, {s1}, {n1}, {int(w.index) + 1}}},")
     edges = [
-        f'        {{{s}, {n}, "{phase}", {"nil" if number is None else number}}},'
+        f"        {{{s}, {n}, {lua_string(phase)}, {'nil' if number is None else int(number)}}},"
         for s, n, phase, number in phase_edges(analysis.timeline)
     ]
     source = (capture.get("audio_level") or {}).get("source", "none")
+    # text from the input is held only in escaped string literals, never in a comment
     lines = [
-        f"-- settings for {analysis.inputs.capture} (mutecheck {__version__})",
+        f"-- settings for the capture named below (mutecheck {__version__})",
         "local SETTINGS = {",
-        f"    -- RFC 6464 audio level extmap id ({source}); nil: not known, no level read",
+        f"    capture = {lua_string(analysis.inputs.capture or '')},",
+        "    -- RFC 6464 audio level extmap id (how it was known: level_source); nil: not known,",
+        "    -- no level read",
+        f"    level_source = {lua_string(source)},",
         f"    audio_level_id = {'nil' if level is None else int(level)},",
         "    -- UDP ports of the RTP streams: only their packets are read for a level",
-        "    rtp_ports = {" + ", ".join(f"[{p}] = true" for p in ports) + "},",
+        "    rtp_ports = {" + ", ".join(f"[{int(p)}] = true" for p in ports) + "},",
         "    -- mute windows: {start secs, start nsecs, end secs, end nsecs, number} (epoch)",
         "    windows = {",
         *windows,
         "    },",
-        f"    -- where the judged phase changes (grace {analysis.timeline.grace:g} s around each",
+        f"    -- where the judged phase changes (grace {float(analysis.timeline.grace):g} s around "
+        "each",
         "    -- mute and unmute): {secs, nsecs, phase, window number}",
         "    phase_edges = {",
         *edges,
@@ -565,10 +670,10 @@ def readme(
     decode = " ".join(tshark_decode_args(rtp, rtcp))
     level = ((analysis.capture or {}).get("audio_level") or {}).get("extension_id")
     lines = [
-        f"# Wireshark companion for {capture}",
+        f"# Wireshark companion for {md_code(capture)}",
         "",
-        f"Written by mutecheck {__version__}; verdict **{analysis.verdict.verdict}** "
-        f"({analysis.verdict.reason}).",
+        f"Written by mutecheck {__version__}; verdict **{md_text(analysis.verdict.verdict)}** "
+        f"({md_text(analysis.verdict.reason)}).",
         "",
         "| file | what |",
         "|---|---|",
@@ -590,7 +695,7 @@ def readme(
         "",
         "```sh",
         f"tshark -r {ANNOTATED} {decode} -X lua_script:{PLUGIN} \\",
-        "    -Y 'mutecheck.muted && mutecheck.audio_level < 100' \\",
+        f"    -Y '{SOUND_WHILE_MUTED}' \\",
         "    -T fields -e frame.number -e mutecheck.audio_level -e mutecheck.phase \\",
         "    -e frame.comment",
         "```",
@@ -611,13 +716,18 @@ def readme(
         "",
         "## Notes",
         "",
-        f"- `mutecheck.audio_level` is read under extension id {level} "
+        f"- `mutecheck.audio_level` is read under extension id {md_text(level)} "
         "(RFC 6464; 0 is loudest, 127 silence) from plain RTP or TURN ChannelData over UDP."
         if level is not None
         else "- No audio-level extension id was known: the plugin reads no level.",
         "- `mutecheck.muted` is true inside a mute window; `mutecheck.phase` is what mutecheck "
-        f"judged, with a grace period of {analysis.timeline.grace:g} s around each mute and unmute "
-        "(`transition`).",
+        f"judged, with a grace period of {float(analysis.timeline.grace):g} s around each mute "
+        "and unmute (`transition`).",
+        "- Filter on a boolean field with `== 1`: a bare `mutecheck.muted` only tests that the "
+        "field is there, and it is on every frame. `mutecheck.muted == 1` selects the frames "
+        'inside a mute window, `mutecheck.phase == "muted"` those mutecheck judged as muted '
+        "(the grace periods left out), "
+        f"`{SOUND_WHILE_MUTED}` those that carried sound while judged muted.",
         "- Times in the report are seconds since the capture's first packet, as Wireshark's "
         "default time column.",
     ]
@@ -627,7 +737,7 @@ def readme(
             "are not packets were counted there): use the comment filters on the copy."
         )
     if copy is not None and copy.damage:
-        lines.append(f"- The capture is damaged ({copy.damage}); the copy ends there.")
+        lines.append(f"- The capture is damaged ({md_text(copy.damage)}); the copy ends there.")
     return "\n".join(lines) + "\n"
 
 

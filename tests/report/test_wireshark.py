@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import bisect
+import dataclasses
+import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -13,13 +16,16 @@ from typing import Any, cast
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from decoders.audit.analysis import Analysis, Inputs, analyze
 from decoders.report import wireshark
 from decoders.session.timeline import MuteInterval, build_timeline
 from decoders.wire.capture import CaptureReader, Frame
 
-CAPTURES = Path(__file__).resolve().parents[2] / "captures"
+ROOT = Path(__file__).resolve().parents[2]
+CAPTURES = ROOT / "captures"
 LUA_SESSIONS = ("chromium-ui-only", "chromium-dtx", "chromium-track-stopped")
 PHASES = {-1: "unmuted", -2: "transition"}
 
@@ -29,7 +35,9 @@ def _frames(path: Path) -> list[Frame]:
         return list(CaptureReader(fo))
 
 
-def _tshark(binary: str, *args: str, env: dict[str, str] | None = None) -> list[list[str]]:
+def _tshark(
+    binary: str, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> list[list[str]]:
     done = subprocess.run(
         [binary, *args],
         capture_output=True,
@@ -37,7 +45,9 @@ def _tshark(binary: str, *args: str, env: dict[str, str] | None = None) -> list[
         check=True,
         timeout=120,
         env={**os.environ, **(env or {})},
+        cwd=cwd,
     )
+    assert "Lua: Error" not in done.stderr and "lua_script" not in done.stderr, done.stderr
     return [line.split("\t") for line in done.stdout.splitlines()]
 
 
@@ -329,3 +339,343 @@ def test_without_a_level_id_the_plugin_reads_no_level(
         "-Y", "mutecheck.audio_level || !mutecheck.phase", "-T", "fields", "-e", "frame.number",
     )  # fmt: skip
     assert rows == []
+
+
+# -- names from the input stay data ----------------------------------------------------------
+MARKER = "pwned"
+RUN = f'io.open("{MARKER}","w"):close()'
+PAYLOADS = (
+    f"\n{RUN}\n-- ",
+    f"\r{RUN}\r",
+    f"]]{RUN}--[[",
+    f'",{RUN},"',
+    f'\\",{RUN},--',
+    f"\u2028{RUN}\u2029\x85",
+    "`<script>alert(1)</script>` [x](javascript:alert(1)) | # *",
+)
+"""Each would run (or break) Lua, a filter or Markdown if written as it came."""
+TEXT_FILES = (
+    "filters.txt",
+    "mutecheck.lua",
+    "decode_as_entries",
+    "dfilter_macros",
+    "dfilters",
+    "preferences",
+    "README.md",
+)
+SHOWN_ON = {
+    # where text from the input may appear, by file: the line it is shown on starts so
+    "filters.txt": ("# ",),
+    "mutecheck.lua": ('    capture = "',),
+    "dfilters": ('"',),
+    "README.md": ("# Wireshark companion for ", "Written by mutecheck "),
+}
+
+
+def test_quoting_helpers() -> None:
+    assert wireshark.one_line("a\n\r\x00\u2028\u2029\x85\u202e\\ é") == (
+        "a\\x0a\\x0d\\x00\\u2028\\u2029\\x85\\u202e\\\\ é"
+    )
+    assert wireshark.lua_string('a\n"]]\\ é\x00') == '"a\\010\\034]]\\092 \\195\\169\\000"'
+    assert wireshark.lua_string(Path("x\udcff")) == '"x\\255"'  # a path's undecodable byte
+    assert wireshark.dfilter_string('a"\\\n é') == '"a\\x22\\x5c\\x0a \\xc3\\xa9"'
+    assert wireshark.md_text("<b> [x](javascript:1) *e* `c` |") == (
+        "\\<b\\> \\[x\\](javascript\\:1) \\*e\\* \\`c\\` \\|"
+    )
+    assert wireshark.md_code("a ``b`` <i>\n") == "``` a ``b`` <i>\\x0a ```"
+    assert wireshark.comment_filter('say "hi"') == 'frame.comment contains "say \\x22hi\\x22"'
+    assert wireshark._dfilters_name('a"b\\c\nd') == '"a\\"b\\\\\\\\c\\\\x0ad"'
+
+
+def _lua_literal(text: str) -> bytes:
+    """What Lua reads from a string literal written by :func:`wireshark.lua_string`."""
+    assert text[0] == text[-1] == '"' and re.fullmatch(r"(?:[ !#-\[\]-~]|\\\d{3})*", text[1:-1])
+    return re.sub(rb"\\(\d{3})", lambda m: bytes([int(m.group(1))]), text[1:-1].encode("ascii"))
+
+
+def _with_capture(analysis: Analysis, capture: Path) -> Analysis:
+    return dataclasses.replace(
+        analysis, inputs=dataclasses.replace(analysis.inputs, capture=capture)
+    )
+
+
+any_text = st.text(st.characters(blacklist_categories=()), max_size=60)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.one_of(any_text, st.builds("".join, st.lists(st.sampled_from(PAYLOADS) | any_text))))
+def test_any_name_is_one_string_literal_in_the_plugin(
+    ui_only: tuple[Analysis, wireshark.WiresharkFiles], name: str
+) -> None:
+    """Whatever the capture is called, the plugin differs only in that one literal, which Lua
+    reads back as the name's bytes; every other file keeps the name on one line."""
+    analysis, _ = ui_only
+    plain = wireshark.lua_plugin(_with_capture(analysis, Path("plain")))
+    plugin = wireshark.lua_plugin(_with_capture(analysis, Path(name)))
+    literal = wireshark.lua_string(Path(name))
+    assert plugin.replace(f"capture = {literal},", 'capture = "plain",', 1) == plain
+    assert _lua_literal(literal) == wireshark._utf8(str(Path(name)))
+    for shown in (wireshark.one_line(name), wireshark.md_text(name), wireshark.md_code(name)):
+        assert len(f"x{shown}x".splitlines()) == 1 and "\x00" not in shown
+        shown.encode("utf-8")  # writable
+
+
+def _run_plugin(tshark: str, plugin: Path, capture: Path, cwd: Path) -> list[list[str]]:
+    return _tshark(
+        tshark, "-r", str(capture), "-X", f"lua_script:{plugin}", "-c", "40",
+        "-T", "fields", "-e", "frame.number", "-e", "mutecheck.phase",
+        cwd=cwd,
+    )  # fmt: skip
+
+
+def test_the_marker_check_can_fail(
+    tshark: str, ui_only: tuple[Analysis, wireshark.WiresharkFiles], tmp_path: Path
+) -> None:
+    """The old plugin (the path raw in a comment) ran the payload: the check below sees it."""
+    analysis, files = ui_only
+    assert files.annotated is not None
+    plugin = wireshark.lua_plugin(analysis)
+    raw = plugin.replace(
+        "local SETTINGS = {", f"-- settings for {PAYLOADS[0]}\nlocal SETTINGS = {{"
+    )
+    (tmp_path / "old.lua").write_text(raw)
+    assert len(_run_plugin(tshark, tmp_path / "old.lua", files.annotated, tmp_path)) == 40
+    assert (tmp_path / MARKER).exists()
+
+
+@settings(
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(name=st.builds("".join, st.lists(st.sampled_from(PAYLOADS) | any_text, min_size=1)))
+def test_tshark_loads_the_plugin_for_any_name_and_runs_nothing(
+    tshark: str, ui_only: tuple[Analysis, wireshark.WiresharkFiles], name: str
+) -> None:
+    analysis, files = ui_only
+    assert files.annotated is not None
+    run = files.directory.parent / "run-any"
+    shutil.rmtree(run, ignore_errors=True)
+    run.mkdir()
+    (run / "mutecheck.lua").write_text(wireshark.lua_plugin(_with_capture(analysis, Path(name))))
+    rows = _run_plugin(tshark, run / "mutecheck.lua", files.annotated, run)
+    assert len(rows) == 40 and {r[1] for r in rows} == {"unmuted"}
+    assert sorted(p.name for p in run.iterdir()) == ["mutecheck.lua"]
+
+
+def _hostile_session(root: Path) -> tuple[Path, str]:
+    """chromium-telemetry-http in a folder whose path holds every payload, its telemetry
+    endpoint and flow ids rewritten in events.jsonl to carry them too (NUL included)."""
+    folder = root.joinpath(*(f"s{i}{p}" for i, p in enumerate(PAYLOADS)))
+    shutil.copytree(CAPTURES / "chromium-telemetry-http", folder)
+    endpoint = "http://x/" + "".join(PAYLOADS[:5]) + "\x00\u2028"
+    events = folder / "events.jsonl"
+    text = events.read_text().replace('"http://10.77.0.2:8080/telemetry"', json.dumps(endpoint))
+    text = re.sub(
+        r'"id":"([0-9a-f-]+)"', lambda m: '"id":' + json.dumps(f"{m.group(1)}{PAYLOADS[2]}"), text
+    )
+    events.write_text(text)
+    (folder / "flows.mitm").unlink()  # the events are what is read
+    return folder, endpoint
+
+
+@pytest.fixture(scope="module")
+def hostile(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Analysis, wireshark.WiresharkFiles, str]:
+    folder, endpoint = _hostile_session(tmp_path_factory.mktemp("hostile"))
+    analysis = analyze(Inputs(session_dir=folder))
+    return analysis, wireshark.write_wireshark(analysis, folder.parent / "ws"), endpoint
+
+
+def test_hostile_names_reach_every_file_as_data(
+    hostile: tuple[Analysis, wireshark.WiresharkFiles, str],
+) -> None:
+    analysis, files, endpoint = hostile
+    assert analysis.verdict.verdict == "metadata-leak"
+    assert any(f.endpoint == endpoint for f in analysis.findings)  # it did reach the analysis
+    for name in TEXT_FILES:
+        text = (files.directory / name).read_text()
+        assert len(text.splitlines()) == text.count("\n"), name  # no other line break anywhere
+        assert "\x00" not in text, name
+        assert name in SHOWN_ON or MARKER not in text, name
+        for line in text.splitlines():
+            if MARKER in line:
+                assert line.startswith(SHOWN_ON[name]), (name, line)
+    filters = files.filters.read_text()
+    assert wireshark.one_line(endpoint) in filters
+    readme = files.readme.read_text()
+    assert wireshark.md_code(analysis.inputs.capture) in readme
+    assert "<script>" not in readme.replace(wireshark.md_code(analysis.inputs.capture), "")
+    plugin = files.plugin.read_text()
+    assert f"capture = {wireshark.lua_string(analysis.inputs.capture)}," in plugin
+    assert MARKER not in plugin.replace(wireshark.lua_string(analysis.inputs.capture), "")
+
+
+def test_hostile_names_run_nothing_under_tshark(
+    tshark: str, hostile: tuple[Analysis, wireshark.WiresharkFiles, str], tmp_path: Path
+) -> None:
+    """The documented use (plugin, profile, every written filter and macro) with the hostile
+    session: tshark loads everything, the fields are right and no payload ran."""
+    analysis, files, _ = hostile
+    assert files.annotated is not None
+    profile = tmp_path / "config" / "wireshark" / "profiles" / "mutecheck"
+    profile.mkdir(parents=True)
+    for path in files.profile:
+        shutil.copy(path, profile / path.name)
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "HOME": str(tmp_path)}
+    run = tmp_path / "run"
+    run.mkdir()
+    common = ("-C", "mutecheck", "-r", str(files.annotated), "-X", f"lua_script:{files.plugin}")
+    rows = _tshark(
+        tshark, *common, "-T", "fields", "-e", "frame.number", "-e", "mutecheck.audio_level",
+        "-e", "mutecheck.muted", "-e", "mutecheck.window", "-e", "mutecheck.phase",
+        env=env, cwd=run,
+    )  # fmt: skip
+    assert {int(r[0]): tuple(r[1:5]) for r in rows} == _ours(analysis, files.annotated)
+    written = _written_filters(files)
+    assert written
+    for name, expression in written:
+        _tshark(tshark, *common, "-Y", expression, env=env, cwd=run)
+        _tshark(tshark, *common, "-Y", f"${{{name}}}", env=env, cwd=run)
+    assert list(run.iterdir()) == [] and not list(files.directory.parent.rglob(MARKER))
+
+
+@settings(
+    max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(texts=st.lists(st.text(st.characters(), min_size=1,
+                              max_size=30), min_size=2, max_size=5, unique=True))  # fmt: skip
+def test_dfilter_strings_match_exactly(tshark: str, texts: list[str]) -> None:
+    """A comment holding any text is selected by ``frame.comment == dfilter_string(text)``."""
+    import tempfile
+
+    from decoders.wire.pcapwriter import PcapngWriter
+
+    texts = [t for t in texts if "\x00" not in t]  # a pcapng string option ends at NUL
+    with tempfile.TemporaryDirectory() as folder:
+        capture = Path(folder) / "c.pcapng"
+        with capture.open("wb") as sink:
+            writer = PcapngWriter(sink, application="test")
+            iface = writer.add_interface(1)
+            for n, text in enumerate(texts):
+                writer.write(iface, n * 1000, bytes(60), comment=text)
+        for n, text in enumerate(texts):
+            expression = f"frame.comment == {wireshark.dfilter_string(text)}"
+            rows = _tshark(tshark, "-r", str(capture), "-Y", expression, "-T", "fields",
+                           "-e", "frame.number")  # fmt: skip
+            assert rows == [[str(n + 1)]], (text, expression)
+
+
+# -- every filter selects what it says ----------------------------------------------------------
+Truth = tuple[str, str, str, str]  # audio level, muted, window, phase: as _ours gives them
+DOCUMENTED: dict[str, Callable[[Truth], bool]] = {
+    "mutecheck.muted == 1": lambda t: t[1] == "1",
+    'mutecheck.phase == "muted"': lambda t: t[3] == "muted",
+    'mutecheck.phase == "muted" && mutecheck.audio_level < 100': lambda t: (
+        t[3] == "muted" and t[0] != "" and int(t[0]) < 100
+    ),
+    'mutecheck.phase == "transition"': lambda t: t[3] == "transition",
+}
+"""Each filter the docs, the plugin and the companion's README show, and what it selects."""
+FILTER_USE = re.compile(
+    r"""-Y '([^'\n]+)'|-Y "([^"\n]+)"|`(mutecheck\.[^`]*(?:==|<|>|&&|\|\|)[^`]*)`"""
+)
+"""A filter passed to tshark, or a comparison of a mutecheck field in a code span."""
+
+
+def _documented(text: str) -> set[str]:
+    return {a or b or c for a, b, c in FILTER_USE.findall(text)}
+
+
+def _written_filters(files: wireshark.WiresharkFiles) -> list[tuple[str, str]]:
+    """(name, expression) of every filter in the written filters.txt."""
+    lines = files.filters.read_text().split("\n")
+    return [
+        (lines[i - 1][2:].split(":")[0], line)
+        for i, line in enumerate(lines)
+        if line and not line.startswith("#")
+    ]
+
+
+def test_every_documented_filter_selects_what_it_says(
+    tshark: str, ui_only: tuple[Analysis, wireshark.WiresharkFiles]
+) -> None:
+    analysis, files = ui_only
+    assert files.annotated is not None
+    sources = {
+        str(path.relative_to(ROOT)): path.read_text()
+        for path in [*ROOT.glob("*.md"), *ROOT.glob("docs/*.md"), *ROOT.glob("captures/*.md")]
+    }
+    sources["mutecheck.lua"] = (ROOT / "decoders" / "report" / "mutecheck.lua").read_text()
+    sources["the companion's README.md"] = files.readme.read_text()
+    found = {name: _documented(text) for name, text in sources.items()}
+    for name in ("docs/reports.md", "mutecheck.lua", "the companion's README.md"):
+        assert found[name], name
+    unknown = {f for filters in found.values() for f in filters} - DOCUMENTED.keys()
+    assert not unknown, f"a documented filter without its meaning in DOCUMENTED: {unknown}"
+    truth = _ours(analysis, files.annotated)
+    for expression, claim in DOCUMENTED.items():
+        rows = _tshark(
+            tshark, "-r", str(files.annotated), "-X", f"lua_script:{files.plugin}",
+            "-Y", expression, "-T", "fields", "-e", "frame.number",
+        )  # fmt: skip
+        expected = sorted(n for n, t in truth.items() if claim(t))
+        assert [int(r[0]) for r in rows] == expected, expression
+        assert expected, expression
+    # the filter the docs used to give tests only that the boolean is there: every frame
+    bare = _tshark(
+        tshark, "-r", str(files.annotated), "-X", f"lua_script:{files.plugin}",
+        "-Y", "mutecheck.muted && mutecheck.audio_level < 100",
+        "-T", "fields", "-e", "frame.number",
+    )  # fmt: skip
+    assert (
+        len(bare) == 704
+        and sum(DOCUMENTED["mutecheck.muted == 1"](t) for t in truth.values()) < 704
+    )
+
+
+@pytest.mark.parametrize(
+    "session", ("chromium-ui-only", "chromium-track-disabled", "chromium-track-stopped")
+)
+def test_every_written_filter_selects_what_it_says(
+    tshark: str, session: str, tmp_path: Path
+) -> None:
+    """Each filter of filters.txt, run by tshark with the plugin, against mutecheck's own
+    per-frame phase, window and level and the analysis' streams."""
+    analysis = analyze(Inputs(session_dir=CAPTURES / session))
+    files = wireshark.write_wireshark(analysis, tmp_path)
+    assert files.annotated is not None and analysis.media is not None
+    media = analysis.media
+    truth = _ours(analysis, files.annotated)
+    marks = wireshark.flags(analysis)
+    written = _written_filters(files)
+    assert written
+    for name, expression in written:
+        rows = _tshark(
+            tshark, "-r", str(files.annotated), "-X", f"lua_script:{files.plugin}",
+            "-Y", expression, "-T", "fields", "-e", "frame.number",
+        )  # fmt: skip
+        selected = [int(r[0]) for r in rows]
+        if name.startswith("mutecheck_flagged"):
+            assert selected == marks.flagged
+            continue
+        index = int(name.split("_")[1][1:]) - 1
+        finding = analysis.findings[index]
+        assert finding.stream is not None
+        stream_frames = set(media.rows["frame"][media.groups[finding.stream]].tolist())
+        in_window = sorted(
+            n
+            for n in stream_frames
+            if truth[n][3] == "muted" and truth[n][2] == str(finding.window + 1)
+        )
+        # every selected frame was judged muted, in the finding's window
+        assert all(truth[n][3] == "muted" for n in selected), (name, expression)
+        if finding.id == "audio-level-while-muted":
+            assert selected == [n for n in in_window if truth[n][0] and int(truth[n][0]) < 100]
+        elif finding.id in ("media-continues-while-muted", "encoded-content-while-muted"):
+            assert selected == in_window, name  # the stream's packets judged muted
+        elif finding.id == "no-media-while-muted":
+            assert in_window == [] and not stream_frames & set(selected), name
+        else:
+            assert selected == sorted(marks.frames[index].tolist()), name
