@@ -35,6 +35,7 @@ filter but no comments; telemetry findings live in the proxy's flows, not in the
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 import unicodedata
@@ -173,16 +174,29 @@ def _ip_field(address: str) -> str:
     return "ipv6" if ":" in address else "ip"
 
 
-def stream_filter(info: StreamInfo, interval: tuple[float, float] | None = None) -> str:
-    """The stream's packets (Wireshark's RTP stream key), optionally within an epoch interval."""
+def _address(address: str) -> str:
+    """An address as a filter literal: only ever an IP address (ValueError otherwise)."""
+    return str(ipaddress.ip_address(address))
+
+
+def _epoch(ns: int) -> str:
+    """Epoch nanoseconds as exact decimal seconds (a float's ``%.9f`` is off by up to ~120 ns
+    at today's epochs, enough to leave out a packet at the edge)."""
+    return f"{ns // 1_000_000_000}.{ns % 1_000_000_000:09d}"
+
+
+def stream_filter(info: StreamInfo, interval_ns: tuple[int, int] | None = None) -> str:
+    """The stream's packets (Wireshark's RTP stream key without the SSRC: its addresses and
+    ports), optionally within an epoch interval in nanoseconds (both ends included)."""
     src, dst = _ip_field(info.src), _ip_field(info.dst)
     text = (
-        f"{src}.src == {info.src} && udp.srcport == {info.src_port} && "
-        f"{dst}.dst == {info.dst} && udp.dstport == {info.dst_port}"
+        f"{src}.src == {_address(info.src)} && udp.srcport == {int(info.src_port)} && "
+        f"{dst}.dst == {_address(info.dst)} && udp.dstport == {int(info.dst_port)}"
     )
-    if interval is not None:
+    if interval_ns is not None:
         text += (
-            f" && frame.time_epoch >= {interval[0]:.9f} && frame.time_epoch <= {interval[1]:.9f}"
+            f" && frame.time_epoch >= {_epoch(interval_ns[0])}"
+            f" && frame.time_epoch <= {_epoch(interval_ns[1])}"
         )
     return text
 
@@ -288,12 +302,24 @@ class NamedFilter:
     expression: str
 
 
+BY_STREAM: Final = (
+    "more than {n} runs of frames, so: every packet of the stream's addresses and ports "
+    "from its first frame to its last"
+)
+"""What a frames filter says when it had to become a stream-and-time filter."""
+
+
 def _frames_or_stream(
-    frames: npt.NDArray[np.int64], info: StreamInfo | None, interval: tuple[float, float] | None
-) -> str:
-    if len(frame_ranges(frames.tolist())) <= MAX_RANGES or info is None:
-        return frame_filter(frames.tolist())
-    return stream_filter(info, interval)
+    frames: npt.NDArray[np.int64], info: StreamInfo | None, media: MediaMeasurement | None
+) -> tuple[str, str | None]:
+    """The frames' filter, or (too many runs) the stream's from the first frame's time to the
+    last's and a note saying so: it then selects more than the frames (their neighbours, RTCP,
+    STUN)."""
+    if len(frame_ranges(frames.tolist())) <= MAX_RANGES or info is None or media is None:
+        return frame_filter(frames.tolist()), None
+    times = media.rows["timestamp_ns"][np.isin(media.rows["frame"], frames)].astype(np.int64)
+    interval = (int(times.min()), int(times.max()))
+    return stream_filter(info, interval), BY_STREAM.format(n=MAX_RANGES)
 
 
 def named_filters(analysis: Analysis, marks: Flags) -> list[NamedFilter]:
@@ -329,19 +355,23 @@ def named_filters(analysis: Analysis, marks: Flags) -> list[NamedFilter]:
                     comment_filter(f"(F{index + 1} "),
                 )
             )
+            expression, note = _frames_or_stream(marks.frames[index], info, media)
             out.append(
                 NamedFilter(
                     f"mutecheck_F{index + 1}_frames",
-                    f"{label}: its frames by number (the original capture too)",
-                    _frames_or_stream(marks.frames[index], info, finding.interval),
+                    f"{label}: its frames by number (the original capture too)"
+                    if note is None
+                    else f"{label}: its frames ({note})",
+                    expression,
                 )
             )
         elif index in marks.context and marks.context[index].size:
+            expression, note = _frames_or_stream(marks.context[index], info, media)
             out.append(
                 NamedFilter(
                     f"mutecheck_F{index + 1}_frames",
-                    f"{label}: {finding.title}",
-                    _frames_or_stream(marks.context[index], info, finding.interval),
+                    f"{label}: {finding.title}" + ("" if note is None else f" ({note})"),
+                    expression,
                 )
             )
         elif info is not None and analysis.timeline.windows:
@@ -350,8 +380,9 @@ def named_filters(analysis: Analysis, marks: Flags) -> list[NamedFilter]:
             out.append(
                 NamedFilter(
                     f"mutecheck_F{index + 1}",
-                    f"{label}: {finding.title} (the stream during the window)",
-                    stream_filter(info, judged),
+                    f"{label}: {finding.title} (every packet of the stream's addresses and "
+                    "ports while judged muted: RTCP and STUN, no RTP of it)",
+                    stream_filter(info, (_epoch_ns(judged[0]), _epoch_ns(judged[1]))),
                 )
             )
     return out
@@ -489,9 +520,14 @@ def preferences() -> str:
 
 
 # -- the Lua plugin ------------------------------------------------------------------------------
+def _epoch_ns(t: float) -> int:
+    """Epoch seconds to nanoseconds, rounded as the analysis rounds its window edges."""
+    return int(np.round(t * 1e9))
+
+
 def _ns(t: float) -> tuple[int, int]:
     """Epoch seconds to (seconds, nanoseconds), rounded as the analysis rounds its window edges."""
-    total = int(np.round(t * 1e9))
+    total = _epoch_ns(t)
     return total // 1_000_000_000, total % 1_000_000_000
 
 

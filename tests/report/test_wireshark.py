@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CAPTURES = ROOT / "captures"
 LUA_SESSIONS = ("chromium-ui-only", "chromium-dtx", "chromium-track-stopped")
 PHASES = {-1: "unmuted", -2: "transition"}
+MAX_RANGES = wireshark.MAX_RANGES
 
 
 def _frames(path: Path) -> list[Frame]:
@@ -535,7 +536,7 @@ def test_hostile_names_run_nothing_under_tshark(
     assert {int(r[0]): tuple(r[1:5]) for r in rows} == _ours(analysis, files.annotated)
     written = _written_filters(files)
     assert written
-    for name, expression in written:
+    for name, _, expression in written:
         _tshark(tshark, *common, "-Y", expression, env=env, cwd=run)
         _tshark(tshark, *common, "-Y", f"${{{name}}}", env=env, cwd=run)
     assert list(run.iterdir()) == [] and not list(files.directory.parent.rglob(MARKER))
@@ -588,11 +589,11 @@ def _documented(text: str) -> set[str]:
     return {a or b or c for a, b, c in FILTER_USE.findall(text)}
 
 
-def _written_filters(files: wireshark.WiresharkFiles) -> list[tuple[str, str]]:
-    """(name, expression) of every filter in the written filters.txt."""
+def _written_filters(files: wireshark.WiresharkFiles) -> list[tuple[str, str, str]]:
+    """(name, description, expression) of every filter in the written filters.txt."""
     lines = files.filters.read_text().split("\n")
     return [
-        (lines[i - 1][2:].split(":")[0], line)
+        (*lines[i - 1][2:].split(": ", 1), line)  # type: ignore[misc]
         for i, line in enumerate(lines)
         if line and not line.startswith("#")
     ]
@@ -636,13 +637,20 @@ def test_every_documented_filter_selects_what_it_says(
 
 
 @pytest.mark.parametrize(
-    "session", ("chromium-ui-only", "chromium-track-disabled", "chromium-track-stopped")
+    ("session", "max_ranges"),
+    [
+        ("chromium-ui-only", MAX_RANGES),
+        ("chromium-ui-only", 3),  # the frames filters become stream-and-time filters
+        ("chromium-track-disabled", MAX_RANGES),
+        ("chromium-track-stopped", MAX_RANGES),
+    ],
 )
 def test_every_written_filter_selects_what_it_says(
-    tshark: str, session: str, tmp_path: Path
+    tshark: str, session: str, max_ranges: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each filter of filters.txt, run by tshark with the plugin, against mutecheck's own
     per-frame phase, window and level and the analysis' streams."""
+    monkeypatch.setattr(wireshark, "MAX_RANGES", max_ranges)
     analysis = analyze(Inputs(session_dir=CAPTURES / session))
     files = wireshark.write_wireshark(analysis, tmp_path)
     assert files.annotated is not None and analysis.media is not None
@@ -651,7 +659,7 @@ def test_every_written_filter_selects_what_it_says(
     marks = wireshark.flags(analysis)
     written = _written_filters(files)
     assert written
-    for name, expression in written:
+    for name, description, expression in written:
         rows = _tshark(
             tshark, "-r", str(files.annotated), "-X", f"lua_script:{files.plugin}",
             "-Y", expression, "-T", "fields", "-e", "frame.number",
@@ -671,7 +679,12 @@ def test_every_written_filter_selects_what_it_says(
         )
         # every selected frame was judged muted, in the finding's window
         assert all(truth[n][3] == "muted" for n in selected), (name, expression)
-        if finding.id == "audio-level-while-muted":
+        if "runs of frames, so: every packet of the stream" in description:
+            assert expression.startswith("ip") and max_ranges < MAX_RANGES
+            named = sorted((marks.frames | marks.context)[index].tolist())
+            assert set(named) <= set(selected)  # the finding's frames and their neighbours
+            assert all(named[0] <= n <= named[-1] for n in selected)
+        elif finding.id == "audio-level-while-muted":
             assert selected == [n for n in in_window if truth[n][0] and int(truth[n][0]) < 100]
         elif finding.id in ("media-continues-while-muted", "encoded-content-while-muted"):
             assert selected == in_window, name  # the stream's packets judged muted
