@@ -73,6 +73,8 @@ PROFILE_FILES: Final = ("decode_as_entries", "dfilter_macros", "dfilters", "pref
 # -- quoting: nothing from the input reaches a generated file as it came ------------------------
 def _escape(char: str) -> str:
     code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte of a path (surrogate escape)
+        return f"\\x{code - 0xDC00:02x}"
     if code < 0x100:
         return f"\\x{code:02x}"
     return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"

@@ -379,6 +379,7 @@ def test_quoting_helpers() -> None:
     )
     assert wireshark.lua_string('a\n"]]\\ é\x00') == '"a\\010\\034]]\\092 \\195\\169\\000"'
     assert wireshark.lua_string(Path("x\udcff")) == '"x\\255"'  # a path's undecodable byte
+    assert wireshark.one_line("x\udcff\ud800") == "x\\xff\\ud800"
     assert wireshark.dfilter_string('a"\\\n é') == '"a\\x22\\x5c\\x0a \\xc3\\xa9"'
     assert wireshark.md_text("<b> [x](javascript:1) *e* `c` |") == (
         "\\<b\\> \\[x\\](javascript\\:1) \\*e\\* \\`c\\` \\|"
@@ -467,7 +468,8 @@ def test_tshark_loads_the_plugin_for_any_name_and_runs_nothing(
 def _hostile_session(root: Path) -> tuple[Path, str]:
     """chromium-telemetry-http in a folder whose path holds every payload, its telemetry
     endpoint and flow ids rewritten in events.jsonl to carry them too (NUL included)."""
-    folder = root.joinpath(*(f"s{i}{p}" for i, p in enumerate(PAYLOADS)))
+    # a folder name that is not UTF-8 (bytes 0xff 0xe2) too
+    folder = root.joinpath(*(f"s{i}{p}" for i, p in enumerate(PAYLOADS)), "bytes\udcff\udce2")
     shutil.copytree(CAPTURES / "chromium-telemetry-http", folder)
     endpoint = "http://x/" + "".join(PAYLOADS[:5]) + "\x00\u2028"
     events = folder / "events.jsonl"
