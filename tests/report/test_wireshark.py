@@ -491,6 +491,20 @@ def hostile(
     return analysis, wireshark.write_wireshark(analysis, folder.parent / "ws"), endpoint
 
 
+def _read_dfilters(text: str) -> list[tuple[str, str]]:
+    """Wireshark's reading of a ``dfilters`` line (ui/filter_files.c): a quoted name in which a
+    backslash escapes the next character, then the expression to the end of the line."""
+    out = []
+    for line in text.split("\n"):
+        if not line:
+            continue
+        assert line[0] == '"', line
+        match = re.match(r'"((?:[^"\\]|\\.)*)" (.+)', line)
+        assert match is not None, line
+        out.append((re.sub(r"\\(.)", r"\1", match.group(1)), match.group(2)))
+    return out
+
+
 def test_hostile_names_reach_every_file_as_data(
     hostile: tuple[Analysis, wireshark.WiresharkFiles, str],
 ) -> None:
@@ -507,6 +521,11 @@ def test_hostile_names_reach_every_file_as_data(
                 assert line.startswith(SHOWN_ON[name]), (name, line)
     filters = files.filters.read_text()
     assert wireshark.one_line(endpoint) in filters
+    saved = _read_dfilters((files.directory / "dfilters").read_text())
+    named = wireshark.named_filters(analysis, wireshark.flags(analysis))
+    assert saved == [
+        (wireshark.one_line(f"{f.name}: {f.description}"), f.expression) for f in named
+    ]
     readme = files.readme.read_text()
     assert wireshark.md_code(analysis.inputs.capture) in readme
     assert "<script>" not in readme.replace(wireshark.md_code(analysis.inputs.capture), "")
@@ -694,3 +713,13 @@ def test_every_written_filter_selects_what_it_says(
             assert in_window == [] and not stream_frames & set(selected), name
         else:
             assert selected == sorted(marks.frames[index].tolist()), name
+
+
+@given(description=st.one_of(any_text, st.sampled_from(PAYLOADS)))
+def test_dfilters_names_read_back_as_shown(description: str) -> None:
+    """A description (a finding's title can hold a codec name from the SDP) is read back by
+    Wireshark's rules as its one-line form, the expression untouched."""
+    item = wireshark.NamedFilter("mutecheck_F1", description, 'frame.comment contains "(F1 "')
+    saved = _read_dfilters(wireshark.dfilters([item]))
+    assert saved == [(wireshark.one_line(f"mutecheck_F1: {description}"), item.expression)]
+    assert len(f"# {wireshark.one_line(description)}".splitlines()) == 1  # as in filters.txt
