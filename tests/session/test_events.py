@@ -30,6 +30,8 @@ from decoders.session.events import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent.parent
+T0 = 1_795_989_000.0
+"""A plausible epoch time (December 2026): the reader refuses times before 1990 or after 2100."""
 
 
 def test_make_event_puts_t_and_kind_first() -> None:
@@ -69,28 +71,36 @@ def test_writer_flushes_every_line(tmp_path: Path, buffering: int) -> None:
     path = tmp_path / "events.jsonl"
     with path.open("ab", buffering=buffering) as stream:
         writer = EventWriter(stream)
-        writer.write(make_event("session_start", 1.0, version=1))
+        writer.write(make_event("session_start", T0 + 1, version=1))
         assert path.read_bytes().count(b"\n") == 1  # on disk before the file is closed
-        writer.write_all([make_event("mute", 2.0, state="muted"), make_event("mute", 3.0)])
+        writer.write_all(
+            [
+                make_event("mute", T0 + 2, state="muted", source="mark"),
+                make_event("warning", T0 + 3),
+            ]
+        )
         assert path.read_bytes().count(b"\n") == 3
         assert writer.written == 3
     with path.open("rb") as stream:
-        assert [event["t"] for event in read_events(stream)] == [1.0, 2.0, 3.0]
+        assert [event["t"] for event in read_events(stream)] == [T0 + 1, T0 + 2, T0 + 3]
 
 
 def test_reader_skips_blank_lines_and_a_cut_last_line() -> None:
-    data = b'{"t":1,"kind":"mute"}\n\n{"t":2.5,"kind":"x"}\n{"t":3,"kind":"mu'
-    assert [event["t"] for event in read_events(io.BytesIO(data))] == [1, 2.5]
+    data = b'{"t":1795989001,"kind":"warning"}\n\n{"t":1795989002.5,"kind":"x"}\n{"t":3,"kind":"mu'
+    assert [event["t"] for event in read_events(io.BytesIO(data))] == [1795989001, 1795989002.5]
 
 
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (b'{"t":1,"kind":"mute"}\nnot json\n{"t":2,"kind":"mute"}\n', "line 2 is not JSON"),
+        (
+            b'{"t":1795989001,"kind":"x"}\nnot json\n{"t":1795989002,"kind":"x"}\n',
+            "line 2 is not JSON",
+        ),
         (b"[1, 2]\n", "line 1 is not a JSON object"),
-        (b'{"kind":"mute"}\n', "line 1 has no numeric t"),
-        (b'{"t":true,"kind":"mute"}\n', "line 1 has no numeric t"),
-        (b'{"t":1}\n', "line 1 has no kind"),
+        (b'{"kind":"mute"}\n', "line 1 has no usable t: t None is not a number"),
+        (b'{"t":true,"kind":"mute"}\n', "line 1 has no usable t: t True is not a number"),
+        (b'{"t":1795989001}\n', "line 1 has no kind"),
     ],
 )
 def test_reader_names_the_broken_line(data: bytes, message: str) -> None:
