@@ -321,6 +321,8 @@ def _manifest(path: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise InputError(f"{path}: not a JSON manifest ({error})") from None
+    except RecursionError:
+        raise InputError(f"{path}: not a JSON manifest (nested too deep to read)") from None
     return data if isinstance(data, dict) else {}
 
 
