@@ -352,6 +352,39 @@ def _fallback_flows(inputs: Inputs, resolved: Resolved, check: EventsCheck | Non
     return flows if flows is not None and flows.is_file() else None
 
 
+def _joined(first: Unread | None, second: Unread | None) -> Unread | None:
+    if first is None or second is None:
+        return first or second
+    windows = (
+        None if first.windows is None or second.windows is None else first.windows | second.windows
+    )
+    return Unread(f"{first.note}; {second.note}", windows)
+
+
+def _unread_values(events: list[Event], timeline: Timeline) -> Unread | None:
+    """Telemetry sent in a mute window whose volume fields all had no readable value (the addon
+    writes a non-finite or huge number as null): a volume field left, its value is unknown."""
+    windows: set[int] = set()
+    count = 0
+    for event in events:
+        fields = event.get("fields")
+        if event.get("kind") != "telemetry" or not isinstance(fields, list) or not fields:
+            continue
+        if any(isinstance(f, dict) and f.get("value") is not None for f in fields):
+            continue
+        label = timeline.segment_at(float(event["t"]) + timeline.clock_offset)
+        if label >= 0:
+            windows.add(label)
+            count += 1
+    if not windows:
+        return None
+    return Unread(
+        f"{count} telemetry message(s) sent while muted had volume fields without a readable "
+        "value (not a finite number): what they carried was not judged",
+        frozenset(windows),
+    )
+
+
 def _unread(check: EventsCheck | None, timeline: Timeline) -> Unread | None:
     """What the lost lines of events.jsonl may hide, when nothing was read instead: the windows
     a lost telemetry/blocked/media line falls in, or every window when its time or kind is
@@ -558,7 +591,7 @@ def analyze(inputs: Inputs) -> Analysis:
         reference = dataclasses.replace(reference, alignment=alignment)
 
     relayed = judge_relayed(scan, timeline)  # media relayed through TLS: sizes and timing
-    unread = _unread(check, timeline)
+    unread = _joined(_unread(check, timeline), _unread_values(telemetry_events, timeline))
     offset = inputs.clock_offset
     server_mutes = [
         dataclasses.replace(
