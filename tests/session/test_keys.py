@@ -198,10 +198,10 @@ def test_sdes_unusable_lines_become_notes() -> None:
 def test_sdes_keys_from_addon_events(tmp_path: Path) -> None:
     offer = (SDES / "offer.sdp").read_text()
     events = [
-        {"t": 1.0, "kind": "session_start"},
-        {"t": 2.0, "kind": "sdp", "role": "offer", "sdp": offer},
-        {"t": 3.0, "kind": "sdp", "role": "answer", "sdp": "v=0\r\nbroken"},
-        {"t": 4.0, "kind": "sdp", "role": "answer", "sdp": "a=crypto:1 junk\r\n"},
+        {"t": 1795989001.0, "kind": "session_start"},
+        {"t": 1795989002.0, "kind": "sdp", "role": "offer", "sdp": offer},
+        {"t": 1795989003.0, "kind": "sdp", "role": "answer", "sdp": "v=0\r\nbroken"},
+        {"t": 1795989004.0, "kind": "sdp", "role": "answer", "sdp": "a=crypto:1 junk\r\n"},
     ]
     found = k.keys_from_events(events)
     assert len(found.keys) == 3
