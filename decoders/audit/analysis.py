@@ -60,7 +60,7 @@ from decoders.audit.sides import (
 )
 from decoders.audit.verdict import Unread, Verdict, decide
 from decoders.errors import CaptureError, MalformedPacket
-from decoders.session.events import TIMED, Event, UnusableLine, read_events
+from decoders.session.events import TIMED, Event, UnusableLine, event_problem, read_events
 from decoders.session.rulefiles import rule_set
 from decoders.session.sdpsources import SessionSdp
 from decoders.session.signaling import MuteRule
@@ -352,6 +352,14 @@ def _fallback_flows(inputs: Inputs, resolved: Resolved, check: EventsCheck | Non
     return flows if flows is not None and flows.is_file() else None
 
 
+def _flows_note(lost: list[UnusableLine], path: Path) -> str:
+    first = lost[0]
+    return (
+        f"{len(lost)} event(s) replayed from {path.name} could not be used (event {first.line} "
+        f"{first.reason}): what they said was not judged"
+    )
+
+
 def _joined(first: Unread | None, second: Unread | None) -> Unread | None:
     if first is None or second is None:
         return first or second
@@ -414,14 +422,29 @@ def _rules(inputs: Inputs) -> tuple[MuteRule, ...]:
         raise InputError(f"--rules {inputs.rules}: {error}") from None
 
 
-def _replay(path: Path, rules: tuple[MuteRule, ...]) -> list[Event]:
+def _replay(
+    path: Path, rules: tuple[MuteRule, ...], lost: list[UnusableLine] | None = None
+) -> list[Event]:
+    """The events flows.mitm gives; with ``lost``, those that break the events format (a flow
+    whose saved time is no plausible time) are left out and appended to it."""
     try:
         with path.open("rb") as fo:
-            return replay_flows(fo, rules)
+            events = replay_flows(fo, rules)
     except ImportError:
         raise InputError("reading flows.mitm needs mitmproxy (pip install mitmproxy)") from None
     except ValueError as error:
         raise InputError(f"{path}: {error}") from None
+    if lost is None:
+        return events
+    good = []
+    for number, event in enumerate(events, start=1):
+        reason = event_problem(event)
+        if reason is None:
+            good.append(event)
+        else:
+            kind = event.get("kind")
+            lost.append(UnusableLine(number, reason, kind if isinstance(kind, str) else None))
+    return good
 
 
 def judged_rules(events: list[Event]) -> frozenset[str] | None:
@@ -486,8 +509,11 @@ def analyze(inputs: Inputs) -> Analysis:
     elif check is not None and check.unusable:
         warnings.append(check.summary())
     telemetry_events = events
+    flows_lost: list[UnusableLine] = []
     if resolved.telemetry_source == "flows" and resolved.flows is not None:
-        telemetry_events = _replay(resolved.flows, rules)
+        telemetry_events = _replay(resolved.flows, rules, flows_lost)
+        if flows_lost:
+            warnings.append(_flows_note(flows_lost, resolved.flows))
     mute_events = events if events else telemetry_events
     if fallback is not None:
         # marks told only to the addon (its console command) are in events.jsonl alone
@@ -592,6 +618,8 @@ def analyze(inputs: Inputs) -> Analysis:
 
     relayed = judge_relayed(scan, timeline)  # media relayed through TLS: sizes and timing
     unread = _joined(_unread(check, timeline), _unread_values(telemetry_events, timeline))
+    if any(u.may_hide_evidence for u in flows_lost) and resolved.flows is not None:
+        unread = _joined(unread, Unread(_flows_note(flows_lost, resolved.flows)))
     offset = inputs.clock_offset
     server_mutes = [
         dataclasses.replace(
