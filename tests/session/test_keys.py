@@ -618,3 +618,12 @@ def test_key_sources_in_a_folder(tmp_path: Path) -> None:
     assert sources.sdp == (tmp_path / "offer.sdp",)
     assert sources.keylog == tmp_path / "other.txt"
     assert sources.events is None
+
+
+def test_sdes_keys_from_events_past_unusable_lines(tmp_path: Path) -> None:
+    """A damaged line of events.jsonl (the audit counts it) does not cost the decryption."""
+    offer = (SDES / "offer.sdp").read_text()
+    path = tmp_path / "events.jsonl"
+    good = json.dumps({"t": 1795989002.0, "kind": "sdp", "role": "offer", "sdp": offer})
+    path.write_text('{"t": NaN, "kind": "session_start"}\n' + "[" * 100_000 + "\n" + good + "\n")
+    assert len(k.load_event_keys(path).keys) == 3
