@@ -200,13 +200,21 @@ def streams(
 
 def _session_sdp(files: SessionFiles, given: tuple[Path, ...]) -> SessionSdp:
     """The session's SDP from --sdp, offer/answer, events.jsonl or flows.mitm (in that order)."""
-    from decoders.session.events import read_events
+    from decoders.session.events import UnusableLine, read_events
     from decoders.session.sdpsources import session_sdp
 
     events: list[Event] = []
     if files.events is not None:
+        unusable: list[UnusableLine] = []
         with files.events.open("rb") as fo:
-            events = list(read_events(fo))
+            events = list(read_events(fo, unusable))
+        if unusable:  # read for SDP only: say what was left out, carry on
+            first = unusable[0]
+            click.echo(
+                f"mutecheck: warning: {files.events}: {len(unusable)} line(s) could not be used "
+                f"(line {first.line} {first.reason})",
+                err=True,
+            )
     flows = files.folder / "flows.mitm" if files.folder is not None else None
 
     def replay() -> list[Event]:

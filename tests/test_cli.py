@@ -202,3 +202,20 @@ def test_signals_usage_errors(tmp_path: Path) -> None:
     # the flows hold the lab page's mark requests: without events.jsonl they are the marks
     assert run("signals", str(unmarked)).returncode == 0
     assert "Traceback" not in result.stderr
+
+
+def test_streams_reads_past_unusable_event_lines(tmp_path: Path) -> None:
+    """events.jsonl is read for SDP only: a damaged line is a one-line warning, not the end."""
+    import shutil
+
+    folder = tmp_path / "session"
+    shutil.copytree(UI_ONLY, folder)
+    lines = (folder / "events.jsonl").read_bytes().splitlines()
+    lines[0] = b'{"t":NaN,' + lines[0].split(b",", 1)[1]
+    lines.insert(1, b"[" * 100_000 + b"]" * 100_000)
+    (folder / "events.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    result = run("streams", str(folder))
+    assert result.returncode == 0, result.stderr
+    assert "opus (111)" in result.stdout
+    (warning,) = result.stderr.splitlines()
+    assert warning.startswith("mutecheck: warning: ") and "2 line(s) could not be used" in warning

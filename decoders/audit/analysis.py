@@ -58,15 +58,15 @@ from decoders.audit.sides import (
     relabel,
     undecided,
 )
-from decoders.audit.verdict import Verdict, decide
+from decoders.audit.verdict import Unread, Verdict, decide
 from decoders.errors import CaptureError, MalformedPacket
-from decoders.session.events import Event, read_events
+from decoders.session.events import TIMED, Event, UnusableLine, event_problem, read_events
 from decoders.session.rulefiles import rule_set
 from decoders.session.sdpsources import SessionSdp
 from decoders.session.signaling import MuteRule
 from decoders.session.timeline import (
-    EPOCH_MIN,
     GRACE_DEFAULT,
+    UNMUTED,
     MuteInterval,
     Timeline,
     build_timeline,
@@ -75,6 +75,7 @@ from decoders.session.timeline import (
     parse_timeline_text,
     scoped_mutes,
 )
+from decoders.session.times import EPOCH_MIN, timeline_seconds
 
 ALIGNED_LAG_S: Final = 0.5
 """Once the unmuted stream aligns the reference, leaks are searched within this of its lag."""
@@ -171,6 +172,45 @@ class ReferenceInfo:
         }
 
 
+@dataclass(frozen=True)
+class EventsCheck:
+    """How much of ``events.jsonl`` could be used, and what was read instead of the rest."""
+
+    file: str
+    lines: int
+    unusable: tuple[UnusableLine, ...]
+    replaced_by: str | None = None
+    """``flows.mitm`` when the telemetry and mute signals were read from it instead."""
+
+    @property
+    def damaged(self) -> bool:
+        """Some lost line could have held evidence."""
+        return any(u.may_hide_evidence for u in self.unusable)
+
+    def summary(self) -> str:
+        """``3 of 38 lines of events.jsonl could not be used (line 7 has no usable t: ...)``."""
+        first = self.unusable[0]
+        more = f"; {len(self.unusable) - 1} more" if len(self.unusable) > 1 else ""
+        return (
+            f"{len(self.unusable)} of {self.lines} line(s) of {Path(self.file).name} could not "
+            f"be used (line {first.line} {first.reason}{more})"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "lines": self.lines,
+            "unusable_count": len(self.unusable),
+            "unusable": [u.to_json() for u in self.unusable[:MAX_UNUSABLE_SHOWN]],
+            "may_hide_evidence": self.damaged,
+            "replaced_by": self.replaced_by,
+        }
+
+
+MAX_UNUSABLE_SHOWN: Final = 100
+"""Unusable lines listed in report.json one by one (all are counted)."""
+
+
 @dataclass
 class Analysis:
     """Everything one audit found; :mod:`decoders.report.analysis_json` writes it out."""
@@ -190,6 +230,8 @@ class Analysis:
     """When the muted side is unknown: each address that may be it, judged as if it were."""
     relayed: RelayedMeasurement | None = None
     """Media relayed through TLS (TURN over TLS): channels judged by sizes and timing."""
+    events_check: EventsCheck | None = None
+    """How much of events.jsonl could be used (None: no events.jsonl read)."""
 
 
 def _given(path: Path | None, what: str) -> Path | None:
@@ -279,6 +321,8 @@ def _manifest(path: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise InputError(f"{path}: not a JSON manifest ({error})") from None
+    except RecursionError:
+        raise InputError(f"{path}: not a JSON manifest (nested too deep to read)") from None
     return data if isinstance(data, dict) else {}
 
 
@@ -290,12 +334,83 @@ def _manifest_reference(folder: Path, manifest: dict[str, Any]) -> Path | None:
     return next((p for p in candidates if p.is_file()), None)
 
 
-def _read_events(path: Path) -> list[Event]:
-    try:
-        with path.open("rb") as fo:
-            return list(read_events(fo))
-    except MalformedPacket as error:
-        raise InputError(f"{path}: {error}") from None
+def _read_events(path: Path) -> tuple[list[Event], EventsCheck]:
+    """The usable events, and every line that was not (counted, never a reason to stop)."""
+    unusable: list[UnusableLine] = []
+    with path.open("rb") as fo:
+        events = list(read_events(fo, unusable))
+    return events, EventsCheck(str(path), len(events) + len(unusable), tuple(unusable))
+
+
+def _fallback_flows(inputs: Inputs, resolved: Resolved, check: EventsCheck | None) -> Path | None:
+    """flows.mitm, to read instead of an events.jsonl whose lost lines could hold evidence."""
+    if check is None or not check.damaged or "flows" in inputs.ignore:
+        return None
+    flows = inputs.flows or (
+        resolved.session_dir / "flows.mitm" if resolved.session_dir is not None else None
+    )
+    return flows if flows is not None and flows.is_file() else None
+
+
+def _flows_note(lost: list[UnusableLine], path: Path) -> str:
+    first = lost[0]
+    return (
+        f"{len(lost)} event(s) replayed from {path.name} could not be used (event {first.line} "
+        f"{first.reason}): what they said was not judged"
+    )
+
+
+def _joined(first: Unread | None, second: Unread | None) -> Unread | None:
+    if first is None or second is None:
+        return first or second
+    windows = (
+        None if first.windows is None or second.windows is None else first.windows | second.windows
+    )
+    return Unread(f"{first.note}; {second.note}", windows)
+
+
+def _unread_values(events: list[Event], timeline: Timeline) -> Unread | None:
+    """Telemetry sent in a mute window whose volume fields all had no readable value (the addon
+    writes a non-finite or huge number as null): a volume field left, its value is unknown."""
+    windows: set[int] = set()
+    count = 0
+    for event in events:
+        fields = event.get("fields")
+        if event.get("kind") != "telemetry" or not isinstance(fields, list) or not fields:
+            continue
+        if any(isinstance(f, dict) and f.get("value") is not None for f in fields):
+            continue
+        label = timeline.segment_at(float(event["t"]) + timeline.clock_offset)
+        if label >= 0:
+            windows.add(label)
+            count += 1
+    if not windows:
+        return None
+    return Unread(
+        f"{count} telemetry message(s) sent while muted had volume fields without a readable "
+        "value (not a finite number): what they carried was not judged",
+        frozenset(windows),
+    )
+
+
+def _unread(check: EventsCheck | None, timeline: Timeline) -> Unread | None:
+    """What the lost lines of events.jsonl may hide, when nothing was read instead: the windows
+    a lost telemetry/blocked/media line falls in, or every window when its time or kind is
+    unknown or it was a mute or SDP line (those change the windows or the streams)."""
+    if check is None or not check.damaged or check.replaced_by is not None:
+        return None
+    windows: set[int] = set()
+    for line in check.unusable:
+        if not line.may_hide_evidence:
+            continue
+        if line.kind not in TIMED or line.t is None:
+            return Unread(f"{check.summary()}: what they said was not judged")
+        label = timeline.segment_at(line.t + timeline.clock_offset)
+        if label != UNMUTED and label >= 0:
+            windows.add(label)
+    if not windows:
+        return None
+    return Unread(f"{check.summary()}: what they said was not judged", frozenset(windows))
 
 
 def _rules(inputs: Inputs) -> tuple[MuteRule, ...]:
@@ -307,14 +422,29 @@ def _rules(inputs: Inputs) -> tuple[MuteRule, ...]:
         raise InputError(f"--rules {inputs.rules}: {error}") from None
 
 
-def _replay(path: Path, rules: tuple[MuteRule, ...]) -> list[Event]:
+def _replay(
+    path: Path, rules: tuple[MuteRule, ...], lost: list[UnusableLine] | None = None
+) -> list[Event]:
+    """The events flows.mitm gives; with ``lost``, those that break the events format (a flow
+    whose saved time is no plausible time) are left out and appended to it."""
     try:
         with path.open("rb") as fo:
-            return replay_flows(fo, rules)
+            events = replay_flows(fo, rules)
     except ImportError:
         raise InputError("reading flows.mitm needs mitmproxy (pip install mitmproxy)") from None
     except ValueError as error:
         raise InputError(f"{path}: {error}") from None
+    if lost is None:
+        return events
+    good = []
+    for number, event in enumerate(events, start=1):
+        reason = event_problem(event)
+        if reason is None:
+            good.append(event)
+        else:
+            kind = event.get("kind")
+            lost.append(UnusableLine(number, reason, kind if isinstance(kind, str) else None))
+    return good
 
 
 def judged_rules(events: list[Event]) -> frozenset[str] | None:
@@ -364,12 +494,33 @@ def analyze(inputs: Inputs) -> Analysis:
     resolved = resolve(inputs)
     rules = _rules(inputs)
     warnings: list[str] = []
-    events: list[Event] = _read_events(resolved.events) if resolved.events else []
+    events: list[Event] = []
+    check: EventsCheck | None = None
+    if resolved.events:
+        events, check = _read_events(resolved.events)
+    fallback = _fallback_flows(inputs, resolved, check)
+    if fallback is not None and check is not None:
+        resolved = dataclasses.replace(resolved, flows=fallback, telemetry_source="flows")
+        check = dataclasses.replace(check, replaced_by=fallback.name)
+        warnings.append(
+            f"{check.summary()}: the telemetry and the app's mute signals were read from "
+            f"{fallback.name} instead"
+        )
+    elif check is not None and check.unusable:
+        warnings.append(check.summary())
     telemetry_events = events
+    flows_lost: list[UnusableLine] = []
     if resolved.telemetry_source == "flows" and resolved.flows is not None:
-        telemetry_events = _replay(resolved.flows, rules)
+        telemetry_events = _replay(resolved.flows, rules, flows_lost)
+        if flows_lost:
+            warnings.append(_flows_note(flows_lost, resolved.flows))
     mute_events = events if events else telemetry_events
-    if events:
+    if fallback is not None:
+        # marks told only to the addon (its console command) are in events.jsonl alone
+        kept = [e for e in events if e.get("kind") == "mute" and e.get("source") == "mark"]
+        replayed = [e for e in telemetry_events if e.get("kind") == "mute"]
+        mute_events = sorted(kept + replayed, key=lambda e: float(e["t"]))
+    elif events:
         mute_events, note = _rule_signals(inputs, resolved, events, rules)
         if note is not None:
             warnings.append(note)
@@ -466,6 +617,9 @@ def analyze(inputs: Inputs) -> Analysis:
         reference = dataclasses.replace(reference, alignment=alignment)
 
     relayed = judge_relayed(scan, timeline)  # media relayed through TLS: sizes and timing
+    unread = _joined(_unread(check, timeline), _unread_values(telemetry_events, timeline))
+    if any(u.may_hide_evidence for u in flows_lost) and resolved.flows is not None:
+        unread = _joined(unread, Unread(_flows_note(flows_lost, resolved.flows)))
     offset = inputs.clock_offset
     server_mutes = [
         dataclasses.replace(
@@ -493,6 +647,7 @@ def analyze(inputs: Inputs) -> Analysis:
             side=side,
             relayed=relayed,
             signals_read=bool(mute_events) or resolved.telemetry_source is not None,
+            unread=unread,
         )
         return found, verdict
 
@@ -533,6 +688,7 @@ def analyze(inputs: Inputs) -> Analysis:
         warnings=warnings,
         candidates=candidates,
         relayed=relayed,
+        events_check=check,
     )
 
 
@@ -602,6 +758,10 @@ def _reference(
     if start is None:
         warnings.append(f"{path}: reference signal without a start time (--reference-start)")
         return ReferenceInfo("not used: no start time", file=str(path)), None
+    try:
+        start = timeline_seconds(start, resolved.reference_start_source or "--reference-start")
+    except ValueError as error:
+        raise InputError(str(error)) from None
     if start < EPOCH_MIN:
         if span is None:
             raise InputError("a relative --reference-start needs a capture")

@@ -28,6 +28,11 @@ Media relayed through TLS (:mod:`decoders.audit.relayed`) is judged from record 
 timing alone: a leak found only there is capped at :data:`TLS_CONTENT_CAP` (0.8), "no leak" at
 :data:`TLS_NO_LEAK_CAP` (0.7), and the reason says it was judged through TLS.
 
+When input that could have held evidence was lost before judging (lines of ``events.jsonl``
+that could not be used, with no ``flows.mitm`` to read instead: :class:`Unread`), "no leak" in
+the windows it concerns is capped at :data:`DAMAGED_NO_LEAK_CAP` (medium) and the reason says
+what was lost: damaged input never makes a high-confidence "no leak".
+
 The exit code of ``mutecheck analyze`` encodes the verdict (:data:`EXIT_CODES`).
 """
 
@@ -58,6 +63,21 @@ TLS_CONTENT_CAP: Final = 0.8
 TLS_NO_LEAK_CAP: Final = 0.7
 """Highest confidence of "no leak" when part of the media was judged through TLS."""
 TLS_PREFIX: Final = "tls-"
+DAMAGED_NO_LEAK_CAP: Final = 0.6
+"""Highest confidence of "no leak" in a window that lost input could have held evidence for."""
+
+
+@dataclass(frozen=True, slots=True)
+class Unread:
+    """Input lost before judging that could have held evidence (e.g. unusable events)."""
+
+    note: str
+    """What was lost, for the reason, e.g. ``3 lines of events.jsonl could not be used``."""
+    windows: frozenset[int] | None = None
+    """The mute windows it concerns (None: any of them)."""
+
+    def concerns(self, window: int) -> bool:
+        return self.windows is None or window in self.windows
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,9 +166,11 @@ def decide(
     side: LocalSide | None = None,
     relayed: RelayedMeasurement | None = None,
     signals_read: bool = False,
+    unread: Unread | None = None,
 ) -> Verdict:
     """Judge every window, then the session (see the module docstring). ``signals_read``:
-    the addon's events (or flows) were read, so marks and the app's own signals were sought."""
+    the addon's events (or flows) were read, so marks and the app's own signals were sought;
+    ``unread``: what was lost, capping "no leak" in the windows it concerns."""
     if timeline.empty:
         return Verdict("inconclusive", 0.0, no_interval_reason(signals_read), (), NO_INTERVAL_HINT)
     checked_telemetry = telemetry is not None and telemetry.source is not None
@@ -158,7 +180,9 @@ def decide(
         )
     cap = SIDE_CAPS.get(side.confidence) if side is not None else None
     windows = tuple(
-        _window(w, findings, timeline, media, checked_telemetry, cap, relayed, side)
+        _capped(
+            _window(w, findings, timeline, media, checked_telemetry, cap, relayed, side), unread
+        )
         for w in timeline.windows
     )
     judged = [w for w in windows if w.verdict != "inconclusive"]
@@ -181,12 +205,28 @@ def decide(
         reason = best.reason
         if len(windows) > 1:
             reason += f" (in {len(same)} of {len(windows)} mute windows)"
+    lost = unread is not None and any(unread.concerns(w.window) for w in same)
+    if verdict == "no-leak" and unread is not None and lost and unread.note not in reason:
+        reason += f"; {unread.note}"
     skipped = len(windows) - len(judged)
     if skipped:
         reason += f"; {skipped} window(s) could not be judged"
     if cap is not None and side is not None and media is not None:
         reason += f"; the muted side was {_how(side)}: pass --local ADDR to confirm"
     return Verdict(verdict, confidence, reason, windows)
+
+
+def _capped(verdict: WindowVerdict, unread: Unread | None) -> WindowVerdict:
+    """ "No leak" in a window that lost input concerns: at most medium, and the reason says why."""
+    if unread is None or verdict.verdict != "no-leak" or not unread.concerns(verdict.window):
+        return verdict
+    return WindowVerdict(
+        verdict.window,
+        verdict.verdict,
+        min(verdict.confidence, DAMAGED_NO_LEAK_CAP),
+        f"{verdict.reason}; {unread.note}",
+        verdict.findings,
+    )
 
 
 def _how(side: LocalSide) -> str:

@@ -161,6 +161,7 @@ def report_document(analysis: Analysis) -> dict[str, Any]:
             analysis.relayed.to_json(analysis.local) if analysis.relayed is not None else []
         ),
         "telemetry": telemetry_json(analysis.telemetry),
+        "events_file": analysis.events_check.to_json() if analysis.events_check else None,
         "decoded_audio": analysis.decoded.to_json(),
         "reference": analysis.reference.to_json(),
         "warnings": list(analysis.warnings),

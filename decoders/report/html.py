@@ -373,6 +373,14 @@ def measured(analysis: Analysis) -> list[dict[str, str]]:
             else "not checked: no events.jsonl or flows.mitm",
         )
     )
+    check = analysis.events_check
+    if check is not None and check.unusable:
+        detail = check.summary()
+        if check.replaced_by:
+            detail += f"; the telemetry and mute signals were read from {check.replaced_by}"
+        elif check.damaged:
+            detail += "; what they said was not judged"
+        items.append(_item("Events (events.jsonl)", "partly", detail))
     reference = analysis.reference
     items.append(
         _item(

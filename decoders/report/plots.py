@@ -57,11 +57,12 @@ def time_axis(analysis: Analysis) -> TimeAxis:
     times += [m.t + offset for m in analysis.telemetry.messages]
     for window in analysis.timeline.windows:
         times += [window.start, window.end]
+    times = [t for t in times if math.isfinite(t)]  # a time that is no time is not drawn
     if not times:
         return TimeAxis(0.0, 1.0)
     origin = media.span[0] if media is not None and media.span is not None else min(times)
     end = max(times) - origin
-    return TimeAxis(origin, end if end > 0 else 1.0)
+    return TimeAxis(origin, end if end > 0 and math.isfinite(end) else 1.0)
 
 
 def mute_bands(timeline: Timeline, axis: TimeAxis) -> list[Band]:
@@ -98,13 +99,17 @@ def _seconds(media: MediaMeasurement, rows: np.ndarray, axis: TimeAxis) -> np.nd
 def rate_bin_seconds(axis: TimeAxis) -> float:
     """Bin width for packet rates: 0.5 s, or wider so that a chart has at most 400 bins."""
     width = max(RATE_BIN_MIN_S, axis.end / RATE_BINS_MAX)
+    if not math.isfinite(width):
+        return RATE_BIN_MIN_S  # an axis without an end: time_axis never makes one
     nice = [0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0]
     return next((n for n in nice if n >= width), math.ceil(width / 600.0) * 600.0)
 
 
 def rate_edges(end: float, bin_s: float) -> np.ndarray:
     """Bin edges from 0 to ``end``; a last bin shorter than half a bin joins the one before."""
-    count = max(1, math.floor(end / bin_s))
+    if not (math.isfinite(end) and math.isfinite(bin_s) and bin_s > 0):
+        return np.array([0.0, 1.0])
+    count = max(1, min(RATE_BINS_MAX * 2, math.floor(end / bin_s)))
     edges = np.arange(count + 1, dtype=np.float64) * bin_s
     if end - edges[-1] >= bin_s / 2 or (count == 1 and end > edges[-1]):
         edges = np.append(edges, end)

@@ -183,6 +183,7 @@ def _not_checked(doc: dict[str, Any]) -> list[str]:
         out.append("the media: no capture")
     if doc["telemetry"]["source"] is None:
         out.append("telemetry: no events.jsonl or flows.mitm")
+    out += _unusable_events(doc.get("events_file"))
     decoded = doc["decoded_audio"]
     if decoded["status"] != "measured" and doc.get("capture") is not None:
         out.append(f"decoded audio: {decoded['reason'].removeprefix('not measured: ')}")
@@ -190,6 +191,21 @@ def _not_checked(doc: dict[str, Any]) -> list[str]:
     if reference["status"] != "used":
         out.append(f"correlation with the microphone's signal: {reference['status']}")
     return out
+
+
+def _unusable_events(check: dict[str, Any] | None) -> list[str]:
+    """``events.jsonl: 3 of 38 lines could not be used (line 7 has no usable t: ...)``."""
+    if not check or not check.get("unusable_count"):
+        return []
+    shown = check.get("unusable") or []
+    first = f" (line {shown[0]['line']} {shown[0]['reason']})" if shown else ""
+    name = str(check.get("file", "events.jsonl")).rsplit("/", 1)[-1]
+    text = f"{name}: {check['unusable_count']} of {check['lines']} line(s) could not be used{first}"
+    if check.get("replaced_by"):
+        text += f"; the telemetry and mute signals were read from {check['replaced_by']} instead"
+    elif check.get("may_hide_evidence"):
+        text += "; what they said was not judged"
+    return [text]
 
 
 STREAM_HEADERS = ("stream", "media", "packets", "pkts/s", "payload B (median)", "level (median)")

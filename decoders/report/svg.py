@@ -149,9 +149,13 @@ class _Frame:
         self.right = width - _RIGHT
         self.bottom = height - _BOTTOM
         self.x0, self.x1 = x_range
+        if not (math.isfinite(self.x0) and math.isfinite(self.x1)):
+            self.x0, self.x1 = 0.0, 1.0  # a range that is no range: an empty chart, not a crash
         if self.x1 <= self.x0:
             self.x1 = self.x0 + 1.0
         self.y0, self.y1 = y_range
+        if not (math.isfinite(self.y0) and math.isfinite(self.y1)) or self.y1 <= self.y0:
+            self.y0, self.y1 = 0.0, 1.0
 
     def px(self, x: Floats | float) -> Floats:
         scale = (self.right - self.left) / (self.x1 - self.x0)
@@ -277,6 +281,8 @@ def _bands_svg(frame: _Frame, bands: Sequence[Band], *, labels: bool = True) -> 
     texts = []
     grace_end = {b.start: b.end for b in bands if b.kind == "grace"}
     for band in sorted(bands, key=lambda b: b.kind == "grace"):  # grace drawn over muted
+        if not (math.isfinite(band.start) and math.isfinite(band.end)):
+            continue
         x0 = float(_clip(frame.px(band.start), frame.left, frame.right))
         x1 = float(_clip(frame.px(band.end), frame.left, frame.right))
         if x1 <= x0:
@@ -467,6 +473,8 @@ def render_lanes(
             f'fill="#222">{escape(lane.label)}</text>'
         )
         for start, end in lane.intervals:
+            if not (math.isfinite(start) and math.isfinite(end)):
+                continue
             x0 = float(_clip(frame.px(start), frame.left, frame.right))
             x1 = float(_clip(frame.px(end), frame.left, frame.right))
             body.append(

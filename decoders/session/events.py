@@ -6,6 +6,13 @@ object with at least ``t`` (Unix epoch seconds, float, the proxy's clock) and ``
 flushed one at a time, so a proxy killed with ``kill -9`` loses at most the line being written, and
 :func:`read_events` skips such a cut last line.
 
+A line is *usable* when it is a JSON object whose ``t`` is a plausible epoch time
+(:mod:`decoders.session.times`), whose ``kind`` is a string, and whose fields the analyser reads
+have their documented types (:func:`event_problem`). The reader either raises on the first
+unusable line (strict) or skips each one and reports it as an :class:`UnusableLine` (line
+number, reason, and the kind and time when they could still be read), so that the audit can say
+what it could not check instead of silently judging without it.
+
 :class:`MuteTimeline` merges the mute states of three sources (``mark``: the person testing;
 ``app``: what the app itself signalled; ``rule``: a user rule) into one timeline. A source
 counts only when it changes its own state (an app repeating "unmuted" every ten seconds does not
@@ -15,20 +22,48 @@ undo a mark), and then the latest change of any source decides.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import json
 import math
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, Final
 
 from decoders.errors import MalformedPacket
+from decoders.session.times import epoch_seconds
 
 FORMAT: Final = "mutecheck-events"
 VERSION: Final = 1
 KINDS: Final = ("session_start", "sdp", "mute", "telemetry", "blocked", "warning", "media")
 SOURCES: Final = ("mark", "app", "rule")
 
+HARMLESS: Final = ("session_start", "warning")
+"""Kinds whose loss hides no evidence the audit judges (the findings are in other kinds)."""
+TIMED: Final = ("telemetry", "blocked", "media")
+"""Kinds that are evidence only at their own time: lost outside a mute window, nothing is lost."""
+
 Event = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class UnusableLine:
+    """A line of ``events.jsonl`` that could not be used, and what could still be read of it."""
+
+    line: int
+    reason: str
+    kind: str | None = None
+    """The event's kind when it could be read (None: unknown, could have been any)."""
+    t: float | None = None
+    """The event's time when it could be read and is plausible."""
+
+    @property
+    def may_hide_evidence(self) -> bool:
+        """Could the lost event have changed the verdict (anything but :data:`HARMLESS`)?"""
+        return self.kind not in HARMLESS
+
+    def to_json(self) -> dict[str, Any]:
+        return {"line": self.line, "reason": self.reason, "kind": self.kind, "t": self.t}
 
 
 def make_event(kind: str, t: float, **fields: Any) -> Event:
@@ -86,32 +121,135 @@ class EventWriter:
             self.write(event)
 
 
-def read_events(stream: IO[bytes]) -> Iterator[Event]:
-    """The events of an open ``events.jsonl`` (binary mode), in file order.
+def read_events(stream: IO[bytes], unusable: list[UnusableLine] | None = None) -> Iterator[Event]:
+    """The usable events of an open ``events.jsonl`` (binary mode), in file order.
 
     Blank lines are skipped; a last line without its newline that is not JSON is the line a
-    killed writer was writing and is skipped too. Any other line that is not a JSON object with
-    a numeric ``t`` and a string ``kind`` raises MalformedPacket naming the line.
+    killed writer was writing. Strict (``unusable`` None): that cut line is skipped, and any
+    other unusable line (:func:`event_problem`, or not JSON) raises MalformedPacket naming the
+    line. Collecting (a list given): every unusable line, the cut one too, is appended to
+    ``unusable`` and skipped.
     """
     number = 0
     for raw in stream:
         number += 1
         if not raw.strip():
             continue
+        problem = _line_problem(raw, number)
+        if isinstance(problem, dict):
+            yield problem
+        elif unusable is not None:
+            unusable.append(problem)
+        elif not problem.reason.startswith(CUT_SHORT):
+            raise MalformedPacket(f"events.jsonl line {number} {problem.reason}")
+
+
+CUT_SHORT: Final = "is cut short"
+_HEAD = re.compile(
+    rb'^\s*\{\s*"t"\s*:\s*(-?[0-9][0-9.eE+-]{0,30})\s*,\s*"kind"\s*:\s*"([a-z_]{1,20})"'
+)
+"""The start every line the addon writes has: time and kind, readable in a line cut short."""
+
+
+def _line_problem(raw: bytes, number: int) -> Event | UnusableLine:
+    """The event of one line, or why it cannot be used."""
+    try:
+        event = json.loads(raw)
+    except RecursionError:
+        return _unreadable(raw, number, "is JSON nested too deep to read")
+    except ValueError as error:
+        if not raw.endswith(b"\n"):
+            return _unreadable(raw, number, f"{CUT_SHORT} (the proxy stopped while writing it)")
+        return _unreadable(raw, number, f"is not JSON: {error}")
+    if not isinstance(event, dict):
+        return UnusableLine(number, "is not a JSON object")
+    reason = event_problem(event)
+    if reason is None:
+        return event
+    kind = event.get("kind")
+    t: float | None = None
+    with contextlib.suppress(ValueError):
+        t = epoch_seconds(event.get("t"), "t")
+    return UnusableLine(number, reason, kind if isinstance(kind, str) else None, t)
+
+
+def _unreadable(raw: bytes, number: int, reason: str) -> UnusableLine:
+    """An unparseable line, with its kind and time when its start still says them."""
+    head = _HEAD.match(raw[:200])
+    if head is None:
+        return UnusableLine(number, reason)
+    kind = head.group(2).decode()
+    try:
+        t: float | None = epoch_seconds(float(head.group(1)), "t")
+    except ValueError:
+        t = None
+    return UnusableLine(number, reason, kind if kind in KINDS else None, t)
+
+
+def event_problem(event: Event) -> str | None:
+    """Why a decoded event cannot be used, or None: ``t`` a plausible epoch time, ``kind`` a
+    string, and the fields the analyser reads of its kind of the documented type (a mute's
+    ``state``, ``source`` and ``at``; a telemetry message's ``direction``, ``endpoint``, ``flow``
+    and ``fields`` with finite numbers or booleans, null for a number that was not finite)."""
+    try:
+        epoch_seconds(event.get("t"), "t")
+    except ValueError as error:
+        return f"has no usable t: {error}"
+    kind = event.get("kind")
+    if not isinstance(kind, str):
+        return "has no kind"
+    if kind == "mute":
+        return _mute_problem(event)
+    if kind == "telemetry":
+        return _telemetry_problem(event)
+    if kind == "sdp" and not isinstance(event.get("sdp", ""), str):
+        return "(sdp) has an sdp that is not text"
+    return None
+
+
+def _mute_problem(event: Event) -> str | None:
+    if event.get("state") not in ("muted", "unmuted"):
+        return f"(mute) has state {_short(event.get('state'))}, not muted or unmuted"
+    if event.get("source") not in SOURCES:
+        return f"(mute) has source {_short(event.get('source'))}, not one of {', '.join(SOURCES)}"
+    at = event.get("at")
+    if at is not None:
         try:
-            event = json.loads(raw)
+            epoch_seconds(at, "at")
         except ValueError as error:
-            if not raw.endswith(b"\n"):
-                return
-            raise MalformedPacket(f"events.jsonl line {number} is not JSON: {error}") from error
-        if not isinstance(event, dict):
-            raise MalformedPacket(f"events.jsonl line {number} is not a JSON object")
-        t = event.get("t")
-        if not isinstance(t, int | float) or isinstance(t, bool):
-            raise MalformedPacket(f"events.jsonl line {number} has no numeric t")
-        if not isinstance(event.get("kind"), str):
-            raise MalformedPacket(f"events.jsonl line {number} has no kind")
-        yield event
+            return f"(mute) has no usable at: {error}"
+    return None
+
+
+def _telemetry_problem(event: Event) -> str | None:
+    for name in ("direction", "endpoint"):
+        if not isinstance(event.get(name, ""), str | None):
+            return f"(telemetry) has a {name} that is not text"
+    if not isinstance(event.get("flow", {}), dict | None):
+        return "(telemetry) has a flow that is not an object"
+    fields = event.get("fields")
+    if not isinstance(fields, list):
+        return "(telemetry) has no list of fields"
+    for index, item in enumerate(fields):
+        if not isinstance(item, dict) or not isinstance(item.get("path"), str):
+            return f"(telemetry) field {index} is not an object with a path"
+        value = item.get("value")
+        if value is None or isinstance(value, bool):
+            continue
+        if not isinstance(value, int | float):
+            return f"(telemetry) field {index} has a value {_short(value)}, not a number"
+        try:
+            number = float(value)
+        except OverflowError:
+            return f"(telemetry) field {index} has a value too large for a number"
+        if not math.isfinite(number):
+            return f"(telemetry) field {index} has a value {value!r}, not a finite number"
+    return None
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 @dataclass(frozen=True, slots=True)

@@ -340,11 +340,13 @@ def load_sdp_keys(path: Path) -> KeySet:
 
 
 def load_event_keys(path: Path) -> KeySet:
-    """SDES keys of the SDP recorded in an ``events.jsonl``."""
-    from decoders.session.events import read_events
+    """SDES keys of the SDP recorded in an ``events.jsonl`` (its usable lines: the audit counts
+    and shows the others; one damaged line must not cost the decryption)."""
+    from decoders.session.events import UnusableLine, read_events
 
+    unusable: list[UnusableLine] = []
     with path.open("rb") as stream:
-        return keys_from_events(read_events(stream))
+        return keys_from_events(read_events(stream, unusable))
 
 
 # -- keys by hand -------------------------------------------------------------------------------

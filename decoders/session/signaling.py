@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 import html
 import json
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -429,6 +430,8 @@ def load_rules(text: str) -> tuple[MuteRule, ...]:
         document = json.loads(text)
     except ValueError as error:
         raise MalformedPacket(f"rules file is not JSON: {error}") from error
+    except RecursionError:
+        raise MalformedPacket("rules file is JSON nested too deep to read") from None
     if not isinstance(document, dict) or not isinstance(document.get("rules"), list):
         raise MalformedPacket('rules file must be an object with a "rules" list')
     if document.get("version", RULES_VERSION) != RULES_VERSION:
@@ -556,6 +559,9 @@ def _values(where: str, field: str, value: object) -> tuple[Scalar, ...]:
     for item in items:
         if not isinstance(item, str | int | float | bool) and item is not None:
             raise MalformedPacket(f"{where}: {field} value {item!r} is not a JSON scalar")
+        if isinstance(item, float) and not math.isfinite(item):
+            # NaN equals nothing and the addon writes non-finite numbers as null: never matches
+            raise MalformedPacket(f"{where}: {field} value {item!r} is not a finite number")
     return tuple(items)
 
 

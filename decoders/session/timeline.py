@@ -15,7 +15,9 @@ Sources (each interval keeps the name of the one it came from):
     (:class:`decoders.session.events.MuteTimeline`).
 
 Times of 1e9 and more are Unix epoch seconds; smaller ones are seconds from the capture's first
-packet. ``clock_offset`` (seconds) is added to every epoch time to put it on the capture's clock
+packet. Every time passes :mod:`decoders.session.times` (finite, not negative, not after 2100):
+anything else is a ValueError naming the file, line or flag, never a silently converted time.
+``clock_offset`` (seconds) is added to every epoch time to put it on the capture's clock
 (the timeline, the events and the proxy's flows share one clock; the capture may not).
 
 Merging: the declared sources (``lab``, ``user``, ``cli``) are the truth when there is any;
@@ -45,11 +47,10 @@ import numpy.typing as npt
 
 from decoders.session.events import SOURCES as EVENT_SOURCES
 from decoders.session.events import Event, MuteTimeline
+from decoders.session.times import EPOCH_MIN, offset_seconds, timeline_seconds
 
 GRACE_DEFAULT: Final = 0.2
 """Seconds on each side of a mute/unmute left out of both phases."""
-EPOCH_MIN: Final = 1e9
-"""Times at or above this are epoch seconds; below, seconds from the first packet."""
 DECLARED: Final = ("lab", "user", "cli")
 """Sources that declare the truth; the addon's events are used only without them."""
 
@@ -151,7 +152,7 @@ class Timeline:
         if not self.windows or timestamp_ns.size == 0:
             return out
         edges, labels = self._pieces()
-        edges_ns = np.round(edges * 1e9).astype(np.int64)
+        edges_ns = to_ns(edges)
         where = np.searchsorted(edges_ns, timestamp_ns, side="right") - 1
         inside = where >= 0
         out[inside] = labels[where[inside]]
@@ -166,7 +167,7 @@ class Timeline:
         if not self.windows:
             return np.zeros(timestamp_ns.shape, np.int64)
         edges, _ = self._pieces()
-        edges_ns = np.round(edges * 1e9).astype(np.int64)
+        edges_ns = to_ns(edges)
         return np.asarray(np.searchsorted(edges_ns, timestamp_ns, side="right"), np.int64)
 
     def segment_at(self, t: float) -> int:
@@ -190,13 +191,26 @@ class Timeline:
         return out
 
 
+_NS_LIMIT: Final = 9.2e18
+"""Nanoseconds kept inside int64 (2**63 is about 9.223e18)."""
+
+
+def to_ns(seconds: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    """Epoch seconds as int64 nanoseconds; an edge beyond int64 (only a window reaching past
+    2262) is clamped to the largest (or smallest) value, past every packet, instead of wrapping
+    around to a negative number."""
+    return np.clip(np.round(seconds * 1e9), -_NS_LIMIT, _NS_LIMIT).astype(np.int64)
+
+
 def parse_muted_arg(text: str) -> MuteInterval:
     """``--muted START-END`` (seconds; END may be left out: muted until the end)."""
     match = _RANGE.match(text)
     if match is None:
         raise ValueError(f"--muted {text!r} is not START-END (seconds, e.g. 12.5-18)")
-    start = float(match.group(1))
-    end = float(match.group(2)) if match.group(2) else None
+    shown = text.strip() if len(text.strip()) <= 60 else text.strip()[:57] + "..."
+    where = f"--muted {shown!r}:"
+    start = timeline_seconds(float(match.group(1)), f"{where} start")
+    end = timeline_seconds(float(match.group(2)), f"{where} end") if match.group(2) else None
     if end is not None and end <= start:
         raise ValueError(f"--muted {text!r} ends before it starts")
     return MuteInterval(start, end, "cli", f"--muted {text.strip()}")
@@ -219,6 +233,8 @@ def _timeline_json(text: str, name: str) -> list[MuteInterval]:
         data = json.loads(text)
     except ValueError as error:
         raise ValueError(f"{name}: not JSON ({error})") from None
+    except RecursionError:
+        raise ValueError(f"{name}: not a timeline (JSON nested too deep to read)") from None
     if isinstance(data, list):
         data = {"muted": data}
     if not isinstance(data, dict) or not isinstance(data.get("muted"), list):
@@ -262,8 +278,9 @@ def _timeline_csv(text: str, name: str) -> list[MuteInterval]:
             end = float(cells[1]) if cells[1] else None
         except ValueError:
             raise ValueError(f"{name} line {number}: end {cells[1]!r} is not seconds") from None
-        if not math.isfinite(start) or start < 0 or (end is not None and not math.isfinite(end)):
-            raise ValueError(f"{name} line {number}: times must be finite seconds >= 0")
+        start = timeline_seconds(start, f"{name} line {number}: start")
+        if end is not None:
+            end = timeline_seconds(end, f"{name} line {number}: end")
         if end is not None and end <= start:
             raise ValueError(f"{name} line {number}: ends before it starts")
         out.append(MuteInterval(start, end, "user", name))
@@ -271,14 +288,7 @@ def _timeline_csv(text: str, name: str) -> list[MuteInterval]:
 
 
 def _seconds(value: object, where: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{where} is not a number of seconds")
-    number = float(value)
-    if not math.isfinite(number) or number < 0:
-        raise ValueError(f"{where} must be finite seconds >= 0")
-    return number
+    return None if value is None else timeline_seconds(value, where)
 
 
 def intervals_from_events(events: Iterable[Event]) -> list[MuteInterval]:
@@ -381,6 +391,7 @@ def build_timeline(
     """
     if grace < 0 or not math.isfinite(grace):
         raise ValueError(f"grace {grace!r} must be finite seconds >= 0")
+    clock_offset = offset_seconds(clock_offset, "--clock-offset")
     aligned: list[AlignedInterval] = []
     latest = max(
         [t for i in intervals for t in (i.start, i.end) if t is not None and t >= EPOCH_MIN],

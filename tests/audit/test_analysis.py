@@ -640,3 +640,30 @@ def test_janus_recordings_judged_by_the_apps_own_signal(tmp_path: Path, demo: st
         assert result.verdict.reason.startswith(SERVER_SIDE_TITLE)
     timed = analyze(Inputs(session_dir=without_marks(recording, tmp_path / "t", timeline=True)))
     assert timed.verdict.verdict == expected
+
+
+def test_replayed_flows_whose_times_are_no_times_are_counted(tmp_path: Path) -> None:
+    """flows.mitm is the fallback for damaged events; a saved time that is no plausible time
+    (NaN, 1970) is left out of the replay and counted, never labelled "unmuted" silently."""
+    import math
+
+    from mitmproxy import io as mitmio
+    from mitmproxy.test import tflow
+
+    from decoders.audit.analysis import _replay
+    from decoders.session.events import UnusableLine
+
+    path = tmp_path / "flows.mitm"
+    with path.open("wb") as stream:
+        writer = mitmio.FlowWriter(stream)  # type: ignore[no-untyped-call]
+        for when in (1795990809.5, math.nan, 5.0):
+            flow = tflow.tflow(resp=False)
+            flow.request.set_text(json.dumps({"audioLevel": 0.25}))
+            flow.request.headers["content-type"] = "application/json"
+            flow.request.timestamp_start = flow.request.timestamp_end = when
+            writer.add(flow)
+    lost: list[UnusableLine] = []
+    events = _replay(path, (), lost)
+    assert [e["t"] for e in events if e["kind"] == "telemetry"] == [1795990809.5]
+    assert [line.kind for line in lost if line.kind == "telemetry"] == ["telemetry", "telemetry"]
+    assert all("no usable t" in line.reason for line in lost)

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import helpers.janus_messages as janus
 import pytest
 from click.testing import CliRunner
 from helpers.corpus import lab_session
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from decoders.audit.cli import analyze
 from decoders.audit.verdict import EXIT_CODES
@@ -155,3 +161,266 @@ def test_rules_options_and_the_hint(tmp_path: Path) -> None:
     )
     missing = CliRunner().invoke(analyze, [str(folder), "--rules", str(tmp_path / "no.json")])
     assert missing.exit_code == 2 and "no such file (rules)" in missing.output
+
+
+# -- damaged inputs never make a high-confidence "no leak" (issue 13) ------------------------------
+
+LEAKING = {"telemetry-http": "metadata-leak", "ui-only": "content-leak"}
+"""Lab sessions that leak, and how: any damage must leave the leak, inconclusive or exit 2."""
+
+
+@contextmanager
+def session_copy(name: str) -> Iterator[Path]:
+    """A writable copy of a lab session (with the shared reference signal beside it)."""
+    with tempfile.TemporaryDirectory() as top:
+        folder = Path(top) / f"chromium-{name}"
+        shutil.copytree(session(name), folder)
+        shutil.copy(CAPTURES / "reference.wav", Path(top) / "reference.wav")
+        yield folder
+
+
+def run(args: list[str]) -> tuple[int, str, dict[str, object] | None]:
+    result = CliRunner().invoke(analyze, [*args, "--no-report", "--json"])
+    doc = json.loads(result.output) if result.exit_code in EXIT_CODES.values() else None
+    return result.exit_code, result.output, doc
+
+
+def assert_not_fooled(code: int, output: str, doc: dict[str, object] | None) -> None:
+    """The leak, inconclusive, or one clear error line; "no leak" only below high confidence."""
+    if code == 2:
+        lines = [line for line in output.splitlines() if line]
+        assert len(lines) == 1 and lines[0].startswith("mutecheck: error: "), output
+        return
+    assert code in EXIT_CODES.values(), output  # no traceback (exit 1)
+    assert doc is not None
+    verdict = doc["verdict"]
+    assert isinstance(verdict, dict)
+    if verdict["verdict"] == "no-leak":
+        assert verdict["confidence_label"] != "high", verdict
+
+
+def rewrite_events(folder: Path, change: Callable[[int, bytes], bytes]) -> int:
+    """Rewrite each line of events.jsonl with ``change(index, line)``; the telemetry lines'
+    count is returned."""
+    path = folder / "events.jsonl"
+    lines = path.read_bytes().splitlines()
+    path.write_bytes(b"".join(change(i, line) + b"\n" for i, line in enumerate(lines)))
+    return sum(b'"kind":"telemetry"' in line for line in lines)
+
+
+def with_t(value: str) -> Callable[[int, bytes], bytes]:
+    def change(_: int, line: bytes) -> bytes:
+        if b'"kind":"telemetry"' not in line:
+            return line
+        event = line.split(b",", 1)[1]
+        return b'{"t":' + value.encode() + b"," + event
+
+    return change
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e308", "-5", "1" + "0" * 400])
+def test_damaged_event_times_fall_back_to_the_flows(value: str) -> None:
+    """The issue's case: every telemetry line's t damaged turned a metadata leak into "no leak
+    0.95" with no word. Now the lines are counted and shown, flows.mitm is read instead (the
+    leak), and without flows "no leak" is at most medium and says why."""
+    with session_copy("telemetry-http") as folder:
+        count = rewrite_events(folder, with_t(value))
+        code, output, doc = run([str(folder)])
+        assert code == EXIT_CODES["metadata-leak"], output
+        assert doc is not None
+        events_file = doc["events_file"]
+        assert isinstance(events_file, dict)
+        assert events_file["unusable_count"] == count and events_file["replaced_by"] == "flows.mitm"
+        summary = CliRunner().invoke(analyze, [str(folder), "--no-report"])
+        assert summary.exit_code == EXIT_CODES["metadata-leak"]
+        assert f"events.jsonl: {count} of 38 line(s) could not be used" in summary.output
+        assert "were read from flows.mitm instead" in summary.output
+        code, output, doc = run([str(folder), "--ignore", "flows"])
+        assert code == EXIT_CODES["no-leak"] and doc is not None
+        verdict = doc["verdict"]
+        assert isinstance(verdict, dict)
+        assert verdict["confidence"] == 0.6 and verdict["confidence_label"] == "medium"
+        assert "what they said was not judged" in str(verdict["reason"])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda line: line.replace(b'"value":', b'"value":"', 1).replace(
+            b',"audio_context"', b'","audio_context"', 1
+        ),
+        lambda line: line.replace(b'"fields":[', b'"fields":{"x":[', 1).replace(
+            b'],"encoding"', b']},"encoding"', 1
+        ),
+        lambda line: b"[" * 100_000 + b"]" * 100_000,
+        lambda line: line[: len(line) // 2],
+    ],
+    ids=["value-as-text", "fields-not-a-list", "nested-100000-deep", "cut-in-half"],
+)
+def test_damaged_telemetry_lines_are_counted_and_never_hide_the_leak(
+    change: Callable[[bytes], bytes],
+) -> None:
+    with session_copy("telemetry-http") as folder:
+        rewrite_events(
+            folder, lambda _, line: change(line) if b'"kind":"telemetry"' in line else line
+        )
+        for extra in ([], ["--ignore", "flows"]):
+            code, output, doc = run([str(folder), *extra])
+            assert_not_fooled(code, output, doc)
+            assert doc is not None and doc["events_file"]["unusable_count"] == 28  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("timeline", "message"),
+    [
+        ('{"muted": [[1795990791.1733, 9999999999]]}', "after 2100 as epoch seconds"),
+        ('{"muted": [[NaN, 1795990797.1754]]}', "not a finite number"),
+        ('{"muted": [[-1, 5]]}', "is negative"),
+        ('{"muted": [["1795990791", 1795990797]]}', "not a number of seconds"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deep"),
+    ],
+)
+def test_damaged_timelines_are_one_line_errors(timeline: str, message: str) -> None:
+    """A window ending in 2286 overflowed int64 nanoseconds: "no leak" on a leaking session."""
+    with session_copy("ui-only") as folder:
+        (folder / "timeline.json").write_text(timeline)
+        code, output, _ = run([str(folder)])
+        assert code == 2 and message in output
+        assert_not_fooled(code, output, None)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--muted", "1795990791.1733-9999999999"],
+        ["--muted", "4-" + "9" * 400],
+        ["--clock-offset", "nan"],
+        ["--clock-offset", "1e300"],
+        ["--reference-start", "inf"],
+    ],
+)
+def test_damaged_times_on_the_command_line_are_one_line_errors(args: list[str]) -> None:
+    with session_copy("ui-only") as folder:
+        code, output, _ = run([str(folder), "--ignore", "timeline", *args])
+        assert code == 2, output
+        assert_not_fooled(code, output, None)
+
+
+def test_unusable_events_are_shown_in_the_html(tmp_path: Path) -> None:
+    with session_copy("telemetry-http") as folder:
+        rewrite_events(folder, with_t("NaN"))
+        page = tmp_path / "report.html"
+        result = CliRunner().invoke(
+            analyze, [str(folder), "--no-report", "--ignore", "flows", "--html", str(page)]
+        )
+        assert result.exit_code == 0, result.output
+        html = page.read_text()
+        assert "Events (events.jsonl)" in html
+        assert "28 of 38 line(s) of events.jsonl could not be used" in html
+
+
+HOSTILE_NUMBERS = [
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "1e308",
+    "-1",
+    "1" + "0" * 400,
+    '"x"',
+    "null",
+    "[]",
+    "{}",
+    "true",
+]
+EVENT_DAMAGE = st.one_of(
+    st.tuples(st.just("t"), st.sampled_from(HOSTILE_NUMBERS)),
+    st.tuples(st.just("value"), st.sampled_from(HOSTILE_NUMBERS)),
+    st.tuples(st.just("at"), st.sampled_from(HOSTILE_NUMBERS)),
+    st.tuples(st.just("cut"), st.integers(min_value=1, max_value=200).map(str)),
+    st.tuples(st.just("garbage"), st.sampled_from(["\x00\xff", "{", "[" * 5000, "not json"])),
+    st.tuples(st.just("kind"), st.sampled_from(HOSTILE_NUMBERS)),
+)
+TIMELINE_DAMAGE = st.one_of(
+    st.none(),
+    st.tuples(
+        st.integers(min_value=0, max_value=1), st.sampled_from([*HOSTILE_NUMBERS, "9999999999"])
+    ),
+)
+
+
+def damage_line(line: bytes, how: str, value: str) -> bytes:
+    if how == "t":
+        return b'{"t":' + value.encode() + b"," + line.split(b",", 1)[1]
+    if how == "value" and b'"value":' in line:
+        head, tail = line.split(b'"value":', 1)
+        rest = tail.split(b",", 1)[1] if b"," in tail else b"}]}"
+        return head + b'"value":' + value.encode() + b"," + rest
+    if how == "at" and b'"at":' in line:
+        head, tail = line.split(b'"at":', 1)
+        return head + b'"at":' + value.encode() + b"," + tail.split(b",", 1)[1]
+    if how == "kind":
+        return line.replace(b'"kind":"', b'"kind":' + value.encode() + b',"was":"', 1)
+    if how == "cut":
+        return line[: max(1, len(line) - int(value))]
+    if how == "garbage":
+        return value.encode("latin-1")
+    return line
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    name=st.sampled_from(sorted(LEAKING)),
+    damage=st.dictionaries(st.integers(min_value=0, max_value=37), EVENT_DAMAGE, max_size=12),
+    timeline=TIMELINE_DAMAGE,
+    ignore_flows=st.booleans(),
+)
+def test_corrupting_a_leaking_session_never_gives_a_confident_no_leak(
+    name: str,
+    damage: dict[int, tuple[str, str]],
+    timeline: tuple[int, str] | None,
+    ignore_flows: bool,
+) -> None:
+    """The property of issue 13: damage to events.jsonl (any lines, any field, cut, garbage,
+    deep nesting) and timeline.json of a leaking lab session (metadata: chromium-telemetry-http;
+    content: chromium-ui-only) yields the leak, inconclusive, or one clear error line (exit
+    2); never a high-confidence "no leak", never a traceback."""
+    with session_copy(name) as folder:
+        rewrite_events(
+            folder, lambda i, line: damage_line(line, *damage[i]) if i in damage else line
+        )
+        if timeline is not None:
+            path = folder / "timeline.json"
+            document = json.loads(path.read_text())
+            index, value = timeline
+            text = json.dumps(document["muted"][0][index])
+            path.write_text(path.read_text().replace(text, value, 1))
+        code, output, doc = run([str(folder), *(["--ignore", "flows"] if ignore_flows else [])])
+        assert_not_fooled(code, output, doc)
+
+
+def test_volume_fields_without_a_readable_value_cap_no_leak() -> None:
+    """The addon writes a non-finite volume value as null: a volume field left while muted,
+    its value unknown; "no leak" is then at most medium and says so."""
+
+    def nulls(_: int, line: bytes) -> bytes:
+        if b'"kind":"telemetry"' not in line:
+            return line
+        event = json.loads(line)
+        for item in event["fields"]:
+            item["value"] = None
+        return json.dumps(event).encode()
+
+    with session_copy("telemetry-http") as folder:
+        rewrite_events(folder, nulls)
+        code, output, doc = run([str(folder), "--ignore", "flows"])
+        assert code == 0 and doc is not None, output
+        assert doc["events_file"]["unusable_count"] == 0  # type: ignore[index]
+        verdict = doc["verdict"]
+        assert isinstance(verdict, dict) and verdict["confidence_label"] == "medium"
+        assert "12 telemetry message(s) sent while muted had volume fields" in str(
+            verdict["reason"]
+        )

@@ -186,3 +186,24 @@ def test_a_side_not_surely_known_caps_media_leaks(
         ).confidence
         - 0.05
     )
+
+
+def test_lost_input_caps_no_leak_in_the_windows_it_concerns(
+    tmp_path: Path, make_synthetic: SyntheticFactory
+) -> None:
+    """Unusable events that could hold evidence: never a high-confidence "no leak"."""
+    from decoders.audit.verdict import DAMAGED_NO_LEAK_CAP, Unread
+
+    media, timeline = synthetic(tmp_path, make_synthetic)
+    telemetry = measure_telemetry([], timeline, source="events")
+    whole = decide([], timeline, media, telemetry)
+    assert (whole.verdict, whole.label) == ("no-leak", "high")
+    lost = Unread("3 of 9 line(s) of events.jsonl could not be used")
+    capped = decide([], timeline, media, telemetry, unread=lost)
+    assert capped.verdict == "no-leak" and capped.confidence == DAMAGED_NO_LEAK_CAP
+    assert capped.label == "medium" and capped.reason.endswith(lost.note)
+    assert capped.windows[0].confidence == DAMAGED_NO_LEAK_CAP
+    elsewhere = decide([], timeline, media, telemetry, unread=Unread("x", frozenset({7})))
+    assert elsewhere.confidence == whole.confidence  # a window it does not concern
+    leak = decide([finding("metadata", "high")], timeline, media, telemetry, unread=lost)
+    assert leak.verdict == "metadata-leak" and leak.confidence == 0.85  # leaks are not capped

@@ -142,3 +142,31 @@ def test_figures_render_valid_svg(telemetry_http: Analysis) -> None:
     clip = ".//{http://www.w3.org/2000/svg}clipPath"
     ids = [ET.fromstring(str(s)).find(clip) for s in figures.media]
     assert len({i.get("id") for i in ids if i is not None}) == 4  # unique in the page
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan, 1e308])
+def test_times_that_are_no_times_draw_no_crash(telemetry_http: Analysis, bad: float) -> None:
+    """A telemetry time or window edge that is not finite (the reader refuses them; charts
+    must hold even so): the axis keeps to the finite times, the charts render."""
+    import dataclasses
+
+    from decoders.audit.messages import TelemetryMessage
+
+    telemetry = telemetry_http.telemetry
+    odd = TelemetryMessage(t=bad, endpoint="http://x/t", fields=(("audioLevel", 0.5),))
+    broken = dataclasses.replace(
+        telemetry_http,
+        telemetry=dataclasses.replace(
+            telemetry, messages=[*telemetry.messages, odd], labels=[*telemetry.labels, -1]
+        ),
+    )
+    axis = plots.time_axis(broken)
+    if np.isfinite(bad):
+        assert axis.end > 1e300
+    else:
+        assert axis == plots.time_axis(telemetry_http)
+    figures = plots.figures(broken)
+    for svg in [*figures.media, *figures.telemetry]:
+        ET.fromstring(str(svg))
+    assert plots.rate_bin_seconds(plots.TimeAxis(0.0, np.inf)) == plots.RATE_BIN_MIN_S
+    assert plots.rate_edges(np.inf, 0.5).tolist() == [0.0, 1.0]

@@ -171,3 +171,21 @@ def test_lanes() -> None:
     assert "lab (judged)" in texts and "app" in texts
     assert "muted 1" not in texts  # the lanes name their windows themselves
     assert len([r for r in root.iter(f"{SVG}rect") if r.get("rx") == "3"]) == 3
+
+
+def test_ranges_and_bands_that_are_no_numbers_render() -> None:
+    """Non-finite axis ranges, bands and lane intervals: an empty chart, never a crash."""
+    inf, nan = float("inf"), float("nan")
+    chart = Chart(
+        "odd",
+        "value",
+        (0.0, inf),
+        [Series("s", np.array([1.0, inf, nan]), np.array([1.0, 2.0, 3.0]))],
+        y_range=(nan, 1.0),
+        bands=[Band(nan, 5.0), Band(1.0, inf, "grace")],
+    )
+    ET.fromstring(str(render(chart, "odd")))
+    lanes = [Lane("mark", [(0.0, inf), (nan, 2.0), (1.0, 2.0)])]
+    svg = str(render_lanes("lanes", lanes, (-inf, inf), "lanes"))
+    ET.fromstring(svg)
+    assert "nan" not in svg and "inf" not in svg

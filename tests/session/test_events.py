@@ -24,12 +24,16 @@ from decoders.session.events import (
     EventWriter,
     MuteChange,
     MuteTimeline,
+    UnusableLine,
     encode_event,
+    event_problem,
     make_event,
     read_events,
 )
 
 ROOT = Path(__file__).resolve().parent.parent.parent
+T0 = 1_795_989_000.0
+"""A plausible epoch time (December 2026): the reader refuses times before 1990 or after 2100."""
 
 
 def test_make_event_puts_t_and_kind_first() -> None:
@@ -69,28 +73,36 @@ def test_writer_flushes_every_line(tmp_path: Path, buffering: int) -> None:
     path = tmp_path / "events.jsonl"
     with path.open("ab", buffering=buffering) as stream:
         writer = EventWriter(stream)
-        writer.write(make_event("session_start", 1.0, version=1))
+        writer.write(make_event("session_start", T0 + 1, version=1))
         assert path.read_bytes().count(b"\n") == 1  # on disk before the file is closed
-        writer.write_all([make_event("mute", 2.0, state="muted"), make_event("mute", 3.0)])
+        writer.write_all(
+            [
+                make_event("mute", T0 + 2, state="muted", source="mark"),
+                make_event("warning", T0 + 3),
+            ]
+        )
         assert path.read_bytes().count(b"\n") == 3
         assert writer.written == 3
     with path.open("rb") as stream:
-        assert [event["t"] for event in read_events(stream)] == [1.0, 2.0, 3.0]
+        assert [event["t"] for event in read_events(stream)] == [T0 + 1, T0 + 2, T0 + 3]
 
 
 def test_reader_skips_blank_lines_and_a_cut_last_line() -> None:
-    data = b'{"t":1,"kind":"mute"}\n\n{"t":2.5,"kind":"x"}\n{"t":3,"kind":"mu'
-    assert [event["t"] for event in read_events(io.BytesIO(data))] == [1, 2.5]
+    data = b'{"t":1795989001,"kind":"warning"}\n\n{"t":1795989002.5,"kind":"x"}\n{"t":3,"kind":"mu'
+    assert [event["t"] for event in read_events(io.BytesIO(data))] == [1795989001, 1795989002.5]
 
 
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (b'{"t":1,"kind":"mute"}\nnot json\n{"t":2,"kind":"mute"}\n', "line 2 is not JSON"),
+        (
+            b'{"t":1795989001,"kind":"x"}\nnot json\n{"t":1795989002,"kind":"x"}\n',
+            "line 2 is not JSON",
+        ),
         (b"[1, 2]\n", "line 1 is not a JSON object"),
-        (b'{"kind":"mute"}\n', "line 1 has no numeric t"),
-        (b'{"t":true,"kind":"mute"}\n', "line 1 has no numeric t"),
-        (b'{"t":1}\n', "line 1 has no kind"),
+        (b'{"kind":"mute"}\n', "line 1 has no usable t: t None is not a number"),
+        (b'{"t":true,"kind":"mute"}\n', "line 1 has no usable t: t True is not a number"),
+        (b'{"t":1795989001}\n', "line 1 has no kind"),
     ],
 )
 def test_reader_names_the_broken_line(data: bytes, message: str) -> None:
@@ -240,3 +252,200 @@ def test_lab_sessions_events_agree_with_their_timeline(path: Path) -> None:
     for (start, end), (declared_start, declared_end) in zip(recorded, declared, strict=True):
         assert start == pytest.approx(declared_start, abs=0.05)
         assert end == pytest.approx(declared_end, abs=0.05)
+
+
+# -- lines that cannot be used (issue 13) ---------------------------------------------------
+
+GOOD = (
+    b'{"t":1795990809.49,"kind":"telemetry","direction":"sent","endpoint":"http://h/t",'
+    b'"fields":[{"path":"audioLevel","value":0.09}]}\n'
+)
+
+
+def collect(data: bytes) -> tuple[list[dict[str, object]], list[UnusableLine]]:
+    unusable: list[UnusableLine] = []
+    events = list(read_events(io.BytesIO(data), unusable))
+    return events, unusable
+
+
+@pytest.mark.parametrize(
+    ("line", "reason", "kind", "t"),
+    [
+        (b'{"t":NaN,"kind":"telemetry","fields":[]}', "t nan is not a finite", "telemetry", None),
+        (b'{"t":Infinity,"kind":"mute"}', "t inf is not a finite", "mute", None),
+        (b'{"t":-Infinity,"kind":"telemetry"}', "t -inf is not a finite", "telemetry", None),
+        (b'{"t":1e308,"kind":"telemetry"}', "is not a plausible time", "telemetry", None),
+        (b'{"t":-3,"kind":"telemetry"}', "is not a plausible time", "telemetry", None),
+        (b'{"t":1' + b"0" * 400 + b',"kind":"sdp"}', "not a time (too large)", "sdp", None),
+        (b'{"t":"1795990809","kind":"mute"}', "is not a number of seconds", "mute", None),
+        (
+            b'{"t":1795990809.5,"kind":"telemetry","fields":[{"path":"level","value":"0.3"}]}',
+            "field 0 has a value '0.3', not a number",
+            "telemetry",
+            1795990809.5,
+        ),
+        (
+            b'{"t":1795990809.5,"kind":"telemetry","fields":[{"path":"level","value":1'
+            + b"0" * 400
+            + b"}]}",
+            "field 0 has a value too large",
+            "telemetry",
+            1795990809.5,
+        ),
+        (
+            b'{"t":1795990809.5,"kind":"telemetry","fields":[{"path":"level","value":NaN}]}',
+            "not a finite number",
+            "telemetry",
+            1795990809.5,
+        ),
+        (
+            b'{"t":1795990809.5,"kind":"telemetry","fields":{"a":1}}',
+            "no list of fields",
+            "telemetry",
+            1795990809.5,
+        ),
+        (
+            b'{"t":1795990809.5,"kind":"telemetry","fields":[3]}',
+            "field 0 is not an object",
+            "telemetry",
+            1795990809.5,
+        ),
+        (
+            b'{"t":1795990809.5,"kind":"telemetry","fields":[],"direction":5}',
+            "direction that is not text",
+            "telemetry",
+            1795990809.5,
+        ),
+        (
+            b'{"t":1795990809.5,"kind":"telemetry","fields":[],"flow":[1]}',
+            "flow that is not an object",
+            "telemetry",
+            1795990809.5,
+        ),
+        (
+            b'{"t":1795990809.5,"kind":"mute","state":"sleepy","source":"mark"}',
+            "state 'sleepy'",
+            "mute",
+            1795990809.5,
+        ),
+        (
+            b'{"t":1795990809.5,"kind":"mute","state":"muted","source":"cat"}',
+            "source 'cat'",
+            "mute",
+            1795990809.5,
+        ),
+        (
+            b'{"t":1795990809.5,"kind":"mute","state":"muted","source":"mark","at":NaN}',
+            "no usable at",
+            "mute",
+            1795990809.5,
+        ),
+        (b'{"t":1795990809.5,"kind":3}', "has no kind", None, 1795990809.5),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deep", None, None),
+        (
+            b'{"t":1795990809.5,"kind":"telemetry","x":' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+            "nested too deep",
+            "telemetry",
+            1795990809.5,
+        ),
+        (
+            b'{"t":1795990809.5,"kind":"telemetry","fields":[{"pa',
+            "is not JSON",
+            "telemetry",
+            1795990809.5,
+        ),
+    ],
+)
+def test_unusable_lines_are_counted_with_what_can_still_be_read(
+    line: bytes, reason: str, kind: str | None, t: float | None
+) -> None:
+    """Each class of damage: skipped and reported (line, reason, kind, t), never converted;
+    the strict reader names the same line."""
+    events, unusable = collect(GOOD + line + b"\n" + GOOD)
+    assert len(events) == 2
+    (lost,) = unusable
+    assert lost.line == 2 and reason in lost.reason, lost.reason
+    assert (lost.kind, lost.t) == (kind, t)
+    assert lost.may_hide_evidence
+    with pytest.raises(MalformedPacket, match=r"events\.jsonl line 2 "):
+        list(read_events(io.BytesIO(GOOD + line + b"\n" + GOOD)))
+
+
+def test_a_cut_last_line_is_counted_when_collecting() -> None:
+    events, unusable = collect(GOOD + GOOD[:60])
+    assert len(events) == 1
+    (cut,) = unusable
+    assert cut.line == 2 and cut.reason.startswith("is cut short")
+    assert (cut.kind, cut.t) == ("telemetry", 1795990809.49)
+    assert [e["t"] for e in read_events(io.BytesIO(GOOD + GOOD[:60]))] == [1795990809.49]
+
+
+def test_harmless_kinds_hide_no_evidence() -> None:
+    _, unusable = collect(
+        b'{"t":1795990809.5,"kind":"session_start","x":NaN}\n{"t":NaN,"kind":"warning"}\n'
+    )
+    assert len(unusable) == 1 and not unusable[0].may_hide_evidence  # session_start is usable
+    assert unusable[0].to_json() == {
+        "line": 2,
+        "reason": "has no usable t: t nan is not a finite number of seconds",
+        "kind": "warning",
+        "t": None,
+    }
+
+
+def test_null_values_are_the_documented_non_finite_numbers() -> None:
+    event = make_event("telemetry", 1795990809.5, fields=[{"path": "level", "value": math.nan}])
+    decoded = json.loads(encode_event(event))
+    assert decoded["fields"][0]["value"] is None and event_problem(decoded) is None
+
+
+HOSTILE = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(10**500), max_value=10**500),
+    st.text(max_size=8),
+    st.booleans(),
+    st.none(),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["t", "kind", "state", "source", "at", "fields", "direction", "flow"]),
+            HOSTILE,
+        ),
+        max_size=3,
+    ),
+    st.sampled_from(["mute", "telemetry", "sdp", "session_start"]),
+    st.integers(min_value=0, max_value=40),
+)
+def test_any_events_line_is_used_whole_or_counted(
+    changes: list[tuple[str, object]], kind: str, cut: int
+) -> None:
+    """Hypothesis over events lines: a lab-shaped event with hostile values put in its fields
+    (and sometimes cut short) is either usable (it passes event_problem: its t is a plausible
+    epoch time) or counted as unusable; nothing else escapes, nothing is lost uncounted."""
+    event: dict[str, object] = {
+        "t": 1795990809.5,
+        "kind": kind,
+        "state": "muted",
+        "source": "mark",
+        "fields": [{"path": "audioLevel", "value": 0.1}],
+    }
+    for name, value in changes:
+        event[name] = value if name != "fields" else [{"path": "audioLevel", "value": value}]
+    try:
+        line = json.dumps(event).encode()
+    except ValueError:  # an integer too long to write
+        return
+    if cut:
+        line = line[: max(1, len(line) - cut)]
+    data = GOOD + line + b"\n"
+    events, unusable = collect(data)
+    assert len(events) + len(unusable) == 2
+    for usable in events:
+        assert event_problem(usable) is None
+        assert 631_152_000 <= float(usable["t"]) <= 4_102_444_800

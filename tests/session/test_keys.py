@@ -198,10 +198,10 @@ def test_sdes_unusable_lines_become_notes() -> None:
 def test_sdes_keys_from_addon_events(tmp_path: Path) -> None:
     offer = (SDES / "offer.sdp").read_text()
     events = [
-        {"t": 1.0, "kind": "session_start"},
-        {"t": 2.0, "kind": "sdp", "role": "offer", "sdp": offer},
-        {"t": 3.0, "kind": "sdp", "role": "answer", "sdp": "v=0\r\nbroken"},
-        {"t": 4.0, "kind": "sdp", "role": "answer", "sdp": "a=crypto:1 junk\r\n"},
+        {"t": 1795989001.0, "kind": "session_start"},
+        {"t": 1795989002.0, "kind": "sdp", "role": "offer", "sdp": offer},
+        {"t": 1795989003.0, "kind": "sdp", "role": "answer", "sdp": "v=0\r\nbroken"},
+        {"t": 1795989004.0, "kind": "sdp", "role": "answer", "sdp": "a=crypto:1 junk\r\n"},
     ]
     found = k.keys_from_events(events)
     assert len(found.keys) == 3
@@ -618,3 +618,12 @@ def test_key_sources_in_a_folder(tmp_path: Path) -> None:
     assert sources.sdp == (tmp_path / "offer.sdp",)
     assert sources.keylog == tmp_path / "other.txt"
     assert sources.events is None
+
+
+def test_sdes_keys_from_events_past_unusable_lines(tmp_path: Path) -> None:
+    """A damaged line of events.jsonl (the audit counts it) does not cost the decryption."""
+    offer = (SDES / "offer.sdp").read_text()
+    path = tmp_path / "events.jsonl"
+    good = json.dumps({"t": 1795989002.0, "kind": "sdp", "role": "offer", "sdp": offer})
+    path.write_text('{"t": NaN, "kind": "session_start"}\n' + "[" * 100_000 + "\n" + good + "\n")
+    assert len(k.load_event_keys(path).keys) == 3

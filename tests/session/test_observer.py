@@ -18,6 +18,9 @@ from decoders.session.observer import Observer
 ROOT = Path(__file__).resolve().parent.parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "signaling"
 
+T0 = 1_795_989_000.0
+"""Event times are plausible epoch times (the reader refuses times before 1990)."""
+
 
 def msg(body: bytes, endpoint: str = "https://call.example.org/api", sent: bool = True) -> Message:
     return Message(
@@ -33,15 +36,15 @@ def script() -> list[tuple[str, tuple[object, ...]]]:
     """A call: offer, app signals, telemetry unmuted and muted, the browser's RTP, marks."""
     session = lab_session("ui-only")
     steps: list[tuple[str, tuple[object, ...]]] = [
-        ("observe", (msg((FIXTURES / "rtc_offer.json").read_bytes()), 10.0)),
-        ("observe", (msg((FIXTURES / "jitsi_presence_unmuted.xml").read_bytes()), 10.5)),
-        ("observe", (msg(b'{"stats": {"audio": {"level": 0.2}}}'), 11.0)),
-        ("mark", (12.0, True)),
-        ("observe", (msg((FIXTURES / "webex_metrics.json").read_bytes()), 13.0)),
+        ("observe", (msg((FIXTURES / "rtc_offer.json").read_bytes()), T0 + 10.0)),
+        ("observe", (msg((FIXTURES / "jitsi_presence_unmuted.xml").read_bytes()), T0 + 10.5)),
+        ("observe", (msg(b'{"stats": {"audio": {"level": 0.2}}}'), T0 + 11.0)),
+        ("mark", (T0 + 12.0, True)),
+        ("observe", (msg((FIXTURES / "webex_metrics.json").read_bytes()), T0 + 13.0)),
     ]
     for n in range(6):
         body = json.dumps({"stats": {"audio": {"level": n / 10, "energy": n}}}).encode()
-        steps.append(("observe", (msg(body), 14.0 + n)))
+        steps.append(("observe", (msg(body), T0 + 14.0 + n)))
     browser = json.loads((session / "session.json").read_text())["network"]["browser"]["address"]
     from decoders.wire.capture import open_capture
     from decoders.wire.demux import PacketKind, classify
@@ -54,21 +57,22 @@ def script() -> list[tuple[str, tuple[object, ...]]]:
                 rtp = classify(datagram.payload) is PacketKind.RTP
                 if datagram.src == browser and rtp and len(steps) < 400:
                     ref = FlowRef(id="u1", type="udp")
-                    steps.append(("datagram", (ref, datagram.payload, True, 20.0 + len(steps))))
+                    at = T0 + 20.0 + len(steps)
+                    steps.append(("datagram", (ref, datagram.payload, True, at)))
     relayed = [(t, payload) for t, payload in browser_rtp(session)[300:340]]
     call = turn_call(relayed, lab_peer(session))
     tcp = FlowRef(id="t1", type="tcp", client="127.0.0.1:5", server="10.77.0.3:3478")
     for n, (_, piece) in enumerate(cut(call.client, seed=1)):
-        steps.append(("stream", (tcp, piece, True, 450.0 + n / 100, "turn-tls")))
-    steps.append(("stream_end", ("t1", 499.0)))
-    steps.append(("mark", (500.0, False)))
-    steps.append(("observe", (msg(b'{"audioLevel": 0.5}'), 501.0)))
+        steps.append(("stream", (tcp, piece, True, T0 + 450.0 + n / 100, "turn-tls")))
+    steps.append(("stream_end", ("t1", T0 + 499.0)))
+    steps.append(("mark", (T0 + 500.0, False)))
+    steps.append(("observe", (msg(b'{"audioLevel": 0.5}'), T0 + 501.0)))
     return steps
 
 
 def inline(steps: list[tuple[str, tuple[object, ...]]], settings: Settings) -> list[Event]:
     monitor = Monitor(settings)
-    events = [monitor.start(1.0, note="x")]
+    events = [monitor.start(T0 + 1.0, note="x")]
     for kind, args in steps:
         if kind == "observe":
             events += monitor.observe(*args).events  # type: ignore[arg-type]
@@ -80,7 +84,7 @@ def inline(steps: list[tuple[str, tuple[object, ...]]], settings: Settings) -> l
             events += monitor.end_stream(*args).events  # type: ignore[arg-type]
         else:
             events += monitor.mark(args[0], args[1], via="test").events  # type: ignore[arg-type]
-    events += monitor.finish(999.0).events
+    events += monitor.finish(T0 + 999.0).events
     return events
 
 
@@ -90,7 +94,7 @@ def test_the_observer_writes_what_the_monitor_writes_in_the_proxy(tmp_path: Path
     expected = [json.loads(encode_event(event)) for event in inline(steps, settings)]
     monitor = Monitor(settings)
     with (tmp_path / "events.jsonl").open("ab", buffering=0) as stream:  # as the addon does
-        EventWriter(stream).write(monitor.start(1.0, note="x"))
+        EventWriter(stream).write(monitor.start(T0 + 1.0, note="x"))
     logged: list[tuple[list[str], list[str]]] = []
     observer = Observer(tmp_path / "events.jsonl", monitor, lambda w, n: logged.append((w, n)))
     states = []
@@ -106,8 +110,8 @@ def test_the_observer_writes_what_the_monitor_writes_in_the_proxy(tmp_path: Path
         else:
             states.append(observer.mark(args[0], args[1], via="test"))  # type: ignore[arg-type]
     muted, since, state = observer.state()
-    assert (muted, since) == (False, 500.0) and state == states[-1]
-    observer.finish(999.0)
+    assert (muted, since) == (False, T0 + 500.0) and state == states[-1]
+    observer.finish(T0 + 999.0)
     with (tmp_path / "events.jsonl").open("rb") as stream:
         written = list(read_events(stream))
     assert written == expected
@@ -125,9 +129,9 @@ def test_the_observer_writes_what_the_monitor_writes_in_the_proxy(tmp_path: Path
 
 def test_hand_over_gives_back_what_the_observer_learned(tmp_path: Path) -> None:
     observer = Observer(tmp_path / "events.jsonl", Monitor(), lambda w, n: None)
-    observer.observe(msg((FIXTURES / "jitsi_presence_muted.xml").read_bytes()), 5.0)
+    observer.observe(msg((FIXTURES / "jitsi_presence_muted.xml").read_bytes()), T0 + 5.0)
     monitor = observer.hand_over()
-    assert monitor.muted and monitor.timeline.changed_at == 5.0
+    assert monitor.muted and monitor.timeline.changed_at == T0 + 5.0
     assert not observer.alive
     assert [e["kind"] for e in read_events((tmp_path / "events.jsonl").open("rb"))] == ["mute"]
 
@@ -144,7 +148,7 @@ def test_what_was_handed_over_is_written_when_the_proxy_is_killed(tmp_path: Path
         for n in range(200):
             body = b'{{"audioLevel": %d}}' % n
             message = Message(flow=ref, endpoint="http://h/m", sent=True, content=body, label="P")
-            observer.observe(message, 10.0 + n)
+            observer.observe(message, 1795989010.0 + n)
         """,
         "observer._process",
     )

@@ -366,3 +366,22 @@ def test_recognisers_never_raise(text: str) -> None:
 def test_load_rules_raises_only_malformed_packet(text: str) -> None:
     with contextlib.suppress(MalformedPacket):
         load_rules(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"rules": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deep"),
+        (
+            '{"rules": [{"url": "x", "json_path": "a", "muted": [NaN], "unmuted": [0]}]}',
+            "muted value nan is not a finite number",
+        ),
+        (
+            '{"rules": [{"url": "x", "json_path": "a", "muted": [1], "unmuted": Infinity}]}',
+            "unmuted value inf is not a finite number",
+        ),
+    ],
+)
+def test_rule_files_that_could_never_match_are_errors(text: str, message: str) -> None:
+    with pytest.raises(MalformedPacket, match=message):
+        load_rules(text)

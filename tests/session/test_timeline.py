@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -263,3 +264,102 @@ def test_scoped_mutes_per_rule_from_server_side_rule_signals() -> None:
         "wss://j/",
     )
     assert scoped_mutes(events, "client") == []
+
+
+# -- times that are no times (issue 13) -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"muted": [[1795990791.17, 9999999999]]}', "muted[0][1] 9999999999 is after 2100"),
+        ('{"muted": [[NaN, 5]]}', "muted[0][0] nan is not a finite number"),
+        ('{"muted": [[1, Infinity]]}', "muted[0][1] inf is not a finite number"),
+        ('{"muted": [[-Infinity, 5]]}', "is not a finite number"),
+        ('{"muted": [[1e308, null]]}', "is after 2100"),
+        ('{"muted": [[-1, 5]]}', "is negative"),
+        ('{"muted": [["4", 5]]}', "is not a number of seconds"),
+        ('{"muted": [[true, 5]]}', "is not a number of seconds"),
+        ('{"muted": [[1, ' + "9" * 400 + "]]}", "not a time (too large)"),
+        ("4,9999999999\n", "line 1: end 9999999999.0 is after 2100"),
+        ("nan,5\n", "line 1: start nan is not a finite number"),
+        ("1,inf\n", "line 1: end inf is not a finite number"),
+        ("start,end\n-2,5\n", "line 2: start -2.0 is negative"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deep"),
+        ('{"muted": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deep"),
+    ],
+)
+def test_timeline_times_that_are_no_times_are_errors(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_timeline_text(text, "timeline.json")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("1795990791.1733-9999999999", "end 9999999999.0 is after 2100"),
+        ("4-" + "9" * 400, "end inf is not a finite number"),
+        ("9" * 400 + "-", "start inf is not a finite number"),
+    ],
+)
+def test_muted_arg_times_that_are_no_times(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_muted_arg(text)
+
+
+@pytest.mark.parametrize("offset", [math.nan, math.inf, -math.inf, 1e300])
+def test_clock_offset_must_be_a_clock_offset(offset: float) -> None:
+    with pytest.raises(ValueError, match="--clock-offset"):
+        build_timeline([parse_muted_arg("4-10")], capture_span=SPAN, clock_offset=offset)
+
+
+def test_window_edges_past_int64_nanoseconds_clamp_instead_of_wrapping() -> None:
+    """A window ending after 2262 (built by hand: the parsers refuse it) still covers every
+    packet after its start; before the clamp its end wrapped to a negative nanosecond count
+    and the packets counted as unmuted."""
+    far = MuteInterval(T0 + 4, 1e10, "user", "by hand")
+    timeline = build_timeline([far], capture_span=SPAN, grace=0.0)
+    stamps = np.array([ns(T0 + 1), ns(T0 + 5), ns(T0 + 19)], np.int64)
+    assert timeline.segments(stamps).tolist() == [UNMUTED, 0, 0]
+    assert timeline.pieces(stamps).tolist() == [0, 1, 1]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(
+                st.floats(allow_nan=True, allow_infinity=True),
+                st.integers(min_value=-(10**30), max_value=10**30),
+                st.sampled_from(["x", True, None, [], {}]),
+            ),
+            st.one_of(
+                st.floats(allow_nan=True, allow_infinity=True),
+                st.integers(min_value=-(10**30), max_value=10**30),
+                st.sampled_from(["x", True, None, [], {}]),
+            ),
+        ),
+        max_size=4,
+    ),
+    st.sampled_from(["json", "csv"]),
+)
+def test_any_timeline_parses_into_int64_safe_windows_or_raises_value_error(
+    pairs: list[tuple[object, object]], form: str
+) -> None:
+    """Hypothesis over timeline files: every interval that is accepted lies within 0..2100
+    (so its nanoseconds fit int64), and anything else is a ValueError, never another error."""
+    if form == "json":
+        text = json.dumps({"muted": [list(p) for p in pairs]})
+    else:
+        text = "".join(f"{a},{'' if b is None else b}\n" for a, b in pairs)
+    try:
+        intervals = parse_timeline_text(text, "timeline")
+    except ValueError:
+        return
+    for interval in intervals:
+        for t in (interval.start, interval.end):
+            assert t is None or (math.isfinite(t) and 0 <= t <= 4_102_444_800.0)
+    if intervals:
+        timeline = build_timeline(intervals, capture_span=SPAN)
+        stamps = np.array([ns(SPAN[0]), ns(SPAN[1])], np.int64)
+        assert timeline.segments(stamps).shape == (2,)
