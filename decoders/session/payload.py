@@ -355,8 +355,11 @@ def parse_document(
 
 
 def parse_form(text: str) -> dict[str, str]:
-    """``a=1&b=x`` (WHATWG URL, application/x-www-form-urlencoded) -> dict; the last value wins."""
-    return dict(parse_qsl(text, keep_blank_values=True, max_num_fields=10_000))
+    """``a=1&b=x`` (WHATWG URL, application/x-www-form-urlencoded) -> dict; the last value wins.
+
+    Any number of fields (the scan limit bounds the text): a form of more than
+    :data:`MAX_LEAVES` fields is cut by :func:`walk`, which says so, rather than failing here."""
+    return dict(parse_qsl(text, keep_blank_values=True))
 
 
 def _utf8(data: bytes, truncated: bool) -> str | None:

@@ -35,10 +35,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from decoders.session.payload import (
+    TOO_DEEP,
     Document,
+    Embedded,
     Leaf,
     Segment,
     Unreadable,
+    embedded,
     exact_value,
     format_path,
     rewrite,
@@ -151,6 +154,8 @@ _LOOSE_PAIR = re.compile(
     r"(-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|true|false|NaN|-?Infinity)\b"
 )
 """``"name": value`` in text, also escaped once or more inside a string (``\\"name\\":1``)."""
+_LOOSE_BASE64 = re.compile(r'"((?:e[wy]|W[1-9y])[A-Za-z0-9+/_-]{10,}={0,2})"')
+"""A string that may be base64 of a JSON object (``{"`` is ``ey``) or array."""
 _NON_FINITE_WORDS = frozenset(
     {"nan", "-nan", "infinity", "-infinity", "+infinity", "inf", "-inf", "+inf"}
 )
@@ -235,10 +240,17 @@ def volume_value(name: str, value: object) -> Value | Unreadable | None:
         return Unreadable("NaN" if math.isnan(value) else ("-" if value < 0 else "") + "Infinity")
     if isinstance(value, str):
         if _NUMBER.fullmatch(value):
-            number = float(value)  # any length: inf when it overflows, never an error
+            text = value.strip()
+            if "." not in text and "e" not in text and "E" not in text:
+                try:
+                    integer = int(text)
+                except ValueError:  # more digits than int() reads
+                    return Unreadable(text)
+                return integer if -_FLOAT_MAX <= integer <= _FLOAT_MAX else Unreadable(text)
+            number = float(text)  # any length: inf when it overflows, never an error
             if not math.isfinite(number):
-                return Unreadable(value.strip())
-            return int(number) if number.is_integer() and "." not in value else number
+                return Unreadable(text)
+            return int(number) if number.is_integer() and "." not in text else number
         if len(value) <= 40:
             lowered = value.strip().lower()
             if lowered in ("true", "false") and is_voice_activity_name(name):
@@ -348,8 +360,18 @@ def read_fields(
 
 
 def find_loose_fields(text: str, *, max_fields: int = MAX_FIELDS) -> tuple[VolumeField, ...]:
-    """``"name": number`` pairs in text that is not a parsed document (cut or broken JSON)."""
+    """``"name": number`` pairs in text that is not a parsed document (cut or broken JSON), or
+    that the walk's limits did not read whole; also inside the whole base64-of-JSON strings the
+    text holds (``*(base64).levels.gain``)."""
     fields: list[VolumeField] = []
+    for match in _LOOSE_BASE64.finditer(text):
+        inner = embedded(match.group(1))
+        if inner is None or inner[0] is not Embedded.BASE64 or inner[1] is TOO_DEEP:
+            continue
+        for found in find_volume_fields(Document("json", "", [inner[1]]), max_fields=max_fields):
+            fields.append(replace(found, path=f"*(base64).{found.path}", segments=None))
+        if len(fields) >= max_fields:
+            return tuple(fields[:max_fields])
     for match in _LOOSE_PAIR.finditer(text):
         name, raw = match.group(1), match.group(2)
         if not is_volume_name(name):
