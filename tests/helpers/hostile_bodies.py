@@ -31,7 +31,9 @@ def b64(text: str) -> str:
 
 def padded(before: str, after: str) -> str:
     """A JSON body over the scan limit: ``before``, padding, ``after``."""
-    return '{"head":"' + before + '","pad":"' + "x" * (SCAN_LIMIT + 1000) + '","tail":"' + after + '"}'
+    return (
+        '{"head":"' + before + '","pad":"' + "x" * (SCAN_LIMIT + 1000) + '","tail":"' + after + '"}'
+    )
 
 
 LITERALS = ("NaN", "Infinity", "-Infinity", "1e999", "-1e999", "9" * 5000)
@@ -55,7 +57,7 @@ def hostile_bodies() -> dict[str, tuple[bytes, str | None]]:
         "base64-field-after-the-limit": (padded("", b64(inner)).encode(), None),
         "base64-field-before-the-limit": (padded(b64(inner), "").encode(), None),
         "base64-body-over-the-limit": (b64(padded("", "") + inner).encode(), None),
-        "gzip-over-the-limit": (gzip.compress(padded("", "") .encode() + inner.encode()), "gzip"),
+        "gzip-over-the-limit": (gzip.compress(padded("", "").encode() + inner.encode()), "gzip"),
     }
     for literal in LITERALS:
         name = literal if len(literal) < 20 else f"{len(literal)}-digits"

@@ -836,7 +836,10 @@ def test_a_hidden_volume_field_is_never_silent(name: str) -> None:
             "base64-field-after-the-limit",
             {"bytes": {"read": SCAN_LIMIT, "unread": 1074, "limit": SCAN_LIMIT}},
         ),
-        ("gzip-over-the-limit", {"bytes": {"read": SCAN_LIMIT, "unread": None, "limit": SCAN_LIMIT}}),
+        (
+            "gzip-over-the-limit",
+            {"bytes": {"read": SCAN_LIMIT, "unread": None, "limit": SCAN_LIMIT}},
+        ),
     ],
 )
 def test_scan_limit_says_what_was_not_read(name: str, unread: dict[str, Any]) -> None:
@@ -946,9 +949,7 @@ def test_ordinary_telemetry_says_nothing_was_cut() -> None:
     assert kinds(out) == ["telemetry"] and out.events[0]["unread"] is None
 
 
-def _hidden_body(
-    depth: int, padding: int, literal: str, wrapper: str
-) -> tuple[bytes, str | None]:
+def _hidden_body(depth: int, padding: int, literal: str, wrapper: str) -> tuple[bytes, str | None]:
     """A body with one volume field ``depth`` levels deep, after ``padding`` values."""
     field = f'"audioLevel":{literal}'
     inner = '{"a":' * depth + '{"pad":[' + ",".join(["0"] * padding) + "]," + field + "}"

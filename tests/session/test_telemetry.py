@@ -165,7 +165,7 @@ def b64(text: str) -> str:
 def test_non_finite_numbers_are_fields(literal: str, frame: str, path: str) -> None:
     """NaN, infinities and overflowing literals in JSON, base64 JSON, embedded JSON and forms:
     the field is reported with value None and the text it was written as."""
-    inner = '{"audioLevel":%s}' % literal
+    inner = '{"audioLevel":' + literal + "}"
     if "base64" in path or frame == "%s":
         body = frame % b64(inner)
     elif "=" in frame:
@@ -188,7 +188,7 @@ def test_huge_integers_are_fields(digits: int) -> None:
     """An integer beyond the float range, or longer than int() reads (which failed the whole
     body), is a field with its (shortened) text; the other fields still read normally."""
     number = "9" * digits
-    document = parse_document(('{"audioLevel":%s,"gain":0.5}' % number).encode())
+    document = parse_document(('{"audioLevel":' + number + ',"gain":0.5}').encode())
     assert document.syntax == "json"
     fields = find_volume_fields(document)
     assert [(item.path, item.value) for item in fields] == [("audioLevel", None), ("gain", 0.5)]
@@ -198,10 +198,8 @@ def test_huge_integers_are_fields(digits: int) -> None:
 def test_loose_fields_read_escaped_pairs_and_base64() -> None:
     """A body the parser could not read whole (cut at the scan limit) is searched as text: pairs
     escaped inside strings and whole base64-of-JSON strings count too."""
-    text = (
-        '{"a":"{\\"audioLevel\\":0.25}","b":"%s","c":{"micVolume":NaN},"d":"xxxx'
-        % b64('{"levels":{"audioMeanGain":-41.5}}')
-    )
+    encoded = b64('{"levels":{"audioMeanGain":-41.5}}')
+    text = '{"a":"{\\"audioLevel\\":0.25}","b":"' + encoded + '","c":{"micVolume":NaN},"d":"xxxx'
     found = [(item.path, item.value, item.raw) for item in find_loose_fields(text)]
     assert found == [
         ("*(base64).levels.audioMeanGain", -41.5, None),
