@@ -223,6 +223,16 @@ class _Shape:
         return read_fields(found, document=document)
 
 
+def _with_loose(fields: tuple[VolumeField, ...], text: str) -> tuple[VolumeField, ...]:
+    """``fields`` and the ``"name": number`` pairs of ``text`` they do not already hold (by name
+    and value): a walk the limits cut searches the body as text too."""
+    seen = {(item.key, item.value, item.raw) for item in fields}
+    loose = [
+        item for item in find_loose_fields(text) if (item.key, item.value, item.raw) not in seen
+    ]
+    return (fields + tuple(loose))[:MAX_FIELDS]
+
+
 def _holds(node: Any, segment: Segment) -> bool:
     """Does ``node[segment]`` exist (a dict key, or a list position)?"""
     if isinstance(segment, str):
@@ -629,8 +639,8 @@ class Monitor:
         unread: dict[str, Any] | None = None
         if message.sent and (decoded.truncated or cuts or (document and document.too_deep)):
             unread = self._unread(message, decoded, document, cuts)
-            if not body_fields and document is not None and cuts and document.syntax == "json":
-                body_fields = find_loose_fields(document.text)  # the part the walk left
+            if document is not None and cuts and document.syntax == "json":
+                body_fields = _with_loose(body_fields, document.text)  # what the walk left
             self._scan_limit(message, unread, t, out)
         if message.sent and (query_fields or body_fields):
             self._telemetry(query_fields, body_fields, document, decoded, message, t, out, unread)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.hostile_bodies import LITERALS, SCAN_LIMIT, hostile_bodies
+from helpers.hostile_bodies import LITERALS, SCAN_LIMIT, hostile_bodies, nested
 from helpers.turn_stream import TurnCall, browser_rtp, cut, lab_peer, turn_call
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -869,6 +869,14 @@ def test_a_cut_walk_searches_the_rest_as_text() -> None:
         (telemetry,) = of_kind(Monitor().observe(message(body), 1.0), "telemetry")
         assert telemetry["unread"] is not None
         assert [f["value"] for f in telemetry["fields"]] in ([0.5], [0.25]), name
+    visible_and_hidden = '{"audioLevel":0.1,"more":' + nested(45, '"micVolume":0.7') + "}"
+    (telemetry,) = of_kind(
+        Monitor().observe(message(visible_and_hidden.encode()), 1.0), "telemetry"
+    )
+    assert [(f["path"], f["value"]) for f in telemetry["fields"]] == [
+        ("audioLevel", 0.1),
+        ("*.micVolume", 0.7),
+    ]
 
 
 @pytest.mark.parametrize("literal", LITERALS)
@@ -925,8 +933,7 @@ def test_block_unread_policy() -> None:
 
 def test_block_unread_drops_rather_than_redacts_a_cut_body() -> None:
     """Fields in the part read, more maybe in the rest: redaction would let the rest through."""
-    body, _ = HOSTILE["depth-40"]
-    wrapped = b'{"audioLevel":0.1,"more":' + body + b"}"
+    wrapped = ('{"audioLevel":0.1,"more":' + nested(45, '"x":1') + "}").encode()
     for policy, action in (("block", "drop"), ("pass", "redact")):
         monitor = Monitor(
             Settings(block=True, block_action="redact", grace=0.0, block_unread=policy)  # type: ignore[arg-type]
