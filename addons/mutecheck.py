@@ -49,6 +49,7 @@ from decoders.session.events import EventWriter, make_event
 from decoders.session.flowfile import FlowFile
 from decoders.session.monitor import (
     BLOCK_ACTIONS,
+    BLOCK_UNREAD,
     FlowRef,
     Message,
     Monitor,
@@ -76,6 +77,7 @@ OPTION_NAMES = (
     "mutecheck_dir",
     "mutecheck_block",
     "mutecheck_block_action",
+    "mutecheck_block_unread",
     "mutecheck_rules",
     "mutecheck_builtin_rules",
     "mutecheck_scan_limit",
@@ -157,6 +159,20 @@ class MuteCheck:
             choices=BLOCK_ACTIONS,
         )
         loader.add_option(
+            "mutecheck_block_unread",
+            str,
+            "block",
+            """
+            What mutecheck_block does, while you are muted, with a message mutecheck could not
+            read whole (longer than mutecheck_scan_limit, nested deeper than 40 levels, more
+            than 20,000 values): 'block' (the default) drops it, since what was not read may be
+            volume telemetry and protective mode must not be evaded by padding a message;
+            'pass' lets it through unless the part that was read holds volume fields. Either
+            way a 'scan-limit' warning says what was not read.
+            """,
+            choices=BLOCK_UNREAD,
+        )
+        loader.add_option(
             "mutecheck_rules",
             str,
             "",
@@ -182,7 +198,8 @@ class MuteCheck:
             "256k",
             """
             Look at most at this much of each body or WebSocket message (after decompression),
-            e.g. 64k or 1m. Larger ones are scanned up to the limit and pass untouched.
+            e.g. 64k or 1m. Larger ones are scanned up to the limit and a 'scan-limit' warning
+            says what was not read (see mutecheck_block_unread for block mode).
             """,
         )
         loader.add_option(
@@ -283,6 +300,11 @@ class MuteCheck:
                 f"mutecheck_save_flows {options.mutecheck_save_flows!r} is not "
                 f"one of {', '.join(SAVE_CHOICES)}"
             )
+        if options.mutecheck_block_unread not in BLOCK_UNREAD:
+            raise _options_error(
+                f"mutecheck_block_unread {options.mutecheck_block_unread!r} is not "
+                f"one of {', '.join(BLOCK_UNREAD)}"
+            )
         if options.mutecheck_block_action not in BLOCK_ACTIONS:
             raise _options_error(
                 f"mutecheck_block_action {options.mutecheck_block_action!r} is not "
@@ -317,6 +339,7 @@ class MuteCheck:
         return Settings(
             block=options.mutecheck_block,
             block_action=options.mutecheck_block_action,
+            block_unread=options.mutecheck_block_unread,
             scan_limit=scan_limit,
             grace=options.mutecheck_grace_ms / 1000,
             silence_level=options.mutecheck_silence_level,

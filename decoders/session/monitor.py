@@ -17,6 +17,14 @@ none of the words anything below looks for, then
    message, or say someone is speaking) with a warning line, except in the grace period just after
    a change of state; with blocking on, the message is dropped or the fields redacted.
 
+What the limits leave unread of a message the browser sent (bytes past the scan limit, values
+nested deeper than :data:`~decoders.session.payload.MAX_DEPTH` or than the JSON parser goes,
+values after :data:`~decoders.session.payload.MAX_LEAVES`) is never silent: a ``scan-limit``
+warning says what was not read (per endpoint: the first in each mute interval, then one per
+``warn_interval`` with a count), the unread part is searched for ``"name": number`` pairs, and
+with blocking on, a message not fully read while muted is dropped unless ``block_unread`` is
+``pass``.
+
 For a datagram the browser sent: TURN wrappers are removed, RTP parsed, and its RFC 6464 audio
 level read with the id the SDP negotiated (or the one configured). While muted (the state at the
 packet's own time, so that a replay where a connection comes after its marks judges alike),
@@ -43,7 +51,8 @@ from decoders.errors import MalformedPacket
 from decoders.session.events import FORMAT, VERSION, Event, MuteTimeline, make_event
 from decoders.session.janus import JanusHandles, looks_like_janus
 from decoders.session.payload import (
-    MAX_LEAVES,
+    MAX_DEPTH,
+    Cuts,
     Decoded,
     Document,
     Embedded,
@@ -69,6 +78,7 @@ from decoders.session.telemetry import (
     MAX_FIELDS,
     VolumeField,
     VolumeSlot,
+    find_loose_fields,
     find_volume_fields,
     read_fields,
     redact,
@@ -90,6 +100,10 @@ from decoders.wire.rtp import RtpPacket, audio_level
 
 BlockAction = Literal["drop", "redact"]
 BLOCK_ACTIONS: tuple[BlockAction, ...] = ("drop", "redact")
+BlockUnread = Literal["block", "pass"]
+BLOCK_UNREAD: tuple[BlockUnread, ...] = ("block", "pass")
+"""What block mode does with a message sent while muted that the limits kept it from reading
+whole: ``block`` drops it (what was not read may be volume telemetry), ``pass`` lets it go."""
 
 RTP_SILENCE = 127
 """RFC 6464 §3: 127 is -127 dBov, digital silence."""
@@ -206,7 +220,17 @@ class _Shape:
             if isinstance(node, dict | list):
                 return None
             found.append((slot, node))
-        return read_fields(found)
+        return read_fields(found, document=document)
+
+
+def _with_loose(fields: tuple[VolumeField, ...], text: str) -> tuple[VolumeField, ...]:
+    """``fields`` and the ``"name": number`` pairs of ``text`` they do not already hold (by name
+    and value): a walk the limits cut searches the body as text too."""
+    seen = {(item.key, item.value, item.raw) for item in fields}
+    loose = [
+        item for item in find_loose_fields(text) if (item.key, item.value, item.raw) not in seen
+    ]
+    return (fields + tuple(loose))[:MAX_FIELDS]
 
 
 def _holds(node: Any, segment: Segment) -> bool:
@@ -258,6 +282,7 @@ class Settings:
 
     block: bool = False
     block_action: BlockAction = "drop"
+    block_unread: BlockUnread = "block"
     scan_limit: int = 256 * 1024
     grace: float = 0.2
     silence_level: int = 100
@@ -541,9 +566,11 @@ class Monitor:
         none of the words a recogniser needs is in the body: a cheap test the addon makes before
         it builds a :class:`Message`, since most messages of a call are of that kind.
         """
+        settings = self.settings
         if content_encoding or sniff_compression(content) is not None:
             return False
-        settings = self.settings
+        if sent and len(content) > settings.scan_limit:
+            return False  # what lies past the limit is not read: observe() says so
         lowered = content[: settings.scan_limit].lower()
         if settings.rules:
             if any(may_match(rule, lowered) for rule in rules_for(settings.rules, url, sent)):
@@ -581,6 +608,7 @@ class Monitor:
             )
         document: Document | None = None
         body_fields: tuple[VolumeField, ...] = ()
+        cuts = Cuts()
         lowered = decoded.data.lower()
         if rules:
             rules = [rule for rule in rules if may_match(rule, lowered)]
@@ -607,10 +635,113 @@ class Monitor:
                 self.counters["shape_hits"] += 1
                 body_fields = known
             else:
-                body_fields = self._parse(document, message, rules, shape_key, t, out)
+                body_fields = self._parse(document, message, rules, shape_key, t, out, cuts)
+        unread: dict[str, Any] | None = None
+        if message.sent and (decoded.truncated or cuts or (document and document.too_deep)):
+            unread = self._unread(message, decoded, document, cuts)
+            if document is not None and cuts and document.syntax == "json":
+                body_fields = _with_loose(body_fields, document.text)  # what the walk left
+            self._scan_limit(message, unread, t, out)
         if message.sent and (query_fields or body_fields):
-            self._telemetry(query_fields, body_fields, document, decoded, message, t, out)
+            self._telemetry(query_fields, body_fields, document, decoded, message, t, out, unread)
+        elif unread is not None and self.muted and self._blocks_unread():
+            self._block_unread(message, unread, t, out)
         return out
+
+    def _blocks_unread(self) -> bool:
+        return self.settings.block and self.settings.block_unread == "block"
+
+    def _unread(
+        self, message: Message, decoded: Decoded, document: Document | None, cuts: Cuts
+    ) -> dict[str, Any]:
+        """What the limits kept from being read, as the ``unread`` field of events says it."""
+        unread: dict[str, Any] = {}
+        if decoded.truncated:
+            coded = bool(decoded.layers)
+            unread["bytes"] = {
+                "read": len(decoded.data),
+                "unread": None if coded else len(message.content) - len(decoded.data),
+                "limit": self.settings.scan_limit,
+            }
+        if document is not None and document.too_deep:
+            unread["depth"] = {"limit": "parser", "values": None}
+        elif cuts.deep:
+            unread["depth"] = {"limit": MAX_DEPTH, "values": cuts.deep}
+        if cuts.leaves is not None:
+            unread["leaves"] = {"limit": cuts.leaves}
+        return unread
+
+    def _scan_limit(self, message: Message, unread: dict[str, Any], t: float, out: Outcome) -> None:
+        """The ``scan-limit`` warning: the first per endpoint in each mute interval, then one
+        per warn_interval with the count of those not written since."""
+        muted = self.muted
+        parts = []
+        if "bytes" in unread:
+            cut = unread["bytes"]
+            total = "" if cut["unread"] is None else f" of {cut['read'] + cut['unread']}"
+            parts.append(f"{cut['read']}{total} bytes read (mutecheck_scan_limit)")
+        if "depth" in unread:
+            depth = unread["depth"]
+            if depth["values"] is None:
+                parts.append("JSON nested deeper than the parser reads (searched as text)")
+            else:
+                parts.append(f"{depth['values']} values nested deeper than {MAX_DEPTH} levels")
+        if "leaves" in unread:
+            parts.append(f"stopped after {unread['leaves']['limit']} values")
+        line = (
+            f"mutecheck: {'MUTED and ' if muted else ''}not fully read: {message.description}: "
+            f"{'; '.join(parts)}: volume telemetry in the rest would not be seen"
+        )
+        key = ("scan-limit", message.endpoint)
+        interval = self.timeline.changed_at
+        state = self._warned.get(key)
+        if (
+            state is not None
+            and state.interval == interval
+            and t - state.last < self.settings.warn_interval
+        ):
+            state.suppressed += 1
+            return
+        suppressed = state.suppressed if state is not None and state.interval == interval else 0
+        if suppressed:
+            line += f" ({suppressed} more since the last warning)"
+        self._warned.put(key, _Warned(interval, t))
+        (out.warnings if muted else out.notices).append(line)
+        out.events.append(
+            make_event(
+                "warning",
+                t,
+                code="scan-limit",
+                message=line,
+                flow=message.flow_json(),
+                endpoint=message.endpoint,
+                unread=unread,
+                muted=muted,
+                repeats=suppressed,
+            )
+        )
+
+    def _block_unread(
+        self, message: Message, unread: dict[str, Any], t: float, out: Outcome
+    ) -> None:
+        """Block mode, muted, a message not fully read and no volume field in what was read:
+        dropped (``block_unread``), since the unread part may carry volume telemetry."""
+        out.action = "drop"
+        out.events.append(
+            make_event(
+                "blocked",
+                t,
+                action="dropped",
+                endpoint=message.endpoint,
+                flow=message.flow_json(),
+                fields=[],
+                reason="not fully read while muted",
+                unread=unread,
+            )
+        )
+        out.notices.append(
+            f"mutecheck: dropped a message not fully read while muted: {message.description}"
+        )
 
     def _parse(
         self,
@@ -620,12 +751,14 @@ class Monitor:
         shape_key: tuple[str | None, bytes] | None,
         t: float,
         out: Outcome,
+        cuts: Cuts,
     ) -> tuple[VolumeField, ...]:
         """Every recogniser over a parsed body; remembers its shape when the next message with
-        the same skeleton can skip this (see :class:`_Shape`)."""
-        if document.error:
+        the same skeleton can skip this (see :class:`_Shape`). ``cuts`` is told what the walk's
+        limits left unread."""
+        if document.error and not document.too_deep:  # too deep: a scan-limit warning says it
             self._warn_once(out, t, "malformed-body", message, document.error)
-        leaves = list(walk(document))
+        leaves = walk(document, cuts=cuts)
         sdps = self._sdp(document, leaves, message, t, out)
         signals = find_mute_signals(document, leaves)[:1] if message.sent else []
         for signal in signals:
@@ -652,14 +785,14 @@ class Monitor:
             and document.error is None
             and document.syntax == "json"
             and not (document.prefix or document.separator or document.suffix)
-            and len(leaves) < MAX_LEAVES
+            and not cuts
             and len(slots) <= MAX_FIELDS
             and not any(_embedded(leaf.path) for leaf in leaves)
             and _digits_inert(leaves)
         ):
             shape = _Shape(len(document.records), tuple(slot for slot, _ in slots))
             self._shapes.put(shape_key, shape)
-        return read_fields(slots)
+        return read_fields(slots, document=document)
 
     def _sdp(
         self, document: Document, leaves: list[Leaf], message: Message, t: float, out: Outcome
@@ -709,6 +842,7 @@ class Monitor:
         message: Message,
         t: float,
         out: Outcome,
+        unread: dict[str, Any] | None = None,
     ) -> None:
         fields = query_fields + body_fields
         muted = self.muted
@@ -729,7 +863,8 @@ class Monitor:
             severity = "high" if lively else "medium"
         blocked: str | None = None
         if muted and self.settings.block:
-            blocked = self._block(query_fields, body_fields, document, decoded, out)
+            whole = unread is None or not self._blocks_unread()
+            blocked = self._block(query_fields, body_fields, document, decoded, out, whole)
         layers = [*decoded.layers, document.syntax] if document is not None else ["query"]
         out.events.append(
             make_event(
@@ -747,6 +882,7 @@ class Monitor:
                 severity=severity,
                 changed=changed,
                 blocked=blocked,
+                unread=unread,
             )
         )
         if blocked:
@@ -759,13 +895,14 @@ class Monitor:
                     flow=message.flow_json(),
                     fields=[item.path for item in fields],
                     reason="volume telemetry while muted",
+                    unread=unread,
                 )
             )
             out.notices.append(
                 f"mutecheck: {blocked} volume telemetry while muted: {message.description}"
             )
         if finding:
-            shown = ", ".join(f"{item.path}={item.value}" for item in fields[:4])
+            shown = ", ".join(f"{item.path}={item.shown}" for item in fields[:4])
             more = f" (+{len(fields) - 4} more)" if len(fields) > 4 else ""
             why = "values change while muted" if severity == "high" else "fields present"
             line = (
@@ -781,9 +918,16 @@ class Monitor:
         document: Document | None,
         decoded: Decoded,
         out: Outcome,
+        whole: bool = True,
     ) -> str:
-        """Decide drop or redact; redaction falls back to dropping when it cannot be faithful."""
-        if self.settings.block_action == "redact" and not query_fields and document is not None:
+        """Decide drop or redact; redaction falls back to dropping when it cannot be faithful,
+        and is not tried on a body not read ``whole`` (its unread part may hold more)."""
+        if (
+            self.settings.block_action == "redact"
+            and whole
+            and not query_fields
+            and document is not None
+        ):
             body = redact(document, body_fields)
             if body is not None:
                 out.action = "redact"

@@ -15,8 +15,11 @@ once here and walked by both:
    (``"{\\"a\\":1}"``, escaped once or more) or base64 of JSON: ``payload(base64).levels.gain``.
 4. :func:`rewrite` sets chosen values to ``null`` and serialises the body again (redaction).
 
-Everything is bounded: nesting depth, number of values visited, bytes decoded. Nothing here does
-I/O, reads a clock or logs.
+Everything is bounded: nesting depth, number of values visited, bytes decoded; what a bound cuts
+off is said (``Decoded.truncated``, ``Document.too_deep``, :class:`Cuts`), never dropped silently.
+Numbers JSON can write but a float cannot hold (``NaN``, ``Infinity``, ``1e999``, an integer of
+5,000 digits) are read as :class:`Unreadable`, which keeps their text. Nothing here does I/O,
+reads a clock or logs.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ import binascii
 import enum
 import functools
 import json
+import math
 import re
+import sys
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -61,6 +66,79 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 Syntax = Literal["empty", "json", "form", "base64-json", "xml", "text", "binary"]
 Scalar = str | int | float | bool | None
+
+RAW_TEXT_LENGTH = 64
+"""How much of an unreadable number's text is kept."""
+
+
+class Unreadable(float):
+    """A number written in the body that no float holds: ``NaN``, ``Infinity``, ``-Infinity``,
+    ``1e999``, an integer beyond the float range or of more digits than ``int()`` reads.
+
+    A float (NaN) to everything that does arithmetic on it, so the other recognisers see a
+    number that compares unequal to everything; ``raw`` keeps its text (the first
+    :data:`RAW_TEXT_LENGTH` characters, ``…`` when longer).
+    """
+
+    __slots__ = ("raw",)
+    raw: str
+
+    def __new__(cls, raw: str) -> Unreadable:
+        self = super().__new__(cls, "nan")
+        self.raw = raw if len(raw) <= RAW_TEXT_LENGTH else raw[:RAW_TEXT_LENGTH] + "…"
+        return self
+
+    def __reduce__(self) -> tuple[type[Unreadable], tuple[str]]:
+        return Unreadable, (self.raw,)
+
+    def __repr__(self) -> str:
+        return f"Unreadable({self.raw!r})"
+
+
+def _exact_int(text: str) -> int | Unreadable:
+    if len(text) > 310:  # beyond 1.8e308 (or beyond what int() reads at all)
+        try:
+            value = int(text)
+        except ValueError:
+            return Unreadable(text)
+        if not -sys.float_info.max <= value <= sys.float_info.max:
+            return Unreadable(text)
+        return value
+    return int(text)
+
+
+def _exact_float(text: str) -> float:
+    value = float(text)
+    return value if math.isfinite(value) else Unreadable(text)
+
+
+_DECODER = json.JSONDecoder(parse_constant=Unreadable)
+"""``NaN``/``Infinity``/``-Infinity`` become :class:`Unreadable` (the hook runs only for those
+literals: every other value takes the C scanner's fast path)."""
+_EXACT_DECODER = json.JSONDecoder(
+    parse_constant=Unreadable, parse_int=_exact_int, parse_float=_exact_float
+)
+"""Also ``1e999`` and huge integers; a Python call per number, so only when needed."""
+
+
+def loads(text: str) -> Any:
+    """JSON (RFC 8259, plus the NaN/Infinity literals JavaScript writes) -> Python values.
+
+    Raises ValueError when it is not JSON, RecursionError when it nests deeper than Python's
+    stack. An integer longer than ``int()`` reads (4,300 digits) does not fail the document: it
+    is read again with every number checked, the integer an :class:`Unreadable`.
+    """
+    try:
+        return _DECODER.decode(text)
+    except json.JSONDecodeError:
+        raise
+    except ValueError:  # "Exceeds the limit (4300 digits) for integer string conversion"
+        return _EXACT_DECODER.decode(text)
+
+
+def loads_exact(text: str) -> Any:
+    """:func:`loads` where every number that overflows a float (``1e999``) is Unreadable too."""
+    return _EXACT_DECODER.decode(text)
 
 
 class Embedded(enum.Enum):
@@ -97,7 +175,8 @@ class Document:
 
     ``prefix``/``separator``/``suffix`` let :func:`rewrite` put JSON records back in their frame
     (``42`` for Socket.IO, ``\\x1e`` for SignalR). ``error`` says the body claimed to be JSON
-    (by content type or first character) and did not parse.
+    (by content type or first character) and did not parse; ``too_deep`` that it did not parse
+    because it nests deeper than the parser goes (Python's stack).
     """
 
     syntax: Syntax
@@ -110,6 +189,7 @@ class Document:
     suffix: str = ""
     urlsafe: bool = False
     padded: bool = True
+    too_deep: bool = False
 
 
 class Leaf(NamedTuple):
@@ -253,6 +333,9 @@ def parse_document(
             return Document("text", text, truncated=truncated, error=error)
     if len(stripped) >= MIN_BASE64_LENGTH and first in ("e", "W"):
         decoded = _base64_json(stripped)
+        if decoded is TOO_DEEP:
+            error = "base64 JSON body nests deeper than it can be read"
+            return Document("text", text, truncated=truncated, error=error, too_deep=True)
         if decoded is not None:
             return Document(
                 "base64-json",
@@ -272,8 +355,11 @@ def parse_document(
 
 
 def parse_form(text: str) -> dict[str, str]:
-    """``a=1&b=x`` (WHATWG URL, application/x-www-form-urlencoded) -> dict; the last value wins."""
-    return dict(parse_qsl(text, keep_blank_values=True, max_num_fields=10_000))
+    """``a=1&b=x`` (WHATWG URL, application/x-www-form-urlencoded) -> dict; the last value wins.
+
+    Any number of fields (the scan limit bounds the text): a form of more than
+    :data:`MAX_LEAVES` fields is cut by :func:`walk`, which says so, rather than failing here."""
+    return dict(parse_qsl(text, keep_blank_values=True))
 
 
 def _utf8(data: bytes, truncated: bool) -> str | None:
@@ -286,7 +372,7 @@ def _utf8(data: bytes, truncated: bool) -> str | None:
     return None
 
 
-def _json_document(text: str, truncated: bool) -> Document | None:
+def _json_document(text: str, truncated: bool, exact: bool = False) -> Document | None:
     """JSON in the frames apps put it in: plain, XSSI-prefixed, Socket.IO, SignalR."""
     body = text.strip()
     prefix = ""
@@ -308,9 +394,12 @@ def _json_document(text: str, truncated: bool) -> Document | None:
     records: list[Any] = []
     for piece in pieces:
         try:
-            records.append(json.loads(piece))
-        except (ValueError, RecursionError):
+            records.append((loads_exact if exact else loads)(piece))
+        except ValueError:
             return None
+        except RecursionError:
+            error = "JSON body nests deeper than it can be read"
+            return Document("text", text, truncated=truncated, error=error, too_deep=True)
     if not records:
         return None
     return Document(
@@ -324,8 +413,9 @@ def _json_document(text: str, truncated: bool) -> Document | None:
     )
 
 
-def _base64_json(text: str) -> Any:
-    """The JSON object or array a base64 (RFC 4648 §4 or §5) string encodes, else None."""
+def _base64_json(text: str, exact: bool = False) -> Any:
+    """The JSON object or array a base64 (RFC 4648 §4 or §5) string encodes, else None
+    (:data:`TOO_DEEP` when it nests deeper than it can be read)."""
     if not _BASE64.fullmatch(text):
         return None
     alphabet = b"-_" if "-" in text or "_" in text else None
@@ -337,23 +427,33 @@ def _base64_json(text: str) -> Any:
     if raw[:1] not in (b"{", b"["):
         return None
     try:
-        value = json.loads(raw)
-    except (ValueError, RecursionError):
+        value = (loads_exact if exact else loads)(raw.decode("utf-8"))
+    except ValueError:
         return None
+    except RecursionError:
+        return TOO_DEEP
     return value if isinstance(value, dict | list) else None
 
 
-def embedded(value: str) -> tuple[Embedded, Any] | None:
-    """The object or array a string holds as JSON text or as base64 of JSON, else None."""
+TOO_DEEP: Any = Unreadable("(nested too deep to read)")
+"""What :func:`embedded` holds for a string whose document nests deeper than it can be read."""
+
+
+def embedded(value: str, exact: bool = False) -> tuple[Embedded, Any] | None:
+    """The object or array a string holds as JSON text or as base64 of JSON, else None;
+    the object is :data:`TOO_DEEP` when it nests deeper than it can be read. ``exact``: read
+    numbers as :func:`loads_exact` does."""
     head = value[:1]
     if head in ("{", "[") or (head in (" ", "\n") and value.lstrip()[:1] in ("{", "[")):
         try:
-            inner = json.loads(value)
-        except (ValueError, RecursionError):
+            inner = (loads_exact if exact else loads)(value)
+        except ValueError:
             return None
+        except RecursionError:
+            return Embedded.JSON, TOO_DEEP
         return (Embedded.JSON, inner) if isinstance(inner, dict | list) else None
     if head in ("e", "W") and len(value) >= MIN_BASE64_LENGTH:
-        inner = _base64_json(value)
+        inner = _base64_json(value, exact)
         if inner is not None:
             return Embedded.BASE64, inner
     return None
@@ -362,23 +462,42 @@ def embedded(value: str) -> tuple[Embedded, Any] | None:
 # --- the walk ----------------------------------------------------------------------------------
 
 
+@dataclass(slots=True)
+class Cuts:
+    """What a :func:`walk` left unread because of its limits: ``deep`` values (or whole
+    subtrees) sat deeper than ``max_depth`` steps or nested deeper than the parser reads; after
+    ``leaves`` values (when not None) the walk stopped and the rest was not read."""
+
+    deep: int = 0
+    leaves: int | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.deep) or self.leaves is not None
+
+
 def walk(
-    document: Document, *, max_depth: int = MAX_DEPTH, max_leaves: int = MAX_LEAVES
+    document: Document,
+    *,
+    max_depth: int = MAX_DEPTH,
+    max_leaves: int = MAX_LEAVES,
+    cuts: Cuts | None = None,
 ) -> list[Leaf]:
     """Every scalar of every record, depth first, in document order, embedded documents too.
 
     A string that holds a document is not itself a leaf; the values inside it are. Stops after
     ``max_leaves`` values and does not go deeper than ``max_depth`` steps (which also bounds the
     recursion: a recursive visit costs half of what an explicit stack did, and this runs for
-    every message worth parsing).
+    every message worth parsing). ``cuts``, when given, is told what the limits left unread.
     """
     leaves: list[Leaf] = []
+    cut = Cuts() if cuts is None else cuts
 
     def visit(
         node: Any, record: int, path: tuple[Segment, ...], key: str | None, parent: Any, depth: int
     ) -> bool:
-        """Adds the leaves under ``node``; False once ``max_leaves`` are there."""
+        """Adds the leaves under ``node``; False once ``max_leaves`` are there and more come."""
         if depth < 0:
+            cut.deep += 1
             return True
         if isinstance(node, dict):
             for child_key, child in node.items():
@@ -390,16 +509,46 @@ def walk(
                     return False
         elif isinstance(node, str) and (inner := embedded(node)) is not None:
             step, value = inner
+            if value is TOO_DEEP:
+                cut.deep += 1
+                return True
             return visit(value, record, (*path, step), key, None, depth - 1)
-        else:
+        elif len(leaves) < max_leaves:
             leaves.append(Leaf(record, path, key, node, parent))
-            return len(leaves) < max_leaves
+        else:
+            cut.leaves = max_leaves
+            return False
         return True
 
     for index, record in enumerate(document.records):
         if not visit(record, index, (), None, None, max_depth):
             break
     return leaves
+
+
+def exact_value(document: Document, record: int, path: tuple[Segment, ...]) -> Any:
+    """The value at ``path`` read again with every number checked (:func:`loads_exact`): what
+    a float that came out infinite was written as (``1e999``). None when it is not there.
+
+    Parses the record again: for the rare value that needs it, never for every message.
+    """
+    try:
+        if document.syntax == "json":
+            again = _json_document(document.text, document.truncated, exact=True)
+            node: Any = None if again is None else again.records[record]
+        elif document.syntax == "base64-json":
+            node = _base64_json(document.text.strip(), exact=True)
+        else:
+            node = document.records[record]
+        for segment in path:
+            if isinstance(segment, Embedded):
+                inner = embedded(node, exact=True) if isinstance(node, str) else None
+                node = None if inner is None else inner[1]
+            else:
+                node = node[segment]
+    except (LookupError, TypeError, ValueError, RecursionError):
+        return None
+    return node
 
 
 def format_path(path: Iterable[Segment], *, record: int | None = None) -> str:
@@ -478,7 +627,7 @@ def _replace(node: Any, path: tuple[Segment, ...]) -> Any:
         return None
     head, rest = path[0], path[1:]
     if head is Embedded.JSON:
-        return _dump(_replace(json.loads(node), rest))
+        return _dump(_replace(loads(node), rest))
     if head is Embedded.BASE64:
         urlsafe = "-" in node or "_" in node
         inner = _base64_json(node)

@@ -4,9 +4,11 @@ No per-vendor code. A value counts when its field name (or, for list elements, t
 list) looks like an audio level, at any depth and in any case: ``audioLevel``, ``level``,
 ``volume``, ``gain``, ``energy``, ``rms``, ``loudness``, ``db``/``dBFS``, ``vad``, ``speaking``,
 ``amplitude`` … as whole words of the name (``audioMeanGain`` → audio, mean, gain) or as the end
-of a one-word name (``audiolevel``). The value must be a finite number, a number in a string (form
+of a one-word name (``audiolevel``). The value must be a number, a number in a string (form
 bodies are all strings), or, for voice-activity names (``vad``, ``speaking``, ``talking``,
-``voiceActivityFlag``), a boolean.
+``voiceActivityFlag``), a boolean. A number no float holds (``NaN``, ``Infinity``, ``1e999``,
+an integer of 400 or 5,000 digits, in JSON or in a string) is still a volume field: its value is
+``None`` and ``raw`` keeps its text, so that an odd value never hides the field.
 
 Names that measure something else are skipped: a word of the path such as ``video``,
 ``battery``, ``zoom``, ``log``, ``network``, ``quality`` (``logLevel``, ``video.level``,
@@ -28,10 +30,23 @@ from __future__ import annotations
 import functools
 import math
 import re
+import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from decoders.session.payload import Document, Leaf, Segment, format_path, rewrite, walk
+from decoders.session.payload import (
+    TOO_DEEP,
+    Document,
+    Embedded,
+    Leaf,
+    Segment,
+    Unreadable,
+    embedded,
+    exact_value,
+    format_path,
+    rewrite,
+    walk,
+)
 
 LEVEL_WORDS = frozenset(
     {
@@ -135,8 +150,17 @@ MAX_FIELDS = 64
 _TOKEN = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 _NUMBER = re.compile(r"\s*-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*")
 _LOOSE_PAIR = re.compile(
-    r'"([A-Za-z_$][\w$-]{0,63})"\s*:\s*(-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|true|false)\b'
+    r'\\*"([A-Za-z_$][\w$-]{0,63})\\*"\s*:\s*'
+    r"(-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|true|false|NaN|-?Infinity)\b"
 )
+"""``"name": value`` in text, also escaped once or more inside a string (``\\"name\\":1``)."""
+_LOOSE_BASE64 = re.compile(r'"((?:e[wy]|W[1-9y])[A-Za-z0-9+/_-]{10,}={0,2})"')
+"""A string that may be base64 of a JSON object (``{"`` is ``ey``) or array."""
+_NON_FINITE_WORDS = frozenset(
+    {"nan", "-nan", "infinity", "-infinity", "+infinity", "inf", "-inf", "+inf"}
+)
+"""How JavaScript (``String(NaN)``, ``String(-Infinity)``) and C write numbers no float holds."""
+_FLOAT_MAX = sys.float_info.max
 
 Value = int | float | bool
 
@@ -147,13 +171,27 @@ class VolumeField:
 
     path: str
     key: str
-    value: Value
+    value: Value | None
     audio_context: bool
     record: int = 0
     segments: tuple[Segment, ...] | None = None
+    raw: str | None = None
+    """When ``value`` is None: the text of a number no float holds (``NaN``, ``1e999``)."""
 
     def to_json(self) -> dict[str, object]:
+        if self.value is None:
+            return {
+                "path": self.path,
+                "value": None,
+                "raw": self.raw,
+                "audio_context": self.audio_context,
+            }
         return {"path": self.path, "value": self.value, "audio_context": self.audio_context}
+
+    @property
+    def shown(self) -> str:
+        """The value as a warning line shows it."""
+        return f"{self.raw} (unreadable)" if self.value is None else str(self.value)
 
 
 def name_words(name: str) -> tuple[str, ...]:
@@ -182,24 +220,51 @@ def is_voice_activity_name(name: str) -> bool:
     return bool(words & VOICE_ACTIVITY_WORDS) or {"voice", "activity"} <= words
 
 
-def volume_value(name: str, value: object) -> Value | None:
-    """The measurement a value holds for a volume name, or None (not a measurement)."""
+def volume_value(name: str, value: object) -> Value | Unreadable | None:
+    """The measurement a value holds for a volume name, or None (not a measurement).
+
+    A number no float holds comes back :class:`~decoders.session.payload.Unreadable` (with its
+    text when the parser kept it; a float that came out infinite has ``raw`` ``Infinity``
+    until :func:`read_fields` reads its text again)."""
     if isinstance(value, bool):
         return value if is_voice_activity_name(name) else None
     if isinstance(value, int):
-        return value
+        if -_FLOAT_MAX <= value <= _FLOAT_MAX:
+            return value
+        return Unreadable(_int_text(value))
     if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, str) and len(value) <= 40:
+        if math.isfinite(value):
+            return value
+        if isinstance(value, Unreadable):
+            return value
+        return Unreadable("NaN" if math.isnan(value) else ("-" if value < 0 else "") + "Infinity")
+    if isinstance(value, str):
         if _NUMBER.fullmatch(value):
-            number = float(value)
+            text = value.strip()
+            if "." not in text and "e" not in text and "E" not in text:
+                try:
+                    integer = int(text)
+                except ValueError:  # more digits than int() reads
+                    return Unreadable(text)
+                return integer if -_FLOAT_MAX <= integer <= _FLOAT_MAX else Unreadable(text)
+            number = float(text)  # any length: inf when it overflows, never an error
             if not math.isfinite(number):
-                return None
-            return int(number) if number.is_integer() and "." not in value else number
-        lowered = value.strip().lower()
-        if lowered in ("true", "false") and is_voice_activity_name(name):
-            return lowered == "true"
+                return Unreadable(text)
+            return int(number) if number.is_integer() and "." not in text else number
+        if len(value) <= 40:
+            lowered = value.strip().lower()
+            if lowered in ("true", "false") and is_voice_activity_name(name):
+                return lowered == "true"
+            if lowered in _NON_FINITE_WORDS:
+                return Unreadable(value.strip())
     return None
+
+
+def _int_text(value: int) -> str:
+    try:
+        return str(value)
+    except ValueError:  # more digits than str() writes
+        return f"(an integer of {value.bit_length()} bits)"
 
 
 @dataclass(slots=True)  # not frozen: made for every candidate field, and frozen init is slow
@@ -218,13 +283,15 @@ class VolumeSlot:
         value = volume_value(self.key, raw)
         if value is None:
             return None
+        unreadable = isinstance(value, Unreadable)
         return VolumeField(
             path=self.path,
             key=self.key,
-            value=value,
+            value=None if unreadable else value,
             audio_context=self.audio_context,
             record=self.record,
             segments=self.segments,
+            raw=value.raw if isinstance(value, Unreadable) else None,
         )
 
 
@@ -257,20 +324,35 @@ def find_volume_fields(
     """
     if document.records:
         slots = volume_slots(document, walk(document) if leaves is None else leaves)
-        return read_fields(slots, max_fields=max_fields)
+        return read_fields(slots, max_fields=max_fields, document=document)
     if document.text:
         return find_loose_fields(document.text, max_fields=max_fields)
     return ()
 
 
 def read_fields(
-    slots: Iterable[tuple[VolumeSlot, object]], *, max_fields: int = MAX_FIELDS
+    slots: Iterable[tuple[VolumeSlot, object]],
+    *,
+    max_fields: int = MAX_FIELDS,
+    document: Document | None = None,
 ) -> tuple[VolumeField, ...]:
-    """The fields of the slots whose values are measurements (at most ``max_fields``)."""
+    """The fields of the slots whose values are measurements (at most ``max_fields``).
+
+    ``document`` (the one the slots are in) lets a value that came out infinite be read again
+    for the text it was written as (``1e999`` rather than ``Infinity``)."""
     fields: list[VolumeField] = []
     for slot, raw in slots:
         found = slot.field(raw)
         if found is not None:
+            if (
+                found.value is None
+                and document is not None
+                and isinstance(raw, float)
+                and not isinstance(raw, Unreadable)
+            ):
+                exact = exact_value(document, slot.record, slot.segments)
+                if isinstance(exact, Unreadable):
+                    found = replace(found, raw=exact.raw)
             fields.append(found)
             if len(fields) >= max_fields:
                 break
@@ -278,8 +360,18 @@ def read_fields(
 
 
 def find_loose_fields(text: str, *, max_fields: int = MAX_FIELDS) -> tuple[VolumeField, ...]:
-    """``"name": number`` pairs in text that is not a parsed document (cut or broken JSON)."""
+    """``"name": number`` pairs in text that is not a parsed document (cut or broken JSON), or
+    that the walk's limits did not read whole; also inside the whole base64-of-JSON strings the
+    text holds (``*(base64).levels.gain``)."""
     fields: list[VolumeField] = []
+    for match in _LOOSE_BASE64.finditer(text):
+        inner = embedded(match.group(1))
+        if inner is None or inner[0] is not Embedded.BASE64 or inner[1] is TOO_DEEP:
+            continue
+        for found in find_volume_fields(Document("json", "", [inner[1]]), max_fields=max_fields):
+            fields.append(replace(found, path=f"*(base64).{found.path}", segments=None))
+        if len(fields) >= max_fields:
+            return tuple(fields[:max_fields])
     for match in _LOOSE_PAIR.finditer(text):
         name, raw = match.group(1), match.group(2)
         if not is_volume_name(name):
@@ -287,7 +379,16 @@ def find_loose_fields(text: str, *, max_fields: int = MAX_FIELDS) -> tuple[Volum
         value = volume_value(name, raw == "true" if raw in ("true", "false") else raw)
         if value is None:
             continue
-        fields.append(VolumeField(path=f"*.{name}", key=name, value=value, audio_context=False))
+        unreadable = isinstance(value, Unreadable)
+        fields.append(
+            VolumeField(
+                path=f"*.{name}",
+                key=name,
+                value=None if unreadable else value,
+                audio_context=False,
+                raw=value.raw if isinstance(value, Unreadable) else None,
+            )
+        )
         if len(fields) >= max_fields:
             break
     return tuple(fields)
@@ -295,7 +396,7 @@ def find_loose_fields(text: str, *, max_fields: int = MAX_FIELDS) -> tuple[Volum
 
 def varying(fields: tuple[VolumeField, ...]) -> bool:
     """Do the values under one name differ within the message (a list of samples, say)?"""
-    seen: dict[str, Value] = {}
+    seen: dict[str, Value | None] = {}
     for volume_field in fields:
         base = re.sub(r"\[\d+\]", "[]", volume_field.path)
         if base in seen and seen[base] != volume_field.value:

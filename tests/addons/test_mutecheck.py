@@ -43,6 +43,7 @@ import tornado.websocket
 import wsproto
 import wsproto.utilities
 from cryptography.hazmat.primitives import serialization
+from helpers.hostile_bodies import hostile_bodies
 from helpers.turn_stream import (
     ALLOCATE_REQUEST,
     XOR_RELAYED_ADDRESS,
@@ -164,6 +165,7 @@ def test_options_are_declared_with_help(addon: Any) -> None:
     ("option", "value", "message"),
     [
         ("mutecheck_block_action", "explode", "'explode' is not one of drop, redact"),
+        ("mutecheck_block_unread", "maybe", "'maybe' is not one of block, pass"),
         ("mutecheck_save_flows", "false", "'false' is not one of relevant, all, none"),
         ("mutecheck_scan_limit", "lots", "'lots' is not a size"),
         ("mutecheck_scan_limit", "0", "'0' is not a size"),
@@ -607,6 +609,113 @@ def test_block_redact_http_keeps_the_content_encoding(
     assert b"MQE" in decoded.data
 
 
+# --- what the limits cut off, and numbers no float holds (issue 13) ----------------------------
+
+HOSTILE = hostile_bodies()
+
+
+def hidden_evidence(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        event
+        for event in events
+        if (event["kind"] == "telemetry" and event["fields"])
+        or (event["kind"] == "warning" and event.get("code") == "scan-limit")
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hidden_volume_fields_over_http(
+    tctx: taddons.context, addon: Any, tmp_path: Path, name: str
+) -> None:
+    """Each body of issue 13 in an HTTP request: written as telemetry or scan-limit while it
+    passes; with mutecheck_block the proxy answers 204 and nothing leaves."""
+    body, coding = HOSTILE[name]
+    headers = {"content-encoding": coding} if coding else {}
+    addon.mark("muted")
+    passed = request_flow("https://metrics.example.org/v1/m", body, headers=headers)
+    passed.request.raw_content = body  # exactly these bytes (Request.make encodes by the header)
+    addon.request(passed)
+    assert passed.response is None
+    assert hidden_evidence(events_in(tmp_path / "session"))
+    tctx.configure(addon, mutecheck_block=True)
+    stopped = request_flow("https://metrics.example.org/v1/other", body, headers=headers)
+    stopped.request.raw_content = body
+    addon.request(stopped)
+    assert stopped.response is not None and stopped.response.status_code == 204
+    assert [e["kind"] for e in events_in(tmp_path / "session")].count("blocked") == 1
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "depth-40",
+        "depth-1000",
+        "leaves-20001",
+        "base64-field-after-the-limit",
+        "json-NaN",
+        "json-1e999",
+        "json-5000-digits",
+        "base64-body-Infinity",
+        "form-NaN",
+    ],
+)
+def test_hidden_volume_fields_over_websocket(
+    tctx: taddons.context, addon: Any, tmp_path: Path, name: str
+) -> None:
+    body, _ = HOSTILE[name]
+    addon.mark("muted")
+    flow = websocket_flow()
+    add_message(flow, body)
+    addon.websocket_message(flow)
+    assert flow.websocket is not None and not flow.websocket.messages[-1].dropped
+    assert hidden_evidence(events_in(tmp_path / "session"))
+    tctx.configure(addon, mutecheck_block=True)
+    add_message(flow, body)
+    addon.websocket_message(flow)
+    assert flow.websocket.messages[-1].dropped
+
+
+def test_block_unread_pass_lets_an_unread_body_go(
+    tctx: taddons.context, addon: Any, tmp_path: Path
+) -> None:
+    """mutecheck_block_unread=pass: a body over the scan limit with no volume field in what was
+    read leaves; the scan-limit warning stays."""
+    tctx.configure(
+        addon, mutecheck_block=True, mutecheck_block_unread="pass", mutecheck_scan_limit="1k"
+    )
+    addon.mark("muted")
+    body = b'{"pad":"' + b"x" * 2000 + b'","audioLevel":0.5}'
+    flow = request_flow("https://upload.example.org/f", body)
+    addon.request(flow)
+    assert flow.response is None
+    (warning,) = [e for e in events_in(tmp_path / "session") if e["kind"] == "warning"]
+    assert warning["code"] == "scan-limit" and warning["unread"]["bytes"]["read"] == 1024
+    tctx.configure(addon, mutecheck_block_unread="block")
+    again = request_flow("https://upload.example.org/f", body)
+    addon.request(again)
+    assert again.response is not None and again.response.status_code == 204
+
+
+def test_hidden_volume_fields_in_the_observer_process(tmp_path: Path) -> None:
+    """The same events when the observer process judges (the default without block mode)."""
+    addon = ADDON_MODULE.MuteCheck()
+    folder = tmp_path / "s"
+    with taddons.context(addon) as context:
+        context.configure(addon, mutecheck_dir=str(folder), mutecheck_grace_ms=0)
+        addon.running()
+        assert addon._observer is not None
+        addon.mark("muted")
+        for name in ("depth-40", "base64-field-after-the-limit", "json-1e999"):
+            body, _ = HOSTILE[name]
+            addon.request(request_flow(f"https://metrics.example.org/{name}", body))
+        addon.done()
+    events = events_in(folder)
+    codes = [e.get("code") for e in events if e["kind"] == "warning"]
+    assert codes.count("scan-limit") == 2
+    raws = [f.get("raw") for e in events if e["kind"] == "telemetry" for f in e["fields"]]
+    assert "1e999" in raws
+
+
 # --- WebSocket ---------------------------------------------------------------------------------
 
 
@@ -842,8 +951,7 @@ def test_no_exception_escapes_a_hook(
     [
         b"",
         b"\x00" * 100,
-        b"{" * 100_000,
-        b'{"audioLevel": ' + b"9" * 5000 + b"}",
+        b"{" * 100_000,  # (a volume field of 5,000 digits is telemetry: see HOSTILE above)
         b"\x1f\x8b" + b"\x00" * 50,
         b"<" + b"a" * 10000,
         b"v=0\r\nm=audio 1 RTP/AVP 0\r\n",

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.hostile_bodies import LITERALS, SCAN_LIMIT, hostile_bodies, nested
 from helpers.turn_stream import TurnCall, browser_rtp, cut, lab_peer, turn_call
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from decoders.session.events import Event
+from decoders.session.events import Event, encode_event
 from decoders.session.monitor import (
     FlowRef,
     Message,
@@ -338,7 +339,8 @@ def test_redact_compressed_and_fallbacks() -> None:
     cut = Monitor(Settings(block=True, block_action="redact", scan_limit=100))
     cut.mark(0.0, True, via="test")
     truncated = cut.observe(message(b'{"audioLevel": 0.5, "pad": "' + b"x" * 200 + b'"}'), 1.0)
-    assert truncated.action == "drop" and truncated.events[0]["truncated"] is True
+    (event,) = [event for event in truncated.events if event["kind"] == "telemetry"]
+    assert truncated.action == "drop" and event["truncated"] is True
     query = monitor.observe(message(b"", query="vol=0.7&x=1"), 1.0)
     assert query.action == "drop"
     assert query.events[0]["fields"][0]["path"] == "query:vol"
@@ -789,3 +791,213 @@ def test_media_is_judged_by_the_mute_state_at_its_own_time() -> None:
     assert totals(events) == totals(in_order) and totals(events)[1] > 250
     (stream,) = [e for e in events if e.get("phase") == "stream"]
     assert stream["muted"] is False  # the first packet was sent before the mute
+
+
+# --- what the limits cut off, and numbers no float holds (issue 13) ----------------------------
+
+HOSTILE = hostile_bodies()
+
+
+def evidence(out: Outcome) -> list[Event]:
+    """The telemetry events with fields, and the scan-limit warnings, of an outcome."""
+    return [
+        event
+        for event in out.events
+        if (event["kind"] == "telemetry" and event["fields"])
+        or (event["kind"] == "warning" and event["code"] == "scan-limit")
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_a_hidden_volume_field_is_never_silent(name: str) -> None:
+    """Every body of the issue gives a telemetry event or a scan-limit warning; block mode drops
+    it (whatever could not be read while muted included)."""
+    body, coding = HOSTILE[name]
+    watching = Monitor(Settings(grace=0.0))
+    watching.mark(0.0, True, via="test")
+    out = watching.observe(message(body, encoding=coding), 1.0)
+    assert evidence(out), [e.get("code", e["kind"]) for e in out.events]
+    blocking = Monitor(Settings(grace=0.0, block=True))
+    blocking.mark(0.0, True, via="test")
+    blocked = blocking.observe(message(body, encoding=coding), 1.0)
+    assert blocked.action == "drop"
+    assert len(of_kind(blocked, "blocked")) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "unread"),
+    [
+        ("depth-40", {"depth": {"limit": 40, "values": 1}}),
+        ("depth-1000", {"depth": {"limit": 40, "values": 1}}),
+        ("depth-60-base64-field", {"depth": {"limit": 40, "values": 1}}),
+        ("leaves-20001", {"leaves": {"limit": 20_000}}),
+        ("form-leaves-20001", {"leaves": {"limit": 20_000}}),
+        (
+            "base64-field-after-the-limit",
+            {"bytes": {"read": SCAN_LIMIT, "unread": 1074, "limit": SCAN_LIMIT}},
+        ),
+        (
+            "gzip-over-the-limit",
+            {"bytes": {"read": SCAN_LIMIT, "unread": None, "limit": SCAN_LIMIT}},
+        ),
+    ],
+)
+def test_scan_limit_says_what_was_not_read(name: str, unread: dict[str, Any]) -> None:
+    body, coding = HOSTILE[name]
+    monitor = Monitor()
+    (warning,) = of_kind(monitor.observe(message(body, encoding=coding), 1.0), "warning")
+    assert warning["code"] == "scan-limit" and warning["unread"] == unread
+    assert warning["muted"] is False and warning["repeats"] == 0
+    assert warning["endpoint"] == "https://metrics.example.org/v1/m"
+    assert "not fully read: POST https://metrics.example.org/v1/m" in warning["message"]
+
+
+def test_json_nested_beyond_the_parser_is_a_depth_cut() -> None:
+    body, _ = HOSTILE["depth-100000"]
+    monitor = Monitor(Settings(scan_limit=1 << 20))
+    out = monitor.observe(message(body), 1.0)
+    assert [e.get("code") for e in of_kind(out, "warning")] == ["scan-limit"]  # no malformed-body
+    assert of_kind(out, "warning")[0]["unread"] == {"depth": {"limit": "parser", "values": None}}
+    (telemetry,) = of_kind(out, "telemetry")
+    assert telemetry["fields"][0]["path"] == "*.audioLevel"  # searched as text
+
+
+def test_a_cut_walk_searches_the_rest_as_text() -> None:
+    """The field past the depth or value limit is still found, by its name (place unknown)."""
+    for name in ("depth-40", "depth-1000", "leaves-20001", "base64-field-before-the-limit"):
+        body, _ = HOSTILE[name]
+        (telemetry,) = of_kind(Monitor().observe(message(body), 1.0), "telemetry")
+        assert telemetry["unread"] is not None
+        assert [f["value"] for f in telemetry["fields"]] in ([0.5], [0.25]), name
+    visible_and_hidden = '{"audioLevel":0.1,"more":' + nested(45, '"micVolume":0.7') + "}"
+    (telemetry,) = of_kind(
+        Monitor().observe(message(visible_and_hidden.encode()), 1.0), "telemetry"
+    )
+    assert [(f["path"], f["value"]) for f in telemetry["fields"]] == [
+        ("audioLevel", 0.1),
+        ("*.micVolume", 0.7),
+    ]
+
+
+@pytest.mark.parametrize("literal", LITERALS)
+def test_unreadable_values_are_reported_with_their_text(literal: str) -> None:
+    monitor = Monitor(Settings(grace=0.0))
+    monitor.mark(0.0, True, via="test")
+    out = monitor.observe(message(b'{"stats":{"audioLevel":%s}}' % literal.encode()), 1.0)
+    (telemetry,) = of_kind(out, "telemetry")
+    shown = literal if len(literal) <= 64 else literal[:64] + "…"
+    assert telemetry["fields"] == [
+        {"path": "stats.audioLevel", "value": None, "raw": shown, "audio_context": True}
+    ]
+    assert telemetry["finding"] is True and telemetry["unread"] is None
+    (warning,) = of_kind(out, "warning")
+    assert f"stats.audioLevel={shown} (unreadable)" in warning["message"]
+    assert json.loads(encode_event(telemetry)) == telemetry  # it is written as it is
+
+
+def test_scan_limit_warnings_are_rate_limited_per_endpoint() -> None:
+    body, _ = HOSTILE["depth-40"]
+    monitor = Monitor(Settings(grace=0.0))
+    first = monitor.observe(message(body), 1.0)
+    assert len(of_kind(first, "warning")) == 1 and first.notices and not first.warnings
+    for n in range(3):
+        assert of_kind(monitor.observe(message(body), 2.0 + n), "warning") == []
+    other = monitor.observe(message(body, endpoint="https://other.example/m"), 3.0)
+    assert len(of_kind(other, "warning")) == 1
+    later = of_kind(monitor.observe(message(body), 12.0), "warning")
+    assert later[0]["repeats"] == 3 and "(3 more since the last warning)" in later[0]["message"]
+    monitor.mark(13.0, True, via="test")  # a new mute interval: said at once, as a warning
+    muted = monitor.observe(message(body), 13.5)
+    (warning,) = [e for e in of_kind(muted, "warning") if e["code"] == "scan-limit"]
+    assert warning["muted"] is True and warning["message"].startswith("mutecheck: MUTED and")
+    assert any(line.startswith("mutecheck: MUTED and not fully read") for line in muted.warnings)
+
+
+def test_block_unread_policy() -> None:
+    """A body over the scan limit with no volume field in the part read: dropped while muted
+    with block_unread=block (the default), passed with pass; never while unmuted."""
+    body = b'{"pad":"' + b"x" * 300 + b'","audioLevel":0.5}'
+    for policy, action in (("block", "drop"), ("pass", None)):
+        monitor = Monitor(Settings(block=True, grace=0.0, scan_limit=100, block_unread=policy))  # type: ignore[arg-type]
+        assert monitor.observe(message(body), 0.5).action is None  # not muted
+        monitor.mark(1.0, True, via="test")
+        out = monitor.observe(message(body), 2.0)
+        assert out.action == action, policy
+        assert [e["code"] for e in of_kind(out, "warning")] == ["scan-limit"]
+        if action:
+            (blocked,) = of_kind(out, "blocked")
+            assert blocked["reason"] == "not fully read while muted" and blocked["fields"] == []
+            assert blocked["unread"]["bytes"]["read"] == 100
+    assert Settings().block_unread == "block"
+
+
+def test_block_unread_drops_rather_than_redacts_a_cut_body() -> None:
+    """Fields in the part read, more maybe in the rest: redaction would let the rest through."""
+    wrapped = ('{"audioLevel":0.1,"more":' + nested(45, '"x":1') + "}").encode()
+    for policy, action in (("block", "drop"), ("pass", "redact")):
+        monitor = Monitor(
+            Settings(block=True, block_action="redact", grace=0.0, block_unread=policy)  # type: ignore[arg-type]
+        )
+        monitor.mark(0.0, True, via="test")
+        assert monitor.observe(message(wrapped), 1.0).action == action
+
+
+def test_sent_bodies_over_the_scan_limit_are_never_skipped() -> None:
+    monitor = Monitor(Settings(scan_limit=64))
+    padding = b'{"x":"' + b"y" * 100 + b'"}'
+    assert not monitor.skippable(padding, url="u", sent=True)
+    assert monitor.skippable(padding, url="u", sent=False)  # received: read for SDP only
+    assert monitor.skippable(b'{"x":"y"}', url="u", sent=True)
+
+
+def test_ordinary_telemetry_says_nothing_was_cut() -> None:
+    monitor = Monitor()
+    out = monitor.observe(message(b'{"stats":{"audio":{"level":0.2}}}'), 1.0)
+    assert kinds(out) == ["telemetry"] and out.events[0]["unread"] is None
+
+
+def _hidden_body(depth: int, padding: int, literal: str, wrapper: str) -> tuple[bytes, str | None]:
+    """A body with one volume field ``depth`` levels deep, after ``padding`` values."""
+    field = f'"audioLevel":{literal}'
+    inner = '{"a":' * depth + '{"pad":[' + ",".join(["0"] * padding) + "]," + field + "}"
+    inner += "}" * depth
+    if wrapper == "escaped":
+        return json.dumps({"data": inner}).encode(), None
+    if wrapper == "base64-field":
+        return json.dumps({"payload": base64.b64encode(inner.encode()).decode()}).encode(), None
+    if wrapper == "base64-body":
+        return base64.b64encode(inner.encode()), None
+    if wrapper == "gzip":
+        return gzip.compress(inner.encode(), mtime=0), "gzip"
+    return inner.encode(), None
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    depth=st.one_of(st.integers(0, 60), st.sampled_from([999, 1500])),
+    padding=st.one_of(st.integers(0, 30), st.sampled_from([19_999, 20_001])),
+    literal=st.one_of(
+        st.floats(allow_nan=False, allow_infinity=False).map(repr),
+        st.integers(-(10**20), 10**20).map(str),
+        st.sampled_from(LITERALS),
+        st.integers(300, 6000).map(lambda n: "7" * n),
+        st.sampled_from(['"NaN"', '"0.25"', '"-Infinity"', '"1e999"']),
+    ),
+    wrapper=st.sampled_from(["json", "escaped", "base64-field", "base64-body", "gzip"]),
+    scan_limit=st.sampled_from([256, 4096, SCAN_LIMIT]),
+    muted=st.booleans(),
+)
+def test_any_volume_field_gives_telemetry_or_a_scan_limit(
+    depth: int, padding: int, literal: str, wrapper: str, scan_limit: int, muted: bool
+) -> None:
+    """Whatever the depth, the number of values before it, its value, how it is wrapped and
+    the scan limit: a body with a volume field gives a telemetry event or a scan-limit warning,
+    never nothing; in block mode while muted it never leaves."""
+    body, coding = _hidden_body(depth, padding, literal, wrapper)
+    monitor = Monitor(Settings(scan_limit=scan_limit, grace=0.0, block=True))
+    if muted:
+        monitor.mark(0.0, True, via="test")
+    out = monitor.observe(message(body, encoding=coding), 1.0)
+    assert evidence(out)
+    if muted:
+        assert out.action == "drop"

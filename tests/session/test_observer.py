@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from helpers.corpus import lab_session
+from helpers.hostile_bodies import hostile_bodies
 from helpers.killed import kill_proxy_after
 from helpers.turn_stream import browser_rtp, cut, lab_peer, turn_call
 
@@ -155,3 +156,35 @@ def test_what_was_handed_over_is_written_when_the_proxy_is_killed(tmp_path: Path
     with events.open("rb") as stream:
         values = [e["fields"][0]["value"] for e in read_events(stream)]
     assert values == list(range(200))
+
+
+def test_hostile_bodies_give_the_same_events_in_the_observer(tmp_path: Path) -> None:
+    """The bodies of issue 13 (limits and numbers no float holds): the observer process writes
+    what the monitor writes in the proxy, scan-limit warnings and raw texts included."""
+    steps: list[tuple[str, tuple[object, ...]]] = [("mark", (1.0, True))]
+    for n, (name, (body, coding)) in enumerate(sorted(hostile_bodies().items())):
+        message = Message(
+            flow=FlowRef(id=f"h{n}", type="http", url=f"https://h/{name}", method="POST"),
+            endpoint=f"https://h/{name}",
+            sent=True,
+            content=body,
+            label=f"POST https://h/{name}",
+            content_encoding=coding,
+        )
+        steps.append(("observe", (message, 2.0 + n)))
+    settings = Settings(grace=0.0)
+    expected = [json.loads(encode_event(event)) for event in inline(steps, settings)][1:]
+    observer = Observer(tmp_path / "events.jsonl", Monitor(settings), lambda w, n: None)
+    for kind, args in steps:
+        if kind == "observe":
+            observer.observe(*args)  # type: ignore[arg-type]
+        else:
+            observer.mark(args[0], args[1], via="test")  # type: ignore[arg-type]
+    observer.finish(999.0)
+    with (tmp_path / "events.jsonl").open("rb") as stream:
+        written = list(read_events(stream))
+    assert written == expected
+    codes = [e.get("code") for e in written if e["kind"] == "warning"]
+    assert codes.count("scan-limit") >= 10
+    raws = {f.get("raw") for e in written if e["kind"] == "telemetry" for f in e["fields"]}
+    assert {"NaN", "Infinity", "-Infinity", "1e999", "-1e999"} <= raws

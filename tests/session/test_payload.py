@@ -14,11 +14,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from decoders.session.payload import (
+    MAX_DEPTH,
+    MAX_LEAVES,
+    TOO_DEEP,
+    Cuts,
     Document,
     Embedded,
+    Unreadable,
     decode_content,
     embedded,
+    exact_value,
     format_path,
+    loads,
     parse_document,
     recompress,
     rewrite,
@@ -160,15 +167,72 @@ def test_walk_visits_embedded_json_and_base64() -> None:
     ]
 
 
-def test_walk_is_bounded() -> None:
-    deep = b"[" * 5000 + b"]" * 5000
-    assert list(walk(parse_document(deep))) == []
+def test_walk_is_bounded_and_says_what_it_left() -> None:
+    deep = parse_document(b"[" * 5000 + b"]" * 5000)
+    assert deep.too_deep and deep.syntax == "text" and deep.error is not None
+    assert list(walk(deep)) == []
     wide = json.dumps({str(n): n for n in range(50)}).encode()
-    assert len(list(walk(parse_document(wide), max_leaves=10))) == 10
+    cuts = Cuts()
+    assert len(walk(parse_document(wide), max_leaves=10, cuts=cuts)) == 10
+    assert cuts.leaves == 10 and cuts.deep == 0 and cuts
     nested: object = 1
     for _ in range(60):
         nested = {"k": nested}
-    assert list(walk(parse_document(json.dumps(nested).encode()))) == []
+    cuts = Cuts()
+    assert walk(parse_document(json.dumps(nested).encode()), cuts=cuts) == []
+    assert cuts.deep == 1 and cuts.leaves is None
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH - 1, MAX_DEPTH, 1000])
+def test_the_depth_limit_is_exact(depth: int) -> None:
+    """A value ``depth`` steps down is read up to MAX_DEPTH steps, and counted as cut after."""
+    body = '{"a":' * depth + "1" + "}" * depth
+    cuts = Cuts()
+    leaves = walk(parse_document(body.encode()), cuts=cuts)
+    assert (len(leaves), cuts.deep) == ((1, 0) if depth <= MAX_DEPTH else (0, 1))
+
+
+@pytest.mark.parametrize("count", [MAX_LEAVES, MAX_LEAVES + 1])
+def test_the_leaf_limit_is_exact(count: int) -> None:
+    cuts = Cuts()
+    leaves = walk(parse_document(json.dumps(list(range(count))).encode()), cuts=cuts)
+    assert len(leaves) == MAX_LEAVES
+    assert (cuts.leaves is not None) == (count > MAX_LEAVES)
+
+
+def test_an_embedded_document_too_deep_is_a_cut() -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    assert embedded(deep) == (Embedded.JSON, TOO_DEEP)
+    cuts = Cuts()
+    assert walk(parse_document(json.dumps({"a": deep, "b": 2}).encode()), cuts=cuts)[0].key == "b"
+    assert cuts.deep == 1
+    whole = parse_document(base64.b64encode(deep.encode()))
+    assert whole.too_deep
+
+
+def test_numbers_no_float_holds() -> None:
+    """NaN and infinities, overflowing literals and integers longer than int() reads: the body
+    still parses, the number is Unreadable with its text."""
+    value = loads('{"a":NaN,"b":-Infinity,"c":' + "9" * 5000 + ',"d":1e999,"e":2}')
+    assert isinstance(value["a"], Unreadable) and value["a"].raw == "NaN"
+    assert value["b"].raw == "-Infinity"
+    assert isinstance(value["c"], Unreadable) and value["c"].raw == "9" * 64 + "…"
+    assert value["d"].raw == "1e999" and value["e"] == 2  # the exact pass ran: ints stay ints
+    assert loads('{"d":1e999}')["d"] == float("inf")  # the common pass leaves overflow alone
+    with pytest.raises(ValueError):
+        loads("{nope")
+    document = parse_document(b'{"x":{"y":"{\\"z\\":-1E400}"}}')
+    path = walk(document)[0].path
+    exact = exact_value(document, 0, path)
+    assert isinstance(exact, Unreadable) and exact.raw == "-1E400"
+    assert exact_value(document, 0, ("missing",)) is None
+    assert exact_value(document, 3, path) is None
+
+
+def test_a_form_of_any_size_parses() -> None:
+    body = "&".join(f"k{n}=1" for n in range(30_000)).encode()
+    document = parse_document(body)
+    assert document.syntax == "form" and len(document.records[0]) == 30_000
 
 
 def test_walk_order_parents_and_records() -> None:

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import base64
 import json
+import urllib.parse
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from decoders.session.payload import decode_content, format_path, parse_document, walk
+from decoders.session.payload import (
+    RAW_TEXT_LENGTH,
+    Unreadable,
+    decode_content,
+    format_path,
+    parse_document,
+    walk,
+)
 from decoders.session.telemetry import (
     VolumeField,
     find_loose_fields,
@@ -102,14 +110,110 @@ def test_values() -> None:
     assert volume_value("level", "-41.5") == -41.5
     assert volume_value("level", "42") == 42
     assert volume_value("level", "1e3") == 1000.0
-    assert volume_value("level", float("nan")) is None
-    assert volume_value("level", "inf") is None
+    assert volume_value("level", "0.5e1") == 5
     assert volume_value("level", "loud") is None
     assert volume_value("level", True) is None
     assert volume_value("speaking", True) is True
     assert volume_value("vad", "false") is False
     assert volume_value("level", None) is None
-    assert volume_value("level", "9" * 50) is None
+    assert volume_value("level", "9" * 50) == int("9" * 50)
+
+
+@pytest.mark.parametrize(
+    ("value", "raw"),
+    [
+        (float("nan"), "NaN"),
+        (float("inf"), "Infinity"),
+        (float("-inf"), "-Infinity"),
+        (10**400, "1" + "0" * 400),
+        (-(10**400), "-1" + "0" * 400),
+        ("NaN", "NaN"),
+        (" -Infinity ", "-Infinity"),
+        ("inf", "inf"),
+        ("1e999", "1e999"),
+        ("-1.5E+400", "-1.5E+400"),
+        ("7" * 400, "7" * 400),
+        ("7" * 5000, "7" * 5000),
+        (Unreadable("1e999"), "1e999"),
+    ],
+    ids=lambda value: str(value)[:12],
+)
+def test_unreadable_values(value: object, raw: str) -> None:
+    """A number no float holds is still a measurement: Unreadable, with its text (shortened)."""
+    found = volume_value("audioLevel", value)
+    assert isinstance(found, Unreadable)
+    assert found.raw == (raw if len(raw) <= RAW_TEXT_LENGTH else raw[:RAW_TEXT_LENGTH] + "…")
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999", "-2E+400"])
+@pytest.mark.parametrize(
+    ("frame", "path"),
+    [
+        ('{"stats":{"audioLevel":%s}}', "stats.audioLevel"),
+        ('[{"x":1},{"micVolume":%s}]', "[1].micVolume"),
+        ('{"payload":"%s"}', "payload(base64).audioLevel"),
+        ("%s", "audioLevel"),
+        ('{"inner":"{\\"audioLevel\\":%s}"}', "inner(json).audioLevel"),
+        ("audioLevel=%s&x=1", "audioLevel"),
+        ("payload=%s", "payload(base64).audioLevel"),
+    ],
+)
+def test_non_finite_numbers_are_fields(literal: str, frame: str, path: str) -> None:
+    """NaN, infinities and overflowing literals in JSON, base64 JSON, embedded JSON and forms:
+    the field is reported with value None and the text it was written as."""
+    inner = '{"audioLevel":' + literal + "}"
+    if "base64" in path or frame == "%s":
+        body = frame % b64(inner)
+    elif "=" in frame:
+        body = frame % urllib.parse.quote(literal)  # a form writes "+" as %2B
+    else:
+        body = frame % literal
+    document = parse_document(body.encode())
+    (found,) = find_volume_fields(document)
+    assert (found.path, found.value, found.raw) == (path, None, literal)
+    assert found.to_json() == {
+        "path": path,
+        "value": None,
+        "raw": literal,
+        "audio_context": found.audio_context,
+    }
+
+
+@pytest.mark.parametrize("digits", [400, 4301, 5000])
+def test_huge_integers_are_fields(digits: int) -> None:
+    """An integer beyond the float range, or longer than int() reads (which failed the whole
+    body), is a field with its (shortened) text; the other fields still read normally."""
+    number = "9" * digits
+    document = parse_document(('{"audioLevel":' + number + ',"gain":0.5}').encode())
+    assert document.syntax == "json"
+    fields = find_volume_fields(document)
+    assert [(item.path, item.value) for item in fields] == [("audioLevel", None), ("gain", 0.5)]
+    assert fields[0].raw == (number if digits <= RAW_TEXT_LENGTH else number[:64] + "…")
+
+
+def test_loose_fields_read_escaped_pairs_and_base64() -> None:
+    """A body the parser could not read whole (cut at the scan limit) is searched as text: pairs
+    escaped inside strings and whole base64-of-JSON strings count too."""
+    encoded = b64('{"levels":{"audioMeanGain":-41.5}}')
+    text = '{"a":"{\\"audioLevel\\":0.25}","b":"' + encoded + '","c":{"micVolume":NaN},"d":"xxxx'
+    found = [(item.path, item.value, item.raw) for item in find_loose_fields(text)]
+    assert found == [
+        ("*(base64).levels.audioMeanGain", -41.5, None),
+        ("*.audioLevel", 0.25, None),
+        ("*.micVolume", None, "NaN"),
+    ]
+
+
+def test_unreadable_pickles() -> None:
+    """Leaves cross to the observer process inside pickled state: the text survives."""
+    import pickle
+
+    value = pickle.loads(pickle.dumps(Unreadable("1e999")))
+    assert isinstance(value, Unreadable) and value.raw == "1e999"
 
 
 def test_webex_base64_telemetry() -> None:
