@@ -161,7 +161,7 @@ def test_what_was_handed_over_is_written_when_the_proxy_is_killed(tmp_path: Path
 def test_hostile_bodies_give_the_same_events_in_the_observer(tmp_path: Path) -> None:
     """The bodies of issue 13 (limits and numbers no float holds): the observer process writes
     what the monitor writes in the proxy, scan-limit warnings and raw texts included."""
-    steps: list[tuple[str, tuple[object, ...]]] = [("mark", (1.0, True))]
+    steps: list[tuple[str, tuple[object, ...]]] = [("mark", (T0 + 1.0, True))]
     for n, (name, (body, coding)) in enumerate(sorted(hostile_bodies().items())):
         message = Message(
             flow=FlowRef(id=f"h{n}", type="http", url=f"https://h/{name}", method="POST"),
@@ -171,7 +171,7 @@ def test_hostile_bodies_give_the_same_events_in_the_observer(tmp_path: Path) -> 
             label=f"POST https://h/{name}",
             content_encoding=coding,
         )
-        steps.append(("observe", (message, 2.0 + n)))
+        steps.append(("observe", (message, T0 + 2.0 + n)))
     settings = Settings(grace=0.0)
     expected = [json.loads(encode_event(event)) for event in inline(steps, settings)][1:]
     observer = Observer(tmp_path / "events.jsonl", Monitor(settings), lambda w, n: None)
