@@ -393,6 +393,29 @@ def _unread_values(events: list[Event], timeline: Timeline) -> Unread | None:
     )
 
 
+def _unread_scans(events: list[Event], timeline: Timeline) -> Unread | None:
+    """Messages the browser sent in a mute window that the addon could not read whole (its
+    ``scan-limit`` warnings: depth, leaves or bytes cut): a volume field in the unread part was
+    not judged. Rate-limited warnings count the messages they stand for (``repeats``)."""
+    windows: set[int] = set()
+    count = 0
+    for event in events:
+        if event.get("kind") != "warning" or event.get("code") != "scan-limit":
+            continue
+        label = timeline.segment_at(float(event["t"]) + timeline.clock_offset)
+        if label >= 0:
+            windows.add(label)
+            repeats = event.get("repeats")
+            count += 1 + (repeats if isinstance(repeats, int) and repeats > 0 else 0)
+    if not windows:
+        return None
+    return Unread(
+        f"{count} message(s) sent while muted were not fully read (the addon's scan limits): "
+        "volume fields in the unread part were not judged",
+        frozenset(windows),
+    )
+
+
 def _unread(check: EventsCheck | None, timeline: Timeline) -> Unread | None:
     """What the lost lines of events.jsonl may hide, when nothing was read instead: the windows
     a lost telemetry/blocked/media line falls in, or every window when its time or kind is
@@ -618,6 +641,7 @@ def analyze(inputs: Inputs) -> Analysis:
 
     relayed = judge_relayed(scan, timeline)  # media relayed through TLS: sizes and timing
     unread = _joined(_unread(check, timeline), _unread_values(telemetry_events, timeline))
+    unread = _joined(unread, _unread_scans(telemetry_events, timeline))
     if any(u.may_hide_evidence for u in flows_lost) and resolved.flows is not None:
         unread = _joined(unread, Unread(_flows_note(flows_lost, resolved.flows)))
     offset = inputs.clock_offset

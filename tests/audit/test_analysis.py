@@ -667,3 +667,47 @@ def test_replayed_flows_whose_times_are_no_times_are_counted(tmp_path: Path) -> 
     assert [e["t"] for e in events if e["kind"] == "telemetry"] == [1795990809.5]
     assert [line.kind for line in lost if line.kind == "telemetry"] == ["telemetry", "telemetry"]
     assert all("no usable t" in line.reason for line in lost)
+
+
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        (  # the addon could not read a sent message whole (scan limits) while muted
+            {
+                "kind": "warning",
+                "code": "scan-limit",
+                "muted": True,
+                "repeats": 2,
+                "endpoint": "https://metrics.example/v1",
+                "unread": {"depth": {"limit": 40}},
+            },
+            "3 message(s) sent while muted were not fully read",
+        ),
+        (  # a volume field whose value was no finite number (written as null, raw kept)
+            {
+                "kind": "telemetry",
+                "direction": "sent",
+                "endpoint": "https://metrics.example/v1",
+                "fields": [{"path": "audioLevel", "value": None, "raw": "NaN"}],
+            },
+            "volume fields without a readable value",
+        ),
+    ],
+    ids=["scan-limit", "null-value"],
+)
+def test_what_the_addon_could_not_read_while_muted_caps_no_leak(
+    tmp_path: Path, extra: dict[str, Any], said: str
+) -> None:
+    """A real mute (no leak, high) whose events say a sent message was not read whole, or held
+    a volume value that is no number: "no leak" stays, at most medium, and says why."""
+    folder = tmp_path / "s"
+    shutil.copytree(lab_session("track-disabled"), folder)
+    start, end = lab_window(folder)
+    line = encode_event(make_event(extra.pop("kind"), (start + end) / 2, **extra))
+    with (folder / "events.jsonl").open("a", encoding="utf-8") as fo:
+        fo.write(line + "\n")
+    baseline = analyze(Inputs(session_dir=lab_session("track-disabled")))
+    result = analyze(Inputs(session_dir=folder))
+    assert baseline.verdict.verdict == result.verdict.verdict == "no-leak"
+    assert baseline.verdict.confidence > 0.9 >= 0.6 >= result.verdict.confidence
+    assert said in result.verdict.reason
