@@ -348,7 +348,9 @@ def signals(
         text = json.dumps(document, indent=2) + "\n"
         assert rules_path is not None
         try:
-            rules_path.write_text(text, encoding="utf-8")
+            from decoders import outputs
+
+            outputs.write_text(rules_path, text)
         except OSError as exc:
             fail(f"{rules_path}: {exc.strerror}")
         replay = replay_rules(messages, text, marks)

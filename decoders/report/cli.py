@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from decoders import outputs
 from decoders.cli import fail
 from decoders.report.style import Style, progress_bar, show_progress
 
@@ -174,7 +175,7 @@ def report(
 
         try:
             page = inspect_page(written.html)
-            screenshot.write_bytes(page.screenshot)
+            outputs.write_bytes(screenshot, page.screenshot)
         except (BrowserError, OSError) as error:
             fail(f"screenshot: {error}")
     if quiet:

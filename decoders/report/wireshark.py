@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, BinaryIO, Final
 import numpy as np
 import numpy.typing as npt
 
-from decoders import __version__
+from decoders import __version__, outputs
 from decoders.audit.measure import DECODED_SILENCE_DBFS, SILENCE_LEVEL
 from decoders.wire.capture import CaptureReader, Interface
 from decoders.wire.demux import PacketKind
@@ -512,7 +512,7 @@ def write_annotated(
     """
     written = commented = 0
     renumbered = False
-    with capture.open("rb") as raw, out.open("wb") as sink:
+    with capture.open("rb") as raw, outputs.atomic_open(out) as sink:
         source = _Counting(raw, progress)
         reader = CaptureReader(source)  # type: ignore[arg-type]
         writer = PcapngWriter(sink, application=f"mutecheck {__version__}")
@@ -656,11 +656,9 @@ def write_wireshark(
         "preferences": preferences(),
     }
     for name, text in texts.items():
-        (directory / name).write_text(text, encoding="utf-8")
+        outputs.write_text(directory / name, text)
         written.append(name)
-    (directory / "README.md").write_text(
-        readme(analysis, written, rtp, rtcp, copy, marks), encoding="utf-8"
-    )
+    outputs.write_text(directory / "README.md", readme(analysis, written, rtp, rtcp, copy, marks))
     return WiresharkFiles(
         directory=directory,
         annotated=annotated,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -155,3 +157,66 @@ def test_rules_options_and_the_hint(tmp_path: Path) -> None:
     )
     missing = CliRunner().invoke(analyze, [str(folder), "--rules", str(tmp_path / "no.json")])
     assert missing.exit_code == 2 and "no such file (rules)" in missing.output
+
+
+def _mutecheck(*args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.Popen(
+        [sys.executable, "-m", "decoders.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=cwd,
+    )
+
+
+def test_a_bare_capture_gets_nothing_written_beside_it(tmp_path: Path) -> None:
+    """Issue 13: analysing a capture file alone wrote report.json into its folder (someone's
+    evidence); now only --report writes one there. A session folder keeps its report.json."""
+    evidence = tmp_path / "evidence"
+    evidence.mkdir()
+    capture = evidence / "capture.pcapng"
+    capture.write_bytes((session("ui-only") / "capture.pcapng").read_bytes())
+    before = sorted(p.name for p in evidence.iterdir())
+    proc = _mutecheck("analyze", str(capture), "--muted", "4.2-10.1", cwd=tmp_path)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 5, err
+    assert sorted(p.name for p in evidence.iterdir()) == before
+    assert not (tmp_path / "report.json").exists()
+    assert "Full report" not in out
+    proc = _mutecheck(
+        "analyze", str(capture), "--muted", "4.2-10.1", "--report", "r.json", cwd=tmp_path
+    )
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 5 and "Full report: r.json" in out, err
+    assert json.loads((tmp_path / "r.json").read_text())["verdict"]["verdict"] == "content-leak"
+    folder = tmp_path / "session"
+    shutil.copytree(session("ui-only"), folder)
+    proc = _mutecheck("analyze", str(folder))
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 5 and f"Full report: {folder / 'report.json'}" in out, err
+    assert json.loads((folder / "report.json").read_text())["schema"] == "mutecheck.report"
+
+
+def test_concurrent_runs_never_show_a_partial_report(tmp_path: Path) -> None:
+    """Issue 13: a reader polling report.json while runs wrote it saw it empty about half the
+    time. Three runs on one session folder at once; every read of report.json is whole JSON."""
+    folder = tmp_path / "session"
+    shutil.copytree(session("ui-only"), folder)
+    target = folder / "report.json"
+    runs = [_mutecheck("analyze", str(folder), "-q") for _ in range(3)]
+    reads = whole = 0
+    while any(run.poll() is None for run in runs):
+        try:
+            text = target.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            continue
+        reads += 1
+        whole += json.loads(text)["schema"] == "mutecheck.report"
+    for run in runs:
+        run.communicate(timeout=120)
+        assert run.returncode == 5
+    assert reads == whole
+    assert json.loads(target.read_text())["verdict"]["verdict"] == "content-leak"
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []
