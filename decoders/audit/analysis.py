@@ -27,7 +27,7 @@ from decoders.audit.correlate import (
     loudness_envelope,
     read_wav,
 )
-from decoders.audit.decoded import DecodedAudio, decoded_audio, not_measured
+from decoders.audit.decoded import DecodedAudio, KeysUnusable, decoded_audio, not_measured
 from decoders.audit.flags import (
     Finding,
     media_findings,
@@ -443,7 +443,16 @@ def analyze(inputs: Inputs) -> Analysis:
     decoded = not_measured("no capture")
     capture_info: dict[str, Any] | None = None
     if scan is not None:
-        decoded = decoded_audio(resolved.capture, resolved.keys, sdp=sdp)
+        try:
+            decoded = decoded_audio(
+                resolved.capture, resolved.keys, sdp=sdp, strict=inputs.keys is not None
+            )
+        except KeysUnusable as error:
+            raise InputError(str(error)) from None
+        if resolved.keys is not None and not decoded.measured:
+            warnings.append(
+                f"decryption was not done: {decoded.reason.removeprefix('not measured: ')}"
+            )
         media = measure_media(
             scan.rows,
             streams,

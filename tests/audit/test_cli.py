@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import helpers.janus_messages as janus
 import pytest
@@ -206,7 +207,8 @@ def test_concurrent_runs_never_show_a_partial_report(tmp_path: Path) -> None:
     shutil.copytree(session("ui-only"), folder)
     target = folder / "report.json"
     target.write_text("{}")
-    old = target.stat().st_ino
+    link = tmp_path / "the-old-report.json"
+    os.link(target, link)  # a second name of the old file: rewritten in place, it would change
     runs = [_mutecheck("analyze", str(folder), "-q") for _ in range(3)]
     reads = whole = 0
     while any(run.poll() is None for run in runs):
@@ -223,4 +225,46 @@ def test_concurrent_runs_never_show_a_partial_report(tmp_path: Path) -> None:
     assert reads == whole
     assert json.loads(target.read_text())["verdict"]["verdict"] == "content-leak"
     assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []
-    assert target.stat().st_ino != old  # renamed over, not rewritten in place
+    assert link.read_text() == "{}"  # renamed over, not rewritten in place
+
+
+def _keys_folder(path: Path) -> None:
+    path.mkdir()
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (_keys_folder, "no SRTP key: the folder's key files gave none"),
+        (lambda p: p.write_text("garbage"), "not JSON"),
+        (lambda p: p.write_text("{}"), "version None is not 1"),
+        (lambda p: p.write_bytes(b"\xff\xfe\x00"), "decryption was not done"),
+    ],
+)
+def test_keys_that_give_no_key_are_a_one_line_error(
+    tmp_path: Path, make: Any, message: str
+) -> None:
+    """Issue 13: ``--keys DIR`` (or a key file that cannot be read) silently skipped the
+    decryption; now it is one line and exit 2, saying decryption was not done."""
+    keys = tmp_path / "keys"
+    make(keys)
+    proc = _mutecheck("analyze", str(session("quiet")), "--keys", str(keys), "--no-report")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, out + err
+    assert out == ""
+    (line,) = err.splitlines()
+    assert line.startswith(f"mutecheck: error: --keys {keys}: ") and message in line
+    assert line.endswith("; decryption was not done")
+
+
+def test_a_session_whose_keys_are_broken_warns(tmp_path: Path) -> None:
+    """The session folder's own keys.json, broken: the audit goes on without decoding and the
+    summary warns that decryption was not done and why."""
+    folder = tmp_path / "session"
+    shutil.copytree(session("quiet"), folder)
+    (folder / "keys.json").write_text("{broken")
+    (folder / "keylog.txt").unlink(missing_ok=True)
+    proc = _mutecheck("analyze", str(folder), "--no-report")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 5, err
+    assert "decryption was not done: the keys could not be read (ValueError:" in out
