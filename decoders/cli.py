@@ -241,6 +241,8 @@ def streams(
         if skipped:
             click.echo("")
             click.echo("skipped: " + ", ".join(f"{k} {v}" for k, v in sorted(skipped.items())))
+    if scan.level.warning:
+        click.echo(f"mutecheck: warning: {scan.level.warning}", err=True)
     if scan.damage:
         click.echo(
             f"mutecheck: warning: {scan.damage}; everything before it was analysed", err=True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -237,3 +238,26 @@ def test_signals_usage_errors(tmp_path: Path) -> None:
     # the flows hold the lab page's mark requests: without events.jsonl they are the marks
     assert run("signals", str(unmarked)).returncode == 0
     assert "Traceback" not in result.stderr
+
+
+def test_an_unusable_sdp_level_id_is_a_warning_and_the_levels_stay(tmp_path: Path) -> None:
+    """Issue 13: ``a=extmap:300 ...ssrc-audio-level`` emptied the level column silently."""
+    line = "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+    folder = tmp_path / "session"
+    shutil.copytree(UI_ONLY, folder)
+    for name in ("offer.sdp", "answer.sdp"):
+        text = (folder / name).read_text()
+        (folder / name).write_text(text.replace(line, line.replace(":1 ", ":300 ")))
+    result = run("streams", str(folder), "--json")
+    assert result.returncode == 0, result.stderr
+    (warning,) = result.stderr.splitlines()
+    assert warning.startswith("mutecheck: warning: SDP a=extmap:300 ")
+    assert "outside 1-14 (one-byte header) and 1-255 (two-byte header" in warning
+    doc = json.loads(result.stdout)
+    assert doc["audio_level"]["extension_id"] == 1 and doc["audio_level"]["source"] == "inferred"
+    assert "id 300 is outside" in doc["audio_level"]["warning"]
+    (audio,) = [s for s in doc["streams"] if s["media"] == "audio"]
+    assert audio["audio_level_median"] is not None
+    verdict = run("analyze", str(folder), "--no-report")
+    assert verdict.returncode == 5, verdict.stderr
+    assert "SDP a=extmap:300 urn:ietf:params:rtp-hdrext:ssrc-audio-level: id 300" in verdict.stdout

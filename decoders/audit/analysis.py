@@ -407,6 +407,8 @@ def analyze(inputs: Inputs) -> Analysis:
             span = (int(ts.min()) / 1e9, int(ts.max()) / 1e9)
         if scan.damage:
             warnings.append(f"capture damaged: {scan.damage}; everything before it was analysed")
+        if scan.level.warning:
+            warnings.append(scan.level.warning)
     # -- the timeline --------------------------------------------------------------------------
     intervals: list[MuteInterval] = []
     if resolved.timeline is not None:
