@@ -152,3 +152,22 @@ def test_many_warnings_are_cut_on_the_terminal() -> None:
     assert lines[0] == "mutecheck: warning: capture damaged: truncated record at byte 9"
     assert len(lines) == WARNINGS_SHOWN + 1
     assert lines[-1] == "mutecheck: warning: and 81 more (all of them in the HTML report)"
+
+
+def test_reports_replace_their_files_whole(tmp_path: Path) -> None:
+    """Issue 13: the HTML report and every Wireshark file are renamed over, never rewritten in
+    place (a browser or tshark reading one sees the old file or the new one)."""
+    html, ws = tmp_path / "r.html", tmp_path / "ws"
+    args = [str(SESSION), "--html", str(html), "--wireshark", str(ws)]
+    assert CliRunner().invoke(report, args).exit_code == 0
+    files = [html, *sorted(ws.iterdir())]
+    assert len(files) >= 8
+    keep = tmp_path / "links"
+    keep.mkdir()
+    for number, path in enumerate(files):
+        path.write_bytes(b"old")
+        os.link(path, keep / str(number))
+    assert CliRunner().invoke(report, args).exit_code == 0
+    assert all((keep / str(n)).read_bytes() == b"old" for n in range(len(files)))
+    assert all(path.read_bytes() != b"old" for path in files)
+    assert [p for p in tmp_path.rglob("*.partial")] == []
