@@ -10,7 +10,7 @@ import importlib
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, NoReturn
+from typing import IO, TYPE_CHECKING, Any, ClassVar, NoReturn
 
 import click
 
@@ -31,7 +31,56 @@ def fail(message: str) -> NoReturn:
     sys.exit(USER_ERROR)
 
 
-class LazyGroup(click.Group):
+class UsageLine(click.ClickException):
+    """A click usage error (unknown option, bad value, missing argument) as one line, like
+    every other error of mutecheck: ``mutecheck: error: mutecheck analyze: No such option
+    '--htm' (see mutecheck analyze --help)``, exit code 2."""
+
+    exit_code = USER_ERROR
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"mutecheck: error: {self.message}", err=True, file=file)
+
+
+def one_line(error: click.UsageError) -> UsageLine:
+    """``error`` (click's three lines: Usage, Try, Error) as one line naming the command."""
+    text = " ".join(error.format_message().split()).rstrip(".")
+    context = error.ctx
+    if context is None:
+        return UsageLine(text)
+    path = context.command_path
+    helped = bool(context.help_option_names)
+    return UsageLine(f"{path}: {text}" + (f" (see {path} --help)" if helped else ""))
+
+
+class OneLineErrors(click.Group):
+    """A group that turns click's usage errors, its own and its sub-commands', into one line
+    (:func:`one_line`); asking for nothing (``mutecheck`` alone) still shows the help."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as error:
+            raise one_line(error) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as error:
+            raise one_line(error) from None
+
+
+class LazyGroup(OneLineErrors):
     """A group whose sub-commands live with their stage and are imported only when used.
 
     ``mutecheck streams`` on a big capture is timed against tshark; importing the lab, the
@@ -192,6 +241,8 @@ def streams(
         if skipped:
             click.echo("")
             click.echo("skipped: " + ", ".join(f"{k} {v}" for k, v in sorted(skipped.items())))
+    if scan.level.warning:
+        click.echo(f"mutecheck: warning: {scan.level.warning}", err=True)
     if scan.damage:
         click.echo(
             f"mutecheck: warning: {scan.damage}; everything before it was analysed", err=True
@@ -307,7 +358,9 @@ def signals(
         text = json.dumps(document, indent=2) + "\n"
         assert rules_path is not None
         try:
-            rules_path.write_text(text, encoding="utf-8")
+            from decoders import outputs
+
+            outputs.write_text(rules_path, text)
         except OSError as exc:
             fail(f"{rules_path}: {exc.strerror}")
         replay = replay_rules(messages, text, marks)
@@ -418,4 +471,4 @@ def mark(args: tuple[str, ...]) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    main(prog_name="mutecheck")  # as the installed command names itself in its messages

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -129,6 +130,41 @@ def test_mark_without_a_proxy_is_a_one_line_error() -> None:
     assert run("mark", "-h").returncode == 0
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["analyze", "--bogus"], "mutecheck analyze: No such option '--bogus'"),
+        (["analyze", "--grace", "soon"], "mutecheck analyze: Invalid value for '--grace'"),
+        (["streams"], "mutecheck streams: Missing argument 'CAPTURE'"),
+        (["streams", "x", "--engine", "magic"], "mutecheck streams: Invalid value for '--engine'"),
+        (["report", "x", "--htm", "y"], "Did you mean '--html'?"),
+        (["decrypt"], "mutecheck decrypt: Missing argument"),
+        (["import-rtpdump", "log"], "mutecheck import-rtpdump: Missing option"),
+        (["signals", "x", "--top", "0"], "mutecheck signals: Invalid value for '--top'"),
+        (["lab", "record", "--variant", "nope"], "mutecheck lab record: Invalid value"),
+        (["lab", "nosuch"], "mutecheck lab: No such command 'nosuch'"),
+        (["nosuch"], "mutecheck: No such command 'nosuch'"),
+        (["mark", "bogus"], "mutecheck mark: argument state: invalid choice: 'bogus'"),
+        (["mark", "muted", "--at", "x"], "mutecheck mark: argument --at: invalid float value"),
+    ],
+)
+def test_usage_errors_are_one_line_exit_2(args: list[str], message: str) -> None:
+    """Issue 13: click printed three lines (Usage, Try, Error); every command says one."""
+    result = run(*args)
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("mutecheck: error: ") and message in lines[0], lines[0]
+    assert lines[0].endswith(" -h)") or lines[0].endswith(" --help)")
+
+
+def test_asking_for_nothing_still_shows_the_help() -> None:
+    result = run()
+    assert "Commands:" in result.stdout + result.stderr and "analyze" in result.stderr
+    assert run("--help").returncode == 0 and run("analyze", "--help").returncode == 0
+
+
 def test_streams_shows_media_relayed_through_tls() -> None:
     folder = ROOT / "captures" / "chromium-ui-only-relay-tls"
     result = run("streams", str(folder))
@@ -219,3 +255,26 @@ def test_streams_reads_past_unusable_event_lines(tmp_path: Path) -> None:
     assert "opus (111)" in result.stdout
     (warning,) = result.stderr.splitlines()
     assert warning.startswith("mutecheck: warning: ") and "2 line(s) could not be used" in warning
+
+
+def test_an_unusable_sdp_level_id_is_a_warning_and_the_levels_stay(tmp_path: Path) -> None:
+    """Issue 13: ``a=extmap:300 ...ssrc-audio-level`` emptied the level column silently."""
+    line = "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+    folder = tmp_path / "session"
+    shutil.copytree(UI_ONLY, folder)
+    for name in ("offer.sdp", "answer.sdp"):
+        text = (folder / name).read_text()
+        (folder / name).write_text(text.replace(line, line.replace(":1 ", ":300 ")))
+    result = run("streams", str(folder), "--json")
+    assert result.returncode == 0, result.stderr
+    (warning,) = result.stderr.splitlines()
+    assert warning.startswith("mutecheck: warning: SDP a=extmap:300 ")
+    assert "outside 1-14 (one-byte header) and 1-255 (two-byte header" in warning
+    doc = json.loads(result.stdout)
+    assert doc["audio_level"]["extension_id"] == 1 and doc["audio_level"]["source"] == "inferred"
+    assert "id 300 is outside" in doc["audio_level"]["warning"]
+    (audio,) = [s for s in doc["streams"] if s["media"] == "audio"]
+    assert audio["audio_level_median"] is not None
+    verdict = run("analyze", str(folder), "--no-report")
+    assert verdict.returncode == 5, verdict.stderr
+    assert "SDP a=extmap:300 urn:ietf:params:rtp-hdrext:ssrc-audio-level: id 300" in verdict.stdout

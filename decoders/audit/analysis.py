@@ -27,7 +27,7 @@ from decoders.audit.correlate import (
     loudness_envelope,
     read_wav,
 )
-from decoders.audit.decoded import DecodedAudio, decoded_audio, not_measured
+from decoders.audit.decoded import DecodedAudio, KeysUnusable, decoded_audio, not_measured
 from decoders.audit.flags import (
     Finding,
     media_findings,
@@ -581,6 +581,8 @@ def analyze(inputs: Inputs) -> Analysis:
             span = (int(ts.min()) / 1e9, int(ts.max()) / 1e9)
         if scan.damage:
             warnings.append(f"capture damaged: {scan.damage}; everything before it was analysed")
+        if scan.level.warning:
+            warnings.append(scan.level.warning)
     # -- the timeline --------------------------------------------------------------------------
     intervals: list[MuteInterval] = []
     if resolved.timeline is not None:
@@ -617,7 +619,16 @@ def analyze(inputs: Inputs) -> Analysis:
     decoded = not_measured("no capture")
     capture_info: dict[str, Any] | None = None
     if scan is not None:
-        decoded = decoded_audio(resolved.capture, resolved.keys, sdp=sdp)
+        try:
+            decoded = decoded_audio(
+                resolved.capture, resolved.keys, sdp=sdp, strict=inputs.keys is not None
+            )
+        except KeysUnusable as error:
+            raise InputError(str(error)) from None
+        if resolved.keys is not None and not decoded.measured:
+            warnings.append(
+                f"decryption was not done: {decoded.reason.removeprefix('not measured: ')}"
+            )
         media = measure_media(
             scan.rows,
             streams,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from decoders import outputs
 from decoders.audit.analysis import IGNORABLE, InputError, Inputs
 from decoders.audit.analysis import analyze as run_analysis
 from decoders.cli import fail
@@ -116,7 +117,8 @@ def _seconds(text: str | None, name: str) -> float | None:
     "--report",
     "report_path",
     type=_PATH,
-    help="Where to write report.json (default: in the session folder, or beside the capture).",
+    help="Where to write report.json (default: in the session folder; a capture file "
+    "analysed alone gets none unless this names one: evidence folders stay untouched).",
 )
 @click.option("--no-report", is_flag=True, help="Do not write report.json.")
 @click.option(
@@ -169,8 +171,9 @@ def analyze(
     SESSION is a session folder (capture.pcapng, events.jsonl, flows.mitm, timeline.json,
     keys.json, offer/answer.sdp, session.json) or a capture file; each part can also be named
     by its flag. Prints the verdict first, then the findings; writes report.json
-    (docs/report-schema.md). Exit code: 0 no leak, 3 inconclusive, 4 metadata leak,
-    5 content leak, 2 user error.
+    (docs/report-schema.md) into the session folder, or where --report says (a capture
+    analysed alone gets none: nothing is written beside evidence). Exit code: 0 no leak,
+    3 inconclusive, 4 metadata leak, 5 content leak, 2 user error.
     """
     from decoders.report.analysis_json import report_document
     from decoders.report.summary import summary_text
@@ -214,10 +217,11 @@ def analyze(
         fail(f"{error.filename}: {error.strerror}" if error.filename else str(error))
     doc = report_document(result)
     written: str | None = None
-    if not no_report:
-        target = report_path or _default_report(result.inputs.session_dir, result.inputs.capture)
+    target = None if no_report else report_path or _default_report(result.inputs.session_dir)
+    if target is not None:
+        text = json.dumps(doc, indent=2, allow_nan=False) + "\n"
         try:
-            target.write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+            outputs.write_text(target, text)  # whole or not at all: others may be polling it
         except OSError as error:
             fail(f"{target}: cannot write the report ({error.strerror})")
         written = str(target)
@@ -244,12 +248,10 @@ def analyze(
     sys.exit(result.verdict.exit_code)
 
 
-def _default_report(folder: Path | None, capture: Path | None) -> Path:
-    if folder is not None:
-        return folder / "report.json"
-    if capture is not None:
-        return capture.parent / "report.json"
-    return Path("report.json")
+def _default_report(folder: Path | None) -> Path | None:
+    """report.json's place without ``--report``: the session folder (docs/session-format.md);
+    nothing for a capture (or files) given alone, whose folder may be someone's evidence."""
+    return folder / "report.json" if folder is not None else None
 
 
 def _capture_size(inputs: Inputs) -> int:

@@ -44,10 +44,24 @@ def not_measured(reason: str) -> DecodedAudio:
     return DecodedAudio(False, f"not measured: {reason}")
 
 
+class KeysUnusable(ValueError):
+    """Keys the user named (``--keys``) could not be read or hold no key: decryption was not
+    done, and saying so beats an audit that quietly judges without it."""
+
+
 def decoded_audio(
-    capture: Path | None, keys: Path | None, *, sdp: SessionDescription | None = None
+    capture: Path | None,
+    keys: Path | None,
+    *,
+    sdp: SessionDescription | None = None,
+    strict: bool = False,
 ) -> DecodedAudio:
-    """Ask the decryption for every stream's decoded loudness (see the module docstring)."""
+    """Ask the decryption for every stream's decoded loudness (see the module docstring).
+
+    ``strict`` (the keys were named by the user): keys that cannot be read, or that hold no
+    key at all (a folder without key files, an empty keys.json), raise :class:`KeysUnusable`
+    instead of returning "not measured".
+    """
     if capture is None:
         return not_measured("no capture")
     if keys is None:
@@ -63,10 +77,30 @@ def decoded_audio(
         return not_measured("decryption unavailable (no decoded_loudness or keys loader)")
     try:
         loaded = loader(keys)
+    except Exception as error:  # OSError, a broken file (ValueError), a broken folder
+        reason = f"the keys could not be read ({type(error).__name__}: {error})"
+        if strict:
+            raise KeysUnusable(
+                f"--keys {keys}: {_strip(str(error), keys)}; decryption was not done"
+            ) from None
+        return not_measured(reason)
+    if not getattr(loaded, "keys", True) and not getattr(loaded, "plaintext", False):
+        notes = "; ".join(getattr(loaded, "notes", ()))
+        where = "the folder's key files gave" if keys.is_dir() else "it holds"
+        reason = f"no SRTP key: {where} none" + (f" ({notes})" if notes else "")
+        if strict:
+            raise KeysUnusable(f"--keys {keys}: {reason}; decryption was not done")
+        return not_measured(f"{keys}: {reason}")
+    try:
         result = loudness(capture, loaded, sdp=sdp)
     except Exception as error:
         return not_measured(f"decryption failed ({type(error).__name__}: {error})")
     return from_loudness(result)
+
+
+def _strip(message: str, path: Path) -> str:
+    """The loader's message without the path it starts with (the error names it already)."""
+    return message.removeprefix(f"{path}: ")
 
 
 def _keys_loader(module: Any) -> Callable[[Path], Any] | None:

@@ -439,16 +439,18 @@ def server_side_findings(
     """``server-side-mute``: per window where the app told its server you were muted (a rule
     of scope ``server``; ``mutes`` on the capture's clock) and the sound still left."""
     out: list[Finding] = []
+    severe: dict[int, list[Finding]] = {}
+    for finding in findings:  # one pass: scanning every finding per window was quadratic
+        if finding.leak == "content" and finding.severity in ("medium", "high"):
+            severe.setdefault(finding.window, []).append(finding)
     for window in timeline.windows:
+        content = severe.get(window.index)
+        if not content:
+            continue
         said = [
             m for m in mutes if m.start < window.end and (m.end is None or m.end > window.start)
         ]
-        content = [
-            f
-            for f in findings
-            if f.window == window.index and f.leak == "content" and f.severity in ("medium", "high")
-        ]
-        if not said or not content:
+        if not said:
             continue
         mute = said[0]
         top = max(
@@ -505,9 +507,10 @@ def _r(value: float | None, digits: int) -> float | None:
 
 def _extra_labels(
     media: MediaMeasurement, info: StreamInfo, window: Window, timeline: Timeline
-) -> npt.NDArray[np.bool_]:
-    """Which of the decryption's per-packet values fall in the window's muted part."""
-    return np.asarray(timeline.segments(media.extras[info.ssrc].timestamp_ns) == window.index)
+) -> npt.NDArray[np.int64]:
+    """Which of the decryption's per-packet values fall in the window's muted part (their
+    positions, labelled once per stream)."""
+    return media.extra_window_rows(info.ssrc, window.index, timeline)
 
 
 def telemetry_findings(telemetry: TelemetryMeasurement, timeline: Timeline) -> list[Finding]:

@@ -312,17 +312,53 @@ class MediaMeasurement:
     seconds: dict[int, float]
     auth_tag_length: int | None
     extras: dict[int, SeriesSource] = field(default_factory=dict)
+    _window_rows: dict[int, dict[int, npt.NDArray[np.int64]]] = field(
+        default_factory=dict, repr=False
+    )
+    _extra_rows: dict[int, dict[int, npt.NDArray[np.int64]]] = field(
+        default_factory=dict, repr=False
+    )
 
     def phase(self, stream: int, phase: str, window: int | None = None) -> PhaseStats:
         return self.phases[(stream, phase, window)]
 
     def window_rows(self, stream: int, window: int) -> npt.NDArray[np.int64]:
         """Row indices of ``stream``'s packets judged muted in ``window``, in capture order."""
-        chosen: npt.NDArray[np.int64] = self.groups[stream][self.labels[stream] == window]
-        return chosen
+        if stream not in self._window_rows:  # grouped once: a mask per window was quadratic
+            self._window_rows[stream] = positions_by_label(self.labels[stream])
+        chosen = self._window_rows[stream].get(window, _NO_ROWS)
+        out: npt.NDArray[np.int64] = self.groups[stream][chosen]
+        return out
+
+    def extra_window_rows(
+        self, ssrc: int, window: int, timeline: Timeline
+    ) -> npt.NDArray[np.int64]:
+        """Positions in ``extras[ssrc]`` (the decryption's per-packet values) judged muted in
+        ``window``, in order."""
+        if ssrc not in self._extra_rows:
+            labels = timeline.segments(self.extras[ssrc].timestamp_ns)
+            self._extra_rows[ssrc] = positions_by_label(labels)
+        return self._extra_rows[ssrc].get(window, _NO_ROWS)
 
     def encoded_sizes(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         return _encoded_sizes(self.rows, rows, self.auth_tag_length)
+
+
+_NO_ROWS: Final[npt.NDArray[np.int64]] = np.zeros(0, np.int64)
+
+
+def positions_by_label(labels: npt.NDArray[np.integer[Any]]) -> dict[int, npt.NDArray[np.int64]]:
+    """Label -> the positions holding it, ascending: one stable sort, O(n log n) for any number
+    of labels (a mask per mute window made 10,000 windows cost 10,000 passes)."""
+    if labels.size == 0:
+        return {}
+    order = np.argsort(labels, kind="stable").astype(np.int64)
+    ordered = labels[order]
+    values, starts = np.unique(ordered, return_index=True)
+    ends = [*starts[1:].tolist(), int(ordered.size)]
+    return {
+        int(v): order[a:b] for v, a, b in zip(values.tolist(), starts.tolist(), ends, strict=True)
+    }
 
 
 def _round(value: float | None, digits: int) -> float | None:
@@ -507,24 +543,60 @@ def measure_media(
         own_rtcp = rtcp_labels[c["ssrc"][rtcp] == stats.ssrc]
         extra = extras.get(stats.ssrc)
         extra_labels = timeline.segments(extra.timestamp_ns) if extra is not None else None
-        selections: list[tuple[str, int | None, npt.NDArray[np.bool_] | None, Any, float]] = [
-            ("unmuted", None, label == UNMUTED, own_rtcp == UNMUTED, seconds[UNMUTED]),
-            ("transition", None, label == TRANSITION, own_rtcp == TRANSITION, seconds[TRANSITION]),
-            ("muted", None, label >= 0, own_rtcp >= 0, sum(seconds[w] for w in windows)),
+        selections: list[tuple[str, int | None, npt.NDArray[np.int64] | None, int, float]] = [
+            (
+                "unmuted",
+                None,
+                _where(label == UNMUTED),
+                _count(own_rtcp == UNMUTED),
+                seconds[UNMUTED],
+            ),
+            (
+                "transition",
+                None,
+                _where(label == TRANSITION),
+                _count(own_rtcp == TRANSITION),
+                seconds[TRANSITION],
+            ),
+            (
+                "muted",
+                None,
+                _where(label >= 0),
+                _count(own_rtcp >= 0),
+                sum(seconds[w] for w in windows),
+            ),
         ]
+        extra_by_window: dict[int, npt.NDArray[np.int64]] = {}
         if len(windows) > 1:
-            selections += [("muted", w, label == w, own_rtcp == w, seconds[w]) for w in windows]
+            by_window = positions_by_label(label)
+            rtcp_by_window = positions_by_label(own_rtcp)
+            if extra_labels is not None:
+                extra_by_window = positions_by_label(extra_labels)
+            selections += [
+                (
+                    "muted",
+                    w,
+                    by_window.get(w, _NO_ROWS),
+                    len(rtcp_by_window.get(w, _NO_ROWS)),
+                    seconds[w],
+                )
+                for w in windows
+            ]
         elif windows:
-            selections.append(("muted", windows[0], None, None, seconds[windows[0]]))
+            selections.append(("muted", windows[0], None, 0, seconds[windows[0]]))
         aggregate_muted: PhaseStats | None = None
-        for phase, window, mask, rtcp_mask, phase_seconds in selections:
+        for phase, window, mask, rtcp_count, phase_seconds in selections:
             if mask is None:  # one window: the same as all of "muted"
                 assert aggregate_muted is not None
                 phases[(index, phase, window)] = _with_window(aggregate_muted, window)
                 continue
             extra_mask = None
             if extra_labels is not None:
-                extra_mask = _label_mask(extra_labels, phase, window)
+                extra_mask = (
+                    extra_by_window.get(window, _NO_ROWS)
+                    if window is not None
+                    else _label_mask(extra_labels, phase, window)
+                )
             stats_out = _phase(
                 rows,
                 index,
@@ -535,7 +607,7 @@ def measure_media(
                 phase_seconds,
                 frame_ms,
                 auth_tag_length,
-                int(np.count_nonzero(rtcp_mask)),
+                rtcp_count,
                 extra,
                 extra_mask,
             )
@@ -557,12 +629,21 @@ def measure_media(
 
 def _label_mask(
     labels: npt.NDArray[np.int16], phase: str, window: int | None
-) -> npt.NDArray[np.bool_]:
+) -> npt.NDArray[np.int64]:
+    """Positions of ``labels`` in a phase (a window's come from :func:`positions_by_label`)."""
     if phase == "unmuted":
-        return np.asarray(labels == UNMUTED)
+        return _where(labels == UNMUTED)
     if phase == "transition":
-        return np.asarray(labels == TRANSITION)
-    return np.asarray(labels >= 0) if window is None else np.asarray(labels == window)
+        return _where(labels == TRANSITION)
+    return _where(labels >= 0) if window is None else _where(labels == window)
+
+
+def _where(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+    return np.nonzero(mask)[0].astype(np.int64)
+
+
+def _count(mask: npt.NDArray[np.bool_]) -> int:
+    return int(np.count_nonzero(mask))
 
 
 def _with_window(stats: PhaseStats, window: int | None) -> PhaseStats:
@@ -595,8 +676,9 @@ def _phase(
     tag: int | None,
     sender_reports: int,
     extra: SeriesSource | None,
-    extra_mask: npt.NDArray[np.bool_] | None,
+    extra_mask: npt.NDArray[np.int64] | None,
 ) -> PhaseStats:
+    """``sel``: the phase's rows; ``extra_mask``: its positions in ``extra`` (ascending)."""
     c = rows.columns
     decoded: DecodedStats | None = None
     entropy: ByteEntropy | None = None
@@ -604,7 +686,7 @@ def _phase(
         if extra.dbfs is not None:
             decoded = _decoded(extra.dbfs[extra_mask])
         if extra.payloads is not None:
-            chosen = np.nonzero(extra_mask)[0]
+            chosen = extra_mask
             entropy = byte_entropy([extra.payloads[int(i)] for i in chosen])
     return PhaseStats(
         stream=stream,
@@ -658,8 +740,14 @@ class TelemetryMeasurement:
     phases: dict[tuple[str, int | None], TelemetryPhase]
     clock_offset: float = 0.0
 
+    _by_label: dict[int, list[TelemetryMessage]] | None = field(default=None, repr=False)
+
     def in_window(self, window: int) -> list[TelemetryMessage]:
-        return [m for m, lab in zip(self.messages, self.labels, strict=True) if lab == window]
+        if self._by_label is None:  # grouped once, not scanned per window
+            self._by_label = {}
+            for m, lab in zip(self.messages, self.labels, strict=True):
+                self._by_label.setdefault(lab, []).append(m)
+        return list(self._by_label.get(window, []))
 
 
 def measure_telemetry(
@@ -667,18 +755,23 @@ def measure_telemetry(
 ) -> TelemetryMeasurement:
     """Label each message (its time plus the clock offset) and sum up each phase."""
     offset = timeline.clock_offset
-    labels = [timeline.segment_at(m.t + offset) for m in messages]
+    times = np.fromiter((m.t + offset for m in messages), np.float64, len(messages))
+    labels = timeline.labels_at(times).tolist()
+    grouped: dict[int, list[TelemetryMessage]] = {}
+    for m, lab in zip(messages, labels, strict=True):  # one pass, not one per window
+        grouped.setdefault(lab, []).append(m)
     phases: dict[tuple[str, int | None], TelemetryPhase] = {}
     keys: list[tuple[str, int | None]] = [("unmuted", None), ("transition", None), ("muted", None)]
     keys += [("muted", w.index) for w in timeline.windows]
     for phase, window in keys:
-        chosen = [
-            m
-            for m, lab in zip(messages, labels, strict=True)
-            if (phase == "unmuted" and lab == UNMUTED)
-            or (phase == "transition" and lab == TRANSITION)
-            or (phase == "muted" and lab >= 0 and (window is None or lab == window))
-        ]
+        if phase == "unmuted":
+            chosen = grouped.get(UNMUTED, [])
+        elif phase == "transition":
+            chosen = grouped.get(TRANSITION, [])
+        elif window is None:
+            chosen = [m for m, lab in zip(messages, labels, strict=True) if lab >= 0]
+        else:
+            chosen = grouped.get(window, [])
         values: dict[str, list[float]] = {}
         for m in chosen:
             for path, value in m.fields:

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from decoders import outputs
 from decoders.errors import MalformedPacket
 from decoders.lab import turn
 from decoders.lab.record import (
@@ -783,7 +784,7 @@ def record_janus(
             expected = expected_document(
                 out_dir, app=app.name, dtx=dtx, gum_s=gum_s, reference=out_dir / reference_name
             )
-            (out_dir / "expected.json").write_text(json.dumps(expected, indent=2) + "\n")
+            outputs.write_text(out_dir / "expected.json", json.dumps(expected, indent=2) + "\n")
         with _step("session files"):
             document = _session_document(
                 app=app,
@@ -799,7 +800,7 @@ def record_janus(
                 started=started,
                 wall_time_s=time.monotonic() - clock,
             )
-            (out_dir / "session.json").write_text(json.dumps(document, indent=2) + "\n")
+            outputs.write_text(out_dir / "session.json", json.dumps(document, indent=2) + "\n")
         return out_dir
     except BaseException as exc:
         failure = exc
@@ -820,20 +821,20 @@ def _write_files(out_dir: Path, lab: _Lab, run: _Run, rtpdump: bool) -> None:
             (out_dir / name).chmod(0o644)
     if run.sdp is None:
         raise RuntimeError("the page had no connection sending audio (no SDP)")
-    (out_dir / "offer.sdp").write_text(str(run.sdp["offer"]))
-    (out_dir / "answer.sdp").write_text(str(run.sdp["answer"]))
+    outputs.write_text(out_dir / "offer.sdp", str(run.sdp["offer"]))
+    outputs.write_text(out_dir / "answer.sdp", str(run.sdp["answer"]))
     if rtpdump:
         from decoders.session.sdp import parse_sdp
 
         video = video_payload_types(parse_sdp(str(run.sdp["offer"])))
         with (lab.work / "chromium.log").open(errors="replace") as source:
             kept = without_video_dump(source, video)
-        (out_dir / RTPDUMP_LOG).write_text(kept)
+        outputs.write_text(out_dir / RTPDUMP_LOG, kept)
     page_timeline = {"events": run.events, "end_ms": run.end_ms}
     timeline = timeline_document(page_timeline)
     timeline["source"] = "lab-janus"
     timeline["clock"] = "epoch"
-    (out_dir / "timeline.json").write_text(json.dumps(timeline, indent=2) + "\n")
+    outputs.write_text(out_dir / "timeline.json", json.dumps(timeline, indent=2) + "\n")
 
 
 def video_payload_types(sdp: Any) -> frozenset[int]:

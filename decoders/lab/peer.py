@@ -43,6 +43,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcdtlstransport import SRTP_PROFILES, RTCCertificate, RTCDtlsTransport
 from aiortc.rtp import is_rtcp
 
+from decoders import outputs
 from decoders.errors import MalformedPacket
 from decoders.session.sdp import parse_sdp
 
@@ -561,7 +562,7 @@ class Peer:
         if self.pc is not None:
             raise ValueError("second offer")
         sdp = str(offer["sdp"])
-        (self.out_dir / "offer.sdp").write_text(sdp, newline="")
+        outputs.write_text(self.out_dir / "offer.sdp", sdp)
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.pc = pc
 
@@ -590,7 +591,7 @@ class Peer:
         self.dtx = offers_opus_dtx(sdp)
         if self.dtx:
             answer_sdp = answer_with_opus_dtx(answer_sdp)
-        (self.out_dir / "answer.sdp").write_text(answer_sdp, newline="")
+        outputs.write_text(self.out_dir / "answer.sdp", answer_sdp)
         emit("answered", dtx=self.dtx, talks=self.talk is not None)
         return {"type": answer.type, "sdp": answer_sdp}
 
@@ -631,9 +632,9 @@ class Peer:
             self._telemetry_log.close()
         if self.keys.profile:
             text = json.dumps(self.keys.to_json(), indent=2) + "\n"
-            (self.out_dir / "keys.json").write_text(text)
+            outputs.write_text(self.out_dir / "keys.json", text)
         if self.keys.keylog:
-            (self.out_dir / "keylog.txt").write_text(self.keys.keylog_text())
+            outputs.write_text(self.out_dir / "keylog.txt", self.keys.keylog_text())
         emit(
             "finished",
             frames_received=self.frames_received,

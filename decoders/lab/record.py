@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final
 
 import decoders
+from decoders import outputs
 from decoders.chromium import UNATTENDED_FLAGS
 from decoders.lab import turn
 
@@ -969,7 +970,7 @@ def record_session(
                 started=started,
                 wall_time_s=time.monotonic() - clock,
             )
-            (out_dir / "session.json").write_text(json.dumps(document, indent=2) + "\n")
+            outputs.write_text(out_dir / "session.json", json.dumps(document, indent=2) + "\n")
         return out_dir
     except BaseException as exc:
         failure = exc
@@ -989,8 +990,8 @@ def _finish_files(out_dir: Path, variant: str, lab: _Lab, addon: Path | None) ->
     for name in ("capture.pcapng", "flows.mitm", "events.jsonl"):
         if (out_dir / name).is_file():
             (out_dir / name).chmod(0o644)  # dumpcap and mitmproxy create them owner-only
-    (out_dir / "timeline.json").write_text(
-        json.dumps(timeline_document(lab.page_timeline), indent=2) + "\n"
+    outputs.write_text(
+        out_dir / "timeline.json", json.dumps(timeline_document(lab.page_timeline), indent=2) + "\n"
     )
     expected = [name for name in REQUIRED_FILES if name != "session.json"]
     if addon is not None:

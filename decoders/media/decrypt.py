@@ -24,6 +24,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from decoders import outputs
 from decoders.errors import MalformedPacket
 from decoders.media.codecs import (
     STATIC_AUDIO,
@@ -391,7 +392,7 @@ def write_plain_capture(result: SessionDecryption, out: Path) -> int:
             else:
                 reasons[id(datagram)] = stream.error or "did not authenticate"
     written = 0
-    with out.open("wb") as handle:
+    with outputs.atomic_open(out) as handle:
         writer = PcapngWriter(handle)
         interface = writer.add_interface(
             LINKTYPE_ETHERNET, ts_resolution_exp10=9, name="mutecheck-decrypted"
@@ -418,7 +419,7 @@ def write_plain_capture(result: SessionDecryption, out: Path) -> int:
 def write_wav(path: Path, samples: npt.NDArray[np.float32], sample_rate: int) -> None:
     """16-bit mono PCM WAV (clipped to full scale)."""
     pcm = np.clip(np.round(samples.astype(np.float64) * 32768.0), -32768, 32767).astype("<i2")
-    with wave.open(str(path), "wb") as handle:
+    with outputs.atomic_open(path) as sink, wave.open(sink, "wb") as handle:
         handle.setnchannels(1)
         handle.setsampwidth(2)
         handle.setframerate(sample_rate)

@@ -21,6 +21,8 @@ class LevelSource:
     extension_id: int | None
     source: str  # "sdp", "given", "inferred" or "none"
     evidence: str
+    warning: str | None = None
+    """What was wrong with the SDP's audio-level extmap, when something was."""
 
     def describe(self) -> str:
         if self.extension_id is None:

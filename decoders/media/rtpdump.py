@@ -32,6 +32,7 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import BinaryIO, Final
 
+from decoders import outputs
 from decoders.errors import MalformedPacket
 from decoders.wire import demux
 
@@ -295,6 +296,6 @@ def import_rtpdump(
             + "; was Chromium started with --force-fieldtrials=WebRTC-Debugging-RtpDump/Enabled/ "
             "--enable-logging=stderr --vmodule=srtp_session=1 and its stderr saved?"
         )
-    with out.open("wb") as handle:
+    with outputs.atomic_open(out) as handle:
         write_pcapng(dump, handle, local=local, remote=remote)
     return dump

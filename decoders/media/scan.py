@@ -8,8 +8,8 @@ for encapsulations our reader does not know).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 from decoders.wire.capture import CaptureReader
 from decoders.wire.head import HeadSample, probe_head
 from decoders.wire.rowbuild import KIND_CODES, Rows, scan_scalar
+from decoders.wire.rtp import RtpPacket
 
 ENGINES = ("fast", "scalar", "tshark")
 
@@ -81,6 +82,10 @@ def scan_streams(
         level = LevelSource(found, "sdp", "a=extmap urn:ietf:params:rtp-hdrext:ssrc-audio-level")
     else:
         level = infer_audio_level_id(head.rtp_packets)
+    problem = _sdp_level_problem(sdp) if sdp is not None and audio_level_id is None else None
+    if problem is not None:
+        evidence = level.evidence.removesuffix("; no SDP")
+        level = replace(level, evidence=f"{evidence}; the SDP's id was unusable", warning=problem)
     ident = level.extension_id
     if engine == "fast":
         from decoders.wire.bulk import scan_file
@@ -101,6 +106,8 @@ def scan_streams(
     else:
         raise ValueError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
     streams = stream_table(rows, sdp, srtp_auth_tag_length=head.srtp_auth_tag_length)
+    if level.warning is None and level.source in ("sdp", "given"):
+        level = replace(level, warning=_level_missing(streams, level, head.rtp_packets))
     channels, channel_groups = tls_channels(rows, sdp)
     return StreamScan(
         capture=capture,
@@ -128,3 +135,36 @@ def _sdp_level_id(sdp: SessionDescription) -> int | None:
     from decoders.session.sdp import audio_level_extension_id
 
     return audio_level_extension_id(sdp)
+
+
+def _level_missing(
+    streams: Sequence[StreamStats], level: LevelSource, sample: Sequence[RtpPacket]
+) -> str | None:
+    """A warning when there are audio streams but none of their packets carried the audio
+    level at the id the SDP (or --audio-level-id) named: the level column would be empty
+    without a word."""
+    audio = [s for s in streams if s.media == "audio"]
+    if not audio or any(s.audio_level_packets for s in audio):
+        return None
+    from decoders.session.sdp import EXTENSION_ID_ONE_BYTE
+
+    said = "the SDP's a=extmap" if level.source == "sdp" else "--audio-level-id"
+    behaves = infer_audio_level_id(sample).extension_id
+    hint = (
+        f"the packets carry one at id {behaves}: pass --audio-level-id {behaves}"
+        if behaves is not None and behaves != level.extension_id
+        else "the level column is empty"
+    )
+    form = (
+        " (ids above 14 only fit the two-byte header form, RFC 8285 §4.3)"
+        if level.extension_id is not None and level.extension_id not in EXTENSION_ID_ONE_BYTE
+        else ""
+    )
+    where = f"id {level.extension_id} ({said}){form}"
+    return f"no audio packet carries an audio level at {where}; {hint}"
+
+
+def _sdp_level_problem(sdp: SessionDescription) -> str | None:
+    from decoders.session.sdp import audio_level_extmap_problem
+
+    return audio_level_extmap_problem(sdp)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from decoders import outputs
 from decoders.cli import fail
 from decoders.report.style import Style, progress_bar, show_progress
 
@@ -174,7 +175,7 @@ def report(
 
         try:
             page = inspect_page(written.html)
-            screenshot.write_bytes(page.screenshot)
+            outputs.write_bytes(screenshot, page.screenshot)
         except (BrowserError, OSError) as error:
             fail(f"screenshot: {error}")
     if quiet:
@@ -188,3 +189,20 @@ def report(
         lines.append(f"Screenshot: {style.bold(str(screenshot))}")
     for line in lines:
         click.echo(line, color=style.enabled)
+    for line in warning_lines(result.warnings):
+        click.echo(line, err=True)
+
+
+WARNINGS_SHOWN = 20
+"""At most this many warnings on the terminal; the HTML report and report.json hold them all."""
+
+
+def warning_lines(warnings: list[str]) -> list[str]:
+    """The analysis's warnings (capture damage first) as ``mutecheck: warning:`` lines, as
+    ``mutecheck streams`` shows damage: a damaged capture must not look whole on the terminal."""
+    ordered = sorted(warnings, key=lambda w: not w.startswith("capture damaged"))
+    out = [f"mutecheck: warning: {w}" for w in ordered[:WARNINGS_SHOWN]]
+    if len(ordered) > WARNINGS_SHOWN:
+        more = len(ordered) - WARNINGS_SHOWN
+        out.append(f"mutecheck: warning: and {more} more (all of them in the HTML report)")
+    return out

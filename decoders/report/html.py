@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Final
 import jinja2
 import numpy as np
 
-from decoders import __version__
+from decoders import __version__, outputs
 from decoders.report.plots import figures, time_axis
 from decoders.report.summary import HEADLINES, MEANINGS
 from decoders.report.wireshark import frame_filter
@@ -495,5 +495,5 @@ def write_html(analysis: Analysis, path: Path, *, generated: datetime | None = N
     """Render the report and write it to ``path`` (UTF-8); returns the path."""
     text = render_html(analysis, generated=generated)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    outputs.write_text(path, text)  # whole or not at all: a browser may be reloading it
     return path

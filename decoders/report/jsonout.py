@@ -51,6 +51,7 @@ def streams_document(
             "extension_id": level.extension_id,
             "source": level.source,
             "evidence": level.evidence,
+            **({"warning": level.warning} if level.warning else {}),
         },
         "srtp_profile": srtp_profile,
         "sdp": dict(sdp) if sdp is not None else {"source": NO_SDP, "documents": [], "skipped": []},

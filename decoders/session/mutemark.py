@@ -26,7 +26,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 MARK_HOST = "mutecheck.mark"
 STATE_WORDS = {
@@ -112,9 +112,16 @@ def send_mark(
     return answer
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line and exit code 2, like every error of mutecheck."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"mutecheck: error: {self.prog}: {message} (see {self.prog} -h)\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m decoders.session.mutemark",
+    parser = _Parser(
+        prog="mutecheck mark",
         description="Tell a mitmproxy running the mutecheck addon that you muted or unmuted.",
     )
     parser.add_argument("state", choices=["muted", "unmuted", "state"])
@@ -126,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         answer = send_mark(arguments.proxy, muted, at=arguments.at, note=arguments.note)
     except OSError as error:
-        parser.exit(2, f"mutecheck mark: proxy {arguments.proxy}: {error}\n")
+        parser.exit(2, f"mutecheck: error: mutecheck mark: proxy {arguments.proxy}: {error}\n")
     print(json.dumps(answer))
     return 0
 

@@ -34,6 +34,7 @@ import base64
 import binascii
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import Final
 
 from decoders.errors import MalformedPacket
 
@@ -295,8 +296,43 @@ def parse_sdp(text: str) -> SessionDescription:
     )
 
 
+EXTENSION_ID_ONE_BYTE: Final = range(1, 15)
+"""RFC 8285 §4.2: the one-byte header form carries ids 1-14 (15 is reserved, 0 is padding)."""
+EXTENSION_ID_TWO_BYTE: Final = range(1, 256)
+"""RFC 8285 §4.3: the two-byte form carries ids 1-255; an id outside it is on no packet."""
+
+
 def audio_level_extension_id(sdp: SessionDescription) -> int | None:
-    """The RFC 6464 audio-level extension id from the first audio section that negotiated it."""
+    """The RFC 6464 audio-level extension id from the first audio section that negotiated it.
+
+    An id no RTP header extension can carry (outside 1-255) is no id: None, and
+    :func:`audio_level_extmap_problem` says why (the caller then infers it from the packets
+    instead of reading an empty level column).
+    """
+    number = _audio_level_extmap(sdp)
+    return number if number is not None and number in EXTENSION_ID_TWO_BYTE else None
+
+
+def audio_level_extmap_problem(sdp: SessionDescription) -> str | None:
+    """Why the SDP's audio-level extmap cannot be used, or None.
+
+    Outside 1-255 no header form carries it (RFC 8285). Whether 15-255 is carried (two-byte
+    form only) the packets tell: :func:`decoders.media.scan.scan_streams` warns when no audio
+    packet carries the level at the id given.
+    """
+    number = _audio_level_extmap(sdp)
+    if number is None:
+        return None
+    line = f"a=extmap:{number} {AUDIO_LEVEL_URI}"
+    if number not in EXTENSION_ID_TWO_BYTE:
+        return (
+            f"SDP {line}: id {number} is outside 1-14 (one-byte header) and 1-255 (two-byte "
+            "header, RFC 8285), so no packet can carry it; ignored"
+        )
+    return None
+
+
+def _audio_level_extmap(sdp: SessionDescription) -> int | None:
     for section in sdp.audio:
         number = section.extension_id(AUDIO_LEVEL_URI)
         if number is not None:

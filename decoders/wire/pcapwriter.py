@@ -215,7 +215,9 @@ class PcapngWriter:
         body = head + captured + b"\x00" * (-len(captured) % 4)
         if comment is not None:
             body += _end_options(
-                self._order, [_option(self._order, _OPT_COMMENT, comment.encode())]
+                # UTF-8 (pcapng); a lone surrogate (JSON can carry one) is written escaped
+                self._order,
+                [_option(self._order, _OPT_COMMENT, comment.encode("utf-8", "backslashreplace"))],
             )
         self._file.write(_block(self._order, _EPB, body))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import helpers.janus_messages as janus
 import pytest
@@ -424,3 +426,113 @@ def test_volume_fields_without_a_readable_value_cap_no_leak() -> None:
         assert "12 telemetry message(s) sent while muted had volume fields" in str(
             verdict["reason"]
         )
+
+
+def _mutecheck(*args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.Popen(
+        [sys.executable, "-m", "decoders.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=cwd,
+    )
+
+
+def test_a_bare_capture_gets_nothing_written_beside_it(tmp_path: Path) -> None:
+    """Issue 13: analysing a capture file alone wrote report.json into its folder (someone's
+    evidence); now only --report writes one there. A session folder keeps its report.json."""
+    evidence = tmp_path / "evidence"
+    evidence.mkdir()
+    capture = evidence / "capture.pcapng"
+    capture.write_bytes((session("ui-only") / "capture.pcapng").read_bytes())
+    before = sorted(p.name for p in evidence.iterdir())
+    proc = _mutecheck("analyze", str(capture), "--muted", "4.2-10.1", cwd=tmp_path)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 5, err
+    assert sorted(p.name for p in evidence.iterdir()) == before
+    assert not (tmp_path / "report.json").exists()
+    assert "Full report" not in out
+    proc = _mutecheck(
+        "analyze", str(capture), "--muted", "4.2-10.1", "--report", "r.json", cwd=tmp_path
+    )
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 5 and "Full report: r.json" in out, err
+    assert json.loads((tmp_path / "r.json").read_text())["verdict"]["verdict"] == "content-leak"
+    folder = tmp_path / "session"
+    shutil.copytree(session("ui-only"), folder)
+    proc = _mutecheck("analyze", str(folder))
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 5 and f"Full report: {folder / 'report.json'}" in out, err
+    assert json.loads((folder / "report.json").read_text())["schema"] == "mutecheck.report"
+
+
+def test_concurrent_runs_never_show_a_partial_report(tmp_path: Path) -> None:
+    """Issue 13: a reader polling report.json while runs wrote it saw it empty about half the
+    time. Three runs on one session folder at once; every read of report.json is whole JSON."""
+    folder = tmp_path / "session"
+    shutil.copytree(session("ui-only"), folder)
+    target = folder / "report.json"
+    target.write_text("{}")
+    link = tmp_path / "the-old-report.json"
+    os.link(target, link)  # a second name of the old file: rewritten in place, it would change
+    runs = [_mutecheck("analyze", str(folder), "-q") for _ in range(3)]
+    reads = whole = 0
+    while any(run.poll() is None for run in runs):
+        try:
+            text = target.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            continue
+        reads += 1
+        document = json.loads(text)  # a part or an empty file would not parse
+        whole += document == {} or document.get("schema") == "mutecheck.report"
+    for run in runs:
+        run.communicate(timeout=120)
+        assert run.returncode == 5
+    assert reads == whole
+    assert json.loads(target.read_text())["verdict"]["verdict"] == "content-leak"
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []
+    assert link.read_text() == "{}"  # renamed over, not rewritten in place
+
+
+def _keys_folder(path: Path) -> None:
+    path.mkdir()
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (_keys_folder, "no SRTP key: the folder's key files gave none"),
+        (lambda p: p.write_text("garbage"), "not JSON"),
+        (lambda p: p.write_text("{}"), "version None is not 1"),
+        (lambda p: p.write_bytes(b"\xff\xfe\x00"), "decryption was not done"),
+    ],
+)
+def test_keys_that_give_no_key_are_a_one_line_error(
+    tmp_path: Path, make: Any, message: str
+) -> None:
+    """Issue 13: ``--keys DIR`` (or a key file that cannot be read) silently skipped the
+    decryption; now it is one line and exit 2, saying decryption was not done."""
+    keys = tmp_path / "keys"
+    make(keys)
+    proc = _mutecheck("analyze", str(session("quiet")), "--keys", str(keys), "--no-report")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, out + err
+    assert out == ""
+    (line,) = err.splitlines()
+    assert line.startswith(f"mutecheck: error: --keys {keys}: ") and message in line
+    assert line.endswith("; decryption was not done")
+
+
+def test_a_session_whose_keys_are_broken_warns(tmp_path: Path) -> None:
+    """The session folder's own keys.json, broken: the audit goes on without decoding and the
+    summary warns that decryption was not done and why."""
+    folder = tmp_path / "session"
+    shutil.copytree(session("quiet"), folder)
+    (folder / "keys.json").write_text("{broken")
+    (folder / "keylog.txt").unlink(missing_ok=True)
+    proc = _mutecheck("analyze", str(folder), "--no-report")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 5, err
+    assert "decryption was not done: the keys could not be read (ValueError:" in out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import types
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,8 +12,10 @@ from typing import Any
 import numpy as np
 import pytest
 from helpers.corpus import lab_session
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from decoders.audit.decoded import DecodedAudio, decoded_audio, from_loudness
+from decoders.audit.decoded import DecodedAudio, KeysUnusable, decoded_audio, from_loudness
 
 CAPTURES = Path(__file__).resolve().parent.parent.parent / "captures"
 
@@ -109,3 +112,42 @@ def test_lab_session_decodes() -> None:
     assert result.measured, result.reason
     (series,) = result.series.values()
     assert series.dbfs is not None and series.timestamp_ns.size == series.dbfs.size > 500
+
+
+_KEYS_JSON = st.one_of(
+    st.binary(max_size=200),
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+        lambda inner: (
+            st.lists(inner, max_size=4)
+            | st.dictionaries(
+                st.sampled_from(["version", "keys", "profile", "key", "salt", "ssrc", "x"]),
+                inner,
+                max_size=5,
+            )
+        ),
+        max_leaves=12,
+    ).map(lambda doc: json.dumps(doc).encode()),
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(content=_KEYS_JSON)
+def test_any_named_keys_file_decodes_or_says_why(tmp_path: Path, content: bytes) -> None:
+    """Issue 13 (Hypothesis over keys): a keys.json the user names is decoded, or refused with
+    :class:`KeysUnusable` (one line, "decryption was not done"); the session's own keys never
+    raise, they become "not measured" with the reason."""
+    keys = tmp_path / "keys.json"
+    keys.write_bytes(content)
+    capture = lab_session("quiet") / "capture.pcapng"
+    try:
+        named = decoded_audio(capture, keys, strict=True)
+    except KeysUnusable as error:
+        assert str(error).startswith(f"--keys {keys}: ")
+        assert str(error).endswith("; decryption was not done") and "\n" not in str(error)
+    else:
+        assert named.reason
+    found = decoded_audio(capture, keys)
+    assert found.measured or found.reason.startswith("not measured: ")

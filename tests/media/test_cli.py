@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import wave
 from datetime import UTC, timedelta, timezone
 from pathlib import Path
@@ -209,3 +210,32 @@ def test_parse_endpoint_and_zone() -> None:
     assert str(parse_zone("Europe/Berlin")) == "Europe/Berlin"
     with pytest.raises(ValueError):
         parse_zone("+25:00")
+
+
+def _stale(paths: list[Path], keep: Path) -> list[Path]:
+    """Each path overwritten with b"old" and hard-linked under ``keep``: a file rewritten in
+    place changes its link too, one replaced by a rename leaves the link with b"old"."""
+    keep.mkdir()
+    links = []
+    for number, path in enumerate(paths):
+        path.write_bytes(b"old")
+        links.append(keep / str(number))
+        os.link(path, links[-1])
+    return links
+
+
+def test_decrypt_and_import_replace_their_outputs_whole(tmp_path: Path) -> None:
+    """Issue 13: every output appears whole or not at all (a temporary file renamed over it)."""
+    out, wavs = tmp_path / "plain.pcapng", tmp_path / "wav"
+    assert run("decrypt", _folder(), "--pcapng", out, "--wav", wavs).exit_code == 0
+    dump = tmp_path / "dump.pcapng"
+    log = RECORDING / "chromium-stderr.log"
+    assert run("import-rtpdump", log, "-o", dump, "--timezone", "UTC").exit_code == 0
+    outputs = [out, dump, *sorted(wavs.iterdir())]
+    links = _stale(outputs, tmp_path / "links")
+    assert run("decrypt", _folder(), "--pcapng", out, "--wav", wavs).exit_code == 0
+    assert run("import-rtpdump", log, "-o", dump, "--timezone", "UTC").exit_code == 0
+    assert all(link.read_bytes() == b"old" for link in links)
+    assert all(path.stat().st_size > 10_000 for path in outputs)
+    leftovers = [p for p in tmp_path.rglob("*") if p.name.endswith(".partial")]
+    assert leftovers == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers.corpus import browser_audio_ssrcs, call_shape, ssrc_roles_of
+from helpers.corpus import browser_audio_ssrcs, call_shape, lab_session, ssrc_roles_of
 
 from decoders.media.scan import StreamScan, load_sdp, scan_streams
 
@@ -58,3 +58,40 @@ def test_given_id_wins(session_dir: Path) -> None:
 def test_unknown_engine(session_dir: Path) -> None:
     with pytest.raises(ValueError, match="unknown engine"):
         scan_streams(session_dir / "capture.pcapng", engine="psychic")
+
+
+def _offer_with_level_id(folder: Path, number: int, out: Path) -> Path:
+    text = (folder / "offer.sdp").read_text()
+    line = "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+    assert line in text
+    out.write_text(text.replace(line, f"a=extmap:{number} {line.split(' ', 1)[1]}"))
+    return out
+
+
+@pytest.mark.parametrize("number", [0, 256, 300, 4096])
+def test_an_unusable_sdp_level_id_is_inferred_and_warned(tmp_path: Path, number: int) -> None:
+    """Issue 13: an SDP audio-level id no header can carry emptied the level column without a
+    word; now the id is read from the packets and the scan carries the warning."""
+    folder = lab_session("ui-only")
+    sdp = load_sdp([_offer_with_level_id(folder, number, tmp_path / "offer.sdp")])
+    scan = scan_streams(folder / "capture.pcapng", sdp=sdp)
+    assert scan.level.extension_id == 1 and scan.level.source == "inferred"
+    assert scan.level.warning is not None and f"id {number} is outside 1-14" in scan.level.warning
+    audio = [s for s in scan.streams if s.media == "audio"]
+    assert audio and all(s.audio_level_packets == s.packets for s in audio)
+
+
+def test_an_sdp_level_id_the_packets_do_not_carry_is_warned(tmp_path: Path) -> None:
+    folder = lab_session("ui-only")
+    sdp = load_sdp([_offer_with_level_id(folder, 20, tmp_path / "offer.sdp")])
+    scan = scan_streams(folder / "capture.pcapng", sdp=sdp)
+    assert scan.level.extension_id == 20 and scan.level.source == "sdp"
+    assert scan.level.warning == (
+        "no audio packet carries an audio level at id 20 (the SDP's a=extmap) (ids above 14 "
+        "only fit the two-byte header form, RFC 8285 §4.3); the packets carry one at id 1: "
+        "pass --audio-level-id 1"
+    )
+    given = scan_streams(folder / "capture.pcapng", sdp=sdp, audio_level_id=1)
+    assert given.level.warning is None
+    plain = scan_streams(folder / "capture.pcapng", sdp=load_sdp([folder / "offer.sdp"]))
+    assert plain.level.warning is None and plain.level.source == "sdp"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -111,3 +113,61 @@ def test_write_reports_hook(tmp_path: Path) -> None:
         f"Wireshark files: {tmp_path / 'ws'} (annotated.pcapng with 280 flagged frame(s); "
         "see README.md)",
     ]
+
+
+def test_capture_damage_shows_on_the_terminal(tmp_path: Path) -> None:
+    """Issue 13: ``report`` showed a damaged capture only in the HTML; the terminal says it
+    too, on stderr, as ``streams`` and ``analyze`` do (the report is still written)."""
+    folder = tmp_path / "session"
+    folder.mkdir()
+    for name in ("timeline.json", "offer.sdp", "answer.sdp", "keys.json"):
+        (folder / name).write_bytes((SESSION / name).read_bytes())
+    whole = (SESSION / "capture.pcapng").read_bytes()
+    (folder / "capture.pcapng").write_bytes(whole[: len(whole) * 2 // 3 + 5])
+    env = dict(os.environ, PYTHONPATH=str(CAPTURES.parent))
+    run = subprocess.run(
+        [sys.executable, "-m", "decoders.cli", "report", str(folder), "--html", "r.html"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[0].startswith("content-leak")
+    damage = [line for line in run.stderr.splitlines() if "capture damaged" in line]
+    assert len(damage) == 1 and damage[0].startswith("mutecheck: warning: capture damaged: ")
+    assert "truncated" in damage[0] and "everything before it was analysed" in damage[0]
+    assert (tmp_path / "r.html").is_file()
+    quiet = CliRunner().invoke(report, [str(folder), "--html", str(tmp_path / "q.html"), "-q"])
+    assert quiet.exit_code == 0 and quiet.output == ""
+
+
+def test_many_warnings_are_cut_on_the_terminal() -> None:
+    from decoders.report.cli import WARNINGS_SHOWN, warning_lines
+
+    warnings = [f"mute window {i} lies outside the capture" for i in range(100)]
+    lines = warning_lines([*warnings, "capture damaged: truncated record at byte 9"])
+    assert lines[0] == "mutecheck: warning: capture damaged: truncated record at byte 9"
+    assert len(lines) == WARNINGS_SHOWN + 1
+    assert lines[-1] == "mutecheck: warning: and 81 more (all of them in the HTML report)"
+
+
+def test_reports_replace_their_files_whole(tmp_path: Path) -> None:
+    """Issue 13: the HTML report and every Wireshark file are renamed over, never rewritten in
+    place (a browser or tshark reading one sees the old file or the new one)."""
+    html, ws = tmp_path / "r.html", tmp_path / "ws"
+    args = [str(SESSION), "--html", str(html), "--wireshark", str(ws)]
+    assert CliRunner().invoke(report, args).exit_code == 0
+    files = [html, *sorted(ws.iterdir())]
+    assert len(files) >= 8
+    keep = tmp_path / "links"
+    keep.mkdir()
+    for number, path in enumerate(files):
+        path.write_bytes(b"old")
+        os.link(path, keep / str(number))
+    assert CliRunner().invoke(report, args).exit_code == 0
+    assert all((keep / str(n)).read_bytes() == b"old" for n in range(len(files)))
+    assert all(path.read_bytes() != b"old" for path in files)
+    assert [p for p in tmp_path.rglob("*.partial")] == []

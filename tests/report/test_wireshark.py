@@ -566,7 +566,9 @@ def test_hostile_names_run_nothing_under_tshark(
 @settings(
     max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(texts=st.lists(st.text(st.characters(), min_size=1,
+# pcapng comments are UTF-8 (a lone surrogate has no UTF-8 form: the writer escapes it, see
+# tests/wire/test_pcapwriter.py), so the texts here are the ones a comment can hold as they are
+@given(texts=st.lists(st.text(st.characters(exclude_categories=("Cs",)), min_size=1,
                               max_size=30), min_size=2, max_size=5, unique=True))  # fmt: skip
 def test_dfilter_strings_match_exactly(tshark: str, texts: list[str]) -> None:
     """A comment holding any text is selected by ``frame.comment == dfilter_string(text)``."""

@@ -1129,3 +1129,30 @@ def test_non_ascii_crypto_key_is_malformed_not_a_crash() -> None:
     text = "v=0\r\nm=audio 9 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:\x80mfDV==\r\n"
     with pytest.raises(MalformedPacket, match="not base64"):
         parse_sdp(text)
+
+
+_UI_ONLY_OFFER = Path(__file__).resolve().parents[2] / "captures/chromium-ui-only/offer.sdp"
+
+
+def _with_level_id(number: int) -> str:
+    text = _UI_ONLY_OFFER.read_text()
+    line = "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+    assert line in text
+    return text.replace(line, f"a=extmap:{number} urn:ietf:params:rtp-hdrext:ssrc-audio-level")
+
+
+@settings(max_examples=80, deadline=None)
+@given(number=st.integers(0, 5000) | st.sampled_from([0, 1, 14, 15, 16, 255, 256, 4096, 4351]))
+def test_an_audio_level_id_no_header_can_carry_is_refused_with_a_reason(number: int) -> None:
+    """Issue 13: an extmap id outside 1-14 (one-byte) or 1-255 (two-byte) was taken and
+    emptied the level column; now it is no id, and the problem says why (RFC 8285)."""
+    from decoders.session.sdp import audio_level_extmap_problem
+
+    sdp = parse_sdp(_with_level_id(number))
+    problem = audio_level_extmap_problem(sdp)
+    if 1 <= number <= 255:
+        assert audio_level_extension_id(sdp) == number and problem is None
+    else:
+        assert audio_level_extension_id(sdp) is None
+        assert problem is not None and f"id {number} is outside 1-14" in problem
+        assert "1-255 (two-byte header, RFC 8285)" in problem and problem.endswith("; ignored")

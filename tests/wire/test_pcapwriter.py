@@ -422,3 +422,15 @@ def test_interface_addresses_round_trip(tmp_path: Path, byte_order: str) -> None
     assert len(frames) == 1
     if shutil.which("tshark"):  # Wireshark reads the options we write as a valid block
         assert tshark_fields(path, "udp.srcport") == [["5000"]]
+
+
+def test_a_comment_with_a_lone_surrogate_is_written_escaped() -> None:
+    """Comments come from input text (finding titles may quote a JSON endpoint, and JSON can hold
+    a lone surrogate): pcapng comments are UTF-8, so such a character is written escaped."""
+    out = io.BytesIO()
+    writer = PcapngWriter(out)
+    interface = writer.add_interface(LINKTYPE_ETHERNET)
+    writer.write(interface, 1_795_989_000_000_000_000, b"\x00" * 60, comment="a\ud800b é")
+    data = out.getvalue()
+    assert "a\\ud800b é".encode() in data
+    assert len(list(CaptureReader(io.BytesIO(data)))) == 1
