@@ -18,19 +18,19 @@ from __future__ import annotations
 
 import os
 import struct
-import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Final, Protocol
+from typing import Any, BinaryIO, Final
 
 import numpy as np
 import numpy.typing as npt
 
 from decoders.errors import CaptureError
 from decoders.wire import demux, walk
-from decoders.wire.capture import Frame
+from decoders.wire.capture import LINKTYPE_NAMES, Frame, GzipStream
 from decoders.wire.demux import PacketKind
+from decoders.wire.net import LINK_HEADER_MINIMUM
 from decoders.wire.rowbuild import (
     COLUMNS,
     KIND_CODES,
@@ -87,6 +87,12 @@ try:
 except ImportError:  # no C compiler at install time: the numpy decoder does the same work
     pass
 ACCELERATED: Final = _DECODE is not None
+
+
+_LINK_MINIMUM: Final = np.full(max(LINK_HEADER_MINIMUM) + 2, -1, np.int64)
+"""LINK_HEADER_MINIMUM as a lookup table; -1 (the last entry too) = a link type not known."""
+for _link, _minimum in LINK_HEADER_MINIMUM.items():
+    _LINK_MINIMUM[_link] = _minimum
 
 
 @dataclass
@@ -213,9 +219,12 @@ class BulkScanner:
         if len(head) == 0:
             raise CaptureError("empty file")
         if head[:2] == b"\x1f\x8b":
-            fileobj = _GzipStream(head, fileobj)  # type: ignore[assignment]
-            head = fileobj.read(4)
-        if not isinstance(fileobj, _GzipStream):
+            stream = GzipStream(fileobj, head)
+            head = stream.read(4)
+            if not head and stream.damage is not None:
+                raise CaptureError(f"corrupt gzip data ({stream.damage})")
+            fileobj = stream  # type: ignore[assignment]  # read/readinto are all _scan uses
+        if not isinstance(fileobj, GzipStream):
             try:
                 size = os.fstat(fileobj.fileno()).st_size
             except (AttributeError, OSError, ValueError):  # not a real file (e.g. BytesIO)
@@ -256,7 +265,7 @@ class BulkScanner:
                 got = fileobj.readinto(view[filled : self.chunk_size])  # type: ignore[attr-defined]
                 if not got:
                     eof = True
-                    if isinstance(fileobj, _GzipStream) and fileobj.damage:
+                    if isinstance(fileobj, GzipStream) and fileobj.damage:
                         self._compressed_damage = fileobj.damage
                 else:
                     filled += got
@@ -444,7 +453,7 @@ class BulkScanner:
             return
         vec, fallback = _vector_frames(b, off, caplen, links)
         if fallback.any():
-            self._queue_fallback(records, np.nonzero(fallback)[0].tolist())
+            self._queue_fallback(records, np.nonzero(fallback)[0])
         self.result.counters.update(vec.counters)
         sel = vec.keep
         self.result.vectorised_frames += int(sel.sum()) + int(vec.dropped)
@@ -472,14 +481,33 @@ class BulkScanner:
             for name, value in zip(_C_COUNTERS, tally.tolist(), strict=True):
                 if value:
                     counters[name] += value
-        self._queue_fallback(records, fallback[:n_fallback].tolist())
+        self._queue_fallback(records, fallback[:n_fallback])
         self.result.vectorised_frames += count - n_fallback
         if n_fallback:
             self._drain_fallback(final=False)
 
-    def _queue_fallback(self, r: _Records, picked: list[int]) -> None:
-        """Hand the records at ``picked`` (indices into this chunk) to the scalar path."""
-        for i in picked:
+    def _queue_fallback(self, r: _Records, picked: npt.NDArray[np.int64]) -> None:
+        """Hand the records at ``picked`` (indices into this chunk) to the scalar path.
+
+        Frames whose link type the scalar path does not know, or too short for their link
+        header, are counted here as it would count them (``link.unsupported``,
+        ``malformed.<link>``), without building each one: they can yield nothing, and a
+        capture of millions of empty records must not cost a Python call apiece.
+        """
+        if not picked.size:
+            return
+        links = r.links[picked]
+        minimum = _LINK_MINIMUM[np.minimum(links, _LINK_MINIMUM.size - 1)]
+        unsupported = minimum < 0
+        short = ~unsupported & (r.caplen[picked] < minimum)
+        counters = self.result.counters
+        if unsupported.any():
+            counters["link.unsupported"] += int(unsupported.sum())
+        if short.any():
+            values, counts = np.unique(links[short], return_counts=True)
+            for link, n in zip(values.tolist(), counts.tolist(), strict=True):
+                counters[f"malformed.{LINKTYPE_NAMES[link]}"] += n
+        for i in picked[~(unsupported | short)].tolist():
             o = int(r.off[i])
             self._fallback.append(
                 Frame(
@@ -500,66 +528,6 @@ class BulkScanner:
             self.builder.add_frames(frames, self.result.counters)
         if final:
             self.builder.flush_scalar(self.result.counters)
-
-
-class _Reader(Protocol):
-    def read(self, size: int, /) -> bytes: ...
-
-
-class _GzipStream:
-    """Gzip decompression that keeps every byte it can when the compressed file is cut short.
-
-    (``gzip.GzipFile`` raises ``EOFError`` on a truncated member and drops what it had.)
-    Concatenated members are read one after the other, as gzip(1) does.
-    """
-
-    def __init__(self, head: bytes, raw: _Reader) -> None:
-        self.raw: _Reader = raw
-        self.pending = bytearray()
-        self.decompressor = zlib.decompressobj(wbits=31)
-        self.damage: str | None = None
-        self._feed(head)
-
-    def _feed(self, data: bytes) -> None:
-        while data:
-            try:
-                self.pending += self.decompressor.decompress(data)
-            except zlib.error as exc:
-                self.damage = f"gzip stream damaged: {exc}"
-                self.raw = _Empty()
-                return
-            data = self.decompressor.unused_data
-            if self.decompressor.eof and data:
-                self.decompressor = zlib.decompressobj(wbits=31)
-
-    def _fill(self, want: int) -> None:
-        while len(self.pending) < want:
-            chunk = self.raw.read(1 << 20)
-            if not chunk:
-                if not self.decompressor.eof and self.damage is None:
-                    self.pending += self.decompressor.flush()
-                    self.damage = "gzip stream ends early"
-                return
-            self._feed(chunk)
-
-    def read(self, size: int) -> bytes:
-        self._fill(size)
-        out = bytes(self.pending[:size])
-        del self.pending[:size]
-        return out
-
-    def readinto(self, view: memoryview) -> int:
-        want = len(view)
-        self._fill(want)
-        n = min(want, len(self.pending))
-        view[:n] = self.pending[:n]
-        del self.pending[:n]
-        return n
-
-
-class _Empty:
-    def read(self, size: int) -> bytes:
-        return b""
 
 
 def _carry_forward(ts: I64, missing: Mask) -> I64:

@@ -16,8 +16,6 @@ length), optionally gzip-compressed as Wireshark writes and reads them.
 
 from __future__ import annotations
 
-import gzip
-import io
 import ipaddress
 import os
 import struct
@@ -142,8 +140,78 @@ class _Readable(Protocol):
     def close(self) -> None: ...
 
 
+class GzipStream:
+    """Gzip decompression in bounded steps over an open file: the one gzip reader of every path.
+
+    ``read(size)`` decompresses at most ``size`` bytes (``zlib`` ``max_length``; the compressed
+    input not yet needed waits in ``unconsumed_tail``), so memory stays bounded by the caller's
+    chunk whatever the compression ratio: a small file of compressed zeros cannot expand into
+    gigabytes. Concatenated members are read one after the other, as gzip(1) does. Damage (a
+    corrupt stream, a member cut short) is not an exception: every byte before it is returned,
+    reading ends, and :attr:`damage` says why. (``gzip.GzipFile`` raises ``EOFError`` on a
+    truncated member instead.)
+    """
+
+    STEP: Final = 1 << 16
+    """Compressed bytes read from the file at a time."""
+
+    __slots__ = ("_decompressor", "_ended", "_fed", "_pending", "_raw", "damage")
+
+    def __init__(self, raw: _Readable, head: bytes = b"") -> None:
+        self._raw = raw
+        self._pending = head
+        """compressed input read but not yet fed (the caller's already-read head, or the
+        unconsumed tail of the last step)"""
+        self._decompressor = zlib.decompressobj(wbits=31)
+        self._ended = False
+        self._fed = False
+        """the current member has begun (a stream may end cleanly only between members)"""
+        self.damage: str | None = None
+
+    def read(self, size: int = -1, /) -> bytes:
+        """Up to ``size`` decompressed bytes (fewer only at the end or at damage)."""
+        if size < 0:
+            raise ValueError("GzipStream.read needs a size: it never reads without bound")
+        out = bytearray()
+        while len(out) < size and not self._ended:
+            data = self._pending or self._raw.read(self.STEP)
+            self._pending = b""
+            if not data:
+                self._ended = True
+                if self._fed:
+                    self.damage = "gzip stream ends early"
+                    out += self._decompressor.flush()
+                break
+            if not self._fed:
+                data = data.lstrip(b"\x00")  # zero padding between members, as gzip(1) allows
+                if not data:
+                    continue
+                self._fed = True
+            try:
+                out += self._decompressor.decompress(data, size - len(out))
+            except zlib.error as exc:
+                self.damage = f"gzip stream damaged: {exc}"
+                self._ended = True
+                break
+            self._pending = self._decompressor.unconsumed_tail
+            if self._decompressor.eof:
+                rest = self._decompressor.unused_data
+                self._decompressor = zlib.decompressobj(wbits=31)
+                self._fed = False
+                self._pending = rest
+        return bytes(out)
+
+    def readinto(self, view: memoryview) -> int:
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        """The underlying file belongs to the caller."""
+
+
 class _Source:
-    """Reads exact byte counts from a file, counting the offset; gzip errors become a short read."""
+    """Reads exact byte counts from a file, counting the offset; gzip damage is a short read."""
 
     __slots__ = ("_file", "_prefix", "error", "offset")
 
@@ -161,12 +229,11 @@ class _Source:
             parts.append(head)
             missing -= len(head)
         while missing > 0 and self.error is None:
-            try:
-                chunk = self._file.read(missing)
-            except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-                self.error = f"gzip: {exc or type(exc).__name__}"
-                break
+            chunk = self._file.read(missing)
             if not chunk:
+                damage = getattr(self._file, "damage", None)
+                if damage is not None:
+                    self.error = f"gzip: {damage}" if "gzip" not in damage else damage
                 break
             parts.append(chunk)
             missing -= len(chunk)
@@ -200,12 +267,10 @@ class CaptureReader:
         magic = _read_up_to(fileobj, 4)
         if magic[:2] == _GZIP_MAGIC:
             self.compressed = True
-            inner: _Readable = gzip.GzipFile(fileobj=_Prefixed(magic, fileobj), mode="rb")
-            self._owned.append(inner)
-            try:
-                magic = _read_up_to(inner, 4)
-            except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-                raise CaptureError(f"corrupt gzip data ({exc or type(exc).__name__})") from None
+            inner = GzipStream(fileobj, magic)
+            magic = inner.read(4)
+            if not magic and inner.damage is not None:
+                raise CaptureError(f"corrupt gzip data ({inner.damage})")
             source = inner
         self._source = _Source(source, magic)
         if not magic:
@@ -510,26 +575,6 @@ def _read_up_to(fileobj: _Readable, size: int) -> bytes:
     return b"".join(parts)
 
 
-class _Prefixed:
-    """A read-only file that returns ``prefix`` and then the rest of ``fileobj``."""
-
-    def __init__(self, prefix: bytes, fileobj: BinaryIO) -> None:
-        self._prefix = prefix
-        self._file = fileobj
-
-    def read(self, size: int = -1) -> bytes:
-        if self._prefix:
-            if size < 0:
-                data, self._prefix = self._prefix + self._file.read(), b""
-                return data
-            data, self._prefix = self._prefix[:size], self._prefix[size:]
-            return data
-        return self._file.read(size)
-
-    def seek(self, offset: int, /) -> int:
-        raise io.UnsupportedOperation("seek")
-
-
 def open_capture(path: str | os.PathLike[str]) -> CaptureReader:
     """Open a capture file by path; use the reader as a context manager to close it.
 
@@ -568,6 +613,7 @@ __all__ = [
     "CaptureError",
     "CaptureReader",
     "Frame",
+    "GzipStream",
     "Interface",
     "open_capture",
 ]
