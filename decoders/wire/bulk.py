@@ -28,7 +28,15 @@ import numpy.typing as npt
 
 from decoders.errors import CaptureError
 from decoders.wire import demux, walk
-from decoders.wire.capture import LINKTYPE_NAMES, Frame, GzipStream
+from decoders.wire.capture import (
+    LINKTYPE_NAMES,
+    TIMESTAMP_MAX_NS,
+    TIMESTAMP_MIN_NS,
+    Frame,
+    GzipStream,
+    Interface,
+    parse_interface_description,
+)
 from decoders.wire.demux import PacketKind
 from decoders.wire.net import LINK_HEADER_MINIMUM
 from decoders.wire.rowbuild import (
@@ -98,10 +106,22 @@ for _link, _minimum in LINK_HEADER_MINIMUM.items():
 @dataclass
 class _Interface:
     link_type: int
-    ns_per_tick_num: int  # timestamp tick = num / den nanoseconds
+    ns_per_tick_num: int  # timestamp tick = num / den nanoseconds (exact, reduced)
     ns_per_tick_den: int
     offset_s: int = 0
     snaplen: int = 0
+
+    @classmethod
+    def of(cls, interface: Interface) -> _Interface:
+        """The scalar reader's interface (one parser of the IDB for both engines)."""
+        tick = interface.ts_resolution_ns
+        return cls(
+            interface.link_type,
+            tick.numerator,
+            tick.denominator,
+            interface.ts_offset_seconds,
+            interface.snaplen,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,9 +317,11 @@ class BulkScanner:
                 self._decode(
                     buf, filled, base, count, off, caplen, origlen, ts_a, ts_b, iface, pcapng
                 )
+                if self._stop:
+                    return
             pos = nxt
             if status == walk.SPECIAL:
-                consumed = self._special_block(buf, filled, pos, eof)
+                consumed = self._special_block(buf, filled, pos, base)
                 if consumed is not None:
                     pos += consumed
                     continue
@@ -339,7 +361,7 @@ class BulkScanner:
     def _damage(self, message: str) -> None:
         self.result.damage = f"{message} (after frame {self.result.frames})"
 
-    def _special_block(self, buf: bytearray, filled: int, pos: int, eof: bool) -> int | None:
+    def _special_block(self, buf: bytearray, filled: int, pos: int, base: int) -> int | None:
         """Read the pcapng block at ``pos`` that the walker left to Python.
 
         Section Header (byte order, new interface list), Interface Description (link type,
@@ -348,6 +370,7 @@ class BulkScanner:
         """
         if filled - pos < 12:
             return None
+        at = base + pos
         raw_type = bytes(buf[pos : pos + 4])
         if raw_type == _PCAPNG_SHB:
             magic = bytes(buf[pos + 8 : pos + 12])
@@ -356,25 +379,29 @@ class BulkScanner:
             elif magic == b"\x1a\x2b\x3c\x4d":
                 self._big = 1
             else:
-                self._damage(f"bad section header byte-order magic at byte {pos}")
+                self._damage(f"bad section header byte-order magic at byte {at}")
                 return None
         e = ">" if self._big else "<"
         block_type, total = struct.unpack_from(e + "II", buf, pos)
-        if total < 12 or total % 4:
-            self._damage(f"corrupt block length at byte {pos}")
+        if total < 12 or total % 4 or total > MAX_CAPLEN + walk.MAX_BLOCK_OVERHEAD:
+            self._damage(f"corrupt block length at byte {at}")
             return None
         if total > filled - pos:
             return None
         if struct.unpack_from(e + "I", buf, pos + total - 4)[0] != total:
-            self._damage(f"corrupt block length at byte {pos}")
+            self._damage(f"corrupt block length at byte {at}")
             return None
         if raw_type == _PCAPNG_SHB:
             if total < 28 or struct.unpack_from(e + "H", buf, pos + 12)[0] != 1:
-                self._damage(f"unsupported pcapng section header at byte {pos}")
+                self._damage(f"unsupported pcapng section header at byte {at}")
                 return None
             self._interfaces = []  # interface ids are per section
         elif block_type == 1:
-            self._interfaces.append(_parse_idb(bytes(buf[pos : pos + total]), e))
+            interface = parse_interface_description(bytes(buf[pos + 8 : pos + total - 4]), e)
+            if isinstance(interface, str):
+                self._damage(f"{interface} at byte {at}")
+                return None
+            self._interfaces.append(_Interface.of(interface))
         elif block_type in walk.NUMBERED_BLOCKS:
             self.result.frames += 1
         return int(total)
@@ -395,18 +422,30 @@ class BulkScanner:
         pcapng: bool,
     ) -> None:
         if pcapng:
-            # a packet naming an interface the section never described: the file is damaged
-            # from there on (as Wireshark and the scalar reader treat it)
+            # damage stops the reading at the first bad packet, as the scalar reader does: a
+            # packet naming an interface the section never described, or a time outside int64
+            # nanoseconds (Wireshark fails the first the same way)
             raw_if = iface_all[:count]
             unknown = (raw_if != walk.NO_INTERFACE) & (raw_if >= len(self._interfaces))
             if not self._interfaces:
                 unknown = np.ones(count, np.bool_)
+            stop_at, problem = count, ""
             if unknown.any():
-                first_bad = int(np.argmax(unknown))
-                where = base + int(off_all[first_bad]) - 28
-                count = first_bad
-                self._damage(f"packet block for an undescribed interface at byte {where}")
+                stop_at = int(np.argmax(unknown))
+                problem = "packet block for an undescribed interface"
+            iface = raw_if[:stop_at].astype(np.int64)
+            spb = iface == walk.NO_INTERFACE
+            iface[spb] = 0
+            ticks = (ts_a_all[:stop_at].astype(np.uint64) << np.uint64(32)) | ts_b_all[:stop_at]
+            ts, bad = _pcapng_times(ticks, iface, spb, self._interfaces)
+            if bad < stop_at:
+                stop_at, problem = bad, "timestamp out of range in packet block"
+            if stop_at < count:
+                where = base + int(off_all[stop_at]) - 28
+                self._damage(f"{problem} at byte {where}")
                 self._stop = True
+                count = stop_at
+                iface, spb, ts = iface[:count], spb[:count], ts[:count]
                 if count == 0:
                     return
         first_frame = self.result.frames + 1
@@ -417,24 +456,11 @@ class BulkScanner:
         frame = np.arange(first_frame, first_frame + count, dtype=np.int64)
         # timestamps, link types
         if pcapng:
-            iface = iface_all[:count].astype(np.int64)
-            spb = iface == walk.NO_INTERFACE
-            iface[spb] = 0
             if spb.any():
                 snap = np.array([i.snaplen for i in self._interfaces], dtype=np.int64)[iface]
                 capped = spb & (snap > 0) & (caplen > snap)
                 caplen[capped] = snap[capped]
             links = np.array([i.link_type for i in self._interfaces], dtype=np.int64)[iface]
-            ticks = (ts_a_all[:count].astype(np.int64) << 32) | ts_b_all[:count]
-            num = np.array([i.ns_per_tick_num for i in self._interfaces], dtype=np.int64)[iface]
-            den = np.array([i.ns_per_tick_den for i in self._interfaces], dtype=np.int64)[iface]
-            offs = np.array([i.offset_s for i in self._interfaces], dtype=np.int64)[iface]
-            if (num == 1).all() and (den == 1).all():
-                ts = ticks + offs * 1_000_000_000
-            else:
-                # exact integer arithmetic split to stay inside int64
-                whole = ticks // den
-                ts = whole * num + ((ticks - whole * den) * num) // den + offs * 1_000_000_000
             if spb.any():
                 ts[spb] = _carry_forward(ts, spb)
         else:
@@ -530,41 +556,44 @@ class BulkScanner:
             self.builder.flush_scalar(self.result.counters)
 
 
+_SAFE: Final = 1 << 62
+
+
+def _pcapng_times(
+    ticks: npt.NDArray[np.uint64], iface: I64, spb: Mask, interfaces: list[_Interface]
+) -> tuple[I64, int]:
+    """Packet times in nanoseconds, exact: ``ticks * num // den + offset`` per interface, as
+    :meth:`Interface.timestamp_ns` computes them. int64 arithmetic where it provably cannot
+    overflow (every real capture); Python integers otherwise (an ``if_tsresol`` of 2**-63 or
+    finer, a huge ``if_tsoffset``). Returns the times (0 for Simple Packet Blocks, which carry
+    the previous time) and the index of the first time outside int64 nanoseconds (or n).
+    """
+    n = len(ticks)
+    ts = np.zeros(n, np.int64)
+    bad = np.zeros(n, np.bool_)
+    for k, interface in enumerate(interfaces):
+        sel = np.nonzero((iface == k) & ~spb)[0]
+        if not sel.size:
+            continue
+        t = ticks[sel]
+        num, den = interface.ns_per_tick_num, interface.ns_per_tick_den
+        offset_ns = interface.offset_s * 1_000_000_000
+        if int(t.max()) * num < _SAFE and den < _SAFE and abs(offset_ns) < _SAFE:
+            ts[sel] = (t.astype(np.int64) * num) // den + offset_ns
+            continue
+        exact = [(tick * num) // den + offset_ns for tick in t.tolist()]
+        fits = np.array([TIMESTAMP_MIN_NS <= v <= TIMESTAMP_MAX_NS for v in exact], np.bool_)
+        ts[sel] = [v if ok else 0 for v, ok in zip(exact, fits.tolist(), strict=True)]
+        bad[sel] = ~fits
+    return ts, int(np.argmax(bad)) if bad.any() else n
+
+
 def _carry_forward(ts: I64, missing: Mask) -> I64:
     """Simple Packet Blocks have no timestamp: give them the previous packet's (0 at the start)."""
     idx = np.where(~missing, np.arange(len(ts)), -1)
     np.maximum.accumulate(idx, out=idx)
     out = np.where(idx >= 0, ts[np.maximum(idx, 0)], 0)
     return out[missing]
-
-
-def _parse_idb(block: bytes, e: str) -> _Interface:
-    """Interface Description Block: link type, and the if_tsresol / if_tsoffset options."""
-    if len(block) < 20:
-        return _Interface(0, 1000, 1)
-    link, snaplen = struct.unpack_from(e + "H2xI", block, 8)
-    num, den, offset = 1000, 1, 0  # default resolution: microseconds
-    pos = 16
-    end = len(block) - 4
-    while pos + 4 <= end:
-        code, length = struct.unpack_from(e + "HH", block, pos)
-        value = block[pos + 4 : pos + 4 + length]
-        if code == 0:
-            break
-        if code == 9 and length >= 1:
-            raw = value[0]
-            if raw & 0x80:
-                num, den = 1_000_000_000, 1 << (raw & 0x7F)
-            else:
-                exp = raw & 0x7F
-                if exp <= 9:
-                    num, den = 10 ** (9 - exp), 1
-                else:
-                    num, den = 1, 10 ** (exp - 9)
-        elif code == 14 and length >= 8:
-            offset = struct.unpack_from(e + "q", value, 0)[0]
-        pos += 4 + ((length + 3) & ~3)
-    return _Interface(link, num, den, offset, snaplen)
 
 
 @dataclass

@@ -55,6 +55,11 @@ LINKTYPE_NAMES: Final[dict[int, str]] = {
 
 MAX_RECORD_LENGTH: Final = 16 * 1024 * 1024
 """Largest packet record accepted; a longer length field is taken as corruption."""
+TIMESTAMP_MIN_NS: Final = -(2**63)
+TIMESTAMP_MAX_NS: Final = 2**63 - 1
+"""Frame times are int64 nanoseconds since the epoch (years 1677 to 2262). A pcapng packet whose
+ticks, resolution and if_tsoffset put it outside is taken as corruption, like a bad length:
+reading stops there with damage (a pcap record cannot get there: 32-bit seconds)."""
 
 _PCAP_MAGIC: Final[dict[bytes, tuple[Literal["little", "big"], int]]] = {
     b"\xd4\xc3\xb2\xa1": ("little", 1_000_000),
@@ -457,35 +462,11 @@ class CaptureReader:
         return None
 
     def _interface_description(self, body: bytes, order: str) -> str | None:
-        """IDB body: ``link_type(2) reserved(2) snaplen(4) options``.
-
-        Options used: if_name (2, UTF-8), if_IPv4addr (4: address and netmask, 4 bytes each),
-        if_IPv6addr (5: 16-byte address and a prefix length), if_tsresol (9, one byte: high bit
-        clear = 10**-n seconds, set = 2**-n seconds), if_tsoffset (14, signed 64-bit seconds).
-        An address option of the wrong size is ignored, as Wireshark does.
-        """
-        if len(body) < 8:
-            return "truncated interface description block"
-        link, snaplen = struct.unpack(order + "H2xI", body[:8])
-        options = _options(body[8:], order)
-        if options is None:
-            return "corrupt options in interface description block"
-        units, offset, name = 1_000_000, 0, None
-        addresses: list[str] = []
-        for code, value in options:
-            if code == _IF_TSRESOL and len(value) >= 1:
-                exponent = value[0] & 0x7F
-                units = 2**exponent if value[0] & 0x80 else 10**exponent
-            elif code == _IF_TSOFFSET and len(value) >= 8:
-                (offset,) = struct.unpack(order + "q", value[:8])
-            elif code == _IF_NAME:
-                name = value.decode("utf-8", "replace").rstrip("\x00")
-            elif code == _IF_IPV4ADDR and len(value) == 8:
-                addresses.append(str(ipaddress.IPv4Address(value[:4])))
-            elif code == _IF_IPV6ADDR and len(value) == 17:
-                addresses.append(str(ipaddress.IPv6Address(value[:16])))
+        interface = parse_interface_description(body, order)
+        if isinstance(interface, str):
+            return interface
         self._section.append(len(self.interfaces))
-        self.interfaces.append(Interface(link, snaplen, units, offset, name, tuple(addresses)))
+        self.interfaces.append(interface)
         return None
 
     def _packet(
@@ -511,6 +492,8 @@ class CaptureReader:
         number = self._section[local]
         interface = self.interfaces[number]
         timestamp = interface.timestamp_ns((high << 32) | low)
+        if not TIMESTAMP_MIN_NS <= timestamp <= TIMESTAMP_MAX_NS:
+            return f"timestamp out of range in {kind}", None
         self._last_timestamp = timestamp
         self._frames += 1
         frame = Frame(
@@ -544,6 +527,41 @@ class CaptureReader:
             body[4 : 4 + captured],
         )
         return None, frame
+
+
+def parse_interface_description(body: bytes, order: str) -> Interface | str:
+    """An Interface Description Block's body, or the damage text that stops the reading.
+
+    IDB body: ``link_type(2) reserved(2) snaplen(4) options``. Options used: if_name (2,
+    UTF-8), if_IPv4addr (4: address and netmask, 4 bytes each), if_IPv6addr (5: 16-byte
+    address and a prefix length), if_tsresol (9, one byte: high bit clear = 10**-n seconds,
+    set = 2**-n seconds), if_tsoffset (14, signed 64-bit seconds). An address option of the
+    wrong size is ignored, as Wireshark does. An option whose length runs past the end of the
+    block makes the block corrupt: the file is damaged from there on (Wireshark's pcapng reader
+    fails the block the same way, "option length too long for remaining block"). Both engines
+    read interfaces through this one function.
+    """
+    if len(body) < 8:
+        return "truncated interface description block"
+    link, snaplen = struct.unpack(order + "H2xI", body[:8])
+    options = _options(body[8:], order)
+    if options is None:
+        return "corrupt options in interface description block"
+    units, offset, name = 1_000_000, 0, None
+    addresses: list[str] = []
+    for code, value in options:
+        if code == _IF_TSRESOL and len(value) >= 1:
+            exponent = value[0] & 0x7F
+            units = 2**exponent if value[0] & 0x80 else 10**exponent
+        elif code == _IF_TSOFFSET and len(value) >= 8:
+            (offset,) = struct.unpack(order + "q", value[:8])
+        elif code == _IF_NAME:
+            name = value.decode("utf-8", "replace").rstrip("\x00")
+        elif code == _IF_IPV4ADDR and len(value) == 8:
+            addresses.append(str(ipaddress.IPv4Address(value[:4])))
+        elif code == _IF_IPV6ADDR and len(value) == 17:
+            addresses.append(str(ipaddress.IPv6Address(value[:16])))
+    return Interface(link, snaplen, units, offset, name, tuple(addresses))
 
 
 def _options(data: bytes, order: str) -> list[tuple[int, bytes]] | None:
@@ -610,10 +628,13 @@ __all__ = [
     "LINKTYPE_RAW_LEGACY",
     "LINKTYPE_RAW_OPENBSD",
     "MAX_RECORD_LENGTH",
+    "TIMESTAMP_MAX_NS",
+    "TIMESTAMP_MIN_NS",
     "CaptureError",
     "CaptureReader",
     "Frame",
     "GzipStream",
     "Interface",
     "open_capture",
+    "parse_interface_description",
 ]
