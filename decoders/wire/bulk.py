@@ -275,6 +275,7 @@ class BulkScanner:
         self._interfaces: list[_Interface] = []
         self._big = 0
         self._stop = False
+        self._section_seen = False
         self._compressed_damage: str | None = None
         cap = max(1024, self.chunk_size // 48)
         off = np.empty(cap, np.int64)
@@ -359,6 +360,9 @@ class BulkScanner:
                     self.progress(self.result.bytes_read)
 
     def _damage(self, message: str) -> None:
+        if self.result.format == "pcapng" and not self._section_seen:
+            # without the first section header nothing can be read: not a capture at all
+            raise CaptureError(f"unreadable pcapng section header block: {message}")
         self.result.damage = f"{message} (after frame {self.result.frames})"
 
     def _special_block(self, buf: bytearray, filled: int, pos: int, base: int) -> int | None:
@@ -396,6 +400,7 @@ class BulkScanner:
                 self._damage(f"unsupported pcapng section header at byte {at}")
                 return None
             self._interfaces = []  # interface ids are per section
+            self._section_seen = True
         elif block_type == 1:
             interface = parse_interface_description(bytes(buf[pos + 8 : pos + total - 4]), e)
             if isinstance(interface, str):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -232,3 +233,128 @@ def test_turn_over_tls_gives_one_row_per_record(segments: str, make_synthetic: A
     assert (fast["tunnel"][tls] == TUNNEL_CODES.index("tls")).all()
     # each record: the padded ChannelData message (4 + packet + padding) + 24 bytes
     assert (fast["length"][application] % 4 == 0).all()
+
+
+# -- capture headers and options: one meaning for both engines (issue 13) ----------------------
+def _block(order: str, block_type: int, body: bytes) -> bytes:
+    body += bytes(-len(body) % 4)
+    total = 12 + len(body)
+    return struct.pack(order + "II", block_type, total) + body + struct.pack(order + "I", total)
+
+
+def _option(order: str, code: int, value: bytes, declared: int | None) -> bytes:
+    length = len(value) if declared is None else declared
+    return struct.pack(order + "HH", code, length) + value + bytes(-len(value) % 4)
+
+
+def _frame(link: int, seed: int) -> bytes:
+    from decoders.wire.pcapwriter import build_udp_frame
+
+    payload = bytes([0x80, 0x6F, 0, seed & 0xFF]) + bytes(8) + bytes(range(seed % 40))
+    if link in (1, 101, 113, 228):
+        return build_udp_frame(link, "10.0.0.1", 5000, "10.0.0.2", 6000, payload)
+    return payload
+
+
+options = st.lists(
+    st.tuples(
+        st.one_of(st.sampled_from([0, 1, 2, 4, 5, 9, 14]), st.integers(0, 0xFFFF)),
+        st.one_of(
+            st.binary(max_size=20),
+            st.integers(0, 255).map(lambda b: bytes([b])),  # if_tsresol: any byte
+            st.integers(-(2**63), 2**63 - 1).map(lambda v: struct.pack("<q", v)),
+        ),
+        st.one_of(st.none(), st.none(), st.integers(0, 0xFFFF)),  # a corrupt length
+    ),
+    max_size=4,
+)
+packets = st.lists(
+    st.tuples(
+        st.integers(0, 2),  # interface id (2 may be undescribed)
+        st.one_of(  # timestamp high word: realistic, or anything
+            st.just(0x5F5E1), st.integers(0, 2**32 - 1)
+        ),
+        st.integers(0, 2**32 - 1),
+        st.integers(0, 60),  # frame seed
+        st.sampled_from(["epb", "epb", "spb", "pb", "cut"]),
+    ),
+    max_size=6,
+)
+
+
+@st.composite
+def pcapng_files(draw: st.DrawFn) -> bytes:
+    order = draw(st.sampled_from(["<", ">"]))
+    version = draw(st.sampled_from([1, 1, 1, 2]))
+    shb_body = struct.pack(order + "IHHq", 0x1A2B3C4D, version, 0, -1)
+    shb_body += b"".join(_option(order, *o) for o in draw(options))
+    data = _block(order, 0x0A0D0D0A, shb_body)
+    links = []
+    for _ in range(draw(st.integers(0, 2))):
+        link = draw(st.sampled_from([1, 101, 113, 228, 147, 0xFFFF]))
+        links.append(link)
+        body = struct.pack(order + "HHI", link, 0, draw(st.sampled_from([0, 10, 65535])))
+        body += b"".join(_option(order, *o) for o in draw(options))
+        data += _block(order, 1, body)
+    for interface, high, low, seed, kind in draw(packets):
+        frame = _frame(links[interface] if interface < len(links) else 1, seed)
+        if kind == "spb":
+            data += _block(order, 3, struct.pack(order + "I", len(frame)) + frame)
+        elif kind == "pb":
+            head = struct.pack(order + "HHIIII", interface, 0, high, low, len(frame), len(frame))
+            data += _block(order, 2, head + frame)
+        else:
+            head = struct.pack(order + "IIIII", interface, high, low, len(frame), len(frame))
+            block = _block(order, 6, head + frame)
+            data += block[: len(block) // 2] if kind == "cut" else block
+    return data
+
+
+@st.composite
+def pcap_files(draw: st.DrawFn) -> bytes:
+    magic = draw(st.sampled_from(["d4c3b2a1", "a1b2c3d4", "4d3cb2a1", "a1b23c4d"]))
+    order = "<" if magic in ("d4c3b2a1", "4d3cb2a1") else ">"
+    link = draw(st.sampled_from([1, 101, 113, 228, 0, 108, 276, 147, 0xFFFF]))
+    header = bytes.fromhex(magic) + struct.pack(
+        order + "HHiIII",
+        draw(st.integers(0, 0xFFFF)),
+        draw(st.integers(0, 0xFFFF)),
+        draw(st.integers(-(2**31), 2**31 - 1)),
+        draw(st.integers(0, 2**32 - 1)),
+        draw(st.integers(0, 2**32 - 1)),
+        link | (draw(st.integers(0, 0xFFFF)) << 16),
+    )
+    data = header
+    for _interface, seconds, fraction, seed, kind in draw(packets):
+        frame = _frame(link, seed)
+        length = len(frame) if kind != "cut" else draw(st.integers(0, 2**32 - 1))
+        data += struct.pack(order + "IIII", seconds, fraction, length, len(frame)) + frame
+    return data
+
+
+def _agree(data: bytes) -> None:
+    try:
+        rows, counters, damage, frames = scan_scalar(io.BytesIO(data), 1)
+    except CaptureError:
+        for use_c in DECODERS:
+            with pytest.raises(CaptureError):
+                scan_file(io.BytesIO(data), 1, use_c=use_c)
+        return
+    for use_c in DECODERS:
+        for chunk in (1 << 20, 64):
+            fast = scan_file(io.BytesIO(data), 1, use_c=use_c, chunk_size=chunk)
+            assert (fast.damage is None) == (damage is None), (fast.damage, damage)
+            assert fast.frames == frames
+            assert_same_rows(fast.rows, rows)
+            assert +fast.counters == +counters
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(pcapng_files(), pcap_files()), st.booleans())
+def test_property_capture_headers_and_options_mean_the_same_to_both(
+    data: bytes, packed: bool
+) -> None:
+    """Any SHB, IDB options (if_tsresol of every byte, if_tsoffset, corrupt lengths), packet
+    blocks and pcap headers: both engines read the same frames, rows, counters and damage,
+    plain or gzip-compressed, and nothing raises but CaptureError."""
+    _agree(gzip.compress(data, mtime=0) if packed else data)
