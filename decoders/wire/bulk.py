@@ -276,6 +276,7 @@ class BulkScanner:
         self._big = 0
         self._stop = False
         self._section_seen = False
+        self._last_ts = 0
         self._compressed_damage: str | None = None
         cap = max(1024, self.chunk_size // 48)
         off = np.empty(cap, np.int64)
@@ -467,7 +468,8 @@ class BulkScanner:
                 caplen[capped] = snap[capped]
             links = np.array([i.link_type for i in self._interfaces], dtype=np.int64)[iface]
             if spb.any():
-                ts[spb] = _carry_forward(ts, spb)
+                ts[spb] = _carry_forward(ts, spb, self._last_ts)
+            self._last_ts = int(ts[-1])
         else:
             iface = np.zeros(count, dtype=np.int64)
             link = self._interfaces[0].link_type
@@ -593,11 +595,12 @@ def _pcapng_times(
     return ts, int(np.argmax(bad)) if bad.any() else n
 
 
-def _carry_forward(ts: I64, missing: Mask) -> I64:
-    """Simple Packet Blocks have no timestamp: give them the previous packet's (0 at the start)."""
+def _carry_forward(ts: I64, missing: Mask, before: int) -> I64:
+    """Simple Packet Blocks have no timestamp: give them the previous packet's (``before``, the
+    last time of the previous chunk, at the start; 0 at the start of the file)."""
     idx = np.where(~missing, np.arange(len(ts)), -1)
     np.maximum.accumulate(idx, out=idx)
-    out = np.where(idx >= 0, ts[np.maximum(idx, 0)], 0)
+    out = np.where(idx >= 0, ts[np.maximum(idx, 0)], before)
     return out[missing]
 
 

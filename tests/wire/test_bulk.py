@@ -358,3 +358,81 @@ def test_property_capture_headers_and_options_mean_the_same_to_both(
     blocks and pcap headers: both engines read the same frames, rows, counters and damage,
     plain or gzip-compressed, and nothing raises but CaptureError."""
     _agree(gzip.compress(data, mtime=0) if packed else data)
+
+
+def _pcapng(idb_options: bytes, packets: int, *, high: int = 0x5F5E1, block: bytes = b"") -> bytes:
+    shb = _block("<", 0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    idb = _block("<", 1, struct.pack("<HHI", 1, 0, 65535) + idb_options)
+    epbs = b""
+    for i in range(packets):
+        frame = _frame(1, i)
+        epbs += _block("<", 6, struct.pack("<IIIII", 0, high, i, len(frame), len(frame)) + frame)
+    return shb + idb + block + epbs
+
+
+@pytest.mark.parametrize(
+    ("data", "frames", "damage"),
+    [
+        # an option longer than its block (tshark: "Not enough data to handle option"): 0 frames
+        (_pcapng(_option("<", 2, b"eth0", 100), 35), 0, "corrupt options"),
+        # if_tsresol of 2^-63 and finer, 10^-30: exact times, no OverflowError
+        *((_pcapng(_option("<", 9, bytes([0x80 | e]), None), 35), 35, None) for e in (63, 64, 127)),
+        (_pcapng(_option("<", 9, bytes([30]), None), 35), 35, None),
+        # if_tsoffset far in the future: times past int64 nanoseconds are damage
+        (
+            _pcapng(_option("<", 14, struct.pack("<q", 2**62), None), 35),
+            0,
+            "timestamp out of range",
+        ),
+        # a block claiming 4 GB: corruption, never a reason to buffer it
+        (_pcapng(b"", 5, block=struct.pack("<II", 0xBAD0, 0xFFFFFFF0) + bytes(64)), 0, "corrupt"),
+    ],
+)
+def test_damaged_interfaces_mean_the_same_to_both(
+    data: bytes, frames: int, damage: str | None
+) -> None:
+    _agree(data)
+    _, _, scalar_damage, scalar_frames = scan_scalar(io.BytesIO(data), 1)
+    assert scalar_frames == frames
+    assert (scalar_damage is None) == (damage is None)
+    if damage is not None:
+        assert damage in str(scalar_damage)
+        assert damage in str(scan_file(io.BytesIO(data), 1).damage)
+
+
+def test_fine_timestamp_resolution_is_exact() -> None:
+    """2^-64 s ticks: ticks * 10^9 / 2^64 ns, rounded down, in both engines."""
+    data = _pcapng(_option("<", 9, bytes([0x80 | 64]), None), 3, high=0xFFFFFFFF)
+    expected = [((0xFFFFFFFF << 32 | i) * 10**9) >> 64 for i in range(3)]
+    rows, _, damage, _ = scan_scalar(io.BytesIO(data), 1)
+    assert damage is None
+    assert rows.columns["timestamp_ns"].tolist() == expected
+    for use_c in DECODERS:
+        fast = scan_file(io.BytesIO(data), 1, use_c=use_c)
+        assert fast.rows.columns["timestamp_ns"].tolist() == expected
+
+
+def test_many_empty_records_cost_no_python_call_apiece() -> None:
+    """Frames too short for their link are counted as the scalar path counts them."""
+    header = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+    data = header + bytes(16 * 200_000)
+    _, counters, _, frames = scan_scalar(io.BytesIO(data), 1)
+    for use_c in DECODERS:
+        fast = scan_file(io.BytesIO(data), 1, use_c=use_c)
+        assert fast.frames == frames == 200_000
+        assert +fast.counters == +counters == {"malformed.ethernet": 200_000}
+    unknown = header[:20] + struct.pack("<I", 147) + bytes(16 * 1000)
+    assert scan_file(io.BytesIO(unknown), 1).counters == {"link.unsupported": 1000}
+
+
+def test_gzip_bomb_of_empty_records_stays_bounded(tmp_path: Path) -> None:
+    """300 MB of zero-length records in 0.3 MB of gzip: the CLI reads it under a 512 MiB
+    address-space limit (it used to inflate a megabyte of input into a gigabyte at once)."""
+    from helpers.bounded import run_bounded, write_gzip_zero_records
+
+    bomb = tmp_path / "bomb.pcap.gz"
+    write_gzip_zero_records(bomb, 300_000_000)
+    result = run_bounded("streams", str(bomb), limit=512 << 20)
+    assert result.returncode == 0, result.stderr
+    assert "18750000 frames" in result.stdout
+    assert "malformed.ethernet 18750000" in result.stdout
