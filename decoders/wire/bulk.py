@@ -54,6 +54,9 @@ Mask = npt.NDArray[np.bool_]
 
 CHUNK_SIZE: Final = 4 << 20  # fits the L3 cache: the walk and the decode then read it warm
 MAX_CAPLEN: Final = 16 << 20
+RESERVE_ROWS_MAX: Final = 1 << 22
+"""Rows reserved up front at most (~360 MiB of address space, touched only as rows come)."""
+_MIN_ROW_RECORD: Final = 16 + 20 + 8  # pcap record header + IPv4 + UDP header
 _SLACK: Final = 256  # zero bytes after the data so short over-reads in gathers stay in bounds
 
 _PCAP_MAGIC = {
@@ -249,8 +252,10 @@ class BulkScanner:
                 size = os.fstat(fileobj.fileno()).st_size
             except (AttributeError, OSError, ValueError):  # not a real file (e.g. BytesIO)
                 size = 0
-            # a record is at least 16 bytes (pcap header) and yields at most one vector row
-            self.builder.reserve(size // 16)
+            # a vector row needs a record header, IPv4 and UDP (44 bytes at least); the
+            # reservation is capped so that the address space stays bounded whatever the
+            # file claims (more rows grow the table by blocks)
+            self.builder.reserve(min(size // _MIN_ROW_RECORD, RESERVE_ROWS_MAX))
         if head in _PCAP_MAGIC:
             self.result.format = "pcap"
             self._scan(fileobj, head, pcapng=False)

@@ -436,3 +436,18 @@ def test_gzip_bomb_of_empty_records_stays_bounded(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "18750000 frames" in result.stdout
     assert "malformed.ethernet 18750000" in result.stdout
+
+
+def test_plain_file_of_empty_records_stays_bounded(tmp_path: Path) -> None:
+    """The up-front row reservation follows what a file could hold, capped: 100 MB of empty
+    records run under a 512 MiB address-space limit (they used to reserve 590 MB)."""
+    from helpers.bounded import run_bounded
+
+    capture = tmp_path / "empty.pcap"
+    with capture.open("wb") as out:
+        out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for _ in range(25):
+            out.write(bytes(4_000_000))
+    result = run_bounded("streams", str(capture), limit=512 << 20)
+    assert result.returncode == 0, result.stderr
+    assert "malformed.ethernet 6250000" in result.stdout
