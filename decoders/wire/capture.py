@@ -321,6 +321,11 @@ class CaptureReader:
     ) -> None:
         self.close()
 
+    @property
+    def offset(self) -> int:
+        """Bytes of the (decompressed) capture read so far."""
+        return self._source.offset
+
     # -- helpers -----------------------------------------------------------------------
     def _stop(self, what: str, at: int) -> None:
         reason = f"; {self._source.error}" if self._source.error else ""
