@@ -26,6 +26,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 import zlib
 from pathlib import Path
@@ -48,17 +49,28 @@ def mutecheck() -> list[str]:
     return [found] if found else [sys.executable, "-m", "decoders.cli"]
 
 
-def run(command: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (MiB) of one child; exit codes 0-5 are normal outcomes."""
+def run(command: list[str], timeout: float) -> tuple[float | None, int]:
+    """Wall seconds (None when stopped at ``timeout``) and peak RSS (MiB) of one child; exit
+    codes 0 and 2-5 are normal outcomes."""
     started = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert proc.stderr is not None
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    if code not in range(6) or code == 1:
-        raise SystemExit(f"{' '.join(command)} failed ({code}): {err.decode()[-500:]}")
-    return time.perf_counter() - started, usage.ru_maxrss // 1024
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err)
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() - started > timeout:
+                proc.kill()
+                _, status, usage = os.wait4(proc.pid, 0)
+                proc.returncode = -9
+                return None, usage.ru_maxrss // 1024
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        proc.returncode = code = os.waitstatus_to_exitcode(status)
+        if code not in (0, 2, 3, 4, 5):
+            err.seek(0)
+            raise SystemExit(f"{' '.join(command)} failed ({code}): {err.read().decode()[-500:]}")
+    return elapsed, usage.ru_maxrss // 1024
 
 
 def gzip_pcap(path: Path, records: list[tuple[int, int]]) -> Path:
@@ -135,6 +147,8 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=10_000)
     parser.add_argument("--window-packets", type=int, default=200_000)
     parser.add_argument("--line-mb", type=int, default=50)
+    parser.add_argument("--timeout", type=float, default=300, help="seconds per run")
+    parser.add_argument("--only", help="run only the bombs whose name contains this")
     args = parser.parse_args()
     CACHE.mkdir(parents=True, exist_ok=True)
     cli = mutecheck()
@@ -173,12 +187,17 @@ def main() -> None:
     print(f"{'bomb':<24} {'on disk':>9} {'time s':>8} {'RSS MiB':>8}   {'normal on disk':>14}"
           f" {'time s':>8} {'RSS MiB':>8}   {'time x':>7} {'RSS x':>6}")  # fmt: skip
     for name, bomb_size, bomb_cmd, normal_size, normal_cmd in cases:
-        bomb_s, bomb_rss = run(bomb_cmd)
-        normal_s, normal_rss = run(normal_cmd)
+        if args.only and args.only not in name:
+            continue
+        bomb_s, bomb_rss = run(bomb_cmd, args.timeout)
+        normal_s, normal_rss = run(normal_cmd, args.timeout)
+        took = f"{bomb_s:>8.2f}" if bomb_s is not None else f">{args.timeout:>7.0f}"
+        ratio = f"{bomb_s / normal_s:>7.2f}" if bomb_s and normal_s else f"{'-':>7}"
+        normal_took = f"{normal_s:>8.2f}" if normal_s is not None else f">{args.timeout:>7.0f}"
         print(
-            f"{name:<24} {bomb_size / 1e6:>7.2f}MB {bomb_s:>8.2f} {bomb_rss:>8} "
-            f"  {normal_size / 1e6:>12.2f}MB {normal_s:>8.2f} {normal_rss:>8} "
-            f"  {bomb_s / normal_s:>7.2f} {bomb_rss / max(normal_rss, 1):>6.2f}",
+            f"{name:<24} {bomb_size / 1e6:>7.2f}MB {took} {bomb_rss:>8} "
+            f"  {normal_size / 1e6:>12.2f}MB {normal_took} {normal_rss:>8} "
+            f"  {ratio} {bomb_rss / max(normal_rss, 1):>6.2f}",
             flush=True,
         )
 
