@@ -535,3 +535,40 @@ def test_gzip_stream_keeps_bytes_before_damage_and_reads_members() -> None:
     assert garbage.damage is not None and "damaged" in garbage.damage
     with pytest.raises(ValueError, match="needs a size"):
         GzipStream(io.BytesIO(packed)).read()
+
+
+def _pcapng_with_idb_options(options: bytes, packets: int) -> bytes:
+    def block(block_type: int, body: bytes) -> bytes:
+        body += bytes(-len(body) % 4)
+        total = 12 + len(body)
+        return struct.pack("<II", block_type, total) + body + struct.pack("<I", total)
+
+    data = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    data += block(1, struct.pack("<HHI", LINKTYPE_ETHERNET, 0, 65535) + options)
+    frame = bytes(12) + b"\x08\x06" + bytes(28)  # an ARP-typed frame: the reader decodes nothing
+    for i in range(packets):
+        data += block(6, struct.pack("<IIIII", 0, 0x5F5E1, i, len(frame), len(frame)) + frame)
+    return data
+
+
+@needs_tshark
+@pytest.mark.parametrize(
+    ("options", "frames"),
+    [
+        (struct.pack("<HH", 9, 8) + b"\x06\x00\x00\x00", 0),  # if_tsresol runs past the block
+        (struct.pack("<HH", 2, 100) + b"eth0", 0),  # if_name runs past the block
+        (struct.pack("<HHB3x", 9, 1, 0x80 | 63), 35),  # 2^-63 s ticks: fine, exact
+        (struct.pack("<HHB3x", 9, 1, 0x80 | 127), 35),
+    ],
+)
+def test_interface_options_read_as_tshark_reads_them(
+    tmp_path: Path, options: bytes, frames: int
+) -> None:
+    """The meaning both engines share for a damaged IDB is Wireshark's: the file is damaged at
+    that block and no frame after it is read (tshark: "Not enough data to handle option")."""
+    path = tmp_path / "idb.pcapng"
+    path.write_bytes(_pcapng_with_idb_options(options, 35))
+    rows = tshark_fields(path, "frame.number")
+    reader, ours = read_all(path)
+    assert len(rows) == len(ours) == frames
+    assert (reader.damage is None) == (frames > 0)
