@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -40,6 +40,13 @@ DEFAULT_LOCAL: Final = ("10.0.0.1", 50000)
 DEFAULT_REMOTE: Final = ("10.0.0.2", 50002)
 RTPDUMP_INTERFACE: Final = "chromium-rtpdump"
 """Name of the capture interface an imported dump is written on."""
+MAX_UDP_PAYLOAD: Final = 65_507
+"""The largest UDP payload over IPv4 (65,535 - 20 - 8): a dumped packet over it cannot be written
+as one datagram; it is skipped and counted (``too large for UDP``)."""
+MAX_LINE_BYTES: Final = 256 * 1024
+"""The longest log line read. A dump line of the largest datagram takes ~197 kB (3 characters a
+byte); a longer line is skipped and counted (``line too long``) without ever being held whole,
+so memory stays bounded whatever the log holds."""
 TIME_TOLERANCE_MS: Final = 1000
 """Largest disagreement between the log header's time and the dump's own seconds.milliseconds
 before a packet is flagged (they are taken microseconds apart)."""
@@ -190,6 +197,9 @@ def parse_rtpdump(lines: Iterable[str], *, year: int, zone: tzinfo | None = None
     current_year = year
     last_month: int | None = None
     for number, line in enumerate(lines, 1):
+        if len(line) > MAX_LINE_BYTES:  # read_log_lines keeps only the start of such a line
+            dump.skipped["line too long"] += 1
+            continue
         found = parse_log_header(line)
         if found is not None:
             if last_month is not None and found.month < last_month:
@@ -205,6 +215,9 @@ def parse_rtpdump(lines: Iterable[str], *, year: int, zone: tzinfo | None = None
             continue
         if header is None:
             dump.skipped["no log header"] += 1
+            continue
+        if len(dumped.data) > MAX_UDP_PAYLOAD:
+            dump.skipped["too large for UDP"] += 1
             continue
         timestamp_ns = header_time_ns(header, current_year, zone)
         header_ms = header.second % 60 * 1000 + header.microsecond // 1000
@@ -259,6 +272,20 @@ def write_pcapng(
     return len(dump.packets)
 
 
+def read_log_lines(handle: BinaryIO) -> Iterator[str]:
+    """The lines of a log (UTF-8, errors replaced), each at most :data:`MAX_LINE_BYTES` + 1
+    characters: of a longer line only its start is kept (enough to count it as too long)."""
+    while True:
+        line = handle.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+            rest = line
+            while rest and not rest.endswith(b"\n"):  # discard the rest, a bounded step each
+                rest = handle.readline(MAX_LINE_BYTES)
+        yield line.decode("utf-8", "replace").rstrip("\r\n")
+
+
 def log_year(path: Path, header: LogHeader | None) -> int:
     """The year a log was written: its modification time's, one less if the first header's
     month lies after that (a log from December modified in January)."""
@@ -282,12 +309,13 @@ def import_rtpdump(
     ``year`` defaults to the log file's (see :func:`log_year`), ``zone`` to this machine's.
     Raises ValueError when the log holds no dumped packet.
     """
-    text = log.read_text(encoding="utf-8", errors="replace")
-    lines = text.splitlines()
     if year is None:
-        first = next((h for h in map(parse_log_header, lines) if h is not None), None)
+        with log.open("rb") as handle:
+            headers = map(parse_log_header, read_log_lines(handle))
+            first = next((h for h in headers if h is not None), None)
         year = log_year(log, first)
-    dump = parse_rtpdump(lines, year=year, zone=zone)
+    with log.open("rb") as handle:
+        dump = parse_rtpdump(read_log_lines(handle), year=year, zone=zone)
     if not dump.packets:
         reasons = ", ".join(f"{n} {why}" for why, n in dump.skipped.items())
         raise ValueError(

@@ -147,7 +147,11 @@ static PyObject *walk_pcapng(PyObject *Py_UNUSED(self), PyObject *args) {
             uint32_t type = rd32(h, big);
             uint32_t total = rd32(h + 4, big);
             if (type == 0x0A0D0D0Au || type == 1u || numbered_block(type)) { status = 3; break; }
-            if (total < 12 || (total & 3u) != 0) { status = 4; break; }
+            /* longer than a record may be (+ 64, walk.MAX_BLOCK_OVERHEAD): corrupt */
+            if (total < 12 || (total & 3u) != 0 || (uint64_t)total > (uint64_t)max_caplen + 64u) {
+                status = 4;
+                break;
+            }
             if ((Py_ssize_t)total > n - pos) { status = 2; break; }
             if (rd32(h + total - 4, big) != total) { status = 4; break; }
             if (type == 6u) { /* Enhanced Packet Block */

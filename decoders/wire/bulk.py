@@ -18,19 +18,27 @@ from __future__ import annotations
 
 import os
 import struct
-import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Final, Protocol
+from typing import Any, BinaryIO, Final
 
 import numpy as np
 import numpy.typing as npt
 
 from decoders.errors import CaptureError
 from decoders.wire import demux, walk
-from decoders.wire.capture import Frame
+from decoders.wire.capture import (
+    LINKTYPE_NAMES,
+    TIMESTAMP_MAX_NS,
+    TIMESTAMP_MIN_NS,
+    Frame,
+    GzipStream,
+    Interface,
+    parse_interface_description,
+)
 from decoders.wire.demux import PacketKind
+from decoders.wire.net import LINK_HEADER_MINIMUM
 from decoders.wire.rowbuild import (
     COLUMNS,
     KIND_CODES,
@@ -46,6 +54,9 @@ Mask = npt.NDArray[np.bool_]
 
 CHUNK_SIZE: Final = 4 << 20  # fits the L3 cache: the walk and the decode then read it warm
 MAX_CAPLEN: Final = 16 << 20
+RESERVE_ROWS_MAX: Final = 1 << 22
+"""Rows reserved up front at most (~360 MiB of address space, touched only as rows come)."""
+_MIN_ROW_RECORD: Final = 16 + 20 + 8  # pcap record header + IPv4 + UDP header
 _SLACK: Final = 256  # zero bytes after the data so short over-reads in gathers stay in bounds
 
 _PCAP_MAGIC = {
@@ -89,13 +100,31 @@ except ImportError:  # no C compiler at install time: the numpy decoder does the
 ACCELERATED: Final = _DECODE is not None
 
 
+_LINK_MINIMUM: Final = np.full(max(LINK_HEADER_MINIMUM) + 2, -1, np.int64)
+"""LINK_HEADER_MINIMUM as a lookup table; -1 (the last entry too) = a link type not known."""
+for _link, _minimum in LINK_HEADER_MINIMUM.items():
+    _LINK_MINIMUM[_link] = _minimum
+
+
 @dataclass
 class _Interface:
     link_type: int
-    ns_per_tick_num: int  # timestamp tick = num / den nanoseconds
+    ns_per_tick_num: int  # timestamp tick = num / den nanoseconds (exact, reduced)
     ns_per_tick_den: int
     offset_s: int = 0
     snaplen: int = 0
+
+    @classmethod
+    def of(cls, interface: Interface) -> _Interface:
+        """The scalar reader's interface (one parser of the IDB for both engines)."""
+        tick = interface.ts_resolution_ns
+        return cls(
+            interface.link_type,
+            tick.numerator,
+            tick.denominator,
+            interface.ts_offset_seconds,
+            interface.snaplen,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,15 +242,20 @@ class BulkScanner:
         if len(head) == 0:
             raise CaptureError("empty file")
         if head[:2] == b"\x1f\x8b":
-            fileobj = _GzipStream(head, fileobj)  # type: ignore[assignment]
-            head = fileobj.read(4)
-        if not isinstance(fileobj, _GzipStream):
+            stream = GzipStream(fileobj, head)
+            head = stream.read(4)
+            if not head and stream.damage is not None:
+                raise CaptureError(f"corrupt gzip data ({stream.damage})")
+            fileobj = stream  # type: ignore[assignment]  # read/readinto are all _scan uses
+        if not isinstance(fileobj, GzipStream):
             try:
                 size = os.fstat(fileobj.fileno()).st_size
             except (AttributeError, OSError, ValueError):  # not a real file (e.g. BytesIO)
                 size = 0
-            # a record is at least 16 bytes (pcap header) and yields at most one vector row
-            self.builder.reserve(size // 16)
+            # a vector row needs a record header, IPv4 and UDP (44 bytes at least); the
+            # reservation is capped so that the address space stays bounded whatever the
+            # file claims (more rows grow the table by blocks)
+            self.builder.reserve(min(size // _MIN_ROW_RECORD, RESERVE_ROWS_MAX))
         if head in _PCAP_MAGIC:
             self.result.format = "pcap"
             self._scan(fileobj, head, pcapng=False)
@@ -246,6 +280,8 @@ class BulkScanner:
         self._interfaces: list[_Interface] = []
         self._big = 0
         self._stop = False
+        self._section_seen = False
+        self._last_ts = 0
         self._compressed_damage: str | None = None
         cap = max(1024, self.chunk_size // 48)
         off = np.empty(cap, np.int64)
@@ -256,7 +292,7 @@ class BulkScanner:
                 got = fileobj.readinto(view[filled : self.chunk_size])  # type: ignore[attr-defined]
                 if not got:
                     eof = True
-                    if isinstance(fileobj, _GzipStream) and fileobj.damage:
+                    if isinstance(fileobj, GzipStream) and fileobj.damage:
                         self._compressed_damage = fileobj.damage
                 else:
                     filled += got
@@ -288,9 +324,11 @@ class BulkScanner:
                 self._decode(
                     buf, filled, base, count, off, caplen, origlen, ts_a, ts_b, iface, pcapng
                 )
+                if self._stop:
+                    return
             pos = nxt
             if status == walk.SPECIAL:
-                consumed = self._special_block(buf, filled, pos, eof)
+                consumed = self._special_block(buf, filled, pos, base)
                 if consumed is not None:
                     pos += consumed
                     continue
@@ -328,9 +366,12 @@ class BulkScanner:
                     self.progress(self.result.bytes_read)
 
     def _damage(self, message: str) -> None:
+        if self.result.format == "pcapng" and not self._section_seen:
+            # without the first section header nothing can be read: not a capture at all
+            raise CaptureError(f"unreadable pcapng section header block: {message}")
         self.result.damage = f"{message} (after frame {self.result.frames})"
 
-    def _special_block(self, buf: bytearray, filled: int, pos: int, eof: bool) -> int | None:
+    def _special_block(self, buf: bytearray, filled: int, pos: int, base: int) -> int | None:
         """Read the pcapng block at ``pos`` that the walker left to Python.
 
         Section Header (byte order, new interface list), Interface Description (link type,
@@ -339,6 +380,7 @@ class BulkScanner:
         """
         if filled - pos < 12:
             return None
+        at = base + pos
         raw_type = bytes(buf[pos : pos + 4])
         if raw_type == _PCAPNG_SHB:
             magic = bytes(buf[pos + 8 : pos + 12])
@@ -347,25 +389,30 @@ class BulkScanner:
             elif magic == b"\x1a\x2b\x3c\x4d":
                 self._big = 1
             else:
-                self._damage(f"bad section header byte-order magic at byte {pos}")
+                self._damage(f"bad section header byte-order magic at byte {at}")
                 return None
         e = ">" if self._big else "<"
         block_type, total = struct.unpack_from(e + "II", buf, pos)
-        if total < 12 or total % 4:
-            self._damage(f"corrupt block length at byte {pos}")
+        if total < 12 or total % 4 or total > MAX_CAPLEN + walk.MAX_BLOCK_OVERHEAD:
+            self._damage(f"corrupt block length at byte {at}")
             return None
         if total > filled - pos:
             return None
         if struct.unpack_from(e + "I", buf, pos + total - 4)[0] != total:
-            self._damage(f"corrupt block length at byte {pos}")
+            self._damage(f"corrupt block length at byte {at}")
             return None
         if raw_type == _PCAPNG_SHB:
             if total < 28 or struct.unpack_from(e + "H", buf, pos + 12)[0] != 1:
-                self._damage(f"unsupported pcapng section header at byte {pos}")
+                self._damage(f"unsupported pcapng section header at byte {at}")
                 return None
             self._interfaces = []  # interface ids are per section
+            self._section_seen = True
         elif block_type == 1:
-            self._interfaces.append(_parse_idb(bytes(buf[pos : pos + total]), e))
+            interface = parse_interface_description(bytes(buf[pos + 8 : pos + total - 4]), e)
+            if isinstance(interface, str):
+                self._damage(f"{interface} at byte {at}")
+                return None
+            self._interfaces.append(_Interface.of(interface))
         elif block_type in walk.NUMBERED_BLOCKS:
             self.result.frames += 1
         return int(total)
@@ -386,18 +433,30 @@ class BulkScanner:
         pcapng: bool,
     ) -> None:
         if pcapng:
-            # a packet naming an interface the section never described: the file is damaged
-            # from there on (as Wireshark and the scalar reader treat it)
+            # damage stops the reading at the first bad packet, as the scalar reader does: a
+            # packet naming an interface the section never described, or a time outside int64
+            # nanoseconds (Wireshark fails the first the same way)
             raw_if = iface_all[:count]
             unknown = (raw_if != walk.NO_INTERFACE) & (raw_if >= len(self._interfaces))
             if not self._interfaces:
                 unknown = np.ones(count, np.bool_)
+            stop_at, problem = count, ""
             if unknown.any():
-                first_bad = int(np.argmax(unknown))
-                where = base + int(off_all[first_bad]) - 28
-                count = first_bad
-                self._damage(f"packet block for an undescribed interface at byte {where}")
+                stop_at = int(np.argmax(unknown))
+                problem = "packet block for an undescribed interface"
+            iface = raw_if[:stop_at].astype(np.int64)
+            spb = iface == walk.NO_INTERFACE
+            iface[spb] = 0
+            ticks = (ts_a_all[:stop_at].astype(np.uint64) << np.uint64(32)) | ts_b_all[:stop_at]
+            ts, bad = _pcapng_times(ticks, iface, spb, self._interfaces)
+            if bad < stop_at:
+                stop_at, problem = bad, "timestamp out of range in packet block"
+            if stop_at < count:
+                where = base + int(off_all[stop_at]) - 28
+                self._damage(f"{problem} at byte {where}")
                 self._stop = True
+                count = stop_at
+                iface, spb, ts = iface[:count], spb[:count], ts[:count]
                 if count == 0:
                     return
         first_frame = self.result.frames + 1
@@ -408,26 +467,14 @@ class BulkScanner:
         frame = np.arange(first_frame, first_frame + count, dtype=np.int64)
         # timestamps, link types
         if pcapng:
-            iface = iface_all[:count].astype(np.int64)
-            spb = iface == walk.NO_INTERFACE
-            iface[spb] = 0
             if spb.any():
                 snap = np.array([i.snaplen for i in self._interfaces], dtype=np.int64)[iface]
                 capped = spb & (snap > 0) & (caplen > snap)
                 caplen[capped] = snap[capped]
             links = np.array([i.link_type for i in self._interfaces], dtype=np.int64)[iface]
-            ticks = (ts_a_all[:count].astype(np.int64) << 32) | ts_b_all[:count]
-            num = np.array([i.ns_per_tick_num for i in self._interfaces], dtype=np.int64)[iface]
-            den = np.array([i.ns_per_tick_den for i in self._interfaces], dtype=np.int64)[iface]
-            offs = np.array([i.offset_s for i in self._interfaces], dtype=np.int64)[iface]
-            if (num == 1).all() and (den == 1).all():
-                ts = ticks + offs * 1_000_000_000
-            else:
-                # exact integer arithmetic split to stay inside int64
-                whole = ticks // den
-                ts = whole * num + ((ticks - whole * den) * num) // den + offs * 1_000_000_000
             if spb.any():
-                ts[spb] = _carry_forward(ts, spb)
+                ts[spb] = _carry_forward(ts, spb, self._last_ts)
+            self._last_ts = int(ts[-1])
         else:
             iface = np.zeros(count, dtype=np.int64)
             link = self._interfaces[0].link_type
@@ -444,7 +491,7 @@ class BulkScanner:
             return
         vec, fallback = _vector_frames(b, off, caplen, links)
         if fallback.any():
-            self._queue_fallback(records, np.nonzero(fallback)[0].tolist())
+            self._queue_fallback(records, np.nonzero(fallback)[0])
         self.result.counters.update(vec.counters)
         sel = vec.keep
         self.result.vectorised_frames += int(sel.sum()) + int(vec.dropped)
@@ -472,14 +519,33 @@ class BulkScanner:
             for name, value in zip(_C_COUNTERS, tally.tolist(), strict=True):
                 if value:
                     counters[name] += value
-        self._queue_fallback(records, fallback[:n_fallback].tolist())
+        self._queue_fallback(records, fallback[:n_fallback])
         self.result.vectorised_frames += count - n_fallback
         if n_fallback:
             self._drain_fallback(final=False)
 
-    def _queue_fallback(self, r: _Records, picked: list[int]) -> None:
-        """Hand the records at ``picked`` (indices into this chunk) to the scalar path."""
-        for i in picked:
+    def _queue_fallback(self, r: _Records, picked: npt.NDArray[np.int64]) -> None:
+        """Hand the records at ``picked`` (indices into this chunk) to the scalar path.
+
+        Frames whose link type the scalar path does not know, or too short for their link
+        header, are counted here as it would count them (``link.unsupported``,
+        ``malformed.<link>``), without building each one: they can yield nothing, and a
+        capture of millions of empty records must not cost a Python call apiece.
+        """
+        if not picked.size:
+            return
+        links = r.links[picked]
+        minimum = _LINK_MINIMUM[np.minimum(links, _LINK_MINIMUM.size - 1)]
+        unsupported = minimum < 0
+        short = ~unsupported & (r.caplen[picked] < minimum)
+        counters = self.result.counters
+        if unsupported.any():
+            counters["link.unsupported"] += int(unsupported.sum())
+        if short.any():
+            values, counts = np.unique(links[short], return_counts=True)
+            for link, n in zip(values.tolist(), counts.tolist(), strict=True):
+                counters[f"malformed.{LINKTYPE_NAMES[link]}"] += n
+        for i in picked[~(unsupported | short)].tolist():
             o = int(r.off[i])
             self._fallback.append(
                 Frame(
@@ -502,101 +568,45 @@ class BulkScanner:
             self.builder.flush_scalar(self.result.counters)
 
 
-class _Reader(Protocol):
-    def read(self, size: int, /) -> bytes: ...
+_SAFE: Final = 1 << 62
 
 
-class _GzipStream:
-    """Gzip decompression that keeps every byte it can when the compressed file is cut short.
-
-    (``gzip.GzipFile`` raises ``EOFError`` on a truncated member and drops what it had.)
-    Concatenated members are read one after the other, as gzip(1) does.
+def _pcapng_times(
+    ticks: npt.NDArray[np.uint64], iface: I64, spb: Mask, interfaces: list[_Interface]
+) -> tuple[I64, int]:
+    """Packet times in nanoseconds, exact: ``ticks * num // den + offset`` per interface, as
+    :meth:`Interface.timestamp_ns` computes them. int64 arithmetic where it provably cannot
+    overflow (every real capture); Python integers otherwise (an ``if_tsresol`` of 2**-63 or
+    finer, a huge ``if_tsoffset``). Returns the times (0 for Simple Packet Blocks, which carry
+    the previous time) and the index of the first time outside int64 nanoseconds (or n).
     """
-
-    def __init__(self, head: bytes, raw: _Reader) -> None:
-        self.raw: _Reader = raw
-        self.pending = bytearray()
-        self.decompressor = zlib.decompressobj(wbits=31)
-        self.damage: str | None = None
-        self._feed(head)
-
-    def _feed(self, data: bytes) -> None:
-        while data:
-            try:
-                self.pending += self.decompressor.decompress(data)
-            except zlib.error as exc:
-                self.damage = f"gzip stream damaged: {exc}"
-                self.raw = _Empty()
-                return
-            data = self.decompressor.unused_data
-            if self.decompressor.eof and data:
-                self.decompressor = zlib.decompressobj(wbits=31)
-
-    def _fill(self, want: int) -> None:
-        while len(self.pending) < want:
-            chunk = self.raw.read(1 << 20)
-            if not chunk:
-                if not self.decompressor.eof and self.damage is None:
-                    self.pending += self.decompressor.flush()
-                    self.damage = "gzip stream ends early"
-                return
-            self._feed(chunk)
-
-    def read(self, size: int) -> bytes:
-        self._fill(size)
-        out = bytes(self.pending[:size])
-        del self.pending[:size]
-        return out
-
-    def readinto(self, view: memoryview) -> int:
-        want = len(view)
-        self._fill(want)
-        n = min(want, len(self.pending))
-        view[:n] = self.pending[:n]
-        del self.pending[:n]
-        return n
+    n = len(ticks)
+    ts = np.zeros(n, np.int64)
+    bad = np.zeros(n, np.bool_)
+    for k, interface in enumerate(interfaces):
+        sel = np.nonzero((iface == k) & ~spb)[0]
+        if not sel.size:
+            continue
+        t = ticks[sel]
+        num, den = interface.ns_per_tick_num, interface.ns_per_tick_den
+        offset_ns = interface.offset_s * 1_000_000_000
+        if int(t.max()) * num < _SAFE and den < _SAFE and abs(offset_ns) < _SAFE:
+            ts[sel] = (t.astype(np.int64) * num) // den + offset_ns
+            continue
+        exact = [(tick * num) // den + offset_ns for tick in t.tolist()]
+        fits = np.array([TIMESTAMP_MIN_NS <= v <= TIMESTAMP_MAX_NS for v in exact], np.bool_)
+        ts[sel] = [v if ok else 0 for v, ok in zip(exact, fits.tolist(), strict=True)]
+        bad[sel] = ~fits
+    return ts, int(np.argmax(bad)) if bad.any() else n
 
 
-class _Empty:
-    def read(self, size: int) -> bytes:
-        return b""
-
-
-def _carry_forward(ts: I64, missing: Mask) -> I64:
-    """Simple Packet Blocks have no timestamp: give them the previous packet's (0 at the start)."""
+def _carry_forward(ts: I64, missing: Mask, before: int) -> I64:
+    """Simple Packet Blocks have no timestamp: give them the previous packet's (``before``, the
+    last time of the previous chunk, at the start; 0 at the start of the file)."""
     idx = np.where(~missing, np.arange(len(ts)), -1)
     np.maximum.accumulate(idx, out=idx)
-    out = np.where(idx >= 0, ts[np.maximum(idx, 0)], 0)
+    out = np.where(idx >= 0, ts[np.maximum(idx, 0)], before)
     return out[missing]
-
-
-def _parse_idb(block: bytes, e: str) -> _Interface:
-    """Interface Description Block: link type, and the if_tsresol / if_tsoffset options."""
-    if len(block) < 20:
-        return _Interface(0, 1000, 1)
-    link, snaplen = struct.unpack_from(e + "H2xI", block, 8)
-    num, den, offset = 1000, 1, 0  # default resolution: microseconds
-    pos = 16
-    end = len(block) - 4
-    while pos + 4 <= end:
-        code, length = struct.unpack_from(e + "HH", block, pos)
-        value = block[pos + 4 : pos + 4 + length]
-        if code == 0:
-            break
-        if code == 9 and length >= 1:
-            raw = value[0]
-            if raw & 0x80:
-                num, den = 1_000_000_000, 1 << (raw & 0x7F)
-            else:
-                exp = raw & 0x7F
-                if exp <= 9:
-                    num, den = 10 ** (9 - exp), 1
-                else:
-                    num, den = 1, 10 ** (exp - 9)
-        elif code == 14 and length >= 8:
-            offset = struct.unpack_from(e + "q", value, 0)[0]
-        pos += 4 + ((length + 3) & ~3)
-    return _Interface(link, num, den, offset, snaplen)
 
 
 @dataclass

@@ -16,8 +16,6 @@ length), optionally gzip-compressed as Wireshark writes and reads them.
 
 from __future__ import annotations
 
-import gzip
-import io
 import ipaddress
 import os
 import struct
@@ -57,6 +55,11 @@ LINKTYPE_NAMES: Final[dict[int, str]] = {
 
 MAX_RECORD_LENGTH: Final = 16 * 1024 * 1024
 """Largest packet record accepted; a longer length field is taken as corruption."""
+TIMESTAMP_MIN_NS: Final = -(2**63)
+TIMESTAMP_MAX_NS: Final = 2**63 - 1
+"""Frame times are int64 nanoseconds since the epoch (years 1677 to 2262). A pcapng packet whose
+ticks, resolution and if_tsoffset put it outside is taken as corruption, like a bad length:
+reading stops there with damage (a pcap record cannot get there: 32-bit seconds)."""
 
 _PCAP_MAGIC: Final[dict[bytes, tuple[Literal["little", "big"], int]]] = {
     b"\xd4\xc3\xb2\xa1": ("little", 1_000_000),
@@ -142,8 +145,78 @@ class _Readable(Protocol):
     def close(self) -> None: ...
 
 
+class GzipStream:
+    """Gzip decompression in bounded steps over an open file: the one gzip reader of every path.
+
+    ``read(size)`` decompresses at most ``size`` bytes (``zlib`` ``max_length``; the compressed
+    input not yet needed waits in ``unconsumed_tail``), so memory stays bounded by the caller's
+    chunk whatever the compression ratio: a small file of compressed zeros cannot expand into
+    gigabytes. Concatenated members are read one after the other, as gzip(1) does. Damage (a
+    corrupt stream, a member cut short) is not an exception: every byte before it is returned,
+    reading ends, and :attr:`damage` says why. (``gzip.GzipFile`` raises ``EOFError`` on a
+    truncated member instead.)
+    """
+
+    STEP: Final = 1 << 16
+    """Compressed bytes read from the file at a time."""
+
+    __slots__ = ("_decompressor", "_ended", "_fed", "_pending", "_raw", "damage")
+
+    def __init__(self, raw: _Readable, head: bytes = b"") -> None:
+        self._raw = raw
+        self._pending = head
+        """compressed input read but not yet fed (the caller's already-read head, or the
+        unconsumed tail of the last step)"""
+        self._decompressor = zlib.decompressobj(wbits=31)
+        self._ended = False
+        self._fed = False
+        """the current member has begun (a stream may end cleanly only between members)"""
+        self.damage: str | None = None
+
+    def read(self, size: int = -1, /) -> bytes:
+        """Up to ``size`` decompressed bytes (fewer only at the end or at damage)."""
+        if size < 0:
+            raise ValueError("GzipStream.read needs a size: it never reads without bound")
+        out = bytearray()
+        while len(out) < size and not self._ended:
+            data = self._pending or self._raw.read(self.STEP)
+            self._pending = b""
+            if not data:
+                self._ended = True
+                if self._fed:
+                    self.damage = "gzip stream ends early"
+                    out += self._decompressor.flush()
+                break
+            if not self._fed:
+                data = data.lstrip(b"\x00")  # zero padding between members, as gzip(1) allows
+                if not data:
+                    continue
+                self._fed = True
+            try:
+                out += self._decompressor.decompress(data, size - len(out))
+            except zlib.error as exc:
+                self.damage = f"gzip stream damaged: {exc}"
+                self._ended = True
+                break
+            self._pending = self._decompressor.unconsumed_tail
+            if self._decompressor.eof:
+                rest = self._decompressor.unused_data
+                self._decompressor = zlib.decompressobj(wbits=31)
+                self._fed = False
+                self._pending = rest
+        return bytes(out)
+
+    def readinto(self, view: memoryview) -> int:
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        """The underlying file belongs to the caller."""
+
+
 class _Source:
-    """Reads exact byte counts from a file, counting the offset; gzip errors become a short read."""
+    """Reads exact byte counts from a file, counting the offset; gzip damage is a short read."""
 
     __slots__ = ("_file", "_prefix", "error", "offset")
 
@@ -161,12 +234,11 @@ class _Source:
             parts.append(head)
             missing -= len(head)
         while missing > 0 and self.error is None:
-            try:
-                chunk = self._file.read(missing)
-            except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-                self.error = f"gzip: {exc or type(exc).__name__}"
-                break
+            chunk = self._file.read(missing)
             if not chunk:
+                damage = getattr(self._file, "damage", None)
+                if damage is not None:
+                    self.error = f"gzip: {damage}" if "gzip" not in damage else damage
                 break
             parts.append(chunk)
             missing -= len(chunk)
@@ -200,12 +272,10 @@ class CaptureReader:
         magic = _read_up_to(fileobj, 4)
         if magic[:2] == _GZIP_MAGIC:
             self.compressed = True
-            inner: _Readable = gzip.GzipFile(fileobj=_Prefixed(magic, fileobj), mode="rb")
-            self._owned.append(inner)
-            try:
-                magic = _read_up_to(inner, 4)
-            except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-                raise CaptureError(f"corrupt gzip data ({exc or type(exc).__name__})") from None
+            inner = GzipStream(fileobj, magic)
+            magic = inner.read(4)
+            if not magic and inner.damage is not None:
+                raise CaptureError(f"corrupt gzip data ({inner.damage})")
             source = inner
         self._source = _Source(source, magic)
         if not magic:
@@ -250,6 +320,11 @@ class CaptureReader:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+    @property
+    def offset(self) -> int:
+        """Bytes of the (decompressed) capture read so far."""
+        return self._source.offset
 
     # -- helpers -----------------------------------------------------------------------
     def _stop(self, what: str, at: int) -> None:
@@ -392,35 +467,11 @@ class CaptureReader:
         return None
 
     def _interface_description(self, body: bytes, order: str) -> str | None:
-        """IDB body: ``link_type(2) reserved(2) snaplen(4) options``.
-
-        Options used: if_name (2, UTF-8), if_IPv4addr (4: address and netmask, 4 bytes each),
-        if_IPv6addr (5: 16-byte address and a prefix length), if_tsresol (9, one byte: high bit
-        clear = 10**-n seconds, set = 2**-n seconds), if_tsoffset (14, signed 64-bit seconds).
-        An address option of the wrong size is ignored, as Wireshark does.
-        """
-        if len(body) < 8:
-            return "truncated interface description block"
-        link, snaplen = struct.unpack(order + "H2xI", body[:8])
-        options = _options(body[8:], order)
-        if options is None:
-            return "corrupt options in interface description block"
-        units, offset, name = 1_000_000, 0, None
-        addresses: list[str] = []
-        for code, value in options:
-            if code == _IF_TSRESOL and len(value) >= 1:
-                exponent = value[0] & 0x7F
-                units = 2**exponent if value[0] & 0x80 else 10**exponent
-            elif code == _IF_TSOFFSET and len(value) >= 8:
-                (offset,) = struct.unpack(order + "q", value[:8])
-            elif code == _IF_NAME:
-                name = value.decode("utf-8", "replace").rstrip("\x00")
-            elif code == _IF_IPV4ADDR and len(value) == 8:
-                addresses.append(str(ipaddress.IPv4Address(value[:4])))
-            elif code == _IF_IPV6ADDR and len(value) == 17:
-                addresses.append(str(ipaddress.IPv6Address(value[:16])))
+        interface = parse_interface_description(body, order)
+        if isinstance(interface, str):
+            return interface
         self._section.append(len(self.interfaces))
-        self.interfaces.append(Interface(link, snaplen, units, offset, name, tuple(addresses)))
+        self.interfaces.append(interface)
         return None
 
     def _packet(
@@ -446,6 +497,8 @@ class CaptureReader:
         number = self._section[local]
         interface = self.interfaces[number]
         timestamp = interface.timestamp_ns((high << 32) | low)
+        if not TIMESTAMP_MIN_NS <= timestamp <= TIMESTAMP_MAX_NS:
+            return f"timestamp out of range in {kind}", None
         self._last_timestamp = timestamp
         self._frames += 1
         frame = Frame(
@@ -481,6 +534,41 @@ class CaptureReader:
         return None, frame
 
 
+def parse_interface_description(body: bytes, order: str) -> Interface | str:
+    """An Interface Description Block's body, or the damage text that stops the reading.
+
+    IDB body: ``link_type(2) reserved(2) snaplen(4) options``. Options used: if_name (2,
+    UTF-8), if_IPv4addr (4: address and netmask, 4 bytes each), if_IPv6addr (5: 16-byte
+    address and a prefix length), if_tsresol (9, one byte: high bit clear = 10**-n seconds,
+    set = 2**-n seconds), if_tsoffset (14, signed 64-bit seconds). An address option of the
+    wrong size is ignored, as Wireshark does. An option whose length runs past the end of the
+    block makes the block corrupt: the file is damaged from there on (Wireshark's pcapng reader
+    fails the block the same way, "option length too long for remaining block"). Both engines
+    read interfaces through this one function.
+    """
+    if len(body) < 8:
+        return "truncated interface description block"
+    link, snaplen = struct.unpack(order + "H2xI", body[:8])
+    options = _options(body[8:], order)
+    if options is None:
+        return "corrupt options in interface description block"
+    units, offset, name = 1_000_000, 0, None
+    addresses: list[str] = []
+    for code, value in options:
+        if code == _IF_TSRESOL and len(value) >= 1:
+            exponent = value[0] & 0x7F
+            units = 2**exponent if value[0] & 0x80 else 10**exponent
+        elif code == _IF_TSOFFSET and len(value) >= 8:
+            (offset,) = struct.unpack(order + "q", value[:8])
+        elif code == _IF_NAME:
+            name = value.decode("utf-8", "replace").rstrip("\x00")
+        elif code == _IF_IPV4ADDR and len(value) == 8:
+            addresses.append(str(ipaddress.IPv4Address(value[:4])))
+        elif code == _IF_IPV6ADDR and len(value) == 17:
+            addresses.append(str(ipaddress.IPv6Address(value[:16])))
+    return Interface(link, snaplen, units, offset, name, tuple(addresses))
+
+
 def _options(data: bytes, order: str) -> list[tuple[int, bytes]] | None:
     """pcapng options: ``code(2) length(2) value padded to 4``, ended by code 0 or the block end."""
     options: list[tuple[int, bytes]] = []
@@ -508,26 +596,6 @@ def _read_up_to(fileobj: _Readable, size: int) -> bytes:
         parts.append(chunk)
         missing -= len(chunk)
     return b"".join(parts)
-
-
-class _Prefixed:
-    """A read-only file that returns ``prefix`` and then the rest of ``fileobj``."""
-
-    def __init__(self, prefix: bytes, fileobj: BinaryIO) -> None:
-        self._prefix = prefix
-        self._file = fileobj
-
-    def read(self, size: int = -1) -> bytes:
-        if self._prefix:
-            if size < 0:
-                data, self._prefix = self._prefix + self._file.read(), b""
-                return data
-            data, self._prefix = self._prefix[:size], self._prefix[size:]
-            return data
-        return self._file.read(size)
-
-    def seek(self, offset: int, /) -> int:
-        raise io.UnsupportedOperation("seek")
 
 
 def open_capture(path: str | os.PathLike[str]) -> CaptureReader:
@@ -565,9 +633,13 @@ __all__ = [
     "LINKTYPE_RAW_LEGACY",
     "LINKTYPE_RAW_OPENBSD",
     "MAX_RECORD_LENGTH",
+    "TIMESTAMP_MAX_NS",
+    "TIMESTAMP_MIN_NS",
     "CaptureError",
     "CaptureReader",
     "Frame",
+    "GzipStream",
     "Interface",
     "open_capture",
+    "parse_interface_description",
 ]

@@ -18,6 +18,7 @@ from decoders.wire.demux import PacketKind
 from decoders.wire.net import Unwrapper
 
 HEAD_FRAMES = 5000
+HEAD_BYTES = 32 << 20  # and at most this much of the file: 5,000 frames of a call are ~1 MB
 ENOUGH_RTP = 400  # packets: plenty to infer the audio-level id (~4 s of one audio stream)
 DTLS_WINDOW = 1000  # frames: the DTLS handshake comes right after the first ICE checks
 
@@ -44,12 +45,13 @@ class HeadSample:
 
 
 def probe_head(fileobj: BinaryIO, max_frames: int = HEAD_FRAMES) -> HeadSample:
-    """Read up to ``max_frames`` frames of an open capture with the scalar path."""
+    """Read up to ``max_frames`` frames (and :data:`HEAD_BYTES`) of an open capture with the
+    scalar path."""
     sample = HeadSample()
     reader = CaptureReader(fileobj)
     unwrapper = Unwrapper()
     for frame in reader:
-        if frame.number > max_frames:
+        if frame.number > max_frames or reader.offset > HEAD_BYTES:
             break
         if len(sample.rtp_packets) >= ENOUGH_RTP and (
             sample.srtp_profile is not None or frame.number > DTLS_WINDOW

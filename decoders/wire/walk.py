@@ -28,6 +28,10 @@ NUMBERED_BLOCKS: Final = frozenset(
 )
 """pcapng blocks Wireshark numbers as frames without being packets (journal, sysdig, custom)."""
 
+MAX_BLOCK_OVERHEAD: Final = 64
+"""A pcapng block may be at most ``max_caplen`` plus this long (the scalar reader's bound too):
+a longer length field is corruption, never a reason to buffer gigabytes."""
+
 NO_INTERFACE: Final = 0xFFFFFFFF
 """``iface`` value marking a pcapng Simple Packet Block (it has no interface id or timestamp)."""
 
@@ -126,7 +130,8 @@ def py_walk_pcapng(
     Stops at a Section Header or Interface Description block (status SPECIAL): those carry
     byte order, link type and timestamp resolution, which the Python reader owns; also at
     the blocks Wireshark numbers as frames, so frame numbers stay the same as Wireshark's.
-    A block whose trailing length differs from its leading one is CORRUPT.
+    A block whose trailing length differs from its leading one, or longer than ``max_caplen``
+    plus :data:`MAX_BLOCK_OVERHEAD`, is CORRUPT.
     """
     e = ">" if big_endian else "<"
     two = struct.Struct(e + "II").unpack_from
@@ -147,7 +152,7 @@ def py_walk_pcapng(
         block_type, total = two(buf, pos)
         if block_type in (0x0A0D0D0A, 1) or block_type in NUMBERED_BLOCKS:
             return count, pos, SPECIAL
-        if total < 12 or total & 3:
+        if total < 12 or total & 3 or total > max_caplen + MAX_BLOCK_OVERHEAD:
             return count, pos, CORRUPT
         if total > size - pos:
             return count, pos, PARTIAL

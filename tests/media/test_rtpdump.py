@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 from collections import defaultdict
@@ -19,12 +20,16 @@ from decoders.media.decrypt import decoded_loudness, decrypt_capture, read_media
 from decoders.media.rtpdump import (
     DEFAULT_LOCAL,
     DEFAULT_REMOTE,
+    MAX_LINE_BYTES,
+    MAX_UDP_PAYLOAD,
     RTPDUMP_INTERFACE,
     import_rtpdump,
     log_year,
     parse_dump_line,
     parse_log_header,
     parse_rtpdump,
+    read_log_lines,
+    write_pcapng,
 )
 from decoders.media.scan import scan_streams
 from decoders.session.keys import KeySet, load_keys_json
@@ -238,3 +243,67 @@ def test_a_log_without_dumps_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="1 no log header"):
         import_rtpdump(log, tmp_path / "out.pcapng")
     assert DEFAULT_REMOTE != DEFAULT_LOCAL
+
+
+# -- hostile logs (issue 13) ----------------------------------------------------------------------
+def _dump_line(size: int) -> str:
+    return "O 00:00:02.212 0000" + " 80" * size + " # RTP_DUMP"
+
+
+def test_a_datagram_too_large_for_udp_is_counted_not_a_crash(tmp_path: Path) -> None:
+    lines = [HEADER, _dump_line(MAX_UDP_PAYLOAD + 1), HEADER, _dump_line(MAX_UDP_PAYLOAD), LINE]
+    dump = parse_rtpdump(lines, year=2026)
+    assert dump.skipped == {"too large for UDP": 1}
+    assert [len(p.data) for p in dump.packets] == [MAX_UDP_PAYLOAD, 20]
+    log = tmp_path / "chrome.log"
+    log.write_text("\n".join(lines) + "\n")
+    import_rtpdump(log, tmp_path / "out.pcapng", year=2026)
+    with open_capture(tmp_path / "out.pcapng") as reader:
+        assert [len(f.data) for f in reader] == [14 + 20 + 8 + MAX_UDP_PAYLOAD, 14 + 20 + 8 + 20]
+
+
+def test_log_lines_are_read_in_bounded_pieces() -> None:
+    text = (HEADER + "\n" + "x" * (3 * MAX_LINE_BYTES) + "\r\n" + LINE + "\n").encode()
+    lines = list(read_log_lines(io.BytesIO(text)))
+    assert lines[0] == HEADER and lines[2] == LINE
+    assert len(lines) == 3 and MAX_LINE_BYTES < len(lines[1]) <= MAX_LINE_BYTES + 1
+    dump = parse_rtpdump(lines, year=2026)
+    assert dump.skipped == {"line too long": 1} and len(dump.packets) == 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.just(HEADER),
+            st.just(LINE),
+            st.integers(0, 70_000).map(_dump_line),
+            st.text(max_size=80),
+            st.builds(lambda d: HEADER.replace("1129/", d), st.from_regex(r"\A\d{4}/\Z")),
+        ),
+        max_size=12,
+    )
+)
+def test_arbitrary_logs_import_or_fail_cleanly(lines: list[str]) -> None:
+    """Any mix of headers, dump lines of any size and noise: packets and counted skips only,
+    and every packet kept can be written."""
+    dump = parse_rtpdump(lines, year=2026)
+    assert all(len(p.data) <= MAX_UDP_PAYLOAD for p in dump.packets)
+    write_pcapng(dump, io.BytesIO())
+
+
+def test_a_50_mb_dump_line_stays_bounded(tmp_path: Path) -> None:
+    """It used to take 5.8 GB; now it is skipped, counted, under a 1 GiB address-space limit."""
+    from helpers.bounded import run_bounded
+
+    log = tmp_path / "chrome.log"
+    with log.open("w") as out:
+        out.write(HEADER + "\n" + "O 00:00:02.212 0000")
+        chunk = " 80" * (1 << 20)
+        for _ in range(17):  # ~53 MB
+            out.write(chunk)
+        out.write(" # RTP_DUMP\n" + HEADER + "\n" + LINE + "\n")
+    result = run_bounded("import-rtpdump", str(log), "-o", str(tmp_path / "out.pcapng"))
+    assert result.returncode == 0, result.stderr
+    assert "1 packets" in result.stdout
+    assert "skipped: 1 line too long" in result.stdout

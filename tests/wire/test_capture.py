@@ -8,6 +8,8 @@ import os
 import shutil
 import struct
 import subprocess
+import tracemalloc
+import zlib
 from fractions import Fraction
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from decoders.wire.capture import (
     LINKTYPE_RAW,
     CaptureReader,
     Frame,
+    GzipStream,
     Interface,
     open_capture,
 )
@@ -478,3 +481,94 @@ def test_interface_addresses_if_ipv4addr_and_if_ipv6addr() -> None:
     assert reader.interfaces == [
         Interface(LINKTYPE_ETHERNET, 262144, 1_000_000, 0, "eth0", ("192.168.1.7", "fd00::1"))
     ]
+
+
+# -- bounded gzip (issue 13) ---------------------------------------------------------------------
+def _gzip_bomb(zeros: int) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    header = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+    chunk = bytes(1 << 22)
+    parts = [packer.compress(header)]
+    for _ in range(zeros // len(chunk)):
+        parts.append(packer.compress(chunk))
+    return b"".join([*parts, packer.flush()])
+
+
+def test_gzip_stream_decompresses_no_more_than_asked() -> None:
+    """A megabyte of compressed zeros holds a gigabyte: each read inflates only what it returns."""
+    bomb = _gzip_bomb(256 << 20)
+    stream = GzipStream(io.BytesIO(bomb))
+    tracemalloc.start()
+    try:
+        assert len(stream.read(1 << 20)) == 1 << 20
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20
+    assert stream.damage is None
+
+
+def test_scalar_reader_on_a_gzip_bomb_stays_small() -> None:
+    bomb = _gzip_bomb(256 << 20)
+    tracemalloc.start()
+    try:
+        reader = CaptureReader(io.BytesIO(bomb))
+        empty = sum(frame.data == b"" for frame, _ in zip(reader, range(100_000), strict=False))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert empty == 100_000
+    assert peak < 8 << 20
+
+
+def test_gzip_stream_keeps_bytes_before_damage_and_reads_members() -> None:
+    data = bytes(range(256)) * 64
+    packed = gzip.compress(data, mtime=0)
+    both = GzipStream(io.BytesIO(packed + b"\x00\x00" + packed))
+    assert both.read(1 << 20) == data + data and both.damage is None
+    cut = GzipStream(io.BytesIO(packed[:-30]))
+    got = cut.read(1 << 20)
+    assert data.startswith(got) and len(got) > 0
+    assert cut.damage == "gzip stream ends early"
+    garbage = GzipStream(io.BytesIO(packed + b"junk"))
+    assert garbage.read(1 << 20) == data
+    assert garbage.damage is not None and "damaged" in garbage.damage
+    with pytest.raises(ValueError, match="needs a size"):
+        GzipStream(io.BytesIO(packed)).read()
+
+
+def _pcapng_with_idb_options(options: bytes, packets: int) -> bytes:
+    def block(block_type: int, body: bytes) -> bytes:
+        body += bytes(-len(body) % 4)
+        total = 12 + len(body)
+        return struct.pack("<II", block_type, total) + body + struct.pack("<I", total)
+
+    data = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    data += block(1, struct.pack("<HHI", LINKTYPE_ETHERNET, 0, 65535) + options)
+    frame = bytes(12) + b"\x08\x06" + bytes(28)  # an ARP-typed frame: the reader decodes nothing
+    for i in range(packets):
+        data += block(6, struct.pack("<IIIII", 0, 0x5F5E1, i, len(frame), len(frame)) + frame)
+    return data
+
+
+@needs_tshark
+@pytest.mark.parametrize(
+    ("options", "frames"),
+    [
+        (struct.pack("<HH", 9, 8) + b"\x06\x00\x00\x00", 0),  # if_tsresol runs past the block
+        (struct.pack("<HH", 2, 100) + b"eth0", 0),  # if_name runs past the block
+        (struct.pack("<HHB3x", 9, 1, 0x80 | 63), 35),  # 2^-63 s ticks: fine, exact
+        (struct.pack("<HHB3x", 9, 1, 0x80 | 127), 35),
+    ],
+)
+def test_interface_options_read_as_tshark_reads_them(
+    tmp_path: Path, options: bytes, frames: int
+) -> None:
+    """The meaning both engines share for a damaged IDB is Wireshark's: the file is damaged at
+    that block and no frame after it is read (tshark: "Not enough data to handle option")."""
+    path = tmp_path / "idb.pcapng"
+    path.write_bytes(_pcapng_with_idb_options(options, 35))
+    rows = tshark_fields(path, "frame.number")
+    reader, ours = read_all(path)
+    assert len(rows) == len(ours) == frames
+    assert (reader.damage is None) == (frames > 0)

@@ -33,3 +33,18 @@ def test_frame_limit(make_synthetic: Any) -> None:
     head = probe_head(io.BytesIO(data), max_frames=50)
     assert 0 < len(head.rtp_packets) < 50
     assert head.srtp_profile == 1 and head.offered_profiles == (7, 8, 1, 2)
+
+
+def test_the_probe_reads_a_bounded_head() -> None:
+    """Huge records: the probe stops after HEAD_BYTES, not after 5,000 frames of 16 MB each."""
+    import struct
+
+    from decoders.wire.head import HEAD_BYTES
+
+    record = 1 << 20
+    header = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, record, 1)
+    data = header + (struct.pack("<IIII", 0, 0, record, record) + bytes(record)) * 48
+    source = io.BytesIO(data)
+    head = probe_head(source)
+    assert head.rtp_packets == []
+    assert source.tell() <= HEAD_BYTES + 2 * record < len(data)
