@@ -63,6 +63,10 @@ TLS_CONTENT_CAP: Final = 0.8
 TLS_NO_LEAK_CAP: Final = 0.7
 """Highest confidence of "no leak" when part of the media was judged through TLS."""
 TLS_PREFIX: Final = "tls-"
+MIN_NO_LEAK_S: Final = 1.0
+"""Shortest judged mute window (grace removed) that can be called "no leak": a window of a few
+milliseconds holds no packet even when the microphone leaks, and its emptiness proves nothing.
+Leaks found in shorter windows still count."""
 DAMAGED_NO_LEAK_CAP: Final = 0.6
 """Highest confidence of "no leak" in a window that lost input could have held evidence for."""
 
@@ -323,6 +327,17 @@ def _window(
             "inconclusive",
             0.0,
             f"mute window {window.index + 1} is outside the capture",
+            tuple(mine),
+        )
+    judged_seconds = media.seconds.get(window.index, 0.0)  # grace removed, inside the capture
+    if judged_seconds < MIN_NO_LEAK_S:
+        return WindowVerdict(
+            window.index,
+            "inconclusive",
+            0.0,
+            f"mute window {window.index + 1} is too short to say nothing left "
+            f"({judged_seconds * 1000:.0f} ms judged; a no-leak needs at least "
+            f"{MIN_NO_LEAK_S:.0f} s, several packet intervals and DTX gaps)",
             tuple(mine),
         )
     judged_streams = [s for s in media.streams if s.judged]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import helpers.janus_messages as janus
+import numpy as np
 import pytest
 from helpers.corpus import (
     JANUS_DEMOS,
@@ -784,3 +785,17 @@ def test_ten_thousand_mute_windows_cost_about_ten_times_a_thousand(tmp_path: Pat
         assert result.verdict.verdict == "content-leak"
         assert sum(1 for w in result.verdict.windows if w.verdict == "content-leak") == 1
     assert costs[10_000] < 20 * costs[1_000], costs
+
+
+def test_mute_windows_too_short_to_hold_a_packet_are_never_no_leak() -> None:
+    """Windows of a millisecond hold no packet even while the microphone leaks: their emptiness
+    is no evidence. A leaking session cut into such windows is never a confident "no leak"."""
+    folder = lab_session("ui-only")
+    start, end = lab_window(folder)
+    windows = [f"{t:.4f}-{t + 0.0007:.4f}" for t in np.arange(start, end, 0.05)]
+    result = analyze(Inputs(session_dir=folder, ignore=frozenset({"timeline", "events", "flows"}),
+                            muted=tuple(windows), grace=0.0))  # fmt: skip
+    assert len(result.timeline.windows) == len(windows)
+    assert result.verdict.verdict != "no-leak", result.verdict.reason
+    assert all(w.verdict != "no-leak" for w in result.verdict.windows)
+    assert "too short to say nothing left" in result.verdict.windows[0].reason
