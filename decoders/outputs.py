@@ -62,8 +62,12 @@ def write_bytes(path: Path, data: bytes) -> None:
 
 
 def write_text(path: Path, text: str, encoding: str = "utf-8") -> None:
-    """``path`` holds ``text`` (newlines as given), atomically (see :func:`atomic_open`)."""
-    write_bytes(path, text.encode(encoding))
+    """``path`` holds ``text`` (newlines as given), atomically (see :func:`atomic_open`).
+
+    A character the encoding cannot hold is written as its backslash escape: a path's bytes
+    that are not UTF-8 reach Python as lone surrogates (``\udcff``), and a report naming such a
+    folder must still be written."""
+    write_bytes(path, text.encode(encoding, "backslashreplace"))
 
 
 def _mode(path: Path) -> int:

@@ -90,3 +90,30 @@ def test_any_file_name(tmp_path_factory: pytest.TempPathFactory, name: str) -> N
     outputs.write_bytes(folder / name, b"data")
     assert (folder / name).read_bytes() == b"data"
     assert [p.name for p in folder.iterdir()] == [name]
+
+
+def test_text_a_path_cannot_encode_is_written_escaped(tmp_path: Path) -> None:
+    """A folder name's bytes that are not UTF-8 reach a report as lone surrogates: written as
+    their escape, never a crash (``mutecheck report`` of such a folder wrote nothing before)."""
+    target = tmp_path / "report.html"
+    outputs.write_text(target, "<p>/tmp/x\udcffy</p>")
+    assert target.read_bytes() == b"<p>/tmp/x\\udcffy</p>"
+
+
+def test_report_of_a_folder_whose_name_is_not_utf8(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    from helpers.corpus import lab_session
+
+    folder = Path(os.fsdecode(bytes(tmp_path) + b"/x\xffy"))
+    shutil.copytree(lab_session("ui-only"), folder)
+    html = tmp_path / "r.html"
+    done = subprocess.run(
+        [sys.executable, "-m", "decoders.cli", "report", str(folder), "--html", str(html), "-q"],
+        capture_output=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    assert b"x\\udcffy" in html.read_bytes()
