@@ -501,7 +501,10 @@ def _rule_signals(
     wanted = frozenset(rule.name for rule in rules)
     if judged_rules(events) == wanted:
         return events, None
-    replayed = [e for e in _replay(flows, rules) if _is_rule_signal(e)]
+    try:
+        replayed = [e for e in _replay(flows, rules) if _is_rule_signal(e)]
+    except InputError as error:  # a damaged flows.mitm: events.jsonl's own judgement stands
+        return events, f"{error}: the app's mute signals are those events.jsonl recorded"
     kept = [e for e in events if not _is_rule_signal(e)]
     if not replayed and len(kept) == len(events):
         return events, None  # no rule spoke, then or now: nothing worth a note

@@ -118,6 +118,11 @@ def read_flow_items(fileobj: BinaryIO) -> list[tuple[float, Any]]:
                 found.extend(_flow_items(flow))
     except exceptions.FlowReadException as error:
         raise ValueError(f"not a mitmproxy flow file ({error})") from None
+    except Exception as error:  # mitmproxy rebuilds damaged flow state with KeyError, TypeError...
+        raise ValueError(
+            f"damaged mitmproxy flow file after {len(found)} message(s) "
+            f"({type(error).__name__}: {error})"
+        ) from None
     order = sorted(range(len(found)), key=lambda i: (found[i][0], i))
     return [found[i] for i in order]
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -319,7 +320,14 @@ def load_flow_keys(path: Path) -> KeySet:
 
     def messages() -> Iterator[tuple[str, bytes, str | None]]:
         with path.open("rb") as stream:
-            for number, flow in enumerate(io.FlowReader(stream).stream(), 1):
+            flows = iter(io.FlowReader(stream).stream())
+            for number in itertools.count(1):
+                try:
+                    flow = next(flows)
+                except StopIteration:
+                    return
+                except Exception:  # damaged state (KeyError, TypeError...): keys read so far stay
+                    return
                 if not isinstance(flow, http.HTTPFlow):
                     continue
                 where = f"{path.name} flow {number}"

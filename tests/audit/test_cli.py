@@ -536,3 +536,58 @@ def test_a_session_whose_keys_are_broken_warns(tmp_path: Path) -> None:
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 5, err
     assert "decryption was not done: the keys could not be read (ValueError:" in out
+
+
+OTHER_INPUTS = ("capture.pcapng", "keys.json", "offer.sdp", "answer.sdp", "flows.mitm")
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    name=st.sampled_from(sorted(LEAKING)),
+    target=st.sampled_from(OTHER_INPUTS),
+    how=st.sampled_from(("cut", "flip", "garbage", "empty")),
+    where=st.floats(min_value=0.0, max_value=1.0),
+    data=st.binary(min_size=1, max_size=64),
+)
+def test_damaging_any_other_input_never_gives_a_confident_no_leak(
+    name: str, target: str, how: str, where: float, data: bytes
+) -> None:
+    """The same property for the session's other inputs: the capture, the keys, the SDP files
+    and flows.mitm cut short, with bytes overwritten, replaced by garbage, or emptied."""
+    with session_copy(name) as folder:
+        path = folder / target
+        if not path.is_file():
+            return
+        original = path.read_bytes()
+        at = int(where * len(original))
+        if how == "cut":
+            damaged = original[:at]
+        elif how == "flip":
+            damaged = original[:at] + data + original[at + len(data) :]
+        elif how == "garbage":
+            damaged = data
+        else:
+            damaged = b""
+        path.write_bytes(damaged)
+        code, output, doc = run([str(folder)])
+        assert_not_fooled(code, output, doc)
+
+
+def test_a_damaged_flows_file_beside_good_events_is_a_warning() -> None:
+    """Found by the property above: one byte of flows.mitm zeroed makes mitmproxy rebuild a
+    flow with a KeyError. The session's events.jsonl still judges the call (a warning names
+    the damage); flows.mitm named alone is one error line."""
+    with session_copy("telemetry-http") as folder:
+        path = folder / "flows.mitm"
+        damaged = bytearray(path.read_bytes())
+        damaged[int(0.90234375 * len(damaged))] = 0
+        path.write_bytes(bytes(damaged))
+        code, output, doc = run([str(folder)])
+        assert code == 4 and doc is not None, output
+        assert any("damaged mitmproxy flow file" in w for w in doc["warnings"])  # type: ignore[union-attr]
+        code, output, _ = run(["--flows", str(path)])
+        assert code == 2 and output.count("\n") == 1 and "damaged mitmproxy flow file" in output
