@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from decoders.media.channels import TlsChannel, tls_channels
 from decoders.media.levels import LevelSource, infer_audio_level_id
 from decoders.media.streams import StreamStats, stream_table
 
 if TYPE_CHECKING:
+    from decoders.media.channels import TlsChannel
     from decoders.session.sdp import SessionDescription
 from decoders.wire.capture import CaptureReader
+from decoders.wire.demux import PacketKind
 from decoders.wire.head import HeadSample, probe_head
 from decoders.wire.rowbuild import KIND_CODES, Rows, scan_scalar
 from decoders.wire.rtp import RtpPacket
@@ -108,7 +109,12 @@ def scan_streams(
     streams = stream_table(rows, sdp, srtp_auth_tag_length=head.srtp_auth_tag_length)
     if level.warning is None and level.source in ("sdp", "given"):
         level = replace(level, warning=_level_missing(streams, level, head.rtp_packets))
-    channels, channel_groups = tls_channels(rows, sdp)
+    channels: list[TlsChannel] = []
+    channel_groups: list[npt.NDArray[np.int64]] = []
+    if rows.kind_mask(PacketKind.TLS).any():  # only then: keeps start-up short
+        from decoders.media.channels import tls_channels
+
+        channels, channel_groups = tls_channels(rows, sdp)
     return StreamScan(
         capture=capture,
         capture_format=fmt,

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from decoders.media.channels import TlsChannel
 from decoders.media.levels import LevelSource
 from decoders.media.streams import StreamStats, joined_legs
-from decoders.session.sdpsources import NO_SDP
+
+if TYPE_CHECKING:  # only a TLS-relayed capture loads the channel module
+    from decoders.media.channels import TlsChannel
 
 STREAMS_SCHEMA_VERSION = 1
 
@@ -54,8 +55,17 @@ def streams_document(
             **({"warning": level.warning} if level.warning else {}),
         },
         "srtp_profile": srtp_profile,
-        "sdp": dict(sdp) if sdp is not None else {"source": NO_SDP, "documents": [], "skipped": []},
+        "sdp": dict(sdp)
+        if sdp is not None
+        else {"source": _no_sdp(), "documents": [], "skipped": []},
         "streams": [stream_json(s) for s in streams],
         "joined_legs": [legs for legs in joined_legs(streams) if len(legs) > 1],
         "relayed_tls": [c.to_json() for c in channels],
     }
+
+
+def _no_sdp() -> str:
+    """The source named when a scan had no SDP (imported here: the SDP stage is slow to load)."""
+    from decoders.session.sdpsources import NO_SDP
+
+    return NO_SDP

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
-from decoders.media.channels import TlsChannel
 from decoders.media.streams import StreamStats
+
+if TYPE_CHECKING:  # only a TLS-relayed capture loads the channel module
+    from decoders.media.channels import TlsChannel
 
 HEADERS = (
     "Source Address",

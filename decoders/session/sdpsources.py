@@ -23,11 +23,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from decoders.errors import MalformedPacket
 from decoders.session.events import Event
-from decoders.session.sdp import SessionDescription, merge_descriptions, parse_sdp
+
+if (
+    TYPE_CHECKING
+):  # the SDP parser (aiortc's) is imported when an SDP is there: start-up stays short
+    from decoders.session.sdp import SessionDescription
 
 NO_SDP: Final = "none: inferred from behaviour"
 
@@ -110,6 +114,8 @@ def _count(n: int, what: str) -> str:
 
 
 def _file_document(path: Path, found_in: str) -> SdpDocument:
+    from decoders.session.sdp import parse_sdp
+
     text = path.read_text(encoding="utf-8", errors="replace")
     try:
         description = parse_sdp(text)
@@ -130,6 +136,8 @@ def _event_documents(
         if event.get("kind") != "sdp" or not isinstance(text, str):
             continue
         where = f"{name} event {number}" if numbered else name
+        from decoders.session.sdp import parse_sdp
+
         try:
             description = parse_sdp(text)
         except MalformedPacket as error:
@@ -163,6 +171,10 @@ def _merged(parts: list[tuple[str, list[SdpDocument]]], skipped: tuple[str, ...]
             names.append(name)
             kept += fresh
     with_media = [document for document in kept if document.description.media]
+    if not with_media:
+        return SessionSdp(None, NO_SDP, tuple(kept), skipped)
+    from decoders.session.sdp import merge_descriptions
+
     description = merge_descriptions(document.description for document in with_media)
     if description is None:
         return SessionSdp(None, NO_SDP, tuple(kept), skipped)
