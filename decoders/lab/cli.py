@@ -355,14 +355,9 @@ def record_all(
             except LabError as exc:
                 fail(f"{recording.name}: {exc}")
             _report(folder, time.monotonic() - started, out / recording.name)
-        for recording in plan:
-            target = out / recording.name
-            if target.exists():
-                shutil.rmtree(target)
-            (staging / recording.name).rename(target)
-        for name in (REFERENCE_NAME, PEER_REFERENCE_NAME):
-            if (staging / name).exists():
-                (staging / name).replace(out / name)
+        _move_into_place(
+            staging, out, [r.name for r in plan], (REFERENCE_NAME, PEER_REFERENCE_NAME)
+        )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     click.echo(f"recorded {len(plan)} sessions into {out} in {time.monotonic() - total:.1f} s")
@@ -472,14 +467,9 @@ def _record_all_apps(
             except LabError as exc:
                 fail(f"{recording.name}: {exc}")
             _report_app(folder, time.monotonic() - started, out / recording.name)
-        for recording in plan:
-            target = out / recording.name
-            if target.exists():
-                shutil.rmtree(target)
-            (staging / recording.name).rename(target)
-        for name in (JANUS_REFERENCE_NAME, JANUS_PEER_REFERENCE_NAME):
-            if (staging / name).exists():
-                (staging / name).replace(out / name)
+        _move_into_place(
+            staging, out, [r.name for r in plan], (JANUS_REFERENCE_NAME, JANUS_PEER_REFERENCE_NAME)
+        )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     click.echo(f"recorded {len(plan)} sessions into {out} in {time.monotonic() - total:.1f} s")
@@ -537,3 +527,18 @@ def summary_table(summaries: list[SessionSummary]) -> str:
 
 if __name__ == "__main__":
     lab()
+
+
+def _move_into_place(
+    staging: Path, out: Path, sessions: list[str], shared: tuple[str, ...]
+) -> None:
+    """Every session recorded in ``staging`` replaces its namesake in ``out`` (all of them were
+    recorded before any moves), then the shared reference signals."""
+    for name in sessions:
+        target = out / name
+        if target.exists():
+            shutil.rmtree(target)
+        (staging / name).rename(target)
+    for name in shared:
+        if (staging / name).exists():
+            (staging / name).replace(out / name)
