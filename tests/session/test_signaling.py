@@ -385,3 +385,38 @@ def test_load_rules_raises_only_malformed_packet(text: str) -> None:
 def test_rule_files_that_could_never_match_are_errors(text: str, message: str) -> None:
     with pytest.raises(MalformedPacket, match=message):
         load_rules(text)
+
+
+_JSON_LEAF = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+)
+_JSON = st.recursive(
+    _JSON_LEAF,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+_RULE_FIELDS = ("name", "url", "direction", "json_path", "regex", "state", "muted", "unmuted",
+                "when", "janus_plugin", "scope", "note")  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rules=st.lists(
+        st.dictionaries(st.sampled_from(_RULE_FIELDS), _JSON, min_size=1, max_size=7), max_size=3
+    ),
+    version=st.one_of(st.just(1), st.just(1), _JSON),
+)
+def test_rule_documents_of_any_shape_raise_only_malformed_packet(
+    rules: list[dict[str, object]], version: object
+) -> None:
+    """Rule files as JSON documents with the real field names and values of any type (NaN,
+    infinities, huge integers, nesting): a rule set or MalformedPacket, nothing else (issue 13)."""
+    text = json.dumps({"version": version, "rules": rules})
+    with contextlib.suppress(MalformedPacket):
+        load_rules(text)
