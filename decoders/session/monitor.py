@@ -438,6 +438,10 @@ class Monitor:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
+        self._screened: tuple[MuteRule, ...] | None = None
+        self._screen: tuple[tuple[bytes | None, bool, MuteRule], ...] = ()
+        self._screen_janus = False
+        self._screen_plain: tuple[tuple[bytes | None, bool, MuteRule], ...] = ()
         self.timeline = MuteTimeline(max_changes=4096)
         self.counters: dict[str, int] = {
             "messages": 0,
@@ -573,9 +577,28 @@ class Monitor:
             return False  # what lies past the limit is not read: observe() says so
         lowered = content[: settings.scan_limit].lower()
         if settings.rules:
-            if any(may_match(rule, lowered) for rule in rules_for(settings.rules, url, sent)):
-                return False
-            if settings.janus and looks_like_janus(content[: settings.scan_limit]):
+            # cheapest test first: a rule's word must be in the body, and a rule for a Janus
+            # plugin needs a Janus API message (every one has a "janus" key); the URL pattern
+            # (a regex) is searched only for the rules that pass (same answer as rules_for)
+            if self._screened is not settings.rules:  # once per rule set, not per message
+                self._screened = settings.rules
+                self._screen = tuple(
+                    (r.needle, r.janus_plugin is not None, r) for r in settings.rules
+                )
+                self._screen_janus = settings.janus
+                self._screen_plain = tuple(item for item in self._screen if not item[1])
+            janus_body = b'"janus"' in lowered
+            side = "sent" if sent else "received"
+            for needle, for_janus, rule in self._screen if janus_body else self._screen_plain:
+                if (needle is not None and needle not in lowered) or (for_janus and not janus_body):
+                    continue
+                if rule.direction in ("any", side) and rule.url.search(url) is not None:
+                    return False
+            if (
+                self._screen_janus
+                and janus_body
+                and looks_like_janus(content[: settings.scan_limit])
+            ):
                 return False
         if _KEYWORDS.search(lowered) is None:
             self.counters["skipped"] += 1
