@@ -715,20 +715,11 @@ class Monitor:
             f"mutecheck: {'MUTED and ' if muted else ''}not fully read: {message.description}: "
             f"{'; '.join(parts)}: volume telemetry in the rest would not be seen"
         )
-        key = ("scan-limit", message.endpoint)
-        interval = self.timeline.changed_at
-        state = self._warned.get(key)
-        if (
-            state is not None
-            and state.interval == interval
-            and t - state.last < self.settings.warn_interval
-        ):
-            state.suppressed += 1
+        suppressed = self._rate_limited(("scan-limit", message.endpoint), t)
+        if suppressed is None:
             return
-        suppressed = state.suppressed if state is not None and state.interval == interval else 0
         if suppressed:
             line += f" ({suppressed} more since the last warning)"
-        self._warned.put(key, _Warned(interval, t))
         (out.warnings if muted else out.notices).append(line)
         out.events.append(
             make_event(
@@ -1195,23 +1186,31 @@ class Monitor:
         self, out: Outcome, t: float, code: str, key: str, line: str, flow: dict[str, Any]
     ) -> None:
         """A finding's warning: the first in each mute interval, then one per warn_interval."""
+        suppressed = self._rate_limited((code, key), t)
+        if suppressed is None:
+            return
+        if suppressed:
+            line += f" ({suppressed} more since the last warning)"
+        out.warnings.append(line)
+        out.events.append(
+            make_event("warning", t, code=code, message=line, flow=flow, repeats=suppressed)
+        )
+
+    def _rate_limited(self, key: tuple[str, str], t: float) -> int | None:
+        """The first warning of ``key`` in each mute interval, then one per warn_interval:
+        None when this one is suppressed (and counted), else how many were since the last."""
         interval = self.timeline.changed_at
-        state = self._warned.get((code, key))
+        state = self._warned.get(key)
         if (
             state is not None
             and state.interval == interval
             and t - state.last < self.settings.warn_interval
         ):
             state.suppressed += 1
-            return
+            return None
         suppressed = state.suppressed if state is not None and state.interval == interval else 0
-        if suppressed:
-            line += f" ({suppressed} more since the last warning)"
-        self._warned.put((code, key), _Warned(interval, t))
-        out.warnings.append(line)
-        out.events.append(
-            make_event("warning", t, code=code, message=line, flow=flow, repeats=suppressed)
-        )
+        self._warned.put(key, _Warned(interval, t))
+        return suppressed
 
     def _warn_once(self, out: Outcome, t: float, code: str, message: Message, text: str) -> None:
         """A problem with the input: one warning per endpoint and problem, then silence."""

@@ -18,10 +18,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 
-@functools.cache
-def _certificate_files() -> tuple[str, str]:
+def self_signed(common_name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A fresh P-256 key and a self-signed certificate for it, valid from yesterday to tomorrow."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
@@ -33,6 +33,12 @@ def _certificate_files() -> tuple[str, str]:
         .not_valid_after(now + datetime.timedelta(days=1))
         .sign(key, hashes.SHA256())
     )
+    return key, cert
+
+
+@functools.cache
+def _certificate_files() -> tuple[str, str]:
+    key, cert = self_signed("localhost")
     folder = Path(tempfile.mkdtemp(prefix="mutecheck-tls-"))
     (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     (folder / "key.pem").write_bytes(

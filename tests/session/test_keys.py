@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import datetime
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from helpers.corpus import call_shape, lab_session
+from helpers.tls_bytes import self_signed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from OpenSSL import SSL
@@ -393,28 +389,11 @@ def send_indication(data: bytes) -> bytes:
 A_END, B_END = ("192.0.2.1", 5000), ("192.0.2.2", 6000)
 
 
-def _certificate() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mutecheck")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    return key, certificate
-
-
 def _context(
     cipher: str, version: int, ems: bool, profiles: bytes, log: list[bytes]
 ) -> SSL.Context:
     context = SSL.Context(SSL.DTLS_METHOD)
-    private, certificate = _certificate()
+    private, certificate = self_signed("mutecheck")
     context.use_privatekey(private)
     context.use_certificate(certificate)
     context.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, lambda *_: True)
