@@ -18,8 +18,10 @@ confidence, in this order of priority:
 ``medium``
     the one address that sends TURN requests (a TURN client: the capturing computer's, unless the
     capture was taken on the TURN server); ICE-lite: one side sends every ICE check and the other
-    only answers, so the first is the full agent (a browser) and the second a server; the
-    capture's interface addresses (pcapng ``if_IPv4addr``/``if_IPv6addr``: the capturing
+    only answers, so the first is the full agent (a browser) and the second a server; a
+    libwebrtc ICE agent (its checks carry GOOG-NETWORK-INFO) facing only libnice agents (USERNAME
+    in their Binding success responses: a media server such as Janus): the first is the browser;
+    the capture's interface addresses (pcapng ``if_IPv4addr``/``if_IPv6addr``: the capturing
     computer, the muted user's only when the capture was taken there); the non-loopback client
     address of the browser's connections to the proxy (events.jsonl ``flow.client``), when the
     capture shows it sending media.
@@ -286,6 +288,8 @@ class StunSeen:
     username: str | None
     controlling: bool
     use_candidate: bool
+    libwebrtc: bool = False
+    """The message carries libwebrtc's GOOG-NETWORK-INFO attribute."""
 
     @property
     def ice_check(self) -> bool:
@@ -345,6 +349,7 @@ def read_capture_facts(path: Path, stun_frames: Iterable[int]) -> CaptureFacts:
                             message.username,
                             message.ice_controlling is not None,
                             message.use_candidate,
+                            message.from_libwebrtc,
                         )
                     )
             interfaces = tuple((i.name, i.addresses) for i in reader.interfaces)
@@ -361,6 +366,7 @@ def capture_clues(facts: CaptureFacts, ufrags: frozenset[str], seen: frozenset[s
     clues += _interface_clues(facts.interfaces, seen)
     clues += _turn_clues(facts.stun)
     clues += _ice_role_clues(facts.stun, checks)
+    clues += _ice_agent_clues(facts.stun, checks)
     return clues
 
 
@@ -490,6 +496,37 @@ def _ice_role_clues(messages: Sequence[StunSeen], checks: Sequence[StunSeen]) ->
             )
         ]
     return []
+
+
+def _ice_agent_clues(messages: Sequence[StunSeen], checks: Sequence[StunSeen]) -> list[Clue]:
+    """A browser facing a media server: exactly one address sends ICE checks as libwebrtc does
+    (GOOG-NETWORK-INFO: Chrome, Edge, Safari), and every other ICE agent answers checks as
+    libnice does, echoing USERNAME in its Binding success responses (no browser's ICE does:
+    libnice is the ICE agent of the Janus and Kurento media servers). Two browsers, or a
+    browser facing any other ICE agent (Firefox, aiortc: possibly another participant), say
+    nothing here."""
+    browsers = {c.src for c in checks if c.libwebrtc}
+    agents = {c.src for c in checks} | {m.src for m in messages if m.method == METHOD_BINDING}
+    libnice = {
+        m.src
+        for m in messages
+        if m.method == METHOD_BINDING and m.message_class == "success" and m.username is not None
+    }
+    others = agents - browsers
+    if len(browsers) != 1 or not others or not others <= libnice:
+        return []
+    browser = next(iter(browsers))
+    return [
+        Clue(
+            "libwebrtc browser facing a libnice server",
+            "medium",
+            f"{browser} sends ICE checks as libwebrtc does (GOOG-NETWORK-INFO: Chrome, Edge, "
+            f"Safari) and {', '.join(sorted(others))} answers them as libnice does (USERNAME in "
+            "Binding success responses: the ICE agent of media servers such as Janus)",
+            addresses=frozenset(browsers),
+            remote=frozenset(others),
+        )
+    ]
 
 
 # -- all together ------------------------------------------------------------------------------

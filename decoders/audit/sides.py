@@ -196,7 +196,7 @@ def _why(side: LocalSide) -> tuple[str, str]:
         f"which side was muted is unknown ({side.how.removeprefix('unknown: ')})"
         if side.how.startswith("unknown: ")
         else "which side was muted is unknown (no --local, session.json, SDP, addon events, "
-        "TURN or ICE-lite evidence, or interface address)"
+        "TURN, ICE-lite or media-server ICE evidence, or interface address)"
     )
     weak = "".join(f". A weak hint, not used: {c.detail}" for c in low)
     return text, weak

@@ -63,6 +63,9 @@ SOFTWARE = 0x8022
 FINGERPRINT = 0x8028
 ICE_CONTROLLED = 0x8029
 ICE_CONTROLLING = 0x802A
+GOOG_NETWORK_INFO = 0xC057
+"""libwebrtc's own comprehension-optional attribute (network id and cost) in its ICE checks:
+Chrome, Edge, Safari and native libwebrtc apps send it; libnice, ice4j, pion and Firefox do not."""
 
 _HEADER = struct.Struct("!HHI12s")
 _ATTRIBUTE_HEADER = struct.Struct("!HH")
@@ -107,6 +110,11 @@ class StunMessage:
     software: str | None = None
     has_message_integrity: bool = False
     fingerprint_valid: bool | None = None
+
+    @property
+    def from_libwebrtc(self) -> bool:
+        """The message carries :data:`GOOG_NETWORK_INFO`: a libwebrtc ICE agent sent it."""
+        return self.attribute(GOOG_NETWORK_INFO) is not None
 
     def attribute(self, attribute_type: int) -> bytes | None:
         """The value of the first attribute of that type, None when absent."""

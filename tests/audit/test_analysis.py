@@ -622,7 +622,8 @@ def test_janus_recordings_judged_by_the_apps_own_signal(tmp_path: Path, demo: st
     """The recorded Janus demos with no mark and no lab timeline: where the demo tells Janus
     (AudioBridge, EchoTest over REST and WSS, VideoCall) the built-in rules give the mute
     window, within 0.25 s of the page's own clicks, and the verdict is expected.json's, naming
-    the server-side mute; VideoRoom's track-level mute sends nothing: no mute interval."""
+    the server-side mute; VideoRoom's track-level mute sends nothing: no mute interval. From the
+    capture and the clicks alone (no events, no SDP) the verdict is expected.json's too."""
     recording = janus_recording(demo)
     expected = json.loads((recording / "expected.json").read_text())["verdict"]
     clicks = json.loads((recording / "timeline.json").read_text())["muted"]
@@ -642,6 +643,13 @@ def test_janus_recordings_judged_by_the_apps_own_signal(tmp_path: Path, demo: st
         assert result.verdict.reason.startswith(SERVER_SIDE_TITLE)
     timed = analyze(Inputs(session_dir=without_marks(recording, tmp_path / "t", timeline=True)))
     assert timed.verdict.verdict == expected
+    # capture + the page's clicks alone: the browser is told from Janus by their ICE agents
+    bare = analyze(
+        Inputs(capture=recording / "capture.pcapng", timeline=recording / "timeline.json")
+    )
+    assert bare.verdict.verdict == expected
+    assert bare.local.how == "libwebrtc browser facing a libnice server"
+    assert bare.verdict.confidence <= 0.85
 
 
 def test_replayed_flows_whose_times_are_no_times_are_counted(tmp_path: Path) -> None:

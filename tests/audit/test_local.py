@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from helpers.corpus import lab_session
+import pytest
+from helpers.corpus import JANUS_DEMOS, janus_recording, lab_session
 from helpers.packet_fixtures import load
 from helpers.peer_talks import peer_talks
 
@@ -269,3 +270,70 @@ def test_a_real_relayed_call_names_the_turn_client() -> None:
     assert side.how == "TURN client" and side.confidence == "medium"
     assert side.addresses == {browser} and side.remote == {peer}  # coturn runs beside the peer
     assert {c.source for c in side.clues} >= {"TURN server", "TURN client"}
+
+
+def test_libwebrtc_browser_facing_a_libnice_server() -> None:
+    """Chromium's checks carry GOOG-NETWORK-INFO; libnice (Janus) echoes USERNAME in its Binding
+    success responses. Only that pair decides (medium); a browser facing any other ICE agent
+    (aiortc, Firefox: possibly another participant) or another browser decides nothing."""
+
+    def check(src: str, dst: str, *, libwebrtc: bool) -> StunSeen:
+        return StunSeen(src, 1, dst, 2, "request", 1, "a:b", False, False, libwebrtc)
+
+    def success(src: str, dst: str, *, echoed: bool) -> StunSeen:
+        return StunSeen(src, 2, dst, 1, "success", 1, "b:a" if echoed else None, False, False)
+
+    browser, server = "10.0.0.1", "10.0.0.9"
+    janus = CaptureFacts(
+        stun=(
+            check(browser, server, libwebrtc=True),
+            check(server, browser, libwebrtc=False),
+            success(server, browser, echoed=True),
+            success(browser, server, echoed=False),
+        )
+    )
+    clues = {c.source: c for c in capture_clues(janus, frozenset(), frozenset())}
+    clue = clues["libwebrtc browser facing a libnice server"]
+    assert clue.confidence == "medium"
+    assert clue.addresses == {browser} and clue.remote == {server}
+    side = combine(list(clues.values()))
+    assert side.addresses == {browser} and side.confidence == "medium"
+    assert side.sends(server, 2, 7) is False
+    other_agent = CaptureFacts(
+        stun=(
+            check(browser, server, libwebrtc=True),
+            check(server, browser, libwebrtc=False),
+            success(server, browser, echoed=False),
+        )
+    )
+    two_browsers = CaptureFacts(
+        stun=(
+            check(browser, server, libwebrtc=True),
+            check(server, browser, libwebrtc=True),
+            success(server, browser, echoed=True),
+        )
+    )
+    for facts in (other_agent, two_browsers):
+        assert not combine(capture_clues(facts, frozenset(), frozenset())).known
+
+
+@pytest.mark.parametrize("demo", JANUS_DEMOS)
+def test_a_real_janus_call_names_the_browser(demo: str) -> None:
+    """The recorded Janus demos, capture only: the browser (libwebrtc) faces Janus (libnice)."""
+    folder = janus_recording(demo)
+    facts, seen = facts_of(folder / "capture.pcapng")
+    side = infer_local([], {}, [], facts=facts, seen=seen)
+    assert side.how == "libwebrtc browser facing a libnice server"
+    browser = json.loads((folder / "session.json").read_text())["network"]["browser"]["address"]
+    assert side.addresses == {browser} and side.confidence == "medium"
+    assert side.remote == seen - side.addresses
+    checks = [s for s in facts.stun if s.ice_check]
+    assert {s.src for s in checks if s.libwebrtc} == {browser}  # every check of Chromium's
+    assert all(s.libwebrtc for s in checks if s.src == browser)
+
+
+def test_a_real_call_with_an_aiortc_peer_stays_unknown() -> None:
+    """The lab's peer is aiortc (another participant, not a server): nothing decides."""
+    for variant in ("track-disabled-peer-talks", "ui-only-peer-talks"):
+        facts, seen = facts_of(lab_session(variant) / "capture.pcapng")
+        assert not infer_local([], {}, [], facts=facts, seen=seen).known

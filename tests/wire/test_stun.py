@@ -58,6 +58,7 @@ def test_binding_request_of_the_controlling_agent() -> None:
     assert request.data is None
     assert request.attribute(stun.MESSAGE_INTEGRITY) == data[-28:-8]
     assert request.attribute(stun.XOR_PEER_ADDRESS) is None
+    assert request.from_libwebrtc is False  # no GOOG-NETWORK-INFO
 
 
 def test_binding_request_of_the_controlled_agent() -> None:
