@@ -37,7 +37,8 @@ FLOORS: Mapping[str, int] = {
 }
 
 # Cut in parallel on the `facts` branch (issue 14, "each protocol fact in one place"); until
-# that branch is merged this one circle is known and nothing else may appear.
+# that branch is merged this one circle is known and nothing else may appear. Once it is cut
+# the test says so: the entry must go, it may not outlive the circle.
 KNOWN_CIRCLES: frozenset[frozenset[str]] = frozenset(
     {frozenset({"decoders.wire.bulk", "decoders.wire.rowbuild"})}
 )
@@ -190,10 +191,13 @@ def upward_imports(graph: Mapping[str, Mapping[str, int]]) -> list[str]:
 
 
 def test_no_circle_between_modules() -> None:
-    found = [c for c in circles(import_graph()) if frozenset(c) not in KNOWN_CIRCLES]
+    every = circles(import_graph())
+    found = [c for c in every if frozenset(c) not in KNOWN_CIRCLES]
     assert not found, "modules importing each other (directly or round a circle): " + "; ".join(
         " <-> ".join(c) for c in found
     )
+    gone = KNOWN_CIRCLES - {frozenset(c) for c in every}
+    assert not gone, f"circles cut: remove them from KNOWN_CIRCLES: {sorted(map(sorted, gone))}"
 
 
 def test_no_circle_between_packages() -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import click
 import pytest
 from helpers.cli_run import run_mutecheck as run
+
+from decoders.cli import LazyGroup, main
 
 
 @pytest.mark.parametrize(
@@ -39,3 +42,18 @@ def test_asking_for_nothing_still_shows_the_help() -> None:
     result = run()
     assert "Commands:" in result.stdout + result.stderr and "analyze" in result.stderr
     assert run("--help").returncode == 0 and run("analyze", "--help").returncode == 0
+
+
+def test_each_command_is_its_own_modules() -> None:
+    """The top group finds every command in its module under decoders/cli/, by its name."""
+    assert isinstance(main, LazyGroup)
+    context = click.Context(main, info_name="mutecheck")
+    names = main.list_commands(context)
+    assert names == sorted(LazyGroup.LAZY) and len(names) == 8
+    for name in names:
+        command = main.get_command(context, name)
+        assert command is not None and command.name == name
+        assert command.callback is not None
+        module = LazyGroup.LAZY[name].split(":")[0]
+        assert module.startswith("decoders.cli.") and command.callback.__module__ == module
+    assert main.get_command(context, "nosuch") is None
