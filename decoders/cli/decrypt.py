@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any
 import click
 import numpy as np
 
-from decoders.cli.common import at, fail, json_option, os_reason, privacy_warning, sdp_option
+from decoders.cli.common import (
+    at,
+    fail,
+    json_option,
+    os_reason,
+    privacy_warning,
+    sdp_option,
+    warn,
+)
 from decoders.errors import CaptureError, MalformedPacket
 
 if TYPE_CHECKING:
@@ -167,11 +175,9 @@ def decrypt(
     else:
         _print_summary(result, written)
     for error in result.errors:
-        click.echo(f"mutecheck: warning: {error}", err=True)
+        warn(error)
     if result.damage:
-        click.echo(
-            f"mutecheck: warning: {result.damage}; everything before it was decrypted", err=True
-        )
+        warn(f"{result.damage}; everything before it was decrypted")
     if not decrypted_any:
         fail(at(files.capture, f"no stream decrypted: {result.errors[0]}"))
 

@@ -28,6 +28,7 @@ from decoders.cli.common import (
     progress_option,
     quiet_option,
     show_progress,
+    warning_line,
 )
 from decoders.report.style import Style
 
@@ -199,8 +200,8 @@ def warning_lines(warnings: list[str]) -> list[str]:
     """The analysis's warnings (capture damage first) as ``mutecheck: warning:`` lines, as
     ``mutecheck streams`` shows damage: a damaged capture must not look whole on the terminal."""
     ordered = sorted(warnings, key=lambda w: not w.startswith("capture damaged"))
-    out = [f"mutecheck: warning: {w}" for w in ordered[:WARNINGS_SHOWN]]
+    out = [warning_line(w) for w in ordered[:WARNINGS_SHOWN]]
     if len(ordered) > WARNINGS_SHOWN:
         more = len(ordered) - WARNINGS_SHOWN
-        out.append(f"mutecheck: warning: and {more} more (all of them in the HTML report)")
+        out.append(warning_line(f"and {more} more (all of them in the HTML report)"))
     return out

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from decoders.cli.common import fail, os_reason, privacy_warning
+from decoders.cli.common import fail, os_reason, privacy_warning, warn
 
 _ENDPOINT = re.compile(r"^(?:\[(?P<v6>[0-9a-fA-F:.]+)\]|(?P<v4>[0-9.]+)):(?P<port>\d{1,5})$")
 _OFFSET = re.compile(r"^(?P<sign>[+-])(?P<hours>\d{1,2}):?(?P<minutes>\d{2})$")
@@ -124,8 +124,7 @@ def import_rtpdump(
     if skipped:
         click.echo(f"skipped: {skipped}")
     if dump.mismatched:
-        click.echo(
-            f"mutecheck: warning: {dump.mismatched} packets' log header and dump times differ "
-            "by more than a second (commented in the capture)",
-            err=True,
+        warn(
+            f"{dump.mismatched} packets' log header and dump times differ "
+            "by more than a second (commented in the capture)"
         )

@@ -18,6 +18,7 @@ from decoders.cli.common import (
     progress_option,
     sdp_option,
     show_progress,
+    warn,
 )
 from decoders.errors import CaptureError, MalformedPacket
 
@@ -120,11 +121,9 @@ def streams(
             click.echo("")
             click.echo("skipped: " + ", ".join(f"{k} {v}" for k, v in sorted(skipped.items())))
     if scan.level.warning:
-        click.echo(f"mutecheck: warning: {scan.level.warning}", err=True)
+        warn(scan.level.warning)
     if scan.damage:
-        click.echo(
-            f"mutecheck: warning: {scan.damage}; everything before it was analysed", err=True
-        )
+        warn(f"{scan.damage}; everything before it was analysed")
 
 
 def _session_sdp(files: SessionFiles, given: tuple[Path, ...]) -> SessionSdp:
@@ -139,12 +138,8 @@ def _session_sdp(files: SessionFiles, given: tuple[Path, ...]) -> SessionSdp:
             events = list(read_events(fo, unusable))
         if unusable:  # read for SDP only: say what was left out, carry on
             first = unusable[0]
-            click.echo(
-                "mutecheck: warning: "
-                + at(files.events, f"{len(unusable)} line(s) could not be used ")
-                + f"(line {first.line} {first.reason})",
-                err=True,
-            )
+            reason = f"{len(unusable)} line(s) could not be used (line {first.line} {first.reason})"
+            warn(at(files.events, reason))
     flows = files.folder / "flows.mitm" if files.folder is not None else None
 
     def replay() -> list[Event]:

@@ -76,6 +76,15 @@ def test_usage_errors_become_one_line() -> None:
     assert "--grace SECONDS" in help_text and "[default: 0.2; 0<=x<=60]" in help_text
 
 
+def test_warnings_are_one_prefixed_line(capsys: pytest.CaptureFixture[str]) -> None:
+    common.warn(at("events.jsonl", "2 line(s) could not be used"))
+    assert capsys.readouterr() == (
+        "",
+        "mutecheck: warning: events.jsonl: 2 line(s) could not be used\n",
+    )
+    assert common.warning_line("x") == "mutecheck: warning: x"
+
+
 def test_privacy_warning(capsys: pytest.CaptureFixture[str]) -> None:
     common.privacy_warning("out.pcapng")
     err = capsys.readouterr().err
