@@ -37,7 +37,7 @@ def commands() -> tuple[list[str], list[str]]:
         if probe.returncode == 0:
             return [mutecheck, "streams"], [mutecheck, "analyze"]
     python = sys.executable
-    return [python, "-m", "decoders.cli", "streams"], [python, "-m", "decoders.audit.cli"]
+    return [python, "-m", "decoders.cli", "streams"], [python, "-m", "decoders.cli", "analyze"]
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Terminal styling: colour for verdicts and severities, and a progress bar, only where wanted.
+"""Terminal styling: colour for verdicts and severities, only where wanted.
 
 Colour is on when the stream is a terminal and off when it is not (a pipe, a file, CI logs), when
 ``NO_COLOR`` is set to anything non-empty (https://no-color.org), or when ``TERM=dumb``.
@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Final, TextIO
 
 import click
@@ -31,8 +30,6 @@ SEVERITY_COLOURS: Final[Mapping[str, str]] = {
     "low": "cyan",
     "info": "bright_black",
 }
-PROGRESS_MIN_BYTES: Final = 64 << 20
-"""Captures from this size get a progress bar on a terminal (reading ~64 MiB takes a while)."""
 
 
 def use_colour(
@@ -91,35 +88,3 @@ class Style:
             fg=SEVERITY_COLOURS.get(severity),
             bold=severity in ("high", "medium"),
         )
-
-
-def show_progress(total_bytes: int, *, force: bool | None = None, quiet: bool = False) -> bool:
-    """A progress bar (on stderr) for work over ``total_bytes``: on a terminal, big inputs only."""
-    if quiet:
-        return False
-    if force is not None:
-        return force
-    return total_bytes >= PROGRESS_MIN_BYTES and _isatty(sys.stderr)
-
-
-def _isatty(stream: TextIO) -> bool:
-    try:
-        return stream.isatty()
-    except ValueError:
-        return False
-
-
-@contextmanager
-def progress_bar(total_bytes: int, label: str, *, enabled: bool) -> Iterator[Callable[[int], None]]:
-    """Yields ``tick(done_bytes)`` (cumulative) that moves a bar on stderr, or does nothing."""
-    if not enabled:
-        yield lambda _done: None
-        return
-    with click.progressbar(length=total_bytes, label=label, file=sys.stderr) as bar:
-        seen = [0]
-
-        def tick(done: int) -> None:
-            bar.update(max(0, done - seen[0]))
-            seen[0] = max(seen[0], done)
-
-        yield tick

@@ -767,8 +767,8 @@ def test_ten_thousand_mute_windows_cost_about_ten_times_a_thousand(tmp_path: Pat
     Wireshark files) on the ui-only lab session with 1,000 and with 10,000 windows: the work
     grows about linearly (quadratic would be 100 times; allowed: 20), and the lab's leak is
     still found."""
+    from decoders.cli.report import write_reports
     from decoders.report.analysis_json import report_document
-    from decoders.report.cli import write_reports
     from decoders.report.summary import summary_text
 
     source = lab_session("ui-only")

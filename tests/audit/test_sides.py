@@ -19,9 +19,9 @@ from helpers.corpus import lab_session
 from helpers.peer_talks import peer_talks
 
 from decoders.audit.analysis import Analysis, Inputs, analyze
-from decoders.audit.cli import analyze as analyze_command
 from decoders.audit.local import LocalSide
 from decoders.audit.sides import FINDING_ID, audio_senders, hint, relabel
+from decoders.cli.analyze import analyze as analyze_command
 from decoders.report.analysis_json import report_document
 from decoders.report.html import render_html
 from decoders.report.summary import summary_text

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from decoders.lab.cli import REFERENCE_NAME, Recording, corpus_plan, session_folder_name
+from decoders.cli.lab import REFERENCE_NAME, Recording, corpus_plan, session_folder_name
 from decoders.lab.record import PEER_REFERENCE_NAME, TELEMETRY_VARIANTS, VARIANTS
 from decoders.lab.summary import (
     GRACE_S,

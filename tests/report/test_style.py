@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import io
-import sys
 
 import click
-import pytest
 
 from decoders.report import style
-from decoders.report.style import Style, progress_bar, show_progress, use_colour
+from decoders.report.style import Style, use_colour
 
 
 class _Tty(io.StringIO):
@@ -73,26 +71,3 @@ def test_enabled_style_colours_by_meaning() -> None:
 def test_for_stream() -> None:
     assert not Style.for_stream(io.StringIO()).enabled
     assert Style.for_stream(io.StringIO(), force=True).enabled
-
-
-def test_progress_only_for_big_inputs_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert not show_progress(1 << 40, quiet=True, force=True)
-    assert show_progress(10, force=True)
-    assert not show_progress(1 << 40, force=False)
-    monkeypatch.setattr(sys, "stderr", io.StringIO())
-    assert not show_progress(1 << 40)
-    monkeypatch.setattr(sys, "stderr", _Tty())
-    assert show_progress(style.PROGRESS_MIN_BYTES)
-    assert not show_progress(style.PROGRESS_MIN_BYTES - 1)
-
-
-def test_progress_bar(monkeypatch: pytest.MonkeyPatch) -> None:
-    with progress_bar(100, "x", enabled=False) as tick:
-        tick(50)  # does nothing
-    sink = io.StringIO()
-    monkeypatch.setattr(sys, "stderr", sink)
-    with progress_bar(100, "reading", enabled=True) as tick:
-        tick(40)
-        tick(100)
-        tick(90)  # never backwards
-    assert "reading" in sink.getvalue()

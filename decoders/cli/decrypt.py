@@ -1,41 +1,35 @@
-"""``mutecheck decrypt`` and ``mutecheck import-rtpdump`` (registered on the main group).
+"""``mutecheck decrypt``: SRTP to plain RTP for Wireshark's RTP player, and audio per stream.
 
-User errors (missing files, no keys, a key that decrypts nothing, a log without dumps) print
-one line and exit with code 2. Whenever decrypted media or audio is written, a privacy warning
-is printed: those files hold what the microphone picked up.
+User errors (missing files, no keys, a key that decrypts nothing) print one line and exit with
+code 2. Whenever decrypted media or audio is written, a privacy warning is printed: those files
+hold what the microphone picked up.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import replace
-from datetime import UTC, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 import numpy as np
 
-from decoders.cli import fail
+from decoders.cli.common import (
+    at,
+    fail,
+    json_option,
+    os_reason,
+    privacy_warning,
+    sdp_option,
+    warn,
+)
 from decoders.errors import CaptureError, MalformedPacket
 
 if TYPE_CHECKING:
     from decoders.media.decrypt import SessionDecryption
     from decoders.media.srtp import StreamDecryption
-
-PRIVACY_WARNING = (
-    "mutecheck: warning: {what} holds decrypted media: whatever the microphone picked up "
-    "(voices, conversations). Keep it private, share it only with consent, delete it when done."
-)
-
-
-def _privacy(what: str) -> None:
-    click.echo(PRIVACY_WARNING.format(what=what), err=True)
-
-
-# -- decrypt ------------------------------------------------------------------------------------
 
 
 @click.command("decrypt")
@@ -69,13 +63,10 @@ def _privacy(what: str) -> None:
     help="NSS key log (CLIENT_RANDOM lines) for the capture's DTLS handshake. "
     "Default: the session folder's keylog.txt.",
 )
-@click.option(
-    "--sdp",
-    "sdp_files",
-    multiple=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="SDP file: codecs, audio-level id and SDES a=crypto keys. "
+@sdp_option(
+    "SDP file: codecs, audio-level id and SDES a=crypto keys. "
     "Default: offer.sdp/answer.sdp of a session folder.",
+    dir_okay=False,
 )
 @click.option(
     "--srtp-key",
@@ -95,7 +86,7 @@ def _privacy(what: str) -> None:
     is_flag=True,
     help="The media is plain RTP, not SRTP (e.g. from import-rtpdump): decode it without keys.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
+@json_option("Print a JSON summary.")
 def decrypt(
     session: Path,
     pcapng_out: Path | None,
@@ -143,39 +134,40 @@ def decrypt(
         keys = KeySet(plaintext=True) if plain else load_session_keys(sources, files.capture)
         if not keys.keys and not plain:
             hint = "; ".join(keys.notes)
-            fail(
-                f"{session}: no SRTP keys: give --srtp-key, --keys keys.json, --keylog with the "
-                f"capture's DTLS handshake, or SDP with a=crypto" + (f" ({hint})" if hint else "")
+            reason = (
+                "no SRTP keys: give --srtp-key, --keys keys.json, --keylog with the "
+                "capture's DTLS handshake, or SDP with a=crypto"
             )
+            fail(at(session, reason + (f" ({hint})" if hint else "")))
         sdp = load_sdp(files.sdp) if files.sdp else None
         muted: list[tuple[int, int]] = []
         if muted_only:
             muted = _muted_intervals(timeline or (folder / "timeline.json" if folder else None))
         result = decrypt_capture(files.capture, keys, sdp=sdp, keep_pcm=wav_dir is not None)
     except (CaptureError, MalformedPacket, ValueError) as exc:
-        fail(f"{session}: {exc}")
+        fail(at(session, exc))
     except OSError as exc:
-        fail(f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc))
+        fail(os_reason(exc))
 
     if not result.streams:
-        fail(f"{files.capture}: no RTP or RTCP in the capture")
+        fail(at(files.capture, "no RTP or RTCP in the capture"))
     decrypted_any = any(s.decrypted for s in result.streams)
     written: list[str] = []
     if pcapng_out is not None and decrypted_any:
         try:
             count = write_plain_capture(result, pcapng_out)
         except OSError as exc:
-            fail(f"{pcapng_out}: {exc.strerror}")
-        _privacy(str(pcapng_out))
+            fail(at(pcapng_out, exc.strerror))
+        privacy_warning(str(pcapng_out))
         written.append(f"{pcapng_out}: {count} packets")
     if wav_dir is not None and decrypted_any:
         try:
             wav_dir.mkdir(parents=True, exist_ok=True)
             paths = _write_wavs(result, wav_dir, muted if muted_only else None)
         except OSError as exc:
-            fail(f"{exc.filename or wav_dir}: {exc.strerror}")
+            fail(at(exc.filename or wav_dir, exc.strerror))
         if paths:
-            _privacy(f"{wav_dir}/ ({len(paths)} WAV file{'s' if len(paths) != 1 else ''})")
+            privacy_warning(f"{wav_dir}/ ({len(paths)} WAV file{'s' if len(paths) != 1 else ''})")
         written += [str(p) for p in paths]
 
     if as_json:
@@ -183,13 +175,11 @@ def decrypt(
     else:
         _print_summary(result, written)
     for error in result.errors:
-        click.echo(f"mutecheck: warning: {error}", err=True)
+        warn(error)
     if result.damage:
-        click.echo(
-            f"mutecheck: warning: {result.damage}; everything before it was decrypted", err=True
-        )
+        warn(f"{result.damage}; everything before it was decrypted")
     if not decrypted_any:
-        fail(f"{files.capture}: no stream decrypted: {result.errors[0]}")
+        fail(at(files.capture, f"no stream decrypted: {result.errors[0]}"))
 
 
 def _muted_intervals(path: Path | None) -> list[tuple[int, int]]:
@@ -199,10 +189,10 @@ def _muted_intervals(path: Path | None) -> list[tuple[int, int]]:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as exc:
-        fail(f"{path}: not JSON: {exc}")
+        fail(at(path, f"not JSON: {exc}"))
     muted = document.get("muted") if isinstance(document, dict) else document
     if not isinstance(muted, list):
-        fail(f'{path}: no "muted" list of [start, end] pairs')
+        fail(at(path, 'no "muted" list of [start, end] pairs'))
     out: list[tuple[int, int]] = []
     for number, item in enumerate(muted):
         if (
@@ -211,7 +201,7 @@ def _muted_intervals(path: Path | None) -> list[tuple[int, int]]:
             or not all(isinstance(v, int | float) and math.isfinite(v) for v in item)
             or item[1] <= item[0]
         ):
-            fail(f"{path}: muted[{number}] is not a [start, end] pair of epoch seconds")
+            fail(at(path, f"muted[{number}] is not a [start, end] pair of epoch seconds"))
         out.append((round(item[0] * 1e9), round(item[1] * 1e9)))
     return out
 
@@ -330,120 +320,3 @@ def _summary(result: SessionDecryption, written: list[str]) -> dict[str, Any]:
         "written": written,
         "damage": result.damage,
     }
-
-
-# -- import-rtpdump -----------------------------------------------------------------------------
-
-_ENDPOINT = re.compile(r"^(?:\[(?P<v6>[0-9a-fA-F:.]+)\]|(?P<v4>[0-9.]+)):(?P<port>\d{1,5})$")
-_OFFSET = re.compile(r"^(?P<sign>[+-])(?P<hours>\d{1,2}):?(?P<minutes>\d{2})$")
-
-
-def parse_endpoint(text: str) -> tuple[str, int]:
-    """``a.b.c.d:port`` or ``[v6]:port`` -> (address, port); ValueError otherwise."""
-    import ipaddress
-
-    matched = _ENDPOINT.match(text.strip())
-    if matched is None:
-        raise ValueError(f"{text!r} is not ADDRESS:PORT (IPv6 in brackets)")
-    address = matched["v6"] or matched["v4"]
-    port = int(matched["port"])
-    ipaddress.ip_address(address)
-    if not 0 < port < 65536:
-        raise ValueError(f"port {port} out of range")
-    return address, port
-
-
-def parse_zone(text: str) -> tzinfo:
-    """``Z``/``UTC``, ``+HH:MM``/``-HHMM``, or an IANA zone name like ``Europe/Berlin``."""
-    value = text.strip()
-    if value.upper() in ("Z", "UTC"):
-        return UTC
-    matched = _OFFSET.match(value)
-    if matched is not None:
-        minutes = int(matched["hours"]) * 60 + int(matched["minutes"])
-        if minutes >= 24 * 60:
-            raise ValueError(f"UTC offset {text!r} out of range")
-        return timezone(timedelta(minutes=-minutes if matched["sign"] == "-" else minutes))
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        return ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as error:
-        raise ValueError(f"unknown time zone {text!r} (use +HH:MM or a name)") from error
-
-
-@click.command("import-rtpdump")
-@click.argument("log", type=click.Path(path_type=Path, dir_okay=False))
-@click.option(
-    "-o",
-    "--output",
-    required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="The pcapng to write.",
-)
-@click.option(
-    "--local",
-    default="10.0.0.1:50000",
-    show_default=True,
-    help="ADDRESS:PORT given to the browser (source of 'O' packets).",
-)
-@click.option(
-    "--remote",
-    default="10.0.0.2:50002",
-    show_default=True,
-    help="ADDRESS:PORT given to the other side (source of 'I' packets).",
-)
-@click.option(
-    "--year", type=click.IntRange(1970, 9999), help="Year of the log (default: its mtime)."
-)
-@click.option(
-    "--timezone",
-    "zone_text",
-    help="Zone of the log's local times: +HH:MM, Z, or a name (default: this machine's).",
-)
-def import_rtpdump(
-    log: Path,
-    output: Path,
-    local: str,
-    remote: str,
-    year: int | None,
-    zone_text: str | None,
-) -> None:
-    """Turn Chromium's RTP dump (its stderr LOG) into a pcapng with absolute timestamps.
-
-    Start Chromium with --force-fieldtrials=WebRTC-Debugging-RtpDump/Enabled/
-    --enable-logging=stderr --vmodule=srtp_session=1 and save its stderr to LOG.
-    """
-    import ipaddress
-
-    from decoders.media.rtpdump import import_rtpdump as run_import
-
-    try:
-        zone = parse_zone(zone_text) if zone_text else None
-        local_end, remote_end = parse_endpoint(local), parse_endpoint(remote)
-        versions = {ipaddress.ip_address(end[0]).version for end in (local_end, remote_end)}
-        if len(versions) > 1:
-            raise ValueError(f"--local {local} and --remote {remote}: one IPv4, one IPv6")
-        dump = run_import(log, output, year=year, zone=zone, local=local_end, remote=remote_end)
-    except ValueError as exc:
-        fail(str(exc))
-    except OSError as exc:
-        fail(f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc))
-    _privacy(str(output))
-    kinds: dict[str, int] = {}
-    for packet in dump.packets:
-        kinds[packet.kind] = kinds.get(packet.kind, 0) + 1
-    what = ", ".join(f"{n} {k.upper()}" for k, n in sorted(kinds.items()))
-    click.echo(
-        f"wrote {output}: {len(dump.packets)} packets ({what}; {dump.outbound} sent 'O', "
-        f"{dump.inbound} received 'I')"
-    )
-    skipped = ", ".join(f"{n} {why}" for why, n in sorted(dump.skipped.items()))
-    if skipped:
-        click.echo(f"skipped: {skipped}")
-    if dump.mismatched:
-        click.echo(
-            f"mutecheck: warning: {dump.mismatched} packets' log header and dump times differ "
-            "by more than a second (commented in the capture)",
-            err=True,
-        )

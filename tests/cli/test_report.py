@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from decoders.audit.analysis import Inputs, analyze
+from decoders.cli.report import Written, report, write_reports
 from decoders.report.browser import find_chromium
-from decoders.report.cli import Written, report, write_reports
 
 CAPTURES = Path(__file__).resolve().parents[2] / "captures"
 SESSION = CAPTURES / "chromium-ui-only"
@@ -145,7 +145,7 @@ def test_capture_damage_shows_on_the_terminal(tmp_path: Path) -> None:
 
 
 def test_many_warnings_are_cut_on_the_terminal() -> None:
-    from decoders.report.cli import WARNINGS_SHOWN, warning_lines
+    from decoders.cli.report import WARNINGS_SHOWN, warning_lines
 
     warnings = [f"mute window {i} lies outside the capture" for i in range(100)]
     lines = warning_lines([*warnings, "capture damaged: truncated record at byte 9"])

@@ -17,8 +17,20 @@ from typing import TYPE_CHECKING
 import click
 
 from decoders import outputs
-from decoders.cli import fail
-from decoders.report.style import Style, progress_bar, show_progress
+from decoders.cli.common import (
+    at,
+    colour_option,
+    fail,
+    grace_option,
+    muted_option,
+    os_reason,
+    progress_bar,
+    progress_option,
+    quiet_option,
+    show_progress,
+    warning_line,
+)
+from decoders.report.style import Style
 
 if TYPE_CHECKING:
     from decoders.audit.analysis import Analysis
@@ -59,7 +71,8 @@ def write_reports(
     """Write the HTML report to ``html`` and the Wireshark files into ``wireshark`` (each if given).
 
     ``progress``: a progress bar on stderr while copying a large capture (None: on a terminal,
-    for captures from 64 MiB; False: never). Raises OSError when a file cannot be written.
+    for captures from :data:`~decoders.cli.common.PROGRESS_MIN_BYTES`; False: never). Raises
+    OSError when a file cannot be written.
     """
     html_path: Path | None = None
     files: WiresharkFiles | None = None
@@ -102,32 +115,18 @@ def write_reports(
     default=None,
     help="Also save a full-page PNG of the HTML report (needs Chromium; with --html).",
 )
-@click.option(
-    "--muted",
-    "muted",
-    multiple=True,
-    metavar="START-END",
-    help="A mute interval in seconds (epoch, or from the capture's first packet); repeatable. "
-    "Default: the session's timeline.json and the addon's marks.",
+@muted_option(
+    "A mute interval in seconds (epoch, or from the capture's first packet); repeatable. "
+    "Default: the session's timeline.json and the addon's marks."
 )
-@click.option(
-    "--grace",
-    type=click.FloatRange(min=0.0),
+@grace_option(
+    "Seconds around each mute/unmute judged neither muted nor unmuted (default 0.2).",
+    limits=click.FloatRange(min=0.0),
     default=None,
-    help="Seconds around each mute/unmute judged neither muted nor unmuted (default 0.2).",
 )
-@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
-@click.option(
-    "--color/--no-color",
-    "colour",
-    default=None,
-    help="Colour the verdict (default: on a terminal, unless NO_COLOR is set).",
-)
-@click.option(
-    "--progress/--no-progress",
-    default=None,
-    help="Progress bar while annotating (default: on a terminal, for large captures).",
-)
+@quiet_option("Print nothing but errors.")
+@colour_option("Colour the verdict (default: on a terminal, unless NO_COLOR is set).")
+@progress_option("Progress bar while annotating (default: on a terminal, for large captures).")
 def report(
     session: Path,
     html: Path | None,
@@ -154,7 +153,7 @@ def report(
     if screenshot is not None and html is None:
         fail("--screenshot needs --html (it is a picture of the HTML report)")
     if not session.exists():
-        fail(f"{session}: no such file or folder")
+        fail(at(session, "no such file or folder"))
     inputs = (
         Inputs(session_dir=session, muted=muted, grace=GRACE_DEFAULT if grace is None else grace)
         if session.is_dir()
@@ -167,9 +166,9 @@ def report(
         )
     except (InputError, CaptureError, MalformedPacket) as error:
         text = str(error)  # the analysis names the file already when it knows it
-        fail(text if text.startswith(str(session)) else f"{session}: {text}")
+        fail(text if text.startswith(str(session)) else at(session, text))
     except OSError as error:
-        fail(f"{error.filename}: {error.strerror}" if error.filename else str(error))
+        fail(os_reason(error))
     if screenshot is not None and written.html is not None:
         from decoders.report.browser import BrowserError, inspect_page
 
@@ -201,8 +200,8 @@ def warning_lines(warnings: list[str]) -> list[str]:
     """The analysis's warnings (capture damage first) as ``mutecheck: warning:`` lines, as
     ``mutecheck streams`` shows damage: a damaged capture must not look whole on the terminal."""
     ordered = sorted(warnings, key=lambda w: not w.startswith("capture damaged"))
-    out = [f"mutecheck: warning: {w}" for w in ordered[:WARNINGS_SHOWN]]
+    out = [warning_line(w) for w in ordered[:WARNINGS_SHOWN]]
     if len(ordered) > WARNINGS_SHOWN:
         more = len(ordered) - WARNINGS_SHOWN
-        out.append(f"mutecheck: warning: and {more} more (all of them in the HTML report)")
+        out.append(warning_line(f"and {more} more (all of them in the HTML report)"))
     return out

@@ -16,14 +16,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Final, NoReturn
 
 import click
 
+from decoders.cli import common
 from decoders.lab.record import (
     ADDON,
     DEFAULT_DURATIONS,
@@ -46,14 +46,14 @@ JANUS_PEER_REFERENCE_NAME = "janus-peer-reference.wav"
 if TYPE_CHECKING:
     from decoders.lab.summary import SessionSummary
 
-USER_ERROR = 2
 REFERENCE_NAME = "reference.wav"
+COMMAND: Final = "mutecheck lab"
 
 
 def fail(message: str) -> NoReturn:
-    """One line on stderr, exit code 2."""
-    click.echo(f"mutecheck lab: error: {' '.join(message.split())}", err=True)
-    sys.exit(USER_ERROR)
+    """:func:`decoders.cli.common.fail` as ``mutecheck lab: error: ...``, on one line even when
+    the message quotes a child's output over several (a failed step's stderr)."""
+    common.fail(" ".join(message.split()), command=COMMAND)
 
 
 def parse_durations(text: str) -> tuple[float, float, float]:
@@ -353,7 +353,7 @@ def record_all(
                     rtpdump=recording.rtpdump,
                 )
             except LabError as exc:
-                fail(f"{recording.name}: {exc}")
+                fail(common.at(recording.name, exc))
             _report(folder, time.monotonic() - started, out / recording.name)
         _move_into_place(
             staging, out, [r.name for r in plan], (REFERENCE_NAME, PEER_REFERENCE_NAME)
@@ -465,7 +465,7 @@ def _record_all_apps(
                     shared_peer_reference=staging / JANUS_PEER_REFERENCE_NAME,
                 )
             except LabError as exc:
-                fail(f"{recording.name}: {exc}")
+                fail(common.at(recording.name, exc))
             _report_app(folder, time.monotonic() - started, out / recording.name)
         _move_into_place(
             staging, out, [r.name for r in plan], (JANUS_REFERENCE_NAME, JANUS_PEER_REFERENCE_NAME)
@@ -479,7 +479,7 @@ def _record_all_apps(
 @click.argument(
     "folders", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path)
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the measurements as JSON.")
+@common.json_option("Print the measurements as JSON.")
 def summary(folders: tuple[Path, ...], as_json: bool) -> None:
     """Measure recorded lab sessions: what the browser sent unmuted and muted (a table)."""
     measured = []
@@ -487,7 +487,7 @@ def summary(folders: tuple[Path, ...], as_json: bool) -> None:
         try:
             measured.append(summarize(folder))
         except (OSError, ValueError, KeyError) as exc:
-            fail(f"{folder}: not a lab session folder: {type(exc).__name__}: {exc}")
+            fail(common.at(folder, f"not a lab session folder: {type(exc).__name__}: {exc}"))
     if as_json:
         click.echo(json.dumps([m.as_dict() for m in measured], indent=2))
     else:
@@ -523,10 +523,6 @@ def summary_table(summaries: list[SessionSummary]) -> str:
             f"{muted.telemetry_messages} |"
         )
     return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    lab()
 
 
 def _move_into_place(

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from decoders.lab import cli
-from decoders.lab.cli import corpus_plan, lab, parse_durations, session_folder_name
+from decoders.cli import lab as cli
+from decoders.cli.lab import corpus_plan, lab, parse_durations, session_folder_name
 from decoders.lab.record import VARIANTS, LabError
 
 CAPTURES = Path(__file__).resolve().parents[2] / "captures"
@@ -241,7 +241,7 @@ def test_app_options_are_checked(tmp_path: Path) -> None:
 
 
 def test_apps_plan_covers_the_four_demos() -> None:
-    from decoders.lab.cli import apps_plan
+    from decoders.cli.lab import apps_plan
 
     plan = apps_plan()
     assert {r.app for r in plan} == {

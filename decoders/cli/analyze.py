@@ -1,7 +1,8 @@
 """``mutecheck analyze``: did anything leave while muted? The verdict is the exit code.
 
-Exit codes (``decoders.audit.verdict.EXIT_CODES``): 0 no leak, 3 inconclusive, 4 metadata
-leak, 5 content leak; 2 is a user error (one line on stderr), 1 a crash. An app's CI can run
+Exit codes (``decoders.audit.verdict.EXIT_CODES``; all of mutecheck's:
+:class:`decoders.cli.common.Exit`): 0 no leak, 3 inconclusive, 4 metadata leak, 5 content leak;
+2 is a user error (one line on stderr), 1 a crash. An app's CI can run
 ``mutecheck analyze SESSION_DIR`` and fail on anything but 0.
 """
 
@@ -17,11 +18,23 @@ import click
 from decoders import outputs
 from decoders.audit.analysis import IGNORABLE, InputError, Inputs
 from decoders.audit.analysis import analyze as run_analysis
-from decoders.cli import fail
+from decoders.cli.common import (
+    PATH,
+    at,
+    audio_level_id_option,
+    colour_option,
+    fail,
+    grace_option,
+    json_option,
+    muted_option,
+    os_reason,
+    progress_bar,
+    quiet_option,
+    sdp_option,
+    show_progress,
+)
 from decoders.errors import CaptureError, MalformedPacket
 from decoders.session.timeline import GRACE_DEFAULT
-
-_PATH = click.Path(path_type=Path)
 
 
 def _seconds(text: str | None, name: str) -> float | None:
@@ -34,19 +47,19 @@ def _seconds(text: str | None, name: str) -> float | None:
 
 
 @click.command()
-@click.argument("session", required=False, type=_PATH)
-@click.option("--capture", type=_PATH, help="Capture file (pcap/pcapng) of the call's media.")
-@click.option("--events", type=_PATH, help="The addon's events.jsonl (marks, telemetry, SDP).")
+@click.argument("session", required=False, type=PATH)
+@click.option("--capture", type=PATH, help="Capture file (pcap/pcapng) of the call's media.")
+@click.option("--events", type=PATH, help="The addon's events.jsonl (marks, telemetry, SDP).")
 @click.option(
     "--flows",
-    type=_PATH,
+    type=PATH,
     help="mitmproxy flows (flows.mitm): replayed through the addon's detector. "
     "Default: used when there is no events.jsonl.",
 )
 @click.option(
     "--rules",
     "rules",
-    type=_PATH,
+    type=PATH,
     help="Rule file (the format of the addon's mutecheck_rules) for the app's own mute "
     "signals: flows.mitm is read again with it, beside the built-in rules.",
 )
@@ -59,24 +72,21 @@ def _seconds(text: str | None, name: str) -> float | None:
 )
 @click.option(
     "--timeline",
-    type=_PATH,
+    type=PATH,
     help='Mute intervals: JSON {"muted": [[start, end], ...]} or CSV start,end lines.',
 )
-@click.option("--keys", type=_PATH, help="SRTP keys (keys.json), to decode the audio.")
-@click.option("--sdp", "sdp_files", multiple=True, type=_PATH, help="Offer/answer SDP file.")
-@click.option("--reference", type=_PATH, help="WAV file played into the microphone.")
+@click.option("--keys", type=PATH, help="SRTP keys (keys.json), to decode the audio.")
+@sdp_option("Offer/answer SDP file.")
+@click.option("--reference", type=PATH, help="WAV file played into the microphone.")
 @click.option(
     "--reference-start",
     metavar="SECONDS",
     help="When the reference started (epoch s, or s from the first packet when < 1e9). "
     "Default: session.json's getUserMedia time.",
 )
-@click.option(
-    "--muted",
-    multiple=True,
-    metavar="START-END",
-    help="A muted interval (repeatable). Epoch seconds when >= 1e9, "
-    "else seconds from the capture's first packet.",
+@muted_option(
+    "A muted interval (repeatable). Epoch seconds when >= 1e9, "
+    "else seconds from the capture's first packet."
 )
 @click.option(
     "--clock-offset",
@@ -84,13 +94,10 @@ def _seconds(text: str | None, name: str) -> float | None:
     metavar="SECONDS",
     help="Added to timeline, event and flow times to put them on the capture's clock.",
 )
-@click.option(
-    "--grace",
+@grace_option(
+    "Seconds around each mute/unmute judged neither muted nor unmuted.",
+    limits=click.FloatRange(0, 60),
     default=GRACE_DEFAULT,
-    show_default=True,
-    type=click.FloatRange(0, 60),
-    metavar="SECONDS",
-    help="Seconds around each mute/unmute judged neither muted nor unmuted.",
 )
 @click.option(
     "--local",
@@ -100,11 +107,7 @@ def _seconds(text: str | None, name: str) -> float | None:
     "Without it the side is inferred (SDP, ICE, TURN, interface addresses); when it cannot "
     "be and the verdict depends on it, the verdict is inconclusive and names the --local to pass.",
 )
-@click.option(
-    "--audio-level-id",
-    type=click.IntRange(1, 255),
-    help="RFC 6464 audio-level header-extension id, when neither SDP nor inference finds it.",
-)
+@audio_level_id_option()
 @click.option(
     "--ignore",
     multiple=True,
@@ -112,11 +115,11 @@ def _seconds(text: str | None, name: str) -> float | None:
     help="Leave out a part of the session folder (repeatable), e.g. to check a verdict "
     "holds without SDP or keys.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary.")
+@json_option("Print report.json instead of the summary.")
 @click.option(
     "--report",
     "report_path",
-    type=_PATH,
+    type=PATH,
     help="Where to write report.json (default: in the session folder; a capture file "
     "analysed alone gets none unless this names one: evidence folders stay untouched).",
 )
@@ -133,13 +136,8 @@ def _seconds(text: str | None, name: str) -> float | None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Also write the Wireshark companion (annotated.pcapng, filters, profile, mutecheck.lua).",
 )
-@click.option("--quiet", "-q", is_flag=True, help="Print nothing; the exit code is the verdict.")
-@click.option(
-    "--color/--no-color",
-    "colour",
-    default=None,
-    help="Colour (default: on a terminal, unless NO_COLOR is set).",
-)
+@quiet_option("Print nothing; the exit code is the verdict.")
+@colour_option("Colour (default: on a terminal, unless NO_COLOR is set).")
 def analyze(
     session: Path | None,
     capture: Path | None,
@@ -181,7 +179,7 @@ def analyze(
     folder = session if session is not None and session.is_dir() else None
     if session is not None and folder is None:
         if not session.exists():
-            fail(f"{session}: no such file or folder")
+            fail(at(session, "no such file or folder"))
         capture = capture or session
     offset = _seconds(clock_offset, "--clock-offset")
     inputs = Inputs(
@@ -203,8 +201,6 @@ def analyze(
         rules=rules,
         builtin_rules=builtin_rules,
     )
-    from decoders.report.style import progress_bar, show_progress
-
     size = _capture_size(inputs)
     try:
         with progress_bar(
@@ -214,7 +210,7 @@ def analyze(
     except (InputError, CaptureError, MalformedPacket) as error:
         fail(str(error))
     except OSError as error:
-        fail(f"{error.filename}: {error.strerror}" if error.filename else str(error))
+        fail(os_reason(error))
     doc = report_document(result)
     written: str | None = None
     target = None if no_report else report_path or _default_report(result.inputs.session_dir)
@@ -223,7 +219,7 @@ def analyze(
         try:
             outputs.write_text(target, text)  # whole or not at all: others may be polling it
         except OSError as error:
-            fail(f"{target}: cannot write the report ({error.strerror})")
+            fail(at(target, f"cannot write the report ({error.strerror})"))
         written = str(target)
     from decoders.report.style import Style
 
@@ -234,14 +230,14 @@ def analyze(
         else:
             click.echo(summary_text(doc, report_path=written, style=style), color=style.enabled)
     if html_path is not None or wireshark_dir is not None:
-        from decoders.report.cli import write_reports
+        from decoders.cli.report import write_reports
 
         try:
             out = write_reports(
                 result, html=html_path, wireshark=wireshark_dir, progress=False if quiet else None
             )
         except OSError as error:
-            fail(f"{error.filename}: {error.strerror}" if error.filename else str(error))
+            fail(os_reason(error))
         if not quiet and not as_json:
             for line in out.lines(style):
                 click.echo(line, color=style.enabled)

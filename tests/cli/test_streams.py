@@ -1,31 +1,17 @@
-"""The command line as a user runs it: real processes, real files, exit codes."""
+"""``mutecheck streams`` as a user runs it: real processes, real files, exit codes."""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.cli_run import run_mutecheck as run
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 UI_ONLY = ROOT / "captures" / "chromium-ui-only"
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run(
-        [sys.executable, "-m", "decoders.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_streams_on_a_session_folder() -> None:
@@ -122,49 +108,6 @@ def test_engines_agree_on_the_table(engine: str, tshark: str) -> None:
     ]
 
 
-def test_mark_without_a_proxy_is_a_one_line_error() -> None:
-    result = run("mark", "muted", "--proxy", "127.0.0.1:9")
-    assert result.returncode == 2
-    assert "mutecheck mark: proxy 127.0.0.1:9" in result.stderr
-    assert "Traceback" not in result.stderr
-    assert run("mark", "-h").returncode == 0
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["analyze", "--bogus"], "mutecheck analyze: No such option '--bogus'"),
-        (["analyze", "--grace", "soon"], "mutecheck analyze: Invalid value for '--grace'"),
-        (["streams"], "mutecheck streams: Missing argument 'CAPTURE'"),
-        (["streams", "x", "--engine", "magic"], "mutecheck streams: Invalid value for '--engine'"),
-        (["report", "x", "--htm", "y"], "Did you mean '--html'?"),
-        (["decrypt"], "mutecheck decrypt: Missing argument"),
-        (["import-rtpdump", "log"], "mutecheck import-rtpdump: Missing option"),
-        (["signals", "x", "--top", "0"], "mutecheck signals: Invalid value for '--top'"),
-        (["lab", "record", "--variant", "nope"], "mutecheck lab record: Invalid value"),
-        (["lab", "nosuch"], "mutecheck lab: No such command 'nosuch'"),
-        (["nosuch"], "mutecheck: No such command 'nosuch'"),
-        (["mark", "bogus"], "mutecheck mark: argument state: invalid choice: 'bogus'"),
-        (["mark", "muted", "--at", "x"], "mutecheck mark: argument --at: invalid float value"),
-    ],
-)
-def test_usage_errors_are_one_line_exit_2(args: list[str], message: str) -> None:
-    """Issue 13: click printed three lines (Usage, Try, Error); every command says one."""
-    result = run(*args)
-    assert result.returncode == 2, result.stderr
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("mutecheck: error: ") and message in lines[0], lines[0]
-    assert lines[0].endswith(" -h)") or lines[0].endswith(" --help)")
-
-
-def test_asking_for_nothing_still_shows_the_help() -> None:
-    result = run()
-    assert "Commands:" in result.stdout + result.stderr and "analyze" in result.stderr
-    assert run("--help").returncode == 0 and run("analyze", "--help").returncode == 0
-
-
 def test_streams_shows_media_relayed_through_tls() -> None:
     folder = ROOT / "captures" / "chromium-ui-only-relay-tls"
     result = run("streams", str(folder))
@@ -180,70 +123,8 @@ def test_streams_shows_media_relayed_through_tls() -> None:
     assert client["dst_port"] == 5349 and client["overheads"]["tls_record"] == 24
 
 
-# --- mutecheck signals -------------------------------------------------------------------------
-
-
-def test_signals_finds_the_lab_telemetry_pages_muted_field(tmp_path: Path) -> None:
-    folder = ROOT / "captures" / "chromium-telemetry-ws"
-    rules = tmp_path / "rules.json"
-    result = run("signals", str(folder), "--write-rules", str(rules))
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
-    assert "marks change 2 times (muted at +" in out
-    assert "#1 muted  [value: muted = true, unmuted = false]" in out
-    assert "sent WebSocket ws://10.77.0.2:8080/ws" in out
-    assert "follows the marks: muted in sent WebSocket" in out
-    assert f"wrote 1 rule to {rules}" in out
-    # the rules alone give the marked interval back (the page reports every 0.5 s)
-    agreement = float(out.rsplit("agreement ", 1)[1].split()[0])
-    assert agreement > 0.95
-    (rule,) = json.loads(rules.read_text())["rules"]
-    assert rule["json_path"] == "muted" and rule["muted"] == [True]
-    assert rule["url"].startswith("^ws://10\\.77\\.0\\.2:8080/ws")
-
-
-def test_signals_says_no_field_follows_on_a_page_that_sends_none(tmp_path: Path) -> None:
-    rules = tmp_path / "rules.json"
-    result = run("signals", str(UI_ONLY), "--write-rules", str(rules))
-    assert result.returncode == 3, result.stderr
-    assert "no field follows the marks (no score reaches 0.60" in result.stdout
-    assert "wrote no rule file" in result.stdout and not rules.exists()
-
-
-def test_signals_json(tmp_path: Path) -> None:
-    result = run("signals", str(ROOT / "captures" / "chromium-telemetry-http"), "--json")
-    assert result.returncode == 0, result.stderr
-    doc = json.loads(result.stdout)
-    assert doc["follows"] is True and doc["follows_score"] == 0.6
-    best = doc["candidates"][0]
-    assert (best["path"], best["transport"], best["direction"]) == ("muted", "http", "sent")
-    assert best["endpoint"] == "http://10.77.0.2:8080/telemetry" and best["methods"] == ["POST"]
-    assert [c["means"] for c in best["changes"]] == ["unmuted", "muted", "unmuted"]
-    documented = (ROOT / "docs" / "audit-playbook.md").read_text()
-    for key in [*doc, *best]:
-        assert f"`{key}`" in documented, f"{key} is not documented"
-
-
-def test_signals_usage_errors(tmp_path: Path) -> None:
-    result = run("signals", str(tmp_path))
-    assert result.returncode == 2 and "no flows.mitm" in result.stderr
-    (tmp_path / "flows.mitm").write_bytes(b"not a flow file")
-    result = run("signals", str(tmp_path))
-    assert result.returncode == 2 and "not a mitmproxy flow file" in result.stderr
-    unmarked = tmp_path / "unmarked"
-    unmarked.mkdir()
-    (unmarked / "flows.mitm").write_bytes(
-        (ROOT / "captures" / "chromium-telemetry-http" / "flows.mitm").read_bytes()
-    )
-    # the flows hold the lab page's mark requests: without events.jsonl they are the marks
-    assert run("signals", str(unmarked)).returncode == 0
-    assert "Traceback" not in result.stderr
-
-
 def test_streams_reads_past_unusable_event_lines(tmp_path: Path) -> None:
     """events.jsonl is read for SDP only: a damaged line is a one-line warning, not the end."""
-    import shutil
-
     folder = tmp_path / "session"
     shutil.copytree(UI_ONLY, folder)
     lines = (folder / "events.jsonl").read_bytes().splitlines()

@@ -1,4 +1,4 @@
-"""Tests for decoders.audit.cli: `mutecheck analyze` output, report.json and exit codes."""
+"""Tests for decoders.cli.analyze: `mutecheck analyze` output, report.json and exit codes."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from helpers.corpus import lab_session
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from decoders.audit.cli import analyze
 from decoders.audit.verdict import EXIT_CODES
+from decoders.cli.analyze import analyze
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CAPTURES = ROOT / "captures"
@@ -121,7 +121,7 @@ def test_runs_as_a_module(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "decoders.audit.cli",
+            "decoders.cli.analyze",
             str(folder),
             "--report",
             str(tmp_path / "r.json"),
