@@ -49,6 +49,21 @@ FIELDS: tuple[str, ...] = (
     "rtcp.senderssrc",
 )
 HEURISTICS = ("rtp_udp", "rtp_stun")
+PREFERENCES: tuple[tuple[str, str], ...] = (("tcp.reassemble_out_of_order", "TRUE"),)
+"""tshark preferences of mutecheck's dissection: TCP reassembly across reordered segments."""
+
+
+def dissection_args(
+    heuristics: Sequence[str] = HEURISTICS, preferences: Sequence[tuple[str, str]] = PREFERENCES
+) -> list[str]:
+    """The tshark arguments of mutecheck's dissection, shared by the tshark engine and the
+    reports' dissection of findings' frames: ``--enable-heuristic rtp_udp ... -o name:value``."""
+    args: list[str] = []
+    for h in heuristics:
+        args += ["--enable-heuristic", h]
+    for name, value in preferences:
+        args += ["-o", f"{name}:{value}"]
+    return args
 
 
 def tshark_path() -> str:
@@ -74,8 +89,7 @@ def run_fields(
     command = [tshark_path(), "-n", "-r", str(capture), "-T", "fields", "-E", "separator=\t"]
     command += list(options)
     command += ["-E", "occurrence=a", "-E", "aggregator=,"]
-    for h in heuristics:
-        command += ["--enable-heuristic", h]
+    command += dissection_args(heuristics, ())
     for d in decode_as:
         command += ["-d", d]
     if display_filter:
@@ -116,7 +130,7 @@ def scan_tshark(
     builder = RowBuilder(audio_level_id, srtp=srtp)
     counters: Counter[str] = Counter()
     frames = 0
-    for values in run_fields(capture, options=("-o", "tcp.reassemble_out_of_order:TRUE")):
+    for values in run_fields(capture, options=dissection_args((), PREFERENCES)):
         frames += 1
         v = dict(zip(FIELDS, values + [""] * (len(FIELDS) - len(values)), strict=True))
         for row in _frame_rows(v, audio_level_id, counters, srtp=srtp):
