@@ -209,18 +209,35 @@ def _read(
             try:
                 packets.close()  # stops tshark when it is still reading
             finally:
-                source.close()
+                try:
+                    source.close()
+                finally:
+                    # a tshark that failed stays listed, and pyshark's __del__ would close it
+                    # again on this (then closed) loop: it has ended, forget it
+                    source._running_processes.clear()
     except Exception as failure:  # pyshark or tshark failed: say so, the report goes on
         error = _reason(failure)
     finally:
+        pending = asyncio.all_tasks(loop)  # pyshark's stderr readers, after a failure
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         loop.close()
     return out, error
 
 
+_LAST_LINE: Final = re.compile(r"Last error line: (.*?)(?: Try rerunning|$)")
+
+
 def _reason(error: BaseException) -> str:
-    text = " ".join(str(error).split())[:300]
+    """One line: tshark's own last error line when pyshark quotes it, else the exception."""
+    text = " ".join(str(error).split())
+    quoted = _LAST_LINE.search(text)
+    if quoted and quoted.group(1).strip() not in ("", "None"):
+        return quoted.group(1).strip()[:300]
     name = type(error).__name__
-    return f"{name}: {text}" if text else name
+    return f"{name}: {text[:300]}" if text else name
 
 
 NOT_SHOWN: Final = "Wireshark's dissection of the findings' frames is not shown"
