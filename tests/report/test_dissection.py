@@ -58,7 +58,10 @@ def test_html_shows_wiresharks_dissection_of_each_findings_frames(ui_only: Analy
         assert _cells(section, "frame.number") == [str(n) for n in frames]
         ssrc = next(s.ssrc for s in media.streams if s.index == finding.stream)
         assert _cells(section, "rtp.ssrc") == [f"0x{ssrc:08x}"] * len(frames)
-        assert '<th colspan="3">rtp</th>' in section
+        for frame in frames:  # the top layer open, the ones below it folded
+            assert f'<summary>frame {frame} <span class="small">(frame:eth:ip:udp:rtp;' in section
+        assert section.count('<details class="layer" open><summary>rtp <span') == len(frames)
+        assert '<details class="layer"><summary>ip <span' in section
 
 
 def test_dissection_agrees_with_our_decoding(ui_only: Analysis) -> None:
