@@ -39,6 +39,7 @@ filter but no comments; telemetry findings live in the proxy's flows, not in the
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import math
 import re
@@ -54,10 +55,11 @@ import numpy.typing as npt
 from decoders import __version__, outputs
 from decoders.audit.measure import DECODED_SILENCE_DBFS, SILENCE_LEVEL
 from decoders.report.dissection import MAX_BYTES as MAX_DISSECTED_BYTES
-from decoders.report.dissection import Dissection, dissect, finding_frames
+from decoders.report.dissection import DissectedFrame, Dissection, dissect, finding_frames
 from decoders.wire.capture import CaptureReader, Interface
 from decoders.wire.demux import PacketKind
 from decoders.wire.pcapwriter import PcapngWriter
+from decoders.wire.tshark import epoch_ns
 
 if TYPE_CHECKING:
     from decoders.audit.analysis import Analysis
@@ -610,7 +612,33 @@ def finding_dissections(analysis: Analysis) -> tuple[list[tuple[int, ...]], Diss
     Wireshark's dissection of them all, from one tshark pass over the analysed capture."""
     chosen = finding_frames(analysis.findings)
     frames = sorted({n for numbers in chosen for n in numbers})
-    return chosen, dissect(analysis.inputs.capture, frames, frame_filter(frames))
+    dissection = dissect(analysis.inputs.capture, frames, frame_filter(frames))
+    return chosen, _same_frames(analysis.media, dissection)
+
+
+def _same_frames(media: MediaMeasurement | None, dissection: Dissection) -> Dissection:
+    """The dissection without any frame whose time differs from mutecheck's frame of that
+    number (tshark numbered the capture otherwise): another packet's dissection is no evidence."""
+    if media is None or not dissection.frames:
+        return dissection
+    numbers = media.rows["frame"]
+    kept: list[DissectedFrame] = []
+    differ: list[int] = []
+    for frame in dissection.frames:
+        at = np.flatnonzero(numbers == frame.number)
+        epoch = frame.value("frame.time_epoch")
+        if at.size and epoch and epoch_ns(epoch) != int(media.rows["timestamp_ns"][at[0]]):
+            differ.append(frame.number)
+        else:
+            kept.append(frame)
+    if not differ:
+        return dissection
+    note = (
+        f"Wireshark's dissection of frame(s) {', '.join(map(str, differ))} is not shown: "
+        "tshark's frames of these numbers are not mutecheck's (their times differ)."
+    )
+    note = note if dissection.note is None else f"{dissection.note}; {note}"
+    return dataclasses.replace(dissection, frames=tuple(kept), note=note)
 
 
 def dissections_text(

@@ -248,3 +248,21 @@ def test_works_inside_a_running_loop_and_in_a_thread() -> None:
     worker.start()
     worker.join()
     assert [f.number for f in seen[0].frames] == expected and seen[0].note is None
+
+
+def test_frames_that_are_not_ours_are_not_shown(ui_only: Analysis) -> None:
+    """tshark's frame N of another capture (here another recorded call, as a capture numbered
+    otherwise would give) is not mutecheck's frame N: its time differs, it is left out."""
+    other = CAPTURES / "chromium-quiet" / "capture.pcapng"
+    swapped = dataclasses.replace(
+        ui_only, inputs=dataclasses.replace(ui_only.inputs, capture=other)
+    )
+    chosen, result = wireshark.finding_dissections(swapped)
+    numbers = sorted({n for frames in chosen for n in frames})
+    assert result.frames == ()
+    assert result.note == (
+        f"Wireshark's dissection of frame(s) {', '.join(map(str, numbers))} is not shown: "
+        "tshark's frames of these numbers are not mutecheck's (their times differ)."
+    )
+    page = html.render_html(swapped, generated=GENERATED)
+    assert page.count('id="dissection-note"') == 1 and 'class="dissection"' not in page
