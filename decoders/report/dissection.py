@@ -13,8 +13,9 @@ heuristics on UDP and STUN), and stops as soon as the last wanted frame has been
 What is kept: for each protocol layer, its fields as tshark names them (``rtp.ssrc``), the
 value tshark shows (``0x08d5a265``) and Wireshark's line for it (``Synchronization Source
 identifier: 0x08d5a265 (148218469)``). What is left out (privacy: no payload bytes, no key
-material in a report): payload and data fields (``udp.payload``, ``srtp.enc_payload``,
-``data.data``), any field whose name says key or password (:data:`LEFT_OUT_WORDS`), any byte
+material in a report): payload and data fields whatever their size (``udp.payload``,
+``srtp.enc_payload``, ``tcp.segment_data``, ``data.data``; RTP header extensions excepted),
+any field whose name says key or password (:data:`LEFT_OUT_WORDS`), any byte
 string longer than :data:`MAX_BYTES` bytes (payloads, auth tags, certificates, randoms, HMACs),
 and the fields tshark hides (the ``ip.addr``-style duplicates). Values are cut at
 :data:`MAX_VALUE` characters.
@@ -53,10 +54,15 @@ MAX_BYTES: Final = 8
 MAX_VALUE: Final = 200
 """Characters of a value or of Wireshark's line shown; the rest is cut."""
 LEFT_OUT_WORDS: Final = frozenset(
-    {"payload", "key", "keys", "password", "passwd", "secret", "psk", "premaster", "master"}
+    {"payload", "data", "key", "keys", "password", "passwd", "secret", "psk", "premaster", "master"}
 )
 """A field whose name holds one of these words (between dots, underscores or dashes) is never
-shown, whatever its size: payloads, keys and passwords."""
+shown, whatever its size: payloads and data (``tcp.segment_data``, ``tls.app_data``), keys and
+passwords; except under :data:`HEADER_EXTENSIONS`."""
+HEADER_EXTENSIONS: Final = "rtp.ext."
+"""RTP header extensions are header, sent in the clear even with SRTP, and the audio level's
+evidence (``rtp.ext.rfc5285.data``): their fields are shown (byte strings up to
+:data:`MAX_BYTES`)."""
 LEFT_OUT_LAYERS: Final = frozenset({"data"})
 """Layers whose fields are never shown: undissected bytes (``data.data``, ``data.text``)."""
 _BYTES: Final = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2})+$")
@@ -140,7 +146,9 @@ def shown(name: str, value: str, size: int) -> bool:
     if not name or any(name.endswith(end) for end in _NOT_SHOWN):
         return False
     words = re.split(r"[._-]", name.lower())
-    if words[0] in LEFT_OUT_LAYERS or LEFT_OUT_WORDS.intersection(words):
+    if words[0] in LEFT_OUT_LAYERS:
+        return False
+    if not name.startswith(HEADER_EXTENSIONS) and LEFT_OUT_WORDS.intersection(words):
         return False
     return not (_BYTES.match(value) and (value.count(":") + 1 > MAX_BYTES or size > MAX_BYTES))
 

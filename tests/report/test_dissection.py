@@ -222,6 +222,8 @@ def test_shown_never_admits_payload_or_keys(name: str, word: str, data: bytes) -
 
 def test_shown_keeps_header_fields() -> None:
     assert dissection.shown("rtp.ssrc", "0x08d5a265", 4)
+    assert not dissection.shown("tcp.segment_data", "00:01:02:03", 4)
+    assert not dissection.shown("tls.app_data", "00:01", 2)
     assert dissection.shown("eth.src", "0a:a5:17:d5:42:6f", 6)
     assert not dissection.shown("eth.src_resolved", "0a:a5:17:d5:42:6f", 6)
     assert not dissection.shown("", "Timestamps", 0)
