@@ -193,8 +193,10 @@ def _read(
 ) -> tuple[list[DissectedFrame], str | None]:
     """One tshark pass through pyshark, on a new event loop of this thread: the frames read and,
     when tshark or pyshark failed on the way, why (the frames read before stay)."""
-    import pyshark
-
+    try:
+        import pyshark  # imported here: only the reports' dissection needs it
+    except ImportError as missing:
+        return [], f"pyshark is not installed ({_reason(missing)})"
     loop = asyncio.new_event_loop()
     out: list[DissectedFrame] = []
     error: str | None = None
@@ -224,7 +226,7 @@ def _read(
                     # again on this (then closed) loop: it has ended, forget it
                     source._running_processes.clear()
     except Exception as failure:  # pyshark or tshark failed: say so, the report goes on
-        error = _reason(failure)
+        error = f"tshark (through pyshark) failed: {_reason(failure)}"
     finally:
         pending = asyncio.all_tasks(loop)  # pyshark's stderr readers, after a failure
         for task in pending:
@@ -264,11 +266,11 @@ def _dissect(
     missing = [n for n in wanted if n not in {frame.number for frame in frames}]
     note = None
     if error is not None and not frames:
-        note = f"{NOT_SHOWN}: tshark (through pyshark) failed: {error}"
+        note = f"{NOT_SHOWN}: {error}"
     elif error is not None or missing:
         note = (
             f"Wireshark's dissection is missing for frame(s) {', '.join(map(str, missing))}: "
-            + (f"tshark (through pyshark) failed: {error}" if error else "tshark did not show them")
+            + (error or "tshark did not show them")
         )
     return Dissection(tuple(frames), note, wanted)
 

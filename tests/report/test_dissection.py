@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
+import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -154,6 +155,18 @@ def test_failing_tshark_is_one_line(ui_only: Analysis, tmp_path: Path) -> None:
     assert "isn't a capture file" in result.note and "\n" not in result.note
     page = html.render_html(broken, generated=GENERATED)
     assert page.count('id="dissection-note"') == 1 and 'class="dissection"' not in page
+
+
+def test_missing_pyshark_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pyshark", None)  # what an install without it gives
+    dissection._dissect.cache_clear()
+    capture = CAPTURES / "chromium-ui-only" / "capture.pcapng"
+    result = dissection.dissect(capture, [236], wireshark.frame_filter([236]))
+    dissection._dissect.cache_clear()
+    assert result.frames == ()
+    assert result.note is not None and result.note.startswith(
+        "Wireshark's dissection of the findings' frames is not shown: pyshark is not installed "
+    )
 
 
 def test_frames_tshark_does_not_show_are_named(tmp_path: Path) -> None:
