@@ -20,11 +20,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the synthetic capture generator: tests/helpers/
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_streams import make_capture  # noqa: E402
-
-from decoders.lab import synthetic  # noqa: E402
+from helpers import synthetic  # noqa: E402
 
 TARGET = 1.5
 

@@ -27,8 +27,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the synthetic capture generator: tests/helpers/
 
-from decoders.lab import synthetic  # noqa: E402
+from helpers import synthetic  # noqa: E402
 
 CACHE = ROOT / "bench" / ".cache"
 

@@ -9,9 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from helpers import synthetic
 from helpers.corpus import call_sessions
-
-from decoders.lab import synthetic
 
 ROOT = Path(__file__).resolve().parent.parent
 CAPTURES = ROOT / "captures"

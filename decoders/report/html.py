@@ -2,9 +2,10 @@
 
 :func:`render_html` turns an :class:`~decoders.audit.analysis.Analysis` into a single HTML
 document that works offline in any browser: the verdict, the timeline charts (inline SVG,
-:mod:`decoders.report.plots`), every finding with its evidence and first frames, the stream
-table, what could and could not be measured, the SDP as negotiated (key material removed) and,
-for reproducibility, the SHA-256 of every input and the tool's version.
+:mod:`decoders.report.plots`), every finding with its evidence, its first frames and
+Wireshark's dissection of them (:mod:`decoders.report.dissection`), the stream table, what
+could and could not be measured, the SDP as negotiated (key material removed) and, for
+reproducibility, the SHA-256 of every input and the tool's version.
 
 Safety: the page is rendered by Jinja2 with autoescaping, so every string that came from
 captured traffic (telemetry endpoints and field names, SDP, codec names, flow ids) is escaped;
@@ -32,7 +33,7 @@ import numpy as np
 from decoders import __version__, outputs
 from decoders.report.plots import figures, time_axis
 from decoders.report.summary import HEADLINES, MEANINGS
-from decoders.report.wireshark import frame_filter
+from decoders.report.wireshark import finding_dissections, frame_filter
 from decoders.session.timeline import TRANSITION, UNMUTED
 
 if TYPE_CHECKING:
@@ -250,6 +251,20 @@ def _findings(findings: Sequence[Finding], origin: float) -> list[dict[str, Any]
             }
         )
     return out
+
+
+def wireshark_dissections(analysis: Analysis) -> dict[str, Any]:
+    """Wireshark's dissection of each finding's first frames, for the template: ``note`` (one
+    line when it could not be had, else None) and ``by_finding`` (finding number -> its frames
+    and their label), from :func:`~decoders.report.wireshark.finding_dissections`."""
+    chosen, dissection = finding_dissections(analysis)
+    by_finding: dict[int, dict[str, Any]] = {}
+    for number, frames in enumerate(chosen, start=1):
+        dissected = dissection.of(frames)
+        if dissected:
+            label = ", ".join(str(frame.number) for frame in dissected)
+            by_finding[number] = {"label": label, "frames": dissected}
+    return {"note": dissection.note, "by_finding": by_finding}
 
 
 def _phase_name(label: int) -> str:
@@ -479,6 +494,7 @@ def render_html(analysis: Analysis, *, generated: datetime | None = None) -> str
         "messages": messages,
         "messages_hidden": hidden,
         "findings": _findings(analysis.findings, origin),
+        "dissections": wireshark_dissections(analysis),
         "streams": _streams(media),
         "has_capture": analysis.capture is not None,
         "measured": measured(analysis),

@@ -17,6 +17,10 @@
     a Lua postdissector adding ``mutecheck.audio_level`` (read under the negotiated extmap id),
     ``mutecheck.muted``, ``mutecheck.window`` and ``mutecheck.phase`` (the mute windows and
     grace periods of this analysis).
+``dissections.txt``
+    Wireshark's own dissection (tshark, through pyshark) of each finding's first frames: the
+    protocol layers and their fields as tshark names them, payload bytes and keys left out
+    (:mod:`decoders.report.dissection`); one line saying why when tshark is missing or failed.
 ``README.md``
     how to use them, with the equivalent tshark ``-d`` arguments.
 
@@ -35,6 +39,7 @@ filter but no comments; telemetry findings live in the proxy's flows, not in the
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import math
 import re
@@ -49,9 +54,12 @@ import numpy.typing as npt
 
 from decoders import __version__, outputs
 from decoders.audit.measure import DECODED_SILENCE_DBFS, SILENCE_LEVEL
+from decoders.report.dissection import MAX_BYTES as MAX_DISSECTED_BYTES
+from decoders.report.dissection import DissectedFrame, Dissection, dissect, finding_frames
 from decoders.wire.capture import CaptureReader, Interface
 from decoders.wire.demux import PacketKind
 from decoders.wire.pcapwriter import PcapngWriter
+from decoders.wire.tshark import epoch_ns
 
 if TYPE_CHECKING:
     from decoders.audit.analysis import Analysis
@@ -66,6 +74,7 @@ MAX_RANGES: Final = 400
 COMMENT_PREFIX: Final = "mutecheck: "
 SOUND_WHILE_MUTED: Final = f'mutecheck.phase == "muted" && mutecheck.audio_level < {SILENCE_LEVEL}'
 """The frames judged muted whose audio level says sound (the audio-level finding's rule)."""
+DISSECTIONS: Final = "dissections.txt"
 PROFILE_NAME: Final = "mutecheck"
 PROFILE_FILES: Final = ("decode_as_entries", "dfilter_macros", "dfilters", "preferences")
 
@@ -597,6 +606,83 @@ def lua_plugin(analysis: Analysis) -> str:
     return template.replace("--@SETTINGS@", lua_settings(analysis), 1)
 
 
+# -- Wireshark's dissection of the findings' first frames ------------------------------------
+def finding_dissections(analysis: Analysis) -> tuple[list[tuple[int, ...]], Dissection]:
+    """Each finding's frames to show (:func:`~decoders.report.dissection.finding_frames`) and
+    Wireshark's dissection of them all, from one tshark pass over the analysed capture."""
+    chosen = finding_frames(analysis.findings)
+    frames = sorted({n for numbers in chosen for n in numbers})
+    dissection = dissect(analysis.inputs.capture, frames, frame_filter(frames))
+    return chosen, _same_frames(analysis.media, dissection)
+
+
+def _same_frames(media: MediaMeasurement | None, dissection: Dissection) -> Dissection:
+    """The dissection without any frame whose time differs from mutecheck's frame of that
+    number (tshark numbered the capture otherwise): another packet's dissection is no evidence."""
+    if media is None or not dissection.frames:
+        return dissection
+    numbers = media.rows["frame"]
+    kept: list[DissectedFrame] = []
+    differ: list[int] = []
+    for frame in dissection.frames:
+        at = np.flatnonzero(numbers == frame.number)
+        epoch = frame.value("frame.time_epoch")
+        if at.size and epoch and epoch_ns(epoch) != int(media.rows["timestamp_ns"][at[0]]):
+            differ.append(frame.number)
+        else:
+            kept.append(frame)
+    if not differ:
+        return dissection
+    note = (
+        f"Wireshark's dissection of frame(s) {', '.join(map(str, differ))} is not shown: "
+        "tshark's frames of these numbers are not mutecheck's (their times differ)."
+    )
+    note = note if dissection.note is None else f"{dissection.note}; {note}"
+    return dataclasses.replace(dissection, frames=tuple(kept), note=note)
+
+
+def dissections_text(
+    analysis: Analysis, chosen: Sequence[tuple[int, ...]], dissection: Dissection
+) -> str:
+    """``dissections.txt``: per finding its first frames (``chosen``, as
+    :func:`finding_dissections` gives them), each layer and its fields.
+
+    Everything tshark printed is shown with :func:`one_line`, so nothing from the capture can
+    break a line or hide what it says.
+    """
+    lines = [
+        f"# mutecheck {__version__}: Wireshark's dissection (tshark, through pyshark) of each "
+        "finding's first frames",
+        "# field = the value tshark shows    (the line Wireshark shows)",
+        "# Left out: payload and data fields, byte strings longer than "
+        f"{MAX_DISSECTED_BYTES} bytes, keys and passwords.",
+        "",
+    ]
+    if dissection.note:
+        lines += [f"# {one_line(dissection.note)}", ""]
+    for index, (finding, numbers) in enumerate(zip(analysis.findings, chosen, strict=True)):
+        frames = dissection.of(numbers)
+        if not frames:
+            continue
+        shown = ", ".join(str(frame.number) for frame in frames)
+        lines += [f"== F{index + 1} {one_line(finding.id)} (window {finding.window + 1}): "
+                  f"frame(s) {shown}", ""]  # fmt: skip
+        for frame in frames:
+            lines.append(f"-- frame {frame.number} ({one_line(frame.protocols)})")
+            for layer in frame.layers:
+                lines.append(f"   {one_line(layer.name)}")
+                lines += [
+                    f"      {one_line(f.name)} = {one_line(f.value)}    ({one_line(f.line)})"
+                    for f in layer.fields
+                ]
+            if frame.left_out:
+                lines.append(f"   ({frame.left_out} payload, byte-string or key field(s) left out)")
+            lines.append("")
+    if not any(dissection.of(numbers) for numbers in chosen) and not dissection.note:
+        lines.append("# No finding points at frames of the capture.")
+    return "\n".join(lines) + "\n"
+
+
 # -- the annotated copy --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class CopyResult:
@@ -699,6 +785,8 @@ def readme(
     rtcp: Sequence[int],
     copy: CopyResult | None,
     marks: Flags,
+    *,
+    dissection_note: str | None = None,
 ) -> str:
     capture = analysis.inputs.capture
     decode = " ".join(tshark_decode_args(rtp, rtcp))
@@ -721,6 +809,8 @@ def readme(
         "dfilter_macros": "profile: the filters as macros, `${mutecheck_flagged}`",
         "dfilters": "profile: the filters as saved display filters",
         "preferences": "profile: columns for the audio level, mute state, phase and comment",
+        DISSECTIONS: "Wireshark's dissection of each finding's first frames (tshark, through "
+        "pyshark; no payload bytes)",
     }
     lines += [f"| `{name}` | {what.get(name, '')} |" for name in files]
     lines += [
@@ -772,6 +862,8 @@ def readme(
         )
     if copy is not None and copy.damage:
         lines.append(f"- The capture is damaged ({md_text(copy.damage)}); the copy ends there.")
+    if dissection_note is not None:
+        lines.append(f"- {md_text(dissection_note)}")
     return "\n".join(lines) + "\n"
 
 
@@ -792,21 +884,24 @@ def write_wireshark(
         annotated = directory / ANNOTATED
         copy = write_annotated(capture, annotated, marks.comment, progress=progress)
         written.append(ANNOTATED)
-    chosen = named_filters(analysis, marks)
+    named = named_filters(analysis, marks)
     rtp = rtp_ports(analysis.media)
     rtcp = rtcp_ports(analysis.media, rtp)
+    chosen, dissection = finding_dissections(analysis)
     texts = {
-        "filters.txt": filters_text(analysis, chosen),
+        "filters.txt": filters_text(analysis, named),
         PLUGIN: lua_plugin(analysis),
         "decode_as_entries": decode_as_entries(rtp, rtcp),
-        "dfilter_macros": dfilter_macros(chosen),
-        "dfilters": dfilters(chosen),
+        "dfilter_macros": dfilter_macros(named),
+        "dfilters": dfilters(named),
         "preferences": preferences(),
+        DISSECTIONS: dissections_text(analysis, chosen, dissection),
     }
     for name, text in texts.items():
         outputs.write_text(directory / name, text)
         written.append(name)
-    outputs.write_text(directory / "README.md", readme(analysis, written, rtp, rtcp, copy, marks))
+    text = readme(analysis, written, rtp, rtcp, copy, marks, dissection_note=dissection.note)
+    outputs.write_text(directory / "README.md", text)
     return WiresharkFiles(
         directory=directory,
         annotated=annotated,

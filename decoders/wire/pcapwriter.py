@@ -1,7 +1,8 @@
 """Writing captures: pcap and pcapng writers, and builders of link-layer frames.
 
-The writers are the inverse of :mod:`decoders.wire.capture`: synthetic session generators,
-tests and the Wireshark companion files use them. :class:`PcapngWriter` can attach a comment
+The writers are the inverse of :mod:`decoders.wire.capture`: the tests' and benchmarks'
+synthetic capture generator (``tests/helpers/synthetic.py``), the tests and the Wireshark
+companion files use them. :class:`PcapngWriter` can attach a comment
 to a packet (``opt_comment``), which Wireshark shows and can filter on (``frame.comment``).
 
 The builders make whole frames (link header, IPv4 or IPv6 by address family, UDP or TCP with

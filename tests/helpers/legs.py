@@ -8,7 +8,8 @@ import struct
 from pathlib import Path
 from typing import Literal
 
-from decoders.lab import synthetic
+from helpers import synthetic
+
 from decoders.wire import pcapwriter
 from decoders.wire.capture import LINKTYPE_ETHERNET
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import synthetic
 
-from decoders.lab import synthetic
 from decoders.media.roles import (
     Behaviour,
     StreamRole,

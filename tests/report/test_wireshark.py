@@ -126,6 +126,7 @@ def test_files_written(ui_only: tuple[Analysis, wireshark.WiresharkFiles]) -> No
         "dfilter_macros",
         "dfilters",
         "preferences",
+        "dissections.txt",
         "README.md",
     }
     assert files.flagged_frames == 280

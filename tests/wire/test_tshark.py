@@ -18,7 +18,7 @@ from decoders.wire.capture import CaptureReader
 from decoders.wire.demux import PacketKind
 from decoders.wire.net import Unwrapper
 from decoders.wire.rowbuild import KIND_CODES, TUNNEL_CODES
-from decoders.wire.tshark import epoch_ns, run_fields
+from decoders.wire.tshark import dissection_args, epoch_ns, run_fields
 
 FIELDS = (
     "frame.number",
@@ -242,3 +242,18 @@ def test_turn_over_tcp_streams_match_tshark(
         for column in ("frame", "ssrc", "sequence_number", "length", "payload_length"):
             assert np.array_equal(ours.rows[column][rtp], scalar[column][scalar["kind"] == 5])
     assert theirs == {t.ssrc: t.packets for t in truth.streams}
+
+
+def test_dissection_args_turn_the_rtp_heuristics_on() -> None:
+    """The shared dissection options are what make tshark see RTP in a WebRTC capture: without
+    them frame 236 of the recorded call is undissected UDP data, with them it is RTP."""
+    capture = Path(__file__).resolve().parents[2] / "captures/chromium-ui-only/capture.pcapng"
+    args = dissection_args()
+    assert args[:2] == ["--enable-heuristic", "rtp_udp"]
+    assert "tcp.reassemble_out_of_order:TRUE" in args
+    one = "frame.number == 236"
+    plain = list(run_fields(capture, ("frame.protocols",), heuristics=(), display_filter=one))
+    fields = ("frame.protocols", "rtp.seq")
+    tuned = list(run_fields(capture, fields, heuristics=(), display_filter=one, options=args))
+    assert plain == [["eth:ethertype:ip:udp:data"]]
+    assert tuned == [["eth:ethertype:ip:udp:rtp", "17672"]]

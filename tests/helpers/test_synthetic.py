@@ -7,7 +7,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from decoders.lab import synthetic
+from helpers import synthetic
+
 from decoders.wire.capture import CaptureReader
 
 
