@@ -559,11 +559,7 @@ def analyze(inputs: Inputs) -> Analysis:
     found_sdp: SessionSdp | None = None
     if resolved.capture is not None:
         from decoders.media.scan import scan_streams
-        from decoders.media.streams import (  # the stream table's own grouping, then
-            _stream_groups,  # one logical stream per SSRC across its legs
-            logical_streams,
-        )
-        from decoders.wire.demux import PacketKind
+        from decoders.media.streams import logical_streams  # one per SSRC across its legs
 
         found_sdp = _session_sdp(inputs, resolved, events, telemetry_events)
         sdp = found_sdp.description
@@ -577,8 +573,7 @@ def analyze(inputs: Inputs) -> Analysis:
         except (CaptureError, MalformedPacket) as error:
             raise InputError(f"{resolved.capture}: {error}") from None
         rows = scan.rows
-        rtp = rows.kind_mask(PacketKind.RTP) & ~rows["malformed"]
-        streams, groups = logical_streams(scan.streams, _stream_groups(rows, rtp))
+        streams, groups = logical_streams(scan.streams, scan.groups)
         if len(rows):
             ts = rows["timestamp_ns"]
             span = (int(ts.min()) / 1e9, int(ts.max()) / 1e9)

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from decoders.media.levels import LevelSource, infer_audio_level_id
-from decoders.media.streams import StreamStats, stream_table
+from decoders.media.streams import StreamStats, stream_groups, stream_table
 
 if TYPE_CHECKING:
     from decoders.media.channels import TlsChannel
@@ -44,6 +44,8 @@ class StreamScan:
     head: HeadSample
     sdp: SessionDescription | None
     streams: list[StreamStats]
+    groups: list[npt.NDArray[np.int64]]
+    """Each stream's packets (indices into ``rows``, capture order), in the order of ``streams``."""
     channels: list[TlsChannel] = field(default_factory=list)
     """Media relayed through TLS: one channel per direction (:mod:`decoders.media.channels`)."""
     channel_groups: list[npt.NDArray[np.int64]] = field(default_factory=list)
@@ -106,7 +108,8 @@ def scan_streams(
         fmt = head_format(capture)
     else:
         raise ValueError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
-    streams = stream_table(rows, sdp, srtp_auth_tag_length=head.srtp_auth_tag_length)
+    groups = stream_groups(rows)
+    streams = stream_table(rows, sdp, srtp_auth_tag_length=head.srtp_auth_tag_length, groups=groups)
     if level.warning is None and level.source in ("sdp", "given"):
         level = replace(level, warning=_level_missing(streams, level, head.rtp_packets))
     channels: list[TlsChannel] = []
@@ -127,6 +130,7 @@ def scan_streams(
         head=head,
         sdp=sdp,
         streams=streams,
+        groups=groups,
         channels=channels,
         channel_groups=channel_groups,
     )

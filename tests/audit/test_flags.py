@@ -24,7 +24,7 @@ from decoders.audit.measure import (
 )
 from decoders.audit.messages import TelemetryMessage
 from decoders.audit.verdict import decide
-from decoders.media.streams import _stream_groups, stream_table
+from decoders.media.streams import stream_groups, stream_table
 from decoders.session.timeline import MuteInterval, ScopedMute, Timeline, build_timeline
 from decoders.wire.demux import PacketKind
 from decoders.wire.rowbuild import COLUMNS, KIND_CODES, Rows
@@ -127,7 +127,7 @@ def measure(
 ) -> tuple[MediaMeasurement, Timeline]:
     rows = rows_of(packets)
     streams = stream_table(rows)
-    groups = _stream_groups(rows, rows.kind_mask(PacketKind.RTP) & ~rows["malformed"])
+    groups = stream_groups(rows)
     timeline = timeline_for(rows, windows)
     return measure_media(rows, streams, groups, timeline, local=local, extras=extras), timeline
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers.corpus import browser_audio_ssrcs, call_shape, lab_session, ssrc_roles_of
 
 from decoders.media.scan import StreamScan, load_sdp, scan_streams
+from decoders.media.streams import stream_table
+from decoders.wire.demux import PacketKind
 
 
 def test_engines_agree(session_dir: Path) -> None:
@@ -16,6 +19,22 @@ def test_engines_agree(session_dir: Path) -> None:
     assert [s for s in fast.streams] == [s for s in scalar.streams]
     assert fast.datagram_counts() == scalar.datagram_counts()
     assert fast.capture_format == scalar.capture_format == "pcapng"
+
+
+def test_groups_are_each_streams_packets(session_dir: Path) -> None:
+    """The scan offers the packets of each row of its stream table (what the audit measures):
+    every well-formed RTP row in exactly one group, in capture order, of the stream's key."""
+    scan = scan_streams(session_dir / "capture.pcapng")
+    rows = scan.rows
+    rtp = rows.kind_mask(PacketKind.RTP) & ~rows["malformed"]
+    assert len(scan.groups) == len(scan.streams)
+    assert sum(group.size for group in scan.groups) == int(rtp.sum())
+    for stats, group in zip(scan.streams, scan.groups, strict=True):
+        assert group.size == stats.packets and bool(np.all(np.diff(group) > 0))
+        assert bool(rtp[group].all()) and int(rows["frame"][group[0]]) == stats.first_frame
+        assert set(rows["ssrc"][group].tolist()) == {stats.ssrc}
+        assert {rows.addresses[int(a)] for a in rows["src"][group]} == {stats.src}
+    assert stream_table(rows, srtp_auth_tag_length=scan.head.srtp_auth_tag_length) == scan.streams
 
 
 def _no_rtp_in_sight(scan: StreamScan) -> None:
