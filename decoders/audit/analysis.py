@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
+import numpy.typing as npt
 
 from decoders.audit.correlate import (
     LAG_RANGE_S,
@@ -60,6 +61,8 @@ from decoders.audit.sides import (
 )
 from decoders.audit.verdict import Unread, Verdict, decide
 from decoders.errors import CaptureError, MalformedPacket
+from decoders.media.scan import CaptureSummary, StreamScan, scan_streams
+from decoders.media.streams import StreamStats, logical_streams
 from decoders.session.events import TIMED, Event, UnusableLine, event_problem, read_events
 from decoders.session.rulefiles import rule_set
 from decoders.session.sdpsources import SessionSdp
@@ -224,7 +227,8 @@ class Analysis:
     reference: ReferenceInfo
     findings: list[Finding]
     verdict: Verdict
-    capture: dict[str, Any] | None
+    capture: CaptureSummary | None
+    """What was read of the capture (None: no capture)."""
     warnings: list[str]
     candidates: list[Candidate] = field(default_factory=list)
     """When the muted side is unknown: each address that may be it, judged as if it were."""
@@ -551,16 +555,13 @@ def analyze(inputs: Inputs) -> Analysis:
         if note is not None:
             warnings.append(note)
     # -- the capture ---------------------------------------------------------------------------
-    scan: Any = None
-    streams: list[Any] = []
-    groups: list[Any] = []
+    scan: StreamScan | None = None
+    streams: list[StreamStats] = []
+    groups: list[npt.NDArray[np.int64]] = []
     span: tuple[float, float] | None = None
     sdp = None
     found_sdp: SessionSdp | None = None
     if resolved.capture is not None:
-        from decoders.media.scan import scan_streams
-        from decoders.media.streams import logical_streams  # one per SSRC across its legs
-
         found_sdp = _session_sdp(inputs, resolved, events, telemetry_events)
         sdp = found_sdp.description
         try:
@@ -572,11 +573,8 @@ def analyze(inputs: Inputs) -> Analysis:
             )
         except (CaptureError, MalformedPacket) as error:
             raise InputError(f"{resolved.capture}: {error}") from None
-        rows = scan.rows
-        streams, groups = logical_streams(scan.streams, scan.groups)
-        if len(rows):
-            ts = rows["timestamp_ns"]
-            span = (int(ts.min()) / 1e9, int(ts.max()) / 1e9)
+        streams, groups = logical_streams(scan.streams, scan.groups)  # one per SSRC, all legs
+        span = scan.span
         if scan.damage:
             warnings.append(f"capture damaged: {scan.damage}; everything before it was analysed")
         if scan.level.warning:
@@ -615,7 +613,7 @@ def analyze(inputs: Inputs) -> Analysis:
     # -- media ---------------------------------------------------------------------------------
     media: MediaMeasurement | None = None
     decoded = not_measured("no capture")
-    capture_info: dict[str, Any] | None = None
+    capture_info: CaptureSummary | None = None
     if scan is not None:
         try:
             decoded = decoded_audio(
@@ -636,8 +634,7 @@ def analyze(inputs: Inputs) -> Analysis:
             auth_tag_length=scan.head.srtp_auth_tag_length,
             extras=decoded.series,
         )
-        capture_info = _capture_info(scan, span)
-        capture_info["sdp"] = found_sdp.to_json() if found_sdp is not None else None
+        capture_info = scan.summary(found_sdp)
     messages = telemetry_from_events(telemetry_events) if resolved.telemetry_source else []
     telemetry = measure_telemetry(messages, timeline, source=resolved.telemetry_source)
     # -- findings, proof, verdict --------------------------------------------------------------
@@ -759,26 +756,6 @@ def _session_sdp(
         )
     except MalformedPacket as error:
         raise InputError(str(error)) from None
-
-
-def _capture_info(scan: Any, span: tuple[float, float] | None) -> dict[str, Any]:
-    return {
-        "file": str(scan.capture),
-        "format": scan.capture_format,
-        "frames": scan.frames,
-        "first": span[0] if span else None,
-        "last": span[1] if span else None,
-        "datagrams": scan.datagram_counts(),
-        "skipped": {k: v for k, v in sorted(scan.counters.items()) if v},
-        "damage": scan.damage,
-        "audio_level": {
-            "extension_id": scan.level.extension_id,
-            "source": scan.level.source,
-            "evidence": scan.level.evidence,
-        },
-        "srtp_profile": scan.head.srtp_profile_name,
-        "srtp_auth_tag_length": scan.head.srtp_auth_tag_length,
-    }
 
 
 def _reference(

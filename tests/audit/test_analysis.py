@@ -101,7 +101,7 @@ def test_verdict_per_lab_session(folder: Path, config: str) -> None:
         assert result.decoded.measured is False
     if "sdp" in CONFIGS[config] and result.media is not None and result.media.streams:
         assert result.capture is not None
-        assert result.capture["audio_level"]["source"] == "inferred"
+        assert result.capture.level.source == "inferred"
 
 
 @pytest.mark.parametrize("folder", SESSIONS, ids=[p.name for p in SESSIONS])
@@ -423,7 +423,7 @@ def test_video_and_rtx_are_never_judged_as_muted_audio_without_sdp(
         0x0BADF00D: ("video", "rtx", "behaviour", False),
     }
     assert result.capture is not None
-    assert result.capture["sdp"]["source"] == "none: inferred from behaviour"
+    assert result.capture.sdp.source == "none: inferred from behaviour"
     assert result.verdict.verdict == "no-leak"
     assert all(
         f.stream_label is None or "0x0badf00d" not in f.stream_label for f in result.findings
@@ -438,7 +438,7 @@ def test_the_sdp_the_addon_recorded_names_the_rtx_stream(
     (tmp_path / "events.jsonl").write_text(encode_event(event) + "\n")
     result = analyze(Inputs(session_dir=tmp_path, muted=(muted,), local=("10.77.0.1",)))
     assert result.capture is not None
-    assert result.capture["sdp"]["source"] == "events.jsonl (1 sdp event)"
+    assert result.capture.sdp.source == "events.jsonl (1 sdp event)"
     assert roles(result)[0x0BADF00D] == ("video", "rtx", "sdp", False)
     assert roles(result)[0x0BADCAFE] == ("video", "media", "sdp", False)
     assert result.verdict.verdict == "no-leak"
@@ -448,7 +448,7 @@ def test_the_sdp_the_addon_recorded_names_the_rtx_stream(
         )
     )
     assert ignored.capture is not None
-    assert ignored.capture["sdp"]["source"] == "none: inferred from behaviour (--ignore sdp)"
+    assert ignored.capture.sdp.source == "none: inferred from behaviour (--ignore sdp)"
     assert roles(ignored)[0x0BADF00D] == ("video", "rtx", "behaviour", False)
 
 
@@ -491,7 +491,7 @@ def test_recorded_video_call_rtx_and_video_never_judged(
         if path.name not in SDP_PLACES[where]:
             (tmp_path / path.name).write_bytes(path.read_bytes())
     result = analyze(Inputs(session_dir=tmp_path))
-    assert result.capture is not None and result.capture["sdp"]["source"] == where
+    assert result.capture is not None and result.capture.sdp.source == where
     named = sorted((media, role, judged) for media, role, _, judged in roles(result).values())
     assert named == [("audio", "media", True), ("video", "media", False), ("video", "rtx", False)]
     assert result.verdict.exit_code == exit_code
