@@ -35,9 +35,18 @@ from decoders.audit.analysis import (
     Analysis,
     InputError,
     Inputs,
+    Judging,
     analyze,
+    decode_audio,
+    judge_sides,
     local_side,
+    measure_messages,
+    mute_timeline,
+    muted_side,
+    read_signals,
+    reference_signal,
     resolve,
+    scan_capture,
 )
 from decoders.audit.flags import SERVER_SIDE_TITLE
 from decoders.session.events import encode_event, make_event
@@ -807,3 +816,37 @@ def test_mute_windows_too_short_to_hold_a_packet_are_never_no_leak() -> None:
     assert result.verdict.verdict != "no-leak", result.verdict.reason
     assert all(w.verdict != "no-leak" for w in result.verdict.windows)
     assert "too short to say nothing left" in result.verdict.windows[0].reason
+
+
+def test_the_steps_of_analyze_one_by_one() -> None:
+    """analyze is its steps in order, each handing the next a typed result: taken one by one
+    they give its verdict, findings and warnings."""
+    inputs = Inputs(session_dir=CAPTURES / "chromium-telemetry-ws")
+    warnings: list[str] = []
+    signals = read_signals(inputs, resolve(inputs), warnings)
+    resolved = signals.resolved
+    assert signals.check is not None and not signals.check.unusable
+    assert resolved.telemetry_source == "events" and signals.telemetry_events == signals.events
+    capture = scan_capture(inputs, signals, warnings)
+    assert capture is not None and capture.sdp.source == "offer.sdp + answer.sdp"
+    assert [s.ssrc for s in capture.streams] == [s.ssrc for s in capture.scan.streams]
+    span = capture.scan.span
+    timeline = mute_timeline(inputs, resolved, signals.mute_events, span, warnings)
+    assert len(timeline.windows) >= 1
+    local = muted_side(inputs, signals, capture)
+    decoded = decode_audio(inputs, resolved, capture, warnings)
+    assert decoded.measured, decoded.reason
+    media = capture.measure(timeline, local, decoded)
+    telemetry = measure_messages(signals, timeline)
+    assert telemetry.source == "events" and telemetry.messages
+    reference, envelope = reference_signal(resolved, span, media, warnings)
+    assert reference.status == "used" and envelope is not None
+    judging = Judging.of(inputs, signals, capture, timeline, telemetry, reference, envelope)
+    assert [f.id for f in judging.side_free] == ["volume-telemetry-while-muted"]
+    judged = judge_sides(judging, media, local, warnings)
+    whole = analyze(inputs)
+    assert judged.verdict.to_json() == whole.verdict.to_json()
+    assert judged.verdict.verdict == "metadata-leak"
+    assert [f.id for f in judged.findings] == [f.id for f in whole.findings]
+    assert warnings == whole.warnings
+    assert capture.scan.summary(capture.sdp) == whole.capture
