@@ -14,13 +14,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from decoders.audit.measure import SeriesSource
-from decoders.media.decrypt import LoudnessSeries, decoded_loudness
-from decoders.media.srtp import StreamKey
-from decoders.session.keys import load_keys
-from decoders.session.sdp import SessionDescription
+
+if TYPE_CHECKING:  # the decryption loads SRTP and OpenSSL: only imported when there are keys
+    from decoders.media.decrypt import LoudnessSeries
+    from decoders.media.srtp import StreamKey
+    from decoders.session.sdp import SessionDescription
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,9 @@ def decoded_audio(
         return not_measured("no capture")
     if keys is None:
         return not_measured("no keys (keys.json) to decrypt the media")
+    from decoders.media.decrypt import decoded_loudness
+    from decoders.session.keys import load_keys
+
     try:
         loaded = load_keys(keys)
     except Exception as error:  # OSError, a broken file (ValueError), a broken folder
