@@ -101,7 +101,7 @@ def from_loudness(result: Mapping[StreamKey, LoudnessSeries]) -> DecodedAudio:
     """Turn ``decoded_loudness``'s mapping into per-SSRC series (capture-clock timestamps)."""
     series: dict[int, SeriesSource] = {}
     for key, value in result.items():
-        payloads = list(value.payloads) or None  # one per packet, as the other two
+        payloads = list(value.payloads) or None  # per packet, as timestamp_ns and dbfs
         series[key.ssrc] = SeriesSource(value.timestamp_ns, value.dbfs, payloads)
     if not series:
         return not_measured("the decryption returned no decoded stream")

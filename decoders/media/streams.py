@@ -88,21 +88,16 @@ class StreamStats:
         return self.media != "video" and self.role not in ("rtx", "fec")
 
 
-def stream_groups(
-    rows: Rows, mask: npt.NDArray[np.bool_] | None = None
-) -> list[npt.NDArray[np.int64]]:
-    """Indices of ``rows`` per stream key, each in capture order, streams by first frame: the
-    packets of each row of :func:`stream_table`, in its order. ``mask`` picks the rows (default:
-    every well-formed RTP row, as the stream table counts them).
+def stream_groups(rows: Rows) -> list[npt.NDArray[np.int64]]:
+    """Indices of the well-formed RTP rows of ``rows`` per stream key, each in capture order,
+    streams by first frame: the packets of each row of :func:`stream_table`, in its order.
 
     Streams are few and packets many: packets are first grouped by SSRC (its distinct values
     found on a sample, every packet placed by binary search, then an O(n) stable sort of the
     small group numbers); a group whose addresses or ports vary is split by the full key.
     """
     c = rows.columns
-    if mask is None:
-        mask = rows.kind_mask(PacketKind.RTP) & ~c["malformed"]
-    idx = np.nonzero(mask)[0]
+    idx = np.nonzero(rows.kind_mask(PacketKind.RTP) & ~c["malformed"])[0]
     if idx.size == 0:
         return []
     ssrc = c["ssrc"][idx]
