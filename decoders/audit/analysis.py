@@ -1,11 +1,14 @@
 """One audit, start to end: session files in, measurements, findings and a verdict out.
 
 :func:`analyze` reads what a session folder holds (or the files named one by one), in the
-pipeline's order: the capture's packet table and streams, the mute timeline from every source,
-who the muted side is, decoded audio when keys allow, the telemetry messages, then the
-measurements per stream and phase, the findings, the correlation with the reference signal
-and the verdict. User errors (a missing file, a broken timeline) raise :class:`InputError`
-(a ValueError) with a one-line message.
+pipeline's order, one step each: :func:`resolve` (which files), :func:`read_signals` (events,
+telemetry and mute signals), :func:`scan_capture` (the capture's packet table and streams),
+:func:`mute_timeline` (the mute windows from every source), :func:`muted_side` (who the muted
+side is), :func:`decode_audio` (when keys allow), the measurements per stream and phase,
+:func:`measure_messages` (the telemetry), :func:`reference_signal` (the correlation's
+reference), then :class:`Judging` and :func:`judge_sides`: the findings and the verdict.
+User errors (a missing file, a broken timeline) raise :class:`InputError` (a ValueError) with
+a one-line message.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
+import numpy.typing as npt
 
 from decoders.audit.correlate import (
     LAG_RANGE_S,
@@ -60,6 +64,8 @@ from decoders.audit.sides import (
 )
 from decoders.audit.verdict import Unread, Verdict, decide
 from decoders.errors import CaptureError, MalformedPacket
+from decoders.media.scan import CaptureSummary, StreamScan, scan_streams
+from decoders.media.streams import StreamStats, logical_streams
 from decoders.session.events import TIMED, Event, UnusableLine, event_problem, read_events
 from decoders.session.rulefiles import rule_set
 from decoders.session.sdpsources import SessionSdp
@@ -68,6 +74,7 @@ from decoders.session.timeline import (
     GRACE_DEFAULT,
     UNMUTED,
     MuteInterval,
+    ScopedMute,
     Timeline,
     build_timeline,
     intervals_from_events,
@@ -76,6 +83,7 @@ from decoders.session.timeline import (
     scoped_mutes,
 )
 from decoders.session.times import EPOCH_MIN, timeline_seconds
+from decoders.wire.demux import PacketKind
 
 ALIGNED_LAG_S: Final = 0.5
 """Once the unmuted stream aligns the reference, leaks are searched within this of its lag."""
@@ -224,7 +232,8 @@ class Analysis:
     reference: ReferenceInfo
     findings: list[Finding]
     verdict: Verdict
-    capture: dict[str, Any] | None
+    capture: CaptureSummary | None
+    """What was read of the capture (None: no capture)."""
     warnings: list[str]
     candidates: list[Candidate] = field(default_factory=list)
     """When the muted side is unknown: each address that may be it, judged as if it were."""
@@ -516,10 +525,66 @@ def _rule_signals(
 
 
 def analyze(inputs: Inputs) -> Analysis:
-    """Run the whole audit (see the module docstring)."""
-    resolved = resolve(inputs)
+    """Run the whole audit (see the module docstring): the steps below, in this order."""
+    warnings: list[str] = []  # each step adds what the user should know, in pipeline order
+    signals = read_signals(inputs, resolve(inputs), warnings)
+    resolved = signals.resolved
+    capture = scan_capture(inputs, signals, warnings)
+    span = capture.scan.span if capture is not None else None
+    timeline = mute_timeline(inputs, resolved, signals.mute_events, span, warnings)
+    local = muted_side(inputs, signals, capture)
+    decoded = decode_audio(inputs, resolved, capture, warnings)
+    media = capture.measure(timeline, local, decoded) if capture is not None else None
+    telemetry = measure_messages(signals, timeline)
+    reference, envelope = reference_signal(resolved, span, media, warnings)
+    judging = Judging.of(inputs, signals, capture, timeline, telemetry, reference, envelope)
+    judged = judge_sides(judging, media, local, warnings)
+    return Analysis(
+        inputs=resolved,
+        timeline=timeline,
+        local=judged.local,
+        media=judged.media,
+        telemetry=telemetry,
+        decoded=decoded,
+        reference=reference,
+        findings=judged.findings,
+        verdict=judged.verdict,
+        capture=capture.scan.summary(capture.sdp) if capture is not None else None,
+        warnings=warnings,
+        candidates=judged.candidates,
+        relayed=judging.relayed,
+        events_check=signals.check,
+    )
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What the session says besides the capture: its events, telemetry and mute signals."""
+
+    resolved: Resolved
+    """The files read (flows.mitm in place of an events.jsonl whose lost lines matter)."""
+    events: list[Event]
+    """events.jsonl's usable events."""
+    check: EventsCheck | None
+    """How much of events.jsonl could be used (None: none read)."""
+    telemetry_events: list[Event]
+    """The events the telemetry is read from: events.jsonl's, or flows.mitm's replayed."""
+    mute_events: list[Event]
+    """The events the mute signals are read from."""
+    flows_lost: list[UnusableLine]
+    """Events replayed from flows.mitm that could not be used."""
+
+    @property
+    def side_events(self) -> list[Event]:
+        """The events that may say who the muted side is."""
+        return self.events or self.telemetry_events
+
+
+def read_signals(inputs: Inputs, resolved: Resolved, warnings: list[str]) -> Signals:
+    """Read events.jsonl, or flows.mitm instead when lost lines of events.jsonl could hold
+    evidence; replay flows.mitm for the telemetry when it is the source; gather the mute
+    signals. Every line that could not be used is counted and said in ``warnings``."""
     rules = _rules(inputs)
-    warnings: list[str] = []
     events: list[Event] = []
     check: EventsCheck | None = None
     if resolved.events:
@@ -550,43 +615,67 @@ def analyze(inputs: Inputs) -> Analysis:
         mute_events, note = _rule_signals(inputs, resolved, events, rules)
         if note is not None:
             warnings.append(note)
-    # -- the capture ---------------------------------------------------------------------------
-    scan: Any = None
-    streams: list[Any] = []
-    groups: list[Any] = []
-    span: tuple[float, float] | None = None
-    sdp = None
-    found_sdp: SessionSdp | None = None
-    if resolved.capture is not None:
-        from decoders.media.scan import scan_streams
-        from decoders.media.streams import (  # the stream table's own grouping, then
-            _stream_groups,  # one logical stream per SSRC across its legs
-            logical_streams,
-        )
-        from decoders.wire.demux import PacketKind
+    return Signals(resolved, events, check, telemetry_events, mute_events, flows_lost)
 
-        found_sdp = _session_sdp(inputs, resolved, events, telemetry_events)
-        sdp = found_sdp.description
-        try:
-            scan = scan_streams(
-                resolved.capture,
-                sdp=sdp,
-                audio_level_id=inputs.audio_level_id,
-                progress=inputs.progress,
-            )
-        except (CaptureError, MalformedPacket) as error:
-            raise InputError(f"{resolved.capture}: {error}") from None
-        rows = scan.rows
-        rtp = rows.kind_mask(PacketKind.RTP) & ~rows["malformed"]
-        streams, groups = logical_streams(scan.streams, _stream_groups(rows, rtp))
-        if len(rows):
-            ts = rows["timestamp_ns"]
-            span = (int(ts.min()) / 1e9, int(ts.max()) / 1e9)
-        if scan.damage:
-            warnings.append(f"capture damaged: {scan.damage}; everything before it was analysed")
-        if scan.level.warning:
-            warnings.append(scan.level.warning)
-    # -- the timeline --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ScannedCapture:
+    """The capture read: its scan, the session's SDP its streams were named with, and the
+    streams the audit judges (one per SSRC and sender, joined across its legs)."""
+
+    scan: StreamScan
+    sdp: SessionSdp
+    streams: list[StreamStats]
+    groups: list[npt.NDArray[np.int64]]
+    """Each of ``streams``' packets (indices into ``scan.rows``), in the same order."""
+
+    def measure(
+        self, timeline: Timeline, local: LocalSide, decoded: DecodedAudio
+    ) -> MediaMeasurement:
+        """Every stream per phase (and per mute window), decoded audio included."""
+        return measure_media(
+            self.scan.rows,
+            self.streams,
+            self.groups,
+            timeline,
+            local=local,
+            auth_tag_length=self.scan.head.srtp_auth_tag_length,
+            extras=decoded.series,
+        )
+
+
+def scan_capture(inputs: Inputs, signals: Signals, warnings: list[str]) -> ScannedCapture | None:
+    """Gather the session's SDP, scan the capture into its packet and stream tables, and join
+    each SSRC's legs; None without a capture."""
+    resolved = signals.resolved
+    if resolved.capture is None:
+        return None
+    found_sdp = _session_sdp(inputs, resolved, signals.events, signals.telemetry_events)
+    try:
+        scan = scan_streams(
+            resolved.capture,
+            sdp=found_sdp.description,
+            audio_level_id=inputs.audio_level_id,
+            progress=inputs.progress,
+        )
+    except (CaptureError, MalformedPacket) as error:
+        raise InputError(f"{resolved.capture}: {error}") from None
+    streams, groups = logical_streams(scan.streams, scan.groups)
+    if scan.damage:
+        warnings.append(f"capture damaged: {scan.damage}; everything before it was analysed")
+    if scan.level.warning:
+        warnings.append(scan.level.warning)
+    return ScannedCapture(scan, found_sdp, streams, groups)
+
+
+def mute_timeline(
+    inputs: Inputs,
+    resolved: Resolved,
+    mute_events: list[Event],
+    span: tuple[float, float] | None,
+    warnings: list[str],
+) -> Timeline:
+    """The mute windows from every source: timeline.json, ``--muted``, the events' signals."""
     intervals: list[MuteInterval] = []
     if resolved.timeline is not None:
         text = resolved.timeline.read_text(encoding="utf-8", errors="replace")
@@ -607,88 +696,170 @@ def analyze(inputs: Inputs) -> Analysis:
     except ValueError as error:
         raise InputError(str(error)) from None
     warnings += timeline.warnings
-    side_events = events or telemetry_events
+    return timeline
+
+
+def muted_side(inputs: Inputs, signals: Signals, capture: ScannedCapture | None) -> LocalSide:
+    """Who the muted side is: ``--local``, or what session.json, the events and the capture's
+    ICE checks say (:func:`decoders.audit.local.infer_local`)."""
     facts: CaptureFacts | None = None
     seen: frozenset[str] = frozenset()
-    if scan is not None and resolved.capture is not None and not inputs.local:
+    if capture is not None and not inputs.local:
+        scan = capture.scan
         seen = frozenset(a for s in scan.streams for a in (s.src, s.dst))
-        from decoders.wire.demux import PacketKind
-
         stun_rows = scan.rows.kind_mask(PacketKind.STUN)
-        facts = read_capture_facts(resolved.capture, scan.rows["frame"][stun_rows].tolist())
-    local = infer_local(inputs.local, resolved.manifest, side_events, facts=facts, seen=seen)
-    # -- media ---------------------------------------------------------------------------------
-    media: MediaMeasurement | None = None
-    decoded = not_measured("no capture")
-    capture_info: dict[str, Any] | None = None
-    if scan is not None:
-        try:
-            decoded = decoded_audio(
-                resolved.capture, resolved.keys, sdp=sdp, strict=inputs.keys is not None
-            )
-        except KeysUnusable as error:
-            raise InputError(str(error)) from None
-        if resolved.keys is not None and not decoded.measured:
-            warnings.append(
-                f"decryption was not done: {decoded.reason.removeprefix('not measured: ')}"
-            )
-        media = measure_media(
-            scan.rows,
-            streams,
-            groups,
-            timeline,
-            local=local,
-            auth_tag_length=scan.head.srtp_auth_tag_length,
-            extras=decoded.series,
+        facts = read_capture_facts(scan.capture, scan.rows["frame"][stun_rows].tolist())
+    manifest = signals.resolved.manifest
+    return infer_local(inputs.local, manifest, signals.side_events, facts=facts, seen=seen)
+
+
+def decode_audio(
+    inputs: Inputs, resolved: Resolved, capture: ScannedCapture | None, warnings: list[str]
+) -> DecodedAudio:
+    """The decoded audio of each stream when keys allow; keys named by ``--keys`` that give
+    nothing are a user error, the session's own only a warning."""
+    if capture is None:
+        return not_measured("no capture")
+    try:
+        decoded = decoded_audio(
+            resolved.capture,
+            resolved.keys,
+            sdp=capture.sdp.description,
+            strict=inputs.keys is not None,
         )
-        capture_info = _capture_info(scan, span)
-        capture_info["sdp"] = found_sdp.to_json() if found_sdp is not None else None
-    messages = telemetry_from_events(telemetry_events) if resolved.telemetry_source else []
-    telemetry = measure_telemetry(messages, timeline, source=resolved.telemetry_source)
-    # -- findings, proof, verdict --------------------------------------------------------------
-    side_free = telemetry_findings(telemetry, timeline)
+    except KeysUnusable as error:
+        raise InputError(str(error)) from None
+    if resolved.keys is not None and not decoded.measured:
+        warnings.append(f"decryption was not done: {decoded.reason.removeprefix('not measured: ')}")
+    return decoded
+
+
+def measure_messages(signals: Signals, timeline: Timeline) -> TelemetryMeasurement:
+    """The telemetry messages (volume-like fields) per phase, from the telemetry's source."""
+    source = signals.resolved.telemetry_source
+    messages = telemetry_from_events(signals.telemetry_events) if source else []
+    return measure_telemetry(messages, timeline, source=source)
+
+
+def reference_signal(
+    resolved: Resolved,
+    span: tuple[float, float] | None,
+    media: MediaMeasurement | None,
+    warnings: list[str],
+) -> tuple[ReferenceInfo, Envelope | None]:
+    """The reference signal's loudness envelope, lined up with the unmuted audio levels."""
     reference, envelope = _reference(resolved, span, warnings)
-    alignment: Correlation | None = None
     if envelope is not None:
         alignment = _alignment(media, envelope) if media is not None else None
         reference = dataclasses.replace(reference, alignment=alignment)
+    return reference, envelope
 
-    relayed = judge_relayed(scan, timeline)  # media relayed through TLS: sizes and timing
-    unread = _joined(_unread(check, timeline), _unread_values(telemetry_events, timeline))
-    unread = _joined(unread, _unread_scans(telemetry_events, timeline))
-    if any(u.may_hide_evidence for u in flows_lost) and resolved.flows is not None:
-        unread = _joined(unread, Unread(_flows_note(flows_lost, resolved.flows)))
-    offset = inputs.clock_offset
-    server_mutes = [
-        dataclasses.replace(
-            m, start=m.start + offset, end=None if m.end is None else m.end + offset
+
+@dataclass(frozen=True)
+class Judging:
+    """What judges a measurement, whoever the muted side is: the timeline, the telemetry and
+    its findings, the TLS-relayed channels, the reference signal, the app's server-side mutes
+    and what could not be read. Called with a measurement and a side: its findings and
+    verdict (a :data:`decoders.audit.sides.Judge`)."""
+
+    timeline: Timeline
+    telemetry: TelemetryMeasurement
+    side_free: list[Finding]
+    """The telemetry's findings: the same whoever you are."""
+    relayed: RelayedMeasurement | None
+    envelope: Envelope | None
+    alignment: Correlation | None
+    server_mutes: list[ScopedMute]
+    """The app's server-side mutes, on the capture's clock."""
+    signals_read: bool
+    unread: Unread | None
+
+    @classmethod
+    def of(
+        cls,
+        inputs: Inputs,
+        signals: Signals,
+        capture: ScannedCapture | None,
+        timeline: Timeline,
+        telemetry: TelemetryMeasurement,
+        reference: ReferenceInfo,
+        envelope: Envelope | None,
+    ) -> Judging:
+        resolved = signals.resolved
+        offset = inputs.clock_offset
+        return cls(
+            timeline=timeline,
+            telemetry=telemetry,
+            side_free=telemetry_findings(telemetry, timeline),
+            # media relayed through TLS: sizes and timing
+            relayed=judge_relayed(capture.scan if capture is not None else None, timeline),
+            envelope=envelope,
+            alignment=reference.alignment,
+            server_mutes=[
+                dataclasses.replace(
+                    m, start=m.start + offset, end=None if m.end is None else m.end + offset
+                )
+                for m in scoped_mutes(signals.mute_events, "server")
+            ],
+            signals_read=bool(signals.mute_events) or resolved.telemetry_source is not None,
+            unread=_unread_all(signals, timeline),
         )
-        for m in scoped_mutes(mute_events, "server")
-    ]
 
-    def judge(measured: MediaMeasurement | None, side: LocalSide) -> tuple[list[Finding], Verdict]:
+    def __call__(
+        self, measured: MediaMeasurement | None, side: LocalSide
+    ) -> tuple[list[Finding], Verdict]:
+        timeline, envelope, alignment = self.timeline, self.envelope, self.alignment
         found = media_findings(measured, timeline) if measured is not None else []
-        found += relayed_findings(relayed, timeline, side) + side_free
+        found += relayed_findings(self.relayed, timeline, side) + self.side_free
         if envelope is not None:
             lags = LAG_RANGE_S
             if alignment is not None and alignment.proven:
                 # the unmuted stream fixes the reference's timing: search near its lag only
                 lags = (alignment.lag_s - ALIGNED_LAG_S, alignment.lag_s + ALIGNED_LAG_S)
             found = [_correlated(f, envelope, lags) for f in found]
-        found += server_side_findings(found, timeline, server_mutes)
+        found += server_side_findings(found, timeline, self.server_mutes)
         found.sort(key=lambda f: (f.window, f.leak is None, -f.rank, f.id))
         verdict = decide(
             found,
             timeline,
             measured,
-            telemetry,
+            self.telemetry,
             side=side,
-            relayed=relayed,
-            signals_read=bool(mute_events) or resolved.telemetry_source is not None,
-            unread=unread,
+            relayed=self.relayed,
+            signals_read=self.signals_read,
+            unread=self.unread,
         )
         return found, verdict
 
+
+def _unread_all(signals: Signals, timeline: Timeline) -> Unread | None:
+    """Everything that could not be read and may hide evidence, joined."""
+    events, lost, flows = signals.telemetry_events, signals.flows_lost, signals.resolved.flows
+    unread = _joined(_unread(signals.check, timeline), _unread_values(events, timeline))
+    unread = _joined(unread, _unread_scans(events, timeline))
+    if any(u.may_hide_evidence for u in lost) and flows is not None:
+        unread = _joined(unread, Unread(_flows_note(lost, flows)))
+    return unread
+
+
+@dataclass(frozen=True)
+class Judged:
+    """The findings and the verdict, with the side and measurement they were judged for."""
+
+    local: LocalSide
+    media: MediaMeasurement | None
+    findings: list[Finding]
+    verdict: Verdict
+    candidates: list[Candidate]
+
+
+def judge_sides(
+    judging: Judging, media: MediaMeasurement | None, local: LocalSide, warnings: list[str]
+) -> Judged:
+    """The findings and the verdict. When the muted side is unknown: the one address that
+    sends audio is taken as it (and the user told), or, when several do, each is judged as if
+    it were; their verdict when they agree, else an undecided one naming the ``--local`` to
+    pass."""
     senders = audio_senders(media) if media is not None and not local.known else []
     if media is not None and len(senders) == 1:
         local = assumed_side(local, senders[0])
@@ -697,37 +868,22 @@ def analyze(inputs: Inputs) -> Analysis:
             f"which side was muted is unknown: {senders[0]}, the only address that sends audio "
             f"in the capture, was taken as you (pass --local {senders[0]} to confirm)"
         )
-    findings, verdict = judge(media, local)
+    findings, verdict = judging(media, local)
     candidates: list[Candidate] = []
     if media is not None and len(senders) > 1:
-        candidates = judge_candidates(media, local, senders, judge)
+        candidates = judge_candidates(media, local, senders, judging)
         same = agreed(candidates)
         if same is not None:
             verdict = same
         else:
             findings = [f for f in findings if f.stream is None]  # telemetry: whoever you are
-            extra, verdict = undecided(candidates, timeline, local, len(findings))
+            extra, verdict = undecided(candidates, judging.timeline, local, len(findings))
             findings += extra
         warnings.append(
             f"which side was muted is unknown and {len(senders)} addresses send audio: "
             f"pass {' or '.join(f'--local {a}' for a in senders)}"
         )
-    return Analysis(
-        inputs=resolved,
-        timeline=timeline,
-        local=local,
-        media=media,
-        telemetry=telemetry,
-        decoded=decoded,
-        reference=reference,
-        findings=findings,
-        verdict=verdict,
-        capture=capture_info,
-        warnings=warnings,
-        candidates=candidates,
-        relayed=relayed,
-        events_check=check,
-    )
+    return Judged(local, media, findings, verdict, candidates)
 
 
 def _session_sdp(
@@ -764,26 +920,6 @@ def _session_sdp(
         )
     except MalformedPacket as error:
         raise InputError(str(error)) from None
-
-
-def _capture_info(scan: Any, span: tuple[float, float] | None) -> dict[str, Any]:
-    return {
-        "file": str(scan.capture),
-        "format": scan.capture_format,
-        "frames": scan.frames,
-        "first": span[0] if span else None,
-        "last": span[1] if span else None,
-        "datagrams": scan.datagram_counts(),
-        "skipped": {k: v for k, v in sorted(scan.counters.items()) if v},
-        "damage": scan.damage,
-        "audio_level": {
-            "extension_id": scan.level.extension_id,
-            "source": scan.level.source,
-            "evidence": scan.level.evidence,
-        },
-        "srtp_profile": scan.head.srtp_profile_name,
-        "srtp_auth_tag_length": scan.head.srtp_auth_tag_length,
-    }
 
 
 def _reference(

@@ -1,27 +1,27 @@
-"""The one place the audit asks the decryption for decoded audio (an adapter, lazily imported).
+"""The one place the audit asks the decryption for decoded audio.
 
-The decryption (``decoders.media.decrypt``) turns SRTP into decoded audio and exposes
-``decoded_loudness(capture, keys, *, sdp=None) -> {stream key: series}``, each series holding
-per-packet ``timestamp_ns``, ``sequence_number`` and ``dbfs`` arrays; the keys come from
-``decoders.session.keys``. When either module is missing, there are no keys, or decryption
-fails, the audit goes on without decoded audio and says why ("not measured: ...").
+The decryption (:func:`decoders.media.decrypt.decoded_loudness`) turns SRTP into decoded audio:
+``{stream key: LoudnessSeries}``, each series holding per-packet ``timestamp_ns``,
+``sequence_number``, ``dbfs`` and the decrypted ``payloads``; the keys come from
+:func:`decoders.session.keys.load_keys`. When there are no keys, or the keys cannot be read, or
+decryption fails, the audit goes on without decoded audio and says why ("not measured: ...").
 
-Stream keys are matched to the packet table's streams by SSRC; a key may be a tuple whose last
-integer is the SSRC, or any object with an ``ssrc`` attribute.
+Streams are matched to the packet table's streams by SSRC.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from decoders.audit.measure import SeriesSource
-from decoders.session.sdp import SessionDescription
+
+if TYPE_CHECKING:  # the decryption loads SRTP and OpenSSL: only imported when there are keys
+    from decoders.media.decrypt import LoudnessSeries
+    from decoders.media.srtp import StreamKey
+    from decoders.session.sdp import SessionDescription
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,17 +66,11 @@ def decoded_audio(
         return not_measured("no capture")
     if keys is None:
         return not_measured("no keys (keys.json) to decrypt the media")
+    from decoders.media.decrypt import decoded_loudness
+    from decoders.session.keys import load_keys
+
     try:
-        decrypt = importlib.import_module("decoders.media.decrypt")
-        keys_module = importlib.import_module("decoders.session.keys")
-    except ImportError as error:
-        return not_measured(f"decryption unavailable ({error})")
-    loudness = getattr(decrypt, "decoded_loudness", None)
-    loader = _keys_loader(keys_module)
-    if loudness is None or loader is None:
-        return not_measured("decryption unavailable (no decoded_loudness or keys loader)")
-    try:
-        loaded = loader(keys)
+        loaded = load_keys(keys)
     except Exception as error:  # OSError, a broken file (ValueError), a broken folder
         reason = f"the keys could not be read ({type(error).__name__}: {error})"
         if strict:
@@ -84,15 +78,15 @@ def decoded_audio(
                 f"--keys {keys}: {_strip(str(error), keys)}; decryption was not done"
             ) from None
         return not_measured(reason)
-    if not getattr(loaded, "keys", True) and not getattr(loaded, "plaintext", False):
-        notes = "; ".join(getattr(loaded, "notes", ()))
+    if not loaded.keys and not loaded.plaintext:
+        notes = "; ".join(loaded.notes)
         where = "the folder's key files gave" if keys.is_dir() else "it holds"
         reason = f"no SRTP key: {where} none" + (f" ({notes})" if notes else "")
         if strict:
             raise KeysUnusable(f"--keys {keys}: {reason}; decryption was not done")
         return not_measured(f"{keys}: {reason}")
     try:
-        result = loudness(capture, loaded, sdp=sdp)
+        result = decoded_loudness(capture, loaded, sdp=sdp)
     except Exception as error:
         return not_measured(f"decryption failed ({type(error).__name__}: {error})")
     return from_loudness(result)
@@ -103,47 +97,12 @@ def _strip(message: str, path: Path) -> str:
     return message.removeprefix(f"{path}: ")
 
 
-def _keys_loader(module: Any) -> Callable[[Path], Any] | None:
-    """``load_keys(path)``, ``read_keys(path)`` or ``parse_keys(text)`` of the keys module."""
-    for name in ("load_keys", "read_keys"):
-        function = getattr(module, name, None)
-        if callable(function):
-            return function  # type: ignore[no-any-return]
-    parse = getattr(module, "parse_keys", None)
-    if callable(parse):
-        return lambda path: parse(path.read_text(encoding="utf-8"))
-    return None
-
-
-def from_loudness(result: Mapping[Any, Any]) -> DecodedAudio:
+def from_loudness(result: Mapping[StreamKey, LoudnessSeries]) -> DecodedAudio:
     """Turn ``decoded_loudness``'s mapping into per-SSRC series (capture-clock timestamps)."""
     series: dict[int, SeriesSource] = {}
     for key, value in result.items():
-        ssrc = _ssrc_of(key)
-        timestamps = getattr(value, "timestamp_ns", None)
-        dbfs = getattr(value, "dbfs", None)
-        if ssrc is None or timestamps is None or dbfs is None:
-            continue
-        ts = np.asarray(timestamps, np.int64)
-        db = np.asarray(dbfs, np.float64)
-        if ts.shape != db.shape:
-            continue
-        payloads = getattr(value, "payloads", None)
-        kept = list(payloads) if payloads is not None and len(payloads) == ts.size else None
-        series[ssrc] = SeriesSource(ts, db, kept if kept else None)
+        payloads = list(value.payloads) or None  # per packet, as timestamp_ns and dbfs
+        series[key.ssrc] = SeriesSource(value.timestamp_ns, value.dbfs, payloads)
     if not series:
         return not_measured("the decryption returned no decoded stream")
     return DecodedAudio(True, f"decoded {len(series)} stream(s)", series)
-
-
-def _ssrc_of(key: Any) -> int | None:
-    ssrc = getattr(key, "ssrc", None)
-    if isinstance(ssrc, int):
-        return ssrc
-    if isinstance(key, int):
-        return key
-    if isinstance(key, tuple):
-        for item in reversed(key):
-            if isinstance(item, int) and not isinstance(item, bool):
-                return item
-    return None

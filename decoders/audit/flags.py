@@ -7,7 +7,9 @@ stream, when the side is unknown). A finding has an id, a severity (``info`` < `
 loudness, per packet; ``metadata``: facts about the sound; None: informational), the stream or
 endpoint, the time interval, its numbers, and the first frames (or messages) that show it.
 
-Rules:
+The media rules are one function each, run in the order of :data:`STREAM_RULES` over every
+judged stream in every mute window (:class:`StreamWindow`); the telemetry and server-side
+rules look across streams. Rules:
 
 ``audio-level-while-muted`` (content)
     the RFC 6464 audio level says there is sound (level < 100, i.e. louder than -100 dBov) in
@@ -42,6 +44,7 @@ Rules:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -141,253 +144,134 @@ def media_findings(media: MediaMeasurement, timeline: Timeline) -> list[Finding]
         for info in media.streams:
             if not info.judged:
                 continue
-            found = _stream_window(media, info, window, timeline)
-            out.extend(found)
+            out.extend(_stream_window(media, info, window, timeline))
     return out
+
+
+@dataclass(frozen=True)
+class StreamWindow:
+    """One judged stream in one mute window: what every stream rule reads."""
+
+    media: MediaMeasurement
+    info: StreamInfo
+    window: Window
+    timeline: Timeline
+    phase: PhaseStats
+    """The stream's packets judged muted in the window (the grace period left out)."""
+    unmuted: PhaseStats
+    """The same stream while unmuted, to compare with."""
+    rows: npt.NDArray[np.int64]
+    """Row indices of the packets judged muted in the window, in capture order."""
+    times_ns: npt.NDArray[np.int64]
+    """Their capture times."""
+
+    @classmethod
+    def of(
+        cls, media: MediaMeasurement, info: StreamInfo, window: Window, timeline: Timeline
+    ) -> StreamWindow:
+        rows = media.window_rows(info.index, window.index)
+        return cls(
+            media=media,
+            info=info,
+            window=window,
+            timeline=timeline,
+            phase=media.phase(info.index, "muted", window.index),
+            unmuted=_unmuted(media, info.index),
+            rows=rows,
+            times_ns=media.rows["timestamp_ns"][rows],
+        )
+
+    @property
+    def constant_bit_rate(self) -> bool:
+        """The stream's codec codes every frame in the same number of bytes (G.711, G.722...)."""
+        return constant_bit_rate(self.info.codec)
+
+    @property
+    def common(self) -> dict[str, Any]:
+        """The fields every finding about this stream in this window shares."""
+        return {
+            "window": self.window.index,
+            "stream": self.info.index,
+            "stream_label": self.info.label,
+        }
+
+
+StreamRule = Callable[[StreamWindow, Sequence[Finding]], Finding | None]
+"""A media rule: one stream in one mute window, and what the rules before it found there, to
+the finding it makes (None: nothing to say)."""
 
 
 def _stream_window(
     media: MediaMeasurement, info: StreamInfo, window: Window, timeline: Timeline
 ) -> list[Finding]:
-    phase = media.phase(info.index, "muted", window.index)
-    rows = media.window_rows(info.index, window.index)
-    ts = media.rows["timestamp_ns"][rows]
+    """The findings of :data:`STREAM_RULES`, in their order, for one stream in one window."""
+    seen = StreamWindow.of(media, info, window, timeline)
     found: list[Finding] = []
-    common: dict[str, Any] = {
-        "window": window.index,
-        "stream": info.index,
-        "stream_label": info.label,
-    }
-    unmuted = _unmuted(media, info.index)
-    # -- the audio level ------------------------------------------------------------------
-    levels = phase.levels
-    if (
+    for rule in STREAM_RULES:
+        finding = rule(seen, found)
+        if finding is not None:
+            found.append(finding)
+    return found
+
+
+def audio_level_while_muted(seen: StreamWindow, earlier: Sequence[Finding]) -> Finding | None:
+    """``audio-level-while-muted`` (content): the RFC 6464 audio level, sent in clear even with
+    SRTP, says there is sound (louder than -100 dBov) in at least 5 packets and 5 % of the
+    window's; a muted microphone reads -127 dBov, so the level itself is the sound's loudness
+    leaving. High from 20 % or 50 packets (1 s)."""
+    levels = seen.phase.levels
+    if not (
         levels is not None
         and levels.loud_packets >= MIN_LOUD_PACKETS
         and levels.loud_share >= MIN_LOUD_SHARE
     ):
-        level = media.rows["audio_level"][rows]
-        loud = rows[(level >= 0) & (level < SILENCE_LEVEL)]
-        has = level >= 0
-        high = levels.loud_share >= HIGH_LOUD_SHARE or levels.loud_packets >= HIGH_LOUD_PACKETS
-        before = unmuted.levels
-        found.append(
-            Finding(
-                id="audio-level-while-muted",
-                severity="high" if high else "medium",
-                leak="content",
-                title="the audio-level header reports sound while muted",
-                interval=_interval(media.rows["timestamp_ns"][loud]),
-                numbers={
-                    "loud_packets": levels.loud_packets,
-                    "packets_with_level": levels.packets,
-                    "loud_share": round(levels.loud_share, 4),
-                    "median_level_dbov": -levels.median,
-                    "unmuted_median_level_dbov": -before.median if before else None,
-                    "silence_level_dbov": -SILENCE_LEVEL,
-                },
-                evidence=(
-                    f"{levels.loud_packets} of {levels.packets} packets "
-                    f"({_pct(levels.loud_share)}) carry an audio level louder than "
-                    f"-{SILENCE_LEVEL} dBov while muted; median -{levels.median:.0f} dBov"
-                    + (f" (unmuted: -{before.median:.0f} dBov)" if before else "")
-                    + "; a muted microphone reads -127 dBov (silence)"
-                ),
-                first_frames=_frames(media, loud),
-                series=Series(
-                    "audio level (-dBov)",
-                    ts[has].astype(np.float64) / 1e9,
-                    -level[has].astype(np.float64),
-                ),
-                **common,
-            )
-        )
-    # -- payload sizes --------------------------------------------------------------------
-    sizes = phase.sizes
-    cbr = constant_bit_rate(info.codec)
-    if cbr and phase.packets:
-        found.append(_cbr_finding(info, phase, rows, media, common))
-    elif (
-        sizes is not None
-        and sizes.count >= MIN_SIZE_PACKETS
-        and sizes.distinct >= MIN_DISTINCT_SIZES
-        and sizes.entropy_bits >= MIN_SIZE_ENTROPY
-        and sizes.mode_share <= MAX_MODE_SHARE
-    ):
-        before_sizes = unmuted.sizes
-        found.append(
-            Finding(
-                id="encoded-content-while-muted",
-                severity="high" if sizes.entropy_bits >= HIGH_SIZE_ENTROPY else "medium",
-                leak="content",
-                title="payload sizes vary like coded sound while muted",
-                interval=_interval(ts),
-                numbers={
-                    "packets": sizes.count,
-                    "packets_per_second": _r(phase.packets_per_second, 2),
-                    "distinct_sizes": sizes.distinct,
-                    "size_entropy_bits": round(sizes.entropy_bits, 3),
-                    "median_bytes": sizes.median,
-                    "iqr_bytes": sizes.iqr,
-                    "commonest_size_share": round(sizes.mode_share, 4),
-                    "unmuted_size_entropy_bits": _r(
-                        before_sizes.entropy_bits if before_sizes else None, 3
-                    ),
-                    "unmuted_median_bytes": before_sizes.median if before_sizes else None,
-                },
-                evidence=(
-                    f"{sizes.count} packets in {sizes.distinct} different sizes "
-                    f"({sizes.minimum}-{sizes.maximum} bytes, median {sizes.median:.0f}, "
-                    f"entropy {sizes.entropy_bits:.1f} bits)"
-                    + (
-                        f"; unmuted: median {before_sizes.median:.0f} bytes, "
-                        f"{before_sizes.entropy_bits:.1f} bits"
-                        if before_sizes
-                        else ""
-                    )
-                    + "; silence is one repeated small frame (0 bits). Encrypted sizes alone "
-                    "reveal speech (language, phrases)"
-                ),
-                first_frames=_frames(media, rows),
-                series=Series(
-                    "payload size (bytes)",
-                    ts.astype(np.float64) / 1e9,
-                    media.encoded_sizes(rows).astype(np.float64),
-                ),
-                **common,
-            )
-        )
-    # -- decoded audio --------------------------------------------------------------------
-    decoded = phase.decoded
-    if (
-        decoded is not None
-        and decoded.loud_packets >= MIN_LOUD_PACKETS
-        and decoded.loud_share >= MIN_LOUD_SHARE
-    ):
-        extra = media.extras[info.ssrc]
-        assert extra.dbfs is not None
-        labels = _extra_labels(media, info, window, timeline)
-        times = extra.timestamp_ns[labels].astype(np.float64) / 1e9
-        dbfs = extra.dbfs[labels]
-        loud_times = times[dbfs > DECODED_SILENCE_DBFS]
-        found.append(
-            Finding(
-                id="decoded-audio-while-muted",
-                severity="high",
-                leak="content",
-                title="decrypted audio is not silent while muted",
-                interval=(float(loud_times.min()), float(loud_times.max())),
-                numbers={
-                    "loud_packets": decoded.loud_packets,
-                    "packets": decoded.packets,
-                    "loud_share": round(decoded.loud_share, 4),
-                    "median_dbfs": round(decoded.median_dbfs, 2),
-                    "max_dbfs": round(decoded.max_dbfs, 2),
-                    "silence_dbfs": DECODED_SILENCE_DBFS,
-                },
-                evidence=(
-                    f"{decoded.loud_packets} of {decoded.packets} decoded packets "
-                    f"({_pct(decoded.loud_share)}) are louder than {DECODED_SILENCE_DBFS:.0f} "
-                    f"dBFS; median {decoded.median_dbfs:.0f} dBFS, peak {decoded.max_dbfs:.0f}"
-                ),
-                first_frames=_frames(media, rows),
-                series=Series("decoded loudness (dBFS)", times, dbfs),
-                **common,
-            )
-        )
-    content = any(f.leak == "content" for f in found)
-    # -- a stream that starts while muted ---------------------------------------------------
-    first_label = media.labels[info.index][0] if media.labels[info.index].size else None
-    if first_label == window.index:
-        found.append(
-            Finding(
-                id="new-stream-while-muted",
-                severity="medium",
-                leak="metadata",
-                title="a new stream started while muted",
-                interval=_interval(ts),
-                numbers={
-                    "packets": phase.packets,
-                    "packets_per_second": _r(phase.packets_per_second, 2),
-                    "media": info.media,
-                    "median_bytes": sizes.median if sizes else None,
-                },
-                evidence=(
-                    f"{info.media} stream {info.label} sent its first packet (frame "
-                    f"{info.first_frame}) inside the mute window; {phase.packets} packets "
-                    "while muted"
-                ),
-                first_frames=_frames(media, rows),
-                **common,
-            )
-        )
-    # -- informational ----------------------------------------------------------------------
-    rate = phase.packets_per_second or 0.0
-    unknown = cbr and levels is None and decoded is None  # silence or not: nothing can tell
-    if not content and not unknown and phase.packets and (rate >= CONTINUES_RATE or _dtx(phase)):
-        dtx = _dtx(phase)
-        found.append(
-            Finding(
-                id="media-continues-while-muted",
-                severity="info",
-                leak=None,
-                title="silence frames keep flowing while muted"
-                + (" (DTX: only comfort-noise updates)" if dtx else ""),
-                interval=_interval(ts),
-                numbers={
-                    "packets": phase.packets,
-                    "packets_per_second": _r(rate, 2),
-                    "unmuted_packets_per_second": _r(unmuted.packets_per_second, 2),
-                    "dtx": dtx,
-                    "commonest_size_bytes": sizes.mode if sizes else None,
-                    "commonest_size_share": _r(sizes.mode_share if sizes else None, 4),
-                    "distinct_sizes": sizes.distinct if sizes else None,
-                    "median_level_dbov": -levels.median if levels else None,
-                },
-                evidence=(
-                    f"{phase.packets} packets ({rate:.1f}/s) while muted"
-                    + (f", {_pct(sizes.mode_share)} of them {sizes.mode} bytes" if sizes else "")
-                    + (", audio level silent" if levels and levels.loud_packets == 0 else "")
-                    + "; nothing of the sound, but the WebRTC spec says a muted track sends "
-                    "no media at all"
-                ),
-                first_frames=_frames(media, rows),
-                **common,
-            )
-        )
-    elif phase.packets == 0 and info.first_ns / 1e9 < window.start:
-        found.append(
-            Finding(
-                id="no-media-while-muted",
-                severity="info",
-                leak=None,
-                title="no media was sent while muted",
-                interval=None,
-                numbers={
-                    "packets": 0,
-                    "unmuted_packets_per_second": _r(unmuted.packets_per_second, 2),
-                    "rtcp_sender_reports": phase.sender_reports,
-                    "seconds": round(phase.seconds, 3),
-                },
-                evidence=(
-                    f"no RTP packet in {phase.seconds:.1f} s of mute (unmuted: "
-                    f"{unmuted.packets_per_second or 0:.1f}/s); {phase.sender_reports} RTCP "
-                    "sender report(s) and ICE checks may go on"
-                ),
-                **common,
-            )
-        )
-    return found
+        return None
+    media, rows = seen.media, seen.rows
+    level = media.rows["audio_level"][rows]
+    loud = rows[(level >= 0) & (level < SILENCE_LEVEL)]
+    has = level >= 0
+    high = levels.loud_share >= HIGH_LOUD_SHARE or levels.loud_packets >= HIGH_LOUD_PACKETS
+    before = seen.unmuted.levels
+    return Finding(
+        id="audio-level-while-muted",
+        severity="high" if high else "medium",
+        leak="content",
+        title="the audio-level header reports sound while muted",
+        interval=_interval(media.rows["timestamp_ns"][loud]),
+        numbers={
+            "loud_packets": levels.loud_packets,
+            "packets_with_level": levels.packets,
+            "loud_share": round(levels.loud_share, 4),
+            "median_level_dbov": -levels.median,
+            "unmuted_median_level_dbov": -before.median if before else None,
+            "silence_level_dbov": -SILENCE_LEVEL,
+        },
+        evidence=(
+            f"{levels.loud_packets} of {levels.packets} packets "
+            f"({_pct(levels.loud_share)}) carry an audio level louder than "
+            f"-{SILENCE_LEVEL} dBov while muted; median -{levels.median:.0f} dBov"
+            + (f" (unmuted: -{before.median:.0f} dBov)" if before else "")
+            + "; a muted microphone reads -127 dBov (silence)"
+        ),
+        first_frames=_frames(media, loud),
+        series=Series(
+            "audio level (-dBov)",
+            seen.times_ns[has].astype(np.float64) / 1e9,
+            -level[has].astype(np.float64),
+        ),
+        **seen.common,
+    )
 
 
-def _cbr_finding(
-    info: StreamInfo,
-    phase: PhaseStats,
-    rows: npt.NDArray[np.int64],
-    media: MediaMeasurement,
-    common: dict[str, Any],
-) -> Finding:
-    """``constant-bit-rate-sizes``: the size rule cannot speak for this codec; what judges."""
+def constant_bit_rate_sizes(seen: StreamWindow, earlier: Sequence[Finding]) -> Finding | None:
+    """``constant-bit-rate-sizes`` (info): the stream's codec is constant-bit-rate, so every
+    packet has the same size whatever the microphone hears and the size rule cannot speak; the
+    finding says what judges the window instead (the audio level, the decoded audio), or that
+    nothing can."""
+    phase = seen.phase
+    if not (seen.constant_bit_rate and phase.packets):
+        return None
+    info = seen.info
     sizes = phase.sizes
     judges = [
         name
@@ -407,7 +291,7 @@ def _cbr_finding(
         severity="info",
         leak=None,
         title=f"{info.codec} is constant-bit-rate: payload sizes cannot tell sound from silence",
-        interval=_interval(media.rows["timestamp_ns"][rows]),
+        interval=_interval(seen.times_ns),
         numbers={
             "codec": info.codec,
             "packets": phase.packets,
@@ -426,9 +310,226 @@ def _cbr_finding(
                 "judged (pass --keys, or negotiate the audio-level header extension)"
             )
         ),
-        first_frames=_frames(media, rows),
-        **common,
+        first_frames=_frames(seen.media, seen.rows),
+        **seen.common,
     )
+
+
+def encoded_content_while_muted(seen: StreamWindow, earlier: Sequence[Finding]) -> Finding | None:
+    """``encoded-content-while-muted`` (content): the encrypted payload sizes vary like coded
+    sound (at least 20 packets, 8 distinct sizes, a size entropy of 3 bits or more, no size
+    holding half of them). Silence is one repeated small frame and sizes alone reveal speech,
+    so this needs no keys and no SDP. High from 4 bits. Left to :func:`constant_bit_rate_sizes`
+    for a constant-bit-rate codec."""
+    phase = seen.phase
+    sizes = phase.sizes
+    if seen.constant_bit_rate and phase.packets:
+        return None
+    if not (
+        sizes is not None
+        and sizes.count >= MIN_SIZE_PACKETS
+        and sizes.distinct >= MIN_DISTINCT_SIZES
+        and sizes.entropy_bits >= MIN_SIZE_ENTROPY
+        and sizes.mode_share <= MAX_MODE_SHARE
+    ):
+        return None
+    before_sizes = seen.unmuted.sizes
+    ts = seen.times_ns
+    return Finding(
+        id="encoded-content-while-muted",
+        severity="high" if sizes.entropy_bits >= HIGH_SIZE_ENTROPY else "medium",
+        leak="content",
+        title="payload sizes vary like coded sound while muted",
+        interval=_interval(ts),
+        numbers={
+            "packets": sizes.count,
+            "packets_per_second": _r(phase.packets_per_second, 2),
+            "distinct_sizes": sizes.distinct,
+            "size_entropy_bits": round(sizes.entropy_bits, 3),
+            "median_bytes": sizes.median,
+            "iqr_bytes": sizes.iqr,
+            "commonest_size_share": round(sizes.mode_share, 4),
+            "unmuted_size_entropy_bits": _r(before_sizes.entropy_bits if before_sizes else None, 3),
+            "unmuted_median_bytes": before_sizes.median if before_sizes else None,
+        },
+        evidence=(
+            f"{sizes.count} packets in {sizes.distinct} different sizes "
+            f"({sizes.minimum}-{sizes.maximum} bytes, median {sizes.median:.0f}, "
+            f"entropy {sizes.entropy_bits:.1f} bits)"
+            + (
+                f"; unmuted: median {before_sizes.median:.0f} bytes, "
+                f"{before_sizes.entropy_bits:.1f} bits"
+                if before_sizes
+                else ""
+            )
+            + "; silence is one repeated small frame (0 bits). Encrypted sizes alone "
+            "reveal speech (language, phrases)"
+        ),
+        first_frames=_frames(seen.media, seen.rows),
+        series=Series(
+            "payload size (bytes)",
+            ts.astype(np.float64) / 1e9,
+            seen.media.encoded_sizes(seen.rows).astype(np.float64),
+        ),
+        **seen.common,
+    )
+
+
+def decoded_audio_while_muted(seen: StreamWindow, earlier: Sequence[Finding]) -> Finding | None:
+    """``decoded-audio-while-muted`` (content, high): with keys, the decrypted and decoded audio
+    is louder than -80 dBFS in at least 5 packets and 5 % of them: the sound itself left."""
+    decoded = seen.phase.decoded
+    if not (
+        decoded is not None
+        and decoded.loud_packets >= MIN_LOUD_PACKETS
+        and decoded.loud_share >= MIN_LOUD_SHARE
+    ):
+        return None
+    media, info = seen.media, seen.info
+    extra = media.extras[info.ssrc]
+    assert extra.dbfs is not None
+    labels = _extra_labels(media, info, seen.window, seen.timeline)
+    times = extra.timestamp_ns[labels].astype(np.float64) / 1e9
+    dbfs = extra.dbfs[labels]
+    loud_times = times[dbfs > DECODED_SILENCE_DBFS]
+    return Finding(
+        id="decoded-audio-while-muted",
+        severity="high",
+        leak="content",
+        title="decrypted audio is not silent while muted",
+        interval=(float(loud_times.min()), float(loud_times.max())),
+        numbers={
+            "loud_packets": decoded.loud_packets,
+            "packets": decoded.packets,
+            "loud_share": round(decoded.loud_share, 4),
+            "median_dbfs": round(decoded.median_dbfs, 2),
+            "max_dbfs": round(decoded.max_dbfs, 2),
+            "silence_dbfs": DECODED_SILENCE_DBFS,
+        },
+        evidence=(
+            f"{decoded.loud_packets} of {decoded.packets} decoded packets "
+            f"({_pct(decoded.loud_share)}) are louder than {DECODED_SILENCE_DBFS:.0f} "
+            f"dBFS; median {decoded.median_dbfs:.0f} dBFS, peak {decoded.max_dbfs:.0f}"
+        ),
+        first_frames=_frames(media, seen.rows),
+        series=Series("decoded loudness (dBFS)", times, dbfs),
+        **seen.common,
+    )
+
+
+def new_stream_while_muted(seen: StreamWindow, earlier: Sequence[Finding]) -> Finding | None:
+    """``new-stream-while-muted`` (metadata, medium): a stream that could carry the microphone
+    sends its first packet inside the mute window: something started sending while you were
+    muted."""
+    media, info, phase = seen.media, seen.info, seen.phase
+    labels = media.labels[info.index]
+    first_label = labels[0] if labels.size else None
+    if first_label != seen.window.index:
+        return None
+    sizes = phase.sizes
+    return Finding(
+        id="new-stream-while-muted",
+        severity="medium",
+        leak="metadata",
+        title="a new stream started while muted",
+        interval=_interval(seen.times_ns),
+        numbers={
+            "packets": phase.packets,
+            "packets_per_second": _r(phase.packets_per_second, 2),
+            "media": info.media,
+            "median_bytes": sizes.median if sizes else None,
+        },
+        evidence=(
+            f"{info.media} stream {info.label} sent its first packet (frame "
+            f"{info.first_frame}) inside the mute window; {phase.packets} packets "
+            "while muted"
+        ),
+        first_frames=_frames(media, seen.rows),
+        **seen.common,
+    )
+
+
+def media_continues_while_muted(seen: StreamWindow, earlier: Sequence[Finding]) -> Finding | None:
+    """``media-continues-while-muted`` (info): packets keep flowing while muted (0.5/s or more,
+    or DTX updates) and no content rule fired, so they carry silence: nothing of the sound, but
+    the WebRTC spec says a disabled track sends no media at all. Not said of a constant-bit-rate
+    stream nothing can judge (silence or not: no level, no decoded audio)."""
+    phase = seen.phase
+    levels, decoded, sizes = phase.levels, phase.decoded, phase.sizes
+    content = any(f.leak == "content" for f in earlier)
+    unknown = seen.constant_bit_rate and levels is None and decoded is None
+    rate = phase.packets_per_second or 0.0
+    dtx = _dtx(phase)
+    if content or unknown or not phase.packets or not (rate >= CONTINUES_RATE or dtx):
+        return None
+    return Finding(
+        id="media-continues-while-muted",
+        severity="info",
+        leak=None,
+        title="silence frames keep flowing while muted"
+        + (" (DTX: only comfort-noise updates)" if dtx else ""),
+        interval=_interval(seen.times_ns),
+        numbers={
+            "packets": phase.packets,
+            "packets_per_second": _r(rate, 2),
+            "unmuted_packets_per_second": _r(seen.unmuted.packets_per_second, 2),
+            "dtx": dtx,
+            "commonest_size_bytes": sizes.mode if sizes else None,
+            "commonest_size_share": _r(sizes.mode_share if sizes else None, 4),
+            "distinct_sizes": sizes.distinct if sizes else None,
+            "median_level_dbov": -levels.median if levels else None,
+        },
+        evidence=(
+            f"{phase.packets} packets ({rate:.1f}/s) while muted"
+            + (f", {_pct(sizes.mode_share)} of them {sizes.mode} bytes" if sizes else "")
+            + (", audio level silent" if levels and levels.loud_packets == 0 else "")
+            + "; nothing of the sound, but the WebRTC spec says a muted track sends "
+            "no media at all"
+        ),
+        first_frames=_frames(seen.media, seen.rows),
+        **seen.common,
+    )
+
+
+def no_media_while_muted(seen: StreamWindow, earlier: Sequence[Finding]) -> Finding | None:
+    """``no-media-while-muted`` (info): a stream that was sending before the window sends no
+    RTP during it: what a correct mute looks like on the wire (RTCP and ICE checks may go on)."""
+    phase, unmuted = seen.phase, seen.unmuted
+    if not (phase.packets == 0 and seen.info.first_ns / 1e9 < seen.window.start):
+        return None
+    return Finding(
+        id="no-media-while-muted",
+        severity="info",
+        leak=None,
+        title="no media was sent while muted",
+        interval=None,
+        numbers={
+            "packets": 0,
+            "unmuted_packets_per_second": _r(unmuted.packets_per_second, 2),
+            "rtcp_sender_reports": phase.sender_reports,
+            "seconds": round(phase.seconds, 3),
+        },
+        evidence=(
+            f"no RTP packet in {phase.seconds:.1f} s of mute (unmuted: "
+            f"{unmuted.packets_per_second or 0:.1f}/s); {phase.sender_reports} RTCP "
+            "sender report(s) and ICE checks may go on"
+        ),
+        **seen.common,
+    )
+
+
+STREAM_RULES: Final[tuple[StreamRule, ...]] = (
+    audio_level_while_muted,
+    constant_bit_rate_sizes,
+    encoded_content_while_muted,
+    decoded_audio_while_muted,
+    new_stream_while_muted,
+    media_continues_while_muted,
+    no_media_while_muted,
+)
+"""The media rules, in the order their findings are listed; each sees what the earlier ones
+found in the same stream and window (``media-continues-while-muted`` speaks only when no
+content rule did). A new rule is a function of this shape added here."""
 
 
 def server_side_findings(

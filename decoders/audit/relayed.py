@@ -44,6 +44,7 @@ from decoders.audit.flags import FIRST, Finding, Series
 from decoders.audit.local import LocalSide
 from decoders.audit.measure import Distribution, distribution
 from decoders.media.channels import LARGE_PAYLOAD, TlsChannel
+from decoders.media.scan import StreamScan
 from decoders.session.timeline import TRANSITION, UNMUTED, Timeline, Window
 from decoders.wire.rowbuild import Rows
 
@@ -207,12 +208,11 @@ def measure_relayed(
     return RelayedMeasurement(rows, channels, list(groups), labels, phases, seconds)
 
 
-def judge_relayed(scan: Any, timeline: Timeline) -> RelayedMeasurement | None:
+def judge_relayed(scan: StreamScan | None, timeline: Timeline) -> RelayedMeasurement | None:
     """The one call of the analysis: the scan's TLS channels measured, or None if it has none."""
-    channels = getattr(scan, "channels", None)
-    if not channels:
+    if scan is None or not scan.channels:
         return None
-    return measure_relayed(scan.rows, channels, scan.channel_groups, timeline)
+    return measure_relayed(scan.rows, scan.channels, scan.channel_groups, timeline)
 
 
 # -- findings ----------------------------------------------------------------------------------

@@ -8,20 +8,21 @@ for encapsulations our reader does not know).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from decoders.media.levels import LevelSource, infer_audio_level_id
-from decoders.media.streams import StreamStats, stream_table
+from decoders.media.streams import StreamStats, stream_groups, stream_table
 
 if TYPE_CHECKING:
     from decoders.media.channels import TlsChannel
     from decoders.session.sdp import SessionDescription
+    from decoders.session.sdpsources import SessionSdp
 from decoders.wire.capture import CaptureReader
 from decoders.wire.demux import PacketKind
 from decoders.wire.head import HeadSample, probe_head
@@ -31,8 +32,52 @@ from decoders.wire.rtp import RtpPacket
 ENGINES = ("fast", "scalar", "tshark")
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
+class CaptureSummary:
+    """What a scan read of a capture, as the audit reports it (report.json's ``capture``)."""
+
+    file: Path
+    format: str
+    frames: int
+    span: tuple[float, float] | None
+    """Epoch seconds of the first and the last datagram (None: there was none)."""
+    datagrams: Mapping[str, int]
+    """Datagrams per kind seen (``rtp``, ``stun``, ...)."""
+    skipped: Mapping[str, int]
+    """What the reader and the parsers skipped, per reason (only reasons that occurred)."""
+    damage: str | None
+    level: LevelSource
+    srtp_profile: str | None
+    srtp_auth_tag_length: int | None
+    sdp: SessionSdp | None = None
+    """The session's SDP the streams were named with, and where it came from."""
+
+    def to_json(self) -> dict[str, Any]:
+        first, last = self.span if self.span is not None else (None, None)
+        return {
+            "file": str(self.file),
+            "format": self.format,
+            "frames": self.frames,
+            "first": first,
+            "last": last,
+            "datagrams": dict(self.datagrams),
+            "skipped": dict(self.skipped),
+            "damage": self.damage,
+            "audio_level": {
+                "extension_id": self.level.extension_id,
+                "source": self.level.source,
+                "evidence": self.level.evidence,
+            },
+            "srtp_profile": self.srtp_profile,
+            "srtp_auth_tag_length": self.srtp_auth_tag_length,
+            "sdp": self.sdp.to_json() if self.sdp is not None else None,
+        }
+
+
+@dataclass(frozen=True)
 class StreamScan:
+    """One capture read into the packet table, its stream table and what the head probe saw."""
+
     capture: Path
     capture_format: str
     engine: str
@@ -44,6 +89,8 @@ class StreamScan:
     head: HeadSample
     sdp: SessionDescription | None
     streams: list[StreamStats]
+    groups: list[npt.NDArray[np.int64]]
+    """Each stream's packets (indices into ``rows``, capture order), in the order of ``streams``."""
     channels: list[TlsChannel] = field(default_factory=list)
     """Media relayed through TLS: one channel per direction (:mod:`decoders.media.channels`)."""
     channel_groups: list[npt.NDArray[np.int64]] = field(default_factory=list)
@@ -53,6 +100,30 @@ class StreamScan:
         kinds = self.rows.columns["kind"]
         counts = np.bincount(kinds.astype(np.int64), minlength=len(KIND_CODES))
         return {str(k): int(c) for k, c in zip(KIND_CODES, counts, strict=True) if c}
+
+    @property
+    def span(self) -> tuple[float, float] | None:
+        """Epoch seconds of the first and the last datagram (None: there was none)."""
+        if not len(self.rows):
+            return None
+        ts = self.rows["timestamp_ns"]
+        return (int(ts.min()) / 1e9, int(ts.max()) / 1e9)
+
+    def summary(self, sdp: SessionSdp | None = None) -> CaptureSummary:
+        """What the audit reports of this scan; ``sdp``: the session's SDP it was named with."""
+        return CaptureSummary(
+            file=self.capture,
+            format=self.capture_format,
+            frames=self.frames,
+            span=self.span,
+            datagrams=self.datagram_counts(),
+            skipped={k: v for k, v in sorted(self.counters.items()) if v},
+            damage=self.damage,
+            level=self.level,
+            srtp_profile=self.head.srtp_profile_name,
+            srtp_auth_tag_length=self.head.srtp_auth_tag_length,
+            sdp=sdp,
+        )
 
 
 def load_sdp(paths: tuple[Path, ...]) -> SessionDescription | None:
@@ -106,7 +177,8 @@ def scan_streams(
         fmt = head_format(capture)
     else:
         raise ValueError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
-    streams = stream_table(rows, sdp, srtp_auth_tag_length=head.srtp_auth_tag_length)
+    groups = stream_groups(rows)
+    streams = stream_table(rows, sdp, srtp_auth_tag_length=head.srtp_auth_tag_length, groups=groups)
     if level.warning is None and level.source in ("sdp", "given"):
         level = replace(level, warning=_level_missing(streams, level, head.rtp_packets))
     channels: list[TlsChannel] = []
@@ -127,6 +199,7 @@ def scan_streams(
         head=head,
         sdp=sdp,
         streams=streams,
+        groups=groups,
         channels=channels,
         channel_groups=channel_groups,
     )

@@ -88,17 +88,18 @@ class StreamStats:
         return self.media != "video" and self.role not in ("rtx", "fec")
 
 
-def _stream_groups(rows: Rows, mask: npt.NDArray[np.bool_]) -> list[npt.NDArray[np.int64]]:
-    """Indices of ``rows`` per stream key, each in capture order, streams by first frame.
+def stream_groups(rows: Rows) -> list[npt.NDArray[np.int64]]:
+    """Indices of the well-formed RTP rows of ``rows`` per stream key, each in capture order,
+    streams by first frame: the packets of each row of :func:`stream_table`, in its order.
 
     Streams are few and packets many: packets are first grouped by SSRC (its distinct values
     found on a sample, every packet placed by binary search, then an O(n) stable sort of the
     small group numbers); a group whose addresses or ports vary is split by the full key.
     """
-    idx = np.nonzero(mask)[0]
+    c = rows.columns
+    idx = np.nonzero(rows.kind_mask(PacketKind.RTP) & ~c["malformed"])[0]
     if idx.size == 0:
         return []
-    c = rows.columns
     ssrc = c["ssrc"][idx]
     keys = np.unique(ssrc[:: max(1, ssrc.size // 4096)])
     where = np.minimum(np.searchsorted(keys, ssrc), keys.size - 1)
@@ -297,10 +298,11 @@ def stream_table(
     sdp: SessionDescription | None = None,
     *,
     srtp_auth_tag_length: int | None = None,
+    groups: Sequence[npt.NDArray[np.int64]] | None = None,
 ) -> list[StreamStats]:
-    """Per-stream statistics over every well-formed RTP row of ``rows``."""
+    """Per-stream statistics over every well-formed RTP row of ``rows``; ``groups`` are those
+    rows per stream (:func:`stream_groups`), when the caller has them already."""
     c = rows.columns
-    rtp_mask = rows.kind_mask(PacketKind.RTP) & ~c["malformed"]
     negotiated: dict[int, tuple[str, Codec]] = {}
     announced: dict[int, SsrcRole] = {}
     if sdp is not None:
@@ -311,7 +313,7 @@ def stream_table(
     out: list[StreamStats] = []
     said: list[StreamRole | None] = []
     shown: list[Behaviour] = []
-    for g in _stream_groups(rows, rtp_mask):
+    for g in stream_groups(rows) if groups is None else groups:
         ts = c["timestamp_ns"][g].astype(np.int64)
         seq = c["sequence_number"][g]
         rtp_ts = c["rtp_timestamp"][g]

@@ -151,7 +151,7 @@ def report_document(analysis: Analysis) -> dict[str, Any]:
         "findings": [finding_json(i, f, first) for i, f in enumerate(analysis.findings)],
         "inputs": analysis.inputs.to_json(),
         "timeline": timeline_json(analysis.timeline, first),
-        "capture": analysis.capture,
+        "capture": analysis.capture.to_json() if analysis.capture is not None else None,
         "muted_side": {
             **analysis.local.to_json(),
             "candidates": [c.to_json() for c in analysis.candidates],

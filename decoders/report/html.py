@@ -303,44 +303,44 @@ def measured(analysis: Analysis) -> list[dict[str, str]]:
     if capture is None:
         items.append(_item("Media (capture)", "no", "no capture: packets were not checked"))
     else:
-        kinds = ", ".join(f"{n} {k}" for k, n in capture.get("datagrams", {}).items())
-        damage = capture.get("damage")
+        kinds = ", ".join(f"{n} {k}" for k, n in capture.datagrams.items())
+        damage = capture.damage
         items.append(
             _item(
                 "Media (capture)",
                 "partly" if damage else "yes",
-                f"{capture.get('frames')} frames ({capture.get('format')}): "
+                f"{capture.frames} frames ({capture.format}): "
                 f"{kinds or 'no datagrams'}"
                 + (f"; damaged: {damage}, read up to it" if damage else ""),
             )
         )
-        level = capture.get("audio_level") or {}
-        if level.get("extension_id") is None:
+        level = capture.level
+        if level.extension_id is None:
             items.append(
                 _item(
                     "Audio level (RFC 6464)",
                     "no",
-                    f"no extension id: {level.get('evidence') or 'no SDP and none inferred'}",
+                    f"no extension id: {level.evidence or 'no SDP and none inferred'}",
                 )
             )
         else:
             how = {"sdp": "negotiated in SDP", "given": "given", "inferred": "inferred"}.get(
-                str(level.get("source")), str(level.get("source"))
+                level.source, level.source
             )
-            status = "yes" if level.get("source") in ("sdp", "given") else "partly"
+            status = "yes" if level.source in ("sdp", "given") else "partly"
             items.append(
                 _item(
                     "Audio level (RFC 6464)",
                     status,
-                    f"extension id {level['extension_id']} ({how}: {level.get('evidence')})",
+                    f"extension id {level.extension_id} ({how}: {level.evidence})",
                 )
             )
-        profile = capture.get("srtp_profile")
+        profile = capture.srtp_profile
         items.append(
             _item(
                 "Encrypted payload sizes",
                 "yes",
-                f"SRTP profile {profile}, {capture.get('srtp_auth_tag_length')}-byte auth tag "
+                f"SRTP profile {profile}, {capture.srtp_auth_tag_length}-byte auth tag "
                 "removed from each size"
                 if profile
                 else "no DTLS-SRTP profile seen: sizes include any auth tag",
@@ -462,7 +462,7 @@ def render_html(analysis: Analysis, *, generated: datetime | None = None) -> str
             }
         )
     messages, hidden = _messages(analysis, origin)
-    skipped = (analysis.capture or {}).get("skipped") or {}
+    skipped = analysis.capture.skipped if analysis.capture is not None else {}
     media = analysis.media
     start = (
         datetime.fromtimestamp(media.span[0], UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")

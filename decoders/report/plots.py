@@ -164,8 +164,7 @@ def media_charts(analysis: Analysis, axis: TimeAxis, bands: Sequence[Band]) -> l
     notes = (f"{hidden} more stream(s) not drawn: see the stream table",) if hidden else ()
     tag = media.auth_tag_length
     level_note = "no packet carries an RFC 6464 audio level"
-    source = (analysis.capture or {}).get("audio_level") or {}
-    if source.get("extension_id") is None:
+    if analysis.capture is None or analysis.capture.level.extension_id is None:
         level_note += " (no extension id: no SDP and none could be inferred)"
     return [
         Chart(

@@ -559,8 +559,8 @@ def phase_edges(timeline: Timeline) -> list[tuple[int, int, str, int | None]]:
 
 def lua_settings(analysis: Analysis) -> str:
     """The plugin's settings block for this analysis."""
-    capture = analysis.capture or {}
-    level = (capture.get("audio_level") or {}).get("extension_id")
+    found = analysis.capture.level if analysis.capture is not None else None
+    level = found.extension_id if found is not None else None
     media = analysis.media
     ports = sorted({p for s in (media.streams if media else []) for p in (s.src_port, s.dst_port)})
     windows = []
@@ -571,7 +571,7 @@ def lua_settings(analysis: Analysis) -> str:
         f"        {{{s}, {n}, {lua_string(phase)}, {'nil' if number is None else int(number)}}},"
         for s, n, phase, number in phase_edges(analysis.timeline)
     ]
-    source = (capture.get("audio_level") or {}).get("source", "none")
+    source = found.source if found is not None else "none"
     # text from the input is held only in escaped string literals, never in a comment
     lines = [
         f"-- settings for the capture named below (mutecheck {__version__})",
@@ -790,7 +790,7 @@ def readme(
 ) -> str:
     capture = analysis.inputs.capture
     decode = " ".join(tshark_decode_args(rtp, rtcp))
-    level = ((analysis.capture or {}).get("audio_level") or {}).get("extension_id")
+    level = analysis.capture.level.extension_id if analysis.capture is not None else None
     lines = [
         f"# Wireshark companion for {md_code(capture)}",
         "",

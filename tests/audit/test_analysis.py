@@ -35,9 +35,18 @@ from decoders.audit.analysis import (
     Analysis,
     InputError,
     Inputs,
+    Judging,
     analyze,
+    decode_audio,
+    judge_sides,
     local_side,
+    measure_messages,
+    mute_timeline,
+    muted_side,
+    read_signals,
+    reference_signal,
     resolve,
+    scan_capture,
 )
 from decoders.audit.flags import SERVER_SIDE_TITLE
 from decoders.session.events import encode_event, make_event
@@ -101,7 +110,7 @@ def test_verdict_per_lab_session(folder: Path, config: str) -> None:
         assert result.decoded.measured is False
     if "sdp" in CONFIGS[config] and result.media is not None and result.media.streams:
         assert result.capture is not None
-        assert result.capture["audio_level"]["source"] == "inferred"
+        assert result.capture.level.source == "inferred"
 
 
 @pytest.mark.parametrize("folder", SESSIONS, ids=[p.name for p in SESSIONS])
@@ -423,7 +432,7 @@ def test_video_and_rtx_are_never_judged_as_muted_audio_without_sdp(
         0x0BADF00D: ("video", "rtx", "behaviour", False),
     }
     assert result.capture is not None
-    assert result.capture["sdp"]["source"] == "none: inferred from behaviour"
+    assert result.capture.sdp.source == "none: inferred from behaviour"
     assert result.verdict.verdict == "no-leak"
     assert all(
         f.stream_label is None or "0x0badf00d" not in f.stream_label for f in result.findings
@@ -438,7 +447,7 @@ def test_the_sdp_the_addon_recorded_names_the_rtx_stream(
     (tmp_path / "events.jsonl").write_text(encode_event(event) + "\n")
     result = analyze(Inputs(session_dir=tmp_path, muted=(muted,), local=("10.77.0.1",)))
     assert result.capture is not None
-    assert result.capture["sdp"]["source"] == "events.jsonl (1 sdp event)"
+    assert result.capture.sdp.source == "events.jsonl (1 sdp event)"
     assert roles(result)[0x0BADF00D] == ("video", "rtx", "sdp", False)
     assert roles(result)[0x0BADCAFE] == ("video", "media", "sdp", False)
     assert result.verdict.verdict == "no-leak"
@@ -448,7 +457,7 @@ def test_the_sdp_the_addon_recorded_names_the_rtx_stream(
         )
     )
     assert ignored.capture is not None
-    assert ignored.capture["sdp"]["source"] == "none: inferred from behaviour (--ignore sdp)"
+    assert ignored.capture.sdp.source == "none: inferred from behaviour (--ignore sdp)"
     assert roles(ignored)[0x0BADF00D] == ("video", "rtx", "behaviour", False)
 
 
@@ -491,7 +500,7 @@ def test_recorded_video_call_rtx_and_video_never_judged(
         if path.name not in SDP_PLACES[where]:
             (tmp_path / path.name).write_bytes(path.read_bytes())
     result = analyze(Inputs(session_dir=tmp_path))
-    assert result.capture is not None and result.capture["sdp"]["source"] == where
+    assert result.capture is not None and result.capture.sdp.source == where
     named = sorted((media, role, judged) for media, role, _, judged in roles(result).values())
     assert named == [("audio", "media", True), ("video", "media", False), ("video", "rtx", False)]
     assert result.verdict.exit_code == exit_code
@@ -807,3 +816,37 @@ def test_mute_windows_too_short_to_hold_a_packet_are_never_no_leak() -> None:
     assert result.verdict.verdict != "no-leak", result.verdict.reason
     assert all(w.verdict != "no-leak" for w in result.verdict.windows)
     assert "too short to say nothing left" in result.verdict.windows[0].reason
+
+
+def test_the_steps_of_analyze_one_by_one() -> None:
+    """analyze is its steps in order, each handing the next a typed result: taken one by one
+    they give its verdict, findings and warnings."""
+    inputs = Inputs(session_dir=CAPTURES / "chromium-telemetry-ws")
+    warnings: list[str] = []
+    signals = read_signals(inputs, resolve(inputs), warnings)
+    resolved = signals.resolved
+    assert signals.check is not None and not signals.check.unusable
+    assert resolved.telemetry_source == "events" and signals.telemetry_events == signals.events
+    capture = scan_capture(inputs, signals, warnings)
+    assert capture is not None and capture.sdp.source == "offer.sdp + answer.sdp"
+    assert [s.ssrc for s in capture.streams] == [s.ssrc for s in capture.scan.streams]
+    span = capture.scan.span
+    timeline = mute_timeline(inputs, resolved, signals.mute_events, span, warnings)
+    assert len(timeline.windows) >= 1
+    local = muted_side(inputs, signals, capture)
+    decoded = decode_audio(inputs, resolved, capture, warnings)
+    assert decoded.measured, decoded.reason
+    media = capture.measure(timeline, local, decoded)
+    telemetry = measure_messages(signals, timeline)
+    assert telemetry.source == "events" and telemetry.messages
+    reference, envelope = reference_signal(resolved, span, media, warnings)
+    assert reference.status == "used" and envelope is not None
+    judging = Judging.of(inputs, signals, capture, timeline, telemetry, reference, envelope)
+    assert [f.id for f in judging.side_free] == ["volume-telemetry-while-muted"]
+    judged = judge_sides(judging, media, local, warnings)
+    whole = analyze(inputs)
+    assert judged.verdict.to_json() == whole.verdict.to_json()
+    assert judged.verdict.verdict == "metadata-leak"
+    assert [f.id for f in judged.findings] == [f.id for f in whole.findings]
+    assert warnings == whole.warnings
+    assert capture.scan.summary(capture.sdp) == whole.capture

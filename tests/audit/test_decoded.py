@@ -1,13 +1,9 @@
-"""Tests for decoders.audit.decoded: the adapter degrades, and maps the decryption's series."""
+"""Tests for decoders.audit.decoded: the decryption's series by SSRC, or why there are none."""
 
 from __future__ import annotations
 
-import importlib
 import json
-import types
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -16,21 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from decoders.audit.decoded import DecodedAudio, KeysUnusable, decoded_audio, from_loudness
+from decoders.media.decrypt import decoded_loudness
+from decoders.session.keys import load_keys
 
 CAPTURES = Path(__file__).resolve().parent.parent.parent / "captures"
-
-
-@dataclass(frozen=True)
-class Key:
-    src: str
-    ssrc: int
-
-
-@dataclass(frozen=True)
-class Series:
-    timestamp_ns: Any
-    dbfs: Any
-    payloads: tuple[bytes, ...] = ()
 
 
 def test_without_capture_or_keys(tmp_path: Path) -> None:
@@ -40,67 +25,40 @@ def test_without_capture_or_keys(tmp_path: Path) -> None:
     assert result.to_json() == {"status": "not measured", "reason": result.reason, "streams": []}
 
 
-def test_missing_decryption_module(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    def refuse(name: str) -> types.ModuleType:
-        raise ImportError(f"No module named {name!r}")
-
-    monkeypatch.setattr(importlib, "import_module", refuse)
-    result = decoded_audio(tmp_path / "c.pcapng", tmp_path / "keys.json")
-    assert not result.measured and "decryption unavailable" in result.reason
-
-
-def fake_modules(
-    monkeypatch: pytest.MonkeyPatch, loudness: Any, *, loader: str = "load_keys"
-) -> None:
-    decrypt = types.ModuleType("fake_decrypt")
-    decrypt.decoded_loudness = loudness  # type: ignore[attr-defined]
-    keys = types.ModuleType("fake_keys")
-    setattr(keys, loader, lambda value: ("keys", value))
-    modules = {"decoders.media.decrypt": decrypt, "decoders.session.keys": keys}
-    monkeypatch.setattr(importlib, "import_module", modules.__getitem__)
-
-
-def test_series_are_mapped_by_ssrc(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    seen: list[Any] = []
-
-    def loudness(capture: Path, keys: Any, *, sdp: Any = None) -> dict[Any, Series]:
-        seen.append((capture, keys, sdp))
-        return {
-            Key("10.0.0.1", 7): Series([1, 2, 3], [-20.0, -30.0, -112.0], (b"a", b"b", b"c")),
-            ("10.0.0.2", 5000, 8): Series(np.array([4]), np.array([-50.0])),
-            "no ssrc": Series([1], [1.0]),
-            Key("x", 9): Series([1, 2], [1.0]),  # shapes differ: left out
-        }
-
-    fake_modules(monkeypatch, loudness)
-    result = decoded_audio(tmp_path / "c.pcapng", tmp_path / "keys.json")
-    assert result.measured and sorted(result.series) == [7, 8]
-    assert result.series[7].dbfs is not None and result.series[7].dbfs.tolist()[0] == -20.0
-    assert result.series[7].payloads == [b"a", b"b", b"c"]
-    assert result.series[8].payloads is None  # no payloads kept
-    assert seen[0][1] == ("keys", tmp_path / "keys.json")
-    assert result.to_json()["streams"] == [7, 8]
+def test_series_are_the_decryptions_by_ssrc() -> None:
+    """Each stream the decryption decoded becomes the series of its SSRC, arrays unchanged."""
+    folder = lab_session("ui-only-peer-talks", needs="keys.json")
+    capture = folder / "capture.pcapng"
+    loudness = decoded_loudness(capture, load_keys(folder / "keys.json"))
+    assert len(loudness) == 2  # both sides talk
+    result = from_loudness(loudness)
+    assert result.measured and result.reason == "decoded 2 stream(s)"
+    assert sorted(result.series) == sorted(key.ssrc for key in loudness)
+    for key, value in loudness.items():
+        series = result.series[key.ssrc]
+        assert np.array_equal(series.timestamp_ns, value.timestamp_ns)
+        assert series.dbfs is not None and np.array_equal(series.dbfs, value.dbfs, equal_nan=True)
+        assert series.payloads == list(value.payloads) and len(value.payloads) > 500
+    assert result.to_json()["streams"] == sorted(result.series)
+    again = decoded_audio(capture, folder / "keys.json")  # keys read by the keys stage
+    assert again.reason == result.reason and sorted(again.series) == sorted(result.series)
 
 
-def test_parse_keys_loader(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    keys_file = tmp_path / "keys.json"
-    keys_file.write_text("{}")
-    fake_modules(monkeypatch, lambda c, k, sdp=None: {7: Series([1], [-3.0])}, loader="parse_keys")
-    assert decoded_audio(tmp_path / "c.pcapng", keys_file).measured
-
-
-def test_failures_become_reasons(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    def broken(capture: Path, keys: Any, *, sdp: Any = None) -> dict[Any, Any]:
-        raise RuntimeError("bad tag")
-
-    fake_modules(monkeypatch, broken)
-    result = decoded_audio(tmp_path / "c.pcapng", tmp_path / "keys.json")
-    assert not result.measured and "decryption failed (RuntimeError: bad tag)" in result.reason
-    fake_modules(monkeypatch, lambda c, k, sdp=None: {}, loader="unrelated")
+def test_failures_become_reasons(tmp_path: Path) -> None:
+    folder = lab_session("track-disabled", needs="keys.json")
+    broken = tmp_path / "c.pcapng"
+    broken.write_bytes(b"not a capture at all" * 10)
+    failed = decoded_audio(broken, folder / "keys.json")
+    assert not failed.measured
+    assert failed.reason.startswith("not measured: decryption failed (CaptureError: ")
+    unread = decoded_audio(folder / "capture.pcapng", tmp_path / "none.json")
+    assert unread.reason.startswith("not measured: the keys could not be read (FileNotFoundError")
+    keyless = decoded_audio(folder / "capture.pcapng", tmp_path)  # a folder without key files
     assert (
-        "no decoded_loudness or keys loader"
-        in decoded_audio(tmp_path / "c.pcapng", tmp_path / "keys.json").reason
+        keyless.reason == f"not measured: {tmp_path}: no SRTP key: the folder's key files gave none"
     )
+    with pytest.raises(KeysUnusable, match="no SRTP key: the folder's key files gave none"):
+        decoded_audio(folder / "capture.pcapng", tmp_path, strict=True)
     assert from_loudness({}) == DecodedAudio(
         False, "not measured: the decryption returned no decoded stream"
     )

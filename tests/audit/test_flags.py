@@ -8,9 +8,15 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from decoders.audit import flags
 from decoders.audit.flags import (
+    STREAM_RULES,
     Finding,
+    StreamWindow,
+    audio_level_while_muted,
+    media_continues_while_muted,
     media_findings,
+    no_media_while_muted,
     server_side_findings,
     strongest,
     telemetry_findings,
@@ -24,7 +30,7 @@ from decoders.audit.measure import (
 )
 from decoders.audit.messages import TelemetryMessage
 from decoders.audit.verdict import decide
-from decoders.media.streams import _stream_groups, stream_table
+from decoders.media.streams import stream_groups, stream_table
 from decoders.session.timeline import MuteInterval, ScopedMute, Timeline, build_timeline
 from decoders.wire.demux import PacketKind
 from decoders.wire.rowbuild import COLUMNS, KIND_CODES, Rows
@@ -127,7 +133,7 @@ def measure(
 ) -> tuple[MediaMeasurement, Timeline]:
     rows = rows_of(packets)
     streams = stream_table(rows)
-    groups = _stream_groups(rows, rows.kind_mask(PacketKind.RTP) & ~rows["malformed"])
+    groups = stream_groups(rows)
     timeline = timeline_for(rows, windows)
     return measure_media(rows, streams, groups, timeline, local=local, extras=extras), timeline
 
@@ -165,6 +171,35 @@ def test_speech_while_muted_is_a_content_leak() -> None:
     sizes = next(f for f in found if f.id == "encoded-content-while-muted")
     assert sizes.numbers["distinct_sizes"] > 50 and sizes.severity == "high"
     assert strongest(found) is not None
+
+
+def test_each_stream_rule_is_a_documented_function_named_after_its_finding() -> None:
+    assert flags.__doc__ is not None
+    for rule in STREAM_RULES:
+        finding = rule.__name__.replace("_", "-")
+        assert rule.__doc__ is not None and rule.__doc__.startswith(f"``{finding}`` (")
+        assert f"``{finding}`` (" in flags.__doc__  # the module's list of rules names it too
+    assert len({rule.__name__ for rule in STREAM_RULES}) == len(STREAM_RULES) == 7
+
+
+def test_a_rule_reads_one_stream_window_and_what_came_before() -> None:
+    media, timeline = measure(call(speech, speech_level))
+    (info,) = media.streams
+    seen = StreamWindow.of(media, info, timeline.windows[0], timeline)
+    assert seen.phase.packets == seen.rows.size == seen.times_ns.size > 400
+    assert not seen.constant_bit_rate  # Opus (payload type 111, behaviour)
+    level = audio_level_while_muted(seen, [])
+    assert level is not None and level.id == "audio-level-while-muted"
+    assert (level.window, level.stream, level.stream_label) == (0, info.index, info.label)
+    assert no_media_while_muted(seen, [level]) is None  # packets were sent
+    # packets flow: alone they would be "media continues"; after a content finding they are not
+    alone = media_continues_while_muted(seen, [])
+    assert alone is not None and alone.id == "media-continues-while-muted"
+    assert media_continues_while_muted(seen, [level]) is None
+    assert [f.id for f in media_findings(media, timeline)] == [
+        "audio-level-while-muted",
+        "encoded-content-while-muted",
+    ]
 
 
 def test_silence_frames_are_informational() -> None:

@@ -26,9 +26,7 @@ from decoders.audit.measure import (
 )
 from decoders.audit.messages import TelemetryMessage
 from decoders.media.scan import StreamScan, scan_streams
-from decoders.media.streams import _stream_groups
 from decoders.session.timeline import TRANSITION, UNMUTED, MuteInterval, Timeline, build_timeline
-from decoders.wire.demux import PacketKind
 
 BROWSER = LocalSide(frozenset({"10.77.0.1"}), how="test")
 SyntheticFactory = Callable[..., tuple[bytes, Any]]
@@ -88,7 +86,7 @@ def synthetic_scan(
     path.write_bytes(data)
     scan = scan_streams(path)
     rows = scan.rows
-    groups = _stream_groups(rows, rows.kind_mask(PacketKind.RTP) & ~rows["malformed"])
+    groups = scan.groups
     start, end = truth.muted_ns
     span = (int(rows["timestamp_ns"].min()) / 1e9, int(rows["timestamp_ns"].max()) / 1e9)
     timeline = build_timeline(

@@ -14,9 +14,7 @@ from decoders.audit.flags import Finding
 from decoders.audit.measure import LocalSide, MediaMeasurement, measure_media, measure_telemetry
 from decoders.audit.verdict import EXIT_CODES, VERDICTS, confidence_label, decide
 from decoders.media.scan import scan_streams
-from decoders.media.streams import _stream_groups
 from decoders.session.timeline import MuteInterval, Timeline, build_timeline
-from decoders.wire.demux import PacketKind
 
 SyntheticFactory = Callable[..., tuple[bytes, Any]]
 BROWSER = LocalSide(frozenset({"10.77.0.1"}), how="test")
@@ -34,7 +32,7 @@ def synthetic(
     path.write_bytes(data)
     scan = scan_streams(path)
     rows = scan.rows
-    groups = _stream_groups(rows, rows.kind_mask(PacketKind.RTP) & ~rows["malformed"])
+    groups = scan.groups
     span = (int(rows["timestamp_ns"].min()) / 1e9, int(rows["timestamp_ns"].max()) / 1e9)
     intervals = [MuteInterval(truth.muted_ns[0] / 1e9, truth.muted_ns[1] / 1e9, "lab", "truth")]
     if extra_window:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers.corpus import browser_audio_ssrcs, call_shape, lab_session, ssrc_roles_of
 
 from decoders.media.scan import StreamScan, load_sdp, scan_streams
+from decoders.media.streams import stream_table
+from decoders.session.sdpsources import SessionSdp
+from decoders.wire.demux import PacketKind
 
 
 def test_engines_agree(session_dir: Path) -> None:
@@ -16,6 +20,58 @@ def test_engines_agree(session_dir: Path) -> None:
     assert [s for s in fast.streams] == [s for s in scalar.streams]
     assert fast.datagram_counts() == scalar.datagram_counts()
     assert fast.capture_format == scalar.capture_format == "pcapng"
+
+
+def test_groups_are_each_streams_packets(session_dir: Path) -> None:
+    """The scan offers the packets of each row of its stream table (what the audit measures):
+    every well-formed RTP row in exactly one group, in capture order, of the stream's key."""
+    scan = scan_streams(session_dir / "capture.pcapng")
+    rows = scan.rows
+    rtp = rows.kind_mask(PacketKind.RTP) & ~rows["malformed"]
+    assert len(scan.groups) == len(scan.streams)
+    assert sum(group.size for group in scan.groups) == int(rtp.sum())
+    for stats, group in zip(scan.streams, scan.groups, strict=True):
+        assert group.size == stats.packets and bool(np.all(np.diff(group) > 0))
+        assert bool(rtp[group].all()) and int(rows["frame"][group[0]]) == stats.first_frame
+        assert set(rows["ssrc"][group].tolist()) == {stats.ssrc}
+        assert {rows.addresses[int(a)] for a in rows["src"][group]} == {stats.src}
+    assert stream_table(rows, srtp_auth_tag_length=scan.head.srtp_auth_tag_length) == scan.streams
+
+
+def test_summary_is_what_the_scan_read(tmp_path: Path) -> None:
+    """The capture part of report.json, typed: every field from the scan, in the report's order."""
+    folder = lab_session("ui-only")
+    scan = scan_streams(folder / "capture.pcapng")
+    ts = scan.rows["timestamp_ns"]
+    summary = scan.summary()
+    assert summary.span == scan.span == (int(ts.min()) / 1e9, int(ts.max()) / 1e9)
+    assert summary.level == scan.level and summary.sdp is None
+    assert summary.to_json() == {
+        "file": str(folder / "capture.pcapng"),
+        "format": "pcapng",
+        "frames": 756,
+        "first": summary.span[0],
+        "last": summary.span[1],
+        "datagrams": {"stun": 26, "dtls": 5, "rtp": 704, "rtcp": 21},
+        "skipped": {},
+        "damage": None,
+        "audio_level": {
+            "extension_id": 1,
+            "source": "inferred",
+            "evidence": scan.level.evidence,
+        },
+        "srtp_profile": "SRTP_AES128_CM_SHA1_80",
+        "srtp_auth_tag_length": 10,
+        "sdp": None,
+    }
+    sdp = SessionSdp(None, "none: inferred from behaviour")
+    assert scan.summary(sdp).to_json()["sdp"] == sdp.to_json()
+    cut = tmp_path / "cut.pcapng"
+    cut.write_bytes((folder / "capture.pcapng").read_bytes()[:200])  # the header, no frame
+    empty = scan_streams(cut).summary()
+    assert (empty.frames, empty.span, dict(empty.datagrams)) == (0, None, {})
+    assert empty.damage == "truncated record at byte 164 (after frame 0)"
+    assert (empty.to_json()["first"], empty.to_json()["last"]) == (None, None)
 
 
 def _no_rtp_in_sight(scan: StreamScan) -> None:

@@ -15,7 +15,6 @@ from helpers.legs import Leg, write_switching_call
 from decoders.media.scan import load_sdp, scan_streams
 from decoders.media.streams import (
     StreamStats,
-    _stream_groups,
     extended_sequence,
     interarrival_jitter,
     joined_legs,
@@ -25,7 +24,6 @@ from decoders.media.streams import (
     stream_table,
 )
 from decoders.wire.bulk import scan_file
-from decoders.wire.demux import PacketKind
 
 SYNTHETIC = [
     {},
@@ -200,8 +198,7 @@ def test_one_ssrc_over_two_paths_is_one_logical_stream(
     scan = scan_streams(path)
     assert len(scan.streams) == 2 * len(truth.streams)  # the table shows each leg
     assert sorted(map(len, joined_legs(scan.streams))) == [2, 2, 2]
-    rtp = scan.rows.kind_mask(PacketKind.RTP) & ~scan.rows["malformed"]
-    streams, groups = logical_streams(scan.streams, _stream_groups(scan.rows, rtp))
+    streams, groups = logical_streams(scan.streams, scan.groups)
     assert {s.ssrc: (s.packets, s.legs) for s in streams} == {
         t.ssrc: (t.packets, 2) for t in truth.streams
     }

@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from decoders.audit.analysis import Analysis, Inputs, analyze
+from decoders.media.levels import LevelSource
 from decoders.report import wireshark
 from decoders.session.timeline import MuteInterval, build_timeline
 from decoders.wire.capture import CaptureReader, Frame
@@ -285,7 +286,7 @@ def test_lua_fields_through_turn_and_another_extmap_id(
     start, end = (t / 1e9 for t in truth.muted_ns)
     analysis = analyze(Inputs(capture=capture, muted=(f"{start:.6f}-{end:.6f}",), audio_level_id=7))
     assert analysis.capture is not None
-    assert analysis.capture["audio_level"]["extension_id"] == 7
+    assert analysis.capture.level.extension_id == 7
     assert _check_plugin(tshark, analysis, tmp_path / "ws") > 100
 
 
@@ -327,14 +328,12 @@ def test_without_a_level_id_the_plugin_reads_no_level(
 ) -> None:
     analysis, files = ui_only
     assert analysis.capture is not None and files.annotated is not None
-    blind = cast(Any, analysis)
-    saved = blind.capture
-    try:
-        blind.capture = {**saved, "audio_level": {"extension_id": None, "source": "none"}}
-        plugin = tmp_path / "mutecheck.lua"
-        plugin.write_text(wireshark.lua_plugin(analysis))
-    finally:
-        blind.capture = saved
+    unknown = LevelSource(None, "none", "no SDP and none inferred")
+    blind = dataclasses.replace(
+        analysis, capture=dataclasses.replace(analysis.capture, level=unknown)
+    )
+    plugin = tmp_path / "mutecheck.lua"
+    plugin.write_text(wireshark.lua_plugin(blind))
     assert "audio_level_id = nil," in plugin.read_text()
     rows = _tshark(
         tshark, "-r", str(files.annotated), "-X", f"lua_script:{plugin}",
