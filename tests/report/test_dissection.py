@@ -70,7 +70,7 @@ def test_dissection_agrees_with_our_decoding(ui_only: Analysis) -> None:
     them, equal mutecheck's packet table."""
     media = ui_only.media
     assert media is not None and ui_only.capture is not None
-    level_id = ui_only.capture["audio_level"]["extension_id"]
+    level_id = ui_only.capture.level.extension_id
     chosen, result = wireshark.finding_dissections(ui_only)
     assert result.note is None
     numbers = sorted({n for frames in chosen for n in frames})
