@@ -30,51 +30,7 @@ from typing import Any, Final
 
 from decoders.errors import MalformedPacket
 from decoders.session.sdp import SessionDescription, parse_sdp
-
-# -- SRTP protection suites ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SrtpSuite:
-    """One SRTP protection suite under its SDES name (RFC 4568 §6.2, RFC 7714 §14.1).
-
-    ``dtls_name``/``dtls_id`` name the same suite as a DTLS-SRTP protection profile (RFC 5764
-    §4.1.2, RFC 7714 §14.2); ``libsrtp_profile`` is libsrtp's ``srtp_profile_t`` value.
-    ``rtcp_tag_length`` excludes the 4-byte E flag and SRTCP index that precede the tag.
-    """
-
-    name: str
-    dtls_name: str
-    dtls_id: int
-    key_length: int
-    salt_length: int
-    rtp_tag_length: int
-    rtcp_tag_length: int
-    libsrtp_profile: int
-
-
-SUITES: Final[tuple[SrtpSuite, ...]] = (
-    SrtpSuite("AES_CM_128_HMAC_SHA1_80", "SRTP_AES128_CM_SHA1_80", 1, 16, 14, 10, 10, 1),
-    SrtpSuite("AES_CM_128_HMAC_SHA1_32", "SRTP_AES128_CM_SHA1_32", 2, 16, 14, 4, 10, 2),
-    SrtpSuite("AEAD_AES_128_GCM", "SRTP_AEAD_AES_128_GCM", 7, 16, 12, 16, 16, 7),
-    SrtpSuite("AEAD_AES_256_GCM", "SRTP_AEAD_AES_256_GCM", 8, 32, 12, 16, 16, 8),
-)
-
-
-def find_suite(name: str) -> SrtpSuite:
-    """The suite called ``name`` (SDES or DTLS-SRTP spelling, any case); ValueError otherwise."""
-    wanted = name.strip().upper()
-    for suite in SUITES:
-        if wanted in (suite.name, suite.dtls_name):
-            return suite
-    known = ", ".join(suite.name for suite in SUITES)
-    raise ValueError(f"unknown SRTP suite {name!r} (known: {known})")
-
-
-def suite_by_dtls_id(profile: int) -> SrtpSuite | None:
-    """RFC 5764 §4.1.2: the suite of a use_srtp protection profile id, None when unsupported."""
-    return next((suite for suite in SUITES if suite.dtls_id == profile), None)
-
+from decoders.wire.dtls import SrtpSuite, find_suite, suite_by_dtls_id
 
 # -- keys ---------------------------------------------------------------------------------------
 

@@ -1,13 +1,18 @@
-"""DTLS records (RFC 6347 / RFC 9147) and the use_srtp extension of the hellos (RFC 5764).
+"""DTLS records (RFC 6347 / RFC 9147), the clear hellos, and the SRTP protection suites.
 
-Only the clear parts are decoded: record headers, and for epoch-0 handshake records the
-handshake message types and the SRTP protection profiles offered or chosen.
+Only the clear parts are decoded: record headers, the epoch-0 handshake messages, and the
+ClientHello/ServerHello fields (random, cipher suites, extensions, the use_srtp profiles
+offered or chosen: RFC 5764). The one hello parser of the project: the record view
+(:func:`parse_records`) and the key log (:mod:`decoders.session.keys`) both read hellos here.
+:data:`SUITES` is the one table of SRTP protection suites (SDES names, DTLS-SRTP profile ids,
+key, salt and tag lengths) every path looks suites up in.
 """
 
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import Final
 
 from decoders.errors import MalformedPacket
 
@@ -52,15 +57,60 @@ HANDSHAKE_NAMES = {
     24: "key_update",
 }
 
-USE_SRTP_EXTENSION = 14
+USE_SRTP_EXTENSION: Final = 14  # RFC 5764 section 4.1.1
+EXTENDED_MASTER_SECRET: Final = 23  # RFC 7627 section 5.1
+SUPPORTED_VERSIONS: Final = 43  # RFC 8446 section 4.2.1
+DTLS_1_0: Final = 0xFEFF
+DTLS_1_2: Final = 0xFEFD
+DTLS_1_3: Final = 0xFEFC
 
-# RFC 5764 section 4.1.2 / RFC 7714 section 14.2: profile id -> (name, auth tag bytes).
-SRTP_PROFILES: dict[int, tuple[str, int]] = {
-    1: ("SRTP_AES128_CM_SHA1_80", 10),
-    2: ("SRTP_AES128_CM_SHA1_32", 4),
-    7: ("SRTP_AEAD_AES_128_GCM", 16),
-    8: ("SRTP_AEAD_AES_256_GCM", 16),
-}
+
+# -- SRTP protection suites ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SrtpSuite:
+    """One SRTP protection suite under its SDES name (RFC 4568 section 6.2, RFC 7714 14.1).
+
+    ``dtls_name``/``dtls_id`` name the same suite as a DTLS-SRTP protection profile (RFC 5764
+    section 4.1.2, RFC 7714 section 14.2); ``libsrtp_profile`` is libsrtp's ``srtp_profile_t``
+    value. ``rtcp_tag_length`` excludes the 4-byte E flag and SRTCP index that precede the tag.
+    """
+
+    name: str
+    dtls_name: str
+    dtls_id: int
+    key_length: int
+    salt_length: int
+    rtp_tag_length: int
+    rtcp_tag_length: int
+    libsrtp_profile: int
+
+
+SUITES: Final[tuple[SrtpSuite, ...]] = (
+    SrtpSuite("AES_CM_128_HMAC_SHA1_80", "SRTP_AES128_CM_SHA1_80", 1, 16, 14, 10, 10, 1),
+    SrtpSuite("AES_CM_128_HMAC_SHA1_32", "SRTP_AES128_CM_SHA1_32", 2, 16, 14, 4, 10, 2),
+    SrtpSuite("AEAD_AES_128_GCM", "SRTP_AEAD_AES_128_GCM", 7, 16, 12, 16, 16, 7),
+    SrtpSuite("AEAD_AES_256_GCM", "SRTP_AEAD_AES_256_GCM", 8, 32, 12, 16, 16, 8),
+)
+
+
+def find_suite(name: str) -> SrtpSuite:
+    """The suite called ``name`` (SDES or DTLS-SRTP spelling, any case); ValueError otherwise."""
+    wanted = name.strip().upper()
+    for suite in SUITES:
+        if wanted in (suite.name, suite.dtls_name):
+            return suite
+    known = ", ".join(suite.name for suite in SUITES)
+    raise ValueError(f"unknown SRTP suite {name!r} (known: {known})")
+
+
+def suite_by_dtls_id(profile: int) -> SrtpSuite | None:
+    """RFC 5764 section 4.1.2: the suite of a use_srtp profile id, None when unsupported."""
+    return next((suite for suite in SUITES if suite.dtls_id == profile), None)
+
+
+# -- records ------------------------------------------------------------------------------------
 
 _RECORD_HEADER = struct.Struct("!BHH6sH")
 

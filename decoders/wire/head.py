@@ -33,15 +33,15 @@ class HeadSample:
     def srtp_auth_tag_length(self) -> int | None:
         if self.srtp_profile is None:
             return None
-        entry = dtls.SRTP_PROFILES.get(self.srtp_profile)
-        return entry[1] if entry else None
+        suite = dtls.suite_by_dtls_id(self.srtp_profile)
+        return suite.rtp_tag_length if suite else None
 
     @property
     def srtp_profile_name(self) -> str | None:
         if self.srtp_profile is None:
             return None
-        entry = dtls.SRTP_PROFILES.get(self.srtp_profile)
-        return entry[0] if entry else f"0x{self.srtp_profile:04x}"
+        suite = dtls.suite_by_dtls_id(self.srtp_profile)
+        return suite.dtls_name if suite else f"0x{self.srtp_profile:04x}"
 
 
 def probe_head(fileobj: BinaryIO, max_frames: int = HEAD_FRAMES) -> HeadSample:

@@ -26,31 +26,7 @@ PACKETS = ROOT / "tests" / "fixtures" / "packets"
 SDES = ROOT / "tests" / "fixtures" / "media" / "sdes"
 
 
-# -- suites and keys ----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("name", "expected"),
-    [
-        ("AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_80"),
-        ("srtp_aes128_cm_sha1_32", "AES_CM_128_HMAC_SHA1_32"),
-        ("SRTP_AEAD_AES_256_GCM", "AEAD_AES_256_GCM"),
-        (" aead_aes_128_gcm ", "AEAD_AES_128_GCM"),
-    ],
-)
-def test_find_suite_accepts_both_spellings(name: str, expected: str) -> None:
-    assert k.find_suite(name).name == expected
-
-
-def test_suite_table() -> None:
-    gcm = k.find_suite("AEAD_AES_256_GCM")
-    assert (gcm.key_length, gcm.salt_length, gcm.rtp_tag_length, gcm.dtls_id) == (32, 12, 16, 8)
-    short = k.find_suite("AES_CM_128_HMAC_SHA1_32")
-    assert (short.rtp_tag_length, short.rtcp_tag_length) == (4, 10)
-    assert k.suite_by_dtls_id(1) is k.find_suite("SRTP_AES128_CM_SHA1_80")
-    assert k.suite_by_dtls_id(0x99) is None
-    with pytest.raises(ValueError, match="unknown SRTP suite"):
-        k.find_suite("F8_128_HMAC_SHA1_80")
+# -- keys ------------------------------------------------------------------------------------
 
 
 def test_key_lengths_are_checked() -> None:

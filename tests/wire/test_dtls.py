@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 
+import pylibsrtp
 import pytest
 from helpers.packet_fixtures import PACKETS, golden, load
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from decoders.errors import MalformedPacket
-from decoders.wire.dtls import SRTP_PROFILES, DtlsRecord, parse_records
+from decoders.wire.dtls import DtlsRecord, find_suite, parse_records, suite_by_dtls_id
 
 DTLS_FIXTURES = sorted(p.stem for p in PACKETS.glob("dtls_*.bin"))
 
@@ -48,7 +49,9 @@ def test_server_flight_chooses_a_profile() -> None:
         ("handshake", 0, 6, "server_hello_done"),
     ]
     assert records[0].srtp_profiles == (1,)
-    assert SRTP_PROFILES[records[0].srtp_profiles[0]] == ("SRTP_AES128_CM_SHA1_80", 10)
+    suite = suite_by_dtls_id(records[0].srtp_profiles[0])
+    assert suite is not None
+    assert (suite.dtls_name, suite.rtp_tag_length) == ("SRTP_AES128_CM_SHA1_80", 10)
     assert all(r.srtp_profiles == () for r in records[1:])
     assert {r.version for r in records} == {0xFEFD}
     assert sum(13 + r.length for r in records) == len(data)
@@ -263,3 +266,31 @@ def test_arbitrary_hello_extensions(
         return
     assert record.handshake_type == handshake_type
     assert len(record.srtp_profiles) <= 6
+
+
+# -- SRTP protection suites ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_80"),
+        ("srtp_aes128_cm_sha1_32", "AES_CM_128_HMAC_SHA1_32"),
+        ("SRTP_AEAD_AES_256_GCM", "AEAD_AES_256_GCM"),
+        (" aead_aes_128_gcm ", "AEAD_AES_128_GCM"),
+    ],
+)
+def test_find_suite_accepts_both_spellings(name: str, expected: str) -> None:
+    assert find_suite(name).name == expected
+
+
+def test_suite_table() -> None:
+    gcm = find_suite("AEAD_AES_256_GCM")
+    assert (gcm.key_length, gcm.salt_length, gcm.rtp_tag_length, gcm.dtls_id) == (32, 12, 16, 8)
+    short = find_suite("AES_CM_128_HMAC_SHA1_32")
+    assert (short.rtp_tag_length, short.rtcp_tag_length) == (4, 10)
+    assert suite_by_dtls_id(1) is find_suite("SRTP_AES128_CM_SHA1_80")
+    assert suite_by_dtls_id(0x99) is None
+    assert gcm.libsrtp_profile == pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_256_GCM
+    with pytest.raises(ValueError, match="unknown SRTP suite"):
+        find_suite("F8_128_HMAC_SHA1_80")
