@@ -11,7 +11,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from decoders.errors import MalformedPacket
-from decoders.wire.dtls import DtlsRecord, find_suite, parse_records, suite_by_dtls_id
+from decoders.wire.dtls import (
+    CLIENT_HELLO,
+    EXTENDED_MASTER_SECRET,
+    SERVER_HELLO,
+    USE_SRTP_EXTENSION,
+    DtlsRecord,
+    find_suite,
+    parse_handshake_fragments,
+    parse_hello,
+    parse_records,
+    suite_by_dtls_id,
+)
 
 DTLS_FIXTURES = sorted(p.stem for p in PACKETS.glob("dtls_*.bin"))
 
@@ -266,6 +277,73 @@ def test_arbitrary_hello_extensions(
         return
     assert record.handshake_type == handshake_type
     assert len(record.srtp_profiles) <= 6
+
+
+# -- the hello parser ---------------------------------------------------------------------------
+
+
+def _hello_bodies() -> list[tuple[int, bytes]]:
+    out = []
+    for name in ("dtls_client_hello", "dtls_server_hello_flight"):
+        for fragment in parse_handshake_fragments(load(name)):
+            if fragment.message_type in (CLIENT_HELLO, SERVER_HELLO):
+                out.append((fragment.message_type, fragment.fragment))
+    return out
+
+
+def test_real_hellos_parse() -> None:
+    (client_type, client_body), (server_type, server_body) = _hello_bodies()
+    client = parse_hello(client_type, client_body)
+    server = parse_hello(server_type, server_body)
+    assert client.version == 0xFEFD and len(client.random) == 32
+    assert USE_SRTP_EXTENSION in client.extensions and EXTENDED_MASTER_SECRET in client.extensions
+    assert set(client.srtp_profiles) >= {1}
+    assert server.srtp_profiles == (1,)  # tshark_dtls.tsv: the server chose profile 1
+    assert len(server.cipher_suites) == 1 and server.cipher_suites[0] in client.cipher_suites
+    assert server.selected_version is None
+    with pytest.raises(ValueError):
+        parse_hello(11, client_body)
+
+
+def test_hello_cut_at_every_length() -> None:
+    for message_type, body in _hello_bodies():
+        for cut in range(len(body)):
+            with contextlib.suppress(MalformedPacket):
+                parse_hello(message_type, body[:cut])
+
+
+def test_handshake_datagrams_cut_at_every_length() -> None:
+    for name in ("dtls_client_hello", "dtls_server_hello_flight"):
+        data = load(name)
+        for cut in range(len(data)):
+            with contextlib.suppress(MalformedPacket):
+                parse_handshake_fragments(data[:cut])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400))
+def test_arbitrary_bytes_raise_only_malformed_from_the_hello_parsers(data: bytes) -> None:
+    with contextlib.suppress(MalformedPacket):
+        parse_handshake_fragments(data)
+    for message_type in (CLIENT_HELLO, SERVER_HELLO):
+        with contextlib.suppress(MalformedPacket):
+            parse_hello(message_type, data)
+        try:
+            parse_hello(message_type, data, complete=False)
+        except MalformedPacket as error:  # a first fragment is read as far as it goes
+            assert "use_srtp" in str(error)
+
+
+def test_a_first_fragment_keeps_what_it_holds() -> None:
+    """Cut anywhere, a ClientHello's first fragment gives the fields before the cut."""
+    ((message_type, body),) = [h for h in _hello_bodies() if h[0] == CLIENT_HELLO]
+    whole = parse_hello(message_type, body)
+    for cut in range(len(body)):
+        part = parse_hello(message_type, body[:cut], complete=False)
+        assert not part.complete
+        assert part.random in (b"", whole.random)
+        assert whole.extensions[: len(part.extensions)] == part.extensions
+        assert part.srtp_profiles in ((), whole.srtp_profiles)
 
 
 # -- SRTP protection suites ---------------------------------------------------------------------
