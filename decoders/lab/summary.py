@@ -25,7 +25,7 @@ from decoders.lab.record import RTPDUMP_LOG
 from decoders.media.rtpdump import parse_rtpdump
 from decoders.session.sdp import audio_level_extension_id, parse_sdp
 from decoders.wire.capture import open_capture
-from decoders.wire.demux import PacketKind, classify, unwrap_turn
+from decoders.wire.demux import PacketKind, classify, open_payload
 from decoders.wire.dtls import find_suite
 from decoders.wire.net import Datagram, Unwrapper
 from decoders.wire.rtp import RtpPacket, audio_level
@@ -217,15 +217,12 @@ def _dumped_packets(log: Path, year: int, browser: str, peer: str) -> list[_Pack
 
 def _unwrapped(payload: bytes, kinds: Counter[str]) -> bytes:
     """The datagram inside a TURN ChannelData or Send/Data indication (counted), else itself."""
-    try:
-        wrapped = unwrap_turn(payload)
-    except MalformedPacket:
+    opened = open_payload(payload)
+    if opened.turn_error is not None:
         kinds["turn-malformed"] += 1
-        return payload
-    if wrapped is None:
-        return payload
-    kinds[wrapped[0]] += 1
-    return wrapped[1]
+    elif opened.tunnel is not None:
+        kinds[opened.tunnel] += 1
+    return opened.payload
 
 
 def summarize(folder: Path) -> SessionSummary:

@@ -664,16 +664,16 @@ def capture_flow_datagrams(capture: Path) -> list[FlowDatagram]:
 
     def take(datagrams: Iterable[Datagram]) -> None:
         for datagram in datagrams:
-            payload = datagram.payload
-            try:
-                wrapped = demux.unwrap_turn(payload)
-            except MalformedPacket:
-                continue
-            if wrapped is not None:
-                payload = wrapped[1]
-            if demux.classify(payload) is demux.PacketKind.DTLS:
+            opened = demux.open_payload(datagram.payload)
+            if opened.turn_error is None and opened.kind is demux.PacketKind.DTLS:
                 out.append(
-                    (datagram.src, datagram.src_port, datagram.dst, datagram.dst_port, payload)
+                    (
+                        datagram.src,
+                        datagram.src_port,
+                        datagram.dst,
+                        datagram.dst_port,
+                        opened.payload,
+                    )
                 )
 
     unwrapper = Unwrapper()

@@ -1,8 +1,8 @@
 """The packet table: one row per datagram, as numpy columns, built by either path.
 
 :class:`RowBuilder` accepts rows two ways: vectorised (from :mod:`decoders.wire.bulk`, whole
-chunks at once) and scalar (frames through :class:`~decoders.wire.net.Unwrapper`, TURN
-unwrapping, :func:`~decoders.wire.demux.classify` and :meth:`~decoders.wire.rtp.RtpPacket.parse`).
+chunks at once) and scalar (frames through :class:`~decoders.wire.net.Unwrapper`, then
+:func:`~decoders.wire.demux.open_payload`: TURN unwrapping, classification, RTP/RTCP headers).
 :func:`datagram_row` is the scalar definition of every column; the vectorised code in
 ``add_vector`` must agree with it on every packet (tests/wire/test_bulk.py checks).
 """
@@ -163,23 +163,25 @@ def datagram_row(
             payload_type=payload[0],
         )
         return row
-    try:
-        unwrapped = demux.unwrap_turn(payload)
-    except MalformedPacket:
+    opened = demux.open_payload(payload, parse=_ROW_HEADERS, srtp=srtp)
+    if opened.turn_error is not None:
         counters["malformed.turn"] += 1
         row["malformed"] = True
-        unwrapped = None
-    if unwrapped is not None:
-        tunnel, payload = unwrapped
-    row["tunnel"] = TUNNEL_CODES.index(tunnel)
-    row["length"] = len(payload)
-    kind = demux.classify(payload)
+    row["tunnel"] = TUNNEL_CODES.index(opened.tunnel or tunnel)
+    row["length"] = len(opened.payload)
+    kind = opened.kind
     row["kind"] = KIND_CODES.index(kind)
     if kind is PacketKind.RTP:
+        packet = opened.rtp
         try:
-            packet = rtp.RtpPacket.parse(payload, srtp=srtp)
-            level = rtp.audio_level(packet, audio_level_id) if audio_level_id else None
+            level = (
+                rtp.audio_level(packet, audio_level_id)
+                if packet is not None and audio_level_id
+                else None
+            )
         except MalformedPacket:
+            packet = None
+        if packet is None:
             counters["malformed.rtp"] += 1
             row["malformed"] = True
             return row
@@ -202,17 +204,16 @@ def datagram_row(
             row["audio_level"] = level.level
             row["voice"] = level.voice
     elif kind is PacketKind.RTCP:
-        from decoders.wire import rtcp  # only the scalar path needs it; keeps start-up short
-
-        try:
-            header = rtcp.parse_header(payload)
-        except MalformedPacket:
+        if opened.rtcp is None:
             counters["malformed.rtcp"] += 1
             row["malformed"] = True
             return row
-        row["payload_type"] = header.packet_type
-        row["ssrc"] = header.ssrc
+        row["payload_type"] = opened.rtcp.packet_type
+        row["ssrc"] = opened.rtcp.ssrc
     return row
+
+
+_ROW_HEADERS: Final = frozenset({PacketKind.RTP, PacketKind.RTCP})
 
 
 class RowBuilder:
