@@ -30,12 +30,22 @@ from decoders.errors import CaptureError
 from decoders.wire import demux, walk
 from decoders.wire.capture import (
     LINKTYPE_NAMES,
+    MAX_BLOCK_OVERHEAD,
+    MAX_RECORD_LENGTH,
+    NUMBERED_BLOCKS,
+    PCAP_HEADER_LENGTH,
+    PCAP_MAGIC,
+    PCAPNG_MAGIC,
     TIMESTAMP_MAX_NS,
     TIMESTAMP_MIN_NS,
     Frame,
     GzipStream,
     Interface,
+    file_format,
     parse_interface_description,
+    parse_pcap_header,
+    section_byte_order,
+    section_header_problem,
 )
 from decoders.wire.demux import PacketKind
 from decoders.wire.net import LINK_HEADER_MINIMUM
@@ -53,19 +63,12 @@ I64 = npt.NDArray[np.int64]
 Mask = npt.NDArray[np.bool_]
 
 CHUNK_SIZE: Final = 4 << 20  # fits the L3 cache: the walk and the decode then read it warm
-MAX_CAPLEN: Final = 16 << 20
+MAX_CAPLEN: Final = MAX_RECORD_LENGTH
 RESERVE_ROWS_MAX: Final = 1 << 22
 """Rows reserved up front at most (~360 MiB of address space, touched only as rows come)."""
 _MIN_ROW_RECORD: Final = 16 + 20 + 8  # pcap record header + IPv4 + UDP header
 _SLACK: Final = 256  # zero bytes after the data so short over-reads in gathers stay in bounds
 
-_PCAP_MAGIC = {
-    b"\xd4\xc3\xb2\xa1": (0, 1000),  # little-endian, microseconds
-    b"\xa1\xb2\xc3\xd4": (1, 1000),
-    b"\x4d\x3c\xb2\xa1": (0, 1),  # little-endian, nanoseconds
-    b"\xa1\xb2\x3c\x4d": (1, 1),
-}
-_PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
 
 KIND_OTHER: Final = KIND_CODES.index(PacketKind.OTHER)
 KIND_STUN: Final = KIND_CODES.index(PacketKind.STUN)
@@ -256,14 +259,8 @@ class BulkScanner:
             # reservation is capped so that the address space stays bounded whatever the
             # file claims (more rows grow the table by blocks)
             self.builder.reserve(min(size // _MIN_ROW_RECORD, RESERVE_ROWS_MAX))
-        if head in _PCAP_MAGIC:
-            self.result.format = "pcap"
-            self._scan(fileobj, head, pcapng=False)
-        elif head == _PCAPNG_SHB:
-            self.result.format = "pcapng"
-            self._scan(fileobj, head, pcapng=True)
-        else:
-            raise CaptureError(f"not a pcap or pcapng file (starts with 0x{head.hex()})")
+        self.result.format = file_format(head)
+        self._scan(fileobj, head, pcapng=self.result.format == "pcapng")
         self._drain_fallback(final=True)
         self.builder.finish()
         self.result.counters.update(self.builder.vector_counters)
@@ -304,13 +301,12 @@ class BulkScanner:
                 if filled < need and not eof:
                     continue
                 if not pcapng:
-                    if filled < 24:
+                    if filled < PCAP_HEADER_LENGTH:
                         raise CaptureError("truncated pcap file header")
-                    self._big, tick = _PCAP_MAGIC[bytes(buf[:4])]
-                    e = ">" if self._big else "<"
-                    (link,) = struct.unpack_from(e + "I", buf, 20)
-                    self._interfaces = [_Interface(link & 0xFFFF, tick, 1)]
-                    pos = 24
+                    interface = parse_pcap_header(bytes(buf[:PCAP_HEADER_LENGTH]))
+                    self._big = int(PCAP_MAGIC[bytes(buf[:4])][0] == "big")
+                    self._interfaces = [_Interface.of(interface)]
+                    pos = PCAP_HEADER_LENGTH
                 header_done = True
             if pcapng:
                 count, nxt, status = walk.walk_pcapng(
@@ -382,18 +378,18 @@ class BulkScanner:
             return None
         at = base + pos
         raw_type = bytes(buf[pos : pos + 4])
-        if raw_type == _PCAPNG_SHB:
+        if raw_type == PCAPNG_MAGIC:
             magic = bytes(buf[pos + 8 : pos + 12])
-            if magic == b"\x4d\x3c\x2b\x1a":
-                self._big = 0
-            elif magic == b"\x1a\x2b\x3c\x4d":
-                self._big = 1
-            else:
-                self._damage(f"bad section header byte-order magic at byte {at}")
+            byte_order = section_byte_order(magic)
+            if byte_order is None:
+                self._damage(
+                    f"bad byte-order magic 0x{magic.hex()} in section header block at byte {at}"
+                )
                 return None
+            self._big = int(byte_order == "big")
         e = ">" if self._big else "<"
         block_type, total = struct.unpack_from(e + "II", buf, pos)
-        if total < 12 or total % 4 or total > MAX_CAPLEN + walk.MAX_BLOCK_OVERHEAD:
+        if total < 12 or total % 4 or total > MAX_CAPLEN + MAX_BLOCK_OVERHEAD:
             self._damage(f"corrupt block length at byte {at}")
             return None
         if total > filled - pos:
@@ -401,9 +397,10 @@ class BulkScanner:
         if struct.unpack_from(e + "I", buf, pos + total - 4)[0] != total:
             self._damage(f"corrupt block length at byte {at}")
             return None
-        if raw_type == _PCAPNG_SHB:
-            if total < 28 or struct.unpack_from(e + "H", buf, pos + 12)[0] != 1:
-                self._damage(f"unsupported pcapng section header at byte {at}")
+        if raw_type == PCAPNG_MAGIC:
+            problem = section_header_problem(bytes(buf[pos + 8 : pos + total - 4]), e)
+            if problem is not None:
+                self._damage(f"{problem} at byte {at}")
                 return None
             self._interfaces = []  # interface ids are per section
             self._section_seen = True
@@ -413,7 +410,7 @@ class BulkScanner:
                 self._damage(f"{interface} at byte {at}")
                 return None
             self._interfaces.append(_Interface.of(interface))
-        elif block_type in walk.NUMBERED_BLOCKS:
+        elif block_type in NUMBERED_BLOCKS:
             self.result.frames += 1
         return int(total)
 
