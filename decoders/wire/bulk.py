@@ -48,7 +48,7 @@ from decoders.wire.capture import (
     section_header_problem,
 )
 from decoders.wire.demux import PacketKind
-from decoders.wire.net import LINK_HEADER_MINIMUM
+from decoders.wire.net import LINK_HEADER_MINIMUM, Datagram
 from decoders.wire.rowbuild import (
     COLUMNS,
     KIND_CODES,
@@ -56,6 +56,7 @@ from decoders.wire.rowbuild import (
     VECTOR_COLUMNS,
     RowBuilder,
     Rows,
+    format_address,
 )
 
 U8 = npt.NDArray[np.uint8]
@@ -81,19 +82,16 @@ TUNNEL_CHANNEL: Final = TUNNEL_CODES.index("turn-channel")
 
 
 _C_COUNTERS: Final = ("malformed.turn", "malformed.rtp", "non-ip", "non-udp", "malformed.udp")
-_C_COLUMN_ORDER: Final = (
-    "frame", "timestamp_ns", "src_hi", "src_lo", "dst_hi", "dst_lo", "src_port", "dst_port",
-    "tunnel", "kind", "malformed", "length", "payload_type", "marker", "sequence_number",
-    "rtp_timestamp", "ssrc", "csrc_count", "header_length", "payload_length", "padding_length",
-    "extension_profile", "extension_offset", "extension_length", "audio_level", "voice",
-)  # fmt: skip
+C_COLUMNS: Final = tuple((name, np.dtype(t).itemsize) for name, t in VECTOR_COLUMNS.items())
+"""What the C decoder must write, as its ``COLUMNS`` attribute says: (name, item size) each."""
 _DECODE: Callable[..., tuple[int, int]] | None = None
 try:
     from decoders.wire import _walk  # type: ignore[attr-defined]
 
-    # the C decoder writes columns in its own fixed order, with kind codes of its own (kinds
-    # appended after them, as TLS records from the scalar TCP path, leave its codes valid)
-    if tuple(VECTOR_COLUMNS) == _C_COLUMN_ORDER and KIND_CODES[:7] == (
+    # the C decoder says which columns it writes (its VECTOR_COLUMNS list): a build that
+    # disagrees with the declaration (or predates it) is not used; its kind codes are its own
+    # (kinds appended after them, as TLS records from the scalar TCP path, leave them valid)
+    if getattr(_walk, "COLUMNS", None) == C_COLUMNS and KIND_CODES[:7] == (
         PacketKind.OTHER, PacketKind.STUN, PacketKind.ZRTP, PacketKind.DTLS,
         PacketKind.TURN_CHANNEL, PacketKind.RTP, PacketKind.RTCP,
     ):  # fmt: skip
@@ -493,7 +491,37 @@ class BulkScanner:
         sel = vec.keep
         self.result.vectorised_frames += int(sel.sum()) + int(vec.dropped)
         self._drain_fallback(final=False)
-        self.builder.add_vector(b, frame=frame[sel], timestamp_ns=ts[sel], net=vec)
+        self._add_vector(b, frame[sel], ts[sel], vec)
+
+    def _add_vector(self, b: U8, frame: I64, timestamp_ns: I64, net: NetColumns) -> None:
+        """Rows of the numpy decoder (:func:`vector_rows`) into the table; STUN Send/Data
+        indications (rare) go to the scalar path, which unwraps them."""
+        builder = self.builder
+        part, stun_wrapped, malformed = vector_rows(
+            b, net, builder.audio_level_id, srtp=builder.srtp
+        )
+        builder.vector_counters.update(malformed)
+        if stun_wrapped.any():
+            counters: Counter[str] = Counter()
+            for i in np.nonzero(stun_wrapped)[0]:
+                start = int(net.payload[i])
+                datagram = Datagram(
+                    frame=int(frame[i]),
+                    timestamp_ns=int(timestamp_ns[i]),
+                    src=format_address(int(net.src_hi[i]), int(net.src_lo[i])),
+                    src_port=int(net.src_port[i]),
+                    dst=format_address(int(net.dst_hi[i]), int(net.dst_lo[i])),
+                    dst_port=int(net.dst_port[i]),
+                    transport="udp",
+                    payload=bytes(b[start : start + int(net.length[i])]),
+                )
+                builder.add_datagram(datagram, counters)
+            builder.vector_counters.update(counters)
+        part["frame"] = frame
+        part["timestamp_ns"] = timestamp_ns
+        part["src_hi"], part["src_lo"] = net.src_hi, net.src_lo
+        part["dst_hi"], part["dst_lo"] = net.dst_hi, net.dst_lo
+        builder.add_vector(part, ~stun_wrapped)
 
     def _decode_c(self, records: _Records) -> None:
         """The same decoding as ``_vector_frames`` + ``vector_rows``, in one C pass that
