@@ -21,10 +21,13 @@ import enum
 import struct
 from collections.abc import Container
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from decoders.errors import MalformedPacket
 from decoders.wire import dtls, rtp, stun
+from decoders.wire.dtls import DtlsRecord
+from decoders.wire.rtp import RtpPacket
+from decoders.wire.stun import StunMessage
 
 if TYPE_CHECKING:
     from decoders.wire.rtcp import RtcpHeader
@@ -172,8 +175,7 @@ def turn_tcp_frame_length(stream: bytes) -> int | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class Opened:
+class Opened(NamedTuple):
     """One datagram opened: what is inside its TURN wrapper, its kind, its header when asked.
 
     ``payload`` is the datagram a TURN wrapper carries (``tunnel`` names the wrapper:
@@ -181,16 +183,20 @@ class Opened:
     claims to be TURN and is broken leaves ``payload`` as it came, classified as it is, and
     says why in ``turn_error``. The header fields (``rtp``, ``rtcp``, ``stun``, ``dtls``) are
     filled for the kinds the caller asked for; a header that is broken says why in ``error``.
+
+    Immutable like the parsers' frozen dataclasses, but a NamedTuple: one is built per datagram
+    on the scalar path, and a frozen dataclass of nine fields costs several times as much to
+    build (each field set through ``object.__setattr__``).
     """
 
     payload: bytes
     kind: PacketKind
     tunnel: str | None = None
     turn_error: str | None = None
-    rtp: rtp.RtpPacket | None = None
+    rtp: RtpPacket | None = None
     rtcp: RtcpHeader | None = None
-    stun: stun.StunMessage | None = None
-    dtls: tuple[dtls.DtlsRecord, ...] | None = None
+    stun: StunMessage | None = None
+    dtls: tuple[DtlsRecord, ...] | None = None
     error: str | None = None
 
 

@@ -67,7 +67,7 @@ def probe_head(fileobj: BinaryIO, max_frames: int = HEAD_FRAMES) -> HeadSample:
     return sample
 
 
-_SAMPLED: Final = frozenset({PacketKind.RTP, PacketKind.DTLS})
+_SAMPLED: Final = (PacketKind.RTP, PacketKind.DTLS)
 
 
 def _note_dtls(sample: HeadSample, records: tuple[dtls.DtlsRecord, ...]) -> None:

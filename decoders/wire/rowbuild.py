@@ -215,7 +215,7 @@ def datagram_row(
     return row
 
 
-_ROW_HEADERS: Final = frozenset({PacketKind.RTP, PacketKind.RTCP})
+_ROW_HEADERS: Final = (PacketKind.RTP, PacketKind.RTCP)
 
 
 class RowBuilder:
