@@ -372,3 +372,18 @@ def test_suite_table() -> None:
     assert gcm.libsrtp_profile == pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_256_GCM
     with pytest.raises(ValueError, match="unknown SRTP suite"):
         find_suite("F8_128_HMAC_SHA1_80")
+
+
+def test_hello_fields_the_key_log_needs() -> None:
+    """supported_versions (a DTLS 1.3 ServerHello's choice) when it is 2 bytes, else None;
+    use_srtp needs its srtp_mki length byte (RFC 5764 section 4.1.1)."""
+    body = hello(2, [(43, bytes.fromhex("fefc")), (14, bytes.fromhex("0002 0001 00"))])[25:]
+    parsed = parse_hello(SERVER_HELLO, body)
+    assert (parsed.selected_version, parsed.srtp_profiles, parsed.cipher_suites) == (
+        0xFEFC,
+        (1,),
+        (0xC02B,),
+    )
+    assert parse_hello(SERVER_HELLO, hello(2, [(43, b"")])[25:]).selected_version is None
+    with pytest.raises(MalformedPacket, match="use_srtp extension truncated"):
+        parse_hello(SERVER_HELLO, hello(2, [(14, bytes.fromhex("0002 0001"))])[25:])
