@@ -29,8 +29,9 @@ from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParam
 
 from decoders.media.decrypt import decrypt_capture, decrypt_media, read_media
 from decoders.media.srtp import decrypt_datagrams
-from decoders.session.keys import KeySet, SrtpKey, find_suite
+from decoders.session.keys import KeySet, SrtpKey
 from decoders.wire.capture import LINKTYPE_ETHERNET
+from decoders.wire.dtls import find_suite
 from decoders.wire.pcapwriter import PcapngWriter, build_udp_frame
 
 KEY = bytes(range(30))

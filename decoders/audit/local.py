@@ -313,10 +313,11 @@ class CaptureFacts:
 def read_capture_facts(path: Path, stun_frames: Iterable[int]) -> CaptureFacts:
     """The capture's interfaces and the STUN messages of the given frames (the first
     :data:`MAX_STUN_FRAMES`), through the wire modules' own reader and parsers."""
-    from decoders.wire import demux, stun
+    from decoders.wire import demux
     from decoders.wire.capture import CaptureReader
     from decoders.wire.net import Unwrapper
 
+    stun_only = (demux.PacketKind.STUN,)
     wanted = set(sorted(stun_frames)[:MAX_STUN_FRAMES])
     last = max(wanted, default=0)
     seen: list[StunSeen] = []
@@ -330,13 +331,9 @@ def read_capture_facts(path: Path, stun_frames: Iterable[int]) -> CaptureFacts:
                 if frame.number not in wanted:
                     continue
                 for datagram in unwrapper.feed(frame):
-                    payload = datagram.payload
-                    try:
-                        inner = demux.unwrap_turn(payload)
-                        message = stun.parse(inner[1] if inner else payload)
-                    except MalformedPacket:
-                        continue
-                    if message is None:
+                    opened = demux.open_payload(datagram.payload, parse=stun_only)
+                    message = opened.stun
+                    if opened.turn_error is not None or message is None:
                         continue
                     seen.append(
                         StunSeen(

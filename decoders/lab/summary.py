@@ -25,20 +25,14 @@ from decoders.lab.record import RTPDUMP_LOG
 from decoders.media.rtpdump import parse_rtpdump
 from decoders.session.sdp import audio_level_extension_id, parse_sdp
 from decoders.wire.capture import open_capture
-from decoders.wire.demux import PacketKind, classify, unwrap_turn
+from decoders.wire.demux import PacketKind, classify, open_payload
+from decoders.wire.dtls import find_suite
 from decoders.wire.net import Datagram, Unwrapper
 from decoders.wire.rtp import RtpPacket, audio_level
 
 GRACE_S = 0.2
 """Seconds after each mute/unmute left out of both phases: the encoder's transition packets."""
 LEVEL_SILENCE = 127
-SRTP_PROFILES: dict[str, tuple[int, int]] = {
-    "SRTP_AES128_CM_SHA1_80": (pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80, 10),
-    "SRTP_AES128_CM_SHA1_32": (pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_32, 4),
-    "SRTP_AEAD_AES_128_GCM": (pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_128_GCM, 16),
-    "SRTP_AEAD_AES_256_GCM": (pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_256_GCM, 16),
-}
-"""keys.json profile name -> (pylibsrtp profile, SRTP auth tag bytes) (RFC 5764 §4.1.2)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +148,7 @@ class SessionSummary:
 
 def srtp_session(half: dict[str, Any], profile: str) -> pylibsrtp.Session:
     """A receiving SRTP session for one direction of keys.json (any SSRC)."""
-    srtp_profile, _ = SRTP_PROFILES[profile]
+    srtp_profile = find_suite(profile).libsrtp_profile
     key = base64.b64decode(half["master_key"]) + base64.b64decode(half["master_salt"])
     policy = pylibsrtp.Policy(
         key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND, srtp_profile=srtp_profile
@@ -223,15 +217,12 @@ def _dumped_packets(log: Path, year: int, browser: str, peer: str) -> list[_Pack
 
 def _unwrapped(payload: bytes, kinds: Counter[str]) -> bytes:
     """The datagram inside a TURN ChannelData or Send/Data indication (counted), else itself."""
-    try:
-        wrapped = unwrap_turn(payload)
-    except MalformedPacket:
+    opened = open_payload(payload)
+    if opened.turn_error is not None:
         kinds["turn-malformed"] += 1
-        return payload
-    if wrapped is None:
-        return payload
-    kinds[wrapped[0]] += 1
-    return wrapped[1]
+    elif opened.tunnel is not None:
+        kinds[opened.tunnel] += 1
+    return opened.payload
 
 
 def summarize(folder: Path) -> SessionSummary:
@@ -252,7 +243,7 @@ def summarize(folder: Path) -> SessionSummary:
     span = (float(session["scenario"]["start"]), float(session["scenario"]["end"]))
     browser = session["network"]["browser"]["address"]
     peer = session["network"]["peer"]["address"]
-    _, tag_length = SRTP_PROFILES[keys["profile"]]
+    tag_length = find_suite(keys["profile"]).rtp_tag_length
     sessions = {
         browser: srtp_session(keys["browser"], keys["profile"]),
         peer: srtp_session(keys["peer"], keys["profile"]),

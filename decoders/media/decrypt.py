@@ -169,16 +169,11 @@ def read_media(capture: Path) -> tuple[list[MediaDatagram], str | None, Counter[
 
     def take(datagrams: Iterable[Datagram]) -> None:
         for datagram in datagrams:
-            payload = datagram.payload
-            if payload and not 128 <= payload[0] <= 191:  # RTP/RTCP are never TURN
-                try:
-                    unwrapped = demux.unwrap_turn(payload)
-                except MalformedPacket:
-                    skipped["malformed.turn"] += 1
-                    continue
-                if unwrapped is not None:
-                    payload = unwrapped[1]
-            kind = media_kind(demux.classify(payload))
+            opened = demux.open_payload(datagram.payload)
+            if opened.turn_error is not None:
+                skipped["malformed.turn"] += 1
+                continue
+            kind = media_kind(opened.kind)
             if kind is not None:
                 out.append(
                     MediaDatagram(
@@ -190,7 +185,7 @@ def read_media(capture: Path) -> tuple[list[MediaDatagram], str | None, Counter[
                         dst_port=datagram.dst_port,
                         transport=datagram.transport,
                         kind=kind,
-                        data=payload,
+                        data=opened.payload,
                     )
                 )
 

@@ -11,8 +11,8 @@ Four sources, one result (:class:`KeySet`):
   ``EXTRACTOR-dtls_srtp`` and the result is split as RFC 5764 §4.2 says (client key, server key,
   client salt, server salt); the DTLS client's half protects what the client sends.
 
-Parsers here (:func:`parse_hello`, :func:`find_dtls_handshakes`, :func:`parse_keylog`, ...) work
-on bytes and text only; the ``load_*`` functions read files.
+Parsers here (:func:`find_dtls_handshakes`, :func:`parse_keylog`, ...) work on bytes and text
+only; the ``load_*`` functions read files. The DTLS hellos are read by :mod:`decoders.wire.dtls`.
 """
 
 from __future__ import annotations
@@ -30,51 +30,20 @@ from typing import Any, Final
 
 from decoders.errors import MalformedPacket
 from decoders.session.sdp import SessionDescription, parse_sdp
-
-# -- SRTP protection suites ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SrtpSuite:
-    """One SRTP protection suite under its SDES name (RFC 4568 §6.2, RFC 7714 §14.1).
-
-    ``dtls_name``/``dtls_id`` name the same suite as a DTLS-SRTP protection profile (RFC 5764
-    §4.1.2, RFC 7714 §14.2); ``libsrtp_profile`` is libsrtp's ``srtp_profile_t`` value.
-    ``rtcp_tag_length`` excludes the 4-byte E flag and SRTCP index that precede the tag.
-    """
-
-    name: str
-    dtls_name: str
-    dtls_id: int
-    key_length: int
-    salt_length: int
-    rtp_tag_length: int
-    rtcp_tag_length: int
-    libsrtp_profile: int
-
-
-SUITES: Final[tuple[SrtpSuite, ...]] = (
-    SrtpSuite("AES_CM_128_HMAC_SHA1_80", "SRTP_AES128_CM_SHA1_80", 1, 16, 14, 10, 10, 1),
-    SrtpSuite("AES_CM_128_HMAC_SHA1_32", "SRTP_AES128_CM_SHA1_32", 2, 16, 14, 4, 10, 2),
-    SrtpSuite("AEAD_AES_128_GCM", "SRTP_AEAD_AES_128_GCM", 7, 16, 12, 16, 16, 7),
-    SrtpSuite("AEAD_AES_256_GCM", "SRTP_AEAD_AES_256_GCM", 8, 32, 12, 16, 16, 8),
+from decoders.wire.dtls import (
+    CLIENT_HELLO,
+    DTLS_1_0,
+    DTLS_1_2,
+    EXTENDED_MASTER_SECRET,
+    SERVER_HELLO,
+    HandshakeMessage,
+    Hello,
+    SrtpSuite,
+    find_suite,
+    parse_handshake_fragments,
+    parse_hello,
+    suite_by_dtls_id,
 )
-
-
-def find_suite(name: str) -> SrtpSuite:
-    """The suite called ``name`` (SDES or DTLS-SRTP spelling, any case); ValueError otherwise."""
-    wanted = name.strip().upper()
-    for suite in SUITES:
-        if wanted in (suite.name, suite.dtls_name):
-            return suite
-    known = ", ".join(suite.name for suite in SUITES)
-    raise ValueError(f"unknown SRTP suite {name!r} (known: {known})")
-
-
-def suite_by_dtls_id(profile: int) -> SrtpSuite | None:
-    """RFC 5764 §4.1.2: the suite of a use_srtp protection profile id, None when unsupported."""
-    return next((suite for suite in SUITES if suite.dtls_id == profile), None)
-
 
 # -- keys ---------------------------------------------------------------------------------------
 
@@ -441,17 +410,7 @@ def parse_keylog(text: str) -> dict[bytes, bytes]:
     return secrets
 
 
-# -- DTLS hellos --------------------------------------------------------------------------------
-
-CLIENT_HELLO: Final = 1
-SERVER_HELLO: Final = 2
-HANDSHAKE_CONTENT_TYPE: Final = 22
-EXTENDED_MASTER_SECRET: Final = 23  # RFC 7627 §5.1
-USE_SRTP: Final = 14  # RFC 5764 §4.1.1
-SUPPORTED_VERSIONS: Final = 43  # RFC 8446 §4.2.1
-DTLS_1_0: Final = 0xFEFF
-DTLS_1_2: Final = 0xFEFD
-DTLS_1_3: Final = 0xFEFC
+# -- DTLS handshakes ---------------------------------------------------------------------------
 
 #: Cipher suites whose TLS 1.2 PRF hash is SHA-384 (RFC 5288, 5289, 5487, 6655 ...); every
 #: other TLS 1.2 suite uses SHA-256 (RFC 5246 §5).
@@ -461,180 +420,6 @@ SHA384_SUITES: Final = frozenset(
     | {0xC030, 0xC032, 0xC038, 0xC03B, 0xC0A1, 0xC0A3, 0xC0A5, 0xC0A7, 0xC0A9, 0xC0AB}
     | {0xC0AF, 0xD002}
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Hello:
-    r"""The clear fields of a DTLS ClientHello or ServerHello body (RFC 6347 §4.2.1)::
-
-        ClientHello                              ServerHello
-        +---------------------------------+      +---------------------------------+
-        | client_version (2)              |      | server_version (2)              |
-        | random (32)                     |      | random (32)                     |
-        | session_id <0..32>              |      | session_id <0..32>              |
-        | cookie <0..2^8-1>               |      | cipher_suite (2)                |
-        | cipher_suites <2..2^16-2>       |      | compression_method (1)          |
-        | compression_methods <1..2^8-1>  |      | extensions <0..2^16-1>          |
-        | extensions <0..2^16-1>          |      +---------------------------------+
-        +---------------------------------+
-
-    ``cipher_suites`` has the offered suites (ClientHello) or the chosen one (ServerHello);
-    ``extensions`` the extension types in order; ``srtp_profiles`` the use_srtp profiles;
-    ``selected_version`` the supported_versions choice of a (D)TLS 1.3 ServerHello.
-    """
-
-    message_type: int
-    version: int
-    random: bytes
-    session_id: bytes
-    cipher_suites: tuple[int, ...]
-    extensions: tuple[int, ...]
-    srtp_profiles: tuple[int, ...]
-    selected_version: int | None
-
-
-class _Cursor:
-    """Bounds-checked reads of TLS fields and <length>-prefixed vectors (RFC 8446 §3.4)."""
-
-    def __init__(self, data: bytes, what: str) -> None:
-        self.data = data
-        self.position = 0
-        self.what = what
-
-    def take(self, size: int, field_name: str) -> bytes:
-        if self.position + size > len(self.data):
-            raise MalformedPacket(f"{self.what} {field_name} truncated at byte {self.position}")
-        chunk = self.data[self.position : self.position + size]
-        self.position += size
-        return chunk
-
-    def number(self, size: int, field_name: str) -> int:
-        return int.from_bytes(self.take(size, field_name), "big")
-
-    def vector(self, length_size: int, field_name: str) -> bytes:
-        return self.take(self.number(length_size, field_name + " length"), field_name)
-
-    @property
-    def remaining(self) -> int:
-        return len(self.data) - self.position
-
-
-def parse_hello(message_type: int, body: bytes) -> Hello:
-    """A whole ClientHello (1) or ServerHello (2) body; MalformedPacket when a field overruns."""
-    if message_type not in (CLIENT_HELLO, SERVER_HELLO):
-        raise ValueError(f"handshake type {message_type} is not a hello")
-    name = "DTLS ClientHello" if message_type == CLIENT_HELLO else "DTLS ServerHello"
-    cursor = _Cursor(body, name)
-    version = cursor.number(2, "version")
-    random = cursor.take(32, "random")
-    session_id = cursor.vector(1, "session_id")
-    if message_type == CLIENT_HELLO:
-        cursor.vector(1, "cookie")
-        listed = cursor.vector(2, "cipher_suites")
-        if len(listed) % 2:
-            raise MalformedPacket(f"{name} cipher_suites has odd length {len(listed)}")
-        suites = tuple(int.from_bytes(listed[i : i + 2], "big") for i in range(0, len(listed), 2))
-        cursor.vector(1, "compression_methods")
-    else:
-        suites = (cursor.number(2, "cipher_suite"),)
-        cursor.take(1, "compression_method")
-    types: list[int] = []
-    profiles: tuple[int, ...] = ()
-    selected: int | None = None
-    if cursor.remaining:
-        block = _Cursor(cursor.vector(2, "extensions"), name + " extension")
-        while block.remaining:
-            extension_type = block.number(2, "type")
-            data = block.vector(2, "data")
-            types.append(extension_type)
-            if extension_type == USE_SRTP:
-                profiles = _srtp_profiles(data, name)
-            elif extension_type == SUPPORTED_VERSIONS and message_type == SERVER_HELLO:
-                if len(data) != 2:
-                    raise MalformedPacket(f"{name} supported_versions is not 2 bytes")
-                selected = int.from_bytes(data, "big")
-    return Hello(
-        message_type=message_type,
-        version=version,
-        random=random,
-        session_id=session_id,
-        cipher_suites=suites,
-        extensions=tuple(types),
-        srtp_profiles=profiles,
-        selected_version=selected,
-    )
-
-
-def _srtp_profiles(data: bytes, name: str) -> tuple[int, ...]:
-    """RFC 5764 §4.1.1: SRTPProtectionProfiles<2..2^16-1>, then srtp_mki<0..255>."""
-    cursor = _Cursor(data, name + " use_srtp")
-    listed = cursor.vector(2, "profiles")
-    if len(listed) % 2:
-        raise MalformedPacket(f"{name} use_srtp profiles have odd length {len(listed)}")
-    return tuple(int.from_bytes(listed[i : i + 2], "big") for i in range(0, len(listed), 2))
-
-
-@dataclass(frozen=True, slots=True)
-class HandshakeMessage:
-    """One DTLS handshake message fragment (RFC 6347 §4.2.2) of an epoch-0 record."""
-
-    message_type: int
-    length: int
-    message_seq: int
-    fragment_offset: int
-    fragment: bytes
-
-
-def parse_handshake_fragments(datagram: bytes) -> list[HandshakeMessage]:
-    r"""The epoch-0 handshake fragments of a DTLS datagram (RFC 6347 §4.1 and §4.2.2)::
-
-        record:    type(1)=22 version(2) epoch(2)=0 sequence_number(6) length(2) fragment
-        handshake: msg_type(1) length(3) message_seq(2) fragment_offset(3) fragment_length(3) body
-
-    Records of other types or epochs are skipped. MalformedPacket when a record or fragment
-    overruns the datagram.
-    """
-    out: list[HandshakeMessage] = []
-    offset = 0
-    while offset < len(datagram):
-        if len(datagram) - offset < 13:
-            raise MalformedPacket(f"DTLS record header truncated at byte {offset}")
-        content_type = datagram[offset]
-        epoch = int.from_bytes(datagram[offset + 3 : offset + 5], "big")
-        length = int.from_bytes(datagram[offset + 11 : offset + 13], "big")
-        start = offset + 13
-        if start + length > len(datagram):
-            raise MalformedPacket(f"DTLS record length {length} runs past the datagram")
-        if content_type == HANDSHAKE_CONTENT_TYPE and epoch == 0:
-            out.extend(_fragments(datagram[start : start + length]))
-        offset = start + length
-    return out
-
-
-def _fragments(record: bytes) -> list[HandshakeMessage]:
-    """RFC 6347 §4.2.2: the handshake fragments inside one record's plaintext."""
-    out: list[HandshakeMessage] = []
-    offset = 0
-    while offset < len(record):
-        if len(record) - offset < 12:
-            raise MalformedPacket(f"DTLS handshake header truncated at byte {offset}")
-        total = int.from_bytes(record[offset + 1 : offset + 4], "big")
-        fragment_offset = int.from_bytes(record[offset + 6 : offset + 9], "big")
-        fragment_length = int.from_bytes(record[offset + 9 : offset + 12], "big")
-        start = offset + 12
-        if start + fragment_length > len(record) or fragment_offset + fragment_length > total:
-            raise MalformedPacket("DTLS handshake fragment runs past its record or message")
-        out.append(
-            HandshakeMessage(
-                message_type=record[offset],
-                length=total,
-                message_seq=int.from_bytes(record[offset + 4 : offset + 6], "big"),
-                fragment_offset=fragment_offset,
-                fragment=record[start : start + fragment_length],
-            )
-        )
-        offset = start + fragment_length
-    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -879,16 +664,16 @@ def capture_flow_datagrams(capture: Path) -> list[FlowDatagram]:
 
     def take(datagrams: Iterable[Datagram]) -> None:
         for datagram in datagrams:
-            payload = datagram.payload
-            try:
-                wrapped = demux.unwrap_turn(payload)
-            except MalformedPacket:
-                continue
-            if wrapped is not None:
-                payload = wrapped[1]
-            if demux.classify(payload) is demux.PacketKind.DTLS:
+            opened = demux.open_payload(datagram.payload)
+            if opened.turn_error is None and opened.kind is demux.PacketKind.DTLS:
                 out.append(
-                    (datagram.src, datagram.src_port, datagram.dst, datagram.dst_port, payload)
+                    (
+                        datagram.src,
+                        datagram.src_port,
+                        datagram.dst,
+                        datagram.dst_port,
+                        opened.payload,
+                    )
                 )
 
     unwrapper = Unwrapper()

@@ -92,11 +92,11 @@ from decoders.wire.demux import (
     CHANNEL_NUMBERS,
     PacketKind,
     classify,
+    open_payload,
     parse_channel_data,
-    unwrap_turn,
 )
 from decoders.wire.framing import DEFAULT_MAX_SYNC_LENGTH, TurnTcpFramer, detect
-from decoders.wire.rtp import RtpPacket, audio_level
+from decoders.wire.rtp import audio_level
 
 BlockAction = Literal["drop", "redact"]
 BLOCK_ACTIONS: tuple[BlockAction, ...] = ("drop", "redact")
@@ -148,6 +148,7 @@ def starts_turn_stream(data: bytes) -> bool | None:
 
 CHANNEL_FIRST_BYTES = range(CHANNEL_NUMBERS.start >> 8, CHANNEL_NUMBERS.stop >> 8)
 _MEDIA_KINDS = (PacketKind.RTP, PacketKind.RTCP, PacketKind.DTLS, PacketKind.STUN)
+_RTP_ONLY = (PacketKind.RTP,)
 
 
 _KEYWORDS = re.compile(
@@ -1029,26 +1030,16 @@ class Monitor:
         self, flow: FlowRef, payload: bytes, t: float, transport: Transport, out: Outcome
     ) -> None:
         """One datagram the browser sent (or one TURN message it sent over TCP)."""
-        kind = classify(payload)
-        via: str | None = None
-        wrapper = payload
-        if kind in (PacketKind.TURN_CHANNEL, PacketKind.STUN):
-            if payload[:2] == _CHANNEL_BIND_REQUEST:
-                self._bind(flow.id, payload)
-                return
-            try:
-                unwrapped = unwrap_turn(payload)
-            except MalformedPacket:
-                return
-            if unwrapped is None:
-                return
-            via, payload = unwrapped
-            kind = classify(payload)
-        if kind is not PacketKind.RTP:
+        if payload[:2] == _CHANNEL_BIND_REQUEST and classify(payload) is PacketKind.STUN:
+            self._bind(flow.id, payload)
             return
-        try:
-            packet = RtpPacket.parse(payload, srtp=True)
-        except MalformedPacket:
+        wrapper = payload
+        opened = open_payload(payload, parse=_RTP_ONLY, srtp=True)
+        if opened.turn_error is not None or opened.kind is not PacketKind.RTP:
+            return
+        via = opened.tunnel
+        packet = opened.rtp
+        if packet is None:
             self.counters["rtp_malformed"] += 1
             return
         self.counters["rtp"] += 1

@@ -216,6 +216,7 @@ fail:
  * MALFORMED_UDP; rows are written straight into the packet table's columns.
  * ---------------------------------------------------------------------------------------- */
 typedef struct {
+    int64_t frame, timestamp_ns;
     uint64_t src_hi, src_lo, dst_hi, dst_lo;
     int64_t payload_off;
     uint32_t length, rtp_timestamp, ssrc, payload_length;
@@ -464,15 +465,56 @@ static int decode_frame(const unsigned char *b, int64_t off, int64_t caplen, int
     return R_ROW;
 }
 
-/* Output columns, in the order of decoders.wire.rowbuild.VECTOR_COLUMNS (checked there). */
+/* The output columns: X(name, C type), one line each, in the order of
+ * decoders.wire.rowbuild.VECTOR_COLUMNS (the packet table's declaration). Each column is the
+ * Row field of the same name. This list drives the column enum, the item sizes checked
+ * against the arrays passed in, the writes below and the module's COLUMNS attribute, which
+ * decoders/wire/bulk.py compares with VECTOR_COLUMNS before using decode();
+ * tests/wire/test_rowbuild.py reads this list from the source and names any difference. */
+#define VECTOR_COLUMNS(X)                                                                      \
+    X(frame, int64_t)                                                                          \
+    X(timestamp_ns, int64_t)                                                                   \
+    X(src_hi, uint64_t)                                                                        \
+    X(src_lo, uint64_t)                                                                        \
+    X(dst_hi, uint64_t)                                                                        \
+    X(dst_lo, uint64_t)                                                                        \
+    X(src_port, uint16_t)                                                                      \
+    X(dst_port, uint16_t)                                                                      \
+    X(tunnel, uint8_t)                                                                         \
+    X(kind, uint8_t)                                                                           \
+    X(malformed, uint8_t)                                                                      \
+    X(length, uint32_t)                                                                        \
+    X(payload_type, uint8_t)                                                                   \
+    X(marker, uint8_t)                                                                         \
+    X(sequence_number, uint16_t)                                                               \
+    X(rtp_timestamp, uint32_t)                                                                 \
+    X(ssrc, uint32_t)                                                                          \
+    X(csrc_count, uint8_t)                                                                     \
+    X(header_length, uint16_t)                                                                 \
+    X(payload_length, uint32_t)                                                                \
+    X(padding_length, uint8_t)                                                                 \
+    X(extension_profile, int32_t)                                                              \
+    X(extension_offset, uint16_t)                                                              \
+    X(extension_length, uint16_t)                                                              \
+    X(audio_level, int16_t)                                                                    \
+    X(voice, uint8_t)
+
 enum {
-    C_FRAME, C_TIMESTAMP, C_SRC_HI, C_SRC_LO, C_DST_HI, C_DST_LO, C_SRC_PORT, C_DST_PORT,
-    C_TUNNEL, C_KIND, C_MALFORMED, C_LENGTH, C_PT, C_MARKER, C_SEQ, C_RTP_TS, C_SSRC, C_CSRC,
-    C_HEADER_LENGTH, C_PAYLOAD_LENGTH, C_PADDING, C_EXT_PROFILE, C_EXT_OFFSET, C_EXT_LENGTH,
-    C_LEVEL, C_VOICE, N_COLUMNS
+#define X(name, type) C_##name,
+    VECTOR_COLUMNS(X)
+#undef X
+    N_COLUMNS
 };
-static const Py_ssize_t column_size[N_COLUMNS] = {8, 8, 8, 8, 8, 8, 2, 2, 1, 1, 1, 4, 1,
-                                                  1, 2, 4, 4, 1, 2, 4, 1, 4, 2, 2, 2, 1};
+static const Py_ssize_t column_size[N_COLUMNS] = {
+#define X(name, type) (Py_ssize_t)sizeof(type),
+    VECTOR_COLUMNS(X)
+#undef X
+};
+static const char *const column_name[N_COLUMNS] = {
+#define X(name, type) #name,
+    VECTOR_COLUMNS(X)
+#undef X
+};
 
 /* decode(buf, off, caplen, link, ts, frame0, columns, start, fallback, counts, level_id, srtp)
  * -> (rows written, fallbacks). Rows go to columns[...][start + j]; the record index of each
@@ -539,32 +581,11 @@ static PyObject *decode(PyObject *Py_UNUSED(self), PyObject *args) {
                 counts[reason]++; /* R_NON_IP=2, R_NON_UDP=3, R_MALFORMED_UDP=4 */
                 continue;
             }
-            COL(C_FRAME, int64_t)[j] = frame0 + i;
-            COL(C_TIMESTAMP, int64_t)[j] = ts[i];
-            COL(C_SRC_HI, uint64_t)[j] = r.src_hi;
-            COL(C_SRC_LO, uint64_t)[j] = r.src_lo;
-            COL(C_DST_HI, uint64_t)[j] = r.dst_hi;
-            COL(C_DST_LO, uint64_t)[j] = r.dst_lo;
-            COL(C_SRC_PORT, uint16_t)[j] = r.src_port;
-            COL(C_DST_PORT, uint16_t)[j] = r.dst_port;
-            COL(C_LENGTH, uint32_t)[j] = r.length;
-            COL(C_TUNNEL, uint8_t)[j] = r.tunnel;
-            COL(C_KIND, uint8_t)[j] = r.kind;
-            COL(C_MALFORMED, uint8_t)[j] = r.malformed;
-            COL(C_PT, uint8_t)[j] = r.payload_type;
-            COL(C_MARKER, uint8_t)[j] = r.marker;
-            COL(C_SEQ, uint16_t)[j] = r.sequence_number;
-            COL(C_RTP_TS, uint32_t)[j] = r.rtp_timestamp;
-            COL(C_SSRC, uint32_t)[j] = r.ssrc;
-            COL(C_CSRC, uint8_t)[j] = r.csrc_count;
-            COL(C_HEADER_LENGTH, uint16_t)[j] = r.header_length;
-            COL(C_PAYLOAD_LENGTH, uint32_t)[j] = r.payload_length;
-            COL(C_PADDING, uint8_t)[j] = r.padding_length;
-            COL(C_EXT_PROFILE, int32_t)[j] = r.extension_profile;
-            COL(C_EXT_OFFSET, uint16_t)[j] = r.extension_offset;
-            COL(C_EXT_LENGTH, uint16_t)[j] = r.extension_length;
-            COL(C_LEVEL, int16_t)[j] = r.audio_level;
-            COL(C_VOICE, uint8_t)[j] = r.voice;
+            r.frame = frame0 + i;
+            r.timestamp_ns = ts[i];
+#define X(name, type) COL(C_##name, type)[j] = (type)r.name;
+            VECTOR_COLUMNS(X)
+#undef X
             j++;
         }
         Py_END_ALLOW_THREADS
@@ -597,4 +618,28 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_walk", NULL, -1, methods,
                                      NULL, NULL, NULL, NULL};
 
-PyMODINIT_FUNC PyInit__walk(void) { return PyModule_Create(&module); }
+/* COLUMNS: ((name, item size), ...) of the columns decode() writes, in its order. */
+PyMODINIT_FUNC PyInit__walk(void) {
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    PyObject *columns = PyTuple_New(N_COLUMNS);
+    if (columns == NULL)
+        goto fail;
+    for (Py_ssize_t k = 0; k < N_COLUMNS; k++) {
+        PyObject *item = Py_BuildValue("(sn)", column_name[k], column_size[k]);
+        if (item == NULL) {
+            Py_DECREF(columns);
+            goto fail;
+        }
+        PyTuple_SET_ITEM(columns, k, item);
+    }
+    if (PyModule_AddObject(m, "COLUMNS", columns) < 0) {
+        Py_DECREF(columns);
+        goto fail;
+    }
+    return m;
+fail:
+    Py_DECREF(m);
+    return NULL;
+}

@@ -30,15 +30,25 @@ from decoders.errors import CaptureError
 from decoders.wire import demux, walk
 from decoders.wire.capture import (
     LINKTYPE_NAMES,
+    MAX_BLOCK_OVERHEAD,
+    MAX_RECORD_LENGTH,
+    NUMBERED_BLOCKS,
+    PCAP_HEADER_LENGTH,
+    PCAP_MAGIC,
+    PCAPNG_MAGIC,
     TIMESTAMP_MAX_NS,
     TIMESTAMP_MIN_NS,
     Frame,
     GzipStream,
     Interface,
+    file_format,
     parse_interface_description,
+    parse_pcap_header,
+    section_byte_order,
+    section_header_problem,
 )
 from decoders.wire.demux import PacketKind
-from decoders.wire.net import LINK_HEADER_MINIMUM
+from decoders.wire.net import LINK_HEADER_MINIMUM, Datagram
 from decoders.wire.rowbuild import (
     COLUMNS,
     KIND_CODES,
@@ -46,6 +56,7 @@ from decoders.wire.rowbuild import (
     VECTOR_COLUMNS,
     RowBuilder,
     Rows,
+    format_address,
 )
 
 U8 = npt.NDArray[np.uint8]
@@ -53,19 +64,12 @@ I64 = npt.NDArray[np.int64]
 Mask = npt.NDArray[np.bool_]
 
 CHUNK_SIZE: Final = 4 << 20  # fits the L3 cache: the walk and the decode then read it warm
-MAX_CAPLEN: Final = 16 << 20
+MAX_CAPLEN: Final = MAX_RECORD_LENGTH
 RESERVE_ROWS_MAX: Final = 1 << 22
 """Rows reserved up front at most (~360 MiB of address space, touched only as rows come)."""
 _MIN_ROW_RECORD: Final = 16 + 20 + 8  # pcap record header + IPv4 + UDP header
 _SLACK: Final = 256  # zero bytes after the data so short over-reads in gathers stay in bounds
 
-_PCAP_MAGIC = {
-    b"\xd4\xc3\xb2\xa1": (0, 1000),  # little-endian, microseconds
-    b"\xa1\xb2\xc3\xd4": (1, 1000),
-    b"\x4d\x3c\xb2\xa1": (0, 1),  # little-endian, nanoseconds
-    b"\xa1\xb2\x3c\x4d": (1, 1),
-}
-_PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
 
 KIND_OTHER: Final = KIND_CODES.index(PacketKind.OTHER)
 KIND_STUN: Final = KIND_CODES.index(PacketKind.STUN)
@@ -78,19 +82,16 @@ TUNNEL_CHANNEL: Final = TUNNEL_CODES.index("turn-channel")
 
 
 _C_COUNTERS: Final = ("malformed.turn", "malformed.rtp", "non-ip", "non-udp", "malformed.udp")
-_C_COLUMN_ORDER: Final = (
-    "frame", "timestamp_ns", "src_hi", "src_lo", "dst_hi", "dst_lo", "src_port", "dst_port",
-    "tunnel", "kind", "malformed", "length", "payload_type", "marker", "sequence_number",
-    "rtp_timestamp", "ssrc", "csrc_count", "header_length", "payload_length", "padding_length",
-    "extension_profile", "extension_offset", "extension_length", "audio_level", "voice",
-)  # fmt: skip
+C_COLUMNS: Final = tuple((name, np.dtype(t).itemsize) for name, t in VECTOR_COLUMNS.items())
+"""What the C decoder must write, as its ``COLUMNS`` attribute says: (name, item size) each."""
 _DECODE: Callable[..., tuple[int, int]] | None = None
 try:
     from decoders.wire import _walk  # type: ignore[attr-defined]
 
-    # the C decoder writes columns in its own fixed order, with kind codes of its own (kinds
-    # appended after them, as TLS records from the scalar TCP path, leave its codes valid)
-    if tuple(VECTOR_COLUMNS) == _C_COLUMN_ORDER and KIND_CODES[:7] == (
+    # the C decoder says which columns it writes (its VECTOR_COLUMNS list): a build that
+    # disagrees with the declaration (or predates it) is not used; its kind codes are its own
+    # (kinds appended after them, as TLS records from the scalar TCP path, leave them valid)
+    if getattr(_walk, "COLUMNS", None) == C_COLUMNS and KIND_CODES[:7] == (
         PacketKind.OTHER, PacketKind.STUN, PacketKind.ZRTP, PacketKind.DTLS,
         PacketKind.TURN_CHANNEL, PacketKind.RTP, PacketKind.RTCP,
     ):  # fmt: skip
@@ -256,14 +257,8 @@ class BulkScanner:
             # reservation is capped so that the address space stays bounded whatever the
             # file claims (more rows grow the table by blocks)
             self.builder.reserve(min(size // _MIN_ROW_RECORD, RESERVE_ROWS_MAX))
-        if head in _PCAP_MAGIC:
-            self.result.format = "pcap"
-            self._scan(fileobj, head, pcapng=False)
-        elif head == _PCAPNG_SHB:
-            self.result.format = "pcapng"
-            self._scan(fileobj, head, pcapng=True)
-        else:
-            raise CaptureError(f"not a pcap or pcapng file (starts with 0x{head.hex()})")
+        self.result.format = file_format(head)
+        self._scan(fileobj, head, pcapng=self.result.format == "pcapng")
         self._drain_fallback(final=True)
         self.builder.finish()
         self.result.counters.update(self.builder.vector_counters)
@@ -304,13 +299,12 @@ class BulkScanner:
                 if filled < need and not eof:
                     continue
                 if not pcapng:
-                    if filled < 24:
+                    if filled < PCAP_HEADER_LENGTH:
                         raise CaptureError("truncated pcap file header")
-                    self._big, tick = _PCAP_MAGIC[bytes(buf[:4])]
-                    e = ">" if self._big else "<"
-                    (link,) = struct.unpack_from(e + "I", buf, 20)
-                    self._interfaces = [_Interface(link & 0xFFFF, tick, 1)]
-                    pos = 24
+                    interface = parse_pcap_header(bytes(buf[:PCAP_HEADER_LENGTH]))
+                    self._big = int(PCAP_MAGIC[bytes(buf[:4])][0] == "big")
+                    self._interfaces = [_Interface.of(interface)]
+                    pos = PCAP_HEADER_LENGTH
                 header_done = True
             if pcapng:
                 count, nxt, status = walk.walk_pcapng(
@@ -382,18 +376,18 @@ class BulkScanner:
             return None
         at = base + pos
         raw_type = bytes(buf[pos : pos + 4])
-        if raw_type == _PCAPNG_SHB:
+        if raw_type == PCAPNG_MAGIC:
             magic = bytes(buf[pos + 8 : pos + 12])
-            if magic == b"\x4d\x3c\x2b\x1a":
-                self._big = 0
-            elif magic == b"\x1a\x2b\x3c\x4d":
-                self._big = 1
-            else:
-                self._damage(f"bad section header byte-order magic at byte {at}")
+            byte_order = section_byte_order(magic)
+            if byte_order is None:
+                self._damage(
+                    f"bad byte-order magic 0x{magic.hex()} in section header block at byte {at}"
+                )
                 return None
+            self._big = int(byte_order == "big")
         e = ">" if self._big else "<"
         block_type, total = struct.unpack_from(e + "II", buf, pos)
-        if total < 12 or total % 4 or total > MAX_CAPLEN + walk.MAX_BLOCK_OVERHEAD:
+        if total < 12 or total % 4 or total > MAX_CAPLEN + MAX_BLOCK_OVERHEAD:
             self._damage(f"corrupt block length at byte {at}")
             return None
         if total > filled - pos:
@@ -401,9 +395,10 @@ class BulkScanner:
         if struct.unpack_from(e + "I", buf, pos + total - 4)[0] != total:
             self._damage(f"corrupt block length at byte {at}")
             return None
-        if raw_type == _PCAPNG_SHB:
-            if total < 28 or struct.unpack_from(e + "H", buf, pos + 12)[0] != 1:
-                self._damage(f"unsupported pcapng section header at byte {at}")
+        if raw_type == PCAPNG_MAGIC:
+            problem = section_header_problem(bytes(buf[pos + 8 : pos + total - 4]), e)
+            if problem is not None:
+                self._damage(f"{problem} at byte {at}")
                 return None
             self._interfaces = []  # interface ids are per section
             self._section_seen = True
@@ -413,7 +408,7 @@ class BulkScanner:
                 self._damage(f"{interface} at byte {at}")
                 return None
             self._interfaces.append(_Interface.of(interface))
-        elif block_type in walk.NUMBERED_BLOCKS:
+        elif block_type in NUMBERED_BLOCKS:
             self.result.frames += 1
         return int(total)
 
@@ -496,7 +491,37 @@ class BulkScanner:
         sel = vec.keep
         self.result.vectorised_frames += int(sel.sum()) + int(vec.dropped)
         self._drain_fallback(final=False)
-        self.builder.add_vector(b, frame=frame[sel], timestamp_ns=ts[sel], net=vec)
+        self._add_vector(b, frame[sel], ts[sel], vec)
+
+    def _add_vector(self, b: U8, frame: I64, timestamp_ns: I64, net: NetColumns) -> None:
+        """Rows of the numpy decoder (:func:`vector_rows`) into the table; STUN Send/Data
+        indications (rare) go to the scalar path, which unwraps them."""
+        builder = self.builder
+        part, stun_wrapped, malformed = vector_rows(
+            b, net, builder.audio_level_id, srtp=builder.srtp
+        )
+        builder.vector_counters.update(malformed)
+        if stun_wrapped.any():
+            counters: Counter[str] = Counter()
+            for i in np.nonzero(stun_wrapped)[0]:
+                start = int(net.payload[i])
+                datagram = Datagram(
+                    frame=int(frame[i]),
+                    timestamp_ns=int(timestamp_ns[i]),
+                    src=format_address(int(net.src_hi[i]), int(net.src_lo[i])),
+                    src_port=int(net.src_port[i]),
+                    dst=format_address(int(net.dst_hi[i]), int(net.dst_lo[i])),
+                    dst_port=int(net.dst_port[i]),
+                    transport="udp",
+                    payload=bytes(b[start : start + int(net.length[i])]),
+                )
+                builder.add_datagram(datagram, counters)
+            builder.vector_counters.update(counters)
+        part["frame"] = frame
+        part["timestamp_ns"] = timestamp_ns
+        part["src_hi"], part["src_lo"] = net.src_hi, net.src_lo
+        part["dst_hi"], part["dst_lo"] = net.dst_hi, net.dst_lo
+        builder.add_vector(part, ~stun_wrapped)
 
     def _decode_c(self, records: _Records) -> None:
         """The same decoding as ``_vector_frames`` + ``vector_rows``, in one C pass that

@@ -55,18 +55,25 @@ LINKTYPE_NAMES: Final[dict[int, str]] = {
 
 MAX_RECORD_LENGTH: Final = 16 * 1024 * 1024
 """Largest packet record accepted; a longer length field is taken as corruption."""
+MAX_BLOCK_OVERHEAD: Final = 64
+"""A pcapng block may be at most :data:`MAX_RECORD_LENGTH` plus this long (both engines): a
+longer length field is corruption, never a reason to buffer gigabytes."""
 TIMESTAMP_MIN_NS: Final = -(2**63)
 TIMESTAMP_MAX_NS: Final = 2**63 - 1
 """Frame times are int64 nanoseconds since the epoch (years 1677 to 2262). A pcapng packet whose
 ticks, resolution and if_tsoffset put it outside is taken as corruption, like a bad length:
 reading stops there with damage (a pcap record cannot get there: 32-bit seconds)."""
 
-_PCAP_MAGIC: Final[dict[bytes, tuple[Literal["little", "big"], int]]] = {
+PCAP_MAGIC: Final[dict[bytes, tuple[Literal["little", "big"], int]]] = {
     b"\xd4\xc3\xb2\xa1": ("little", 1_000_000),
     b"\xa1\xb2\xc3\xd4": ("big", 1_000_000),
     b"\x4d\x3c\xb2\xa1": ("little", 1_000_000_000),
     b"\xa1\xb2\x3c\x4d": ("big", 1_000_000_000),
 }
+"""pcap magic -> (byte order, timestamp units per second)."""
+PCAPNG_MAGIC: Final = b"\x0a\x0d\x0d\x0a"
+"""The first bytes of a pcapng file: a Section Header Block's type, the same in both orders."""
+PCAP_HEADER_LENGTH: Final = 24
 _MODIFIED_PCAP_MAGIC: Final = (b"\x34\xcd\xb2\xa1", b"\xa1\xb2\xcd\x34")
 _OTHER_FORMATS: Final[dict[bytes, str]] = {
     b"\x28\xb5\x2f\xfd": "zstd-compressed",
@@ -82,7 +89,7 @@ _PACKET_BLOCK: Final = 0x00000002  # obsolete
 _SPB: Final = 0x00000003
 _EPB: Final = 0x00000006
 _BYTE_ORDER_MAGIC: Final = 0x1A2B3C4D
-_NUMBERED_BLOCKS: Final = frozenset(
+NUMBERED_BLOCKS: Final = frozenset(
     {0x00000009, 0x00000204, 0x00000208, 0x00000216, 0x00000BAD, 0x40000BAD}
 )
 """Blocks that carry no packet but that Wireshark numbers as frames (systemd journal export,
@@ -280,23 +287,13 @@ class CaptureReader:
         self._source = _Source(source, magic)
         if not magic:
             raise CaptureError("empty file (after gzip)" if self.compressed else "empty file")
-        if magic in _PCAP_MAGIC:
-            self.format = "pcap"
-            self.byte_order, units = _PCAP_MAGIC[magic]
-            self._open_pcap(units)
-        elif magic == b"\x0a\x0d\x0d\x0a":
-            self.format = "pcapng"
+        self.format = file_format(magic)
+        if self.format == "pcap":
+            self.byte_order = PCAP_MAGIC[magic][0]
+            self._open_pcap()
+        else:
             self.byte_order = "little"
             self._open_pcapng()
-        elif magic in _MODIFIED_PCAP_MAGIC:
-            raise CaptureError(
-                "modified (Kuznetzov) pcap format is not supported; "
-                "convert it with: editcap -F pcap IN OUT"
-            )
-        else:
-            hint = next((n for m, n in _OTHER_FORMATS.items() if magic.startswith(m)), None)
-            text = f"not a pcap or pcapng file (starts with 0x{magic.hex()})"
-            raise CaptureError(text + (f"; it looks {hint}" if hint else ""))
         self._iterator: Iterator[Frame] = (
             self._iter_pcap() if self.format == "pcap" else self._iter_pcapng()
         )
@@ -332,18 +329,12 @@ class CaptureReader:
         self.damage = f"{what} at byte {at} (after frame {self._frames}){reason}"
 
     # -- pcap --------------------------------------------------------------------------
-    def _open_pcap(self, units: int) -> None:
-        """pcap file header (draft-ietf-opsawg-pcap section 4): 24 bytes after which records follow.
-
-        ``magic(4) major(2) minor(2) reserved1(4) reserved2(4) snaplen(4) linktype+fcs(4)``;
-        the link type is the low 16 bits of the last word (the rest is FCS information).
-        """
-        rest = self._source.read(24)[4:]
-        if len(rest) < 20:
-            raise CaptureError(f"truncated pcap file header ({len(rest) + 4} of 24 bytes)")
-        order = "<" if self.byte_order == "little" else ">"
-        snaplen, link = struct.unpack(order + "II", rest[12:20])
-        self.interfaces.append(Interface(link & 0xFFFF, snaplen, units))
+    def _open_pcap(self) -> None:
+        """The pcap file header (:func:`parse_pcap_header`), after which records follow."""
+        header = self._source.read(PCAP_HEADER_LENGTH)
+        if len(header) < PCAP_HEADER_LENGTH:
+            raise CaptureError(f"truncated pcap file header ({len(header)} of 24 bytes)")
+        self.interfaces.append(parse_pcap_header(header))
 
     def _iter_pcap(self) -> Iterator[Frame]:
         """Records: ``ts_seconds(4) ts_fraction(4) captured_length(4) original_length(4) data``."""
@@ -403,18 +394,20 @@ class CaptureReader:
             magic = source.read(4)
             if len(magic) < 4:
                 return "truncated section header block"
-            if struct.unpack("<I", magic)[0] == _BYTE_ORDER_MAGIC:
-                self.byte_order = "little"
-            elif struct.unpack(">I", magic)[0] == _BYTE_ORDER_MAGIC:
-                self.byte_order = "big"
-            else:
+            byte_order = section_byte_order(magic)
+            if byte_order is None:
                 return f"bad byte-order magic 0x{magic.hex()} in section header block"
+            self.byte_order = byte_order
             order = "<" if self.byte_order == "little" else ">"
             consumed = magic
         else:
             consumed = b""
         (total,) = struct.unpack(order + "I", head[4:])
-        if total < 12 + len(consumed) or total % 4 or total > MAX_RECORD_LENGTH + 64:
+        if (
+            total < 12 + len(consumed)
+            or total % 4
+            or total > MAX_RECORD_LENGTH + MAX_BLOCK_OVERHEAD
+        ):
             return f"corrupt block length {total}"
         rest = source.read(total - 8 - len(consumed))
         if len(rest) < total - 8 - len(consumed):
@@ -447,7 +440,7 @@ class CaptureReader:
                 problem, frame = self._packet(body, order, obsolete=True)
             elif block_type == _SPB:
                 problem, frame = self._simple_packet(body, order)
-            elif block_type in _NUMBERED_BLOCKS:
+            elif block_type in NUMBERED_BLOCKS:
                 self._frames += 1
             # any other block (name resolution, statistics, secrets...) is skipped
             if problem is not None:
@@ -457,14 +450,10 @@ class CaptureReader:
                 yield frame
 
     def _section_header(self, body: bytes, order: str) -> str | None:
-        """SHB body: ``byte_order_magic(4) major(2) minor(2) section_length(8) options``."""
-        if len(body) < 16:
-            return "truncated section header block"
-        (major,) = struct.unpack(order + "H", body[4:6])
-        if major != 1:
-            return f"unsupported pcapng version {major} in section header block"
-        self._section = []
-        return None
+        problem = section_header_problem(body, order)
+        if problem is None:
+            self._section = []
+        return problem
 
     def _interface_description(self, body: bytes, order: str) -> str | None:
         interface = parse_interface_description(body, order)
@@ -532,6 +521,58 @@ class CaptureReader:
             body[4 : 4 + captured],
         )
         return None, frame
+
+
+def file_format(magic: bytes) -> Literal["pcap", "pcapng"]:
+    """What a capture's first four bytes (gzip taken off) say it is; CaptureError naming what
+    it looks like otherwise. Both engines open files through this one check."""
+    if magic in PCAP_MAGIC:
+        return "pcap"
+    if magic == PCAPNG_MAGIC:
+        return "pcapng"
+    if magic in _MODIFIED_PCAP_MAGIC:
+        raise CaptureError(
+            "modified (Kuznetzov) pcap format is not supported; "
+            "convert it with: editcap -F pcap IN OUT"
+        )
+    hint = next((n for m, n in _OTHER_FORMATS.items() if magic.startswith(m)), None)
+    text = f"not a pcap or pcapng file (starts with 0x{magic.hex()})"
+    raise CaptureError(text + (f"; it looks {hint}" if hint else ""))
+
+
+def parse_pcap_header(header: bytes) -> Interface:
+    """The pcap file header (draft-ietf-opsawg-pcap section 4), 24 bytes from its magic.
+
+    ``magic(4) major(2) minor(2) reserved1(4) reserved2(4) snaplen(4) linktype+fcs(4)``;
+    the link type is the low 16 bits of the last word (the rest is FCS information).
+    """
+    byte_order, units = PCAP_MAGIC[header[:4]]
+    order = "<" if byte_order == "little" else ">"
+    snaplen, link = struct.unpack(order + "II", header[16:24])
+    return Interface(link & 0xFFFF, snaplen, units)
+
+
+def section_byte_order(magic: bytes) -> Literal["little", "big"] | None:
+    """The byte order a Section Header Block's byte-order magic (its body's first four bytes)
+    sets for its section; None when the magic is wrong."""
+    if struct.unpack("<I", magic)[0] == _BYTE_ORDER_MAGIC:
+        return "little"
+    if struct.unpack(">I", magic)[0] == _BYTE_ORDER_MAGIC:
+        return "big"
+    return None
+
+
+def section_header_problem(body: bytes, order: str) -> str | None:
+    """What is wrong with a Section Header Block body, or None when it starts a readable section.
+
+    SHB body: ``byte_order_magic(4) major(2) minor(2) section_length(8) options``; version 1.
+    """
+    if len(body) < 16:
+        return "truncated section header block"
+    (major,) = struct.unpack(order + "H", body[4:6])
+    if major != 1:
+        return f"unsupported pcapng version {major} in section header block"
+    return None
 
 
 def parse_interface_description(body: bytes, order: str) -> Interface | str:
@@ -632,7 +673,12 @@ __all__ = [
     "LINKTYPE_RAW",
     "LINKTYPE_RAW_LEGACY",
     "LINKTYPE_RAW_OPENBSD",
+    "MAX_BLOCK_OVERHEAD",
     "MAX_RECORD_LENGTH",
+    "NUMBERED_BLOCKS",
+    "PCAPNG_MAGIC",
+    "PCAP_HEADER_LENGTH",
+    "PCAP_MAGIC",
     "TIMESTAMP_MAX_NS",
     "TIMESTAMP_MIN_NS",
     "CaptureError",
@@ -640,6 +686,10 @@ __all__ = [
     "Frame",
     "GzipStream",
     "Interface",
+    "file_format",
     "open_capture",
     "parse_interface_description",
+    "parse_pcap_header",
+    "section_byte_order",
+    "section_header_problem",
 ]

@@ -2,7 +2,9 @@
 
 RFC 7983 section 7 sorts packets by their first byte; RFC 5761 section 4 tells RTCP from
 RTP by the second byte; RFC 8656 wraps media in ChannelData or Send/Data indications.
-The ranges are module constants so the bulk (numpy) path can reuse the same rule::
+The ranges are module constants so the bulk (numpy) path can reuse the same rule.
+:func:`open_payload` is the one chain every scalar path runs a datagram through: TURN
+wrapper off, classify what is inside, parse its header when asked::
 
                  +----------------+
                  |        [0..3] -+--> STUN
@@ -17,10 +19,18 @@ from __future__ import annotations
 
 import enum
 import struct
+from collections.abc import Container
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
 
 from decoders.errors import MalformedPacket
-from decoders.wire import stun
+from decoders.wire import dtls, rtp, stun
+from decoders.wire.dtls import DtlsRecord
+from decoders.wire.rtp import RtpPacket
+from decoders.wire.stun import StunMessage
+
+if TYPE_CHECKING:
+    from decoders.wire.rtcp import RtcpHeader
 
 STUN_RANGE = range(0, 4)
 ZRTP_RANGE = range(16, 20)
@@ -163,3 +173,68 @@ def turn_tcp_frame_length(stream: bytes) -> int | None:
     if stream[0] in TURN_CHANNEL_RANGE:
         return CHANNEL_DATA_HEADER_LENGTH + length + (-length % 4)
     return None
+
+
+class Opened(NamedTuple):
+    """One datagram opened: what is inside its TURN wrapper, its kind, its header when asked.
+
+    ``payload`` is the datagram a TURN wrapper carries (``tunnel`` names the wrapper:
+    ``turn-channel``, ``turn-send`` or ``turn-data``), else the datagram itself. A wrapper that
+    claims to be TURN and is broken leaves ``payload`` as it came, classified as it is, and
+    says why in ``turn_error``. The header fields (``rtp``, ``rtcp``, ``stun``, ``dtls``) are
+    filled for the kinds the caller asked for; a header that is broken says why in ``error``.
+
+    Immutable like the parsers' frozen dataclasses, but a NamedTuple: one is built per datagram
+    on the scalar path, and a frozen dataclass of nine fields costs several times as much to
+    build (each field set through ``object.__setattr__``).
+    """
+
+    payload: bytes
+    kind: PacketKind
+    tunnel: str | None = None
+    turn_error: str | None = None
+    rtp: RtpPacket | None = None
+    rtcp: RtcpHeader | None = None
+    stun: StunMessage | None = None
+    dtls: tuple[DtlsRecord, ...] | None = None
+    error: str | None = None
+
+
+def open_payload(payload: bytes, *, parse: Container[PacketKind] = (), srtp: bool = True) -> Opened:
+    """RFC 8656 unwrapping, RFC 7983 classification, then the header of the kinds in ``parse``.
+
+    RTP is parsed as SRTP by default (``srtp``: the padding count is encrypted), RTCP down to
+    its first header (:func:`decoders.wire.rtcp.parse_header`), DTLS into its records. Never
+    raises on malformed input: the problems are in ``turn_error`` and ``error``.
+    """
+    tunnel: str | None = None
+    turn_error: str | None = None
+    # only a first byte of 0 (Send/Data indications) or 64-79 (ChannelData) can be TURN
+    if payload and (payload[0] in STUN_RANGE or payload[0] in TURN_CHANNEL_RANGE):
+        try:
+            unwrapped = unwrap_turn(payload)
+        except MalformedPacket as problem:
+            turn_error = str(problem)
+        else:
+            if unwrapped is not None:
+                tunnel, payload = unwrapped
+    kind = classify(payload)
+    if kind not in parse:
+        return Opened(payload, kind, tunnel, turn_error)
+    try:
+        if kind is PacketKind.RTP:
+            packet = rtp.RtpPacket.parse(payload, srtp=srtp)
+            return Opened(payload, kind, tunnel, turn_error, rtp=packet)
+        if kind is PacketKind.RTCP:
+            from decoders.wire import rtcp  # only the scalar paths need it; keeps start-up short
+
+            header = rtcp.parse_header(payload)
+            return Opened(payload, kind, tunnel, turn_error, rtcp=header)
+        if kind is PacketKind.STUN:
+            return Opened(payload, kind, tunnel, turn_error, stun=stun.parse(payload))
+        if kind is PacketKind.DTLS:
+            records = tuple(dtls.parse_records(payload))
+            return Opened(payload, kind, tunnel, turn_error, dtls=records)
+    except MalformedPacket as problem:
+        return Opened(payload, kind, tunnel, turn_error, error=str(problem))
+    return Opened(payload, kind, tunnel, turn_error)

@@ -1,13 +1,19 @@
-"""DTLS records (RFC 6347 / RFC 9147) and the use_srtp extension of the hellos (RFC 5764).
+"""DTLS records (RFC 6347 / RFC 9147), the clear hellos, and the SRTP protection suites.
 
-Only the clear parts are decoded: record headers, and for epoch-0 handshake records the
-handshake message types and the SRTP protection profiles offered or chosen.
+Only the clear parts are decoded: record headers, the epoch-0 handshake messages, and the
+ClientHello/ServerHello fields (random, cipher suites, extensions, the use_srtp profiles
+offered or chosen: RFC 5764). The one hello parser of the project: the record view
+(:func:`parse_records`) and the key log (:mod:`decoders.session.keys`) both read hellos here.
+:data:`SUITES` is the one table of SRTP protection suites (SDES names, DTLS-SRTP profile ids,
+key, salt and tag lengths) every path looks suites up in.
 """
 
 from __future__ import annotations
 
+import contextlib
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Final
 
 from decoders.errors import MalformedPacket
 
@@ -52,15 +58,60 @@ HANDSHAKE_NAMES = {
     24: "key_update",
 }
 
-USE_SRTP_EXTENSION = 14
+USE_SRTP_EXTENSION: Final = 14  # RFC 5764 section 4.1.1
+EXTENDED_MASTER_SECRET: Final = 23  # RFC 7627 section 5.1
+SUPPORTED_VERSIONS: Final = 43  # RFC 8446 section 4.2.1
+DTLS_1_0: Final = 0xFEFF
+DTLS_1_2: Final = 0xFEFD
+DTLS_1_3: Final = 0xFEFC
 
-# RFC 5764 section 4.1.2 / RFC 7714 section 14.2: profile id -> (name, auth tag bytes).
-SRTP_PROFILES: dict[int, tuple[str, int]] = {
-    1: ("SRTP_AES128_CM_SHA1_80", 10),
-    2: ("SRTP_AES128_CM_SHA1_32", 4),
-    7: ("SRTP_AEAD_AES_128_GCM", 16),
-    8: ("SRTP_AEAD_AES_256_GCM", 16),
-}
+
+# -- SRTP protection suites ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SrtpSuite:
+    """One SRTP protection suite under its SDES name (RFC 4568 section 6.2, RFC 7714 14.1).
+
+    ``dtls_name``/``dtls_id`` name the same suite as a DTLS-SRTP protection profile (RFC 5764
+    section 4.1.2, RFC 7714 section 14.2); ``libsrtp_profile`` is libsrtp's ``srtp_profile_t``
+    value. ``rtcp_tag_length`` excludes the 4-byte E flag and SRTCP index that precede the tag.
+    """
+
+    name: str
+    dtls_name: str
+    dtls_id: int
+    key_length: int
+    salt_length: int
+    rtp_tag_length: int
+    rtcp_tag_length: int
+    libsrtp_profile: int
+
+
+SUITES: Final[tuple[SrtpSuite, ...]] = (
+    SrtpSuite("AES_CM_128_HMAC_SHA1_80", "SRTP_AES128_CM_SHA1_80", 1, 16, 14, 10, 10, 1),
+    SrtpSuite("AES_CM_128_HMAC_SHA1_32", "SRTP_AES128_CM_SHA1_32", 2, 16, 14, 4, 10, 2),
+    SrtpSuite("AEAD_AES_128_GCM", "SRTP_AEAD_AES_128_GCM", 7, 16, 12, 16, 16, 7),
+    SrtpSuite("AEAD_AES_256_GCM", "SRTP_AEAD_AES_256_GCM", 8, 32, 12, 16, 16, 8),
+)
+
+
+def find_suite(name: str) -> SrtpSuite:
+    """The suite called ``name`` (SDES or DTLS-SRTP spelling, any case); ValueError otherwise."""
+    wanted = name.strip().upper()
+    for suite in SUITES:
+        if wanted in (suite.name, suite.dtls_name):
+            return suite
+    known = ", ".join(suite.name for suite in SUITES)
+    raise ValueError(f"unknown SRTP suite {name!r} (known: {known})")
+
+
+def suite_by_dtls_id(profile: int) -> SrtpSuite | None:
+    """RFC 5764 section 4.1.2: the suite of a use_srtp profile id, None when unsupported."""
+    return next((suite for suite in SUITES if suite.dtls_id == profile), None)
+
+
+# -- records ------------------------------------------------------------------------------------
 
 _RECORD_HEADER = struct.Struct("!BHH6sH")
 
@@ -72,7 +123,8 @@ class DtlsRecord:
     ``handshake_type``/``handshake_name`` are the first handshake message of an epoch-0
     handshake record (``handshake_types`` lists every message in it); ``srtp_profiles``
     are the use_srtp profiles of a ClientHello (offered) or ServerHello (chosen).
-    ``offset`` is where the record header starts in the datagram.
+    ``offset`` is where the record header starts in the datagram; ``messages`` are the
+    handshake message fragments of an epoch-0 handshake record (what a key log reassembles).
     """
 
     content_type: int
@@ -86,6 +138,7 @@ class DtlsRecord:
     srtp_profiles: tuple[int, ...] = ()
     handshake_types: tuple[int, ...] = ()
     offset: int = 0
+    messages: tuple[HandshakeMessage, ...] = ()
 
 
 def parse_records(data: bytes) -> list[DtlsRecord]:
@@ -138,10 +191,10 @@ def _parse_plaintext_header(data: bytes, offset: int) -> tuple[DtlsRecord, int]:
         raise MalformedPacket(
             f"DTLS record length {length} runs past the datagram at byte {offset}"
         )
-    handshake_types: tuple[int, ...] = ()
-    profiles: tuple[int, ...] = ()
+    messages: tuple[HandshakeMessage, ...] = ()
     if content_type == HANDSHAKE and epoch == 0:
-        handshake_types, profiles = _parse_handshake_fragment(data[start : start + length])
+        messages = _handshake_messages(data[start : start + length])
+    handshake_types = tuple(message.message_type for message in messages)
     first = handshake_types[0] if handshake_types else None
     record = DtlsRecord(
         content_type=content_type,
@@ -152,9 +205,10 @@ def _parse_plaintext_header(data: bytes, offset: int) -> tuple[DtlsRecord, int]:
         length=length,
         handshake_type=first,
         handshake_name=None if first is None else HANDSHAKE_NAMES.get(first, f"unknown-{first}"),
-        srtp_profiles=profiles,
+        srtp_profiles=_first_hello_profiles(messages),
         handshake_types=handshake_types,
         offset=offset,
+        messages=messages,
     )
     return record, start + length
 
@@ -193,23 +247,41 @@ def _parse_unified_header(data: bytes, offset: int) -> tuple[DtlsRecord, int]:
     return record, offset + header + length
 
 
-def _parse_handshake_fragment(fragment: bytes) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """RFC 6347 section 4.2.2: handshake messages in one record; hello use_srtp profiles.
+# -- handshake messages and hellos --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeMessage:
+    """One handshake message fragment (RFC 6347 section 4.2.2) of an epoch-0 record."""
+
+    message_type: int
+    length: int
+    message_seq: int
+    fragment_offset: int
+    fragment: bytes
+
+
+def parse_handshake_fragments(datagram: bytes) -> list[HandshakeMessage]:
+    """The epoch-0 handshake message fragments of a DTLS datagram, in order.
+
+    Read by :func:`parse_records` (records of other types or epochs hold none); MalformedPacket
+    when a record or fragment overruns the datagram.
+    """
+    return [message for record in parse_records(datagram) for message in record.messages]
+
+
+def _handshake_messages(fragment: bytes) -> tuple[HandshakeMessage, ...]:
+    """RFC 6347 section 4.2.2: the handshake messages in one record's fragment.
 
     ::
 
         msg_type(1) length(3) message_seq(2) fragment_offset(3) fragment_length(3) body
-
-    A hello whose body is only partly in this record (DTLS fragmentation) is read as far
-    as it goes; a later fragment (offset > 0) is only named, never read.
     """
-    types: list[int] = []
-    profiles: tuple[int, ...] = ()
+    messages: list[HandshakeMessage] = []
     offset = 0
     while offset < len(fragment):
         if len(fragment) - offset < HANDSHAKE_HEADER_LENGTH:
             raise MalformedPacket(f"DTLS handshake header truncated at byte {offset}")
-        msg_type = fragment[offset]
         total = int.from_bytes(fragment[offset + 1 : offset + 4], "big")
         fragment_offset = int.from_bytes(fragment[offset + 6 : offset + 9], "big")
         fragment_length = int.from_bytes(fragment[offset + 9 : offset + 12], "big")
@@ -223,40 +295,111 @@ def _parse_handshake_fragment(fragment: bytes) -> tuple[tuple[int, ...], tuple[i
                 f"DTLS handshake fragment {fragment_offset}+{fragment_length} exceeds "
                 f"message length {total}"
             )
-        types.append(msg_type)
-        if msg_type in (CLIENT_HELLO, SERVER_HELLO) and fragment_offset == 0 and not profiles:
-            body = fragment[start : start + fragment_length]
-            profiles = _hello_srtp_profiles(msg_type, body, complete=fragment_length == total)
+        messages.append(
+            HandshakeMessage(
+                message_type=fragment[offset],
+                length=total,
+                message_seq=int.from_bytes(fragment[offset + 4 : offset + 6], "big"),
+                fragment_offset=fragment_offset,
+                fragment=fragment[start : start + fragment_length],
+            )
+        )
         offset = start + fragment_length
-    return tuple(types), profiles
+    return tuple(messages)
 
 
-class _TruncatedError(Exception):
-    """A read ran past the available bytes of a hello."""
+def _first_hello_profiles(messages: tuple[HandshakeMessage, ...]) -> tuple[int, ...]:
+    """The use_srtp profiles of the first hello (its first fragment) that lists any.
+
+    A hello whose body is only partly in this record (DTLS fragmentation) is read as far as
+    it goes; a later fragment (offset > 0) is only named, never read.
+    """
+    for message in messages:
+        if message.message_type in (CLIENT_HELLO, SERVER_HELLO) and message.fragment_offset == 0:
+            complete = len(message.fragment) == message.length
+            hello = parse_hello(message.message_type, message.fragment, complete=complete)
+            if hello.srtp_profiles:
+                return hello.srtp_profiles
+    return ()
 
 
-class _Reader:
-    """Bounds-checked reads of TLS fixed fields and <length>-prefixed vectors (RFC 8446 s. 3)."""
+@dataclass(frozen=True, slots=True)
+class Hello:
+    r"""The clear fields of a DTLS ClientHello or ServerHello body (RFC 6347 section 4.2.1)::
 
-    def __init__(self, data: bytes) -> None:
+        ClientHello                              ServerHello
+        +---------------------------------+      +---------------------------------+
+        | client_version (2)              |      | server_version (2)              |
+        | random (32)                     |      | random (32)                     |
+        | session_id <0..32>              |      | session_id <0..32>              |
+        | cookie <0..2^8-1>               |      | cipher_suite (2)                |
+        | cipher_suites <2..2^16-2>       |      | compression_method (1)          |
+        | compression_methods <1..2^8-1>  |      | extensions <0..2^16-1>          |
+        | extensions <0..2^16-1>          |      +---------------------------------+
+        +---------------------------------+
+
+    ``cipher_suites`` has the offered suites (ClientHello) or the chosen one (ServerHello);
+    ``extensions`` the extension types in order; ``srtp_profiles`` the use_srtp profiles;
+    ``selected_version`` the supported_versions choice of a (D)TLS 1.3 ServerHello (None
+    when absent or not 2 bytes). ``complete`` is False for a first fragment read as far as it
+    goes: the fields past its end keep their empty values.
+    """
+
+    message_type: int
+    version: int = 0
+    random: bytes = b""
+    session_id: bytes = b""
+    cipher_suites: tuple[int, ...] = ()
+    extensions: tuple[int, ...] = ()
+    srtp_profiles: tuple[int, ...] = ()
+    selected_version: int | None = None
+    complete: bool = True
+
+
+class _End(Exception):
+    """A partial hello (a first fragment) ends here: what was read so far is the answer."""
+
+
+class _Cursor:
+    """Bounds-checked reads of TLS fields and <length>-prefixed vectors (RFC 8446 s. 3).
+
+    A read past the end raises MalformedPacket naming the field, or :class:`_End` when the
+    data is a first fragment (``partial``) that simply stops there.
+    """
+
+    def __init__(self, data: bytes, truncated: str, *, partial: bool = False) -> None:
         self.data = data
         self.position = 0
+        self.truncated = truncated
+        self.partial = partial
 
-    def take(self, size: int) -> bytes:
-        """The next ``size`` bytes; _TruncatedError when fewer remain."""
+    def take(self, size: int, field: str) -> bytes:
+        """The next ``size`` bytes."""
         if self.position + size > len(self.data):
-            raise _TruncatedError
+            if self.partial:
+                raise _End
+            raise MalformedPacket(f"{self.truncated} ({field} at byte {self.position})")
         chunk = self.data[self.position : self.position + size]
         self.position += size
         return chunk
 
-    def number(self, size: int) -> int:
+    def number(self, size: int, field: str) -> int:
         """A big-endian unsigned integer of ``size`` bytes."""
-        return int.from_bytes(self.take(size), "big")
+        return int.from_bytes(self.take(size, field), "big")
 
-    def vector(self, length_size: int) -> bytes:
-        """A vector whose length prefix takes ``length_size`` bytes."""
-        return self.take(self.number(length_size))
+    def vector(self, length_size: int, field: str, *, cut: bool = False) -> bytes:
+        """A vector whose length prefix takes ``length_size`` bytes; with ``cut``, a partial
+        cursor returns what the data holds of it."""
+        length = self.number(length_size, field + " length")
+        if cut and self.partial:
+            length = min(length, self.remaining)
+        return self.take(length, field)
+
+    def broken(self, reason: str) -> None:
+        """A field that cannot be right: MalformedPacket, or the end of a partial read."""
+        if self.partial:
+            raise _End
+        raise MalformedPacket(reason)
 
     @property
     def remaining(self) -> int:
@@ -264,52 +407,87 @@ class _Reader:
         return len(self.data) - self.position
 
 
-def _hello_srtp_profiles(msg_type: int, body: bytes, *, complete: bool) -> tuple[int, ...]:
-    """RFC 6347 section 4.2.1 / RFC 5246 section 7.4.1: walk a hello to its extensions.
+def parse_hello(message_type: int, body: bytes, *, complete: bool = True) -> Hello:
+    """A ClientHello (1) or ServerHello (2) body (RFC 6347 4.2.1, RFC 5246 7.4.1).
 
-    ClientHello: version, random, session_id<1>, cookie<1>, cipher_suites<2>,
-    compression_methods<1>, extensions<2>. ServerHello: version, random, session_id<1>,
-    cipher_suite(2), compression_method(1), extensions<2>. A complete hello that does
-    not fit raises MalformedPacket; a partial first fragment yields what it holds.
+    A complete hello whose fields overrun raises MalformedPacket naming the field; with
+    ``complete=False`` (the first fragment of a fragmented hello) the body is read as far as
+    it goes. A broken use_srtp extension raises either way. ValueError when ``message_type``
+    is not a hello.
     """
-    name = HANDSHAKE_NAMES[msg_type]
-    reader = _Reader(body)
-    profiles: tuple[int, ...] = ()
-    try:
-        reader.take(2 + 32)
-        reader.vector(1)
-        if msg_type == CLIENT_HELLO:
-            reader.vector(1)
-            reader.vector(2)
-            reader.vector(1)
-        else:
-            reader.take(3)
-        if reader.remaining == 0:
-            return ()
-        declared = reader.number(2)
-        block = reader.take(min(declared, reader.remaining))
-        if len(block) < declared and complete:
-            raise _TruncatedError
-        extensions = _Reader(block)
-        while extensions.remaining:
-            extension_type = extensions.number(2)
-            extension_data = extensions.vector(2)
-            if extension_type == USE_SRTP_EXTENSION:
-                profiles = _use_srtp_profiles(extension_data, name)
-    except _TruncatedError:
-        if complete:
-            raise MalformedPacket(f"DTLS {name} truncated before its extensions end") from None
-    return profiles
+    if message_type not in (CLIENT_HELLO, SERVER_HELLO):
+        raise ValueError(f"handshake type {message_type} is not a hello")
+    name = f"DTLS {HANDSHAKE_NAMES[message_type]}"
+    draft = _Draft()
+    cursor = _Cursor(body, f"{name} truncated before its extensions end", partial=not complete)
+    with contextlib.suppress(_End):
+        _read_hello(cursor, message_type, name, draft)
+    return Hello(
+        message_type=message_type,
+        version=draft.version,
+        random=draft.random,
+        session_id=draft.session_id,
+        cipher_suites=draft.cipher_suites,
+        extensions=tuple(draft.extensions),
+        srtp_profiles=draft.srtp_profiles,
+        selected_version=draft.selected_version,
+        complete=complete,
+    )
 
 
-def _use_srtp_profiles(extension_data: bytes, name: str) -> tuple[int, ...]:
-    """RFC 5764 section 4.1.1: SRTPProtectionProfiles<2..2^16-1> then srtp_mki<0..255>."""
-    reader = _Reader(extension_data)
-    try:
-        listed = reader.vector(2)
-        reader.vector(1)
-    except _TruncatedError:
-        raise MalformedPacket(f"DTLS {name} use_srtp extension truncated") from None
+@dataclass(slots=True)
+class _Draft:
+    """A hello's fields as far as they have been read."""
+
+    version: int = 0
+    random: bytes = b""
+    session_id: bytes = b""
+    cipher_suites: tuple[int, ...] = ()
+    extensions: list[int] = field(default_factory=list)
+    srtp_profiles: tuple[int, ...] = ()
+    selected_version: int | None = None
+
+
+def _read_hello(cursor: _Cursor, message_type: int, name: str, draft: _Draft) -> None:
+    """Read the hello's fields into ``draft`` in wire order (a partial read keeps what came
+    before its end)."""
+    draft.version = cursor.number(2, "version")
+    draft.random = cursor.take(32, "random")
+    draft.session_id = cursor.vector(1, "session_id")
+    if message_type == CLIENT_HELLO:
+        cursor.vector(1, "cookie")
+        listed = cursor.vector(2, "cipher_suites")
+        if len(listed) % 2:
+            cursor.broken(f"{name} cipher_suites has odd length {len(listed)}")
+        draft.cipher_suites = _pairs(listed)
+        cursor.vector(1, "compression_methods")
+    else:
+        draft.cipher_suites = (cursor.number(2, "cipher_suite"),)
+        cursor.take(1, "compression_method")
+    if cursor.remaining == 0:
+        return
+    block = cursor.vector(2, "extensions", cut=True)
+    extensions = _Cursor(block, cursor.truncated, partial=cursor.partial)
+    while extensions.remaining:
+        extension_type = extensions.number(2, "extension type")
+        data = extensions.vector(2, f"extension {extension_type}")
+        draft.extensions.append(extension_type)
+        if extension_type == USE_SRTP_EXTENSION:
+            draft.srtp_profiles = _use_srtp_profiles(data, name)
+        elif extension_type == SUPPORTED_VERSIONS and message_type == SERVER_HELLO:
+            draft.selected_version = int.from_bytes(data, "big") if len(data) == 2 else None
+
+
+def _use_srtp_profiles(data: bytes, name: str) -> tuple[int, ...]:
+    """RFC 5764 section 4.1.1: SRTPProtectionProfiles<2..2^16-1>, then srtp_mki<0..255>."""
+    cursor = _Cursor(data, f"{name} use_srtp extension truncated")
+    listed = cursor.vector(2, "profiles")
+    cursor.vector(1, "srtp_mki")
     if len(listed) % 2:
-        raise MalformedPacket(f"DTLS {name} use_srtp profile list has odd length")
-    return tuple(int.from_bytes(listed[i : i + 2], "big") for i in range(0, len(listed), 2))
+        raise MalformedPacket(f"{name} use_srtp profile list has odd length")
+    return _pairs(listed)
+
+
+def _pairs(data: bytes) -> tuple[int, ...]:
+    """A list of 16-bit numbers (cipher suites, profiles)."""
+    return tuple(int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2))

@@ -9,9 +9,8 @@ them at a fraction of the full scan's cost.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, Final
 
-from decoders.errors import MalformedPacket
 from decoders.wire import demux, dtls, rtp
 from decoders.wire.capture import CaptureReader
 from decoders.wire.demux import PacketKind
@@ -33,15 +32,15 @@ class HeadSample:
     def srtp_auth_tag_length(self) -> int | None:
         if self.srtp_profile is None:
             return None
-        entry = dtls.SRTP_PROFILES.get(self.srtp_profile)
-        return entry[1] if entry else None
+        suite = dtls.suite_by_dtls_id(self.srtp_profile)
+        return suite.rtp_tag_length if suite else None
 
     @property
     def srtp_profile_name(self) -> str | None:
         if self.srtp_profile is None:
             return None
-        entry = dtls.SRTP_PROFILES.get(self.srtp_profile)
-        return entry[0] if entry else f"0x{self.srtp_profile:04x}"
+        suite = dtls.suite_by_dtls_id(self.srtp_profile)
+        return suite.dtls_name if suite else f"0x{self.srtp_profile:04x}"
 
 
 def probe_head(fileobj: BinaryIO, max_frames: int = HEAD_FRAMES) -> HeadSample:
@@ -58,26 +57,21 @@ def probe_head(fileobj: BinaryIO, max_frames: int = HEAD_FRAMES) -> HeadSample:
         ):
             break
         for datagram in unwrapper.feed(frame):
-            payload = datagram.payload
-            try:
-                inner = demux.unwrap_turn(payload)
-            except MalformedPacket:
+            opened = demux.open_payload(datagram.payload, parse=_SAMPLED, srtp=True)
+            if opened.turn_error is not None or opened.error is not None:
                 continue
-            if inner is not None:
-                payload = inner[1]
-            kind = demux.classify(payload)
-            try:
-                if kind is PacketKind.RTP:
-                    sample.rtp_packets.append(rtp.RtpPacket.parse(payload, srtp=True))
-                elif kind is PacketKind.DTLS:
-                    _note_dtls(sample, payload)
-            except MalformedPacket:
-                continue
+            if opened.rtp is not None:
+                sample.rtp_packets.append(opened.rtp)
+            elif opened.dtls is not None:
+                _note_dtls(sample, opened.dtls)
     return sample
 
 
-def _note_dtls(sample: HeadSample, payload: bytes) -> None:
-    for record in dtls.parse_records(payload):
+_SAMPLED: Final = (PacketKind.RTP, PacketKind.DTLS)
+
+
+def _note_dtls(sample: HeadSample, records: tuple[dtls.DtlsRecord, ...]) -> None:
+    for record in records:
         if not record.srtp_profiles:
             continue
         if record.handshake_type == 2:  # ServerHello: the profile chosen

@@ -1,18 +1,20 @@
 """The packet table: one row per datagram, as numpy columns, built by either path.
 
 :class:`RowBuilder` accepts rows two ways: vectorised (from :mod:`decoders.wire.bulk`, whole
-chunks at once) and scalar (frames through :class:`~decoders.wire.net.Unwrapper`, TURN
-unwrapping, :func:`~decoders.wire.demux.classify` and :meth:`~decoders.wire.rtp.RtpPacket.parse`).
+chunks at once) and scalar (frames through :class:`~decoders.wire.net.Unwrapper`, then
+:func:`~decoders.wire.demux.open_payload`: TURN unwrapping, classification, RTP/RTCP headers).
 :func:`datagram_row` is the scalar definition of every column; the vectorised code in
-``add_vector`` must agree with it on every packet (tests/wire/test_bulk.py checks).
+:func:`decoders.wire.bulk.vector_rows` and the C decoder must agree with it on every packet
+(tests/wire/test_bulk.py checks). :data:`COLUMNS` is the table's one declaration: every path
+builds its rows from it, and tests/wire/test_rowbuild.py names any place that disagrees.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, BinaryIO, Final
+from typing import Any, BinaryIO, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -22,9 +24,6 @@ from decoders.wire import demux, framing, rtp, tlshello
 from decoders.wire.capture import CaptureReader, Frame
 from decoders.wire.demux import PacketKind
 from decoders.wire.net import Datagram, Unwrapper
-
-if TYPE_CHECKING:
-    from decoders.wire.bulk import NetColumns
 
 KIND_CODES: Final[tuple[PacketKind, ...]] = (
     PacketKind.OTHER,
@@ -78,21 +77,24 @@ COLUMNS: Final[dict[str, type[np.generic]]] = {
 }
 
 
-#: What the vectorised decoders write per row (the C decoder in this order): addresses as
-#: 128-bit halves (IPv4 as ::ffff:a.b.c.d) until :meth:`RowBuilder.finish` maps them to ids.
-VECTOR_COLUMNS: Final[dict[str, type[np.generic]]] = {
-    "frame": np.int64,
-    "timestamp_ns": np.int64,
-    "src_hi": np.uint64,
-    "src_lo": np.uint64,
-    "dst_hi": np.uint64,
-    "dst_lo": np.uint64,
-    **{
-        name: dtype
-        for name, dtype in COLUMNS.items()
-        if name not in ("frame", "timestamp_ns", "src", "dst", "transport")
-    },
-}
+def vector_columns(columns: Mapping[str, type[np.generic]]) -> dict[str, type[np.generic]]:
+    """What the vectorised decoders write per row (the C decoder in this order), from the
+    declaration: addresses as 128-bit halves (IPv4 as ::ffff:a.b.c.d) until
+    :meth:`RowBuilder.finish` maps them to ids; no transport (every vectorised row is UDP)."""
+    halves = {name: np.uint64 for name in ("src_hi", "src_lo", "dst_hi", "dst_lo")}
+    return {
+        "frame": columns["frame"],
+        "timestamp_ns": columns["timestamp_ns"],
+        **halves,
+        **{
+            name: dtype
+            for name, dtype in columns.items()
+            if name not in ("frame", "timestamp_ns", "src", "dst", "transport")
+        },
+    }
+
+
+VECTOR_COLUMNS: Final = vector_columns(COLUMNS)
 BLOCK_ROWS: Final = 1 << 20
 
 
@@ -163,23 +165,25 @@ def datagram_row(
             payload_type=payload[0],
         )
         return row
-    try:
-        unwrapped = demux.unwrap_turn(payload)
-    except MalformedPacket:
+    opened = demux.open_payload(payload, parse=_ROW_HEADERS, srtp=srtp)
+    if opened.turn_error is not None:
         counters["malformed.turn"] += 1
         row["malformed"] = True
-        unwrapped = None
-    if unwrapped is not None:
-        tunnel, payload = unwrapped
-    row["tunnel"] = TUNNEL_CODES.index(tunnel)
-    row["length"] = len(payload)
-    kind = demux.classify(payload)
+    row["tunnel"] = TUNNEL_CODES.index(opened.tunnel or tunnel)
+    row["length"] = len(opened.payload)
+    kind = opened.kind
     row["kind"] = KIND_CODES.index(kind)
     if kind is PacketKind.RTP:
+        packet = opened.rtp
         try:
-            packet = rtp.RtpPacket.parse(payload, srtp=srtp)
-            level = rtp.audio_level(packet, audio_level_id) if audio_level_id else None
+            level = (
+                rtp.audio_level(packet, audio_level_id)
+                if packet is not None and audio_level_id
+                else None
+            )
         except MalformedPacket:
+            packet = None
+        if packet is None:
             counters["malformed.rtp"] += 1
             row["malformed"] = True
             return row
@@ -202,17 +206,16 @@ def datagram_row(
             row["audio_level"] = level.level
             row["voice"] = level.voice
     elif kind is PacketKind.RTCP:
-        from decoders.wire import rtcp  # only the scalar path needs it; keeps start-up short
-
-        try:
-            header = rtcp.parse_header(payload)
-        except MalformedPacket:
+        if opened.rtcp is None:
             counters["malformed.rtcp"] += 1
             row["malformed"] = True
             return row
-        row["payload_type"] = header.packet_type
-        row["ssrc"] = header.ssrc
+        row["payload_type"] = opened.rtcp.packet_type
+        row["ssrc"] = opened.rtcp.ssrc
     return row
+
+
+_ROW_HEADERS: Final = (PacketKind.RTP, PacketKind.RTCP)
 
 
 class RowBuilder:
@@ -269,7 +272,7 @@ class RowBuilder:
             _, first = np.unique(keys[miss], return_index=True)
             for i in miss[first]:
                 pair = (int(hi[i]), int(lo[i]))
-                self._pair_ids[pair] = self._address(_format_address(*pair))
+                self._pair_ids[pair] = self._address(format_address(*pair))
                 self._key_pairs[int(keys[i])] = pair  # a 64-bit collision is not handled
             order = sorted(self._key_pairs)
             self._known_keys = np.array(order, np.uint64)
@@ -328,41 +331,8 @@ class RowBuilder:
         return part
 
     # -- vectorised --------------------------------------------------------------------
-    def add_vector(
-        self,
-        b: npt.NDArray[np.uint8],
-        *,
-        frame: npt.NDArray[np.int64],
-        timestamp_ns: npt.NDArray[np.int64],
-        net: NetColumns,
-    ) -> None:
-        """Rows of the numpy decoder (:func:`decoders.wire.bulk.vector_rows`)."""
-        from decoders.wire.bulk import vector_rows
-
-        part, stun_wrapped, malformed = vector_rows(b, net, self.audio_level_id, srtp=self.srtp)
-        self.vector_counters.update(malformed)
-        if stun_wrapped.any():
-            # STUN Send/Data indications: rare; the scalar path unwraps them
-            counters: Counter[str] = Counter()
-            for i in np.nonzero(stun_wrapped)[0]:
-                start = int(net.payload[i])
-                datagram = Datagram(
-                    frame=int(frame[i]),
-                    timestamp_ns=int(timestamp_ns[i]),
-                    src=_format_address(int(net.src_hi[i]), int(net.src_lo[i])),
-                    src_port=int(net.src_port[i]),
-                    dst=_format_address(int(net.dst_hi[i]), int(net.dst_lo[i])),
-                    dst_port=int(net.dst_port[i]),
-                    transport="udp",
-                    payload=bytes(b[start : start + int(net.length[i])]),
-                )
-                self.add_datagram(datagram, counters)
-            self.vector_counters.update(counters)
-        keep = ~stun_wrapped
-        part["frame"] = frame
-        part["timestamp_ns"] = timestamp_ns
-        part["src_hi"], part["src_lo"] = net.src_hi, net.src_lo
-        part["dst_hi"], part["dst_lo"] = net.dst_hi, net.dst_lo
+    def add_vector(self, part: dict[str, npt.NDArray[Any]], keep: npt.NDArray[np.bool_]) -> None:
+        """Rows of a vectorised decoder (all of :data:`VECTOR_COLUMNS`): those of ``keep``."""
         n = int(keep.sum())
         block, at = self.claim(n)
         for name in VECTOR_COLUMNS:
@@ -431,7 +401,8 @@ def _new_block(rows: int) -> dict[str, npt.NDArray[Any]]:
     return {name: np.empty(rows, dtype) for name, dtype in VECTOR_COLUMNS.items()}
 
 
-def _format_address(hi: int, lo: int) -> str:
+def format_address(hi: int, lo: int) -> str:
+    """A 128-bit address of the vectorised columns (IPv4 as ::ffff:a.b.c.d) as text."""
     import ipaddress
 
     if hi == 0 and (lo >> 32) == 0xFFFF:

@@ -17,20 +17,17 @@ from typing import Any, Final, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from decoders.wire.capture import MAX_BLOCK_OVERHEAD, NUMBERED_BLOCKS, PCAPNG_MAGIC
+
 END: Final = 0
 FULL: Final = 1
 PARTIAL: Final = 2
 SPECIAL: Final = 3
 CORRUPT: Final = 4
 
-NUMBERED_BLOCKS: Final = frozenset(
-    {0x00000009, 0x00000204, 0x00000208, 0x00000216, 0x00000BAD, 0x40000BAD}
-)
-"""pcapng blocks Wireshark numbers as frames without being packets (journal, sysdig, custom)."""
 
-MAX_BLOCK_OVERHEAD: Final = 64
-"""A pcapng block may be at most ``max_caplen`` plus this long (the scalar reader's bound too):
-a longer length field is corruption, never a reason to buffer gigabytes."""
+_READ_BY_PYTHON: Final = (int.from_bytes(PCAPNG_MAGIC, "big"), 1)
+"""Section Header and Interface Description blocks: the scalar reader's functions read them."""
 
 NO_INTERFACE: Final = 0xFFFFFFFF
 """``iface`` value marking a pcapng Simple Packet Block (it has no interface id or timestamp)."""
@@ -150,7 +147,7 @@ def py_walk_pcapng(
         if size - pos < 12:
             return count, pos, PARTIAL
         block_type, total = two(buf, pos)
-        if block_type in (0x0A0D0D0A, 1) or block_type in NUMBERED_BLOCKS:
+        if block_type in _READ_BY_PYTHON or block_type in NUMBERED_BLOCKS:
             return count, pos, SPECIAL
         if total < 12 or total & 3 or total > max_caplen + MAX_BLOCK_OVERHEAD:
             return count, pos, CORRUPT

@@ -16,7 +16,6 @@ import pytest
 
 from decoders.lab.summary import (
     GRACE_S,
-    SRTP_PROFILES,
     PhaseStats,
     _phase_of,
     read_telemetry,
@@ -81,7 +80,8 @@ def test_srtp_profiles() -> None:
     keys = {"master_key": "AAAAAAAAAAAAAAAAAAAAAA==", "master_salt": "AAAAAAAAAAAAAAAAAAA="}
     for name in ("SRTP_AES128_CM_SHA1_80", "SRTP_AES128_CM_SHA1_32"):
         assert srtp_session(keys, name) is not None
-    assert SRTP_PROFILES["SRTP_AES128_CM_SHA1_80"][1] == 10
+    with pytest.raises(ValueError, match="unknown SRTP suite"):
+        srtp_session(keys, "SRTP_NULL_HMAC_SHA1_80")
 
 
 def tshark_browser_rtp(folder: Path) -> list[tuple[int, int, int]]:

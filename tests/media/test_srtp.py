@@ -25,8 +25,9 @@ from decoders.media.srtp import (
     media_kind,
     strip_mki,
 )
-from decoders.session.keys import KeySet, SrtpKey, find_suite, load_keylog_keys, load_keys_json
+from decoders.session.keys import KeySet, SrtpKey, load_keylog_keys, load_keys_json
 from decoders.wire.demux import PacketKind
+from decoders.wire.dtls import find_suite
 
 SUITE_80 = find_suite("AES_CM_128_HMAC_SHA1_80")
 KEY = SrtpKey(SUITE_80, bytes(range(16)), bytes(range(16, 30)), "test")

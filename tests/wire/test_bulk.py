@@ -386,6 +386,22 @@ def _pcapng(idb_options: bytes, packets: int, *, high: int = 0x5F5E1, block: byt
         ),
         # a block claiming 4 GB: corruption, never a reason to buffer it
         (_pcapng(b"", 5, block=struct.pack("<II", 0xBAD0, 0xFFFFFFF0) + bytes(64)), 0, "corrupt"),
+        # a second section of pcapng version 2, or with a wrong byte-order magic: both engines
+        # read section headers through capture.py's functions and say the same thing
+        (
+            _pcapng(b"", 3)
+            + _block("<", 0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 2, 0, -1))
+            + _pcapng(b"", 2),
+            3,
+            "unsupported pcapng version 2 in section header block at byte",
+        ),
+        (
+            _pcapng(b"", 3)
+            + _block("<", 0x0A0D0D0A, struct.pack("<IHHq", 0x11223344, 1, 0, -1))
+            + _pcapng(b"", 2),
+            3,
+            "bad byte-order magic 0x44332211 in section header block at byte",
+        ),
     ],
 )
 def test_damaged_interfaces_mean_the_same_to_both(

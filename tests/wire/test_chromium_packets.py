@@ -26,11 +26,9 @@ def real_datagrams(session: Path, per_kind: int = PER_KIND) -> dict[PacketKind, 
     with (session / "capture.pcapng").open("rb") as fo:
         for frame in CaptureReader(fo):
             for d in unwrapper.feed(frame):
-                wrapped = demux.unwrap_turn(d.payload)
-                payload = d.payload if wrapped is None else wrapped[1]
-                kind = demux.classify(payload)
-                if len(found[kind]) < per_kind:
-                    found[kind].append(payload)
+                opened = demux.open_payload(d.payload)
+                if len(found[opened.kind]) < per_kind:
+                    found[opened.kind].append(opened.payload)
     return found
 
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from decoders.errors import MalformedPacket
-from decoders.wire import demux, stun
+from decoders.wire import demux, dtls, rtcp, rtp, stun
 from decoders.wire.demux import (
     ChannelData,
     PacketKind,
@@ -237,3 +237,69 @@ def test_arbitrary_indications(message_type: int, attributes: bytes) -> None:
     except MalformedPacket:
         return
     assert unwrapped is not None
+
+
+# -- the one chain: TURN off, classify, parse --------------------------------------------------
+
+EVERY_HEADER = frozenset({PacketKind.RTP, PacketKind.RTCP, PacketKind.STUN, PacketKind.DTLS})
+
+
+def test_open_relayed_rtp() -> None:
+    opened = demux.open_payload(load("turn_channel_data_udp"), parse=EVERY_HEADER)
+    assert (opened.tunnel, opened.kind, opened.payload) == (
+        "turn-channel",
+        PacketKind.RTP,
+        load("srtp_opus_one_byte"),
+    )
+    assert opened.rtp == rtp.RtpPacket.parse(load("srtp_opus_one_byte"), srtp=True)
+    assert opened.turn_error is None and opened.error is None
+    data = demux.open_payload(load("turn_data_indication"))
+    assert (data.tunnel, data.kind, data.rtp) == ("turn-data", PacketKind.RTP, None)
+
+
+def test_open_relayed_stun_and_plain_headers() -> None:
+    opened = demux.open_payload(load("turn_send_indication"), parse=EVERY_HEADER)
+    assert (opened.tunnel, opened.kind) == ("turn-send", PacketKind.STUN)
+    assert opened.stun == stun.parse(load("stun_binding_request_controlled"))
+    rtcp_packet = demux.open_payload(load("rtcp_sr_sdes"), parse=EVERY_HEADER)
+    assert rtcp_packet.rtcp == rtcp.parse_header(load("rtcp_sr_sdes"))
+    assert rtcp_packet.tunnel is None
+    hello = demux.open_payload(load("dtls_client_hello"), parse=EVERY_HEADER)
+    assert hello.dtls == tuple(dtls.parse_records(load("dtls_client_hello")))
+
+
+def test_open_says_what_is_broken() -> None:
+    outer = load("turn_send_indication_no_data")
+    opened = demux.open_payload(outer, parse=EVERY_HEADER)
+    assert opened.turn_error == "TURN send indication has no DATA attribute"
+    assert (opened.payload, opened.kind, opened.tunnel) == (outer, PacketKind.STUN, None)
+    broken = demux.open_payload(load("broken_rtp_extension_element"), parse=EVERY_HEADER)
+    assert broken.kind is PacketKind.RTP and broken.rtp is None and broken.error
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=60), st.booleans())
+def test_open_agrees_with_its_steps(data: bytes, srtp: bool) -> None:
+    """Never raises; the same as unwrap_turn, classify and each header parser in turn."""
+    opened = demux.open_payload(data, parse=EVERY_HEADER, srtp=srtp)
+    try:
+        unwrapped = unwrap_turn(data)
+    except MalformedPacket as error:
+        assert opened.turn_error == str(error)
+        unwrapped = None
+    inner = data if unwrapped is None else unwrapped[1]
+    assert (opened.payload, opened.kind) == (inner, classify(inner))
+    assert opened.tunnel == (None if unwrapped is None else unwrapped[0])
+    parsers = {
+        PacketKind.RTP: lambda: opened.rtp == rtp.RtpPacket.parse(inner, srtp=srtp),
+        PacketKind.RTCP: lambda: opened.rtcp == rtcp.parse_header(inner),
+        PacketKind.STUN: lambda: opened.stun == stun.parse(inner),
+        PacketKind.DTLS: lambda: opened.dtls == tuple(dtls.parse_records(inner)),
+    }
+    if opened.kind in parsers:
+        try:
+            assert parsers[opened.kind]()
+        except MalformedPacket as error:
+            assert opened.error == str(error)
+        else:
+            assert opened.error is None

@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import contextlib
 
+import pylibsrtp
 import pytest
 from helpers.packet_fixtures import PACKETS, golden, load
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from decoders.errors import MalformedPacket
-from decoders.wire.dtls import SRTP_PROFILES, DtlsRecord, parse_records
+from decoders.wire.dtls import (
+    CLIENT_HELLO,
+    EXTENDED_MASTER_SECRET,
+    SERVER_HELLO,
+    USE_SRTP_EXTENSION,
+    DtlsRecord,
+    find_suite,
+    parse_handshake_fragments,
+    parse_hello,
+    parse_records,
+    suite_by_dtls_id,
+)
 
 DTLS_FIXTURES = sorted(p.stem for p in PACKETS.glob("dtls_*.bin"))
 
@@ -48,7 +60,9 @@ def test_server_flight_chooses_a_profile() -> None:
         ("handshake", 0, 6, "server_hello_done"),
     ]
     assert records[0].srtp_profiles == (1,)
-    assert SRTP_PROFILES[records[0].srtp_profiles[0]] == ("SRTP_AES128_CM_SHA1_80", 10)
+    suite = suite_by_dtls_id(records[0].srtp_profiles[0])
+    assert suite is not None
+    assert (suite.dtls_name, suite.rtp_tag_length) == ("SRTP_AES128_CM_SHA1_80", 10)
     assert all(r.srtp_profiles == () for r in records[1:])
     assert {r.version for r in records} == {0xFEFD}
     assert sum(13 + r.length for r in records) == len(data)
@@ -263,3 +277,113 @@ def test_arbitrary_hello_extensions(
         return
     assert record.handshake_type == handshake_type
     assert len(record.srtp_profiles) <= 6
+
+
+# -- the hello parser ---------------------------------------------------------------------------
+
+
+def _hello_bodies() -> list[tuple[int, bytes]]:
+    out = []
+    for name in ("dtls_client_hello", "dtls_server_hello_flight"):
+        for fragment in parse_handshake_fragments(load(name)):
+            if fragment.message_type in (CLIENT_HELLO, SERVER_HELLO):
+                out.append((fragment.message_type, fragment.fragment))
+    return out
+
+
+def test_real_hellos_parse() -> None:
+    (client_type, client_body), (server_type, server_body) = _hello_bodies()
+    client = parse_hello(client_type, client_body)
+    server = parse_hello(server_type, server_body)
+    assert client.version == 0xFEFD and len(client.random) == 32
+    assert USE_SRTP_EXTENSION in client.extensions and EXTENDED_MASTER_SECRET in client.extensions
+    assert set(client.srtp_profiles) >= {1}
+    assert server.srtp_profiles == (1,)  # tshark_dtls.tsv: the server chose profile 1
+    assert len(server.cipher_suites) == 1 and server.cipher_suites[0] in client.cipher_suites
+    assert server.selected_version is None
+    with pytest.raises(ValueError):
+        parse_hello(11, client_body)
+
+
+def test_hello_cut_at_every_length() -> None:
+    for message_type, body in _hello_bodies():
+        for cut in range(len(body)):
+            with contextlib.suppress(MalformedPacket):
+                parse_hello(message_type, body[:cut])
+
+
+def test_handshake_datagrams_cut_at_every_length() -> None:
+    for name in ("dtls_client_hello", "dtls_server_hello_flight"):
+        data = load(name)
+        for cut in range(len(data)):
+            with contextlib.suppress(MalformedPacket):
+                parse_handshake_fragments(data[:cut])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400))
+def test_arbitrary_bytes_raise_only_malformed_from_the_hello_parsers(data: bytes) -> None:
+    with contextlib.suppress(MalformedPacket):
+        parse_handshake_fragments(data)
+    for message_type in (CLIENT_HELLO, SERVER_HELLO):
+        with contextlib.suppress(MalformedPacket):
+            parse_hello(message_type, data)
+        try:
+            parse_hello(message_type, data, complete=False)
+        except MalformedPacket as error:  # a first fragment is read as far as it goes
+            assert "use_srtp" in str(error)
+
+
+def test_a_first_fragment_keeps_what_it_holds() -> None:
+    """Cut anywhere, a ClientHello's first fragment gives the fields before the cut."""
+    ((message_type, body),) = [h for h in _hello_bodies() if h[0] == CLIENT_HELLO]
+    whole = parse_hello(message_type, body)
+    for cut in range(len(body)):
+        part = parse_hello(message_type, body[:cut], complete=False)
+        assert not part.complete
+        assert part.random in (b"", whole.random)
+        assert whole.extensions[: len(part.extensions)] == part.extensions
+        assert part.srtp_profiles in ((), whole.srtp_profiles)
+
+
+# -- SRTP protection suites ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_80"),
+        ("srtp_aes128_cm_sha1_32", "AES_CM_128_HMAC_SHA1_32"),
+        ("SRTP_AEAD_AES_256_GCM", "AEAD_AES_256_GCM"),
+        (" aead_aes_128_gcm ", "AEAD_AES_128_GCM"),
+    ],
+)
+def test_find_suite_accepts_both_spellings(name: str, expected: str) -> None:
+    assert find_suite(name).name == expected
+
+
+def test_suite_table() -> None:
+    gcm = find_suite("AEAD_AES_256_GCM")
+    assert (gcm.key_length, gcm.salt_length, gcm.rtp_tag_length, gcm.dtls_id) == (32, 12, 16, 8)
+    short = find_suite("AES_CM_128_HMAC_SHA1_32")
+    assert (short.rtp_tag_length, short.rtcp_tag_length) == (4, 10)
+    assert suite_by_dtls_id(1) is find_suite("SRTP_AES128_CM_SHA1_80")
+    assert suite_by_dtls_id(0x99) is None
+    assert gcm.libsrtp_profile == pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_256_GCM
+    with pytest.raises(ValueError, match="unknown SRTP suite"):
+        find_suite("F8_128_HMAC_SHA1_80")
+
+
+def test_hello_fields_the_key_log_needs() -> None:
+    """supported_versions (a DTLS 1.3 ServerHello's choice) when it is 2 bytes, else None;
+    use_srtp needs its srtp_mki length byte (RFC 5764 section 4.1.1)."""
+    body = hello(2, [(43, bytes.fromhex("fefc")), (14, bytes.fromhex("0002 0001 00"))])[25:]
+    parsed = parse_hello(SERVER_HELLO, body)
+    assert (parsed.selected_version, parsed.srtp_profiles, parsed.cipher_suites) == (
+        0xFEFC,
+        (1,),
+        (0xC02B,),
+    )
+    assert parse_hello(SERVER_HELLO, hello(2, [(43, b"")])[25:]).selected_version is None
+    with pytest.raises(MalformedPacket, match="use_srtp extension truncated"):
+        parse_hello(SERVER_HELLO, hello(2, [(14, bytes.fromhex("0002 0001"))])[25:])

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import re
 import struct
 from collections import Counter
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
 
+import numpy as np
+
+from decoders.wire import bulk, rowbuild, tshark, walk
 from decoders.wire.demux import PacketKind
 from decoders.wire.net import Datagram
-from decoders.wire.rowbuild import COLUMNS, KIND_CODES, TUNNEL_CODES, RowBuilder, datagram_row
+from decoders.wire.rowbuild import (
+    COLUMNS,
+    KIND_CODES,
+    TUNNEL_CODES,
+    RowBuilder,
+    datagram_row,
+    vector_columns,
+)
 from decoders.wire.rtp import HeaderExtension, RtpPacket
 
 
@@ -135,3 +149,141 @@ def test_builder_keeps_the_first_tls_hello_of_each_direction() -> None:
     assert hellos[("10.0.0.2", 443, "10.0.0.1", 40000)].version == 0x0304
     assert ("10.0.0.3", 1, "10.0.0.2", 443) not in hellos
     assert counters == Counter({"malformed.tls_hello": 1})
+
+
+# -- one declaration of the columns ---------------------------------------------------------------
+
+WALK_C = Path(rowbuild.__file__).with_name("_walk.c")
+C_TYPES = {
+    f"{sign}int{bits}_t": np.dtype(f"{'u' if sign else 'i'}{bits // 8}")
+    for sign in ("", "u")
+    for bits in (8, 16, 32, 64)
+}
+
+
+def _c_column_list() -> list[tuple[str, np.dtype[Any]]]:
+    """The X(name, type) lines of _walk.c's VECTOR_COLUMNS list, in order."""
+    source = WALK_C.read_text()
+    block = source[source.index("#define VECTOR_COLUMNS(X)") :].split("\n\n", 1)[0]
+    return [(name, C_TYPES[ctype]) for name, ctype in re.findall(r"X\((\w+), (\w+)\)", block)]
+
+
+def _compare(
+    place: str,
+    found: Iterable[tuple[str, np.dtype[Any] | int]],
+    expected: Mapping[str, type[np.generic]],
+) -> list[str]:
+    """What differs between a place's (name, dtype or item size) list and the declaration."""
+    found = list(found)
+    names = [name for name, _ in found]
+    if names != list(expected):
+        missing = [n for n in expected if n not in names]
+        extra = [n for n in names if n not in expected]
+        what = f"missing {missing}" if missing else ""
+        what += f"{', ' if what else ''}not declared {extra}" if extra else ""
+        return [f"{place}: {what or 'another order'} (declared: {list(expected)})"]
+    problems = []
+    for name, kind in found:
+        want = np.dtype(expected[name])
+        if isinstance(kind, int):
+            same = kind == want.itemsize
+        else:  # C has no bool: a bool column is a uint8_t there
+            same = kind == want or (want == np.bool_ and kind == np.uint8)
+        if not same:
+            problems.append(f"{place}: {name} is {kind}, declared {want}")
+    return problems
+
+
+def _tshark_rtp_fields() -> dict[str, str]:
+    """tshark's fields of one RTP packet with a one-byte header extension (audio level)."""
+    fields = dict.fromkeys(tshark.FIELDS, "")
+    fields.update({
+        "frame.number": "1", "frame.time_epoch": "1700000000.000000001",
+        "frame.protocols": "eth:ethertype:ip:udp:rtp", "ip.src": "10.0.0.1", "ip.dst": "10.0.0.2",
+        "udp.srcport": "5000", "udp.dstport": "6000", "udp.length": "68", "rtp.p_type": "111",
+        "rtp.marker": "0", "rtp.seq": "7", "rtp.timestamp": "960", "rtp.ssrc": "0xdeadbeef",
+        "rtp.cc": "0", "rtp.ext": "1", "rtp.ext.len": "1", "rtp.ext.profile": "0xbede",
+        "rtp.padding": "0", "rtp.payload": ":".join(["01"] * 40), "rtp.ext.rfc5285.id": "3",
+        "rtp.ext.rfc5285.data": "aa",
+    })  # fmt: skip
+    return fields
+
+
+def column_disagreements(columns: Mapping[str, type[np.generic]]) -> list[str]:
+    """Every place that builds packet-table rows, held to a column declaration (``COLUMNS``)."""
+    vector = vector_columns(columns)
+    problems = _compare("decoders/wire/_walk.c VECTOR_COLUMNS(X)", _c_column_list(), vector)
+    if bulk.ACCELERATED or walk.ACCELERATED:
+        from decoders.wire import _walk  # type: ignore[attr-defined]
+
+        built = getattr(_walk, "COLUMNS", ())
+        problems += _compare("the built _walk module (rebuild it: make install)", built, vector)
+    b = np.frombuffer(audio_packet(42, True) + bytes(256), np.uint8)
+    one = np.ones(1, np.int64)
+    net = bulk.NetColumns(
+        np.ones(1, np.bool_), *(np.zeros(1, np.uint64) for _ in range(4)),
+        one, one, np.zeros(1, np.int64), np.array([len(audio_packet(42, True))]), Counter(),
+    )  # fmt: skip
+    part, _, _ = bulk.vector_rows(b, net, 3)
+    made_by_caller = ("frame", "timestamp_ns", "src_hi", "src_lo", "dst_hi", "dst_lo")
+    # names only: RowBuilder's blocks (allocated from the declaration) cast on the copy
+    wanted = {n: t for n, t in vector.items() if n not in made_by_caller}
+    written = [(n, np.dtype(wanted[n])) for n in wanted if n in part]
+    written += [(n, part[n].dtype) for n in part if n not in COLUMNS]
+    problems += _compare("decoders/wire/bulk.py vector_rows", written, wanted)
+    record = bytes.fromhex("17 0303 0020") + bytes(32)
+    for label, row in (
+        ("RTP", datagram_row(datagram(audio_packet(42, True)), 3, Counter())),
+        ("RTCP", datagram_row(datagram(struct.pack("!BBHI", 0x80, 200, 1, 7)), 3, Counter())),
+        ("TLS", datagram_row(Datagram(1, 1, "a", 1, "b", 2, "tcp", record, "tls"), 3, Counter())),
+    ):
+        found = [(n, np.dtype(columns.get(n, np.int64))) for n in row]
+        problems += _compare(f"decoders/wire/rowbuild.py datagram_row ({label})", found, columns)
+    (tshark_row,) = tshark._frame_rows(_tshark_rtp_fields(), 3, Counter(), srtp=True)
+    found = [(n, np.dtype(columns.get(n, np.int64))) for n in columns if n in tshark_row]
+    found += [(n, np.dtype(np.int64)) for n in tshark_row if n not in columns]
+    problems += _compare("decoders/wire/tshark.py _frame_rows (FIELDS)", found, columns)
+    builder = RowBuilder(3)
+    builder.add_datagram(datagram(audio_packet(42, True)), Counter())
+    table = builder.finish().columns
+    problems += _compare(
+        "decoders/wire/rowbuild.py RowBuilder.finish",
+        [(n, c.dtype) for n, c in table.items()],
+        columns,
+    )
+    return problems
+
+
+def test_every_place_agrees_with_the_column_declaration() -> None:
+    """rowbuild.COLUMNS is the packet table's one declaration: the C decoder's column list
+    (read from _walk.c, and from the built module), the numpy decoder, the scalar rows, the
+    tshark engine's rows and the finished table all hold to it; a failure names each place."""
+    problems = column_disagreements(COLUMNS)
+    assert not problems, "\n".join(problems)
+
+
+def test_a_new_column_is_missing_from_every_place_until_added() -> None:
+    """The check above can fail: a column declared and written nowhere is named everywhere."""
+    problems = "\n".join(column_disagreements({**COLUMNS, "new_column": np.uint8}))
+    for place in (
+        "_walk.c VECTOR_COLUMNS",
+        "bulk.py vector_rows",
+        "datagram_row (RTP)",
+        "tshark.py _frame_rows",
+        "RowBuilder.finish",
+    ):
+        assert place in problems and "missing ['new_column']" in problems
+    retyped = "\n".join(column_disagreements({**COLUMNS, "ssrc": np.uint16}))
+    assert "_walk.c VECTOR_COLUMNS(X): ssrc is uint32, declared uint16" in retyped
+
+
+def test_the_c_decoder_writes_the_kind_codes_of_the_table() -> None:
+    """_walk.c's K_* codes are positions in KIND_CODES (TURN: ChannelData), tunnel 1 is
+    ChannelData."""
+    source = WALK_C.read_text()
+    codes = dict(re.findall(r"K_(\w+) = (\d+)", source))
+    assert codes, "no K_* enum in _walk.c"
+    for name, code in codes.items():
+        kind = PacketKind.TURN_CHANNEL if name == "TURN" else PacketKind[name]
+        assert KIND_CODES.index(kind) == int(code), name
+    assert "r->tunnel = 1;" in source and TUNNEL_CODES.index("turn-channel") == 1

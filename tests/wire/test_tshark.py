@@ -70,10 +70,9 @@ def our_extensions(capture: Path) -> dict[int, list[rtp.RtpPacket]]:
     with capture.open("rb") as fo:
         datagrams = [d for frame in CaptureReader(fo) for d in unwrapper.feed(frame)]
     for d in datagrams + unwrapper.flush():
-        wrapped = demux.unwrap_turn(d.payload)
-        payload = d.payload if wrapped is None else wrapped[1]
-        if demux.classify(payload) is PacketKind.RTP:
-            packets[d.frame].append(rtp.RtpPacket.parse(payload))
+        opened = demux.open_payload(d.payload)
+        if opened.kind is PacketKind.RTP:
+            packets[d.frame].append(rtp.RtpPacket.parse(opened.payload))
     return packets
 
 
