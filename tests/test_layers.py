@@ -36,13 +36,6 @@ FLOORS: Mapping[str, int] = {
     "addons": 7,
 }
 
-# Cut in parallel on the `facts` branch (issue 14, "each protocol fact in one place"); until
-# that branch is merged this one circle is known and nothing else may appear. Once it is cut
-# the test says so: the entry must go, it may not outlive the circle.
-KNOWN_CIRCLES: frozenset[frozenset[str]] = frozenset(
-    {frozenset({"decoders.wire.bulk", "decoders.wire.rowbuild"})}
-)
-
 
 def module_name(path: Path) -> str:
     parts = path.relative_to(ROOT).with_suffix("").parts
@@ -191,13 +184,10 @@ def upward_imports(graph: Mapping[str, Mapping[str, int]]) -> list[str]:
 
 
 def test_no_circle_between_modules() -> None:
-    every = circles(import_graph())
-    found = [c for c in every if frozenset(c) not in KNOWN_CIRCLES]
+    found = circles(import_graph())
     assert not found, "modules importing each other (directly or round a circle): " + "; ".join(
         " <-> ".join(c) for c in found
     )
-    gone = KNOWN_CIRCLES - {frozenset(c) for c in every}
-    assert not gone, f"circles cut: remove them from KNOWN_CIRCLES: {sorted(map(sorted, gone))}"
 
 
 def test_no_circle_between_packages() -> None:
