@@ -10,13 +10,13 @@ server over TCP or TLS by way of the proxy), leaves while you are muted; with
 ``mutecheck.mark muted|unmuted`` or by requesting ``http://mutecheck.mark/muted`` (``/unmuted``)
 through the proxy. The logic lives in :mod:`decoders.session.monitor`; this class only adapts
 mitmproxy's flows to it. Unless blocking, the monitor runs in an observer process
-(:mod:`decoders.session.observer`), so that parsing a message never holds up the proxy. No hook
+(:mod:`decoders.addon.observer`), so that parsing a message never holds up the proxy. No hook
 lets an exception out: a failure becomes a ``warning`` event and the flow passes untouched.
 
 Events carry the time mitmproxy recorded for each message, so saved flows can be analysed again
 offline: ``mitmdump -n -r SESSION_DIR/flows.mitm -s addons/mutecheck.py --set
 mutecheck_dir=NEW_DIR --set mutecheck_save_flows=none``. ``flows.mitm`` holds the flows that gave
-events (``mutecheck_save_flows``), written by :mod:`decoders.session.flowfile`.
+events (``mutecheck_save_flows``), written by :mod:`decoders.addon.flowfile`.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ except ImportError:  # run from a checkout that is not installed: the package is
 
 from decoders.errors import MalformedPacket
 from decoders.session.events import EventWriter, make_event
-from decoders.session.flowfile import FlowFile
+from decoders.addon.flowfile import FlowFile
 from decoders.session.monitor import (
     BLOCK_ACTIONS,
     BLOCK_UNREAD,
@@ -62,7 +62,7 @@ from decoders.session.monitor import (
     without_query,
 )
 from decoders.session.mutemark import MARK_HOST, is_mark_host, parse_mark_path, parse_state
-from decoders.session.observer import Observer, ObserverGone
+from decoders.addon.observer import Observer, ObserverGone
 from decoders.session.rulefiles import builtin_path, rule_set
 
 MAX_INTERNAL_ERRORS = 100
