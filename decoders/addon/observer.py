@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from decoders.addon import helper
-from decoders.session.events import Event, EventWriter, make_event
 from decoders.addon.helper import HEADER
+from decoders.session.events import Event, EventWriter, make_event
 from decoders.session.monitor import FlowRef, Message, Monitor, Outcome, Transport
 
 REPLY_TIMEOUT = 30.0

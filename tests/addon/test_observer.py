@@ -12,9 +12,9 @@ from helpers.hostile_bodies import hostile_bodies
 from helpers.killed import kill_proxy_after
 from helpers.turn_stream import browser_rtp, cut, lab_peer, turn_call
 
+from decoders.addon.observer import Observer
 from decoders.session.events import Event, EventWriter, encode_event, read_events
 from decoders.session.monitor import FlowRef, Message, Monitor, Settings
-from decoders.addon.observer import Observer
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "signaling"
