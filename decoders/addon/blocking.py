@@ -19,6 +19,8 @@ class Blocking:
     judges in the proxy, since it must decide before a message leaves); listed after
     :class:`~decoders.addon.signaling.Signaling`, whose judgement it acts on."""
 
+    name = "mutecheck.blocking"  # mitmproxy's name for it (not the bare class name: no clash)
+
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
 

@@ -16,6 +16,8 @@ class SessionFolder:
     again in a new folder when the option changes, and ends when mitmproxy stops. Listed after
     the other classes, so that their ``done`` hooks run while the session is still open."""
 
+    name = "mutecheck.folder"  # mitmproxy's name for it (not the bare class name: no clash)
+
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
 

@@ -21,6 +21,8 @@ class Judging:
     whenever one of mutecheck's options changes; a value that does not fit is an OptionsError
     naming it."""
 
+    name = "mutecheck.judging"  # mitmproxy's name for it (not the bare class name: no clash)
+
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
 

@@ -24,6 +24,8 @@ METADATA_KEY = "mutecheck"
 class Marks:
     """Your marks of the microphone's state, by command or by URL, and what mutecheck believes."""
 
+    name = "mutecheck.marks"  # mitmproxy's name for it (not the bare class name: no clash)
+
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
 

@@ -23,6 +23,8 @@ class Media:
     bytes, and only a TURN one is read (its pieces framed by the monitor, wherever it runs):
     any other TCP costs a dict lookup per message."""
 
+    name = "mutecheck.media"  # mitmproxy's name for it (not the bare class name: no clash)
+
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
         self._tcp: dict[str, tuple[FlowRef, Transport] | None] = {}

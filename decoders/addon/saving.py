@@ -25,6 +25,8 @@ class FlowSaving:
     """``mutecheck_save_flows``: which flows go to SESSION_DIR/flows.mitm. Listed after the
     classes that read flows, so that a flow is saved once they have seen it whole."""
 
+    name = "mutecheck.saving"  # mitmproxy's name for it (not the bare class name: no clash)
+
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
         self._flows: FlowFile | None = None

@@ -20,6 +20,8 @@ class Signaling:
     for goes to the monitor (most are skipped by a cheap keyword test first); what the monitor
     asks to drop or redact is left in ``recorder.pending`` for :class:`Blocking` to act on."""
 
+    name = "mutecheck.signaling"  # mitmproxy's name for it (not the bare class name: no clash)
+
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
         self._websockets: dict[str, tuple[FlowRef, str, str]] = {}

@@ -6,6 +6,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from mitmproxy.addons import script as mscript
+from mitmproxy.test import taddons
 
 from decoders.addon.script import CHECKOUT_PATH, script_path
 
@@ -31,3 +33,26 @@ def test_without_the_package_the_checkout_path_is_named(
     monkeypatch.setattr(sys, "path", [str(tmp_path / "nothing")])
     monkeypatch.delitem(sys.modules, "addons", raising=False)
     assert script_path() == CHECKOUT_PATH
+
+
+def test_the_scripts_classes_are_registered_under_mutecheck_names(tmp_path: Path) -> None:
+    """Next to another script whose classes have the same plain names."""
+    other = tmp_path / "other.py"
+    other.write_text(
+        "class Media:\n    pass\n\n\nclass Marks:\n    pass\n\n\naddons = [Media(), Marks()]\n"
+    )
+    with taddons.context() as context:
+        context.options.update(confdir=str(tmp_path / "conf"))
+        context.master.addons.register(mscript.load_script(str(other)))
+        context.master.addons.register(mscript.load_script(str(script_path())))
+        lookup = context.master.addons.lookup
+        assert {"media", "marks", "mutecheck.media", "mutecheck.marks"} <= set(lookup)
+        assert sorted(name for name in lookup if name.startswith("mutecheck.")) == [
+            "mutecheck.blocking",
+            "mutecheck.folder",
+            "mutecheck.judging",
+            "mutecheck.marks",
+            "mutecheck.media",
+            "mutecheck.saving",
+            "mutecheck.signaling",
+        ]
