@@ -44,6 +44,7 @@ from typing import IO, TYPE_CHECKING, Any, Final
 
 import decoders
 from decoders import outputs
+from decoders.addon.script import script_path
 from decoders.chromium import UNATTENDED_FLAGS
 from decoders.lab import turn
 
@@ -82,8 +83,8 @@ VIDEO_VARIANTS = ("track-disabled", "ui-only")
 """The variants recorded with ``--video`` and ``--peer-talks`` in the corpus."""
 REFERENCE_MARGIN_S = 4.0  # fake-mic signal beyond the scenario: launch and connection time
 DEFAULT_DURATIONS = (4.0, 6.0, 4.0)
-ADDON = Path(decoders.__file__).resolve().parent.parent / "addons" / "mutecheck.py"
-"""The project's mitmproxy addon (a source checkout has it beside the package)."""
+ADDON = script_path()
+"""The project's mitmproxy addon (installed with the package, or a checkout's on the path)."""
 ALLOWLIST = Path(__file__).resolve().parent / "allowlist.py"
 REQUIRED_FILES = (
     "capture.pcapng",
@@ -557,9 +558,9 @@ def _session_document(
     def epoch_s(value: Any) -> float | None:
         return round(float(value) / 1000.0, 6) if value is not None else None
 
-    scripts = [str(ALLOWLIST.relative_to(ADDON.parent.parent))]
+    scripts = [str(Path(*ALLOWLIST.parts[-3:]))]  # decoders/lab/allowlist.py
     if addon is not None:
-        scripts.insert(0, str(addon.relative_to(addon.parent.parent)))
+        scripts.insert(0, str(Path(*addon.parts[-2:])))  # addons/mutecheck.py
     present = [name for name in (*REQUIRED_FILES, *OPTIONAL_FILES) if (out_dir / name).is_file()]
     return {
         "version": 1,

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
-import importlib.util
 import json
 import logging
 import os
@@ -31,7 +30,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.client import HTTPConnection, HTTPSConnection
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import helpers.janus_messages as janus
@@ -44,6 +42,7 @@ import wsproto
 import wsproto.utilities
 from cryptography.hazmat.primitives import serialization
 from helpers.hostile_bodies import hostile_bodies
+from helpers.script_addons import ScriptAddons
 from helpers.turn_stream import (
     ALLOCATE_REQUEST,
     XOR_RELAYED_ADDRESS,
@@ -70,8 +69,10 @@ from wsproto.events import (
 )
 from wsproto.frame_protocol import Opcode
 
+from decoders.addon.recorder import OPTION_NAMES
 from decoders.audit.messages import replay_flows
 from decoders.session.events import read_events as read_event_stream
+from decoders.session.monitor import Monitor
 from decoders.session.payload import decode_content, parse_document
 from decoders.session.rulefiles import builtin_rules
 from decoders.session.sdp import parse_sdp
@@ -86,17 +87,6 @@ OFFER_JSON = (FIXTURES / "rtc_offer.json").read_bytes()
 ANSWER_SDP = (FIXTURES / "aiortc_answer.sdp").read_bytes().decode()
 WEBEX = (FIXTURES / "webex_metrics.json").read_bytes()
 TIMEOUT = 15.0
-
-
-def load_addon_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("mutecheck_addon", ADDON)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ADDON_MODULE = load_addon_module()
 
 
 def events_in(folder: Path) -> list[dict[str, Any]]:
@@ -130,7 +120,7 @@ def muted_rtp(session: Path) -> list[bytes]:
 
 @pytest.fixture
 def addon() -> Any:
-    return ADDON_MODULE.MuteCheck()
+    return ScriptAddons(ADDON)
 
 
 @pytest.fixture
@@ -154,7 +144,7 @@ def tctx(addon: Any, tmp_path: Path) -> Iterator[taddons.context]:
 def test_options_are_declared_with_help(addon: Any) -> None:
     with taddons.context(addon) as context:
         names = [n for n in context.options.keys() if n.startswith("mutecheck_")]  # noqa: SIM118
-        assert sorted(names) == sorted(ADDON_MODULE.OPTION_NAMES)
+        assert sorted(names) == sorted(OPTION_NAMES)
         for name in names:
             assert len(context.options._options[name].help) > 60, name
         assert context.options.mutecheck_block is False
@@ -215,7 +205,15 @@ def test_loading_the_script_logs_no_warning(
     with caplog.at_level(logging.INFO), taddons.context() as context:
         context.options.update(confdir=str(tmp_path))
         module = context.script(str(ADDON))
-        assert [type(child).__name__ for child in module.addons] == ["MuteCheck"]
+        assert [type(child).__name__ for child in module.addons] == [
+            "Marks",
+            "Signaling",
+            "Media",
+            "Blocking",
+            "FlowSaving",
+            "Judging",
+            "SessionFolder",
+        ]
         assert context.options.mutecheck_block_action == "drop"
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
 
@@ -229,7 +227,7 @@ def saved(path: Path) -> list[Any]:
 
 
 def test_running_opens_the_session_and_saves_flows_there(tmp_path: Path) -> None:
-    addon = ADDON_MODULE.MuteCheck()
+    addon = ScriptAddons(ADDON)
     with taddons.context(save.Save(), addon) as context:  # mitmproxy's Save is loaded, unused
         context.configure(addon, mutecheck_dir=str(tmp_path / "s1"), mutecheck_save_flows="all")
         addon.running()
@@ -253,7 +251,7 @@ def test_running_opens_the_session_and_saves_flows_there(tmp_path: Path) -> None
 def test_flows_are_saved_when_mitmproxy_would_save_them(tmp_path: Path) -> None:
     """At the hooks mitmproxy's Save addon uses (addons/save.py), as the flows are then;
     flows that never ended at shutdown."""
-    addon = ADDON_MODULE.MuteCheck()
+    addon = ScriptAddons(ADDON)
     with taddons.context(addon) as context:
         context.configure(addon, mutecheck_dir=str(tmp_path / "s"), mutecheck_save_flows="all")
         addon.running()
@@ -281,7 +279,7 @@ def test_flows_are_saved_when_mitmproxy_would_save_them(tmp_path: Path) -> None:
 
 
 def test_save_stream_filter_chooses_the_flows_saved(tmp_path: Path) -> None:
-    addon = ADDON_MODULE.MuteCheck()
+    addon = ScriptAddons(ADDON)
     with taddons.context(save.Save(), addon) as context:
         context.configure(
             addon,
@@ -302,7 +300,7 @@ def test_save_stream_filter_chooses_the_flows_saved(tmp_path: Path) -> None:
 
 
 def test_a_save_stream_file_of_the_user_is_left_alone(tmp_path: Path) -> None:
-    addon = ADDON_MODULE.MuteCheck()
+    addon = ScriptAddons(ADDON)
     with taddons.context(save.Save(), addon) as context:
         mine = str(tmp_path / "mine.mitm")
         context.options.update(save_stream_file=mine)
@@ -317,7 +315,7 @@ def test_a_save_stream_file_of_the_user_is_left_alone(tmp_path: Path) -> None:
 
 
 def test_saving_can_be_turned_off_and_on(tmp_path: Path) -> None:
-    addon = ADDON_MODULE.MuteCheck()
+    addon = ScriptAddons(ADDON)
     with taddons.context(addon) as context:
         context.configure(addon, mutecheck_dir=str(tmp_path / "s"), mutecheck_save_flows="none")
         addon.running()
@@ -334,7 +332,7 @@ def test_saving_can_be_turned_off_and_on(tmp_path: Path) -> None:
 def test_by_default_the_flows_that_gave_events_are_saved(tmp_path: Path) -> None:
     """'relevant': the offer, the mark, the WebSocket that carried presence and telemetry; not the
     page, not the WebSocket of chat only. Replaying them gives the events the proxy wrote."""
-    addon = ADDON_MODULE.MuteCheck()
+    addon = ScriptAddons(ADDON)
     with taddons.context(addon) as context:
         context.configure(addon, mutecheck_dir=str(tmp_path / "s"), mutecheck_grace_ms=0)
         assert context.options.mutecheck_save_flows == "relevant"
@@ -378,7 +376,7 @@ def test_the_observer_process_judges_and_answers(
     """By default the messages that need parsing are judged in the observer process: the mark
     URL and mutecheck.state answer from it, its warnings reach mitmproxy's log, events.jsonl
     holds what the proxy would have written."""
-    addon = ADDON_MODULE.MuteCheck()
+    addon = ScriptAddons(ADDON)
     folder = tmp_path / "s"
     with caplog.at_level(logging.INFO), taddons.context(addon) as context:
         context.configure(addon, mutecheck_dir=str(folder), mutecheck_grace_ms=0)
@@ -405,7 +403,7 @@ def test_the_observer_process_judges_and_answers(
 
 
 def test_block_mode_takes_the_monitor_back_from_the_observer(tmp_path: Path) -> None:
-    addon = ADDON_MODULE.MuteCheck()
+    addon = ScriptAddons(ADDON)
     with taddons.context(addon) as context:
         context.configure(addon, mutecheck_dir=str(tmp_path / "s"), mutecheck_grace_ms=0)
         addon.running()
@@ -426,7 +424,7 @@ def test_block_mode_takes_the_monitor_back_from_the_observer(tmp_path: Path) -> 
 def test_a_dead_observer_leaves_the_proxy_judging(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    addon = ADDON_MODULE.MuteCheck()
+    addon = ScriptAddons(ADDON)
     with caplog.at_level(logging.INFO), taddons.context(addon) as context:
         context.configure(addon, mutecheck_dir=str(tmp_path / "s"), mutecheck_grace_ms=0)
         addon.running()
@@ -442,7 +440,7 @@ def test_a_dead_observer_leaves_the_proxy_judging(
 
 
 def test_default_folder_is_under_confdir(tmp_path: Path) -> None:
-    addon = ADDON_MODULE.MuteCheck()
+    addon = ScriptAddons(ADDON)
     with taddons.context(addon) as context:
         context.configure(addon, confdir=str(tmp_path))
         addon.running()
@@ -455,7 +453,7 @@ def test_default_folder_is_under_confdir(tmp_path: Path) -> None:
 def test_an_unwritable_folder_is_one_error_and_the_proxy_goes_on(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    addon = ADDON_MODULE.MuteCheck()
+    addon = ScriptAddons(ADDON)
     (tmp_path / "s" / "events.jsonl").mkdir(parents=True)  # cannot be opened as a file
     with taddons.context(addon) as context, caplog.at_level(logging.ERROR):
         context.configure(addon, mutecheck_dir=str(tmp_path / "s"))
@@ -698,7 +696,7 @@ def test_block_unread_pass_lets_an_unread_body_go(
 
 def test_hidden_volume_fields_in_the_observer_process(tmp_path: Path) -> None:
     """The same events when the observer process judges (the default without block mode)."""
-    addon = ADDON_MODULE.MuteCheck()
+    addon = ScriptAddons(ADDON)
     folder = tmp_path / "s"
     with taddons.context(addon) as context:
         context.configure(addon, mutecheck_dir=str(folder), mutecheck_grace_ms=0)
@@ -923,7 +921,7 @@ def test_a_broken_turn_stream_never_escapes_a_hook(
 # --- robustness --------------------------------------------------------------------------------
 
 
-class _Exploding(ADDON_MODULE.Monitor):  # type: ignore[misc,name-defined]
+class _Exploding(Monitor):
     """Our own monitor with a bug, to show a hook never lets it out (mitmproxy is not mocked)."""
 
     def observe(self, message: Any, t: float) -> Any:
@@ -1755,7 +1753,7 @@ def test_janus_rules_need_the_plugin_and_can_be_turned_off(
 def test_janus_rest_call_through_the_observer_replays_the_same(tmp_path: Path) -> None:
     """With the observer process and the default 'relevant' flows, the attach (which holds no
     keyword) is judged and kept in flows.mitm, so a replay reads the same rule events."""
-    addon = ADDON_MODULE.MuteCheck()
+    addon = ScriptAddons(ADDON)
     folder = tmp_path / "s"
     t0 = 1_796_000_000.0
     with taddons.context(addon) as context:

@@ -1,4 +1,4 @@
-"""Tests for decoders.session.observer: the monitor in a process of its own gives what it gives in
+"""Tests for decoders.addon.observer: the monitor in a process of its own gives what it gives in
 the proxy (the real lab signaling, telemetry and the browser's RTP), answers marks and state
 questions, hands its monitor back, and keeps what it was given when the proxy dies."""
 
@@ -12,9 +12,9 @@ from helpers.hostile_bodies import hostile_bodies
 from helpers.killed import kill_proxy_after
 from helpers.turn_stream import browser_rtp, cut, lab_peer, turn_call
 
+from decoders.addon.observer import Observer
 from decoders.session.events import Event, EventWriter, encode_event, read_events
 from decoders.session.monitor import FlowRef, Message, Monitor, Settings
-from decoders.session.observer import Observer
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "signaling"
@@ -143,7 +143,7 @@ def test_what_was_handed_over_is_written_when_the_proxy_is_killed(tmp_path: Path
         f"""
         from pathlib import Path
         from decoders.session.monitor import FlowRef, Message, Monitor
-        from decoders.session.observer import Observer
+        from decoders.addon.observer import Observer
         observer = Observer(Path({str(events)!r}), Monitor(), lambda w, n: None)
         ref = FlowRef(id="f", type="http", url="http://h/m")
         for n in range(200):

@@ -1,4 +1,4 @@
-"""Tests for decoders.session.helper: frames over pipes and starting a helper process."""
+"""Tests for decoders.addon.helper: frames over pipes and starting a helper process."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from decoders.session import helper
+from decoders.addon import helper
 
 
 @settings(max_examples=100, deadline=None)
@@ -51,7 +51,7 @@ def test_start_finds_the_package_without_pythonpath(
     """The addon may run from a checkout that is not installed: the helper must import anyway."""
     monkeypatch.delenv("PYTHONPATH", raising=False)
     monkeypatch.chdir(tmp_path)
-    process = helper.start("decoders.session.flowfile", str(tmp_path / "flows.mitm"))
+    process = helper.start("decoders.addon.flowfile", str(tmp_path / "flows.mitm"))
     assert process.stdout is not None and process.stdin is not None
     assert process.stdout.readline() == b"ready\n"
     assert os.getpgid(process.pid) != os.getpgid(os.getpid())  # ^C for mitmdump is not for it

@@ -5,12 +5,12 @@ costs two to three times what it costs alone, and the proxy waits for it: measur
 ``bench/bench_addon.py``, the parsed ~12% of a call's WebSocket messages took 10-15% of the
 proxy's throughput. With an :class:`Observer`, the proxy keeps only the cheap keyword test and
 hands each message that needs parsing, pickled, through a pipe to ``python -m
-decoders.session.observer EVENTS``: the same :class:`~decoders.session.monitor.Monitor`, run
+decoders.addon.observer EVENTS``: the same :class:`~decoders.session.monitor.Monitor`, run
 there, writes ``events.jsonl`` and sends back the lines to print, which the addon logs through
 mitmproxy (so they show in mitmdump, mitmweb and the console alike).
 
 Messages are judged in the order they were handed over, with the times the proxy recorded, so
-the events are the ones the monitor would write in the proxy (tests/session/test_observer.py
+the events are the ones the monitor would write in the proxy (tests/addon/test_observer.py
 holds both to each other). What needs an answer at once stays synchronous: a mark's reply and
 ``mutecheck.state`` ask the observer and wait for it; block mode, which must decide before a
 message leaves, does not use an observer at all (:meth:`Observer.hand_over` gives the monitor
@@ -32,9 +32,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from decoders.session import helper
+from decoders.addon import helper
+from decoders.addon.helper import HEADER
 from decoders.session.events import Event, EventWriter, make_event
-from decoders.session.helper import HEADER
 from decoders.session.monitor import FlowRef, Message, Monitor, Outcome, Transport
 
 REPLY_TIMEOUT = 30.0
@@ -58,7 +58,7 @@ class Observer:
         self._log = log
         self._buffer = b""
         self._replies: list[tuple[Any, ...]] = []
-        self._process = helper.start("decoders.session.observer", str(events))
+        self._process = helper.start("decoders.addon.observer", str(events))
         assert self._process.stdin is not None and self._process.stdout is not None
         self._pipe: IO[bytes] = self._process.stdin
         self._in = self._pipe.fileno()
@@ -302,7 +302,7 @@ class _Judge:
 def main(argv: list[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else argv
     if len(arguments) != 1:
-        print("usage: python -m decoders.session.observer EVENTS.jsonl  (frames on stdin)")
+        print("usage: python -m decoders.addon.observer EVENTS.jsonl  (frames on stdin)")
         return 2
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # ends with its input, not with a Ctrl-C
     source, replies = sys.stdin.buffer, sys.stdout.buffer

@@ -1,6 +1,6 @@
 # mitmproxy's test helpers (tflow) and FlowWriter/FlowReader carry no annotations:
 # mypy: disable-error-code="no-untyped-call"
-"""Tests for decoders.session.flowfile: flows.mitm written by a writer process.
+"""Tests for decoders.addon.flowfile: flows.mitm written by a writer process.
 
 The yardstick is mitmproxy's own ``FlowWriter`` (what ``save_stream_file`` runs): the file must be
 the same bytes, for the real flows the lab recorded and for every kind of flow mitmproxy makes.
@@ -26,7 +26,7 @@ from mitmproxy import certs, flow
 from mitmproxy.io import FlowReader, FlowWriter
 from mitmproxy.test import tflow
 
-from decoders.session.flowfile import FlowFile, FrameEncoder, write_stream
+from decoders.addon.flowfile import FlowFile, FrameEncoder, write_stream
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -185,7 +185,7 @@ def test_flows_handed_over_survive_the_proxy_being_killed(tmp_path: Path) -> Non
     kill_proxy_after(
         f"""
         from mitmproxy.test import tflow
-        from decoders.session.flowfile import FlowFile
+        from decoders.addon.flowfile import FlowFile
         saver = FlowFile({str(out)!r})
         for number in range(300):
             item = tflow.tflow(resp=True)
@@ -270,7 +270,7 @@ def test_write_stream_counts_a_bad_frame_and_goes_on(capsys: pytest.CaptureFixtu
 
 
 def test_the_writer_command_names_its_usage_and_a_folder_it_cannot_make(tmp_path: Path) -> None:
-    run = [sys.executable, "-m", "decoders.session.flowfile"]
+    run = [sys.executable, "-m", "decoders.addon.flowfile"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     usage = subprocess.run(run, capture_output=True, text=True, env=env, check=False)
     assert usage.returncode == 2 and "usage:" in usage.stdout

@@ -4,9 +4,9 @@ mitmproxy's ``save_stream_file`` serialises every flow on the proxy's event loop
 ``response`` hook: ``Flow.get_state()`` plus the pure-Python tnetstring encoder cost about 200 us
 for a small HTTP flow (measured with ``bench/bench_addon.py``'s traffic), an eighth of what
 mitmdump spends proxying the request, paid before the response goes back to the browser.
-:class:`FlowFile` writes the same file, byte for byte (tests/session/test_flowfile.py holds it to
+:class:`FlowFile` writes the same file, byte for byte (tests/addon/test_flowfile.py holds it to
 ``mitmproxy.io.FlowWriter``), but the proxy only pickles the flow (C, about 30 us) and hands it
-through a pipe to a writer process (``python -m decoders.session.flowfile OUT``) that rebuilds
+through a pipe to a writer process (``python -m decoders.addon.flowfile OUT``) that rebuilds
 it and runs mitmproxy's ``FlowWriter.add`` on it. That is the one thing done differently from
 mitmproxy; which flows are saved and when (the ``Save`` addon's hooks, ``save_stream_filter``) is
 the addon's business, not this module's.
@@ -37,7 +37,7 @@ from typing import IO, Any, BinaryIO
 from mitmproxy import certs, flow
 from mitmproxy.io import FlowWriter, tnetstring
 
-from decoders.session import helper
+from decoders.addon import helper
 
 READY = b"ready\n"
 READY_TIMEOUT = 20.0
@@ -124,7 +124,7 @@ class FlowFile:
             self._open_local()
             return
         try:
-            process = helper.start("decoders.session.flowfile", str(self.path))
+            process = helper.start("decoders.addon.flowfile", str(self.path))
         except OSError as error:
             self.problem = f"the flow writer process cannot start ({error})"
             self._open_local()
@@ -231,7 +231,7 @@ def write_stream(source: BinaryIO, out: BinaryIO) -> tuple[int, int]:
 def main(argv: list[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else argv
     if len(arguments) != 1:
-        print("usage: python -m decoders.session.flowfile OUT.mitm  (flows come on stdin)")
+        print("usage: python -m decoders.addon.flowfile OUT.mitm  (flows come on stdin)")
         return 2
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # ends with its input, not with a Ctrl-C
     try:
