@@ -32,6 +32,7 @@ FLOORS: Mapping[str, int] = {
     "decoders.audit": 4,
     "decoders.report": 5,
     "decoders.lab": 6,
+    "decoders.addon": 6,  # the addon's classes and runtime; the lab finds its script here
     "decoders.cli": 7,
     "addons": 7,
 }
