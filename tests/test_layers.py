@@ -8,8 +8,9 @@ module, else of ``package``.
 
 The floors, bottom to top (:data:`FLOORS`): the shared bottom (``decoders`` itself,
 ``errors``, ``outputs``, ``chromium``), then wire -> session -> media -> audit -> report, the
-lab (it records calls and measures them with the stages below), and on top the command line and
-the mitmproxy addon, which expose all of it. A module may import its own floor or any floor
+lab (it records calls and measures them with the stages below) beside the addon's classes and
+runtime (``decoders/addon``: the lab finds the addon script there), and on top the command line
+and the script mitmproxy loads (``addons/``), which expose all of it. A module may import its own floor or any floor
 below it.
 """
 
