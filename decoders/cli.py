@@ -93,6 +93,8 @@ class LazyGroup(OneLineErrors):
         "decrypt": "decoders.media.cli:decrypt",
         "import-rtpdump": "decoders.media.cli:import_rtpdump",
         "report": "decoders.report.cli:report",
+        "audit": "decoders.live.commands:audit",
+        "watch": "decoders.live.commands:watch",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -1,0 +1,52 @@
+"""What the person sees: plain lines (stdout not a terminal), or the live view (a terminal).
+
+Plain lines: one line per notable thing (start, marks, alarms, the end), flushed at once,
+so a script or CI log sees an alarm the moment it fires.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Protocol, TextIO
+
+from decoders.live.alarm import Alarm
+from decoders.live.state import Snapshot
+
+
+class Screen(Protocol):
+    """Where the engine reports; ``pressed`` returns the keys pressed since the last call."""
+
+    def line(self, text: str) -> None: ...
+
+    def alarm(self, alarm: Alarm) -> None: ...
+
+    def refresh(self, snapshot: Snapshot) -> None: ...
+
+    def pressed(self) -> str: ...
+
+    def close(self) -> None: ...
+
+
+class PlainLines:
+    """One line per event, on ``out`` (stdout by default), each stamped with the wall clock."""
+
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.out = out or sys.stdout
+
+    def line(self, text: str) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        self.out.write(f"{stamp} {text}\n")
+        self.out.flush()
+
+    def alarm(self, alarm: Alarm) -> None:
+        self.line(alarm.line())
+
+    def refresh(self, snapshot: Snapshot) -> None:
+        del snapshot  # plain lines show no screen
+
+    def pressed(self) -> str:
+        return ""
+
+    def close(self) -> None:
+        self.out.flush()
