@@ -197,6 +197,9 @@ class Audit:
             self.state.flush()
             if (work / "chromium.log").is_file():
                 shutil.copyfile(work / "chromium.log", self.out / RTPDUMP_LOG)
+            for name in (CAPTURE_NAME, "events.jsonl", "flows.mitm"):
+                if (self.out / name).is_file():  # dumpcap and mitmproxy make them owner-only
+                    (self.out / name).chmod(0o644)
             shutil.rmtree(work, ignore_errors=True)
             for problem in problems:
                 self.screen.line(f"cleanup: {problem}")
@@ -356,7 +359,13 @@ class Audit:
             "capture_filter": CAPTURE_FILTER,
             "not_recorded": self.result.not_recorded,
             "live_alarms": [
-                {"t": a.t, "kind": a.kind, "subject": a.subject, "detail": a.detail}
+                {
+                    "t": a.t,
+                    "raised": self.state.raised.get(a),
+                    "kind": a.kind,
+                    "subject": a.subject,
+                    "detail": a.detail,
+                }
                 for a in self.state.alarms
             ],
         }

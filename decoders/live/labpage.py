@@ -20,6 +20,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -84,8 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     with lab_page(args.variant) as page:
         print(f"namespace: {page.namespace}\nurl: {page.url}", flush=True)
         print(f"audit it: ip netns exec {page.namespace} mutecheck audit '{page.url}' ...")
-        with contextlib.suppress(KeyboardInterrupt):
-            signal.pause()
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):  # also when started in the background
+            signal.signal(signum, lambda *_: stop.set())
+        stop.wait()
     return 0
 
 

@@ -104,6 +104,8 @@ class LiveState:
         self.counts: collections.Counter[str] = collections.Counter()
         self.telemetry: collections.deque[str] = collections.deque(maxlen=TELEMETRY_KEPT)
         self.alarms: list[Alarm] = []
+        self.raised: dict[Alarm, float] = {}
+        """When each alarm was raised (this process's clock): its latency is ``raised - t``."""
         self._alarmed: set[tuple[str, float]] = set()
         self._pending: collections.deque[tuple[float, str, int]] = collections.deque()
         self._sample: list[RtpPacket] = []
@@ -256,6 +258,7 @@ class LiveState:
 
     def _fire(self, alarm: Alarm) -> None:
         self.counts["alarms"] += 1
+        self.raised[alarm] = self.clock()
         if self.on_alarm is not None:
             self.on_alarm(alarm)
 

@@ -1,0 +1,144 @@
+"""``mutecheck audit`` end to end: headless Chromium audits the lab's own page in the lab's
+namespaces, with a plan, and nothing it started is left afterwards.
+
+Live runs (about 25 s each; root, Chromium, dumpcap, mitmdump, espeak-ng, sox, certutil).
+The page's variant travels in its URL; the audit knows nothing of it. Its scenario (3 s
+unmuted, 13 s muted, 4 s unmuted from when it connects) holds the plan's 6..14 s window.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from decoders.lab.reference import make_reference
+from decoders.live.audit import (
+    CAPTURE_FILTER,
+    check_url,
+    free_port,
+    local_addresses,
+    route_interface,
+)
+from decoders.live.labpage import lab_page
+
+PLAN = "6:mute,14:unmute"
+MUTE_AT, UNMUTE_AT = 6.0, 14.0
+DURATION = "20"
+
+
+@pytest.fixture(scope="module")
+def mic(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The lab's fake microphone: speech and tone bursts (the same signal as the corpus)."""
+    work = tmp_path_factory.mktemp("mic")
+    make_reference(work / "mic.wav", work / "reference.wav", 30.0, work)
+    return work / "mic.wav"
+
+
+def _processes_naming(text: str) -> list[str]:
+    """Command lines of running processes that mention ``text``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if text in command and str(os.getpid()) != entry.name:
+            found.append(command)
+    return found
+
+
+def _audit(variant: str, out: Path, mic: Path) -> tuple[subprocess.CompletedProcess[str], Any]:
+    """Run the audit inside the lab's browser namespace; check nothing it started is left."""
+    with lab_page(variant) as page:
+        command = [
+            *("ip", "netns", "exec", page.namespace, sys.executable, "-c"),
+            "from decoders.cli import main; main()",
+            *("audit", page.url, "--headless", "--plan", PLAN, "--duration", DURATION),
+            *("--out", str(out), "--fake-mic", str(mic)),
+        ]
+        env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+        left = subprocess.run(
+            ["ip", "netns", "pids", page.namespace], capture_output=True, text=True, check=True
+        ).stdout.split()
+        assert left == [], f"processes left in the browser namespace: {left}"
+    assert _processes_naming(str(out)) == []  # no mitmdump/dumpcap/chromium anywhere
+    session = json.loads((out / "session.json").read_text())
+    for name in ("capture.pcapng", "events.jsonl", "flows.mitm", "chromium-stderr.log"):
+        assert (out / name).is_file(), name
+    for name in ("rtpdump.pcapng", "report.json", "report.html"):
+        assert (out / name).is_file(), name
+        assert str(out / name) in done.stdout or name == "rtpdump.pcapng"
+    return done, session
+
+
+def _marks(out: Path) -> list[tuple[str, float]]:
+    lines = (out / "events.jsonl").read_text().splitlines()
+    events = [json.loads(line) for line in lines]
+    return [(e["state"], e["at"]) for e in events if e["kind"] == "mute" and e["source"] == "mark"]
+
+
+def test_ui_only_alarm_in_the_window_and_content_leak(tmp_path: Path, mic: Path) -> None:
+    out = tmp_path / "ui-only"
+    done, session = _audit("ui-only", out, mic)
+    assert done.returncode == 5, done.stdout + done.stderr
+    assert "verdict: content-leak (exit code 5)" in done.stdout
+    alarm_lines = [line for line in done.stdout.splitlines() if "ALARM:" in line]
+    assert alarm_lines and "sound is leaving while muted: SSRC 0x" in alarm_lines[0]
+    # the plan's marks are in events.jsonl, through the addon
+    marks = _marks(out)
+    assert [state for state, _ in marks] == ["muted", "unmuted"]
+    muted_at, unmuted_at = marks[0][1], marks[1][1]
+    assert abs(muted_at - session["browser_started"] - MUTE_AT) < 1.0
+    assert abs(unmuted_at - session["browser_started"] - UNMUTE_AT) < 1.0
+    (alarm,) = session["live_alarms"]
+    assert alarm["kind"] == "audio"
+    assert muted_at + 0.2 <= alarm["t"] < unmuted_at  # fired for a packet inside the window
+    assert 0 <= alarm["raised"] - alarm["t"] <= 1.0  # within a second of that packet
+    report = json.loads((out / "report.json").read_text())
+    assert report["verdict"]["verdict"] == "content-leak"
+
+
+def test_track_disabled_no_alarm_and_no_leak(tmp_path: Path, mic: Path) -> None:
+    out = tmp_path / "track-disabled"
+    done, session = _audit("track-disabled", out, mic)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ALARM" not in done.stdout
+    assert session["live_alarms"] == []
+    assert [state for state, _ in _marks(out)] == ["muted", "unmuted"]
+    assert "verdict: no-leak (exit code 0)" in done.stdout
+
+
+def test_telemetry_ws_alarm_names_the_endpoint(tmp_path: Path, mic: Path) -> None:
+    out = tmp_path / "telemetry-ws"
+    done, session = _audit("telemetry-ws", out, mic)
+    alarm_lines = [line for line in done.stdout.splitlines() if "ALARM:" in line]
+    assert alarm_lines, done.stdout + done.stderr
+    assert "volume telemetry left while muted: ws://10.77.0.2:8080/ws" in alarm_lines[0]
+    assert [a["kind"] for a in session["live_alarms"]] == ["telemetry"]
+    assert 0 <= session["live_alarms"][0]["raised"] - session["live_alarms"][0]["t"] <= 1.0
+    assert done.returncode == 4, done.stdout + done.stderr  # a metadata leak, no sound
+
+
+def test_check_url_takes_http_and_https_only() -> None:
+    assert check_url("https://call.example.org/room") == "https://call.example.org/room"
+    for bad in ("ftp://x/", "call.example.org", "http:///nohost"):
+        with pytest.raises(ValueError, match="not an http"):
+            check_url(bad)
+
+
+def test_route_and_addresses_of_this_namespace() -> None:
+    assert route_interface("127.0.0.1") == "lo"
+    assert route_interface("no-such-host.invalid") is None
+    assert all(not a.startswith("127.") for a in local_addresses())
+    port = free_port()
+    assert 1024 <= port < 65536
+    assert "udp" in CAPTURE_FILTER and "3478" in CAPTURE_FILTER and "5349" in CAPTURE_FILTER
