@@ -19,7 +19,12 @@ from decoders.live.plan import parse_plan
 from decoders.live.screen import PlainLines, Screen
 
 
-def _screen() -> Screen:
+def _screen(title: str) -> Screen:
+    """The live view on a terminal, plain lines otherwise (a pipe, a CI log)."""
+    if sys.stdout.isatty():
+        from decoders.live.view import LiveView
+
+        return LiveView(title)
     return PlainLines()
 
 
@@ -87,7 +92,7 @@ def audit(
         interface=interface,
         fake_mic=fake_mic.resolve() if fake_mic else None,
     )
-    screen = _screen()
+    screen = _screen(f"audit {url}")
 
     def wire_quit(running: Audit) -> None:
         def on_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -148,7 +153,7 @@ def watch(capture: str, events: Path | None, local: tuple[str, ...], follow: boo
         local=local,
         follow=capture != "-" and follow is not False,
     )
-    screen = _screen()
+    screen = _screen(f"watch {capture}")
     stop = run_watch_signals()
     try:
         state = run_watch(config, screen, stop)
