@@ -44,11 +44,11 @@ from decoders.lab.record import (
     _wait_for_log,
 )
 from decoders.live.browser import chromium_flags, trust_ca
-from decoders.live.feed import feed_capture, feed_events, start_thread
+from decoders.live.feed import DUMP_SOURCE, feed_capture, feed_events, feed_rtpdump, start_thread
 from decoders.live.plan import PlanStep
 from decoders.live.screen import Screen
 from decoders.live.state import LiveState
-from decoders.live.tail import FollowFile
+from decoders.live.tail import TeeReader
 
 CAPTURE_FILTER: Final = (
     "(udp and not port 53 and not port 5353) or (tcp and (port 3478 or port 5349))"
@@ -63,6 +63,10 @@ GRANT_HINT: Final = (
     "`sudo setcap cap_net_raw,cap_net_admin=eip $(command -v dumpcap)`; "
     "going on without the wire side (the addon and the RTP dump still record)"
 )
+
+
+DENIED: Final = ("do not have permission", "Operation not permitted")
+"""What dumpcap says when it may not capture."""
 
 
 class AuditError(RuntimeError):
@@ -151,6 +155,9 @@ def _capture_started(process: _Process, path: Path, timeout: float = 10.0) -> st
         if path.is_file() and path.stat().st_size > 0:
             return None
         if not process.alive():
+            text = process.log.read_text(errors="replace") if process.log.is_file() else ""
+            if any(sign in text for sign in DENIED):
+                return "no privileges"
             return _tail(process.log) or f"dumpcap exited ({process.popen.returncode})"
         time.sleep(0.05)
     return f"dumpcap wrote no {path.name} after {timeout:.0f} s"
@@ -170,8 +177,9 @@ class Audit:
         self.proxy_port = 0
         self.started = 0.0
         self.local = local_addresses()
-        self.state = LiveState(local=self.local, on_alarm=screen.alarm)
+        self.state = LiveState(local=[*self.local, DUMP_SOURCE], on_alarm=screen.alarm)
         self._threads: list[threading.Thread] = []
+        self._tee: TeeReader | None = None
 
     # -- the whole run --------------------------------------------------------------------
     def run(self) -> AuditResult:
@@ -187,7 +195,7 @@ class Audit:
             self._start_proxy(lab, work)
             capturing = self._start_capture(lab)
             self._start_browser(lab, work, chromium)
-            self._start_feeds(capturing)
+            self._start_feeds(None if capturing else work / "chromium.log")
             self._call(lab)
         finally:
             problems = lab.cleanup()  # reverse order: Chromium, dumpcap, mitmdump; by PID
@@ -237,15 +245,22 @@ class Audit:
             self.result.not_recorded.append("capture (no dumpcap)")
             return False
         path = self.out / CAPTURE_NAME
-        command = [dumpcap, "-q", "-i", interface, "-f", CAPTURE_FILTER, "-w", str(path)]
-        process = lab.start("dumpcap", command)
-        process.stop_signal = signal.SIGINT  # dumpcap finishes the file on SIGINT
+        command = [dumpcap, "-q", "-i", interface, "-f", CAPTURE_FILTER, "-w", "-"]
+        log = lab.work / "dumpcap.log"
+        with log.open("wb") as errors:
+            popen = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors
+            )
+        process = _Process(name="dumpcap", popen=popen, log=log, stop_signal=signal.SIGINT)
+        lab.processes.append(process)  # stopped by PID with the others (SIGINT ends the file)
+        assert popen.stdout is not None
+        self._tee = TeeReader(popen.stdout, path.open("wb"))
+        self._threads.append(start_thread("capture", self._read_capture, self._tee))
         problem = _capture_started(process, path)
         if problem is not None:
-            denied = "permission" in problem.lower() or "capabilit" in problem.lower()
+            denied = problem == "no privileges"
             self.screen.line(GRANT_HINT if denied else f"capture failed: {problem}")
-            why = "no privileges" if denied else problem
-            self.result.not_recorded.append(f"capture ({why})")
+            self.result.not_recorded.append(f"capture ({problem})")
             process.stop()
             path.unlink(missing_ok=True)
             return False
@@ -267,10 +282,22 @@ class Audit:
         self.started = time.time()
         self.screen.line(f"browser: Chromium on {self.config.url}")
 
-    def _start_feeds(self, capturing: bool) -> None:
-        if capturing:
-            source = FollowFile(self.out / CAPTURE_NAME, self.stop)
-            self._threads.append(start_thread("capture", feed_capture, source, self.state))
+    def _read_capture(self, tee: TeeReader) -> None:
+        """The capture thread: parse what dumpcap sends, copying it into the session."""
+        try:
+            damage = feed_capture(tee, self.state)  # type: ignore[arg-type]
+            if damage and self.state.counts["frames"] and not self.stop.is_set():
+                self.screen.line(f"capture: {damage}")
+            tee.drain()
+        finally:
+            tee.close()
+
+    def _start_feeds(self, rtpdump: Path | None) -> None:
+        """The addon's events; without the wire side, Chromium's plaintext RTP dump."""
+        if rtpdump is not None:
+            self._threads.append(
+                start_thread("rtpdump", feed_rtpdump, rtpdump, self.state, self.stop)
+            )
         events = self.out / "events.jsonl"
         self._threads.append(start_thread("events", feed_events, events, self.state, self.stop))
 
@@ -373,17 +400,18 @@ class Audit:
 
     def _analyse(self) -> None:
         from decoders.audit.analysis import Inputs, analyze
+        from decoders.media.rtpdump import DEFAULT_LOCAL
         from decoders.report.analysis_json import report_document
         from decoders.report.html import write_html
         from decoders.report.summary import summary_text
 
-        capture = self.out / CAPTURE_NAME
+        capture, local = self.out / CAPTURE_NAME, tuple(self.local)
         if not capture.is_file() and (self.out / RTPDUMP_CAPTURE).is_file():
             capture = self.out / RTPDUMP_CAPTURE  # no wire side: the plaintext dump
+            local = (DEFAULT_LOCAL[0],)  # where the import puts the browser
+            self.screen.line(f"analysing the RTP dump ({capture.name}): no wire capture")
         inputs = Inputs(
-            session_dir=self.out,
-            capture=capture if capture.is_file() else None,
-            local=tuple(self.local),
+            session_dir=self.out, capture=capture if capture.is_file() else None, local=local
         )
         result = analyze(inputs)
         document = report_document(result)

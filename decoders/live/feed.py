@@ -8,18 +8,25 @@ Both stop when ``stop`` is set (the capture after reading what was written).
 
 from __future__ import annotations
 
+import datetime
 import io
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from decoders.errors import CaptureError
+from decoders.errors import CaptureError, MalformedPacket
 from decoders.live.state import LiveState
 from decoders.live.tail import LineTail
+from decoders.media.rtpdump import (
+    LogHeader,
+    header_time_ns,
+    parse_dump_line,
+    parse_log_header,
+)
 from decoders.session.events import UnusableLine, read_events
 from decoders.wire.capture import CaptureReader
-from decoders.wire.net import Unwrapper
+from decoders.wire.net import Datagram, Unwrapper
 
 EVENTS_POLL_S = 0.05
 
@@ -63,6 +70,49 @@ def feed_events(path: Path, state: LiveState, stop: threading.Event) -> None:
         feed_events_once(tail, state)
         stop.wait(EVENTS_POLL_S)
     feed_events_once(tail, state)
+
+
+DUMP_SOURCE = "browser(rtp-dump)"
+"""The address the live state gives packets read from Chromium's RTP dump (it has none)."""
+DUMP_PEER = "peer"
+
+
+class DumpTail:
+    """Follows Chromium's stderr log: each ``# RTP_DUMP`` line, timed by the log header last
+    seen before it (the header often stands on the line before), as in the offline import."""
+
+    def __init__(self, path: Path, year: int) -> None:
+        self.lines = LineTail(path)
+        self.year = year
+        self.header: LogHeader | None = None
+
+    def feed_once(self, state: LiveState) -> int:
+        """Hand the new sent packets to ``state`` as datagrams from :data:`DUMP_SOURCE`."""
+        count = 0
+        for raw in self.lines.lines():
+            line = raw.decode(errors="replace")
+            self.header = parse_log_header(line) or self.header
+            try:
+                dumped = parse_dump_line(line)
+            except MalformedPacket:
+                state.counts["rtpdump.malformed"] += 1
+                continue
+            if dumped is None or not dumped.outbound or self.header is None:
+                continue
+            t_ns = header_time_ns(self.header, self.year, None)
+            datagram = Datagram(0, t_ns, DUMP_SOURCE, 0, DUMP_PEER, 0, "udp", dumped.data)
+            state.on_datagram(datagram)
+            count += 1
+        return count
+
+
+def feed_rtpdump(path: Path, state: LiveState, stop: threading.Event) -> None:
+    """Follow Chromium's stderr log until ``stop``; then read what is left."""
+    tail = DumpTail(path, datetime.date.today().year)
+    while not stop.is_set():
+        tail.feed_once(state)
+        stop.wait(EVENTS_POLL_S)
+    tail.feed_once(state)
 
 
 def start_thread(name: str, target: Callable[..., object], *args: object) -> threading.Thread:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 POLL_S = 0.02
 """How long to sleep when the file has no new bytes yet."""
@@ -76,3 +76,31 @@ class LineTail:
         data = self._partial + data
         *complete, self._partial = data.split(b"\n")
         return [line + b"\n" for line in complete if line.strip()]
+
+
+class TeeReader:
+    """Reads a pipe (``dumpcap -w -``) and copies every byte read into ``copy`` at once.
+
+    dumpcap writes a pipe packet by packet (a file only every ~0.7 s), so the live view reads
+    the pipe and the session's capture file is this copy. :meth:`drain` copies what the
+    reader left unread (after damage), up to the pipe's end.
+    """
+
+    def __init__(self, source: IO[bytes], copy: IO[bytes]) -> None:
+        self.source = source
+        self.copy = copy
+
+    def read(self, size: int = -1, /) -> bytes:
+        read1 = getattr(self.source, "read1", None)
+        data: bytes = read1(size) if read1 is not None and size > 0 else self.source.read(size)
+        if data:
+            self.copy.write(data)
+            self.copy.flush()
+        return data
+
+    def drain(self) -> None:
+        while self.read(1 << 16):
+            pass
+
+    def close(self) -> None:
+        self.copy.close()

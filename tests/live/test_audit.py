@@ -55,11 +55,13 @@ def _processes_naming(text: str) -> list[str]:
     return found
 
 
-def _audit(variant: str, out: Path, mic: Path) -> tuple[subprocess.CompletedProcess[str], Any]:
+def _audit(
+    variant: str, out: Path, mic: Path, *, wrapper: tuple[str, ...] = ()
+) -> tuple[subprocess.CompletedProcess[str], Any]:
     """Run the audit inside the lab's browser namespace; check nothing it started is left."""
     with lab_page(variant) as page:
         command = [
-            *("ip", "netns", "exec", page.namespace, sys.executable, "-c"),
+            *("ip", "netns", "exec", page.namespace, *wrapper, sys.executable, "-c"),
             "from decoders.cli import main; main()",
             *("audit", page.url, "--headless", "--plan", PLAN, "--duration", DURATION),
             *("--out", str(out), "--fake-mic", str(mic)),
@@ -72,8 +74,9 @@ def _audit(variant: str, out: Path, mic: Path) -> tuple[subprocess.CompletedProc
         assert left == [], f"processes left in the browser namespace: {left}"
     assert _processes_naming(str(out)) == []  # no mitmdump/dumpcap/chromium anywhere
     session = json.loads((out / "session.json").read_text())
-    for name in ("capture.pcapng", "events.jsonl", "flows.mitm", "chromium-stderr.log"):
+    for name in ("events.jsonl", "flows.mitm", "chromium-stderr.log"):
         assert (out / name).is_file(), name
+    assert (out / "capture.pcapng").is_file() is not bool(session["not_recorded"])
     for name in ("rtpdump.pcapng", "report.json", "report.html"):
         assert (out / name).is_file(), name
         assert str(out / name) in done.stdout or name == "rtpdump.pcapng"
@@ -126,6 +129,23 @@ def test_telemetry_ws_alarm_names_the_endpoint(tmp_path: Path, mic: Path) -> Non
     assert [a["kind"] for a in session["live_alarms"]] == ["telemetry"]
     assert 0 <= session["live_alarms"][0]["raised"] - session["live_alarms"][0]["t"] <= 1.0
     assert done.returncode == 4, done.stdout + done.stderr  # a metadata leak, no sound
+
+
+def test_without_capture_privileges_it_says_how_and_goes_on(tmp_path: Path, mic: Path) -> None:
+    """dumpcap without CAP_NET_RAW/CAP_NET_ADMIN (dropped from the bounding set): one line on
+    how to grant them; the alarm and the verdict come from Chromium's plaintext RTP dump."""
+    out = tmp_path / "no-privileges"
+    wrapper = ("setpriv", "--bounding-set", "-net_raw,-net_admin")
+    done, session = _audit("ui-only", out, mic, wrapper=wrapper)
+    hints = [line for line in done.stdout.splitlines() if "no capture privileges" in line]
+    assert len(hints) == 1 and "setcap cap_net_raw,cap_net_admin=eip" in hints[0]
+    assert session["not_recorded"] == ["capture (no privileges)"]
+    assert "not recorded: capture (no privileges)" in done.stdout
+    alarm_lines = [line for line in done.stdout.splitlines() if "ALARM:" in line]
+    assert alarm_lines and "browser(rtp-dump)" in alarm_lines[0]
+    assert done.returncode == 5, done.stdout + done.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["verdict"]["verdict"] == "content-leak"
 
 
 def test_check_url_takes_http_and_https_only() -> None:

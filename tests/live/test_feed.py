@@ -8,11 +8,19 @@ import time
 from pathlib import Path
 
 from decoders.live.alarm import Alarm
-from decoders.live.feed import feed_capture, feed_events, feed_events_once, start_thread
+from decoders.live.feed import (
+    DUMP_SOURCE,
+    DumpTail,
+    feed_capture,
+    feed_events,
+    feed_events_once,
+    start_thread,
+)
 from decoders.live.state import LiveState
 from decoders.live.tail import FollowFile, LineTail
 
-SESSION = Path(__file__).resolve().parents[2] / "captures" / "chromium-ui-only"
+CAPTURES = Path(__file__).resolve().parents[2] / "captures"
+SESSION = CAPTURES / "chromium-ui-only"
 
 
 def test_growing_capture_and_events_raise_the_alarm_while_written(tmp_path: Path) -> None:
@@ -57,3 +65,23 @@ def test_not_a_capture_is_reported_not_raised() -> None:
     problem = feed_capture(io.BytesIO(b"GET / HTTP/1.1\r\n\r\n"), state)
     assert problem is not None and "not a pcap" in problem
     assert state.counts["capture.unreadable"] == 1
+
+
+def test_rtpdump_lines_feed_the_sent_plaintext_packets(tmp_path: Path) -> None:
+    log = CAPTURES / "chromium-ui-only-relay-tcp" / "chromium-stderr.log"
+    from decoders.media.rtpdump import parse_rtpdump, read_log_lines
+
+    with log.open("rb") as handle:
+        dump = parse_rtpdump(read_log_lines(handle), year=2026)
+    state = LiveState(local=(DUMP_SOURCE,))
+    growing = tmp_path / "chromium.log"
+    tail = DumpTail(growing, 2026)
+    data = log.read_bytes()
+    growing.write_bytes(data[: len(data) // 3])  # cut inside a line: it waits for the rest
+    first = tail.feed_once(state)
+    with growing.open("ab") as handle:
+        handle.write(data[len(data) // 3 :])
+    total = first + tail.feed_once(state)
+    assert 0 < first < total == dump.outbound
+    (stream,) = state.snapshot().streams
+    assert stream.name.startswith("SSRC 0x") and DUMP_SOURCE in stream.name and stream.audio

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from pathlib import Path
 
-from decoders.live.tail import FollowFile, LineTail
+from decoders.live.tail import FollowFile, LineTail, TeeReader
 from decoders.wire.capture import CaptureReader, open_capture
 
 CAPTURE = Path(__file__).resolve().parents[2] / "captures" / "chromium-ui-only" / "capture.pcapng"
@@ -60,3 +61,17 @@ def test_line_tail_keeps_a_half_written_line(tmp_path: Path) -> None:
         handle.write(b": 2}\n\n")
     assert tail.lines() == [b'{"b": 2}\n']
     assert tail.lines() == []
+
+
+def test_tee_reader_copies_what_is_read_and_the_rest(tmp_path: Path) -> None:
+    data = CAPTURE.read_bytes()
+    copy = tmp_path / "copy.pcapng"
+    reader = subprocess.Popen(["cat", str(CAPTURE)], stdout=subprocess.PIPE)
+    assert reader.stdout is not None
+    tee = TeeReader(reader.stdout, copy.open("wb"))
+    frames = [frame for _, frame in zip(range(10), CaptureReader(tee), strict=False)]
+    assert len(frames) == 10 and 0 < copy.stat().st_size < len(data)
+    tee.drain()
+    tee.close()
+    reader.wait()
+    assert copy.read_bytes() == data
