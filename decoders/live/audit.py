@@ -46,7 +46,7 @@ from decoders.lab.record import (
 from decoders.live.browser import chromium_flags, trust_ca
 from decoders.live.feed import DUMP_SOURCE, feed_capture, feed_events, feed_rtpdump, start_thread
 from decoders.live.plan import PlanStep
-from decoders.live.screen import Screen
+from decoders.live.screen import Refresher, Screen
 from decoders.live.state import LiveState
 from decoders.live.tail import TeeReader
 
@@ -318,6 +318,7 @@ class Audit:
     def _call(self, lab: _Lab) -> None:
         plan = list(self.config.plan)
         browser = next(p for p in lab.processes if p.name == "chromium")
+        refresh = Refresher(self.screen)
         while True:
             now = time.time()
             elapsed = now - self.started
@@ -332,7 +333,7 @@ class Audit:
                 elif key in "qQ":
                     self.quit.set()
             self.state.tick(now)
-            self.screen.refresh(self.state.snapshot(now))
+            refresh(self.state.snapshot, now)
             if self.config.duration_s is not None and elapsed >= self.config.duration_s:
                 self.result.ended_by = f"--duration {self.config.duration_s:g}"
                 return

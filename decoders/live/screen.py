@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import Protocol, TextIO
 
 from decoders.live.alarm import Alarm
@@ -15,7 +16,10 @@ from decoders.live.state import Snapshot
 
 
 class Screen(Protocol):
-    """Where the engine reports; ``pressed`` returns the keys pressed since the last call."""
+    """Where the engine reports; ``pressed`` returns the keys pressed since the last call;
+    ``refresh_s`` is how often it wants a snapshot (0: never, it shows none)."""
+
+    refresh_s: float
 
     def line(self, text: str) -> None: ...
 
@@ -30,6 +34,8 @@ class Screen(Protocol):
 
 class PlainLines:
     """One line per event, on ``out`` (stdout by default), each stamped with the wall clock."""
+
+    refresh_s = 0.0
 
     def __init__(self, out: TextIO | None = None) -> None:
         self.out = out or sys.stdout
@@ -50,3 +56,16 @@ class PlainLines:
 
     def close(self) -> None:
         self.out.flush()
+
+
+class Refresher:
+    """Calls ``screen.refresh`` with a fresh snapshot when the screen wants one."""
+
+    def __init__(self, screen: Screen) -> None:
+        self.screen = screen
+        self._last = float("-inf")
+
+    def __call__(self, snapshot: Callable[[], Snapshot], now: float) -> None:
+        if self.screen.refresh_s and now - self._last >= self.screen.refresh_s:
+            self._last = now
+            self.screen.refresh(snapshot())

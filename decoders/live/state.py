@@ -34,7 +34,9 @@ from decoders.wire.rtp import RtpPacket, audio_level
 JUDGE_DELAY_S: Final = 0.25
 RATE_WINDOW_S: Final = 1.0
 INFER_AFTER: Final = 100
-"""RTP packets collected to infer the audio-level id when no SDP named it."""
+"""RTP packets of one stream collected to infer the audio-level id when no SDP named it."""
+INFER_KEEP: Final = 20_000
+"""At most this many packets wait for the inference (then the oldest are judged without)."""
 TELEMETRY_KEPT: Final = 8
 
 
@@ -109,6 +111,7 @@ class LiveState:
         self._alarmed: set[tuple[str, float]] = set()
         self._pending: collections.deque[tuple[float, str, int]] = collections.deque()
         self._sample: list[RtpPacket] = []
+        self._per_ssrc: collections.Counter[int] = collections.Counter()
         self._unleveled: list[tuple[float, str, RtpPacket]] = []
 
     # -- mute state -----------------------------------------------------------------------
@@ -211,13 +214,17 @@ class LiveState:
             self._pending.append((t, stream.name, found.level))
 
     def _infer(self, t: float, name: str, packet: RtpPacket) -> None:
-        """No SDP yet: keep the first packets and infer the id as the offline path does."""
-        if len(self._sample) < INFER_AFTER:
-            self._sample.append(packet)
-            self._unleveled.append((t, name, packet))
+        """No SDP yet: keep the first packets and infer the id as the offline path does, once
+        a stream has :data:`INFER_AFTER` of them."""
+        if len(self._sample) >= INFER_KEEP:
+            del self._sample[0], self._unleveled[0]
+        self._sample.append(packet)
+        self._unleveled.append((t, name, packet))
+        self._per_ssrc[packet.ssrc] += 1
+        if self._per_ssrc[packet.ssrc] < INFER_AFTER:
             return
         source = infer_audio_level_id(self._sample)
-        self._sample = []
+        self._sample, self._per_ssrc = [], collections.Counter()
         if source.extension_id is not None:
             self.level_id, self._level_from = source.extension_id, "inferred"
             by_name = {s.name: s for s in self.streams.values()}
@@ -270,7 +277,11 @@ class LiveState:
             for stream in self.streams.values():
                 latest = stream.recent[-1][0] if stream.recent else now
                 horizon = max(now, latest) - RATE_WINDOW_S
-                window = [size for at, size in stream.recent if at > horizon]
+                window = []
+                for at, size in reversed(stream.recent):  # newest first: stop at the horizon
+                    if at <= horizon:
+                        break
+                    window.append(size)
                 sizes = sorted(window)
                 views.append(
                     StreamView(

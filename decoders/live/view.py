@@ -31,6 +31,9 @@ from decoders.live.state import Snapshot
 REFRESH_PER_S: Final = 4
 METER_WIDTH: Final = 20
 LOG_LINES: Final = 6
+MAX_ROWS: Final = 8
+"""Streams shown (audio first, busiest first); the rest are counted. Rendering a table row
+costs ~1 ms: a screen of 100 streams would cost more than the rest of the view."""
 
 
 def level_meter(level: int | None, width: int = METER_WIDTH) -> str:
@@ -43,6 +46,8 @@ def level_meter(level: int | None, width: int = METER_WIDTH) -> str:
 
 class LiveView:
     """The screen of ``mutecheck audit`` / ``watch`` on a terminal (a :class:`Screen`)."""
+
+    refresh_s = 1 / REFRESH_PER_S
 
     def __init__(self, title: str, out: TextIO | None = None, keyboard: bool = True) -> None:
         self.title = title
@@ -76,12 +81,14 @@ class LiveView:
 
     # -- Screen ---------------------------------------------------------------------------
     def line(self, text: str) -> None:
+        """Shown at the next refresh (at most :data:`REFRESH_PER_S` a second)."""
         self.log.append(f"{time.strftime('%H:%M:%S')} {text}")
-        self._redraw(force=True)
+        self._redraw()
 
     def alarm(self, alarm: Alarm) -> None:
+        """Shown at the next refresh: within 1 / :data:`REFRESH_PER_S` s."""
         self.alarm_lines.append(f"{time.strftime('%H:%M:%S')} {alarm.line()}")
-        self._redraw(force=True)
+        self._redraw()
 
     def refresh(self, snapshot: Snapshot) -> None:
         self._snapshot = snapshot
@@ -139,7 +146,14 @@ class LiveView:
         table = Table(title="outgoing streams", title_justify="left", expand=False)
         for column in ("stream", "kind", "packets", "pkt/s", "size B (median)", "audio level"):
             table.add_column(column)
-        for stream in snapshot.streams if snapshot is not None else ():
+        streams = sorted(
+            snapshot.streams if snapshot is not None else (),
+            key=lambda s: (not s.audio, -s.rate, s.name),
+        )
+        if len(streams) > MAX_ROWS:
+            table.caption = f"and {len(streams) - MAX_ROWS} more streams"
+            table.caption_justify = "left"
+        for stream in streams[:MAX_ROWS]:
             table.add_row(
                 stream.name,
                 "audio" if stream.audio else "other",

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from decoders.live.feed import feed_capture, feed_events, feed_events_once, start_thread
-from decoders.live.screen import Screen
+from decoders.live.screen import Refresher, Screen
 from decoders.live.state import LiveState
 from decoders.live.tail import FollowFile, LineTail
 
@@ -37,7 +37,7 @@ def run_watch(config: WatchConfig, screen: Screen, stop: threading.Event) -> Liv
     feeds_stop = threading.Event()
     threads = []
     if config.events is not None:
-        if config.follow:
+        if config.follow or config.capture is None:  # a pipe is live: so are its events
             threads.append(start_thread("events", feed_events, config.events, state, feeds_stop))
         else:  # a finished session: every mark is known before the first packet is judged
             feed_events_once(LineTail(config.events), state)
@@ -58,6 +58,7 @@ def run_watch(config: WatchConfig, screen: Screen, stop: threading.Event) -> Liv
 
     threads.append(start_thread("capture", read))
     screen.line(f"watching {config.capture or 'standard input'}")
+    refresh = Refresher(screen)
     while not done.is_set() and not stop.is_set():
         for key in screen.pressed():
             if key in "mMuU":
@@ -65,12 +66,14 @@ def run_watch(config: WatchConfig, screen: Screen, stop: threading.Event) -> Liv
                 screen.line(f"mark: {'muted' if key in 'mM' else 'unmuted'} (key)")
             elif key in "qQ":
                 stop.set()
-        state.tick()
-        screen.refresh(state.snapshot())
+        now = time.time()
+        state.tick(now)
+        refresh(state.snapshot, now)
         done.wait(TICK_S)
     feeds_stop.set()
     for thread in threads:
         thread.join(timeout=2)
     state.flush()
-    screen.refresh(state.snapshot())
+    if screen.refresh_s:
+        screen.refresh(state.snapshot())
     return state
