@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -83,6 +84,8 @@ def audit(
         fail(str(error))
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         fail(f"{out}: must be an empty folder or not exist")
+    if not headless and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        fail("no display for a visible browser (DISPLAY is not set): add --headless")
     config = AuditConfig(
         url=url,
         out=out,

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +165,83 @@ def test_route_and_addresses_of_this_namespace() -> None:
     port = free_port()
     assert 1024 <= port < 65536
     assert "udp" in CAPTURE_FILTER and "3478" in CAPTURE_FILTER and "5349" in CAPTURE_FILTER
+
+
+def test_ctrl_c_ends_the_call_and_still_reports(tmp_path: Path, mic: Path) -> None:
+    """SIGINT (Ctrl-C) mid-call: the call ends, the report is written, nothing is left."""
+    out = tmp_path / "interrupted"
+    with lab_page("track-disabled") as page:
+        command = [
+            *("ip", "netns", "exec", page.namespace, sys.executable, "-c"),
+            "from decoders.cli import main; main()",
+            *("audit", page.url, "--headless", "--plan", PLAN),
+            *("--out", str(out), "--fake-mic", str(mic)),
+        ]
+        env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+        time.sleep(MUTE_AT + 12.0)  # past the plan's unmute, inside the page's last phase
+        child.send_signal(signal.SIGINT)
+        stdout, _ = child.communicate(timeout=90)
+        left = subprocess.run(
+            ["ip", "netns", "pids", page.namespace], capture_output=True, text=True, check=True
+        ).stdout.split()
+    assert left == [] and _processes_naming(str(out)) == []
+    assert child.returncode == 0, stdout
+    assert "call over (quit)" in stdout and "verdict: no-leak (exit code 0)" in stdout
+    assert json.loads((out / "session.json").read_text())["ended_by"] == "quit"
+    assert (out / "report.html").is_file() and (out / "capture.pcapng").stat().st_size > 0
+
+
+def _tmux(*args: str) -> str:
+    return subprocess.run(["tmux", *args], capture_output=True, text=True, check=True).stdout
+
+
+def _screen_when(name: str, ready: Callable[[str], bool], timeout: float = 40.0) -> str:
+    deadline = time.monotonic() + timeout
+    screen = ""
+    while time.monotonic() < deadline:
+        screen = _tmux("capture-pane", "-p", "-t", name, "-S", "-200")
+        if ready(screen):
+            return screen
+        time.sleep(0.2)
+    raise AssertionError(f"the screen never got there:\n{screen}")
+
+
+def test_live_view_keys_under_tmux(tmp_path: Path, mic: Path) -> None:
+    """The audit's live view in a terminal: keys m and u mark through the addon, the alarm
+    shows on the screen, q ends the call and the report follows."""
+    out, done = tmp_path / "keys", tmp_path / "exit"
+    root = Path(__file__).resolve().parents[2]
+    name = f"mutecheck-audit-{os.getpid()}"
+    with lab_page("ui-only") as page:
+        command = (
+            f"unset COLUMNS LINES; ip netns exec {page.namespace} env PYTHONPATH={root} "
+            f"{sys.executable} -c 'from decoders.cli import main; main()' audit '{page.url}' "
+            f"--headless --out {out} --fake-mic {mic}; echo $? > {done}; sleep 60"
+        )
+        _tmux("new-session", "-d", "-s", name, "-x", "200", "-y", "50", command)
+        try:
+            screen = _screen_when(name, lambda s: "browser: Chromium" in s)
+            started = time.monotonic()
+            assert "mutecheck audit http://10.77.0.2:8080/" in screen
+            assert "keys: m muted  u unmuted  q quit" in screen
+            time.sleep(max(0.0, started + MUTE_AT - time.monotonic()))
+            _tmux("send-keys", "-t", name, "m")
+            screen = _screen_when(name, lambda s: "ALARM: sound is leaving while muted" in s)
+            assert "MUTED (mark, since" in screen and "mark: muted (key)" in screen
+            row = next(line for line in screen.splitlines() if "│ SSRC 0x" in line)
+            assert "audio" in row and "dBov" in row
+            time.sleep(max(0.0, started + UNMUTE_AT - time.monotonic()))
+            _tmux("send-keys", "-t", name, "u")
+            _screen_when(name, lambda s: "mark: unmuted (key)" in s)
+            _tmux("send-keys", "-t", name, "q")
+            screen = _screen_when(name, lambda s: "verdict: content-leak (exit code 5)" in s)
+            assert "call over (quit); 1 alarm(s)" in screen
+            _screen_when(name, lambda s: done.is_file() and done.read_text().strip() == "5")
+        finally:
+            subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+        left = subprocess.run(
+            ["ip", "netns", "pids", page.namespace], capture_output=True, text=True, check=True
+        ).stdout.split()
+    assert left == []
+    assert [state for state, _ in _marks(out)] == ["muted", "unmuted"]

@@ -30,6 +30,17 @@ def test_usage_errors_are_one_line(args: list[str], message: str, tmp_path: Path
     assert len(lines) == 1 and lines[0].startswith("mutecheck: error:") and message in lines[0]
 
 
+def test_a_visible_browser_needs_a_display(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    result = CliRunner().invoke(main, ["audit", "http://x/", "--out", str(tmp_path / "s")])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        "mutecheck: error: no display for a visible browser (DISPLAY is not set): add --headless"
+    )
+    assert not (tmp_path / "s").exists()
+
+
 def test_audit_refuses_a_folder_with_files(tmp_path: Path) -> None:
     (tmp_path / "evidence.txt").write_text("keep")
     result = CliRunner().invoke(main, ["audit", "http://x/", "--out", str(tmp_path)])
