@@ -6,8 +6,9 @@ For each rate, one ``mutecheck watch - --events F --local 10.77.0.1`` process (p
 in a pipe; ``--view``: the live view in a pseudo-terminal) reads a pcapng stream written to its
 standard input in real time: the sent audio of the lab's ui-only recording (speech, RFC 6464
 levels around -25 dBov), replayed as rate/50 streams of 50 packets/s each (own SSRC and port),
-every packet stamped with the wall clock when written. At ``--mute-at`` seconds a mute mark is appended to the events file, as the addon
-writes it (the call's SDP events are there from the start). Measured:
+every packet stamped with the wall clock when written. At ``--mute-at`` seconds a mute mark is
+appended to the events file, as the addon writes it (the call's SDP events are there from the
+start). Measured:
 
 - alarm latency: from the writing of the first leaking packet (the first one after the mute
   and its 0.2 s grace) to the ALARM line on the watcher's stdout (target <= 1 s);
