@@ -7,7 +7,10 @@ Three rules, each with the same meaning as the offline audit and the addon:
   a mute (:data:`decoders.session.timeline.GRACE_DEFAULT`);
 - a volume-telemetry message the addon reported as a finding while muted (``telemetry``
   event with ``muted`` and ``finding``);
-- the addon's own warning that relayed media it read was not silent (``media-while-muted``).
+- the addon's own warning that relayed media it read was not silent (``media-while-muted``);
+- for an audio stream that carries no audio level, payload sizes that vary like coded sound
+  (the offline finding ``encoded-content-while-muted``: its thresholds, over the packets
+  sent since the mute and its grace).
 
 Each rule turns one observation into an :class:`Alarm` or None; :mod:`.state` decides when.
 """
@@ -17,7 +20,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-from decoders.audit.measure import SILENCE_LEVEL
+import numpy as np
+
+from decoders.audit.flags import (
+    MAX_MODE_SHARE,
+    MIN_DISTINCT_SIZES,
+    MIN_SIZE_ENTROPY,
+    MIN_SIZE_PACKETS,
+)
+from decoders.audit.measure import SILENCE_LEVEL, distribution
 from decoders.session.timeline import GRACE_DEFAULT
 
 GRACE_S: Final = GRACE_DEFAULT
@@ -30,7 +41,8 @@ class Alarm:
 
     t: float
     kind: str
-    """``audio`` (an RTP stream), ``telemetry`` (an endpoint) or ``relayed-media``."""
+    """``audio`` (an RTP stream's level), ``audio-sizes`` (its sizes, when it has no level),
+    ``telemetry`` (an endpoint) or ``relayed-media``."""
     subject: str
     detail: str
 
@@ -40,6 +52,7 @@ class Alarm:
             "audio": "sound is leaving while muted",
             "telemetry": "volume telemetry left while muted",
             "relayed-media": "sound is leaving while muted (relayed)",
+            "audio-sizes": "sound is probably leaving while muted",
         }.get(self.kind, self.kind)
         return f"ALARM: {what}: {self.subject}: {self.detail}"
 
@@ -56,6 +69,25 @@ def packet_alarm(
     if muted_since is None or not loud(level) or t - muted_since < GRACE_S:
         return None
     return Alarm(t, "audio", stream, f"audio level -{level} dBov (silence is -127)")
+
+
+def sizes_alarm(t: float, stream: str, sizes: list[int]) -> Alarm | None:
+    """Payload sizes of an audio stream without levels, sent while muted (after the grace)."""
+    if len(sizes) < MIN_SIZE_PACKETS:
+        return None
+    found = distribution(np.asarray(sizes, dtype=np.int64))
+    if (
+        found is None
+        or found.distinct < MIN_DISTINCT_SIZES
+        or found.entropy_bits < MIN_SIZE_ENTROPY
+        or found.mode_share > MAX_MODE_SHARE
+    ):
+        return None
+    detail = (
+        f"{found.count} packets in {found.distinct} sizes ({found.minimum}-{found.maximum} "
+        f"bytes, entropy {found.entropy_bits:.1f} bits): sizes vary like coded sound"
+    )
+    return Alarm(t, "audio-sizes", stream, detail)
 
 
 def event_alarm(event: dict[str, Any]) -> Alarm | None:

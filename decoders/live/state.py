@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from decoders.errors import MalformedPacket
-from decoders.live.alarm import Alarm, event_alarm, loud, packet_alarm
-from decoders.media.levels import infer_audio_level_id
+from decoders.live.alarm import GRACE_S, Alarm, event_alarm, loud, packet_alarm, sizes_alarm
+from decoders.media.levels import AUDIO_PAYLOAD_MAX, infer_audio_level_id
 from decoders.session.events import SOURCES, MuteTimeline
-from decoders.session.sdp import audio_level_extension_id, parse_sdp
+from decoders.session.sdp import audio_level_extension_id, parse_sdp, payload_types
 from decoders.wire import demux
 from decoders.wire.demux import PacketKind
 from decoders.wire.net import Datagram
@@ -46,6 +46,7 @@ class StreamState:
 
     name: str
     ssrc: int
+    payload_type: int = -1
     packets: int = 0
     payload_bytes: int = 0
     last_level: int | None = None
@@ -113,6 +114,8 @@ class LiveState:
         self._sample: list[RtpPacket] = []
         self._per_ssrc: collections.Counter[int] = collections.Counter()
         self._unleveled: list[tuple[float, str, RtpPacket]] = []
+        self._audio_types: set[int] | None = None
+        """Audio payload types from the SDP (None: no SDP, audio is told by sizes)."""
 
     # -- mute state -----------------------------------------------------------------------
     def mark(self, t: float, muted: bool, source: str = "mark") -> None:
@@ -131,7 +134,7 @@ class LiveState:
                 at = event.get("at", event.get("t"))
                 if source in SOURCES and isinstance(at, int | float):
                     self.timeline.update(float(at), event["state"] == "muted", source)
-            elif kind == "sdp" and self._level_from in (None, "inferred"):
+            elif kind == "sdp":
                 self._sdp(event)
             elif kind == "telemetry":
                 endpoint = event.get("endpoint", "?")
@@ -149,11 +152,14 @@ class LiveState:
         if not isinstance(text, str):
             return
         try:
-            found = audio_level_extension_id(parse_sdp(text))
+            sdp = parse_sdp(text)
         except (MalformedPacket, ValueError):
             self.counts["sdp.malformed"] += 1
             return
-        if found:
+        audio = {pt for pt, (kind, _) in payload_types(sdp).items() if kind == "audio"}
+        self._audio_types = (self._audio_types or set()) | audio
+        found = audio_level_extension_id(sdp)
+        if found and self._level_from in (None, "inferred"):
             self.level_id, self._level_from = found, "sdp"
 
     # -- the capture ----------------------------------------------------------------------
@@ -192,6 +198,7 @@ class LiveState:
             )
             stream = self.streams[key] = StreamState(name, packet.ssrc)
         stream.packets += 1
+        stream.payload_type = packet.payload_type
         stream.payload_bytes += packet.payload_length
         stream.recent.append((t, packet.payload_length))
         if self.level_id is None:
@@ -245,9 +252,38 @@ class LiveState:
                 alarm = packet_alarm(t, name, level, since)
                 if alarm is not None and self._first(alarm):
                     fired.append(alarm)
+            fired += self._judge_sizes(now)
         for alarm in fired:
             self._fire(alarm)
         return fired
+
+    def _judge_sizes(self, now: float) -> list[Alarm]:
+        """Audio streams without levels: their sizes since the mute (called under the lock)."""
+        change = self.timeline.change_at(now - JUDGE_DELAY_S)
+        if change is None or not change.muted:
+            return []
+        fired = []
+        start, end = change.t + GRACE_S, now - JUDGE_DELAY_S
+        for stream in self.streams.values():
+            if stream.leveled or not self._audio_like(stream):
+                continue
+            sizes = []
+            for at, size in reversed(stream.recent):
+                if at < start:
+                    break
+                if at <= end:
+                    sizes.append(size)
+            alarm = sizes_alarm(end, stream.name, sizes)
+            if alarm is not None and self._first(alarm):
+                fired.append(alarm)
+        return fired
+
+    def _audio_like(self, stream: StreamState) -> bool:
+        """Audio by the SDP's payload types, or without SDP by its small payloads."""
+        if self._audio_types is not None:
+            return stream.payload_type in self._audio_types
+        sizes = sorted(size for _, size in stream.recent)
+        return bool(sizes) and sizes[len(sizes) // 2] <= AUDIO_PAYLOAD_MAX
 
     def flush(self) -> list[Alarm]:
         """End of input: judge everything still waiting."""

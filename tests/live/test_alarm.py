@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from decoders.audit.measure import SILENCE_LEVEL
-from decoders.live.alarm import GRACE_S, Alarm, event_alarm, loud, packet_alarm
+from decoders.live.alarm import GRACE_S, Alarm, event_alarm, loud, packet_alarm, sizes_alarm
 
 CAPTURES = Path(__file__).resolve().parents[2] / "captures"
 
@@ -61,3 +61,13 @@ def test_relayed_media_warning_and_other_events() -> None:
     assert alarm is not None and alarm.kind == "relayed-media"
     assert alarm.subject == "127.0.0.1:5000 -> 10.77.0.2:3478"
     assert all(event_alarm(e) is None for e in _events("chromium-ui-only"))
+
+
+def test_sizes_alarm_uses_the_audits_thresholds() -> None:
+    speech = [40 + (i * 37) % 70 for i in range(40)]  # dozens of sizes
+    alarm = sizes_alarm(3.0, "SSRC 0x1", speech)
+    assert alarm is not None and alarm.kind == "audio-sizes"
+    assert alarm.line().startswith("ALARM: sound is probably leaving while muted: SSRC 0x1: 40")
+    assert sizes_alarm(3.0, "s", [33] * 50) is None  # one repeated silence frame
+    assert sizes_alarm(3.0, "s", [1, 32] * 25) is None  # DTX: two sizes
+    assert sizes_alarm(3.0, "s", speech[:10]) is None  # too few to judge

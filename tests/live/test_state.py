@@ -123,3 +123,26 @@ def test_snapshot_shows_rate_sizes_level_and_mute_source() -> None:
     assert stream.level is not None
     assert snapshot.muted is False and snapshot.mute_source == "mark"
     assert snapshot.counts["alarms"] == 1 and len(snapshot.alarms) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "alarms"),
+    [("chromium-ui-only", 1), ("chromium-track-disabled", 0), ("chromium-dtx", 0)],
+)
+def test_without_levels_sizes_decide(name: str, alarms: int) -> None:
+    """An extmap id no packet carries: the audio stream has no level; its sizes are judged."""
+    fired: list[Alarm] = []
+    state = LiveState(local=(BROWSER,), audio_level_id=14, on_alarm=fired.append)
+    for event in _events(name):
+        if event["kind"] == "mute":
+            state.on_event(event)
+    datagrams = _datagrams(name)
+    for datagram in datagrams:
+        state.on_datagram(datagram)
+        state.tick(datagram.timestamp_ns / 1e9)  # as live: judged as the packets come
+    state.flush()
+    assert len(fired) == alarms
+    if alarms:
+        (window,) = state.timeline.intervals()
+        assert fired[0].kind == "audio-sizes" and window[0] < fired[0].t < window[1]
+        assert fired[0].t - window[0] < 1.5  # about 20 packets after the grace
