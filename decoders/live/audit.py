@@ -57,6 +57,7 @@ CAPTURE_FILTER: Final = (
 take every HTTPS connection; the proxy sees that one)."""
 CAPTURE_NAME: Final = "capture.pcapng"
 RTPDUMP_CAPTURE: Final = "rtpdump.pcapng"
+PROXY_LOG: Final = "proxy.log"
 TICK_S: Final = 0.05
 GRANT_HINT: Final = (
     "no capture privileges: run as root, or grant dumpcap its capabilities with "
@@ -205,6 +206,8 @@ class Audit:
             self.state.flush()
             if (work / "chromium.log").is_file():
                 shutil.copyfile(work / "chromium.log", self.out / RTPDUMP_LOG)
+            if (work / "mitmdump.log").is_file():  # what the proxy saw, for the person
+                shutil.copyfile(work / "mitmdump.log", self.out / PROXY_LOG)
             for name in (CAPTURE_NAME, "events.jsonl", "flows.mitm"):
                 if (self.out / name).is_file():  # dumpcap and mitmproxy make them owner-only
                     (self.out / name).chmod(0o644)
@@ -221,6 +224,9 @@ class Audit:
             *_mitmdump_command(),
             *("--listen-host", "127.0.0.1", "--listen-port", str(self.proxy_port)),
             *("--set", f"confdir={work / 'mitmproxy'}"),
+            # lazy: the browser's TLS with the proxy completes before the server is contacted,
+            # so an unreachable server is a 502 page, not a failed handshake (as in the lab)
+            *("--set", "connection_strategy=lazy"),
             *("-s", str(ADDON), "--set", f"mutecheck_dir={self.out}"),
         ]
         proxy = lab.start("mitmdump", command, private_home=True)

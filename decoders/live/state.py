@@ -142,6 +142,8 @@ class LiveState:
                 finding = f" finding ({event.get('severity')})" if event.get("finding") else ""
                 self.telemetry.append(f"{_clock(event.get('t'))} {state}{finding} {endpoint}")
             alarm = event_alarm(event)
+            if alarm is not None and self.timeline.state_at(alarm.t) is not True:
+                alarm = None  # the addon learnt of an unmute late (a mark is a request away)
             if alarm is not None and not self._first(alarm):
                 alarm = None
         if alarm is not None:

@@ -245,3 +245,24 @@ def test_live_view_keys_under_tmux(tmp_path: Path, mic: Path) -> None:
         ).stdout.split()
     assert left == []
     assert [state for state, _ in _marks(out)] == ["muted", "unmuted"]
+
+
+def test_chromium_trusts_the_proxy_for_https(tmp_path: Path) -> None:
+    """HTTPS through the proxy without --ignore-certificate-errors: Chromium completes TLS with
+    mitmproxy's certificate (its CA is in the throwaway HOME's NSS database) and sends the
+    request, which the proxy logs (the server is not there: a 502). Without that database
+    entry the proxy logs "The client does not trust the proxy's certificate" instead."""
+    out = tmp_path / "https"
+    with lab_page("ui-only") as page:
+        command = [
+            *("ip", "netns", "exec", page.namespace, sys.executable, "-c"),
+            "from decoders.cli import main; main()",
+            *("audit", "https://10.77.0.2:8443/", "--headless", "--duration", "6"),
+            *("--out", str(out)),
+        ]
+        env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 3, done.stdout + done.stderr  # no call, no mute: inconclusive
+    log = (out / "proxy.log").read_text()
+    assert "GET https://10.77.0.2:8443/" in log
+    assert "does not trust the proxy's certificate for 10.77.0.2" not in log

@@ -146,3 +146,19 @@ def test_without_levels_sizes_decide(name: str, alarms: int) -> None:
         (window,) = state.timeline.intervals()
         assert fired[0].kind == "audio-sizes" and window[0] < fired[0].t < window[1]
         assert fired[0].t - window[0] < 1.5  # about 20 packets after the grace
+
+
+def test_telemetry_after_a_known_unmute_is_no_alarm() -> None:
+    """The addon judged a message muted because the unmute mark reached it a moment later;
+    the live state already knew (the audit marks it directly too): no alarm, as offline."""
+    events = _events("chromium-telemetry-ws")
+    finding = next(e for e in events if e["kind"] == "telemetry" and e["finding"])
+    fired: list[Alarm] = []
+    state = LiveState(on_alarm=fired.append)
+    state.mark(float(finding["t"]) - 5, True)
+    state.mark(float(finding["t"]) - 0.3, False)
+    state.on_event(finding)
+    assert fired == []
+    state.mark(float(finding["t"]) - 0.1, True)
+    state.on_event(finding)
+    assert [a.kind for a in fired] == ["telemetry"]
