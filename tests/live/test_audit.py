@@ -2,8 +2,8 @@
 namespaces, with a plan, and nothing it started is left afterwards.
 
 Live runs (about 25 s each; root, Chromium, dumpcap, mitmdump, espeak-ng, sox, certutil).
-The page's variant travels in its URL; the audit knows nothing of it. Its scenario (3 s
-unmuted, 13 s muted, 4 s unmuted from when it connects) holds the plan's 6..14 s window.
+The page's variant travels in its URL; the audit knows nothing of it. Its scenario (1 s
+unmuted, 16 s muted, 3 s unmuted from when it connects) holds the plan's 6..14 s window.
 """
 
 from __future__ import annotations
@@ -179,7 +179,7 @@ def test_ctrl_c_ends_the_call_and_still_reports(tmp_path: Path, mic: Path) -> No
         ]
         env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
         child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
-        time.sleep(MUTE_AT + 12.0)  # past the plan's unmute, inside the page's last phase
+        time.sleep(MUTE_AT + 12.0)  # past the plan's unmute: the call is interrupted
         child.send_signal(signal.SIGINT)
         stdout, _ = child.communicate(timeout=90)
         left = subprocess.run(

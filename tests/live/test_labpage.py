@@ -12,9 +12,11 @@ from decoders.live.labpage import DURATIONS, lab_page, page_url
 
 def test_page_url_carries_variant_and_timing_but_no_mark() -> None:
     url = page_url("ui-only")
-    assert url.startswith("http://10.77.0.2:8080/?variant=ui-only&durations=3000,13000,4000")
+    assert url.startswith("http://10.77.0.2:8080/?variant=ui-only&durations=1000,16000,3000")
     assert "mark=" not in url
-    assert DURATIONS[0] + 1.5 < 6.0 and DURATIONS[0] + DURATIONS[1] + 1.0 > 14.0
+    connect_s = (1.0, 4.0)  # browser start to connected, quiet to busy machine
+    assert DURATIONS[0] + connect_s[1] < 6.0 - 0.5  # muted before the plan's mute
+    assert DURATIONS[0] + DURATIONS[1] + connect_s[0] > 14.0 + 2.0  # until after its unmute
 
 
 def test_unknown_variant() -> None:
