@@ -180,7 +180,7 @@ class LiveState:
         if inner is not None:
             payload = inner[1]
         kind = demux.classify(payload)
-        self.counts[str(kind)] += 1
+        self.counts[kind.value] += 1
         if kind is not PacketKind.RTP:
             return
         if self.local and datagram.src not in self.local:

@@ -229,7 +229,7 @@ def test_live_view_keys_under_tmux(tmp_path: Path, mic: Path) -> None:
             _tmux("send-keys", "-t", name, "m")
             screen = _screen_when(name, lambda s: "ALARM: sound is leaving while muted" in s)
             assert "MUTED (mark, since" in screen and "mark: muted (key)" in screen
-            row = next(line for line in screen.splitlines() if "│ SSRC 0x" in line)
+            row = next(line for line in screen.splitlines() if line.startswith("  SSRC 0x"))
             assert "audio" in row and "dBov" in row
             time.sleep(max(0.0, started + UNMUTE_AT - time.monotonic()))
             _tmux("send-keys", "-t", name, "u")
