@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,7 +26,7 @@ def _datagrams(name: str) -> list[Datagram]:
     return out + unwrapper.flush()
 
 
-def _events(name: str) -> list[dict[str, object]]:
+def _events(name: str) -> list[dict[str, Any]]:
     lines = (CAPTURES / name / "events.jsonl").read_text().splitlines()
     return [json.loads(line) for line in lines]
 

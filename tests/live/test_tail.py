@@ -69,7 +69,7 @@ def test_tee_reader_copies_what_is_read_and_the_rest(tmp_path: Path) -> None:
     reader = subprocess.Popen(["cat", str(CAPTURE)], stdout=subprocess.PIPE)
     assert reader.stdout is not None
     tee = TeeReader(reader.stdout, copy.open("wb"))
-    frames = [frame for _, frame in zip(range(10), CaptureReader(tee), strict=False)]
+    frames = [frame for _, frame in zip(range(10), CaptureReader(tee), strict=False)]  # type: ignore[arg-type]
     assert len(frames) == 10 and 0 < copy.stat().st_size < len(data)
     tee.drain()
     tee.close()
