@@ -266,3 +266,38 @@ def test_chromium_trusts_the_proxy_for_https(tmp_path: Path) -> None:
     log = (out / "proxy.log").read_text()
     assert "GET https://10.77.0.2:8443/" in log
     assert "does not trust the proxy's certificate for 10.77.0.2" not in log
+
+
+def test_closing_the_browser_ends_the_call(tmp_path: Path, mic: Path) -> None:
+    """The browser gone (here: its main process killed) ends the call; the report follows."""
+    out = tmp_path / "closed"
+    with lab_page("ui-only") as page:
+        command = [
+            *("ip", "netns", "exec", page.namespace, sys.executable, "-c"),
+            "from decoders.cli import main; main()",
+            *("audit", page.url, "--headless", "--plan", PLAN),
+            *("--out", str(out), "--fake-mic", str(mic)),
+        ]
+        env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+        time.sleep(UNMUTE_AT + 2.0)
+        browsers = [
+            int(line.split()[0])
+            for line in subprocess.run(
+                ["ps", "-o", "pid=,cmd=", "--ppid", str(child.pid)],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.splitlines()
+            if "chromium" in line
+        ]
+        assert len(browsers) == 1
+        os.kill(browsers[0], signal.SIGKILL)
+        stdout, _ = child.communicate(timeout=90)
+        left = subprocess.run(
+            ["ip", "netns", "pids", page.namespace], capture_output=True, text=True, check=True
+        ).stdout.split()
+    assert left == [] and _processes_naming(str(out)) == []
+    assert "call over (the browser closed)" in stdout
+    assert child.returncode == 5, stdout  # ui-only: the muted window was recorded whole
+    assert json.loads((out / "session.json").read_text())["ended_by"] == "the browser closed"
