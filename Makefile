@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO ?= captures/chromium-ui-only
 
-.PHONY: demo test lint bench bench-addon bench-bombs install clean
+.PHONY: demo test lint bench bench-addon bench-bombs bench-live install clean
 
 $(STAMP): pyproject.toml
 	@set -e; PYTHON=$$(scripts/find-python); echo "using $$PYTHON"; \
@@ -39,6 +39,10 @@ bench: $(STAMP)
 
 bench-addon: $(STAMP)
 	$(PY) bench/bench_addon.py
+
+bench-live: $(STAMP)
+	$(PY) bench/bench_live.py
+	$(PY) bench/bench_live.py --view
 
 # hostile inputs (gzip of zero records, huge records, 10,000 mute windows, a 50 MB dump line)
 # against normal inputs of the same size on disk: peak RSS, time, ratios

@@ -10,8 +10,8 @@ The floors, bottom to top (:data:`FLOORS`): the shared bottom (``decoders`` itse
 ``errors``, ``outputs``, ``chromium``), then wire -> session -> media -> audit -> report, the
 lab (it records calls and measures them with the stages below) beside the addon's classes and
 runtime (``decoders/addon``: the lab finds the addon script there), and on top the command line
-and the script mitmproxy loads (``addons/``), which expose all of it. A module may import its own floor or any floor
-below it.
+and the script mitmproxy loads (``addons/``), which expose all of it. A module may import its
+own floor or any floor below it.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ FLOORS: Mapping[str, int] = {
     "decoders.audit": 4,
     "decoders.report": 5,
     "decoders.lab": 6,
+    "decoders.live": 6,  # the live audit: it runs the lab's pieces against any URL
     "decoders.addon": 6,  # the addon's classes and runtime; the lab finds its script here
     "decoders.cli": 7,
     "addons": 7,

@@ -1,10 +1,11 @@
 """The ``mutecheck`` command line, on top of every stage: one module per command.
 
 ``streams``, ``analyze``, ``report``, ``decrypt``, ``import-rtpdump`` (:mod:`.rtpdump`),
-``signals``, ``mark`` and ``lab`` each live in their own module; :mod:`.common` holds what they
-share (the exit codes, the one error line, the progress bar, the options several commands
-take). No stage imports this package. User errors (missing files, not a capture, broken SDP)
-print one line and exit with code 2; no traceback reaches the user.
+``signals``, ``mark``, ``lab``, ``audit`` and ``watch`` each live in their own module;
+:mod:`.common` holds what they share (the exit codes, the one error line, the progress bar,
+the options several commands take). No stage imports this package. User errors (missing
+files, not a capture, broken SDP) print one line and exit with code 2; no traceback reaches
+the user.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class LazyGroup(OneLineErrors):
 
     LAZY: ClassVar[dict[str, str]] = {
         "analyze": "decoders.cli.analyze:analyze",
+        "audit": "decoders.cli.audit:audit",
         "decrypt": "decoders.cli.decrypt:decrypt",
         "import-rtpdump": "decoders.cli.rtpdump:import_rtpdump",
         "lab": "decoders.cli.lab:lab",
@@ -34,6 +36,7 @@ class LazyGroup(OneLineErrors):
         "report": "decoders.cli.report:report",
         "signals": "decoders.cli.signals:signals",
         "streams": "decoders.cli.streams:streams",
+        "watch": "decoders.cli.watch:watch",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

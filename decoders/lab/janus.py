@@ -60,19 +60,19 @@ from decoders.lab.record import (
     RTPDUMP_FLAGS,
     RTPDUMP_LOG,
     LabError,
+    LabNetwork,
     _child_env,
-    _create_network,
     _file_entry,
-    _Lab,
-    _mitmdump_command,
     _place_reference,
     _refused_summary,
     _step,
-    _tail,
     _wait_for_capture,
-    _wait_for_log,
+    create_network,
+    mitmdump_command,
+    tail_text,
     timeline_document,
     tool_versions,
+    wait_for_log,
 )
 
 JANUS_BINARY: Final = "/usr/bin/janus"
@@ -449,7 +449,7 @@ def _check_tools() -> None:
 
 
 def _browser_command(
-    lab: _Lab, namespace: str, name: str, mic: Path, extra: list[str]
+    lab: LabNetwork, namespace: str, name: str, mic: Path, extra: list[str]
 ) -> list[str]:
     home = lab.work / f"{name}-home"
     for sub in ("config", "cache", "tmp"):
@@ -464,7 +464,7 @@ def _browser_command(
     ]
 
 
-def _browser_env(lab: _Lab, name: str) -> dict[str, str]:
+def _browser_env(lab: LabNetwork, name: str) -> dict[str, str]:
     home = lab.work / f"{name}-home"
     return _child_env() | {
         "HOME": str(home),
@@ -528,7 +528,7 @@ def _wait_audio(tab: Any, timeout: float = 30.0) -> None:
     )
 
 
-def _run_peer(lab: _Lab, app: App, mic: Path, transport: str) -> tuple[Any, Any]:
+def _run_peer(lab: LabNetwork, app: App, mic: Path, transport: str) -> tuple[Any, Any]:
     """The second participant: headless Chromium in the server namespace, its own speech as mic,
     joined (or registered, for VideoCall) before the tester arrives."""
     from decoders.lab.cdp import Browser
@@ -559,7 +559,7 @@ def _answer_call(peer_tab: Any) -> None:
 
 
 def _scenario(
-    lab: _Lab,
+    lab: LabNetwork,
     app: App,
     *,
     transport: str,
@@ -676,7 +676,7 @@ def record_janus(
         _check_tools()
     work = Path(tempfile.mkdtemp(prefix="mutecheck-janus-"))
     tag = f"{os.getpid()}-{int(started * 1000) % 100000}"
-    lab = _Lab(work=work, browser_ns=f"mutecheck-b-{tag}", peer_ns=f"mutecheck-p-{tag}")
+    lab = LabNetwork(work=work, browser_ns=f"mutecheck-b-{tag}", peer_ns=f"mutecheck-p-{tag}")
     failure: BaseException | None = None
     try:
         length = sum(durations) + REFERENCE_MARGIN_S
@@ -698,7 +698,7 @@ def record_janus(
                 peer_mic = work / "peer-mic.wav"
                 resample_wav(work / PEER_REFERENCE_NAME, peer_mic, reference.mic_sample_rate)
         with _step("network namespaces"):
-            _create_network(lab)
+            create_network(lab)
         with _step("capture"):
             dumpcap = lab.start(
                 "dumpcap",
@@ -723,7 +723,7 @@ def record_janus(
                 ],
             )
             for line in READY_LINES.values():
-                _wait_for_log(janus, line, timeout=20)
+                wait_for_log(janus, line, timeout=20)
         with _step("demo pages"):
             pages = lab.start(
                 "pages",
@@ -734,10 +734,10 @@ def record_janus(
                     *("--transport", transport),
                 ],
             )
-            _wait_for_log(pages, "serving", timeout=20)
+            wait_for_log(pages, "serving", timeout=20)
         with _step("proxy"):
             proxy_command = [
-                *("ip", "netns", "exec", lab.browser_ns, *_mitmdump_command()),
+                *("ip", "netns", "exec", lab.browser_ns, *mitmdump_command()),
                 *("--listen-host", "127.0.0.1", "--listen-port", str(PROXY_PORT)),
                 *("--set", "connection_strategy=lazy", "--set", f"confdir={work / 'mitmproxy'}"),
                 *("-s", str(ALLOWLIST)),
@@ -752,10 +752,10 @@ def record_janus(
                 proxy_command += ["-s", str(addon), "--set", f"mutecheck_dir={out_dir}"]
             proxy = lab.start("mitmdump", proxy_command, private_home=True)
             proxy.stop_signal = signal.SIGINT
-            _wait_for_log(proxy, "proxy listening at", timeout=30)
+            wait_for_log(proxy, "proxy listening at", timeout=30)
             log = proxy.log.read_text(errors="replace")
             if any(sign in log for sign in ("Traceback", "error in script", "Addon error")):
-                raise RuntimeError(f"a proxy script failed to load: {_tail(proxy.log, 12)}")
+                raise RuntimeError(f"a proxy script failed to load: {tail_text(proxy.log, 12)}")
         with _step("scenario"):
             run = _scenario(
                 lab,
@@ -771,7 +771,7 @@ def record_janus(
             time.sleep(0.3)
             for process in lab.processes:
                 if process.name in ("dumpcap", "mitmdump", "janus") and not process.alive():
-                    raise RuntimeError(f"{process.name} stopped early: {_tail(process.log)}")
+                    raise RuntimeError(f"{process.name} stopped early: {tail_text(process.log)}")
             problems = lab.cleanup()
             if problems:
                 raise RuntimeError("; ".join(problems))
@@ -815,7 +815,7 @@ def record_janus(
             raise LabError("cleanup", "; ".join(problems))
 
 
-def _write_files(out_dir: Path, lab: _Lab, run: _Run, rtpdump: bool) -> None:
+def _write_files(out_dir: Path, lab: LabNetwork, run: _Run, rtpdump: bool) -> None:
     for name in ("capture.pcapng", "flows.mitm", "events.jsonl"):
         if (out_dir / name).is_file():
             (out_dir / name).chmod(0o644)
@@ -872,7 +872,7 @@ def _session_document(
     dtx: bool,
     peer_reference_name: str | None,
     durations: tuple[float, float, float],
-    lab: _Lab,
+    lab: LabNetwork,
     run: _Run,
     reference_name: str,
     addon: Path | None,

@@ -160,7 +160,7 @@ def _run(command: Sequence[str], timeout: float = 30.0) -> str:
     return result.stdout
 
 
-def _tail(path: Path, lines: int = 8) -> str:
+def tail_text(path: Path, lines: int = 8) -> str:
     """Last lines of a log file, for error messages."""
     try:
         text = path.read_text(errors="replace")
@@ -170,7 +170,7 @@ def _tail(path: Path, lines: int = 8) -> str:
 
 
 @dataclass
-class _Process:
+class LabProcess:
     """A child process the lab started; stopped by its PID (or process group) only."""
 
     name: str
@@ -206,14 +206,14 @@ class _Process:
 
 
 @dataclass
-class _Lab:
+class LabNetwork:
     """Everything one recording owns, so that cleanup can find it."""
 
     work: Path
     browser_ns: str
     peer_ns: str
     namespaces: list[str] = field(default_factory=list)
-    processes: list[_Process] = field(default_factory=list)
+    processes: list[LabProcess] = field(default_factory=list)
     events: queue.Queue[dict[str, Any]] = field(default_factory=queue.Queue)
     last_page_stage: str = "page not loaded"
     page_notes: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -227,7 +227,7 @@ class _Lab:
         lines: bool = False,
         group: bool = False,
         private_home: bool = False,
-    ) -> _Process:
+    ) -> LabProcess:
         """Start a process; with ``lines`` its stdout JSON lines go to ``events``.
 
         ``private_home`` points HOME, TMPDIR and the XDG dirs into the work directory, so
@@ -256,7 +256,7 @@ class _Lab:
             env=env,
         )
         log_file.close()
-        process = _Process(name=name, popen=popen, log=log, group=group)
+        process = LabProcess(name=name, popen=popen, log=log, group=group)
         self.processes.append(process)
         if lines and popen.stdout is not None:
             process.pump = threading.Thread(target=self._pump, args=(popen.stdout,), daemon=True)
@@ -271,7 +271,7 @@ class _Lab:
                 event = {"event": "output", "line": raw.decode(errors="replace").strip()}
             self.events.put(event if isinstance(event, dict) else {"event": "output"})
 
-    def next_event(self, process: _Process, timeout: float, waiting_for: str) -> dict[str, Any]:
+    def next_event(self, process: LabProcess, timeout: float, waiting_for: str) -> dict[str, Any]:
         """The peer's next event; notes page progress, fails on errors or a dead process.
 
         Every process of the lab must stay up while the call runs (the peer exits only after
@@ -294,7 +294,7 @@ class _Lab:
                 if not self.events.empty():
                     continue
                 code = dead.popen.returncode
-                raise RuntimeError(f"{dead.name} exited ({code}): {_tail(dead.log)}") from None
+                raise RuntimeError(f"{dead.name} exited ({code}): {tail_text(dead.log)}") from None
             kind = event.get("event")
             data = event.get("data", {})
             if kind == "http":
@@ -310,7 +310,7 @@ class _Lab:
                 raise RuntimeError(f"page error: {data.get('error')}")
             return event
 
-    def wait_event(self, wanted: str, process: _Process, timeout: float) -> dict[str, Any]:
+    def wait_event(self, wanted: str, process: LabProcess, timeout: float) -> dict[str, Any]:
         """Wait for the peer's `wanted` event (see :meth:`next_event`)."""
         deadline = time.monotonic() + timeout
         while True:
@@ -354,7 +354,7 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def _create_network(lab: _Lab) -> None:
+def create_network(lab: LabNetwork) -> None:
     """Two namespaces, a veth pair between them, addresses, IPv6 off, no default route."""
     for namespace in (lab.browser_ns, lab.peer_ns):
         _run(["ip", "netns", "add", namespace])
@@ -384,12 +384,12 @@ def _create_network(lab: _Lab) -> None:
             raise RuntimeError(f"namespace {namespace} has a default route: {routes}")
 
 
-def _wait_for_capture(process: _Process, path: Path, timeout: float) -> None:
+def _wait_for_capture(process: LabProcess, path: Path, timeout: float) -> None:
     """Wait until dumpcap has written its file header (after it accepted the filter)."""
     deadline = time.monotonic() + timeout
     while not (path.is_file() and path.stat().st_size > 0):
         if not process.alive():
-            raise RuntimeError(f"{process.name} exited: {_tail(process.log)}")
+            raise RuntimeError(f"{process.name} exited: {tail_text(process.log)}")
         if time.monotonic() > deadline:
             raise TimeoutError(f"{process.name} wrote no {path.name} after {timeout:.0f} s")
         time.sleep(0.05)
@@ -537,7 +537,7 @@ def _session_document(
     *,
     variant: str,
     durations: tuple[float, float, float],
-    lab: _Lab,
+    lab: LabNetwork,
     reference: Reference,
     reference_name: str,
     peer_reference_name: str | None,
@@ -712,7 +712,7 @@ def _check_tools(relay: str = "none") -> None:
         raise RuntimeError(f"missing: {', '.join(missing)}")
 
 
-def _start_turnserver(lab: _Lab) -> str:
+def _start_turnserver(lab: LabNetwork) -> str:
     """coturn in the peer's namespace from a private config; returns its key's SPKI hash.
 
     Its certificate, configuration, database and PID file live in the run's work directory;
@@ -728,7 +728,7 @@ def _start_turnserver(lab: _Lab) -> str:
         "turnserver",
         ["ip", "netns", "exec", lab.peer_ns, turn.TURN_BINARY, "-c", str(config)],
     )
-    _wait_for_log(process, turn.READY_LINE, timeout=TURN_READY_TIMEOUT_S)
+    wait_for_log(process, turn.READY_LINE, timeout=TURN_READY_TIMEOUT_S)
     return spki
 
 
@@ -745,7 +745,7 @@ def _trusted_keys(relay: str, turn_spki: str, proxy_confdir: Path) -> str:
     return ",".join([turn.spki_sha256(proxy_ca.read_bytes()), turn_spki])
 
 
-def _mitmdump_command() -> list[str]:
+def mitmdump_command() -> list[str]:
     """mitmdump from this interpreter's environment."""
     script = Path(sys.executable).with_name("mitmdump")
     if script.is_file() and os.access(script, os.X_OK):
@@ -753,15 +753,15 @@ def _mitmdump_command() -> list[str]:
     return [sys.executable, "-c", "from mitmproxy.tools.main import mitmdump; mitmdump()"]
 
 
-def _wait_for_log(process: _Process, pattern: str, timeout: float) -> None:
+def wait_for_log(process: LabProcess, pattern: str, timeout: float) -> None:
     """Wait until `pattern` appears in the process's log."""
     deadline = time.monotonic() + timeout
     while pattern not in process.log.read_text(errors="replace"):
         if not process.alive():
-            raise RuntimeError(f"{process.name} exited: {_tail(process.log)}")
+            raise RuntimeError(f"{process.name} exited: {tail_text(process.log)}")
         if time.monotonic() > deadline:
             raise TimeoutError(
-                f"{process.name} not ready after {timeout:.0f} s: {_tail(process.log)}"
+                f"{process.name} not ready after {timeout:.0f} s: {tail_text(process.log)}"
             )
         time.sleep(0.05)
 
@@ -838,7 +838,7 @@ def record_session(
         _check_tools(relay)
     tag = f"{os.getpid()}-{int(started * 1000) % 100000}"
     work = Path(tempfile.mkdtemp(prefix=f"mutecheck-lab-{tag}-"))
-    lab = _Lab(work=work, browser_ns=f"mutecheck-b-{tag}", peer_ns=f"mutecheck-p-{tag}")
+    lab = LabNetwork(work=work, browser_ns=f"mutecheck-b-{tag}", peer_ns=f"mutecheck-p-{tag}")
     failure: BaseException | None = None
     try:
         with _step("reference signal"):
@@ -865,7 +865,7 @@ def record_session(
                     PEER_REFERENCE_NAME,
                 )
         with _step("network namespaces"):
-            _create_network(lab)
+            create_network(lab)
         with _step("capture"):
             dumpcap = lab.start(
                 "dumpcap",
@@ -889,7 +889,7 @@ def record_session(
             peer = lab.start("peer", [*in_namespace, *peer_command], lines=True)
         with _step("proxy"):
             proxy_command = [
-                *("ip", "netns", "exec", lab.browser_ns, *_mitmdump_command()),
+                *("ip", "netns", "exec", lab.browser_ns, *mitmdump_command()),
                 *("--listen-host", "127.0.0.1", "--listen-port", str(PROXY_PORT)),
                 *("--set", "connection_strategy=lazy", "--set", f"confdir={work / 'mitmproxy'}"),
                 *("-s", str(ALLOWLIST), "--set", f"lab_allow={PEER_ADDRESS}:{HTTP_PORT}"),
@@ -907,12 +907,12 @@ def record_session(
                 proxy_command += ["--set", "mutecheck_save_flows=all"]
             proxy = lab.start("mitmdump", proxy_command, private_home=True)
             proxy.stop_signal = signal.SIGINT  # mitmdump flushes its files on SIGINT
-            _wait_for_log(proxy, "proxy listening at", timeout=30)
+            wait_for_log(proxy, "proxy listening at", timeout=30)
             if addon is not None:
-                _wait_for_log(proxy, f"Loading script {addon}", timeout=5)
+                wait_for_log(proxy, f"Loading script {addon}", timeout=5)
             log = proxy.log.read_text(errors="replace")
             if any(sign in log for sign in ("Traceback", "error in script", "Addon error")):
-                raise RuntimeError(f"a proxy script failed to load: {_tail(proxy.log, 12)}")
+                raise RuntimeError(f"a proxy script failed to load: {tail_text(proxy.log, 12)}")
         with _step("peer"):
             lab.wait_event("listening", peer, timeout=30)
         with _step("browser"):
@@ -947,7 +947,7 @@ def record_session(
                 if process.name not in ("dumpcap", "mitmdump", "turnserver"):
                     continue
                 if not process.alive():
-                    raise RuntimeError(f"{process.name} stopped early: {_tail(process.log)}")
+                    raise RuntimeError(f"{process.name} stopped early: {tail_text(process.log)}")
             problems = lab.cleanup()
             if problems:
                 raise RuntimeError("; ".join(problems))
@@ -986,7 +986,7 @@ def record_session(
             raise LabError("cleanup", "; ".join(problems))
 
 
-def _finish_files(out_dir: Path, variant: str, lab: _Lab, addon: Path | None) -> None:
+def _finish_files(out_dir: Path, variant: str, lab: LabNetwork, addon: Path | None) -> None:
     """Write timeline.json, fix permissions, and check every expected file is there."""
     for name in ("capture.pcapng", "flows.mitm", "events.jsonl"):
         if (out_dir / name).is_file():

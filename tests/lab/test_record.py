@@ -25,11 +25,11 @@ from decoders.lab.record import (
     REQUIRED_FILES,
     VARIANTS,
     LabError,
-    _mitmdump_command,
     _place_reference,
     _refused_summary,
     capture_filter,
     host_candidate,
+    mitmdump_command,
     page_query,
     record_session,
     session_name,
@@ -321,7 +321,7 @@ def test_session_name() -> None:
 
 
 def test_mitmdump_command() -> None:
-    command = _mitmdump_command()
+    command = mitmdump_command()
     assert command[0].endswith("mitmdump") or "mitmproxy.tools.main" in command[-1]
 
 
