@@ -27,6 +27,10 @@ def test_without_the_package_the_checkout_path_is_named(
     'addons' at all: the path the project would have it at, which does not exist."""
     (tmp_path / "addons").mkdir()
     (tmp_path / "addons" / "__init__.py").write_text("")
+    # only the standard finders: an editable install (`pip install -e`, as `make test` does)
+    # adds its own, which maps 'addons' to the checkout whatever sys.path says
+    standard = [f for f in sys.meta_path if getattr(f, "__module__", "").startswith("_frozen")]
+    monkeypatch.setattr(sys, "meta_path", standard)
     monkeypatch.setattr(sys, "path", [str(tmp_path)])
     monkeypatch.delitem(sys.modules, "addons", raising=False)
     assert script_path() == CHECKOUT_PATH and not (tmp_path / CHECKOUT_PATH).exists()
