@@ -52,5 +52,6 @@ def test_upstream_ca_must_hold_a_pem_certificate(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"mutecheck: error: {bad}: not a PEM certificate")
+    assert len(lines) == 1
+    assert lines[0].startswith(f"mutecheck: error: {bad}: not a PEM certificate")
     assert not (tmp_path / "s").exists()
