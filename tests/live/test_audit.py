@@ -14,16 +14,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from mitmproxy.http import HTTPFlow
+from mitmproxy.io import FlowReader
 
+from decoders.lab.record import MARK_HOST
 from decoders.lab.reference import make_reference
 from decoders.live.audit import (
     CAPTURE_FILTER,
@@ -36,6 +41,7 @@ from decoders.live.audit import (
     upstream_bundle,
     url_server,
 )
+from decoders.live.browser import BACKGROUND_HOSTS_LEFT
 from decoders.live.labpage import LabPage, lab_page
 
 PLAN = "6:mute,14:unmute"
@@ -96,7 +102,35 @@ def _audit(
     for name in ("rtpdump.pcapng", "report.json", "report.html"):
         assert (out / name).is_file(), name
         assert str(out / name) in done.stdout or name == "rtpdump.pcapng"
+    _only_the_audited_host(out, session["url"])
     return done, session
+
+
+REQUEST_LINE = re.compile(r"^\S+: [A-Z]+ (https?)://([^/:\s?]+|\[[^\]]+\])")
+
+
+def _hosts(out: Path) -> set[str]:
+    """Every host the session's proxy.log shows a request to, and every flow's host."""
+    hosts = set()
+    for line in (out / "proxy.log").read_text(errors="replace").splitlines():
+        match = REQUEST_LINE.match(line)
+        if match:
+            hosts.add(match.group(2))
+    with (out / "flows.mitm").open("rb") as file:
+        for flow in FlowReader(file).stream():
+            if isinstance(flow, HTTPFlow):
+                hosts.add(flow.request.host)
+    return hosts
+
+
+def _only_the_audited_host(out: Path, url: str) -> None:
+    """Chromium's own background requests are stopped (network time: QUIET_FLAGS), but for
+    the two no flag stops (BACKGROUND_HOSTS_LEFT): the proxy saw the page and the marks."""
+    hosts = _hosts(out)
+    audited = urllib.parse.urlsplit(url).hostname
+    assert {audited, MARK_HOST} <= hosts
+    assert hosts - {audited, MARK_HOST} <= set(BACKGROUND_HOSTS_LEFT), hosts
+    assert "clients2.google.com" not in hosts
 
 
 def _marks(out: Path) -> list[tuple[str, float]]:
