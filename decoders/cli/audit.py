@@ -14,7 +14,14 @@ from types import FrameType
 import click
 
 from decoders.cli.common import fail
-from decoders.live.audit import Audit, AuditConfig, AuditError, check_url, run_audit
+from decoders.live.audit import (
+    Audit,
+    AuditConfig,
+    AuditError,
+    check_ca_file,
+    check_url,
+    run_audit,
+)
 from decoders.live.plan import parse_plan
 from decoders.live.screen import live_screen
 
@@ -53,6 +60,14 @@ from decoders.live.screen import live_screen
     default=None,
     help="A WAV file Chromium plays as the microphone (fake capture devices).",
 )
+@click.option(
+    "--upstream-ca",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    metavar="PEM",
+    help="Also trust this CA for the audited servers, e.g. a self-hosted deployment's internal "
+    "CA (the proxy always verifies the servers' certificates).",
+)
 def audit(
     url: str,
     out: Path,
@@ -61,6 +76,7 @@ def audit(
     plan: str | None,
     duration: float | None,
     fake_mic: Path | None,
+    upstream_ca: Path | None,
 ) -> None:
     """Audit a web call app: proxy + addon, capture, Chromium, live alarm, then the report.
 
@@ -70,6 +86,8 @@ def audit(
     try:
         check_url(url)
         steps = parse_plan(plan) if plan else ()
+        if upstream_ca is not None:
+            check_ca_file(upstream_ca)
     except ValueError as error:
         fail(str(error))
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -84,6 +102,7 @@ def audit(
         duration_s=duration,
         interface=interface,
         fake_mic=fake_mic.resolve() if fake_mic else None,
+        upstream_ca=upstream_ca.resolve() if upstream_ca else None,
     )
     screen = live_screen(f"audit {url}")
 

@@ -1,10 +1,11 @@
 """The lab's answering peer: serves the call page, answers its offer with aiortc, exports secrets.
 
 Run as ``python -m decoders.lab.peer --host 10.77.0.2 --port 8080 --out <session dir>
-[--talk <wav>]`` (the lab starts it inside the peer's network namespace). With ``--talk`` the
-peer sends that file (looped) as its own audio for the whole call; otherwise it only receives.
-It speaks a tiny HTTP/1.1 (one request per connection) with the page, and RFC 6455 WebSocket
-on one path:
+[--talk <wav>] [--tls-cert PEM --tls-key PEM]`` (the lab starts it inside the peer's network
+namespace). With ``--talk`` the peer sends that file (looped) as its own audio for the whole
+call; otherwise it only receives. With ``--tls-cert`` it serves HTTPS (and WSS) instead of
+HTTP; the page opens its WebSocket with the scheme of its own page. It speaks a tiny HTTP/1.1
+(one request per connection) with the page, and RFC 6455 WebSocket on one path:
 
 - ``GET /``            the call page (``page.html``)
 - ``POST /offer``      ``{"type": "offer", "sdp": ...}`` -> the answer, same shape
@@ -29,6 +30,7 @@ import contextlib
 import hashlib
 import json
 import re
+import ssl
 import struct
 import sys
 import time
@@ -128,12 +130,12 @@ def exporting_srtp_keys(keys: SrtpKeys) -> Iterator[None]:
 
     def setup_srtp(self: RTCDtlsTransport) -> None:
         original_setup(self)
-        ssl = self._ssl
-        if ssl is None or self._rx_srtp is None:
+        connection = self._ssl
+        if connection is None or self._rx_srtp is None:
             return  # aiortc found no common SRTP profile: nothing to export
-        selected = ssl.get_selected_srtp_profile()
+        selected = connection.get_selected_srtp_profile()
         profile = next(p for p in SRTP_PROFILES if p.openssl_profile == selected)
-        material = ssl.export_keying_material(
+        material = connection.export_keying_material(
             b"EXTRACTOR-dtls_srtp", 2 * (profile.key_length + profile.salt_length)
         )
         client = profile.get_key_and_salt(material, 0)
@@ -676,12 +678,27 @@ def connection_handler(
     return on_connection
 
 
-async def serve(host: str, port: int, out_dir: Path, page: bytes, talk: Path | None = None) -> None:
-    """Serve the page and the call until the page reports done."""
+def tls_context(certificate: Path, key: Path) -> ssl.SSLContext:
+    """A server context for ``certificate`` and ``key`` (PEM files): HTTPS and WSS."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(certificate, key)
+    return context
+
+
+async def serve(
+    host: str,
+    port: int,
+    out_dir: Path,
+    page: bytes,
+    talk: Path | None = None,
+    tls: ssl.SSLContext | None = None,
+) -> None:
+    """Serve the page and the call (over TLS with ``tls``) until the page reports done."""
     peer = Peer(out_dir, page, talk)
     with exporting_srtp_keys(peer.keys):
-        server = await asyncio.start_server(connection_handler(peer), host, port)
-        emit("listening", host=host, port=port)
+        server = await asyncio.start_server(connection_handler(peer), host, port, ssl=tls)
+        emit("listening", host=host, port=port, scheme="https" if tls else "http")
         async with server:
             await peer.done.wait()
             await asyncio.sleep(0.2)  # let the last RTCP and the page's close go by
@@ -694,9 +711,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--talk", type=Path, default=None, help="WAV the peer sends, looped")
+    parser.add_argument("--tls-cert", type=Path, default=None, help="PEM: serve HTTPS and WSS")
+    parser.add_argument("--tls-key", type=Path, default=None, help="PEM key of --tls-cert")
     args = parser.parse_args(argv)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
+    tls = tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None
     page = resources.files("decoders.lab").joinpath("page.html").read_bytes()
-    asyncio.run(serve(args.host, args.port, args.out, page, args.talk))
+    asyncio.run(serve(args.host, args.port, args.out, page, args.talk, tls))
     return 0
 
 

@@ -17,6 +17,7 @@ Process plumbing (start in a private HOME, stop by PID or group, waits on logs) 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import socket
@@ -59,6 +60,8 @@ CAPTURE_NAME: Final = "capture.pcapng"
 RTPDUMP_CAPTURE: Final = "rtpdump.pcapng"
 PROXY_LOG: Final = "proxy.log"
 TICK_S: Final = 0.05
+UPSTREAM_CHECK_S: Final = 0.5
+"""How often the proxy's log is read for refused server certificates."""
 GRANT_HINT: Final = (
     "no capture privileges: run as root, or grant dumpcap its capabilities with "
     "`sudo setcap cap_net_raw,cap_net_admin=eip $(command -v dumpcap)`; "
@@ -83,6 +86,9 @@ class AuditConfig:
     duration_s: float | None = None
     interface: str | None = None
     fake_mic: Path | None = None
+    upstream_ca: Path | None = None
+    """A CA (PEM) the proxy trusts for the audited servers as well as the usual public ones,
+    e.g. a self-hosted deployment's internal CA. The proxy always verifies the servers."""
 
 
 @dataclass
@@ -104,6 +110,70 @@ def check_url(url: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{url!r} is not an http:// or https:// URL")
     return url
+
+
+def check_ca_file(path: Path) -> Path:
+    """``path`` if it holds at least one PEM certificate; ValueError naming the problem."""
+    from cryptography import x509
+
+    try:
+        x509.load_pem_x509_certificates(path.read_bytes())
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path}: not a PEM certificate file ({error})") from error
+    return path
+
+
+def upstream_bundle(extra: Path, folder: Path) -> Path:
+    """A CA file for the proxy: the public CAs it trusts by default (certifi's, as mitmproxy
+    does) followed by ``extra``. (``ssl_verify_upstream_trusted_ca`` replaces the default
+    bundle; the audit adds to it.)"""
+    import certifi
+
+    bundle = folder / "upstream-ca.pem"
+    public = Path(certifi.where()).read_bytes()
+    bundle.write_bytes(public.rstrip(b"\n") + b"\n" + extra.read_bytes())
+    return bundle
+
+
+_CLIENT = re.compile(r"^\[[\d:.]+\]\[([^\]]+)\] ")
+SERVER_TLS_FAILED: Final = "Server TLS handshake failed. "
+
+
+class CertificateFailures:
+    """The servers whose TLS handshake mitmproxy's log says failed, read as the log grows.
+
+    mitmdump logs ``[time][client] server connect HOST:PORT`` then, on the same client
+    connection, ``[time][client] Server TLS handshake failed. Certificate verify failed: ...``.
+    """
+
+    def __init__(self) -> None:
+        self._servers: dict[str, str] = {}
+        self._rest = ""
+
+    def feed(self, text: str) -> list[tuple[str, str]]:
+        """``(server, reason)`` for each failure in ``text`` (the log's next bytes), in order."""
+        lines = (self._rest + text).split("\n")
+        self._rest = lines.pop()
+        failures = []
+        for line in lines:
+            match = _CLIENT.match(line)
+            if match is None:
+                continue
+            client, said = match.group(1), line[match.end() :].rstrip()
+            if said.startswith("server connect "):
+                self._servers[client] = said.removeprefix("server connect ").split()[0]
+            elif said.startswith(SERVER_TLS_FAILED):
+                reason = said.removeprefix(SERVER_TLS_FAILED).strip()
+                failures.append((self._servers.get(client, "a server"), reason))
+        return failures
+
+
+def url_server(url: str) -> str:
+    """``HOST:PORT`` of an http(s) URL as mitmproxy's log names the server."""
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    host = parts.hostname or ""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def free_port() -> int:
@@ -181,6 +251,10 @@ class Audit:
         self.state = LiveState(local=[*self.local, DUMP_SOURCE], on_alarm=screen.alarm)
         self._threads: list[threading.Thread] = []
         self._tee: TeeReader | None = None
+        self._refused: set[str] = set()
+        """Servers whose certificate the proxy refused, said once each."""
+        self._upstream = CertificateFailures()
+        self._proxy_log_read = 0
 
     # -- the whole run --------------------------------------------------------------------
     def run(self) -> AuditResult:
@@ -229,6 +303,11 @@ class Audit:
             *("--set", "connection_strategy=lazy"),
             *("-s", str(ADDON), "--set", f"mutecheck_dir={self.out}"),
         ]
+        # mitmproxy verifies every server's certificate (ssl_insecure stays off, always);
+        # --upstream-ca adds a CA to the public ones it trusts
+        if self.config.upstream_ca is not None:
+            bundle = upstream_bundle(self.config.upstream_ca, work)
+            command += ["--set", f"ssl_verify_upstream_trusted_ca={bundle}"]
         proxy = lab.start("mitmdump", command, private_home=True)
         proxy.stop_signal = signal.SIGINT  # mitmdump flushes its files on SIGINT
         wait_for_log(proxy, "proxy listening at", timeout=30)
@@ -321,12 +400,39 @@ class Audit:
             return
         self.screen.line(f"mark: {'muted' if muted else 'unmuted'} ({note})")
 
+    def _check_upstream(self, proxy: LabProcess) -> None:
+        """One line per server whose certificate the proxy refused; the audited server's
+        ends the audit (the page cannot load), with what to do about it."""
+        try:
+            with proxy.log.open("rb") as log:
+                log.seek(self._proxy_log_read)
+                text = log.read()
+        except OSError:
+            return
+        self._proxy_log_read += len(text)
+        audited = url_server(self.config.url)
+        for server, reason in self._upstream.feed(text.decode(errors="replace")):
+            if server in self._refused:
+                continue
+            self._refused.add(server)
+            if server == audited:
+                raise AuditError(
+                    f"the proxy refused {server}'s TLS certificate ({reason}); if you trust "
+                    "that server, give the CA that issued its certificate with --upstream-ca PEM"
+                )
+            self.screen.line(f"upstream TLS: the proxy refused {server}'s certificate ({reason})")
+
     def _call(self, lab: LabNetwork) -> None:
         plan = list(self.config.plan)
         browser = next(p for p in lab.processes if p.name == "chromium")
+        proxy = next(p for p in lab.processes if p.name == "mitmdump")
         refresh = Refresher(self.screen)
+        checked = 0.0
         while True:
             now = time.time()
+            if now - checked >= UPSTREAM_CHECK_S:
+                self._check_upstream(proxy)
+                checked = now
             elapsed = now - self.started
             while plan and elapsed >= plan[0].offset_s:
                 step = plan.pop(0)

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import urllib.parse
 from pathlib import Path
+from typing import Final
 
 from decoders.chromium import UNATTENDED_FLAGS
 from decoders.lab.record import RTPDUMP_FLAGS
@@ -23,6 +24,26 @@ HEADLESS_MEDIA_FLAGS = (
     "--autoplay-policy=no-user-gesture-required",
 )
 """Headless has no one to allow the microphone: fake devices, no permission prompt."""
+QUIET_FLAGS: Final = ("--disable-features=NetworkTimeServiceQuerying",)
+"""Chromium's own background requests the audit's browser does not make, on top of
+:data:`decoders.chromium.UNATTENDED_FLAGS` (which already stop component updates, sync and the
+rest of the background networking): Chromium 156 in an audit of the lab page asked
+``clients2.google.com/time/1/current`` (network time) at start-up; this stops it. Flags that
+changed nothing in the proxy's log of a 25 s headless audit were left out
+(--disable-client-side-phishing-detection, --disable-domain-reliability, --no-pings,
+--safebrowsing-disable-auto-update,
+--disable-component-extensions-with-background-pages, --metrics-recording-only,
+--no-service-autorun, and disabling OptimizationHints, Translate, MediaRouter,
+CertificateTransparencyComponentUpdater, OptimizationGuideManifestBroker, the on-device AI
+features). Only one --disable-features counts (Chromium reads the last): keep them all here."""
+BACKGROUND_HOSTS_LEFT: Final = ("accounts.google.com", "update.googleapis.com")
+"""What the audit's Chromium still asks for by itself, found no flag for: ``ListAccounts``
+(its sign-in service lists the Google accounts of every regular profile once the network is
+up; a throwaway profile has none) and one on-demand component (the optimization guide's
+on-device models manifest, ``ceofaddefefcbblgcgnibnonglccbfja``), which
+``--disable-component-update`` does not cover. Through the proxy like everything else, so
+they show in ``proxy.log`` and ``flows.mitm``; blocking them there would break auditing the
+services that need them (Google Meet signs in at accounts.google.com)."""
 
 
 def nss_database(home: Path) -> Path:
@@ -85,6 +106,7 @@ def chromium_flags(
         f"--proxy-server=127.0.0.1:{proxy_port}",
         "--proxy-bypass-list=<-loopback>",
         *RTPDUMP_FLAGS,
+        *QUIET_FLAGS,
         f"--user-data-dir={profile}",
     ]
     if headless or fake_mic is not None:

@@ -43,3 +43,15 @@ def test_audit_refuses_a_folder_with_files(tmp_path: Path) -> None:
     (tmp_path / "evidence.txt").write_text("keep")
     result = CliRunner().invoke(main, ["audit", "http://x/", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "must be an empty folder" in result.output
+
+
+def test_upstream_ca_must_hold_a_pem_certificate(tmp_path: Path) -> None:
+    bad = tmp_path / "ca.pem"
+    bad.write_text("not a certificate\n")
+    args = ["audit", "http://x/", "--out", str(tmp_path / "s"), "--upstream-ca", str(bad)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"mutecheck: error: {bad}: not a PEM certificate")
+    assert not (tmp_path / "s").exists()

@@ -11,6 +11,7 @@ import asyncio
 import base64
 import json
 import os
+import ssl
 import struct
 from pathlib import Path
 
@@ -51,13 +52,16 @@ from decoders.lab.peer import (
     encode_websocket_frame,
     http_response,
     is_websocket_upgrade,
+    main,
     offers_opus_dtx,
     parse_websocket_frame,
     read_request,
     telemetry_record,
+    tls_context,
     websocket_accept,
     websocket_handshake,
 )
+from decoders.lab.turn import write_certificate
 from decoders.session.sdp import parse_sdp
 
 CAPTURES = Path(__file__).resolve().parents[2] / "captures"
@@ -339,8 +343,8 @@ def test_telemetry_record() -> None:
 
 
 # -- the server over real sockets ---------------------------------------------------------------
-async def http_exchange(port: int, request: bytes) -> bytes:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+async def http_exchange(port: int, request: bytes, tls: ssl.SSLContext | None = None) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=tls)
     writer.write(request)
     await writer.drain()
     response = await reader.read()
@@ -348,10 +352,12 @@ async def http_exchange(port: int, request: bytes) -> bytes:
     return response
 
 
-async def websocket_client(port: int, messages: list[str]) -> list[object]:
+async def websocket_client(
+    port: int, messages: list[str], tls: ssl.SSLContext | None = None
+) -> list[object]:
     """A wsproto client: handshake, messages (one fragmented), ping, close; returns its events."""
     connection = WSConnection(ConnectionType.CLIENT)
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=tls)
     events: list[object] = []
 
     async def receive_until(kind: type) -> None:
@@ -415,6 +421,56 @@ def test_server_logs_http_and_websocket_telemetry(tmp_path: Path) -> None:
         ("websocket", "/ws", {"audioLevel": 0.5, "muted": True, "seq": 2}),
     ]
     assert peer.telemetry_received == 3
+
+
+def test_server_over_tls_serves_https_and_wss(tmp_path: Path) -> None:
+    """With a certificate (the lab's own builder, for 127.0.0.1) the same server speaks HTTPS
+    and WSS; a client that verifies against that certificate gets the page and its WebSocket,
+    one that trusts only the system's CAs fails the handshake."""
+    certificate, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    write_certificate("127.0.0.1", certificate, key)
+    trusting = ssl.create_default_context(cafile=certificate)
+    stranger = ssl.create_default_context()
+
+    async def run() -> tuple[bytes, list[object], str]:
+        peer = Peer(tmp_path, b"<html>page</html>")
+        server = await asyncio.start_server(
+            connection_handler(peer), "127.0.0.1", 0, ssl=tls_context(certificate, key)
+        )
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            page = await http_exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", trusting)
+            events = await websocket_client(port, ['{"audioLevel": 0.5}'], trusting)
+            try:
+                await http_exchange(port, b"GET / HTTP/1.1\r\n\r\n", stranger)
+                refused = ""
+            except ssl.SSLCertVerificationError as error:
+                refused = error.verify_message
+            await peer.finish()
+        return page, events, refused
+
+    page, events, refused = asyncio.run(run())
+    assert page.startswith(b"HTTP/1.1 200 OK\r\n") and page.endswith(b"<html>page</html>")
+    assert any(isinstance(e, Pong) for e in events)
+    lines = [json.loads(line) for line in (tmp_path / TELEMETRY_LOG).read_text().splitlines()]
+    assert [(r["transport"], r["message"]) for r in lines] == [("websocket", {"audioLevel": 0.5})]
+    assert refused == "self-signed certificate"
+
+
+def test_tls_options_go_together(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--host", "127.0.0.1", "--port", "0", "--out", str(tmp_path), "--tls-cert", "c"])
+    assert exit_info.value.code == 2
+    assert "--tls-cert and --tls-key go together" in capsys.readouterr().err
+
+
+def test_page_opens_its_websocket_with_the_page_scheme() -> None:
+    """wss: on an https page, ws: on http (the recorded corpus's pages are http)."""
+    from importlib import resources
+
+    page = resources.files("decoders.lab").joinpath("page.html").read_text()
+    assert '`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`' in page
+    assert "ws://${location.host}" not in page
 
 
 def test_server_closes_unmasked_websocket(tmp_path: Path) -> None:

@@ -1,6 +1,10 @@
 """``mutecheck audit`` end to end: headless Chromium audits the lab's own page in the lab's
 namespaces, with a plan, and nothing it started is left afterwards.
 
+The page is served over HTTPS with a certificate made for the run; the audit is given it with
+``--upstream-ca`` (the proxy verifies every server; Chromium trusts only the proxy's CA).
+One run audits the plain-HTTP page too, and one shows the refusal without ``--upstream-ca``.
+
 Live runs (about 25 s each; root, Chromium, dumpcap, mitmdump, espeak-ng, sox, certutil).
 The page's variant travels in its URL; the audit knows nothing of it. Its scenario (1 s
 unmuted, 16 s muted, 3 s unmuted from when it connects) holds the plan's 6..14 s window.
@@ -10,25 +14,35 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from mitmproxy.http import HTTPFlow
+from mitmproxy.io import FlowReader
 
+from decoders.lab.record import MARK_HOST
 from decoders.lab.reference import make_reference
 from decoders.live.audit import (
     CAPTURE_FILTER,
+    CertificateFailures,
+    check_ca_file,
     check_url,
     free_port,
     local_addresses,
     route_interface,
+    upstream_bundle,
+    url_server,
 )
-from decoders.live.labpage import lab_page
+from decoders.live.browser import BACKGROUND_HOSTS_LEFT
+from decoders.live.labpage import LabPage, lab_page
 
 PLAN = "6:mute,14:unmute"
 MUTE_AT, UNMUTE_AT = 6.0, 14.0
@@ -58,16 +72,21 @@ def _processes_naming(text: str) -> list[str]:
     return found
 
 
+def _trust(page: LabPage) -> tuple[str, ...]:
+    """The page's certificate as the audit's --upstream-ca (none for http)."""
+    return ("--upstream-ca", str(page.certificate)) if page.certificate else ()
+
+
 def _audit(
-    variant: str, out: Path, mic: Path, *, wrapper: tuple[str, ...] = ()
+    variant: str, out: Path, mic: Path, *, wrapper: tuple[str, ...] = (), tls: bool = True
 ) -> tuple[subprocess.CompletedProcess[str], Any]:
     """Run the audit inside the lab's browser namespace; check nothing it started is left."""
-    with lab_page(variant) as page:
+    with lab_page(variant, tls=tls) as page:
         command = [
             *("ip", "netns", "exec", page.namespace, *wrapper, sys.executable, "-c"),
             "from decoders.cli import main; main()",
             *("audit", page.url, "--headless", "--plan", PLAN, "--duration", DURATION),
-            *("--out", str(out), "--fake-mic", str(mic)),
+            *("--out", str(out), "--fake-mic", str(mic), *_trust(page)),
         ]
         env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
         done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
@@ -83,7 +102,35 @@ def _audit(
     for name in ("rtpdump.pcapng", "report.json", "report.html"):
         assert (out / name).is_file(), name
         assert str(out / name) in done.stdout or name == "rtpdump.pcapng"
+    _only_the_audited_host(out, session["url"])
     return done, session
+
+
+REQUEST_LINE = re.compile(r"^\S+: [A-Z]+ (https?)://([^/:\s?]+|\[[^\]]+\])")
+
+
+def _hosts(out: Path) -> set[str]:
+    """Every host the session's proxy.log shows a request to, and every flow's host."""
+    hosts = set()
+    for line in (out / "proxy.log").read_text(errors="replace").splitlines():
+        match = REQUEST_LINE.match(line)
+        if match:
+            hosts.add(match.group(2))
+    with (out / "flows.mitm").open("rb") as file:
+        for flow in FlowReader(file).stream():
+            if isinstance(flow, HTTPFlow):
+                hosts.add(flow.request.host)
+    return hosts
+
+
+def _only_the_audited_host(out: Path, url: str) -> None:
+    """Chromium's own background requests are stopped (network time: QUIET_FLAGS), but for
+    the two no flag stops (BACKGROUND_HOSTS_LEFT): the proxy saw the page and the marks."""
+    hosts = _hosts(out)
+    audited = urllib.parse.urlsplit(url).hostname
+    assert {audited, MARK_HOST} <= hosts
+    assert hosts - {audited, MARK_HOST} <= set(BACKGROUND_HOSTS_LEFT), hosts
+    assert "clients2.google.com" not in hosts
 
 
 def _marks(out: Path) -> list[tuple[str, float]]:
@@ -113,9 +160,10 @@ def test_ui_only_alarm_in_the_window_and_content_leak(tmp_path: Path, mic: Path)
     assert report["verdict"]["verdict"] == "content-leak"
 
 
-def test_track_disabled_no_alarm_and_no_leak(tmp_path: Path, mic: Path) -> None:
+@pytest.mark.parametrize("tls", [True, False], ids=["https", "http"])
+def test_track_disabled_no_alarm_and_no_leak(tmp_path: Path, mic: Path, tls: bool) -> None:
     out = tmp_path / "track-disabled"
-    done, session = _audit("track-disabled", out, mic)
+    done, session = _audit("track-disabled", out, mic, tls=tls)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ALARM" not in done.stdout
     assert session["live_alarms"] == []
@@ -128,7 +176,7 @@ def test_telemetry_ws_alarm_names_the_endpoint(tmp_path: Path, mic: Path) -> Non
     done, session = _audit("telemetry-ws", out, mic)
     alarm_lines = [line for line in done.stdout.splitlines() if "ALARM:" in line]
     assert alarm_lines, done.stdout + done.stderr
-    assert "volume telemetry left while muted: ws://10.77.0.2:8080/ws" in alarm_lines[0]
+    assert "volume telemetry left while muted: wss://10.77.0.2:8080/ws" in alarm_lines[0]
     assert [a["kind"] for a in session["live_alarms"]] == ["telemetry"]
     assert 0 <= session["live_alarms"][0]["raised"] - session["live_alarms"][0]["t"] <= 1.0
     assert done.returncode == 4, done.stdout + done.stderr  # a metadata leak, no sound
@@ -149,6 +197,83 @@ def test_without_capture_privileges_it_says_how_and_goes_on(tmp_path: Path, mic:
     assert done.returncode == 5, done.stdout + done.stderr
     report = json.loads((out / "report.json").read_text())
     assert report["verdict"]["verdict"] == "content-leak"
+
+
+def test_without_upstream_ca_the_https_page_fails_in_one_line(tmp_path: Path) -> None:
+    """The proxy verifies the server: without --upstream-ca the lab page's self-signed
+    certificate is refused, and the audit says so in one line and ends (exit 2), at once."""
+    out = tmp_path / "untrusted"
+    with lab_page("ui-only") as page:
+        command = [
+            *("ip", "netns", "exec", page.namespace, sys.executable, "-c"),
+            "from decoders.cli import main; main()",
+            *("audit", page.url, "--headless", "--plan", PLAN, "--duration", DURATION),
+            *("--out", str(out)),
+        ]
+        env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+        started = time.monotonic()
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+        took = time.monotonic() - started
+        left = subprocess.run(
+            ["ip", "netns", "pids", page.namespace], capture_output=True, text=True, check=True
+        ).stdout.split()
+    assert left == [] and _processes_naming(str(out)) == []
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip() == (
+        "mutecheck: error: the proxy refused 10.77.0.2:8080's TLS certificate (Certificate "
+        "verify failed: self-signed certificate); if you trust that server, give the CA that "
+        "issued its certificate with --upstream-ca PEM"
+    )
+    assert took < float(DURATION)  # ended when the proxy refused, not at --duration
+    assert "Certificate verify failed" in (out / "proxy.log").read_text()
+
+
+PROXY_LOG_EXCERPT = """\
+[18:46:22.034][127.0.0.1:43114] client connect
+[18:46:22.048][127.0.0.1:43114] error establishing server connection: [Errno -3] Temporary \
+failure in name resolution
+127.0.0.1:43114: GET http://clients2.google.com/time/1/current?cup2key=ML-DS…
+ << [Errno -3] Temporary failure in name resolution
+[18:46:22.157][127.0.0.1:43106] server connect 10.77.0.2:8080
+[18:46:22.172][127.0.0.1:43136] client connect
+[18:46:22.173][127.0.0.1:43106] Server TLS handshake failed. Certificate verify failed: \
+self-signed certificate
+127.0.0.1:43106: GET https://10.77.0.2:8080/?variant=ui-only&durations=1000,… HTTP/2.0
+ << Certificate verify failed: self-signed certificate
+[18:46:22.180][127.0.0.1:43106] server disconnect 10.77.0.2:8080
+"""
+"""From a real audit of the HTTPS lab page without --upstream-ca (mitmdump 12)."""
+
+
+def test_certificate_failures_in_the_proxy_log_however_it_is_cut() -> None:
+    expected = [("10.77.0.2:8080", "Certificate verify failed: self-signed certificate")]
+    for size in (1, 7, 64, len(PROXY_LOG_EXCERPT)):
+        reader = CertificateFailures()
+        pieces = range(0, len(PROXY_LOG_EXCERPT), size)
+        found = [f for i in pieces for f in reader.feed(PROXY_LOG_EXCERPT[i : i + size])]
+        assert found == expected, size
+    assert url_server("https://10.77.0.2:8080/?x=1") == "10.77.0.2:8080"
+    assert url_server("https://call.example.org/room") == "call.example.org:443"
+    assert url_server("http://[fd00::2]/") == "[fd00::2]:80"
+
+
+def test_upstream_ca_adds_to_the_public_cas(tmp_path: Path) -> None:
+    """--upstream-ca adds a CA: the bundle mitmproxy gets is certifi's followed by it."""
+    import ssl
+
+    import certifi
+
+    from decoders.lab.turn import write_certificate
+
+    write_certificate("10.77.0.2", tmp_path / "ca.pem", tmp_path / "key.pem")
+    assert check_ca_file(tmp_path / "ca.pem") == tmp_path / "ca.pem"
+    bundle = upstream_bundle(tmp_path / "ca.pem", tmp_path)
+    public = ssl.create_default_context(cafile=certifi.where()).cert_store_stats()["x509_ca"]
+    both = ssl.create_default_context(cafile=bundle).cert_store_stats()["x509"]
+    assert both == public + 1
+    assert bundle.read_bytes().endswith((tmp_path / "ca.pem").read_bytes())
+    with pytest.raises(ValueError, match="not a PEM certificate"):
+        check_ca_file(tmp_path / "key.pem")
 
 
 def test_check_url_takes_http_and_https_only() -> None:
@@ -175,7 +300,7 @@ def test_ctrl_c_ends_the_call_and_still_reports(tmp_path: Path, mic: Path) -> No
             *("ip", "netns", "exec", page.namespace, sys.executable, "-c"),
             "from decoders.cli import main; main()",
             *("audit", page.url, "--headless", "--plan", PLAN),
-            *("--out", str(out), "--fake-mic", str(mic)),
+            *("--out", str(out), "--fake-mic", str(mic), *_trust(page)),
         ]
         env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
         child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
@@ -217,13 +342,14 @@ def test_live_view_keys_under_tmux(tmp_path: Path, mic: Path) -> None:
         command = (
             f"unset COLUMNS LINES; ip netns exec {page.namespace} env PYTHONPATH={root} "
             f"{sys.executable} -c 'from decoders.cli import main; main()' audit '{page.url}' "
-            f"--headless --out {out} --fake-mic {mic}; echo $? > {done}; sleep 60"
+            f"--headless --out {out} --fake-mic {mic} --upstream-ca {page.certificate}; "
+            f"echo $? > {done}; sleep 60"
         )
         _tmux("new-session", "-d", "-s", name, "-x", "200", "-y", "50", command)
         try:
             screen = _screen_when(name, lambda s: "browser: Chromium" in s)
             started = time.monotonic()
-            assert "mutecheck audit http://10.77.0.2:8080/" in screen
+            assert "mutecheck audit https://10.77.0.2:8080/" in screen
             assert "keys: m muted  u unmuted  q quit" in screen
             time.sleep(max(0.0, started + MUTE_AT - time.monotonic()))
             _tmux("send-keys", "-t", name, "m")
@@ -276,7 +402,7 @@ def test_closing_the_browser_ends_the_call(tmp_path: Path, mic: Path) -> None:
             *("ip", "netns", "exec", page.namespace, sys.executable, "-c"),
             "from decoders.cli import main; main()",
             *("audit", page.url, "--headless", "--plan", PLAN),
-            *("--out", str(out), "--fake-mic", str(mic)),
+            *("--out", str(out), "--fake-mic", str(mic), *_trust(page)),
         ]
         env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
         child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)

@@ -9,6 +9,7 @@ from mitmproxy.certs import CertStore
 from decoders.lab.record import RTPDUMP_FLAGS
 from decoders.live.browser import (
     CA_NICKNAME,
+    QUIET_FLAGS,
     chromium_flags,
     nss_database,
     trust_ca,
@@ -41,6 +42,8 @@ def test_flags_headless_proxy_dump_and_url_last(tmp_path: Path) -> None:
     assert f"--use-file-for-fake-audio-capture={tmp_path / 'mic.wav'}" in flags
     assert "--unsafely-treat-insecure-origin-as-secure=http://10.77.0.2:8080" in flags
     assert not any("ignore-certificate-errors" in flag for flag in flags)
+    assert all(flag in flags for flag in QUIET_FLAGS)
+    assert len([f for f in flags if f.startswith("--disable-features=")]) == 1  # the last wins
 
 
 def test_visible_browser_uses_the_real_microphone(tmp_path: Path) -> None:
