@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -84,3 +86,74 @@ def test_written_series_parse_back(values: list[tuple[int, int, int]]) -> None:
     (clip,) = activity.parse_clips(text)
     assert clip.label == "dog"
     assert [(r.maximum, r.mean, r.minimum) for r in clip.readings] == values
+
+
+# -- features, model, evaluation -----------------------------------------------------------------
+
+B_FILE = FIXTURES / "b_data_10cm.txt"
+
+
+def _session(path: Path) -> tuple[activity.Clip, ...]:
+    return activity.parse_clips(path.read_text(), activity.distance_of(path.name))
+
+
+def test_features_are_the_values_and_their_spreads() -> None:
+    rows = activity.reading_features([activity.Reading(40, 30, 10), activity.Reading(5, 5, 5)])
+    assert rows.tolist() == [[40, 30, 10, 30, 10, 20], [5, 5, 5, 0, 0, 0]]
+    assert activity.reading_features([]).shape == (0, 6)
+
+
+def test_a_model_trained_on_one_session_tells_the_other() -> None:
+    model = activity.train(_session(A_FILE), activity.Training(steps=500))
+    result = activity.evaluate(model, _session(B_FILE), k=1)
+    assert result.windows == 12 + 10 + 11 + 9 + 10 + 8  # the unlabelled clip is left out
+    assert result.macro_accuracy > 0.95
+    assert set(result.recalls) == set(activity.CLASSES)
+    assert result.by_distance[0][0] == 10
+
+
+def test_windows_never_cross_a_clip() -> None:
+    model = activity.train(_session(A_FILE), activity.Training(steps=200))
+    clips = activity.labelled(_session(B_FILE))
+    for k in (1, 3, 9):
+        result = activity.evaluate(model, clips, k=k)
+        assert result.windows == sum(max(0, len(c.readings) - k + 1) for c in clips)
+
+
+def test_window_probabilities_add_the_readings_up() -> None:
+    model = activity.train(_session(A_FILE), activity.Training(steps=200))
+    readings = _session(B_FILE)[3].readings
+    single = model.reading_probabilities(readings)
+    windows = model.window_probabilities(readings, 3)
+    assert windows.shape == (len(readings) - 2, 6)
+    assert np.allclose(windows.sum(axis=1), 1.0)
+    by_hand = np.log(single[1:4]).sum(axis=0)
+    assert np.allclose(windows[1], np.exp(by_hand) / np.exp(by_hand).sum())
+    assert model.window_probabilities(readings[:2], 3).shape == (0, 6)
+    with pytest.raises(ValueError):
+        model.window_probabilities(readings, 0)
+
+
+def test_model_json_round_trip_and_refusals() -> None:
+    model = activity.train(_session(A_FILE), activity.Training(steps=50), about="test")
+    again = activity.Model.from_json(json.loads(json.dumps(model.to_json())))
+    readings = _session(B_FILE)[0].readings
+    assert np.allclose(again.reading_probabilities(readings), model.reading_probabilities(readings))
+    assert again.about == "test"
+    with pytest.raises(MalformedPacket, match="not a mutecheck activity model"):
+        activity.Model.from_json({"format": "other"})
+    broken = {**model.to_json(), "weights": [[1.0]]}
+    with pytest.raises(MalformedPacket, match="do not fit together"):
+        activity.Model.from_json(broken)
+
+
+def test_training_needs_labelled_readings() -> None:
+    with pytest.raises(ValueError, match="no labelled clip"):
+        activity.train([activity.Clip("x/punk_music.wav", None, (activity.Reading(1, 1, 1),))])
+
+
+def test_sessions_come_from_the_file_names() -> None:
+    assert activity.session_of("new_data_10cm.txt") == "new"
+    assert activity.session_of("mine.txt") == "mine"
+    sessions = activity.read_sessions([(A_FILE.name, A_FILE.read_text())])
+    assert list(sessions) == ["a"] and len(sessions["a"]) == 7
