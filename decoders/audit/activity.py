@@ -18,9 +18,11 @@ substrings (:data:`LABEL_RULES`); clips without a label are kept but unlabelled.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import resources
 from typing import Final
 
 import numpy as np
@@ -400,3 +402,22 @@ def read_sessions(texts: Sequence[tuple[str, str]]) -> dict[str, tuple[Clip, ...
     for name, text in texts:
         sessions.setdefault(session_of(name), []).extend(parse_clips(text, distance_of(name)))
     return {session: tuple(clips) for session, clips in sessions.items()}
+
+
+SHIPPED_MODEL: Final = "activity_model.json"
+"""The model shipped in this package (its source and protocol: ``activity_model.md`` beside it)."""
+
+
+def load_model(text: str) -> Model:
+    """A model from its JSON text; :class:`MalformedPacket` when it is not one."""
+    try:
+        document = json.loads(text)
+    except ValueError as error:
+        raise MalformedPacket(f"activity model is not JSON: {error}") from None
+    return Model.from_json(document)
+
+
+def shipped_model() -> Model:
+    """The model that ships with mutecheck (trained on the study's ``new`` session)."""
+    text = resources.files(__package__ or "decoders.audit").joinpath(SHIPPED_MODEL).read_text()
+    return load_model(text)
