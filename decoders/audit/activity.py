@@ -18,12 +18,14 @@ substrings (:data:`LABEL_RULES`); clips without a label are kept but unlabelled.
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -421,3 +423,110 @@ def shipped_model() -> Model:
     """The model that ships with mutecheck (trained on the study's ``new`` session)."""
     text = resources.files(__package__ or "decoders.audit").joinpath(SHIPPED_MODEL).read_text()
     return load_model(text)
+
+
+# -- telemetry seen by the addon ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GainShape:
+    """Three telemetry fields that behave as a minute's max, mean and min gain (by path)."""
+
+    maximum: str
+    mean: str
+    minimum: str
+
+
+MAX_FIELDS_PER_OBJECT: Final = 16
+"""An object with more numbers is not a gain summary (and 16 fields are 3,360 ordered triples)."""
+
+
+def _parent(path: str) -> str:
+    return path.rpartition(".")[0]
+
+
+def gain_shape(messages: Sequence[Mapping[str, float]]) -> GainShape | None:
+    """Three fields of one object that behave as max >= mean >= min in every message, or None.
+
+    Mapped by behaviour, not by name: in each message (field path -> value) the fields under
+    one parent object are candidates; a triple counts when the three appear together in at
+    least one message, are ordered the same way in every message that has them, and the top
+    and bottom differ at least once (a flat triple tells nothing). Roles go by that order,
+    whatever the names say. The first parent (in path order) with such a triple wins; objects
+    of more than :data:`MAX_FIELDS_PER_OBJECT` numbers are not searched.
+    """
+    by_parent: dict[str, set[str]] = {}
+    for message in messages:
+        for path in message:
+            by_parent.setdefault(_parent(path), set()).add(path)
+    for parent in sorted(by_parent):
+        paths = sorted(by_parent[parent])
+        if len(paths) > MAX_FIELDS_PER_OBJECT:
+            continue
+        for triple in itertools.permutations(paths, 3):
+            if _ordered(messages, triple):
+                return GainShape(*triple)
+    return None
+
+
+def _ordered(messages: Sequence[Mapping[str, float]], triple: tuple[str, str, str]) -> bool:
+    top, middle, bottom = triple
+    seen = spread = False
+    for message in messages:
+        if not all(p in message for p in triple):
+            continue
+        seen = True
+        if not message[top] >= message[middle] >= message[bottom]:
+            return False
+        spread = spread or message[top] > message[bottom]
+    return seen and spread
+
+
+def telemetry_messages(events: Iterable[Mapping[str, Any]]) -> list[dict[str, float]]:
+    """Each sent telemetry event's numeric fields (path -> value), in order."""
+    messages = []
+    for event in events:
+        if event.get("kind") != "telemetry" or event.get("direction", "sent") != "sent":
+            continue
+        fields = event.get("fields")
+        values = {
+            str(f["path"]): float(f["value"])
+            for f in (fields if isinstance(fields, list) else [])
+            if isinstance(f, dict)
+            and isinstance(f.get("value"), int | float)
+            and not isinstance(f.get("value"), bool)
+            and math.isfinite(f["value"])
+        }
+        if values:
+            messages.append(values)
+    return messages
+
+
+def telemetry_readings(
+    messages: Sequence[Mapping[str, float]],
+) -> tuple[GainShape, tuple[Reading, ...]] | None:
+    """The readings of the messages that carry a max/mean/min triple (:func:`gain_shape`), or
+    None when no three fields behave that way: no model exists for other shapes."""
+    shape = gain_shape(messages)
+    if shape is None:
+        return None
+    triple = (shape.maximum, shape.mean, shape.minimum)
+    readings = tuple(
+        Reading(m[shape.maximum], m[shape.mean], m[shape.minimum])
+        for m in messages
+        if all(p in m for p in triple)
+    )
+    return shape, readings
+
+
+def in_range(model: Model, readings: Sequence[Reading], spread: float = 3.0) -> float:
+    """The share of readings whose values lie within ``spread`` standard deviations of the
+    training data's mean: the model knows one app's gain scale (Webex: integers about 4-55);
+    values on another scale are outside it, and its reading of them means nothing. A coarse
+    check (the shipped model: max 9-69, mean 3-61, min -5 to 50): a scale that overlaps
+    Webex's passes it without being Webex's."""
+    if not readings:
+        return 0.0
+    features = reading_features(readings)[:, list(model.columns)]
+    inside = np.abs(features - model.centre) <= spread * model.scale
+    return float(inside.all(axis=1).mean())

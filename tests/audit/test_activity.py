@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from decoders.audit import activity
 from decoders.errors import MalformedPacket
+from decoders.session.events import make_event, read_events
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "activity"
 A_FILE = FIXTURES / "a_data_10cm.txt"
@@ -194,3 +195,61 @@ def test_cross_session_evaluation_on_the_data_meets_its_target() -> None:
     if real:  # the shipped model is that very model
         shipped = activity.shipped_model()
         assert np.allclose(shipped.weights, model.weights)
+
+
+# -- telemetry seen by the addon ------------------------------------------------------------------
+
+CAPTURES = Path(__file__).resolve().parents[2] / "captures"
+WEBEX = "(base64).audioTransmit[0].levels."
+
+
+def _webex_event(maximum: float, mean: float, minimum: float) -> dict[str, object]:
+    """A telemetry event as the addon writes it for Webex's minute record (research.md)."""
+    fields = [
+        {"path": WEBEX + name, "value": value, "audio_context": True}
+        for name, value in (
+            ("audioMaxGain", maximum),
+            ("audioMeanGain", mean),
+            ("audioMinGain", minimum),
+        )
+    ]
+    fields.append({"path": "(base64).audioTransmit[0].sampleCount", "value": 60})
+    return make_event("telemetry", 1.0, direction="sent", fields=fields, muted=True)
+
+
+def test_a_webex_record_maps_to_max_mean_min_by_behaviour() -> None:
+    events = [_webex_event(38, 30, 13), _webex_event(37, 24, 12), _webex_event(31, 28, 26)]
+    found = activity.telemetry_readings(activity.telemetry_messages(events))
+    assert found is not None
+    shape, readings = found
+    assert shape == activity.GainShape(
+        WEBEX + "audioMaxGain", WEBEX + "audioMeanGain", WEBEX + "audioMinGain"
+    )
+    assert readings[0] == activity.Reading(38, 30, 13) and len(readings) == 3
+    assert activity.in_range(activity.shipped_model(), readings) == 1.0
+
+
+def test_roles_come_from_the_values_not_the_names() -> None:
+    messages = [{"s.a": 2.0, "s.b": 9.0, "s.c": 5.0}, {"s.a": 1.0, "s.b": 7.0, "s.c": 7.0}]
+    assert activity.gain_shape(messages) == activity.GainShape("s.b", "s.c", "s.a")
+    # flat, or not in the same order every time: no such shape
+    assert activity.gain_shape([{"s.a": 1.0, "s.b": 1.0, "s.c": 1.0}]) is None
+    assert (
+        activity.gain_shape([{"a": 3.0, "b": 2.0, "c": 1.0}, {"a": 1.0, "b": 2.0, "c": 3.0}])
+        is None
+    )
+
+
+def test_values_of_another_scale_are_out_of_the_models_range() -> None:
+    readings = [activity.Reading(0.9, 0.5, 0.01)] * 3
+    assert activity.in_range(activity.shipped_model(), readings) == 0.0
+    assert activity.in_range(activity.shipped_model(), []) == 0.0
+
+
+@pytest.mark.parametrize("session", ["chromium-telemetry-http", "chromium-telemetry-ws"])
+def test_the_lab_telemetry_is_of_another_shape(session: str) -> None:
+    """The lab page sends one audioLevel twice a second: no model exists for that shape."""
+    with (CAPTURES / session / "events.jsonl").open("rb") as stream:
+        messages = activity.telemetry_messages(read_events(stream))
+    assert len(messages) > 10 and all(list(m) == ["audioLevel"] for m in messages)
+    assert activity.telemetry_readings(messages) is None
