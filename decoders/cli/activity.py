@@ -9,17 +9,21 @@ and never appear in both), ``classify`` prints one prediction per window of a fi
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from decoders.cli.common import OneLineErrors, at, fail, json_option, os_reason
+from decoders.cli.common import Exit, OneLineErrors, at, fail, json_option, os_reason, warn
 from decoders.errors import MalformedPacket
 from decoders.outputs import write_text
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
     from decoders.audit.activity import Clip, Evaluation, Model
 
 DATA = click.Path(exists=False, path_type=Path)
@@ -202,6 +206,39 @@ def _matrix(e: Evaluation) -> list[str]:
     return rows
 
 
+def _event_clips(path: Path, model: Model) -> list[Clip]:
+    """The readings of the addon's telemetry events (events.jsonl) that have the max/mean/min
+    shape, as one clip; exit 3 with one line when no fields of that shape left."""
+    from decoders.audit.activity import Clip, in_range, telemetry_messages, telemetry_readings
+    from decoders.session.events import UnusableLine, read_events
+
+    unusable: list[UnusableLine] = []
+    try:
+        with path.open("rb") as stream:
+            messages = telemetry_messages(read_events(stream, unusable))
+    except OSError as error:
+        fail(os_reason(error, path))
+    if unusable:
+        warn(at(path, f"{len(unusable)} unusable lines skipped (first: line {unusable[0].line})"))
+    found = telemetry_readings(messages)
+    if found is None:
+        click.echo(
+            f"{path}: {len(messages)} telemetry messages, none with three fields that behave as "
+            "a max, a mean and a min: no activity model exists for that shape"
+        )
+        sys.exit(Exit.INCONCLUSIVE)
+    shape, readings = found
+    click.echo(
+        f"{path}: {len(readings)} readings; max = {shape.maximum}, mean = {shape.mean}, "
+        f"min = {shape.minimum} (by behaviour: max >= mean >= min in every message)",
+        err=True,
+    )
+    share = in_range(model, readings)
+    if share < 1:
+        warn(f"{1 - share:.0%} of the readings lie outside the scale the model was trained on")
+    return [Clip(str(path), None, readings)]
+
+
 @activity.command()
 @click.argument("file", type=DATA)
 @click.option(
@@ -220,32 +257,39 @@ def _matrix(e: Evaluation) -> list[str]:
 )
 @json_option("Print the predictions as JSON: one object per window.")
 def classify(file: Path, model_path: Path | None, k: int, as_json: bool) -> None:
-    """One prediction per window of FILE (a file of that format): clip, window start,
-    predicted class and the probabilities of every class."""
+    """One prediction per window of FILE: clip, window start, predicted class and the
+    probabilities of every class. FILE: a file of the study's format, or the addon's
+    events.jsonl (or a session folder holding it), whose telemetry fields are mapped to
+    max/mean/min by how they behave."""
     model = _model(model_path)
-    clips = [c for s in _sessions([file]).values() for c in s]
-    predictions = []
-    for clip in clips:
-        for start, row in enumerate(model.window_probabilities(clip.readings, k)):
-            best = int(row.argmax())
-            predictions.append(
-                {
-                    "clip": clip.index,
-                    "path": clip.path,
-                    "label": clip.label,
-                    "window_start": start,
-                    "readings": k,
-                    "class": model.classes[best],
-                    "probabilities": {
-                        c: round(float(p), 4) for c, p in zip(model.classes, row, strict=True)
-                    },
-                }
-            )
+    events = file / "events.jsonl" if file.is_dir() else file
+    if events.name.endswith(".jsonl"):
+        clips = _event_clips(events, model)
+    else:
+        clips = [c for s in _sessions([file]).values() for c in s]
+    predictions = [
+        _prediction(model, clip, start, k, row)
+        for clip in clips
+        for start, row in enumerate(model.window_probabilities(clip.readings, k))
+    ]
     if as_json:
         click.echo(json.dumps(predictions, indent=1))
         return
     for p in predictions:
-        chance = p["probabilities"][p["class"]]  # type: ignore[index]
-        click.echo(
-            f"clip {p['clip']} {p['path']} minute {p['window_start']}: {p['class']} ({chance:.0%})"
-        )
+        chance = max(p["probabilities"].values())
+        where = f"clip {p['clip']} {p['path']} minute {p['window_start']}"
+        click.echo(f"{where}: {p['class']} ({chance:.0%})")
+
+
+def _prediction(
+    model: Model, clip: Clip, start: int, k: int, row: npt.NDArray[np.float64]
+) -> dict[str, Any]:
+    return {
+        "clip": clip.index,
+        "path": clip.path,
+        "label": clip.label,
+        "window_start": start,
+        "readings": k,
+        "class": model.classes[int(row.argmax())],
+        "probabilities": {c: round(float(p), 4) for c, p in zip(model.classes, row, strict=True)},
+    }

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from helpers.cli_run import run_mutecheck as run
 
+from decoders.session.events import EventWriter, make_event
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "activity"
 A_FILE = FIXTURES / "a_data_10cm.txt"
 
@@ -70,3 +72,53 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2 and "activity model is not JSON" in result.stderr
     result = run("activity", "train", str(tmp_path / "none.txt"), "-o", str(tmp_path / "m"))
     assert result.returncode == 2 and "none.txt: no such file or folder" in result.stderr
+
+
+CAPTURES = Path(__file__).resolve().parents[2] / "captures"
+LEVELS = "(base64).audioTransmit[0].levels."
+
+
+def _events(path: Path, minutes: list[tuple[float, float, float]]) -> None:
+    """An events.jsonl with one Webex-shaped telemetry event a minute (names scrambled: the
+    roles must come from the values)."""
+    with path.open("wb") as stream:
+        writer = EventWriter(stream)
+        for minute, (top, middle, bottom) in enumerate(minutes):
+            fields = [
+                {"path": LEVELS + "g1", "value": bottom},
+                {"path": LEVELS + "g2", "value": top},
+                {"path": LEVELS + "g3", "value": middle},
+            ]
+            writer.write(
+                make_event("telemetry", 1.8e9 + 60 * minute, direction="sent", fields=fields)
+            )
+
+
+def test_classify_reads_the_addons_telemetry_by_behaviour(tmp_path: Path) -> None:
+    _events(tmp_path / "events.jsonl", [(30, 28, 26)] * 4)
+    result = run("activity", "classify", str(tmp_path), "--json", "--window", "2")
+    assert result.returncode == 0, result.stderr
+    windows = json.loads(result.stdout)
+    assert [w["window_start"] for w in windows] == [0, 1, 2]
+    assert {w["class"] for w in windows} == {"vacuum"}
+    assert f"max = {LEVELS}g2, mean = {LEVELS}g3, min = {LEVELS}g1" in result.stderr
+    assert "warning" not in result.stderr
+
+
+def test_classify_warns_about_values_of_another_scale(tmp_path: Path) -> None:
+    _events(tmp_path / "events.jsonl", [(0.9, 0.5, 0.1)])
+    result = run("activity", "classify", str(tmp_path / "events.jsonl"))
+    assert result.returncode == 0, result.stderr
+    assert (
+        "mutecheck: warning: 100% of the readings lie outside the scale the model was trained on"
+        in result.stderr
+    )
+
+
+def test_classify_says_no_model_exists_for_the_lab_pages_single_level() -> None:
+    result = run("activity", "classify", str(CAPTURES / "chromium-telemetry-http"))
+    assert result.returncode == 3, result.stderr
+    assert result.stdout.endswith(
+        "none with three fields that behave as a max, a mean and a min: "
+        "no activity model exists for that shape\n"
+    )
