@@ -25,12 +25,14 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
+from decoders.audit.messages import TelemetryMessage, telemetry_from_events
 from decoders.errors import MalformedPacket
+from decoders.session.events import Event
 
 CLASSES: Final = ("music", "cooking", "crowd", "dog", "keyboard", "vacuum")
 """The six background activities, in the model's output order."""
@@ -482,24 +484,24 @@ def _ordered(messages: Sequence[Mapping[str, float]], triple: tuple[str, str, st
     return seen and spread
 
 
-def telemetry_messages(events: Iterable[Mapping[str, Any]]) -> list[dict[str, float]]:
-    """Each sent telemetry event's numeric fields (path -> value), in order."""
-    messages = []
-    for event in events:
-        if event.get("kind") != "telemetry" or event.get("direction", "sent") != "sent":
-            continue
-        fields = event.get("fields")
+def telemetry_messages(events: Iterable[Event]) -> list[dict[str, float]]:
+    """Each sent telemetry event's numbers (path -> value), in time order
+    (:func:`decoders.audit.messages.telemetry_from_events` reads the events)."""
+    return field_values(telemetry_from_events(events))
+
+
+def field_values(messages: Iterable[TelemetryMessage]) -> list[dict[str, float]]:
+    """Each message's finite numbers (booleans left out) as path -> value; empty ones dropped."""
+    out = []
+    for message in messages:
         values = {
-            str(f["path"]): float(f["value"])
-            for f in (fields if isinstance(fields, list) else [])
-            if isinstance(f, dict)
-            and isinstance(f.get("value"), int | float)
-            and not isinstance(f.get("value"), bool)
-            and math.isfinite(f["value"])
+            path: float(value)
+            for path, value in message.fields
+            if not isinstance(value, bool) and math.isfinite(value)
         }
         if values:
-            messages.append(values)
-    return messages
+            out.append(values)
+    return out
 
 
 def telemetry_readings(
