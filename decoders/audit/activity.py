@@ -532,3 +532,63 @@ def in_range(model: Model, readings: Sequence[Reading], spread: float = 3.0) -> 
     features = reading_features(readings)[:, list(model.columns)]
     inside = np.abs(features - model.centre) <= spread * model.scale
     return float(inside.all(axis=1).mean())
+
+
+# -- what an observer could infer (for the audit's findings) -------------------------------------
+
+SHIPPED_ACCURACY: Final = {1: 0.827, 2: 0.852, 3: 0.868, 4: 0.873, 5: 0.882}
+"""The shipped model's macro accuracy by readings per window, trained on the study's ``new``
+session and tested on ``old`` (``mutecheck activity evaluate``; a test recomputes it when
+``MUTECHECK_BGACTIVITY`` names the data). Old -> new it is 58 % at every window length."""
+
+
+@dataclass(frozen=True)
+class Inference:
+    """What the activity model reads in telemetry that left while muted.
+
+    ``shape`` None: no three fields behave as max/mean/min, and no model exists for what did
+    leave (``reason`` says so). Otherwise ``shares`` is the share of windows per class,
+    ``accuracy`` the model's measured macro accuracy at ``window`` readings (None when not
+    measured), and ``on_scale`` the share of readings on the model's scale.
+    """
+
+    readings: int
+    shape: GainShape | None
+    window: int = 1
+    shares: tuple[tuple[str, float], ...] = ()
+    accuracy: float | None = None
+    on_scale: float = 0.0
+    reason: str = ""
+
+    @property
+    def likeliest(self) -> str | None:
+        return max(self.shares, key=lambda item: item[1])[0] if self.shares else None
+
+
+def infer(
+    messages: Sequence[TelemetryMessage],
+    model: Model | None = None,
+    window: int = 1,
+) -> Inference:
+    """The model's reading of ``messages`` (telemetry sent while muted), by windows of
+    ``window`` consecutive readings; the shipped model unless another is given."""
+    found = telemetry_readings(field_values(messages))
+    if found is None:
+        reason = (
+            "no three fields behave as a max, a mean and a min: "
+            "no activity model exists for the values that left"
+        )
+        return Inference(0, None, window, reason=reason)
+    shape, readings = found
+    chosen = model or shipped_model()
+    rows = chosen.window_probabilities(readings, window)
+    if not len(rows):
+        return Inference(len(readings), shape, window, reason=f"fewer than {window} readings")
+    counts = np.bincount(rows.argmax(axis=1), minlength=len(chosen.classes))
+    shares = tuple(
+        (name, float(count) / len(rows))
+        for name, count in sorted(zip(chosen.classes, counts, strict=True), key=lambda c: -c[1])
+        if count
+    )
+    accuracy = SHIPPED_ACCURACY.get(window) if model is None else None
+    return Inference(len(readings), shape, window, shares, accuracy, in_range(chosen, readings))

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from decoders.audit import activity
+from decoders.audit.messages import telemetry_from_events
 from decoders.errors import MalformedPacket
 from decoders.session.events import make_event, read_events
 
@@ -192,9 +193,12 @@ def test_cross_session_evaluation_on_the_data_meets_its_target() -> None:
     single = activity.evaluate(model, sessions[target], 1).macro_accuracy
     three = activity.evaluate(model, sessions[target], 3).macro_accuracy
     assert (single, three) >= ((0.80, 0.85) if real else (0.95, 0.95))
-    if real:  # the shipped model is that very model
+    if real:  # the shipped model is that very model, with the accuracy it states
         shipped = activity.shipped_model()
         assert np.allclose(shipped.weights, model.weights)
+        for k, stated in activity.SHIPPED_ACCURACY.items():
+            measured = activity.evaluate(model, sessions[target], k).macro_accuracy
+            assert abs(measured - stated) < 0.001
 
 
 # -- telemetry seen by the addon ------------------------------------------------------------------
@@ -253,3 +257,25 @@ def test_the_lab_telemetry_is_of_another_shape(session: str) -> None:
         messages = activity.telemetry_messages(read_events(stream))
     assert len(messages) > 10 and all(list(m) == ["audioLevel"] for m in messages)
     assert activity.telemetry_readings(messages) is None
+
+
+def test_infer_reads_leaked_webex_minutes_with_the_measured_accuracy() -> None:
+    events = [_webex_event(30, 28, 26)] * 3 + [_webex_event(52, 15, 5)]
+    messages = telemetry_from_events(events)
+    result = activity.infer(messages)
+    assert result.readings == 4 and result.shape is not None
+    (other,) = activity.shipped_model().reading_probabilities([activity.Reading(52, 15, 5)])
+    assert result.shares == (("vacuum", 0.75), (activity.CLASSES[int(other.argmax())], 0.25))
+    assert result.likeliest == "vacuum"
+    assert result.accuracy == activity.SHIPPED_ACCURACY[1] and result.on_scale == 1.0
+    longer = activity.infer(messages, window=3)
+    assert longer.accuracy == activity.SHIPPED_ACCURACY[3] and sum(s for _, s in longer.shares) == 1
+    assert activity.infer(messages, window=5).reason == "fewer than 5 readings"
+
+
+def test_infer_names_no_model_for_the_lab_pages_single_level() -> None:
+    with (CAPTURES / "chromium-telemetry-ws" / "events.jsonl").open("rb") as stream:
+        messages = telemetry_from_events(read_events(stream))
+    result = activity.infer(messages)
+    assert result.shape is None and result.shares == () and result.likeliest is None
+    assert "no activity model exists" in result.reason
