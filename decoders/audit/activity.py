@@ -18,6 +18,7 @@ substrings (:data:`LABEL_RULES`); clips without a label are kept but unlabelled.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
@@ -421,6 +422,7 @@ def load_model(text: str) -> Model:
     return Model.from_json(document)
 
 
+@functools.cache
 def shipped_model() -> Model:
     """The model that ships with mutecheck (trained on the study's ``new`` session)."""
     text = resources.files(__package__ or "decoders.audit").joinpath(SHIPPED_MODEL).read_text()
@@ -442,6 +444,9 @@ class GainShape:
 MAX_FIELDS_PER_OBJECT: Final = 16
 """An object with more numbers is not a gain summary (and 16 fields are 3,360 ordered triples)."""
 
+MAX_OBJECTS: Final = 64
+"""Objects searched, in path order: a hostile body of thousands of objects costs no more."""
+
 
 def _parent(path: str) -> str:
     return path.rpartition(".")[0]
@@ -455,13 +460,14 @@ def gain_shape(messages: Sequence[Mapping[str, float]]) -> GainShape | None:
     least one message, are ordered the same way in every message that has them, and the top
     and bottom differ at least once (a flat triple tells nothing). Roles go by that order,
     whatever the names say. The first parent (in path order) with such a triple wins; objects
-    of more than :data:`MAX_FIELDS_PER_OBJECT` numbers are not searched.
+    of more than :data:`MAX_FIELDS_PER_OBJECT` numbers, and objects after the first
+    :data:`MAX_OBJECTS`, are not searched.
     """
     by_parent: dict[str, set[str]] = {}
     for message in messages:
         for path in message:
             by_parent.setdefault(_parent(path), set()).add(path)
-    for parent in sorted(by_parent):
+    for parent in sorted(by_parent)[:MAX_OBJECTS]:
         paths = sorted(by_parent[parent])
         if len(paths) > MAX_FIELDS_PER_OBJECT:
             continue
@@ -592,3 +598,46 @@ def infer(
     )
     accuracy = SHIPPED_ACCURACY.get(window) if model is None else None
     return Inference(len(readings), shape, window, shares, accuracy, in_range(chosen, readings))
+
+
+def inference_numbers(inference: Inference) -> dict[str, object]:
+    """The inference as a finding's numbers (report.json: ``observer_inference``)."""
+    shape = inference.shape
+    return {
+        "model": SHIPPED_MODEL if shape is not None else None,
+        "readings": inference.readings,
+        "max_field": shape.maximum if shape else None,
+        "mean_field": shape.mean if shape else None,
+        "min_field": shape.minimum if shape else None,
+        "window_readings": inference.window,
+        "likeliest": inference.likeliest,
+        "shares": [{"class": name, "share": round(share, 4)} for name, share in inference.shares],
+        "accuracy": inference.accuracy,
+        "on_scale": round(inference.on_scale, 4),
+        "reason": inference.reason or None,
+    }
+
+
+def inference_text(inference: Inference) -> str:
+    """One sentence: what the leaked values let an observer infer."""
+    shape = inference.shape
+    if shape is None or not inference.shares:
+        return f"what this lets an observer infer: {inference.reason}"
+    shares = ", ".join(f"{name} {share:.0%}" for name, share in inference.shares[:3])
+    measured = (
+        f"; the model's measured accuracy from {inference.window} reading(s): "
+        f"{inference.accuracy:.0%} macro, on other recordings"
+        if inference.accuracy is not None
+        else ""
+    )
+    scale = (
+        f"; {1 - inference.on_scale:.0%} of the values lie off the model's scale "
+        "(it knows Webex's gain), so its reading of them means little"
+        if inference.on_scale < 1
+        else ""
+    )
+    return (
+        f"what this lets an observer infer: {shape.maximum}, {shape.mean} and {shape.minimum} "
+        f"behave as a max, mean and min; the background-activity model (PETS 2022 data) reads "
+        f"{inference.readings} reading(s) as {shares}{measured}{scale}"
+    )

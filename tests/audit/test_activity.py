@@ -279,3 +279,11 @@ def test_infer_names_no_model_for_the_lab_pages_single_level() -> None:
     result = activity.infer(messages)
     assert result.shape is None and result.shares == () and result.likeliest is None
     assert "no activity model exists" in result.reason
+
+
+def test_a_hostile_message_of_many_objects_is_searched_within_bounds() -> None:
+    many = {f"o{i:04d}.f{j}": float((i * 7 + j * 13) % 5) for i in range(2000) for j in range(16)}
+    wide = {f"w.f{j}": float(j) for j in range(40)}  # too many numbers for a gain summary
+    found = activity.gain_shape([many, wide])  # bounded: it returns, quickly
+    assert found is None or found.maximum.startswith("o")
+    assert activity.gain_shape([wide]) is None
