@@ -51,6 +51,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from decoders.audit.activity import infer, inference_numbers, inference_text
 from decoders.audit.correlate import Correlation
 from decoders.audit.measure import (
     DECODED_SILENCE_DBFS,
@@ -645,6 +646,7 @@ def telemetry_findings(telemetry: TelemetryMeasurement, timeline: Timeline) -> l
                 f"{p} ({min(v):g}..{max(v):g})" if len(set(v)) > 1 else f"{p} = {v[0]!r}"
                 for p, v in list(values.items())[:4]
             )
+            inference = infer(chosen)
             out.append(
                 Finding(
                     id="volume-telemetry-while-muted",
@@ -667,12 +669,14 @@ def telemetry_findings(telemetry: TelemetryMeasurement, timeline: Timeline) -> l
                         },
                         "varying_fields": sorted(varying),
                         "voice_activity_fields": sorted(speaking),
+                        "observer_inference": inference_numbers(inference),
                     },
                     evidence=(
                         f"{len(chosen)} message(s) to {endpoint} while muted with volume-like "
                         f"fields: {shown}"
                         + ("; the values change while muted" if varying else "")
                         + ("; a voice-activity field says someone speaks" if speaking else "")
+                        + f"; {inference_text(inference)}"
                     ),
                     endpoint=endpoint,
                     first_messages=tuple(m.reference for m in chosen[:FIRST]),

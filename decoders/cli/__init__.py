@@ -27,6 +27,7 @@ class LazyGroup(OneLineErrors):
     """
 
     LAZY: ClassVar[dict[str, str]] = {
+        "activity": "decoders.cli.activity:activity",
         "analyze": "decoders.cli.analyze:analyze",
         "audit": "decoders.cli.audit:audit",
         "decrypt": "decoders.cli.decrypt:decrypt",

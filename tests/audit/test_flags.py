@@ -332,6 +332,27 @@ def test_volume_telemetry_severity() -> None:
     assert finding.severity == "high" and finding.numbers["voice_activity_fields"]
 
 
+def test_volume_telemetry_says_what_an_observer_could_infer() -> None:
+    """Webex's minute record (research.md) is read by the activity model; one level is not."""
+    url = "https://metrics.example/v1"
+    levels = "(base64).audioTransmit[0].levels."
+    minute = ((levels + "audioMaxGain", 30), (levels + "audioMeanGain", 28))
+    webex = [
+        TelemetryMessage(T0 + t, url, (*minute, (levels + "audioMinGain", 26 - t % 2)))
+        for t in (11, 13, 15)
+    ]
+    (finding,) = telemetry(webex)
+    inference = finding.numbers["observer_inference"]
+    assert inference["max_field"] == levels + "audioMaxGain" and inference["readings"] == 3
+    assert inference["likeliest"] == "vacuum" and inference["accuracy"] == 0.827
+    assert "what this lets an observer infer: " in finding.evidence
+    assert "reads 3 reading(s) as vacuum 100%" in finding.evidence
+    single = [TelemetryMessage(T0 + t, url, (("audioLevel", t / 100),)) for t in (11, 13, 15)]
+    (finding,) = telemetry(single)
+    assert finding.numbers["observer_inference"]["model"] is None
+    assert finding.evidence.endswith("no activity model exists for the values that left")
+
+
 def test_telemetry_outside_windows_and_per_endpoint() -> None:
     messages = [
         TelemetryMessage(T0 + 2, "https://a/x", (("audioLevel", 0.1),)),

@@ -1,0 +1,643 @@
+"""Background activity from leaked volume telemetry (max/mean/min gain once a minute).
+
+The PETS 2022 study ("Are You Really Muted?") showed that Webex's once-a-minute
+``audioMaxGain``/``audioMeanGain``/``audioMinGain`` values, sent while muted, tell what the
+user is doing. This module reads that study's public data format, turns readings into
+features, trains and evaluates a small numpy model, and classifies new readings.
+
+The format (one file per distance, e.g. ``new_data_10cm.txt``)::
+
+    ./youtube_vids/classical_music.mp4.wav
+    Maxs:[38, 37, ...]
+    Means:[30, 24, ...]
+    Mins:[13, 12, ...]
+
+one value per minute of playback. Labels come from the clip path by the study's own
+substrings (:data:`LABEL_RULES`); clips without a label are kept but unlabelled.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from decoders.audit.messages import TelemetryMessage, telemetry_from_events
+from decoders.errors import MalformedPacket
+from decoders.session.events import Event
+
+CLASSES: Final = ("music", "cooking", "crowd", "dog", "keyboard", "vacuum")
+"""The six background activities, in the model's output order."""
+
+LABEL_RULES: Final = (
+    ("classical_music", "music"),
+    ("cooking", "cooking"),
+    ("eating", "cooking"),
+    ("crowd_talking", "crowd"),
+    ("dog_barking", "dog"),
+    ("key_board3", None),
+    ("keyboard", "keyboard"),
+    ("vaccume", "vacuum"),
+    ("cleaning", "vacuum"),
+)
+"""Substring of the clip path -> class, first match wins (``key_board3`` has no label)."""
+
+_SERIES: Final = ("Maxs", "Means", "Mins")
+_SERIES_LINE: Final = re.compile(r"^(Maxs|Means|Mins):\[(.*)\]$")
+_DISTANCE: Final = re.compile(r"(\d+)\s*cm", re.IGNORECASE)
+
+
+def label_of(path: str) -> str | None:
+    """The class of a clip by its path (:data:`LABEL_RULES`), or None: no label."""
+    for substring, label in LABEL_RULES:
+        if substring in path:
+            return label
+    return None
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One telemetry upload: the gain's max, mean and min over about a minute."""
+
+    maximum: float
+    mean: float
+    minimum: float
+
+
+@dataclass(frozen=True)
+class Clip:
+    """The readings of one clip played while muted, in order (one a minute)."""
+
+    path: str
+    label: str | None
+    readings: tuple[Reading, ...]
+    distance_cm: int | None = None
+    index: int = 0
+    """Position of the clip in its file (the same path can appear twice)."""
+
+
+def distance_of(name: str) -> int | None:
+    """The speaker distance named in a file name (``new_data_25cm.txt`` -> 25), or None."""
+    found = _DISTANCE.search(name)
+    return int(found.group(1)) if found else None
+
+
+def _values(line: str, expected: str, number: int) -> list[float]:
+    match = _SERIES_LINE.match(line)
+    if match is None or match.group(1) != expected:
+        raise MalformedPacket(f"line {number}: expected '{expected}:[...]', got {line[:40]!r}")
+    body = match.group(2).strip()
+    if not body:
+        return []
+    values: list[float] = []
+    for item in body.split(","):
+        text = item.strip()
+        try:
+            value = float(text)
+        except ValueError:
+            raise MalformedPacket(
+                f"line {number}: {expected} value {text[:20]!r} is not a number"
+            ) from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise MalformedPacket(f"line {number}: {expected} value {text[:20]!r} is not finite")
+        values.append(value)
+    return values
+
+
+def parse_clips(text: str, distance_cm: int | None = None) -> tuple[Clip, ...]:
+    """Every clip of a file of that format; :class:`MalformedPacket` names the line that is not.
+
+    Blank lines are ignored; each clip is a path line then the Maxs, Means and Mins lines, of
+    equal length.
+    """
+    lines = [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    clips: list[Clip] = []
+    for start in range(0, len(lines), 4):
+        block = lines[start : start + 4]
+        number, path = block[0]
+        if _SERIES_LINE.match(path):
+            raise MalformedPacket(f"line {number}: expected a clip path, got {path[:40]!r}")
+        if len(block) < 4:
+            raise MalformedPacket(f"line {number}: clip {path[:40]!r} is truncated")
+        series = [
+            _values(line, name, n) for (n, line), name in zip(block[1:], _SERIES, strict=True)
+        ]
+        if len({len(s) for s in series}) != 1:
+            raise MalformedPacket(f"line {number}: clip {path[:40]!r} has series of unequal length")
+        readings = tuple(Reading(a, b, c) for a, b, c in zip(*series, strict=True))
+        clips.append(Clip(path, label_of(path), readings, distance_cm, len(clips)))
+    return tuple(clips)
+
+
+def labelled(clips: Sequence[Clip]) -> tuple[Clip, ...]:
+    """The clips with a label and at least one reading."""
+    return tuple(c for c in clips if c.label is not None and c.readings)
+
+
+# -- features -------------------------------------------------------------------------------------
+
+
+def reading_features(readings: Sequence[Reading]) -> npt.NDArray[np.float64]:
+    """One row per reading: max, mean, min, then the spreads max-min, max-mean, mean-min.
+
+    The study's data carries its information in the spread within a minute (the mean alone
+    scores 30-51 %), so the spreads are given to the model as they are, not left to it to find.
+    """
+    values = np.array([(r.maximum, r.mean, r.minimum) for r in readings], dtype=np.float64)
+    values = values.reshape(-1, 3)
+    top, middle, bottom = values[:, 0], values[:, 1], values[:, 2]
+    return np.column_stack([top, middle, bottom, top - bottom, top - middle, middle - bottom])
+
+
+def _expand(standard: npt.NDArray[np.float64], degree: int) -> npt.NDArray[np.float64]:
+    """The standardised features, their pairwise products and squares (degree 2), and a 1."""
+    columns = [standard]
+    if degree >= 2:
+        upper = np.triu_indices(standard.shape[1])
+        columns.append((standard[:, :, None] * standard[:, None, :])[:, upper[0], upper[1]])
+    columns.append(np.ones((standard.shape[0], 1)))
+    return np.hstack(columns)
+
+
+def _softmax(scores: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return np.asarray(shifted / shifted.sum(axis=1, keepdims=True), dtype=np.float64)
+
+
+# -- the model ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Model:
+    """Multinomial logistic regression on one reading's features (and their products).
+
+    ``columns`` picks the features of :func:`reading_features` used; ``centre`` and ``scale``
+    standardise them; ``weights`` maps the expanded features to one score per class.
+    """
+
+    classes: tuple[str, ...]
+    columns: tuple[int, ...]
+    degree: int
+    centre: npt.NDArray[np.float64]
+    scale: npt.NDArray[np.float64]
+    weights: npt.NDArray[np.float64]
+    about: str = ""
+
+    def reading_probabilities(self, readings: Sequence[Reading]) -> npt.NDArray[np.float64]:
+        """One row of class probabilities per reading."""
+        features = reading_features(readings)[:, list(self.columns)]
+        standard = (features - self.centre) / self.scale
+        return _softmax(_expand(standard, self.degree) @ self.weights)
+
+    def window_probabilities(self, readings: Sequence[Reading], k: int) -> npt.NDArray[np.float64]:
+        """Class probabilities of each window of ``k`` consecutive readings (one row a start).
+
+        The readings' log-probabilities add up (each minute is another look at the same
+        activity; the classes were weighted to equal priors in training, so no prior is
+        counted twice), then are normalised again.
+        """
+        if k < 1:
+            raise ValueError(f"window of {k} readings")
+        if len(readings) < k:
+            return np.zeros((0, len(self.classes)))
+        logs = np.log(np.clip(self.reading_probabilities(readings), 1e-12, 1.0))
+        total = np.cumsum(np.vstack([np.zeros((1, logs.shape[1])), logs]), axis=0)
+        return _softmax(total[k:] - total[:-k])
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "format": MODEL_FORMAT,
+            "classes": list(self.classes),
+            "columns": list(self.columns),
+            "degree": self.degree,
+            "centre": self.centre.tolist(),
+            "scale": self.scale.tolist(),
+            "weights": self.weights.tolist(),
+            "about": self.about,
+        }
+
+    @classmethod
+    def from_json(cls, document: object) -> Model:
+        """A model from :meth:`to_json`'s document; :class:`MalformedPacket` when it is not one."""
+        if not isinstance(document, dict) or document.get("format") != MODEL_FORMAT:
+            raise MalformedPacket(f"not a mutecheck activity model (format {MODEL_FORMAT!r})")
+        try:
+            classes = tuple(str(c) for c in document["classes"])
+            columns = tuple(int(c) for c in document["columns"])
+            degree = int(document["degree"])
+            centre = np.array(document["centre"], dtype=np.float64)
+            scale = np.array(document["scale"], dtype=np.float64)
+            weights = np.array(document["weights"], dtype=np.float64)
+        except (KeyError, TypeError, ValueError) as error:
+            raise MalformedPacket(f"activity model: {error}") from None
+        width = len(columns)
+        expanded = width + (width * (width + 1) // 2 if degree >= 2 else 0) + 1
+        if (
+            centre.shape != (width,)
+            or scale.shape != (width,)
+            or weights.shape != (expanded, len(classes))
+            or not all(0 <= c < 6 for c in columns)
+            or not np.all(np.isfinite(weights))
+            or not np.all(scale > 0)
+        ):
+            raise MalformedPacket("activity model: its arrays do not fit together")
+        about = str(document.get("about", ""))
+        return cls(classes, columns, degree, centre, scale, weights, about)
+
+
+MODEL_FORMAT: Final = "mutecheck-activity-1"
+
+
+@dataclass(frozen=True)
+class Training:
+    """How a model is trained: which features, the expansion, the penalty and the steps.
+
+    The default was chosen by measurement on the study's data (macro accuracy, one reading /
+    3 / 5 consecutive readings; ``mutecheck activity evaluate`` prints them), numpy only:
+
+    ================================  ==================  ==================
+    model (one reading's features)    new -> old          old -> new
+    ================================  ==================  ==================
+    logistic, max/mean/min            75.2 / 75.5 / 75.2  59.6 / 59.9 / 58.8
+    Gaussian per class (6 spreads)    73.0 / 78.0 / 79.1  60.9 / 61.6 / 60.8
+    degree 2, 6 values+spreads        77.7 / 84.4 / 86.5  60.3 / 64.2 / 65.4
+    **degree 2, max/mean/min, 1e-3**  82.7 / 86.8 / 88.2  58.3 / 58.8 / 58.4
+    degree 2, max/mean/min, 1e-4      81.3 / 87.5 / 89.2  58.4 / 59.2 / 59.5
+    degree 2, max/mean/min, 1e-2      75.7 / 76.3 / 76.5  (not measured)
+    ================================  ==================  ==================
+
+    The products and squares let a linear model draw the curved borders between classes
+    in the (max, mean, min) space (the information is in the spread); adding the spreads
+    as inputs as well helps old -> new but loses 5 points new -> old. scikit-learn was
+    not tried (not installed): at 3 inputs and 6 classes a plain numpy logistic regression
+    trains in about a second and ships as 66 numbers. Caveat: these cross-session figures
+    also chose the variant, so the chosen row is an optimistic estimate; a leave-clips-out
+    4-fold cross-validation inside one session did not separate the variants (within
+    ``new`` 55-59 %, within ``old`` 85-86 %).
+    """
+
+    columns: tuple[int, ...] = (0, 1, 2)
+    degree: int = 2
+    penalty: float = 1e-3
+    steps: int = 3000
+    rate: float = 0.5
+
+
+def _rows(clips: Sequence[Clip]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    chosen = labelled(clips)
+    if not chosen:
+        raise ValueError("no labelled clip with readings to learn from")
+    features = np.vstack([reading_features(c.readings) for c in chosen])
+    targets = np.concatenate(
+        [np.full(len(c.readings), CLASSES.index(str(c.label))) for c in chosen]
+    ).astype(np.int64)
+    return features, targets
+
+
+def train(clips: Sequence[Clip], training: Training = Training(), about: str = "") -> Model:
+    """Fit :class:`Model` by full-batch gradient descent on the class-weighted log-loss.
+
+    Every reading of every labelled clip is one example; each class weighs the same in total
+    (the sessions hold 2-6 times more of some classes than of others). Deterministic: no
+    random start, no shuffling.
+    """
+    features, targets = _rows(clips)
+    features = features[:, list(training.columns)]
+    centre = features.mean(axis=0)
+    scale = features.std(axis=0)
+    scale[scale == 0] = 1.0
+    design = _expand((features - centre) / scale, training.degree)
+    count = len(CLASSES)
+    onehot = np.eye(count)[targets]
+    per_class = np.bincount(targets, minlength=count).clip(1)
+    sample_weight = (len(targets) / (count * per_class))[targets][:, None] / len(targets)
+    weights = np.zeros((design.shape[1], count))
+    for _ in range(training.steps):
+        error = (_softmax(design @ weights) - onehot) * sample_weight
+        weights -= training.rate * (design.T @ error + training.penalty * weights)
+    return Model(CLASSES, training.columns, training.degree, centre, scale, weights, about)
+
+
+# -- evaluation -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A model scored on windows of ``k`` consecutive readings of clips it never saw.
+
+    ``confusion[i][j]``: windows of class ``classes[i]`` predicted as ``classes[j]``. Windows
+    never cross a clip. The macro accuracy is the mean of the per-class recalls over the
+    classes that have windows.
+    """
+
+    k: int
+    classes: tuple[str, ...]
+    confusion: tuple[tuple[int, ...], ...]
+    by_distance: tuple[tuple[int | None, float], ...]
+
+    @property
+    def windows(self) -> int:
+        return sum(map(sum, self.confusion))
+
+    @property
+    def recalls(self) -> dict[str, float]:
+        """Per class with windows: the share of its windows predicted right."""
+        return {
+            name: row[i] / sum(row)
+            for i, (name, row) in enumerate(zip(self.classes, self.confusion, strict=True))
+            if sum(row)
+        }
+
+    @property
+    def macro_accuracy(self) -> float:
+        recalls = self.recalls
+        return sum(recalls.values()) / len(recalls) if recalls else float("nan")
+
+
+def _confusion(model: Model, clips: Sequence[Clip], k: int) -> npt.NDArray[np.int64]:
+    count = len(model.classes)
+    matrix = np.zeros((count, count), dtype=np.int64)
+    for clip in labelled(clips):
+        truth = model.classes.index(str(clip.label))
+        predicted = model.window_probabilities(clip.readings, k).argmax(axis=1)
+        matrix[truth] += np.bincount(predicted, minlength=count)
+    return matrix
+
+
+def _macro(matrix: npt.NDArray[np.int64]) -> float:
+    totals = matrix.sum(axis=1)
+    present = totals > 0
+    return float(np.mean(np.diag(matrix)[present] / totals[present])) if present.any() else 0.0
+
+
+def evaluate(model: Model, clips: Sequence[Clip], k: int = 1) -> Evaluation:
+    """Score ``model`` on every window of ``k`` readings of ``clips``, overall and per distance."""
+    matrix = _confusion(model, clips, k)
+    distances = sorted({c.distance_cm for c in clips}, key=lambda d: (d is None, d or 0))
+    by_distance = tuple(
+        (d, _macro(_confusion(model, [c for c in clips if c.distance_cm == d], k)))
+        for d in distances
+    )
+    rows = tuple(tuple(int(v) for v in row) for row in matrix)
+    return Evaluation(k, model.classes, rows, by_distance)
+
+
+# -- files ----------------------------------------------------------------------------------------
+
+
+def session_of(name: str) -> str:
+    """The recording session a file belongs to: its name up to ``_data`` (``new_data_10cm.txt``
+    -> ``new``), else its stem."""
+    stem = name.rsplit(".", 1)[0]
+    return stem.split("_data", 1)[0] if "_data" in stem else stem
+
+
+def read_sessions(texts: Sequence[tuple[str, str]]) -> dict[str, tuple[Clip, ...]]:
+    """(file name, text) pairs -> clips per session (:func:`session_of`), in the given order."""
+    sessions: dict[str, list[Clip]] = {}
+    for name, text in texts:
+        sessions.setdefault(session_of(name), []).extend(parse_clips(text, distance_of(name)))
+    return {session: tuple(clips) for session, clips in sessions.items()}
+
+
+SHIPPED_MODEL: Final = "activity_model.json"
+"""The model shipped in this package (its source and protocol: ``activity_model.md`` beside it)."""
+
+
+def load_model(text: str) -> Model:
+    """A model from its JSON text; :class:`MalformedPacket` when it is not one."""
+    try:
+        document = json.loads(text)
+    except ValueError as error:
+        raise MalformedPacket(f"activity model is not JSON: {error}") from None
+    return Model.from_json(document)
+
+
+@functools.cache
+def shipped_model() -> Model:
+    """The model that ships with mutecheck (trained on the study's ``new`` session)."""
+    text = resources.files(__package__ or "decoders.audit").joinpath(SHIPPED_MODEL).read_text()
+    return load_model(text)
+
+
+# -- telemetry seen by the addon ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GainShape:
+    """Three telemetry fields that behave as a minute's max, mean and min gain (by path)."""
+
+    maximum: str
+    mean: str
+    minimum: str
+
+
+MAX_FIELDS_PER_OBJECT: Final = 16
+"""An object with more numbers is not a gain summary (and 16 fields are 3,360 ordered triples)."""
+
+MAX_OBJECTS: Final = 64
+"""Objects searched, in path order: a hostile body of thousands of objects costs no more."""
+
+
+def _parent(path: str) -> str:
+    return path.rpartition(".")[0]
+
+
+def gain_shape(messages: Sequence[Mapping[str, float]]) -> GainShape | None:
+    """Three fields of one object that behave as max >= mean >= min in every message, or None.
+
+    Mapped by behaviour, not by name: in each message (field path -> value) the fields under
+    one parent object are candidates; a triple counts when the three appear together in at
+    least one message, are ordered the same way in every message that has them, and the top
+    and bottom differ at least once (a flat triple tells nothing). Roles go by that order,
+    whatever the names say. The first parent (in path order) with such a triple wins; objects
+    of more than :data:`MAX_FIELDS_PER_OBJECT` numbers, and objects after the first
+    :data:`MAX_OBJECTS`, are not searched.
+    """
+    by_parent: dict[str, set[str]] = {}
+    for message in messages:
+        for path in message:
+            by_parent.setdefault(_parent(path), set()).add(path)
+    for parent in sorted(by_parent)[:MAX_OBJECTS]:
+        paths = sorted(by_parent[parent])
+        if len(paths) > MAX_FIELDS_PER_OBJECT:
+            continue
+        for triple in itertools.permutations(paths, 3):
+            if _ordered(messages, triple):
+                return GainShape(*triple)
+    return None
+
+
+def _ordered(messages: Sequence[Mapping[str, float]], triple: tuple[str, str, str]) -> bool:
+    top, middle, bottom = triple
+    seen = spread = False
+    for message in messages:
+        if not all(p in message for p in triple):
+            continue
+        seen = True
+        if not message[top] >= message[middle] >= message[bottom]:
+            return False
+        spread = spread or message[top] > message[bottom]
+    return seen and spread
+
+
+def telemetry_messages(events: Iterable[Event]) -> list[dict[str, float]]:
+    """Each sent telemetry event's numbers (path -> value), in time order
+    (:func:`decoders.audit.messages.telemetry_from_events` reads the events)."""
+    return field_values(telemetry_from_events(events))
+
+
+def field_values(messages: Iterable[TelemetryMessage]) -> list[dict[str, float]]:
+    """Each message's finite numbers (booleans left out) as path -> value; empty ones dropped."""
+    out = []
+    for message in messages:
+        values = {
+            path: float(value)
+            for path, value in message.fields
+            if not isinstance(value, bool) and math.isfinite(value)
+        }
+        if values:
+            out.append(values)
+    return out
+
+
+def telemetry_readings(
+    messages: Sequence[Mapping[str, float]],
+) -> tuple[GainShape, tuple[Reading, ...]] | None:
+    """The readings of the messages that carry a max/mean/min triple (:func:`gain_shape`), or
+    None when no three fields behave that way: no model exists for other shapes."""
+    shape = gain_shape(messages)
+    if shape is None:
+        return None
+    triple = (shape.maximum, shape.mean, shape.minimum)
+    readings = tuple(
+        Reading(m[shape.maximum], m[shape.mean], m[shape.minimum])
+        for m in messages
+        if all(p in m for p in triple)
+    )
+    return shape, readings
+
+
+def in_range(model: Model, readings: Sequence[Reading], spread: float = 3.0) -> float:
+    """The share of readings whose values lie within ``spread`` standard deviations of the
+    training data's mean: the model knows one app's gain scale (Webex: integers about 4-55);
+    values on another scale are outside it, and its reading of them means nothing. A coarse
+    check (the shipped model: max 9-69, mean 3-61, min -5 to 50): a scale that overlaps
+    Webex's passes it without being Webex's."""
+    if not readings:
+        return 0.0
+    features = reading_features(readings)[:, list(model.columns)]
+    inside = np.abs(features - model.centre) <= spread * model.scale
+    return float(inside.all(axis=1).mean())
+
+
+# -- what an observer could infer (for the audit's findings) -------------------------------------
+
+SHIPPED_ACCURACY: Final = {1: 0.827, 2: 0.852, 3: 0.868, 4: 0.873, 5: 0.882}
+"""The shipped model's macro accuracy by readings per window, trained on the study's ``new``
+session and tested on ``old`` (``mutecheck activity evaluate``; a test recomputes it when
+``MUTECHECK_BGACTIVITY`` names the data). Old -> new it is 58 % at every window length."""
+
+
+@dataclass(frozen=True)
+class Inference:
+    """What the activity model reads in telemetry that left while muted.
+
+    ``shape`` None: no three fields behave as max/mean/min, and no model exists for what did
+    leave (``reason`` says so). Otherwise ``shares`` is the share of windows per class,
+    ``accuracy`` the model's measured macro accuracy at ``window`` readings (None when not
+    measured), and ``on_scale`` the share of readings on the model's scale.
+    """
+
+    readings: int
+    shape: GainShape | None
+    window: int = 1
+    shares: tuple[tuple[str, float], ...] = ()
+    accuracy: float | None = None
+    on_scale: float = 0.0
+    reason: str = ""
+
+    @property
+    def likeliest(self) -> str | None:
+        return max(self.shares, key=lambda item: item[1])[0] if self.shares else None
+
+
+def infer(
+    messages: Sequence[TelemetryMessage],
+    model: Model | None = None,
+    window: int = 1,
+) -> Inference:
+    """The model's reading of ``messages`` (telemetry sent while muted), by windows of
+    ``window`` consecutive readings; the shipped model unless another is given."""
+    found = telemetry_readings(field_values(messages))
+    if found is None:
+        reason = (
+            "no three fields behave as a max, a mean and a min: "
+            "no activity model exists for the values that left"
+        )
+        return Inference(0, None, window, reason=reason)
+    shape, readings = found
+    chosen = model or shipped_model()
+    rows = chosen.window_probabilities(readings, window)
+    if not len(rows):
+        return Inference(len(readings), shape, window, reason=f"fewer than {window} readings")
+    counts = np.bincount(rows.argmax(axis=1), minlength=len(chosen.classes))
+    shares = tuple(
+        (name, float(count) / len(rows))
+        for name, count in sorted(zip(chosen.classes, counts, strict=True), key=lambda c: -c[1])
+        if count
+    )
+    accuracy = SHIPPED_ACCURACY.get(window) if model is None else None
+    return Inference(len(readings), shape, window, shares, accuracy, in_range(chosen, readings))
+
+
+def inference_numbers(inference: Inference) -> dict[str, object]:
+    """The inference as a finding's numbers (report.json: ``observer_inference``)."""
+    shape = inference.shape
+    return {
+        "model": SHIPPED_MODEL if shape is not None else None,
+        "readings": inference.readings,
+        "max_field": shape.maximum if shape else None,
+        "mean_field": shape.mean if shape else None,
+        "min_field": shape.minimum if shape else None,
+        "window_readings": inference.window,
+        "likeliest": inference.likeliest,
+        "shares": [{"class": name, "share": round(share, 4)} for name, share in inference.shares],
+        "accuracy": inference.accuracy,
+        "on_scale": round(inference.on_scale, 4),
+        "reason": inference.reason or None,
+    }
+
+
+def inference_text(inference: Inference) -> str:
+    """One sentence: what the leaked values let an observer infer."""
+    shape = inference.shape
+    if shape is None or not inference.shares:
+        return f"what this lets an observer infer: {inference.reason}"
+    shares = ", ".join(f"{name} {share:.0%}" for name, share in inference.shares[:3])
+    measured = (
+        f"; the model's measured accuracy from {inference.window} reading(s): "
+        f"{inference.accuracy:.0%} macro, on other recordings"
+        if inference.accuracy is not None
+        else ""
+    )
+    scale = (
+        f"; {1 - inference.on_scale:.0%} of the values lie off the model's scale "
+        "(it knows Webex's gain), so its reading of them means little"
+        if inference.on_scale < 1
+        else ""
+    )
+    return (
+        f"what this lets an observer infer: {shape.maximum}, {shape.mean} and {shape.minimum} "
+        f"behave as a max, mean and min; the background-activity model (PETS 2022 data) reads "
+        f"{inference.readings} reading(s) as {shares}{measured}{scale}"
+    )
