@@ -19,6 +19,8 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from decoders.session.sdpsources import CRYPTEX_LINE, Cryptex
+
 SPEECH_LEVEL: Final = 40
 """A packet whose level is at or above -40 dBov (the header's value <= 40) is loud enough to
 be speech; chosen by measurement (docs/methodology.md §10)."""
@@ -177,3 +179,47 @@ def agreement(
         return 0.0, 0
     same = speech[inside] == reference_speech[index[inside]]
     return float(same.mean()), compared
+
+
+@dataclass(frozen=True, slots=True)
+class LevelPrivacy:
+    """Whether the audio level is hidden on the wire (cryptex, RFC 9335, from the session's
+    SDP), and what the app's makers should do when it is not and it leaked sound."""
+
+    cryptex: Cryptex
+    recommendation: str | None
+    """Set when cryptex was not negotiated and ``audio-level-while-muted`` fired."""
+
+    @property
+    def hidden(self) -> bool:
+        return self.cryptex.negotiated is True
+
+    def text(self) -> str | None:
+        """One line for people, or None when there is nothing to say."""
+        if self.hidden:
+            return (
+                "the audio level is hidden on the wire: cryptex (RFC 9335) encrypts the RTP "
+                f"header extensions ({self.cryptex.evidence})"
+            )
+        return self.recommendation
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.cryptex.to_json(),
+            "level_hidden": self.hidden,
+            "recommendation": self.recommendation,
+            "text": self.text(),
+        }
+
+
+def level_privacy(cryptex: Cryptex, leaked: bool) -> LevelPrivacy:
+    """``leaked``: an ``audio-level-while-muted`` finding fired."""
+    advice = None
+    if leaked and cryptex.negotiated is not True:
+        advice = (
+            "recommended to the app's makers: negotiate cryptex (RFC 9335), which encrypts "
+            "the audio-level header on the wire: the SDP line "
+            f"'{CRYPTEX_LINE}' in both the offer and the answer (session level or in each "
+            f"m= section); this session: {cryptex.evidence}"
+        )
+    return LevelPrivacy(cryptex, advice)

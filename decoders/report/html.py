@@ -515,6 +515,7 @@ def render_html(analysis: Analysis, *, generated: datetime | None = None) -> str
         "messages_hidden": hidden,
         "findings": _findings(analysis.findings, origin),
         "dissections": wireshark_dissections(analysis),
+        "level_privacy": analysis.level_privacy.text() if analysis.level_privacy else None,
         "streams": _streams(media),
         "has_capture": analysis.capture is not None,
         "measured": measured(analysis),

@@ -160,6 +160,11 @@ def summary_text(
         lines.append("For information:")
         for finding in infos:
             lines += _finding_lines(finding, style)
+    privacy = (doc.get("level_privacy") or {}).get("text")
+    if privacy:
+        lines.append("")
+        lines.append("The audio level on the wire:")
+        lines.append(f"  {privacy}")
     unchecked = _not_checked(doc)
     if unchecked:
         lines.append("")

@@ -20,9 +20,11 @@ from decoders.audit.speech import (
     SPEECH_LEVEL,
     agreement,
     describe,
+    level_privacy,
     speech_activity,
     speech_flags,
 )
+from decoders.session.sdpsources import Cryptex
 
 CAPTURES = Path(__file__).resolve().parents[2] / "captures"
 
@@ -159,3 +161,42 @@ def test_the_timeline_agrees_with_the_webrtc_vad_on_the_reference(name: str) -> 
 def test_a_session_without_a_leaking_level_has_no_timeline() -> None:
     analysis = lab("chromium-track-disabled")
     assert not [f for f in analysis.findings if "speech" in f.numbers]
+
+
+def test_a_leaking_level_without_cryptex_recommends_it() -> None:
+    privacy = lab("chromium-ui-only").level_privacy
+    assert privacy is not None and not privacy.hidden
+    assert privacy.cryptex.negotiated is False
+    assert privacy.recommendation is not None and "'a=cryptex'" in privacy.recommendation
+    assert privacy.text() == privacy.recommendation
+    assert privacy.to_json()["recommendation"] == privacy.recommendation
+
+
+def test_no_leak_no_recommendation() -> None:
+    privacy = lab("chromium-track-disabled").level_privacy
+    assert privacy is not None and privacy.recommendation is None and privacy.text() is None
+
+
+def test_negotiated_cryptex_says_the_level_is_hidden(tmp_path: Path) -> None:
+    session = CAPTURES / "chromium-ui-only"
+    sdp = []
+    for name in ("offer.sdp", "answer.sdp"):
+        text = (session / name).read_text().replace("m=audio", "a=cryptex\r\nm=audio", 1)
+        (tmp_path / name).write_text(text)
+        sdp.append(tmp_path / name)
+    privacy = analyze(Inputs(session_dir=session, sdp=tuple(sdp))).level_privacy
+    assert privacy is not None and privacy.hidden and privacy.recommendation is None
+    assert (privacy.text() or "").startswith("the audio level is hidden on the wire: cryptex")
+
+
+def test_level_privacy_rules() -> None:
+    no = Cryptex(False, "no a=cryptex in offer.sdp")
+    unknown = Cryptex(None, "no SDP with audio")
+    yes = Cryptex(True, "a=cryptex in both")
+    assert level_privacy(no, leaked=False).text() is None
+    assert "this session: no a=cryptex in offer.sdp" in (
+        level_privacy(no, leaked=True).text() or ""
+    )
+    assert level_privacy(unknown, leaked=True).recommendation is not None
+    assert level_privacy(yes, leaked=True).recommendation is None
+    assert level_privacy(yes, leaked=False).hidden
