@@ -4,6 +4,7 @@ VAD on the lab's reference speech at the audit's own alignment."""
 from __future__ import annotations
 
 from functools import cache
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -202,3 +203,18 @@ def test_level_privacy_rules() -> None:
     assert level_privacy(unknown, leaked=True).recommendation is not None
     assert level_privacy(yes, leaked=True).recommendation is None
     assert level_privacy(yes, leaked=False).hidden
+
+
+@given(st.lists(st.tuples(st.floats(0.001, 1.0), st.integers(0, 127)), min_size=1, max_size=200))
+def test_spurts_are_ordered_disjoint_and_cover_the_speech_packets(
+    packets: list[tuple[float, int]],
+) -> None:
+    t = 100.0 + np.cumsum([gap for gap, _ in packets])
+    levels = np.array([level for _, level in packets])
+    got = speech_activity(t, levels)
+    ends = [s.end for s in got.spurts]
+    assert all(s.end > s.start for s in got.spurts)
+    assert all(a.end <= b.start + 1e-9 for a, b in pairwise(got.spurts))
+    for i in np.flatnonzero(got.speech):
+        assert any(s.start <= t[i] < s.end for s in got.spurts)
+    assert len(ends) <= got.speech_packets
