@@ -62,13 +62,14 @@ from decoders.audit.sides import (
     relabel,
     undecided,
 )
+from decoders.audit.speech import LevelPrivacy, level_privacy
 from decoders.audit.verdict import Unread, Verdict, decide
 from decoders.errors import CaptureError, MalformedPacket
 from decoders.media.scan import CaptureSummary, StreamScan, scan_streams
 from decoders.media.streams import StreamStats, logical_streams
 from decoders.session.events import TIMED, Event, UnusableLine, event_problem, read_events
 from decoders.session.rulefiles import rule_set
-from decoders.session.sdpsources import SessionSdp
+from decoders.session.sdpsources import SessionSdp, cryptex
 from decoders.session.signaling import MuteRule
 from decoders.session.timeline import (
     GRACE_DEFAULT,
@@ -241,6 +242,9 @@ class Analysis:
     """Media relayed through TLS (TURN over TLS): channels judged by sizes and timing."""
     events_check: EventsCheck | None = None
     """How much of events.jsonl could be used (None: no events.jsonl read)."""
+    level_privacy: LevelPrivacy | None = None
+    """Whether cryptex hides the audio level on the wire, and the advice when it leaked
+    (None: no capture)."""
 
 
 def _given(path: Path | None, what: str) -> Path | None:
@@ -554,6 +558,14 @@ def analyze(inputs: Inputs) -> Analysis:
         candidates=judged.candidates,
         relayed=judging.relayed,
         events_check=signals.check,
+        level_privacy=(
+            level_privacy(
+                cryptex(capture.sdp),
+                any(f.id == "audio-level-while-muted" for f in judged.findings),
+            )
+            if capture is not None
+            else None
+        ),
     )
 
 

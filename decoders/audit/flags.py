@@ -61,6 +61,7 @@ from decoders.audit.measure import (
     StreamInfo,
     TelemetryMeasurement,
 )
+from decoders.audit.speech import speech_activity
 from decoders.media.codecs import constant_bit_rate
 from decoders.session.timeline import ScopedMute, Timeline, Window
 
@@ -219,7 +220,8 @@ def audio_level_while_muted(seen: StreamWindow, earlier: Sequence[Finding]) -> F
     """``audio-level-while-muted`` (content): the RFC 6464 audio level, sent in clear even with
     SRTP, says there is sound (louder than -100 dBov) in at least 5 packets and 5 % of the
     window's; a muted microphone reads -127 dBov, so the level itself is the sound's loudness
-    leaving. High from 20 % or 50 packets (1 s)."""
+    leaving. High from 20 % or 50 packets (1 s). ``numbers.speech``: what the level exposes, the
+    speech-activity timeline of :mod:`decoders.audit.speech`."""
     levels = seen.phase.levels
     if not (
         levels is not None
@@ -233,6 +235,7 @@ def audio_level_while_muted(seen: StreamWindow, earlier: Sequence[Finding]) -> F
     has = level >= 0
     high = levels.loud_share >= HIGH_LOUD_SHARE or levels.loud_packets >= HIGH_LOUD_PACKETS
     before = seen.unmuted.levels
+    speech = speech_activity(seen.times_ns[has].astype(np.float64) / 1e9, level[has])
     return Finding(
         id="audio-level-while-muted",
         severity="high" if high else "medium",
@@ -246,6 +249,7 @@ def audio_level_while_muted(seen: StreamWindow, earlier: Sequence[Finding]) -> F
             "median_level_dbov": -levels.median,
             "unmuted_median_level_dbov": -before.median if before else None,
             "silence_level_dbov": -SILENCE_LEVEL,
+            "speech": speech.to_json(media.span[0] if media.span else None),
         },
         evidence=(
             f"{levels.loud_packets} of {levels.packets} packets "

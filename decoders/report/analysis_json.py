@@ -164,6 +164,9 @@ def report_document(analysis: Analysis) -> dict[str, Any]:
         "events_file": analysis.events_check.to_json() if analysis.events_check else None,
         "decoded_audio": analysis.decoded.to_json(),
         "reference": analysis.reference.to_json(),
+        "level_privacy": (
+            analysis.level_privacy.to_json() if analysis.level_privacy is not None else None
+        ),
         "warnings": list(analysis.warnings),
     }
     result: dict[str, Any] = clean(doc)

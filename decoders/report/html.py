@@ -31,6 +31,7 @@ import jinja2
 import numpy as np
 
 from decoders import __version__, outputs
+from decoders.audit.speech import describe as describe_speech
 from decoders.report.plots import figures, time_axis
 from decoders.report.summary import HEADLINES, MEANINGS
 from decoders.report.wireshark import finding_dissections, frame_filter
@@ -247,10 +248,29 @@ def _findings(findings: Sequence[Finding], origin: float) -> list[dict[str, Any]
                 "first_frames": ", ".join(str(f) for f in finding.first_frames),
                 "frame_filter": frame_filter(finding.first_frames),
                 "first_messages": ", ".join(finding.first_messages),
-                "numbers": [(k.replace("_", " "), _fmt(v)) for k, v in finding.numbers.items()],
+                "numbers": [
+                    (k.replace("_", " "), _fmt(v))
+                    for k, v in finding.numbers.items()
+                    if k != "speech"
+                ],
+                "speech": _speech(finding.numbers.get("speech")),
             }
         )
     return out
+
+
+def _speech(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What a leaked audio level exposes, for the template: its line and its talk spurts
+    (start from the capture's start when known, duration)."""
+    if not doc:
+        return None
+    return {
+        "text": describe_speech(doc),
+        "spurts": [
+            (_fmt(s.get("start_from_capture_start")), _fmt(s["duration_s"]))
+            for s in doc.get("spurts", [])
+        ],
+    }
 
 
 def wireshark_dissections(analysis: Analysis) -> dict[str, Any]:
@@ -495,6 +515,7 @@ def render_html(analysis: Analysis, *, generated: datetime | None = None) -> str
         "messages_hidden": hidden,
         "findings": _findings(analysis.findings, origin),
         "dissections": wireshark_dissections(analysis),
+        "level_privacy": analysis.level_privacy.text() if analysis.level_privacy else None,
         "streams": _streams(media),
         "has_capture": analysis.capture is not None,
         "measured": measured(analysis),

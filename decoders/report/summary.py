@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from decoders.audit.speech import describe as describe_speech
 from decoders.report.style import Style
 
 HEADLINES: Final = {
@@ -95,6 +96,9 @@ def _finding_lines(finding: dict[str, Any], style: Style) -> list[str]:
     if when:
         lines.append(f"      when:  {when}")
     lines.append(f"      found: {finding['evidence']}")
+    speech = (finding.get("numbers") or {}).get("speech")
+    if speech:
+        lines.append(f"      speech: {describe_speech(speech)} (what the level exposes)")
     correlation = finding.get("correlation")
     if correlation:
         verdict = (
@@ -156,6 +160,11 @@ def summary_text(
         lines.append("For information:")
         for finding in infos:
             lines += _finding_lines(finding, style)
+    privacy = (doc.get("level_privacy") or {}).get("text")
+    if privacy:
+        lines.append("")
+        lines.append("The audio level on the wire:")
+        lines.append(f"  {privacy}")
     unchecked = _not_checked(doc)
     if unchecked:
         lines.append("")

@@ -179,3 +179,46 @@ def _merged(parts: list[tuple[str, list[SdpDocument]]], skipped: tuple[str, ...]
     if description is None:
         return SessionSdp(None, NO_SDP, tuple(kept), skipped)
     return SessionSdp(description, " + ".join(names), tuple(kept), skipped)
+
+
+CRYPTEX_LINE: Final = "a=cryptex"
+"""RFC 9335 §5.1: the SDP attribute that, in both the offer and the answer, encrypts the RTP
+header extensions (the audio level among them)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cryptex:
+    """Whether the session negotiated cryptex (RFC 9335): ``a=cryptex`` (session level, or in
+    every ``m=audio`` section) in both the offer and the answer. ``negotiated`` is None when
+    the SDP does not tell (none, or one side only)."""
+
+    negotiated: bool | None
+    evidence: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"negotiated": self.negotiated, "evidence": self.evidence, "line": CRYPTEX_LINE}
+
+
+def cryptex(sdp: SessionSdp) -> Cryptex:
+    """Read cryptex from the session's SDP documents: the last offer and the last answer (by
+    their role; without roles, the last two documents with audio)."""
+    audio = [d for d in sdp.documents if d.description.audio]
+    if not audio:
+        return Cryptex(None, "no SDP with audio: whether cryptex was negotiated is unknown")
+
+    def has(document: SdpDocument) -> bool:
+        return all(section.cryptex for section in document.description.audio)
+
+    offers = [d for d in audio if d.role == "offer"]
+    answers = [d for d in audio if d.role == "answer"]
+    pair = [offers[-1], answers[-1]] if offers and answers else audio[-2:]
+    said = [d for d in pair if has(d)]
+    if len(pair) == 2 and len(said) == 2:
+        where = " and ".join(d.found_in for d in pair)
+        return Cryptex(True, f"{CRYPTEX_LINE} in both the offer and the answer ({where})")
+    if said != pair:
+        lacking = ", ".join(d.found_in for d in pair if d not in said)
+        return Cryptex(False, f"no {CRYPTEX_LINE} in {lacking}")
+    return Cryptex(
+        None, f"{CRYPTEX_LINE} in {pair[0].found_in}, but the other side's SDP was not seen"
+    )

@@ -266,3 +266,13 @@ def test_real_report_in_chromium(chromium: str, ui_only: Analysis, tmp_path: Pat
     shot = tmp_path / "report.png"
     shot.write_bytes(run.screenshot)
     assert shot.stat().st_size > 50_000 and run.size[0] == 1100
+
+
+def test_a_leaking_level_shows_its_talk_spurts_and_the_cryptex_advice(ui_only: Analysis) -> None:
+    page = html.render_html(ui_only, generated=GENERATED)
+    level = next(f for f in ui_only.findings if f.id == "audio-level-while-muted")
+    speech = level.numbers["speech"]
+    assert "<dt>speech</dt>" in page and 'class="spurts"' in page
+    assert page.count('<tr><td class="mono">') >= speech["spurt_count"]
+    assert 'id="level-privacy"' in page
+    assert "the SDP line &#39;a=cryptex&#39; in both the offer and the answer" in page

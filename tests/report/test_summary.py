@@ -106,3 +106,19 @@ def test_summary_ends_with_a_compact_stream_table() -> None:
     table = text.split(header, 1)[1]
     assert "stream" in table and "pkts/s" in table and "(muted side)" in table
     assert "-127 dBov / -29 dBov" in table  # DTX: silence while muted, speech otherwise
+
+
+def test_a_leaking_level_shows_what_it_exposes_and_recommends_cryptex() -> None:
+    doc = document("ui-only")
+    text = summary_text(doc)
+    level = next(f for f in doc["findings"] if f["id"] == "audio-level-while-muted")
+    speech = [line for line in text.splitlines() if line.startswith("      speech: ")]
+    assert len(speech) == 1  # one line for the one leaking window
+    assert f"{level['numbers']['speech']['speech_s']:.1f} s of speech in" in speech[0]
+    assert "The audio level on the wire:" in text
+    assert "negotiate cryptex (RFC 9335)" in text and "'a=cryptex'" in text
+
+
+def test_no_leaking_level_no_speech_line_and_no_advice() -> None:
+    text = summary_text(document("gain-zero"))
+    assert "speech:" not in text and "The audio level on the wire:" not in text

@@ -13,7 +13,7 @@ from decoders.errors import MalformedPacket
 from decoders.session.events import Event, read_events
 from decoders.session.monitor import FlowRef, Message, Monitor
 from decoders.session.sdp import parse_sdp, payload_types, ssrc_roles
-from decoders.session.sdpsources import NO_SDP, session_sdp
+from decoders.session.sdpsources import CRYPTEX_LINE, NO_SDP, cryptex, session_sdp
 
 SESSION = Path(__file__).resolve().parents[2] / "captures" / "chromium-ui-only"
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "sdp"
@@ -120,3 +120,47 @@ def test_janus_jsep_in_a_websocket_message_becomes_an_sdp_event_that_is_used() -
     assert found.description is not None
     roles = ssrc_roles(found.description)
     assert (roles[2731530283].role, roles[2731530283].media) == ("rtx", "video")
+
+
+def with_cryptex(tmp_path: Path, name: str, *, session_level: bool = False) -> Path:
+    """The lab's SDP file ``name`` with ``a=cryptex`` added (after ``t=`` for the session
+    level, else in the m=audio section)."""
+    lines = (SESSION / name).read_text().splitlines()
+    at = next(
+        i for i, line in enumerate(lines) if line.startswith("t=" if session_level else "m=audio")
+    )
+    lines.insert(at + 1, "a=cryptex")
+    out = tmp_path / name
+    out.write_text("\r\n".join(lines) + "\r\n")
+    return out
+
+
+def test_the_lab_negotiated_no_cryptex() -> None:
+    found = cryptex(session_sdp(files=files()))
+    assert found.negotiated is False
+    assert found.evidence == "no a=cryptex in offer.sdp, answer.sdp"
+    assert found.to_json()["line"] == CRYPTEX_LINE == "a=cryptex"
+
+
+@pytest.mark.parametrize("session_level", [False, True])
+def test_cryptex_in_offer_and_answer_is_negotiated(tmp_path: Path, session_level: bool) -> None:
+    both = (
+        with_cryptex(tmp_path, "offer.sdp", session_level=session_level),
+        with_cryptex(tmp_path, "answer.sdp", session_level=session_level),
+    )
+    found = cryptex(session_sdp(files=both))
+    assert found.negotiated is True
+    assert found.evidence == "a=cryptex in both the offer and the answer (offer.sdp and answer.sdp)"
+
+
+def test_cryptex_offered_but_not_answered_is_not_negotiated(tmp_path: Path) -> None:
+    found = cryptex(
+        session_sdp(files=(with_cryptex(tmp_path, "offer.sdp"), SESSION / "answer.sdp"))
+    )
+    assert found.negotiated is False and found.evidence == "no a=cryptex in answer.sdp"
+
+
+def test_one_side_or_no_sdp_does_not_tell(tmp_path: Path) -> None:
+    assert cryptex(session_sdp()).negotiated is None
+    one = cryptex(session_sdp(files=(with_cryptex(tmp_path, "offer.sdp"),)))
+    assert one.negotiated is None and "the other side's SDP was not seen" in one.evidence
