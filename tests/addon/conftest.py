@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers.script_addons import ScriptAddons
+from helpers.script_addons import ScriptAddons, judged_in_proxy
 from mitmproxy.test import taddons
 
 
@@ -19,14 +19,5 @@ def script() -> ScriptAddons:
 @pytest.fixture
 def tctx(script: ScriptAddons, tmp_path: Path) -> Iterator[taddons.context]:
     """Judged in the proxy (no observer process), nothing saved unless a test asks."""
-    with taddons.context(script) as context:
-        context.configure(
-            script,
-            confdir=str(tmp_path / "conf"),
-            mutecheck_dir=str(tmp_path / "session"),
-            mutecheck_grace_ms=0,
-            mutecheck_save_flows="none",
-            mutecheck_observer=False,
-        )
+    with judged_in_proxy(script, tmp_path) as context:
         yield context
-    script.done()

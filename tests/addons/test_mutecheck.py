@@ -42,7 +42,7 @@ import wsproto
 import wsproto.utilities
 from cryptography.hazmat.primitives import serialization
 from helpers.hostile_bodies import hostile_bodies
-from helpers.script_addons import ScriptAddons
+from helpers.script_addons import ScriptAddons, judged_in_proxy
 from helpers.turn_stream import (
     ALLOCATE_REQUEST,
     XOR_RELAYED_ADDRESS,
@@ -125,17 +125,8 @@ def addon() -> Any:
 
 @pytest.fixture
 def tctx(addon: Any, tmp_path: Path) -> Iterator[taddons.context]:
-    with taddons.context(addon) as context:
-        context.configure(
-            addon,
-            confdir=str(tmp_path / "conf"),
-            mutecheck_dir=str(tmp_path / "session"),
-            mutecheck_grace_ms=0,
-            mutecheck_save_flows="none",  # saving has its own tests
-            mutecheck_observer=False,  # judged in the proxy: the tests look at addon.monitor
-        )
+    with judged_in_proxy(addon, tmp_path) as context:
         yield context
-    addon.done()
 
 
 # --- options -----------------------------------------------------------------------------------

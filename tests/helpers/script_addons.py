@@ -11,9 +11,10 @@ them; nothing is replaced.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 import mitmproxy.eventsequence
 import mitmproxy.proxy.server_hooks  # noqa: F401
 from mitmproxy import hooks
+from mitmproxy.test import taddons
 
 MUTECHECK = Path(__file__).resolve().parent.parent.parent / "addons" / "mutecheck.py"
 """The script users load."""
@@ -98,3 +100,21 @@ class ScriptAddons:
 for _name in hooks.all_hooks:
     if _name not in _NOT_DRIVEN:
         setattr(ScriptAddons, _name, _driver(_name))
+
+
+@contextlib.contextmanager
+def judged_in_proxy(script: ScriptAddons, folder: Path) -> Iterator[taddons.context]:
+    """mitmproxy's test context for ``script``: judged in the proxy (no observer process; the
+    tests read the monitor), nothing saved unless a test asks (saving has its own tests), the
+    session in ``folder/session``; the script's ``done`` once the block ends."""
+    with taddons.context(script) as context:
+        context.configure(
+            script,
+            confdir=str(folder / "conf"),
+            mutecheck_dir=str(folder / "session"),
+            mutecheck_grace_ms=0,
+            mutecheck_save_flows="none",
+            mutecheck_observer=False,
+        )
+        yield context
+    script.done()
