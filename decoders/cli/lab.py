@@ -44,6 +44,9 @@ JANUS_REFERENCE_NAME = "janus-reference.wav"
 JANUS_PEER_REFERENCE_NAME = "janus-peer-reference.wav"
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from decoders.cli.common import F
     from decoders.lab.summary import SessionSummary
 
 REFERENCE_NAME = "reference.wav"
@@ -146,6 +149,18 @@ DURATIONS_HELP = "Seconds unmuted, muted, unmuted."
 DEFAULT_DURATIONS_TEXT = ",".join(f"{d:g}" for d in DEFAULT_DURATIONS)
 
 
+def durations_option(janus_flag: str) -> Callable[[F], F]:
+    """``--durations`` of ``record`` and ``record-all``; ``janus_flag`` names the flag that
+    records the Janus demos, whose default durations differ."""
+    return click.option(
+        "--durations",
+        default=None,
+        callback=_durations_option,
+        help=f"{DURATIONS_HELP} [default: {DEFAULT_DURATIONS_TEXT}; "
+        f"{janus_flag} {JANUS_DURATIONS_TEXT}]",
+    )
+
+
 @click.group("lab")
 def lab() -> None:
     """Record real Chromium calls with known mute behaviour (needs root; captures/README.md)."""
@@ -179,12 +194,7 @@ def lab() -> None:
     required=True,
     help="Session folder to create (must be empty or absent).",
 )
-@click.option(
-    "--durations",
-    default=None,
-    callback=_durations_option,
-    help=f"{DURATIONS_HELP} [default: {DEFAULT_DURATIONS_TEXT}; --app {JANUS_DURATIONS_TEXT}]",
-)
+@durations_option("--app")
 @click.option(
     "--shared-reference",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -272,12 +282,7 @@ def record(
     required=True,
     help="Corpus folder: gets chromium-<variant>/ per variant and one shared reference.wav.",
 )
-@click.option(
-    "--durations",
-    default=None,
-    callback=_durations_option,
-    help=f"{DURATIONS_HELP} [default: {DEFAULT_DURATIONS_TEXT}; --apps {JANUS_DURATIONS_TEXT}]",
-)
+@durations_option("--apps")
 @click.option(
     "--replace",
     is_flag=True,
