@@ -11,10 +11,12 @@ builds its rows from it, and tests/wire/test_rowbuild.py names any place that di
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Final
+from typing import IO, Any, BinaryIO, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -96,6 +98,10 @@ def vector_columns(columns: Mapping[str, type[np.generic]]) -> dict[str, type[np
 
 VECTOR_COLUMNS: Final = vector_columns(COLUMNS)
 BLOCK_ROWS: Final = 1 << 20
+SPILL_ROWS: Final = 1 << 22
+"""Rows a table keeps in memory at most (~270 MB); a longer capture's table goes to disk."""
+SPILL_DIR_VARIABLE: Final = "MUTECHECK_SPILL_DIR"
+"""Where a spilled table goes (default: the temporary directory, ``$TMPDIR`` or /tmp)."""
 
 
 @dataclass
@@ -218,15 +224,113 @@ def datagram_row(
 _ROW_HEADERS: Final = (PacketKind.RTP, PacketKind.RTCP)
 
 
-class RowBuilder:
-    """Accumulates rows from both paths; :meth:`finish` sorts them into frame order."""
+class TableChunks:
+    """The finished rows of a packet table, chunk by chunk, in arrival order.
 
-    def __init__(self, audio_level_id: int | None, *, srtp: bool = True) -> None:
+    Chunks stay in memory until they hold more than ``spill_rows`` rows; from then on every
+    chunk is appended to one file per column (created unlinked in :func:`spill_dir`, so
+    nothing is left behind) and :meth:`columns` maps those files back read-only: the table
+    then lives in the page cache, which the kernel can drop and read again, not in the
+    process's own memory. Either way the columns hold the same values.
+    """
+
+    def __init__(self, spill_rows: int | None = None) -> None:
+        self.spill_rows = SPILL_ROWS if spill_rows is None else spill_rows
+        self.rows = 0
+        self._parts: list[dict[str, npt.NDArray[Any]]] = []
+        self._files: dict[str, IO[bytes]] | None = None
+        self.spilled = False
+
+    def add(self, part: dict[str, npt.NDArray[Any]]) -> None:
+        """One chunk (every name of :data:`COLUMNS`); the caller lets go of it."""
+        n = len(part["frame"])
+        if n == 0:
+            return
+        self.rows += n
+        if self._files is None and self.rows > self.spill_rows:
+            self._files = {name: _spill_file() for name in COLUMNS}
+            self.spilled = True
+            parts, self._parts = self._parts, []
+            for earlier in parts:
+                self._write(earlier)
+        if self._files is not None:
+            self._write(part)
+        else:
+            self._parts.append(part)
+
+    def _write(self, part: dict[str, npt.NDArray[Any]]) -> None:
+        assert self._files is not None
+        for name, dtype in COLUMNS.items():
+            self._files[name].write(np.ascontiguousarray(part.pop(name), dtype).data)
+
+    def columns(self) -> dict[str, npt.NDArray[Any]]:
+        """One array per column; the chunks are let go of column by column (the table is
+        never held twice)."""
+        if self._files is not None:
+            files, self._files = self._files, None
+            return {
+                name: _mapped(files.pop(name), dtype, self.rows) for name, dtype in COLUMNS.items()
+            }
+        parts, self._parts = self._parts, []
+        if not parts:
+            return {name: np.zeros(0, dtype) for name, dtype in COLUMNS.items()}
+        if len(parts) == 1:
+            return {
+                name: parts[0][name].astype(dtype, copy=False) for name, dtype in COLUMNS.items()
+            }
+        out: dict[str, npt.NDArray[Any]] = {}
+        for name, dtype in COLUMNS.items():
+            out[name] = np.concatenate([part.pop(name) for part in parts]).astype(dtype, copy=False)
+        return out
+
+    @staticmethod
+    def reorder(columns: dict[str, npt.NDArray[Any]], order: npt.NDArray[np.intp]) -> None:
+        """Put every column in ``order``, one column at a time; a mapped column is gathered
+        into a new file chunk by chunk."""
+        for name in list(columns):
+            column = columns.pop(name)
+            if not isinstance(column, np.memmap):
+                columns[name] = column[order]
+                continue
+            out = _spill_file()
+            for at in range(0, len(order), BLOCK_ROWS):
+                out.write(np.ascontiguousarray(column[order[at : at + BLOCK_ROWS]]).data)
+            columns[name] = _mapped(out, column.dtype, len(order))
+
+
+def spill_dir() -> str:
+    """Where spilled tables go: ``$MUTECHECK_SPILL_DIR``, else the temporary directory."""
+    return os.environ.get(SPILL_DIR_VARIABLE) or tempfile.gettempdir()
+
+
+def _spill_file() -> IO[bytes]:
+    return tempfile.TemporaryFile(dir=spill_dir())  # unlinked at once on Linux
+
+
+def _mapped(fileobj: IO[bytes], dtype: Any, rows: int) -> npt.NDArray[Any]:
+    """The column written to ``fileobj``, mapped read-only; the file is closed (the mapping
+    keeps it until the column is let go of)."""
+    fileobj.flush()
+    with fileobj:
+        return np.memmap(fileobj, dtype=dtype, mode="r", shape=(rows,))
+
+
+class RowBuilder:
+    """Accumulates rows from both paths; :meth:`finish` sorts them into frame order.
+
+    Vectorised rows are written into blocks of :data:`VECTOR_COLUMNS`; a full block becomes a
+    chunk of the final columns (addresses mapped to ids) at once, kept by
+    :class:`TableChunks` (in memory, or on disk past ``spill_rows``).
+    """
+
+    def __init__(
+        self, audio_level_id: int | None, *, srtp: bool = True, spill_rows: int | None = None
+    ) -> None:
         self.audio_level_id = audio_level_id
         self.srtp = srtp
-        self._blocks: list[dict[str, npt.NDArray[Any]]] = []
-        self._done: list[dict[str, npt.NDArray[Any]]] = []
+        self._block: dict[str, npt.NDArray[Any]] | None = None
         self._filled = 0
+        self._chunks = TableChunks(spill_rows)
         self._scalar: list[dict[str, int | bool | str | None]] = []
         self._unwrapper = Unwrapper(tls_records=True)
         self._address_ids: dict[str, int] = {}
@@ -236,6 +340,11 @@ class RowBuilder:
         self._known_ids = np.zeros(0, np.int32)
         self.rows = empty_rows()
         self.vector_counters: Counter[str] = Counter()
+
+    @property
+    def spilled(self) -> bool:
+        """Whether the table went to disk (see :class:`TableChunks`)."""
+        return self._chunks.spilled
 
     # -- addresses ---------------------------------------------------------------------
     def _address(self, text: str) -> int:
@@ -345,54 +454,42 @@ class RowBuilder:
         The pages of an ``np.empty`` array cost nothing until written, so a generous bound
         (from the file size) spares copying per-chunk parts together at the end.
         """
-        if not self._blocks and rows > 0:
-            self._blocks.append(_new_block(rows))
+        if self._block is None and rows > 0:
+            self._block = _new_block(rows)
 
     def claim(self, rows: int) -> tuple[dict[str, npt.NDArray[Any]], int]:
         """Room for ``rows`` more vectorised rows: (columns, first free index) to write into."""
-        if not self._blocks or self._filled + rows > len(self._blocks[-1]["frame"]):
-            if self._blocks:
-                self._done.append({k: v[: self._filled] for k, v in self._blocks[-1].items()})
-            self._blocks.append(_new_block(max(rows, BLOCK_ROWS)))
-            self._filled = 0
-        return self._blocks[-1], self._filled
+        if self._block is None or self._filled + rows > len(self._block["frame"]):
+            self._finish_block()
+            self._block = _new_block(max(rows, BLOCK_ROWS))
+        return self._block, self._filled
 
     def commit(self, rows: int) -> None:
         self._filled += rows
 
-    def _vector_parts(self) -> list[dict[str, npt.NDArray[Any]]]:
-        parts = self._done
-        if self._blocks:
-            parts.append({k: v[: self._filled] for k, v in self._blocks[-1].items()})
-        self._done, self._blocks, self._filled = [], [], 0
-        out = []
-        for raw in parts:
-            if len(raw["frame"]) == 0:
-                continue
-            part = {name: raw[name] for name in COLUMNS if name in raw}
-            part["src"] = self._address_pairs(raw["src_hi"], raw["src_lo"])
-            part["dst"] = self._address_pairs(raw["dst_hi"], raw["dst_lo"])
-            part["transport"] = np.zeros(len(raw["frame"]), np.uint8)
-            out.append(part)
-        return out
+    def _finish_block(self) -> None:
+        """The current block's rows become a chunk of the final columns; the block goes."""
+        raw, filled = self._block, self._filled
+        self._block, self._filled = None, 0
+        if raw is None or filled == 0:
+            return
+        part = {name: raw[name][:filled] for name in COLUMNS if name in raw}
+        part["src"] = self._address_pairs(raw["src_hi"][:filled], raw["src_lo"][:filled])
+        part["dst"] = self._address_pairs(raw["dst_hi"][:filled], raw["dst_lo"][:filled])
+        part["transport"] = np.zeros(filled, np.uint8)
+        del raw
+        self._chunks.add(part)
 
     def finish(self) -> Rows:
-        parts = self._vector_parts()
+        self._finish_block()
         scalar = self._scalar_part()
         if scalar is not None:
-            parts.append(scalar)
-        if parts:
-            if len(parts) == 1:
-                columns = {n: parts[0][n].astype(t, copy=False) for n, t in COLUMNS.items()}
-            else:
-                columns = {
-                    n: np.concatenate([p[n] for p in parts]).astype(t, copy=False)
-                    for n, t in COLUMNS.items()
-                }
+            self._chunks.add(scalar)
+        if self._chunks.rows:
+            columns = self._chunks.columns()
             frames = columns["frame"]
             if not bool(np.all(frames[1:] >= frames[:-1])):
-                order = np.argsort(frames, kind="stable")
-                columns = {name: col[order] for name, col in columns.items()}
+                self._chunks.reorder(columns, np.argsort(frames, kind="stable"))
             self.rows.columns = columns
         return self.rows
 
