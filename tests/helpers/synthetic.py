@@ -139,9 +139,11 @@ def _rtp(
 def _sender_report(
     ssrc: int, ntp: int, rtp_ts: int, packets: int, octets: int, tail: bytes
 ) -> bytes:
-    # SRTCP: the first 8 bytes are clear, the rest is ciphertext, then E|index and the tag
+    # SRTCP: the first 8 bytes are clear, the rest is ciphertext, then E|index and the tag;
+    # the sender's packet and octet counts wrap at 32 bits (RFC 3550 6.4.1): a long call's do
     report = struct.pack("!BBHI", 0x80, 200, 6, ssrc)
-    report += struct.pack("!QIII", ntp, rtp_ts & 0xFFFFFFFF, packets, octets)
+    counts = (rtp_ts & 0xFFFFFFFF, packets & 0xFFFFFFFF, octets & 0xFFFFFFFF)
+    report += struct.pack("!QIII", ntp, *counts)
     return (
         report[:8]
         + tail[:20]
