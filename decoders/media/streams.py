@@ -106,9 +106,11 @@ def stream_groups(rows: Rows) -> list[npt.NDArray[np.int64]]:
     if not bool(np.all(keys[where] == ssrc)):
         keys = np.unique(ssrc)
         where = np.searchsorted(keys, ssrc)
-    small = where.astype(np.uint16) if keys.size < 65536 else where
-    order = np.argsort(small, kind="stable")
     counts = np.bincount(where, minlength=keys.size)
+    small = where.astype(np.uint16) if keys.size < 65536 else where
+    del ssrc, where  # packet-long: gone before the sort's own
+    order = np.argsort(small, kind="stable")
+    del small
     key_columns = ("src", "src_port", "dst", "dst_port", "transport")
     groups: list[npt.NDArray[np.int64]] = []
     for part in np.split(order, np.cumsum(counts)[:-1]):
@@ -293,6 +295,42 @@ def _guess_clock_rate(
     return best if abs(np.log(rate / best)) < 0.25 else None
 
 
+@dataclass(frozen=True, slots=True)
+class SequenceCounts:
+    """What a stream's sequence numbers say (Wireshark's Lost, Sequence errors)."""
+
+    unique: int
+    lost: int
+    out_of_order: int
+    sequence_errors: int
+
+
+def sequence_counts(seq: npt.NDArray[np.integer]) -> SequenceCounts:
+    """Count distinct, lost, out-of-order and non-consecutive packets of one stream (its own
+    function: the packet-long temporaries go before the next statistic is computed)."""
+    ext = extended_sequence(seq)
+    low = int(ext.min())
+    expected = int(ext.max()) - low + 1
+    seen = np.zeros(expected, np.bool_)
+    seen[ext - low] = True
+    unique = int(np.count_nonzero(seen))
+    del seen
+    running_max = np.maximum.accumulate(ext)
+    out_of_order = int((ext[1:] < running_max[:-1]).sum())
+    del running_max
+    errors = int((np.diff(ext) != 1).sum())
+    return SequenceCounts(unique, max(0, expected - unique), out_of_order, errors)
+
+
+def jitter_summary(
+    arrival_ns: npt.NDArray[np.int64], rtp_timestamp: npt.NDArray[np.integer], clock_rate: int
+) -> tuple[float, float | None]:
+    """The largest and the mean RFC 3550 jitter (ms) of one stream (the mean after the first
+    packet; None for a single packet)."""
+    jitter = interarrival_jitter(arrival_ns, rtp_timestamp, clock_rate)
+    return float(jitter.max()), float(jitter[1:].mean()) if jitter.size > 1 else None
+
+
 def stream_table(
     rows: Rows,
     sdp: SessionDescription | None = None,
@@ -351,17 +389,9 @@ def stream_table(
             media = "video" if clock == 90000 else "audio"
             if codec is None and clock == 48000 and median_of_counts(plen) < 400:
                 codec = "opus?"
-        ext = extended_sequence(seq)
-        low = int(ext.min())
-        expected = int(ext.max()) - low + 1
-        seen = np.zeros(expected, np.bool_)
-        seen[ext - low] = True
-        unique = int(np.count_nonzero(seen))
-        steps = np.diff(ext)
-        running_max = np.maximum.accumulate(ext)
-        out_of_order = int((ext[1:] < running_max[:-1]).sum())
+        counts = sequence_counts(seq)
         duration = (int(ts[-1]) - int(ts[0])) / 1e9
-        jitter = interarrival_jitter(ts, rtp_ts, clock) if clock else None
+        max_jitter, mean_jitter = jitter_summary(ts, rtp_ts, clock) if clock else (None, None)
         levels = c["audio_level"][g].astype(np.int64)
         has_level = levels >= 0
         n = int(g.size)
@@ -390,13 +420,13 @@ def stream_table(
                 bytes_per_second=float(c["length"][g].astype(np.int64).sum()) / duration
                 if duration > 0
                 else 0.0,
-                lost=max(0, expected - unique),
-                duplicates=n - unique,
-                out_of_order=out_of_order,
-                sequence_errors=int((steps != 1).sum()),
+                lost=counts.lost,
+                duplicates=n - counts.unique,
+                out_of_order=counts.out_of_order,
+                sequence_errors=counts.sequence_errors,
                 max_delta_ms=float(np.diff(ts).max() / 1e6) if n > 1 else 0.0,
-                max_jitter_ms=float(jitter.max()) if jitter is not None else None,
-                mean_jitter_ms=float(jitter[1:].mean()) if jitter is not None and n > 1 else None,
+                max_jitter_ms=max_jitter,
+                mean_jitter_ms=mean_jitter if n > 1 else None,
                 payload_min=int(plen.min()),
                 payload_median=median_of_counts(plen),
                 payload_max=int(plen.max()),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -11,16 +12,20 @@ import numpy as np
 import pytest
 from helpers.corpus import browser_audio_ssrcs, call_shape, mute_variant
 from helpers.legs import Leg, write_switching_call
+from hypothesis import given
+from hypothesis import strategies as st
 
 from decoders.media.scan import load_sdp, scan_streams
 from decoders.media.streams import (
     StreamStats,
     extended_sequence,
     interarrival_jitter,
+    jitter_summary,
     joined_legs,
     leg_note,
     legs_join,
     logical_streams,
+    sequence_counts,
     stream_table,
 )
 from decoders.wire.bulk import scan_file
@@ -244,3 +249,29 @@ def test_legs_join_only_the_same_sender() -> None:
         "SSRC 0x00000007: 2 legs joined (udp 10.0.0.1:5000 -> 10.0.0.2:6000, 704 packets; "
         "udp 10.0.0.1:1 -> x:2, 704 packets)"
     )
+
+
+@given(st.lists(st.integers(0, 0xFFFF), min_size=1, max_size=300))
+def test_property_sequence_counts_follow_the_packets(numbers: list[int]) -> None:
+    """Unwrapped sequence numbers counted packet by packet: distinct, lost (the gaps between
+    the lowest and the highest), behind an earlier packet, and steps other than +1."""
+    counts = sequence_counts(np.array(numbers, np.uint16))
+    unwrapped = [numbers[0]]
+    for number in numbers[1:]:
+        unwrapped.append(unwrapped[-1] + ((number - unwrapped[-1] + 32768) & 0xFFFF) - 32768)
+    distinct = set(unwrapped)
+    assert counts.unique == len(distinct)
+    assert counts.lost == max(unwrapped) - min(unwrapped) + 1 - len(distinct)
+    behind = sum(1 for k in range(1, len(unwrapped)) if unwrapped[k] < max(unwrapped[:k]))
+    assert counts.out_of_order == behind
+    steps = sum(1 for a, b in itertools.pairwise(unwrapped) if b - a != 1)
+    assert counts.sequence_errors == steps
+
+
+def test_jitter_summary_is_the_largest_and_the_mean_after_the_first() -> None:
+    arrival = np.array([0, 20_000_000, 45_000_000, 60_000_000], np.int64)
+    stamps = np.array([0, 960, 1920, 2880], np.uint32)
+    jitter = interarrival_jitter(arrival, stamps, 48000)
+    assert jitter_summary(arrival, stamps, 48000) == (jitter.max(), jitter[1:].mean())
+    assert jitter.max() > 0
+    assert jitter_summary(arrival[:1], stamps[:1], 48000) == (0.0, None)
