@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO ?= captures/chromium-ui-only
 
-.PHONY: demo test lint bench bench-addon bench-bombs bench-live install clean
+.PHONY: demo test lint bench bench-addon bench-bombs bench-live bench-scale install clean
 
 $(STAMP): pyproject.toml
 	@set -e; PYTHON=$$(scripts/find-python); echo "using $$PYTHON"; \
@@ -36,6 +36,11 @@ test: lint
 
 bench: $(STAMP)
 	$(PY) bench/bench_streams.py
+
+# one long call of 1, 5 and 20 million packets (generated once into build/scale/, ~16 GB):
+# streams and analyze, packets/s, peak RSS and bytes/packet, the ratio to tshark on the first
+bench-scale: $(STAMP)
+	$(PY) bench/bench_scale.py
 
 bench-addon: $(STAMP)
 	$(PY) bench/bench_addon.py
