@@ -256,26 +256,28 @@ def interarrival_jitter(
     if n < 2:
         return np.zeros(n)
     arrival = arrival_ns.astype(np.float64) * (clock_rate / 1e9)
-    ts_step = _wrapped_steps(rtp_timestamp)
-    d = np.abs(np.diff(arrival) - ts_step) / 16.0
+    d = np.diff(arrival)
+    del arrival  # packet-long arrays go as soon as they are used: a long call's are large
+    d -= _wrapped_steps(rtp_timestamp)
     a = 15.0 / 16.0
     block = 64
     m = -(-d.size // block)
     flat = np.zeros(m * block)
-    flat[: d.size] = d
-    x = flat.reshape(m, block)
+    np.divide(np.abs(d, out=d), 16.0, out=flat[: d.size])
+    del d
     k = np.arange(block)
     powers = np.where(k[None, :] >= k[:, None], a ** (k[None, :] - k[:, None]), 0.0)
-    local = x @ powers  # each block's response starting from J = 0
-    ends = local[:, -1]
+    local = flat.reshape(m, block) @ powers  # each block's response starting from J = 0
+    del flat
+    ends = local[:, -1].copy()
     carry = np.zeros(m)  # J just before each block
     damp = a**block
     for back in range(1, 11):
         carry[back:] += ends[:-back] * damp ** (back - 1)
     decay = a ** (k + 1)
-    j = (local + carry[:, None] * decay[None, :]).reshape(-1)[: d.size]
+    local += carry[:, None] * decay[None, :]
     out = np.zeros(n)
-    out[1:] = j * (1000.0 / clock_rate)
+    np.multiply(local.reshape(-1)[: n - 1], 1000.0 / clock_rate, out=out[1:])
     return out
 
 
