@@ -100,6 +100,8 @@ VECTOR_COLUMNS: Final = vector_columns(COLUMNS)
 BLOCK_ROWS: Final = 1 << 20
 SPILL_ROWS: Final = 1 << 22
 """Rows a table keeps in memory at most (~270 MB); a longer capture's table goes to disk."""
+SCALAR_ROWS: Final = 1 << 16
+"""Rows of the scalar path gathered as dicts before they become a chunk of columns."""
 SPILL_DIR_VARIABLE: Final = "MUTECHECK_SPILL_DIR"
 """Where a spilled table goes (default: the temporary directory, ``$TMPDIR`` or /tmp)."""
 
@@ -400,9 +402,18 @@ class RowBuilder:
                 self.add_datagram(datagram, counters)
 
     def add_datagram(self, datagram: Datagram, counters: Counter[str]) -> None:
-        self._scalar.append(datagram_row(datagram, self.audio_level_id, counters, srtp=self.srtp))
+        self._add_scalar(datagram_row(datagram, self.audio_level_id, counters, srtp=self.srtp))
         if datagram.tunnel == "tls" and datagram.payload[:1] == b"\x16":
             self._tls_hello(datagram, counters)
+
+    def _add_scalar(self, row: dict[str, int | bool | str | None]) -> None:
+        """A scalar row; every :data:`SCALAR_ROWS` of them become a chunk of columns (a row
+        as a dict costs ~1.2 KB: a long call relayed over TCP must not keep them)."""
+        self._scalar.append(row)
+        if len(self._scalar) >= SCALAR_ROWS:
+            part = self._scalar_part()
+            if part is not None:
+                self._chunks.add(part)
 
     def _tls_hello(self, datagram: Datagram, counters: Counter[str]) -> None:
         """Keep the first hello of each direction (later handshake records are encrypted)."""
@@ -419,7 +430,7 @@ class RowBuilder:
 
     def add_row(self, row: dict[str, int | bool | str | None]) -> None:
         """A row computed elsewhere (the tshark engine); missing columns are zero."""
-        self._scalar.append({name: row.get(name, 0) for name in COLUMNS})
+        self._add_scalar({name: row.get(name, 0) for name in COLUMNS})
 
     def flush_scalar(self, counters: Counter[str]) -> None:
         for datagram in self._unwrapper.flush():

@@ -296,6 +296,7 @@ def _forced_chunks(monkeypatch: pytest.MonkeyPatch, spill_rows: int) -> None:
     rows: every path of a long capture, on a small one."""
     monkeypatch.setattr(bulk, "RESERVE_ROWS_MAX", 0)
     monkeypatch.setattr(rowbuild, "BLOCK_ROWS", 64)
+    monkeypatch.setattr(rowbuild, "SCALAR_ROWS", 50)
     monkeypatch.setattr(rowbuild, "SPILL_ROWS", spill_rows)
 
 
@@ -315,9 +316,10 @@ def _same_table(a: rowbuild.Rows, b: rowbuild.Rows) -> None:
 def test_chunked_and_spilled_tables_equal_the_in_memory_one(
     session_dir: Path, use_c: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """A lab capture read in 64-row chunks, kept in memory or spilled to disk after 100 rows,
-    gives the table of the one-block read, column for column (TCP relays included: their rows
-    come from the scalar path and are put back in frame order on disk)."""
+    """A lab capture read in 64-row chunks (50 rows of the scalar path at a time), kept in
+    memory or spilled to disk after 100 rows, gives the table of the one-block read, column for
+    column (TCP relays included: their rows come from the scalar path and are put back in frame
+    order, on disk too)."""
     data = (session_dir / "capture.pcapng").read_bytes()
     whole = bulk.scan_file(io.BytesIO(data), 1, use_c=use_c)
     assert not any(isinstance(c, np.memmap) for c in whole.rows.columns.values())
