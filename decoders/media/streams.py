@@ -354,8 +354,7 @@ def stream_table(
     said: list[StreamRole | None] = []
     shown: list[Behaviour] = []
     for g in stream_groups(rows) if groups is None else groups:
-        ts = c["timestamp_ns"][g].astype(np.int64)
-        seq = c["sequence_number"][g]
+        ts = c["timestamp_ns"][g].astype(np.int64, copy=False)
         rtp_ts = c["rtp_timestamp"][g]
         pt_counts = np.bincount(c["payload_type"][g], minlength=128)
         values = np.nonzero(pt_counts)[0]
@@ -378,6 +377,9 @@ def stream_table(
             clock = _guess_clock_rate(ts, rtp_ts)
             if clock is not None:
                 source = "behaviour"
+        # one packet-long statistic after the other: a long call's arrays are large
+        counts = sequence_counts(c["sequence_number"][g])
+        max_jitter, mean_jitter = jitter_summary(ts, rtp_ts, clock) if clock else (None, None)
         plen = c["payload_length"][g].astype(np.int64)
         said.append(role)
         path = (
@@ -391,10 +393,14 @@ def stream_table(
             media = "video" if clock == 90000 else "audio"
             if codec is None and clock == 48000 and median_of_counts(plen) < 400:
                 codec = "opus?"
-        counts = sequence_counts(seq)
+        payload_min, payload_median, payload_max = (
+            int(plen.min()),
+            median_of_counts(plen),
+            int(plen.max()),
+        )
+        del plen
         duration = (int(ts[-1]) - int(ts[0])) / 1e9
-        max_jitter, mean_jitter = jitter_summary(ts, rtp_ts, clock) if clock else (None, None)
-        levels = c["audio_level"][g].astype(np.int64)
+        levels = c["audio_level"][g]
         has_level = levels >= 0
         n = int(g.size)
         out.append(
@@ -419,7 +425,7 @@ def stream_table(
                 last_ns=int(ts[-1]),
                 duration_s=duration,
                 packets_per_second=(n - 1) / duration if duration > 0 else 0.0,
-                bytes_per_second=float(c["length"][g].astype(np.int64).sum()) / duration
+                bytes_per_second=float(c["length"][g].sum(dtype=np.int64)) / duration
                 if duration > 0
                 else 0.0,
                 lost=counts.lost,
@@ -429,9 +435,9 @@ def stream_table(
                 max_delta_ms=float(np.diff(ts).max() / 1e6) if n > 1 else 0.0,
                 max_jitter_ms=max_jitter,
                 mean_jitter_ms=mean_jitter if n > 1 else None,
-                payload_min=int(plen.min()),
-                payload_median=median_of_counts(plen),
-                payload_max=int(plen.max()),
+                payload_min=payload_min,
+                payload_median=payload_median,
+                payload_max=payload_max,
                 audio_level_packets=int(has_level.sum()),
                 audio_level_median=median_of_counts(levels[has_level]) if has_level.any() else None,
                 srtp_auth_tag_length=srtp_auth_tag_length,
