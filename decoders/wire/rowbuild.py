@@ -263,7 +263,10 @@ class TableChunks:
     def _write(self, part: dict[str, npt.NDArray[Any]]) -> None:
         assert self._files is not None
         for name, dtype in COLUMNS.items():
-            self._files[name].write(np.ascontiguousarray(part.pop(name), dtype).data)
+            try:
+                self._files[name].write(np.ascontiguousarray(part.pop(name), dtype).data)
+            except OSError as error:
+                raise _spill_error(error) from error
 
     def columns(self) -> dict[str, npt.NDArray[Any]]:
         """One array per column; the chunks are let go of column by column (the table is
@@ -306,7 +309,18 @@ def spill_dir() -> str:
 
 
 def _spill_file() -> IO[bytes]:
-    return tempfile.TemporaryFile(dir=spill_dir())  # unlinked at once on Linux
+    try:
+        return tempfile.TemporaryFile(dir=spill_dir())  # unlinked at once on Linux
+    except OSError as error:
+        raise _spill_error(error) from error
+
+
+def _spill_error(error: OSError) -> OSError:
+    """The error, naming the folder and how to choose another (the CLI prints one line)."""
+    reason = f"{error.strerror or error}: cannot keep the packet table of a long capture there"
+    return OSError(
+        error.errno, f"{reason} (set {SPILL_DIR_VARIABLE} to another folder)", spill_dir()
+    )
 
 
 def _mapped(fileobj: IO[bytes], dtype: Any, rows: int) -> npt.NDArray[Any]:

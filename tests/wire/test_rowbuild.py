@@ -361,3 +361,17 @@ def test_a_spilled_table_gives_the_same_report(
     after = report_document(analyze(Inputs(session_dir=folder)))
     assert spilled and all(spilled)
     assert after == before
+
+
+def test_a_spill_folder_that_cannot_be_used_is_named(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A table that must go to disk, to a folder that does not exist: an OSError naming the
+    folder and the variable that chooses another (the CLI prints it as one line)."""
+    missing = tmp_path / "missing"
+    monkeypatch.setenv(rowbuild.SPILL_DIR_VARIABLE, str(missing))
+    _forced_chunks(monkeypatch, 100)
+    data = Path(__file__).resolve().parents[2] / "captures/chromium-ui-only/capture.pcapng"
+    with pytest.raises(OSError, match="MUTECHECK_SPILL_DIR") as raised:
+        bulk.scan_file(io.BytesIO(data.read_bytes()), 1, chunk_size=4096)
+    assert raised.value.filename == str(missing)
