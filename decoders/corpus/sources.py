@@ -98,6 +98,18 @@ def find_sessions(roots: Iterable[str], *, exclude: Iterable[str] = ()) -> list[
     return sorted(found.values(), key=lambda s: s.url)
 
 
+def session_at(path: str) -> Session:
+    """The session at ``path`` itself (a session folder or a capture), as a batch over it
+    would find it: the same URL, id and inputs."""
+    fs, found = fsspec.core.url_to_fs(path)
+    found = str(found).rstrip("/") or "/"
+    if not fs.isdir(found):
+        return _capture(fs, found)
+    entries = fs.ls(found, detail=True)
+    files = {posixpath.basename(e["name"]): e["name"] for e in entries if e["type"] == "file"}
+    return _folder(fs, found, files)
+
+
 def _search(
     fs: fsspec.AbstractFileSystem, path: str, root: str, skip: set[str]
 ) -> Iterator[Session]:

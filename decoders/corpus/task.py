@@ -18,14 +18,16 @@ import posixpath
 import resource
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from decoders import __version__
-from decoders.corpus.sources import Session, read_manifest
+from decoders.corpus.sources import Session, content_hash, read_manifest, session_at
 from decoders.corpus.tables import SessionInfo, SessionTables, session_tables, write_packets
 from decoders.errors import CaptureError, MalformedPacket
+from decoders.media.streams import StreamStats
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,16 @@ def session_info(session: Session, content_hash: str, input_bytes: int) -> Sessi
         tool_version=__version__,
         manifest=manifest,
     )
+
+
+def one_session(
+    path: Path, doc: Mapping[str, Any], streams: Sequence[StreamStats]
+) -> SessionTables:
+    """The tables of one session analysed by ``mutecheck analyze`` (its report.json document
+    and its stream table), with the same id, inputs and hash a batch gives it."""
+    session = session_at(str(path))
+    digest, size = content_hash(session)
+    return session_tables(session_info(session, digest, size), doc, streams)
 
 
 def _is_folder(session: Session) -> bool:
