@@ -18,6 +18,7 @@ a time into one output.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -68,7 +69,7 @@ class Plan:
 
 def plan(roots: Sequence[str], out: Path, *, packets: bool = False) -> Plan:
     """The sessions under ``roots`` and which of them need analysing (module docstring)."""
-    out = out.resolve()
+    out = Path(os.path.abspath(out))  # as fsspec names local paths (symlinks kept)
     found = find_sessions(roots, exclude=[str(out)])
     previous = {name: read_table(out / f"{name}.parquet", name) for name in TABLES}
     earlier = previous["sessions"]
