@@ -10,12 +10,13 @@ audit measures them) and, on request, the per-packet table the pipeline already 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, BinaryIO, Final
 
 import numpy as np
 import pyarrow as pa
@@ -487,21 +488,26 @@ def with_version(schema: pa.Schema) -> pa.Schema:
 
 def write_table(path: Path, data: pa.Table) -> None:
     """One table as one Parquet file, whole or not at all (:mod:`decoders.outputs`)."""
-    data = data.replace_schema_metadata(with_version(data.schema).metadata)
     with outputs.atomic_open(path) as fo:
-        pq.write_table(data, fo, compression="zstd")
+        _fill(fo, data)
+
+
+def _fill(fo: BinaryIO, data: pa.Table) -> None:
+    data = data.replace_schema_metadata(with_version(data.schema).metadata)
+    pq.write_table(data, fo, compression="zstd")
 
 
 def write_tables(folder: Path, tables: SessionTables | Mapping[str, pa.Table]) -> list[Path]:
-    """sessions.parquet, findings.parquet and streams.parquet in ``folder``."""
+    """sessions.parquet, findings.parquet and streams.parquet in ``folder``: all three written
+    to temporary files first, then renamed over the old ones one after the other, so that a
+    reader finds the three of one run (but for that instant)."""
     folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name in TABLES:
-        data = tables.get(name) if isinstance(tables, SessionTables) else tables[name]
-        path = folder / f"{name}.parquet"
-        write_table(path, data)
-        written.append(path)
-    return written
+    paths = [folder / f"{name}.parquet" for name in TABLES]
+    with contextlib.ExitStack() as stack:
+        for name, path in zip(TABLES, paths, strict=True):
+            data = tables.get(name) if isinstance(tables, SessionTables) else tables[name]
+            _fill(stack.enter_context(outputs.atomic_open(path)), data)
+    return paths
 
 
 def write_packets(folder: Path, session: str, content: str, rows: Rows) -> Path:

@@ -138,3 +138,14 @@ def test_every_column_is_documented(table: str, schema: pa.Schema) -> None:
     assert section is not None, f"docs/corpus.md has no section for {table}"
     documented = re.findall(r"^\| `([a-z_0-9]+)` \|", section.group(0), re.M)
     assert documented == schema.names
+
+
+def test_a_failed_rewrite_leaves_the_three_old_tables(leak: Analysis, tmp_path: Path) -> None:
+    tables = session_tables(info(), report_document(leak), leak.stream_table)
+    write_tables(tmp_path, tables)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    other = session_tables(info("other"), report_document(leak), leak.stream_table)
+    broken = {"sessions": other.sessions, "findings": other.findings, "streams": None}
+    with pytest.raises((TypeError, AttributeError)):
+        write_tables(tmp_path, broken)  # type: ignore[dict-item]
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
