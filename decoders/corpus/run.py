@@ -138,29 +138,114 @@ def execute(
         return []
     if scheduler is not None:
         return _on_cluster(todo, packets_dir, scheduler, progress)
+    return _on_this_machine(todo, packets_dir, workers, progress)
+
+
+def _on_this_machine(
+    todo: Sequence[Todo], packets_dir: str | None, workers: int, progress: Progress | None
+) -> list[Outcome]:
+    """Dask's local scheduler: serially in this process (``workers`` 1), else ``workers``
+    processes, one session at a time each (``chunksize`` 1: sessions are big and uneven).
+
+    A worker process that dies (a crash, the kernel's OOM killer) breaks the process pool and
+    Dask's computation with it; the sessions done by then are kept (each result is taken as it
+    arrives), those sent to a worker and not done are each run again alone in a new pool (the
+    one that dies again is recorded as its session's error), and the rest go on.
+    """
+    from concurrent.futures.process import BrokenProcessPool
+
+    outcomes: dict[int, Outcome] = {}
+    groups = [list(range(len(todo)))]
+    pool: Any = None
+    try:
+        while groups:
+            group = groups.pop(0)
+            if workers > 1 and pool is None:
+                pool = _process_pool(workers)
+            started: set[int] = set()
+            try:
+                _compute(todo, group, packets_dir, pool, outcomes, started, progress)
+            except BrokenProcessPool:
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = None
+                lost = [i for i in group if i not in outcomes]
+                if len(group) == 1:
+                    outcomes[group[0]] = _lost(todo[group[0]], "its worker process died")
+                    _tell(progress, len(outcomes), len(todo))
+                    continue
+                suspects = [[i] for i in lost if i in started]
+                rest = [i for i in lost if i not in started]
+                groups[:0] = suspects + ([rest] if rest else [])
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
+    return [outcomes[i] for i in range(len(todo))]
+
+
+def _process_pool(workers: int) -> Any:
+    """Worker processes started as Dask's processes scheduler starts them (its context)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from dask import multiprocessing
+
+    context: Any = multiprocessing.get_context  # not typed
+    return ProcessPoolExecutor(workers, mp_context=context())
+
+
+def _compute(
+    todo: Sequence[Todo],
+    group: list[int],
+    packets_dir: str | None,
+    pool: Any,
+    outcomes: dict[int, Outcome],
+    started: set[int],
+    progress: Progress | None,
+) -> None:
+    """The sessions ``group`` indexes, one Dask task each; each outcome into ``outcomes`` as it
+    arrives and each task sent into ``started``."""
     from dask.base import compute
     from dask.callbacks import Callback
     from dask.delayed import delayed
 
-    tasks = [
-        delayed(analyse_session, pure=False)(t.session, t.content_hash, t.input_bytes, packets_dir)
-        for t in todo
-    ]
-    total = len(tasks)
-    done = [0]
+    tasks = {}
+    for i in group:
+        t = todo[i]
+        task = delayed(analyse_session, pure=False)(
+            t.session, t.content_hash, t.input_bytes, packets_dir
+        )
+        tasks[task.key] = (i, task)
 
-    class Counted(Callback):
+    class Collected(Callback):
+        def _pretask(self, key: Any, dsk: Any, state: Any) -> None:
+            if key in tasks:
+                started.add(tasks[key][0])
+
         def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
-            done[0] += 1
-            if progress is not None:
-                progress(done[0], total)
+            if key in tasks and isinstance(result, Outcome):
+                outcomes[tasks[key][0]] = result
+                _tell(progress, len(outcomes), len(todo))
 
-    name = "synchronous" if workers <= 1 else "processes"
     run: Any = compute  # dask's compute and Callback are not typed
-    counted: Any = Counted
-    with counted():
-        results = run(*tasks, scheduler=name, num_workers=max(1, workers))
-    return [r for r in results if isinstance(r, Outcome)]
+    collected: Any = Collected
+    how: dict[str, Any] = {"scheduler": "synchronous"}
+    if pool is not None:
+        how = {"scheduler": "processes", "pool": pool, "chunksize": 1}
+    with collected():
+        run(*(task for _, task in tasks.values()), **how)
+
+
+def _tell(progress: Progress | None, done: int, total: int) -> None:
+    if progress is not None:
+        progress(done, total)
+
+
+def _lost(todo: Todo, why: str) -> Outcome:
+    """The error row of a session whose task never came back."""
+    from decoders.corpus.tables import session_tables
+    from decoders.corpus.task import session_info
+
+    info = session_info(todo.session, todo.content_hash, todo.input_bytes)
+    return Outcome(session_tables(info, None, [], error=why, exit_code=1), 0.0, 0, "")
 
 
 def _on_cluster(
@@ -172,9 +257,6 @@ def _on_cluster(
 
     client_of: Any = distributed.Client  # dask.distributed is not typed
     completed: Any = distributed.as_completed
-
-    from decoders.corpus.tables import session_tables
-    from decoders.corpus.task import session_info
 
     with client_of(address) as client:
         futures = client.map(
@@ -192,18 +274,8 @@ def _on_cluster(
             try:
                 outcomes[i] = future.result()
             except Exception as error:  # a lost worker: that session's error
-                t = todo[i]
-                info = session_info(t.session, t.content_hash, t.input_bytes)
-                outcomes[i] = Outcome(
-                    session_tables(
-                        info, None, [], error=f"{type(error).__name__}: {error}", exit_code=1
-                    ),
-                    0.0,
-                    0,
-                    "",
-                )
-            if progress is not None:
-                progress(done, len(todo))
+                outcomes[i] = _lost(todo[i], f"{type(error).__name__}: {error}")
+            _tell(progress, done, len(todo))
     return [o for o in outcomes if o is not None]
 
 

@@ -170,3 +170,40 @@ def test_local_processes_give_the_serial_tables(serial: tuple[Path, Path], tmp_p
     assert sessions.equals(
         pq.read_table(serial_out / "sessions.parquet").drop_columns(["packets_written"])
     )
+
+
+def test_a_worker_that_dies_costs_only_its_session(
+    serial: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker analysing chromium-track-disabled ends abruptly (each time): that session is
+    an error row, the other two are analysed as in the serial run."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from dask import multiprocessing
+    from helpers.dying_worker import die_on
+
+    from decoders.corpus import run
+
+    def dying_pool(workers: int) -> ProcessPoolExecutor:
+        context = multiprocessing.get_context()  # type: ignore[no-untyped-call]
+        return ProcessPoolExecutor(
+            workers, mp_context=context, initializer=die_on, initargs=("chromium-track-disabled",)
+        )
+
+    monkeypatch.setattr(run, "_process_pool", dying_pool)
+    corpus, serial_out = serial
+    out = tmp_path / "dying"
+    done: list[tuple[int, int]] = []
+    todo = plan([str(corpus)], out)
+    write(
+        todo,
+        execute(todo.todo, packets_dir=None, workers=2, progress=lambda d, t: done.append((d, t))),
+    )
+    assert done[-1] == (3, 3)
+    rows = {r["name"]: r for r in tables(out)["sessions"]}
+    assert rows["chromium-track-disabled"]["error"] == "its worker process died"
+    assert rows["chromium-track-disabled"]["exit_code"] == 1
+    expected = {r["name"]: r for r in tables(serial_out)["sessions"]}
+    for name in ("chromium-ui-only", "chromium-telemetry-http"):
+        mine = {k: v for k, v in rows[name].items() if k != "packets_written"}
+        assert mine == {k: v for k, v in expected[name].items() if k != "packets_written"}
