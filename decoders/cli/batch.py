@@ -12,14 +12,19 @@ fails is a row with its ``error``; the batch goes on. Exit code 0 when the table
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from decoders.cli.common import PATH, fail, os_reason, quiet_option
+
+if TYPE_CHECKING:
+    from decoders.corpus.run import Plan
 
 
 def _rate_line(done: int, total: int, elapsed: float) -> str:
@@ -112,8 +117,7 @@ def batch(
 
     PATHS are folders, captures, or fsspec URLs (file://…; s3://… with s3fs installed).
     """
-    from decoders.corpus.run import execute, plan, write
-    from decoders.corpus.sources import SourceError
+    from decoders.corpus.run import connect, execute, write
     from decoders.corpus.task import summary
 
     if scheduler is not None and workers is not None:
@@ -121,32 +125,32 @@ def batch(
     if out.exists() and not out.is_dir():
         fail(f"{out}: not a folder (--out)")
     started = time.monotonic()
-    try:
-        todo = plan(paths, out, packets=packets)
-    except SourceError as error:
-        fail(str(error))
-    except OSError as error:
-        fail(os_reason(error))
-    if not todo.found:
-        fail(f"no session folder or capture under {', '.join(paths)}")
-    if not quiet:
-        click.echo(
-            f"{len(todo.found)} session(s): {len(todo.todo)} to analyse, {todo.skipped} "
-            f"unchanged since the last batch" + (f", {todo.dropped} gone" if todo.dropped else ""),
-            err=True,
-        )
-    local_workers = workers or os.cpu_count() or 1
-    try:
-        outcomes = execute(
-            todo.todo,
-            packets_dir=todo.packets_dir,
-            scheduler=scheduler,
-            workers=local_workers,
-            progress=Progress(enabled=not quiet),
-        )
-        written = write(todo, outcomes)
-    except OSError as error:
-        fail(os_reason(error))
+    with contextlib.ExitStack() as stack:
+        client = None
+        if scheduler is not None:
+            try:
+                client = stack.enter_context(connect(scheduler))
+            except (OSError, ValueError) as error:
+                fail(f"--scheduler {scheduler}: {error}")
+        todo = _plan(paths, out, packets)
+        if not quiet:
+            click.echo(
+                f"{len(todo.found)} session(s): {len(todo.todo)} to analyse, {todo.skipped} "
+                f"unchanged since the last batch"
+                + (f", {todo.dropped} gone" if todo.dropped else ""),
+                err=True,
+            )
+        try:
+            outcomes = execute(
+                todo.todo,
+                packets_dir=todo.packets_dir,
+                workers=workers or os.cpu_count() or 1,
+                progress=Progress(enabled=not quiet),
+                client=client,
+            )
+            written = write(todo, outcomes)
+        except OSError as error:
+            fail(os_reason(error))
     if quiet:
         return
     failed = sum(1 for o in outcomes if o.tables.sessions["error"][0].as_py() is not None)
@@ -163,6 +167,22 @@ def batch(
         f"({written.findings}), streams.parquet ({written.streams})"
         + (", packets/" if packets else "")
     )
+
+
+def _plan(paths: tuple[str, ...], out: Path, packets: bool) -> Plan:
+    """The batch's plan (:func:`decoders.corpus.run.plan`), or one line and exit code 2."""
+    from decoders.corpus.run import plan
+    from decoders.corpus.sources import SourceError
+
+    try:
+        todo = plan(paths, out, packets=packets)
+    except SourceError as error:
+        fail(str(error))
+    except OSError as error:
+        fail(os_reason(error))
+    if not todo.found:
+        fail(f"no session folder or capture under {', '.join(paths)}")
+    return todo
 
 
 if __name__ == "__main__":  # pragma: no cover

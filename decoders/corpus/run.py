@@ -132,13 +132,27 @@ def execute(
     scheduler: str | None = None,
     workers: int = 1,
     progress: Progress | None = None,
+    client: Any = None,
 ) -> list[Outcome]:
-    """One Dask task per session (module docstring); the outcomes in ``todo``'s order."""
+    """One Dask task per session (module docstring); the outcomes in ``todo``'s order.
+    ``client``: a connected ``dask.distributed`` client to use instead of ``scheduler``."""
     if not todo:
         return []
+    if client is not None:
+        return _on_cluster(todo, packets_dir, client, progress)
     if scheduler is not None:
-        return _on_cluster(todo, packets_dir, scheduler, progress)
+        with connect(scheduler) as client:
+            return _on_cluster(todo, packets_dir, client, progress)
     return _on_this_machine(todo, packets_dir, workers, progress)
+
+
+def connect(address: str) -> Any:
+    """A ``dask.distributed`` client of the scheduler at ``address`` (a context manager);
+    OSError when it cannot be reached, ValueError when the address is not one."""
+    import distributed
+
+    client_of: Any = distributed.Client  # dask.distributed is not typed
+    return client_of(address)
 
 
 def _on_this_machine(
@@ -249,33 +263,30 @@ def _lost(todo: Todo, why: str) -> Outcome:
 
 
 def _on_cluster(
-    todo: Sequence[Todo], packets_dir: str | None, address: str, progress: Progress | None
+    todo: Sequence[Todo], packets_dir: str | None, client: Any, progress: Progress | None
 ) -> list[Outcome]:
     """The tasks on a running ``dask.distributed`` cluster; a task its worker died in (or that
     could not be sent) becomes that session's error row."""
     import distributed
 
-    client_of: Any = distributed.Client  # dask.distributed is not typed
-    completed: Any = distributed.as_completed
-
-    with client_of(address) as client:
-        futures = client.map(
-            analyse_session,
-            [t.session for t in todo],
-            [t.content_hash for t in todo],
-            [t.input_bytes for t in todo],
-            [packets_dir] * len(todo),
-            pure=False,
-        )
-        index = {f.key: i for i, f in enumerate(futures)}
-        outcomes: list[Outcome | None] = [None] * len(todo)
-        for done, future in enumerate(completed(futures), start=1):
-            i = index[future.key]
-            try:
-                outcomes[i] = future.result()
-            except Exception as error:  # a lost worker: that session's error
-                outcomes[i] = _lost(todo[i], f"{type(error).__name__}: {error}")
-            _tell(progress, done, len(todo))
+    completed: Any = distributed.as_completed  # dask.distributed is not typed
+    futures = client.map(
+        analyse_session,
+        [t.session for t in todo],
+        [t.content_hash for t in todo],
+        [t.input_bytes for t in todo],
+        [packets_dir] * len(todo),
+        pure=False,
+    )
+    index = {f.key: i for i, f in enumerate(futures)}
+    outcomes: list[Outcome | None] = [None] * len(todo)
+    for done, future in enumerate(completed(futures), start=1):
+        i = index[future.key]
+        try:
+            outcomes[i] = future.result()
+        except Exception as error:  # a lost worker: that session's error
+            outcomes[i] = _lost(todo[i], f"{type(error).__name__}: {error}")
+        _tell(progress, done, len(todo))
     return [o for o in outcomes if o is not None]
 
 

@@ -120,6 +120,8 @@ def test_analyze_and_streams_write_the_batchs_rows(corpus: Path, tmp_path: Path)
         (["/nonexistent/corpus"], "/nonexistent/corpus: no such file or folder"),
         (["--scheduler", "tcp://127.0.0.1:1", "--workers", "2"], "--workers is for the local"),
         (["EMPTY"], "no session folder or capture under"),
+        (["s3://bucket/corpus"], "s3://bucket/corpus: Install s3fs"),
+        (["--scheduler", "nonsense://x"], "--scheduler nonsense://x: unknown address scheme"),
     ],
 )
 def test_usage_errors_are_one_line(tmp_path: Path, args: list[str], message: str) -> None:
@@ -127,7 +129,7 @@ def test_usage_errors_are_one_line(tmp_path: Path, args: list[str], message: str
     empty.mkdir()
     paths = [str(empty) if a == "EMPTY" else a for a in args]
     if paths[0].startswith("--"):
-        paths.insert(0, str(empty))
+        paths.insert(0, str(lab_session("dtx")))
     result = run("batch", *paths, "--out", str(tmp_path / "out"))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
@@ -139,3 +141,37 @@ def test_the_progress_line() -> None:
     assert _rate_line(5, 25, 10.0) == "5/25 sessions, 30.0/min, 40 s left"
     assert _rate_line(1, 200, 60.0) == "1/200 sessions, 1.0/min, 3 h 19 min left"
     assert _rate_line(25, 25, 30.0) == "25/25 sessions, 50.0/min, 0 s left"
+
+
+def test_scheduler_runs_the_batch_on_a_cluster(tmp_path: Path) -> None:
+    """``--scheduler`` of a LocalCluster with two worker processes: the tables of the serial
+    run, row for row, and the progress counted as the cluster's tasks finish."""
+    from distributed import LocalCluster
+
+    corpus = small_corpus(tmp_path)
+    serial = run("batch", str(corpus), "--out", str(tmp_path / "serial"), "--workers", "1")
+    assert serial.returncode == 0, serial.stderr
+    with LocalCluster(
+        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+    ) as cluster:
+        result = run(
+            "batch",
+            str(corpus),
+            "--out",
+            str(tmp_path / "cluster"),
+            "--packets",
+            "--scheduler",
+            cluster.scheduler_address,
+        )
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^3/3 sessions, ", result.stderr, re.M)
+    for name in ("findings", "streams"):
+        assert pq.read_table(tmp_path / "cluster" / f"{name}.parquet").equals(
+            pq.read_table(tmp_path / "serial" / f"{name}.parquet")
+        )
+    sessions = pq.read_table(tmp_path / "cluster" / "sessions.parquet")
+    assert sessions.drop_columns(["packets_written"]).equals(
+        pq.read_table(tmp_path / "serial" / "sessions.parquet").drop_columns(["packets_written"])
+    )
+    assert sessions["packets_written"].to_pylist() == [True, True, True]
+    assert len(list((tmp_path / "cluster" / "packets").glob("session_id=*/*.parquet"))) == 3
