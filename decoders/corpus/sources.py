@@ -6,7 +6,8 @@ what the analyser reads first (a capture named as in :data:`decoders.session.fol
 or ``events.jsonl``, ``flows.mitm``, ``session.json``); its sub-folders are not searched. Any
 other folder is searched, and each capture file in it (``.pcap``, ``.pcapng``, ``.cap``, and
 those ``.gz``) is a session of its own, as ``mutecheck analyze CAPTURE`` reads it. Hidden
-folders (``.name``) and a folder the caller leaves out (the batch's own output) are skipped.
+folders (``.name``) and a folder the caller leaves out (the batch's own output) are skipped;
+symbolic links are followed, each folder searched once.
 
 Each session has a **content hash** (:func:`content_hash`): SHA-256 over the name, size and
 bytes of every input file, in name order. The inputs of a folder are its files (not
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import posixpath
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -105,9 +107,18 @@ def session_at(path: str) -> Session:
     found = str(found).rstrip("/") or "/"
     if not fs.isdir(found):
         return _capture(fs, found)
-    entries = fs.ls(found, detail=True)
-    files = {posixpath.basename(e["name"]): e["name"] for e in entries if e["type"] == "file"}
+    entries = [(e["name"], _type(fs, e)) for e in fs.ls(found, detail=True)]
+    files = {posixpath.basename(name): name for name, kind in entries if kind == "file"}
     return _folder(fs, found, files)
+
+
+def _type(fs: fsspec.AbstractFileSystem, entry: dict[str, Any]) -> str:
+    """``file`` or ``directory`` (what a symbolic link points to), else ``other``."""
+    kind = str(entry.get("type"))
+    if entry.get("islink") or kind == "other":
+        name = entry["name"]
+        kind = "directory" if fs.isdir(name) else "file" if fs.isfile(name) else "other"
+    return kind
 
 
 def _search(
@@ -120,19 +131,22 @@ def _search(
         yield _capture(fs, path)
         return
     stack = [path]
+    seen: set[str] = set()
     while stack:
         folder = stack.pop()
-        if folder in skip:
-            continue
-        entries = fs.ls(folder, detail=True)
-        files = {posixpath.basename(e["name"]): e["name"] for e in entries if e["type"] == "file"}
+        real = os.path.realpath(folder) if isinstance(fs, LocalFileSystem) else folder
+        if folder in skip or real in seen:
+            continue  # the output, or a folder met before through a symbolic link
+        seen.add(real)
+        entries = [(e["name"], _type(fs, e)) for e in fs.ls(folder, detail=True)]
+        files = {posixpath.basename(name): name for name, kind in entries if kind == "file"}
         if any(marker in files for marker in SESSION_MARKERS):
             yield _folder(fs, folder, files)
             continue
         for name in sorted(files):
             if is_capture_name(name):
                 yield _capture(fs, files[name])
-        subfolders = [e["name"] for e in entries if e["type"] == "directory"]
+        subfolders = [name for name, kind in entries if kind == "directory"]
         stack += sorted(
             (s.rstrip("/") for s in subfolders if not posixpath.basename(s).startswith(".")),
             reverse=True,

@@ -56,6 +56,16 @@ def test_bare_captures_nested_folders_hidden_and_excluded(tmp_path: Path) -> Non
     assert found[0].inputs == (str(tmp_path / "day1" / "a.pcapng"),)
 
 
+def test_symbolic_links_are_followed_once(tmp_path: Path) -> None:
+    corpus = small_corpus(tmp_path)
+    (corpus / "linked").symlink_to(lab_session("dtx"))  # a session folder through a link
+    (corpus / "loop").symlink_to(corpus)  # a loop back to the top
+    names = [s.name for s in find_sessions([str(corpus)])]
+    assert sorted(names) == sorted(
+        ["chromium-telemetry-http", "chromium-track-disabled", "chromium-ui-only", "linked"]
+    )
+
+
 def test_a_path_given_twice_or_as_a_file_url_is_one_session(tmp_path: Path) -> None:
     corpus = small_corpus(tmp_path)
     plain = find_sessions([str(corpus)])
