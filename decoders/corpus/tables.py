@@ -476,9 +476,10 @@ def packet_table(rows: Rows) -> pa.Table:
 
 
 def _labelled(codes: Any, labels: Sequence[str], null_code: int | None = None) -> pa.Array:
-    indices = pa.array(np.asarray(codes, dtype=np.int32))
-    if null_code is not None:
-        indices = pa.array(np.asarray(codes, dtype=np.int32), mask=np.asarray(codes) == null_code)
+    """Codes as a dictionary array of their labels (``null_code``: null, e.g. no tunnel)."""
+    values = np.asarray(codes, dtype=np.int32)
+    mask = values == null_code if null_code is not None else None
+    indices = pa.array(values, mask=mask)
     return pa.DictionaryArray.from_arrays(indices, pa.array(list(labels), type=pa.string()))
 
 
