@@ -17,7 +17,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -132,7 +132,7 @@ def batch(
                 client = stack.enter_context(connect(scheduler))
             except (OSError, ValueError) as error:
                 fail(f"--scheduler {scheduler}: {error}")
-        todo = _plan(paths, out, packets)
+        todo = _plan(paths, out, packets, client)
         if not quiet:
             click.echo(
                 f"{len(todo.found)} session(s): {len(todo.todo)} to analyse, {todo.skipped} "
@@ -169,13 +169,13 @@ def batch(
     )
 
 
-def _plan(paths: tuple[str, ...], out: Path, packets: bool) -> Plan:
+def _plan(paths: tuple[str, ...], out: Path, packets: bool, client: Any) -> Plan:
     """The batch's plan (:func:`decoders.corpus.run.plan`), or one line and exit code 2."""
     from decoders.corpus.run import plan
     from decoders.corpus.sources import SourceError
 
     try:
-        todo = plan(paths, out, packets=packets)
+        todo = plan(paths, out, packets=packets, client=client)
     except SourceError as error:
         fail(str(error))
     except OSError as error:

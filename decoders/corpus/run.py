@@ -2,7 +2,8 @@
 and rewrite the tables.
 
 :func:`plan` finds the sessions (:func:`decoders.corpus.sources.find_sessions`), hashes their
-inputs and reads the tables an earlier batch left in the output folder: a session whose path,
+inputs (one Dask task each: on the cluster when there is one, else in threads here) and reads
+the tables an earlier batch left in the output folder: a session whose path,
 content hash and mutecheck version are those of its row there is **kept** (not analysed again);
 the others are **to do**. :func:`execute` runs one Dask task per session to do
 (:func:`decoders.corpus.task.analyse_session`): with ``scheduler`` None on this machine, Dask's
@@ -67,10 +68,13 @@ class Plan:
         return str(self.out / PACKETS_DIR) if self.packets else None
 
 
-def plan(roots: Sequence[str], out: Path, *, packets: bool = False) -> Plan:
-    """The sessions under ``roots`` and which of them need analysing (module docstring)."""
+def plan(roots: Sequence[str], out: Path, *, packets: bool = False, client: Any = None) -> Plan:
+    """The sessions under ``roots`` and which of them need analysing (module docstring).
+    The inputs are hashed on the ``dask.distributed`` cluster of ``client`` (where the
+    analysis will read them), else here by Dask's threads (SHA-256 runs outside the GIL)."""
     out = Path(os.path.abspath(out))  # as fsspec names local paths (symlinks kept)
     found = find_sessions(roots, exclude=[str(out)])
+    hashes = _hashes(found, client)
     previous = {name: read_table(out / f"{name}.parquet", name) for name in TABLES}
     earlier = previous["sessions"]
     rows = {r["path"]: r for r in earlier.to_pylist()} if earlier is not None else {}
@@ -78,8 +82,7 @@ def plan(roots: Sequence[str], out: Path, *, packets: bool = False) -> Plan:
         rows = {}  # a table is missing or unreadable: redo everything, rewrite all consistently
     todo: list[Todo] = []
     keep: list[str] = []
-    for session in found:
-        digest, size = content_hash(session)
+    for session, (digest, size) in zip(found, hashes, strict=True):
         row = rows.get(session.url)
         if row is not None and _unchanged(row, digest, packets):
             keep.append(row["session_id"])
@@ -102,6 +105,22 @@ def plan(roots: Sequence[str], out: Path, *, packets: bool = False) -> Plan:
         if rows and previous[name] is not None
     }
     return Plan(out, packets, found, todo, kept, skipped=len(keep), dropped=dropped)
+
+
+def _hashes(found: Sequence[Session], client: Any) -> list[tuple[str, int]]:
+    """:func:`content_hash` of each session, one Dask task each."""
+    if not found:
+        return []
+    if client is not None:
+        futures = client.map(content_hash, list(found), pure=False)
+        results: list[tuple[str, int]] = client.gather(futures)
+        return results
+    from dask.base import compute
+    from dask.delayed import delayed
+
+    run: Any = compute  # dask's compute is not typed
+    tasks = [delayed(content_hash, pure=False)(s) for s in found]
+    return list(run(*tasks, scheduler="threads"))
 
 
 def _unchanged(row: dict[str, Any], digest: str, packets: bool) -> bool:
