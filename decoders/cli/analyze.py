@@ -193,6 +193,8 @@ def analyze(
         if not session.exists():
             fail(at(session, "no such file or folder"))
         capture = capture or session
+    if parquet_dir is not None and folder is None and capture is None:
+        fail("--parquet needs a session folder or a capture (not only --events or --flows)")
     offset = _seconds(clock_offset, "--clock-offset")
     inputs = Inputs(
         session_dir=folder,
@@ -265,8 +267,7 @@ def _write_parquet(
     from decoders.corpus.tables import write_tables
     from decoders.corpus.task import one_session
 
-    if session is None:
-        fail("--parquet needs a session folder or a capture (not only --events or --flows)")
+    assert session is not None  # checked before the analysis
     try:
         write_tables(folder, one_session(session, doc, result.stream_table))
     except OSError as error:
