@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO ?= captures/chromium-ui-only
 
-.PHONY: demo test lint bench bench-addon bench-bombs bench-live bench-scale install clean
+.PHONY: demo test lint bench bench-addon bench-bombs bench-live bench-scale bench-batch install clean
 
 $(STAMP): pyproject.toml
 	@set -e; PYTHON=$$(scripts/find-python); echo "using $$PYTHON"; \
@@ -53,6 +53,12 @@ bench-live: $(STAMP)
 # against normal inputs of the same size on disk: peak RSS, time, ratios
 bench-bombs: $(STAMP)
 	$(PY) bench/bench_bombs.py
+
+# mutecheck batch over 200 sessions (the lab's + synthetic), serial vs 2 worker processes:
+# sessions/minute, the ratio (target >= 1.7x on 2 cores), peak RSS per worker.
+# BATCH_ARGS="--extra PATH" adds long captures (or any sessions) to the corpus as they are.
+bench-batch: $(STAMP)
+	$(PY) bench/bench_batch.py $(BATCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info decoders/wire/_walk*.so

@@ -35,6 +35,7 @@ FLOORS: Mapping[str, int] = {
     "decoders.lab": 6,
     "decoders.live": 6,  # the live audit: it runs the lab's pieces against any URL
     "decoders.addon": 6,  # the addon's classes and runtime; the lab finds its script here
+    "decoders.corpus": 6,  # many sessions at once: the analysis and report.json as tables
     "decoders.cli": 7,
     "addons": 7,
 }

@@ -245,6 +245,9 @@ class Analysis:
     level_privacy: LevelPrivacy | None = None
     """Whether cryptex hides the audio level on the wire, and the advice when it leaked
     (None: no capture)."""
+    stream_table: list[StreamStats] = field(default_factory=list)
+    """The capture's stream table, each SSRC joined across its legs: ``media.streams``' own
+    rows, in the same order (empty: no capture)."""
 
 
 def _given(path: Path | None, what: str) -> Path | None:
@@ -566,6 +569,7 @@ def analyze(inputs: Inputs) -> Analysis:
             if capture is not None
             else None
         ),
+        stream_table=capture.streams if capture is not None else [],
     )
 
 

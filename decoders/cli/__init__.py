@@ -1,7 +1,7 @@
 """The ``mutecheck`` command line, on top of every stage: one module per command.
 
 ``streams``, ``analyze``, ``report``, ``decrypt``, ``import-rtpdump`` (:mod:`.rtpdump`),
-``signals``, ``mark``, ``lab``, ``audit`` and ``watch`` each live in their own module;
+``signals``, ``mark``, ``lab``, ``audit``, ``watch`` and ``batch`` each live in their own module;
 :mod:`.common` holds what they share (the exit codes, the one error line, the progress bar,
 the options several commands take). No stage imports this package. User errors (missing
 files, not a capture, broken SDP) print one line and exit with code 2; no traceback reaches
@@ -30,6 +30,7 @@ class LazyGroup(OneLineErrors):
         "activity": "decoders.cli.activity:activity",
         "analyze": "decoders.cli.analyze:analyze",
         "audit": "decoders.cli.audit:audit",
+        "batch": "decoders.cli.batch:batch",
         "decrypt": "decoders.cli.decrypt:decrypt",
         "import-rtpdump": "decoders.cli.rtpdump:import_rtpdump",
         "lab": "decoders.cli.lab:lab",

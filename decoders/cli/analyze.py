@@ -12,6 +12,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -35,6 +36,9 @@ from decoders.cli.common import (
 )
 from decoders.errors import CaptureError, MalformedPacket
 from decoders.session.timeline import GRACE_DEFAULT
+
+if TYPE_CHECKING:
+    from decoders.audit.analysis import Analysis
 
 
 def _seconds(text: str | None, name: str) -> float | None:
@@ -136,6 +140,13 @@ def _seconds(text: str | None, name: str) -> float | None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Also write the Wireshark companion (annotated.pcapng, filters, profile, mutecheck.lua).",
 )
+@click.option(
+    "--parquet",
+    "parquet_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write this session as the tables of `mutecheck batch` (sessions.parquet, "
+    "findings.parquet, streams.parquet; docs/corpus.md) into this folder.",
+)
 @quiet_option("Print nothing; the exit code is the verdict.")
 @colour_option("Colour (default: on a terminal, unless NO_COLOR is set).")
 def analyze(
@@ -161,6 +172,7 @@ def analyze(
     no_report: bool,
     html_path: Path | None,
     wireshark_dir: Path | None,
+    parquet_dir: Path | None,
     quiet: bool,
     colour: bool | None,
 ) -> None:
@@ -181,6 +193,8 @@ def analyze(
         if not session.exists():
             fail(at(session, "no such file or folder"))
         capture = capture or session
+    if parquet_dir is not None and folder is None and capture is None:
+        fail("--parquet needs a session folder or a capture (not only --events or --flows)")
     offset = _seconds(clock_offset, "--clock-offset")
     inputs = Inputs(
         session_dir=folder,
@@ -221,6 +235,8 @@ def analyze(
         except OSError as error:
             fail(at(target, f"cannot write the report ({error.strerror})"))
         written = str(target)
+    if parquet_dir is not None:
+        _write_parquet(parquet_dir, folder or capture, doc, result)
     from decoders.report.style import Style
 
     style = Style.for_stream(sys.stdout, force=colour)
@@ -242,6 +258,20 @@ def analyze(
             for line in out.lines(style):
                 click.echo(line, color=style.enabled)
     sys.exit(result.verdict.exit_code)
+
+
+def _write_parquet(
+    folder: Path, session: Path | None, doc: dict[str, Any], result: Analysis
+) -> None:
+    """The session as the corpus tables (the writer of ``mutecheck batch``)."""
+    from decoders.corpus.tables import write_tables
+    from decoders.corpus.task import one_session
+
+    assert session is not None  # checked before the analysis
+    try:
+        write_tables(folder, one_session(session, doc, result.stream_table))
+    except OSError as error:
+        fail(os_reason(error, folder))
 
 
 def _default_report(folder: Path | None) -> Path | None:

@@ -23,6 +23,7 @@ from decoders.cli.common import (
 from decoders.errors import CaptureError, MalformedPacket
 
 if TYPE_CHECKING:
+    from decoders.media.scan import StreamScan
     from decoders.session.events import Event
     from decoders.session.folder import SessionFiles
     from decoders.session.sdpsources import SessionSdp
@@ -45,6 +46,13 @@ if TYPE_CHECKING:
 )
 @audio_level_id_option()
 @progress_option("Progress bar (default: on a terminal, for large captures).")
+@click.option(
+    "--parquet",
+    "parquet_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the streams (joined across their legs, as the audit measures them) as "
+    "the streams table of `mutecheck batch` (phase `all`; docs/corpus.md) to this file.",
+)
 def streams(
     capture: Path,
     sdp_files: tuple[Path, ...],
@@ -52,6 +60,7 @@ def streams(
     engine: str,
     audio_level_id: int | None,
     progress: bool | None,
+    parquet_file: Path | None,
 ) -> None:
     """List the RTP streams of CAPTURE (a pcap/pcapng file or a session folder)."""
     from decoders.media.scan import scan_streams
@@ -120,10 +129,26 @@ def streams(
         if skipped:
             click.echo("")
             click.echo("skipped: " + ", ".join(f"{k} {v}" for k, v in sorted(skipped.items())))
+    if parquet_file is not None:
+        _write_parquet(parquet_file, capture, scan)
     if scan.level.warning:
         warn(scan.level.warning)
     if scan.damage:
         warn(f"{scan.damage}; everything before it was analysed")
+
+
+def _write_parquet(path: Path, capture: Path, scan: StreamScan) -> None:
+    """The capture's streams as the corpus's streams table (the writer of ``mutecheck batch``)."""
+    from decoders.corpus.sources import session_at
+    from decoders.corpus.tables import STREAMS, capture_stream_rows, table, write_table
+    from decoders.media.streams import logical_streams
+
+    joined, _ = logical_streams(scan.streams, scan.groups)
+    rows = capture_stream_rows(session_at(str(capture)).session_id, joined)
+    try:
+        write_table(path, table(rows, STREAMS))
+    except OSError as error:
+        fail(os_reason(error, path))
 
 
 def _session_sdp(files: SessionFiles, given: tuple[Path, ...]) -> SessionSdp:

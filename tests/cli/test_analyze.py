@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import helpers.janus_messages as janus
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from helpers.corpus import lab_session
@@ -107,6 +108,25 @@ def test_user_errors_are_one_line_exit_2(args: list[str], message: str) -> None:
     lines = [line for line in result.output.splitlines() if line]
     assert len(lines) == 1 and lines[0].startswith("mutecheck: error: ")
     assert message.format(**names) in lines[0]
+
+
+def test_parquet_tables_of_one_session(tmp_path: Path) -> None:
+    """--parquet: batch's three tables for this session (docs/corpus.md; the rows equal a
+    batch's: tests/cli/test_batch.py)."""
+    result = CliRunner().invoke(
+        analyze, [str(session("dtx")), "--parquet", str(tmp_path), "--no-report", "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    sessions = pq.read_table(tmp_path / "sessions.parquet").to_pylist()
+    assert [(r["name"], r["verdict"], r["variant"]) for r in sessions] == [
+        ("chromium-dtx", "no-leak", "dtx")
+    ]
+    assert pq.read_table(tmp_path / "findings.parquet").num_rows == sessions[0]["findings"]
+    only_events = ["--events", str(session("dtx") / "events.jsonl"), "--parquet", str(tmp_path)]
+    result = CliRunner().invoke(analyze, only_events)
+    assert result.exit_code == 2 and "--parquet needs a session folder or a capture" in (
+        result.output
+    )
 
 
 def test_unwritable_report(tmp_path: Path) -> None:

@@ -159,3 +159,21 @@ def test_an_unusable_sdp_level_id_is_a_warning_and_the_levels_stay(tmp_path: Pat
     verdict = run("analyze", str(folder), "--no-report")
     assert verdict.returncode == 5, verdict.stderr
     assert "SDP a=extmap:300 urn:ietf:params:rtp-hdrext:ssrc-audio-level: id 300" in verdict.stdout
+
+
+def test_streams_parquet_is_the_corpus_streams_table(tmp_path: Path) -> None:
+    """--parquet F: each stream whole (phase `all`, joined across its legs), as the streams
+    table of docs/corpus.md; a folder that cannot take it is one line."""
+    import pyarrow.parquet as pq
+
+    target = tmp_path / "streams.parquet"
+    result = run("streams", str(UI_ONLY), "--parquet", str(target))
+    assert result.returncode == 0, result.stderr
+    rows = pq.read_table(target).to_pylist()
+    doc = json.loads(run("streams", str(UI_ONLY), "--json").stdout)
+    assert {r["phase"] for r in rows} == {"all"}
+    assert sorted((r["ssrc"], r["packets"]) for r in rows) == sorted(
+        (s["ssrc"], s["packets"]) for s in doc["streams"]
+    )
+    bad = run("streams", str(UI_ONLY), "--parquet", str(tmp_path / "no" / "such.parquet"))
+    assert bad.returncode == 2 and bad.stderr.count("mutecheck: error:") == 1
