@@ -64,6 +64,9 @@ SUPPORTED_VERSIONS: Final = 43  # RFC 8446 section 4.2.1
 DTLS_1_0: Final = 0xFEFF
 DTLS_1_2: Final = 0xFEFD
 DTLS_1_3: Final = 0xFEFC
+HELLO_RETRY_REQUEST_RANDOM: Final = bytes.fromhex(  # RFC 8446 section 4.1.3: SHA-256 of
+    "cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c"  # "HelloRetryRequest"
+)
 
 
 # -- SRTP protection suites ---------------------------------------------------------------------
@@ -354,6 +357,12 @@ class Hello:
     srtp_profiles: tuple[int, ...] = ()
     selected_version: int | None = None
     complete: bool = True
+
+    @property
+    def is_hello_retry_request(self) -> bool:
+        """A (D)TLS 1.3 HelloRetryRequest: a ServerHello whose random is the fixed value of
+        RFC 8446 section 4.1.3 (the client answers with a second ClientHello)."""
+        return self.message_type == SERVER_HELLO and self.random == HELLO_RETRY_REQUEST_RANDOM
 
 
 class _End(Exception):

@@ -448,3 +448,22 @@ def test_sdes_media_sent_over_real_loopback_and_captured_by_dumpcap(tmp_path: Pa
         ssrc = int(str(expected["ssrc"]))
         assert by_ssrc[ssrc].decrypted == before[ssrc] > 0
         assert by_ssrc[ssrc].stream.src == "127.0.0.1"
+
+
+def test_firefox_dtls13_call_decodes_its_mute_window() -> None:
+    """A real Firefox DTLS 1.3 call keyed from its key log alone (tests/fixtures/make_dtls13.py):
+    the caller's fake microphone decodes to a tone while unmuted, and to Firefox's 3-byte Opus
+    silence frames (digital silence) in the window the page muted it with track.enabled."""
+    folder = ROOT / "tests" / "fixtures" / "media" / "dtls13"
+    calls = json.loads((folder / "calls.json").read_text())
+    muted_at, unmuted_at = (int(e["t"] * 1e9) for e in calls if e["kind"] == "mute")
+    caller = next(e for e in calls if e["kind"] == "ssrcs")["caller"][0]
+    series = decoded_loudness(folder / "capture.pcapng", load_keys(folder))
+    (loudness,) = (s for key, s in series.items() if key.ssrc == caller)
+    grace = 200_000_000
+    muted = (loudness.timestamp_ns > muted_at + grace) & (loudness.timestamp_ns < unmuted_at)
+    unmuted = (loudness.timestamp_ns < muted_at) | (loudness.timestamp_ns > unmuted_at + grace)
+    assert muted.sum() > 80 and unmuted.sum() > 80
+    assert {loudness.payloads[i] for i in np.flatnonzero(muted)} == {bytes.fromhex("dcfffe")}
+    assert np.all(loudness.dbfs[muted] < DIGITAL_SILENCE_DBFS)
+    assert np.nanmedian(loudness.dbfs[unmuted]) > -40
