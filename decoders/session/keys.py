@@ -6,12 +6,16 @@ Four sources, one result (:class:`KeySet`):
 - SDES ``a=crypto`` lines of SDP (RFC 4568): offer, answer, the addon's ``events.jsonl`` or the
   proxy's saved flows;
 - keys given by hand: ``--srtp-key [SSRC:]SUITE:BASE64`` (:func:`parse_srtp_key_option`);
-- an NSS key log (``CLIENT_RANDOM <client random> <master secret>``) plus the DTLS handshake in
-  the capture: the master secret goes through the RFC 5705 exporter with the label
-  ``EXTRACTOR-dtls_srtp`` and the result is split as RFC 5764 §4.2 says (client key, server key,
-  client salt, server salt); the DTLS client's half protects what the client sends.
+- an NSS key log plus the DTLS handshake in the capture: for DTLS 1.0/1.2 the master secret
+  (``CLIENT_RANDOM <client random> <master secret>``) goes through the RFC 5705 exporter, for
+  DTLS 1.3 the exporter secret (``EXPORTER_SECRET <client random> <secret>``) through the
+  TLS 1.3 exporter with DTLS 1.3's "dtls13" label prefix; the label is ``EXTRACTOR-dtls_srtp``
+  and the result is split as RFC 5764 §4.2 says (client key, server key, client salt, server
+  salt); the DTLS client's half protects what the client sends. DTLS 1.3 encrypts the chosen
+  SRTP profile, so each profile the ClientHello offers gives a pair (decryption keeps the one
+  that authenticates).
 
-Parsers here (:func:`find_dtls_handshakes`, :func:`parse_keylog`, ...) work on bytes and text
+Parsers here (:func:`find_dtls_handshakes`, :func:`read_keylog`, ...) work on bytes and text
 only; the ``load_*`` functions read files. The DTLS hellos are read by :mod:`decoders.wire.dtls`.
 """
 
