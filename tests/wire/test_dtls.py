@@ -435,3 +435,25 @@ def test_firefox_dtls13_records() -> None:
     assert parse_hello(SERVER_HELLO, hello_body).selected_version == DTLS_1_3
     for later in records[3:]:
         assert all(r.content_type_name == "dtls13_ciphertext" for r in later)
+
+
+def test_hello_survives_broken_records_after_it() -> None:
+    """The real Firefox ServerHello datagram cut at every length, and with a DTLS 1.3 record
+    carrying a connection id appended: the handshake fragments of the records before the
+    broken one are kept; a broken first record is MalformedPacket."""
+    capture = Path(__file__).resolve().parents[1] / "fixtures" / "media" / "dtls13"
+    datagrams = [d[4] for d in capture_flow_datagrams(capture / "capture.pcapng")]
+    flight = datagrams[2]
+    hello_end = 13 + parse_records(flight)[0].length
+    whole = parse_handshake_fragments(flight)
+    assert [m.message_type for m in whole] == [SERVER_HELLO]
+    for cut in range(len(flight)):
+        if cut < hello_end:
+            with pytest.raises(MalformedPacket):
+                parse_handshake_fragments(flight[:cut])
+        else:
+            assert parse_handshake_fragments(flight[:cut]) == whole
+    with_cid = flight + bytes.fromhex("3c 01 02 03 04 0010") + bytes(16)  # C, S, L bits set
+    with pytest.raises(MalformedPacket, match="connection id"):
+        parse_records(with_cid)
+    assert parse_handshake_fragments(with_cid) == whole
