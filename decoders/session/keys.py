@@ -432,13 +432,12 @@ def read_keylog(text: str) -> KeyLog:
         matched = _KEYLOG_LINE.fullmatch(stripped)
         sizes = (96,) if label == "CLIENT_RANDOM" else (64, 96)
         if matched is None or len(matched[2]) != 64 or len(matched[3]) not in sizes:
-            secret = (
-                "a 96-hex-digit master secret"
-                if label == "CLIENT_RANDOM"
-                else ("a 64- or 96-hex-digit exporter secret")
-            )
+            wanted = {
+                "CLIENT_RANDOM": "a 96-hex-digit master secret",
+                "EXPORTER_SECRET": "a 64- or 96-hex-digit exporter secret",
+            }[label]
             raise MalformedPacket(
-                f"key log line {number}: {label} needs a 64-hex-digit client random and {secret}"
+                f"key log line {number}: {label} needs a 64-hex-digit client random and {wanted}"
             )
         target = masters if label == "CLIENT_RANDOM" else exporters
         target[bytes.fromhex(matched[2])] = bytes.fromhex(matched[3])
@@ -723,14 +722,18 @@ def dtls_srtp_keys(
     keys: list[SrtpKey] = []
     for suite in suites:
         size = 2 * (suite.key_length + suite.salt_length)
-        keys.extend(_split_keys(handshake, suite, dtls_exporter(handshake, secret, size), source))
+        material = dtls_exporter(handshake, secret, size, source)
+        keys.extend(_split_keys(handshake, suite, material, source))
     return tuple(keys)
 
 
-def dtls_exporter(handshake: DtlsHandshake, secret: bytes, length: int) -> bytes:
+def dtls_exporter(
+    handshake: DtlsHandshake, secret: bytes, length: int, source: str = "key log"
+) -> bytes:
     """``length`` bytes of EXTRACTOR-dtls_srtp keying material for ``handshake`` (no context):
     the RFC 5705 PRF from the master secret up to DTLS 1.2, the TLS 1.3 exporter with the
-    "dtls13" label prefix from the exporter secret for DTLS 1.3."""
+    "dtls13" label prefix from the exporter secret for DTLS 1.3. ValueError (naming
+    ``source``) when an exporter secret's length does not fit the suite's hash."""
     if handshake.version != DTLS_1_3:
         return export_keying_material(
             secret,
@@ -744,7 +747,7 @@ def dtls_exporter(handshake: DtlsHandshake, secret: bytes, length: int) -> bytes
     digest = tls13_digest(handshake.cipher_suite)
     if len(secret) != hashlib.new(digest).digest_size:
         raise ValueError(
-            f"a {len(secret)}-byte EXPORTER_SECRET does not fit cipher suite "
+            f"{source}: a {len(secret)}-byte EXPORTER_SECRET does not fit cipher suite "
             f"0x{handshake.cipher_suite:04x} ({digest})"
         )
     return tls13_export(secret, DTLS_SRTP_LABEL, b"", length, digest, DTLS13_LABEL_PREFIX)
@@ -799,7 +802,7 @@ def keys_from_keylog(
         try:
             keys.extend(dtls_srtp_keys(handshake, secret, source))
         except ValueError as error:
-            notes.append(str(error) if str(error).startswith(source) else f"{source}: {error}")
+            notes.append(str(error))
     return KeySet(tuple(keys), tuple(notes))
 
 
@@ -820,13 +823,10 @@ def _missing_secret(
     if secrets:
         others = ", ".join(f"{random[:4].hex()}..." for random in list(secrets)[:3])
         return f"{note}; its {len(secrets)} {label} line(s) are for other handshakes ({others})"
-    if label == "EXPORTER_SECRET" and keylog.master_secrets:
+    if keylog.labels == {"CLIENT_RANDOM"}:
         return f"{note}; the key log holds only CLIENT_RANDOM lines (TLS/DTLS 1.2)"
-    if label == "CLIENT_RANDOM" and keylog.exporter_secrets:
-        return f"{note}; the key log holds only TLS/DTLS 1.3 secrets"
-    if label == "EXPORTER_SECRET" and keylog.labels:
-        held = ", ".join(sorted(keylog.labels))
-        return f"{note}; the key log holds {held} but no EXPORTER_SECRET"
+    if keylog.labels:
+        return f"{note}; the key log holds {', '.join(sorted(keylog.labels))} but no {label}"
     return note
 
 

@@ -754,6 +754,11 @@ def test_firefox_dtls13_key_log_problems_are_notes(tmp_path: Path) -> None:
         ),
         "": "",
     }
+    dtls12 = replace(handshake, version=k.DTLS_1_2, srtp_profile=7)
+    exporter_only = k.read_keylog(f"EXPORTER_SECRET {'77' * 32} {'00' * 32}")
+    (note,) = k.keys_from_keylog(exporter_only, [dtls12]).notes
+    assert note.startswith("key log: no CLIENT_RANDOM line for the DTLS handshake of ")
+    assert note.endswith("the key log holds EXPORTER_SECRET but no CLIENT_RANDOM")
     for text, why in cases.items():
         (tmp_path / "keylog.txt").write_text(text)
         found = k.load_keylog_keys(tmp_path / "keylog.txt", DTLS13 / "capture.pcapng")
