@@ -60,7 +60,8 @@ if TYPE_CHECKING:
 @click.option(
     "--keylog",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="NSS key log (CLIENT_RANDOM lines) for the capture's DTLS handshake. "
+    help="NSS key log (CLIENT_RANDOM lines for DTLS 1.2, EXPORTER_SECRET for DTLS 1.3) for "
+    "the capture's DTLS handshake. "
     "Default: the session folder's keylog.txt.",
 )
 @sdp_option(

@@ -6,12 +6,16 @@ Four sources, one result (:class:`KeySet`):
 - SDES ``a=crypto`` lines of SDP (RFC 4568): offer, answer, the addon's ``events.jsonl`` or the
   proxy's saved flows;
 - keys given by hand: ``--srtp-key [SSRC:]SUITE:BASE64`` (:func:`parse_srtp_key_option`);
-- an NSS key log (``CLIENT_RANDOM <client random> <master secret>``) plus the DTLS handshake in
-  the capture: the master secret goes through the RFC 5705 exporter with the label
-  ``EXTRACTOR-dtls_srtp`` and the result is split as RFC 5764 §4.2 says (client key, server key,
-  client salt, server salt); the DTLS client's half protects what the client sends.
+- an NSS key log plus the DTLS handshake in the capture: for DTLS 1.0/1.2 the master secret
+  (``CLIENT_RANDOM <client random> <master secret>``) goes through the RFC 5705 exporter, for
+  DTLS 1.3 the exporter secret (``EXPORTER_SECRET <client random> <secret>``) through the
+  TLS 1.3 exporter with DTLS 1.3's "dtls13" label prefix; the label is ``EXTRACTOR-dtls_srtp``
+  and the result is split as RFC 5764 §4.2 says (client key, server key, client salt, server
+  salt); the DTLS client's half protects what the client sends. DTLS 1.3 encrypts the chosen
+  SRTP profile, so each profile the ClientHello offers gives a pair (decryption keeps the one
+  that authenticates).
 
-Parsers here (:func:`find_dtls_handshakes`, :func:`parse_keylog`, ...) work on bytes and text
+Parsers here (:func:`find_dtls_handshakes`, :func:`read_keylog`, ...) work on bytes and text
 only; the ``load_*`` functions read files. The DTLS hellos are read by :mod:`decoders.wire.dtls`.
 """
 
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import itertools
 import json
@@ -34,6 +39,7 @@ from decoders.wire.dtls import (
     CLIENT_HELLO,
     DTLS_1_0,
     DTLS_1_2,
+    DTLS_1_3,
     EXTENDED_MASTER_SECRET,
     SERVER_HELLO,
     HandshakeMessage,
@@ -385,29 +391,63 @@ def _redact(text: str) -> str:
 
 # -- NSS key log --------------------------------------------------------------------------------
 
-_KEYLOG_LINE = re.compile(r"CLIENT_RANDOM\s+([0-9a-fA-F]+)\s+([0-9a-fA-F]+)")
+_KEYLOG_LINE = re.compile(r"(CLIENT_RANDOM|EXPORTER_SECRET)\s+([0-9a-fA-F]+)\s+([0-9a-fA-F]+)")
+_KEYLOG_LABEL = re.compile(r"[A-Z][A-Z0-9_]*")
+
+
+@dataclass(frozen=True, slots=True)
+class KeyLog:
+    """What an NSS key log holds for DTLS-SRTP, by client random.
+
+    ``master_secrets``: ``CLIENT_RANDOM`` lines (TLS/DTLS 1.2 and earlier: the master secret);
+    ``exporter_secrets``: ``EXPORTER_SECRET`` lines (TLS/DTLS 1.3: the exporter master
+    secret); ``labels``: every label the log holds (for messages about what is missing).
+    """
+
+    master_secrets: Mapping[bytes, bytes] = field(default_factory=dict)
+    exporter_secrets: Mapping[bytes, bytes] = field(default_factory=dict)
+    labels: frozenset[str] = frozenset()
+
+
+def read_keylog(text: str) -> KeyLog:
+    """NSS key log format: ``<LABEL> <64 hex: client random> <hex: secret>`` a line.
+
+    ``CLIENT_RANDOM`` carries a 48-byte master secret, ``EXPORTER_SECRET`` a 32- or 48-byte
+    exporter secret (the cipher suite's hash length). Comments (``#``), blank lines and the
+    other labels (``CLIENT_HANDSHAKE_TRAFFIC_SECRET`` ...) are only named in ``labels``; a
+    ``CLIENT_RANDOM`` or ``EXPORTER_SECRET`` line of the wrong shape raises MalformedPacket
+    naming its line number.
+    """
+    masters: dict[bytes, bytes] = {}
+    exporters: dict[bytes, bytes] = {}
+    labels: set[str] = set()
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        label = stripped.split(maxsplit=1)[0] if stripped else ""
+        if not _KEYLOG_LABEL.fullmatch(label):
+            continue
+        labels.add(label)
+        if label not in ("CLIENT_RANDOM", "EXPORTER_SECRET"):
+            continue
+        matched = _KEYLOG_LINE.fullmatch(stripped)
+        sizes = (96,) if label == "CLIENT_RANDOM" else (64, 96)
+        if matched is None or len(matched[2]) != 64 or len(matched[3]) not in sizes:
+            wanted = {
+                "CLIENT_RANDOM": "a 96-hex-digit master secret",
+                "EXPORTER_SECRET": "a 64- or 96-hex-digit exporter secret",
+            }[label]
+            raise MalformedPacket(
+                f"key log line {number}: {label} needs a 64-hex-digit client random and {wanted}"
+            )
+        target = masters if label == "CLIENT_RANDOM" else exporters
+        target[bytes.fromhex(matched[2])] = bytes.fromhex(matched[3])
+    return KeyLog(masters, exporters, frozenset(labels))
 
 
 def parse_keylog(text: str) -> dict[bytes, bytes]:
-    """NSS key log format: ``CLIENT_RANDOM <64 hex: client random> <96 hex: master secret>``.
-
-    Returns client random -> master secret (TLS 1.2 / DTLS 1.2 and earlier). Comments (``#``),
-    blank lines and the TLS 1.3 labels (``CLIENT_HANDSHAKE_TRAFFIC_SECRET`` ...) are skipped; a
-    ``CLIENT_RANDOM`` line of the wrong shape raises MalformedPacket naming its line number.
-    """
-    secrets: dict[bytes, bytes] = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        stripped = line.strip()
-        if not stripped.startswith("CLIENT_RANDOM"):
-            continue
-        matched = _KEYLOG_LINE.fullmatch(stripped)
-        if matched is None or len(matched[1]) != 64 or len(matched[2]) != 96:
-            raise MalformedPacket(
-                f"key log line {number}: CLIENT_RANDOM needs a 64-hex-digit client random and a "
-                "96-hex-digit master secret"
-            )
-        secrets[bytes.fromhex(matched[1])] = bytes.fromhex(matched[2])
-    return secrets
+    """The ``CLIENT_RANDOM`` lines of an NSS key log: client random -> master secret (see
+    :func:`read_keylog`)."""
+    return dict(read_keylog(text).master_secrets)
 
 
 # -- DTLS handshakes ---------------------------------------------------------------------------
@@ -424,7 +464,12 @@ SHA384_SUITES: Final = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class DtlsHandshake:
-    """What a key log needs from one DTLS handshake seen in a capture."""
+    """What a key log needs from one DTLS handshake seen in a capture.
+
+    ``version`` is the negotiated one (a DTLS 1.3 ServerHello's supported_versions);
+    ``srtp_profile`` the ServerHello's use_srtp choice (DTLS 1.0/1.2: in DTLS 1.3 the choice is
+    in the encrypted extensions, so it is None), ``offered_profiles`` the ClientHello's list.
+    """
 
     client: Endpoint
     server: Endpoint
@@ -434,6 +479,7 @@ class DtlsHandshake:
     cipher_suite: int
     extended_master_secret: bool
     srtp_profile: int | None
+    offered_profiles: tuple[int, ...] = ()
 
 
 FlowDatagram = tuple[str, int, str, int, bytes]
@@ -445,7 +491,8 @@ def find_dtls_handshakes(datagrams: Iterable[FlowDatagram]) -> list[DtlsHandshak
 
     Datagrams that are not DTLS (first byte outside 20..63, RFC 7983) are skipped; fragmented
     hellos are reassembled; a broken DTLS datagram is skipped (the handshake retransmits).
-    Duplicates (retransmitted flights) give one handshake.
+    Duplicates (retransmitted flights) give one handshake. A DTLS 1.3 HelloRetryRequest is
+    not a handshake: the ServerHello after the client's second ClientHello is.
     """
     assembler = _HelloAssembler()
     clients: dict[tuple[Endpoint, Endpoint], Hello] = {}
@@ -463,7 +510,7 @@ def find_dtls_handshakes(datagrams: Iterable[FlowDatagram]) -> list[DtlsHandshak
                 clients[(sender, receiver)] = hello
                 continue
             client_hello = clients.get((receiver, sender))
-            if client_hello is None:
+            if client_hello is None or hello.is_hello_retry_request:
                 continue
             both = set(client_hello.extensions) & set(hello.extensions)
             handshake = DtlsHandshake(
@@ -475,6 +522,7 @@ def find_dtls_handshakes(datagrams: Iterable[FlowDatagram]) -> list[DtlsHandshak
                 cipher_suite=hello.cipher_suites[0],
                 extended_master_secret=EXTENDED_MASTER_SECRET in both,
                 srtp_profile=hello.srtp_profiles[0] if hello.srtp_profiles else None,
+                offered_profiles=client_hello.srtp_profiles,
             )
             found.setdefault((handshake.client_random, handshake.server_random), handshake)
     return list(found.values())
@@ -571,33 +619,144 @@ def export_keying_material(
     raise ValueError(f"no RFC 5705 exporter for DTLS version 0x{version:04x}")
 
 
+TLS13_LABEL_PREFIX: Final = b"tls13 "
+"""RFC 8446 §7.1: the prefix of every TLS 1.3 HKDF label."""
+DTLS13_LABEL_PREFIX: Final = b"dtls13"
+"""RFC 9147 §5.9: DTLS 1.3 uses "dtls13" (no space) where TLS 1.3 has "tls13 "."""
+TLS13_SHA384_SUITES: Final = frozenset({0x1302})
+"""RFC 8446 B.4: TLS_AES_256_GCM_SHA384; the other TLS 1.3 suites hash with SHA-256."""
+
+
+def hkdf_expand(secret: bytes, info: bytes, length: int, digest: str) -> bytes:
+    """RFC 5869 §2.3: T(1) | T(2) | ..., T(i) = HMAC(secret, T(i-1) | info | i)."""
+    size = hashlib.new(digest).digest_size
+    if not 0 <= length <= 255 * size:
+        raise ValueError(f"HKDF-Expand cannot give {length} bytes with {digest}")
+    out = bytearray()
+    block = b""
+    for counter in range(1, -(-length // size) + 1):
+        block = hmac.digest(secret, block + info + bytes([counter]), digest)
+        out += block
+    return bytes(out[:length])
+
+
+def hkdf_expand_label(
+    secret: bytes,
+    label: bytes,
+    context: bytes,
+    length: int,
+    digest: str,
+    prefix: bytes = TLS13_LABEL_PREFIX,
+) -> bytes:
+    """RFC 8446 §7.1: HKDF-Expand(secret, HkdfLabel, length), where HkdfLabel is
+    ``uint16 length || opaque label<7..255> = prefix + label || opaque context<0..255>``."""
+    full = prefix + label
+    if len(full) > 255 or len(context) > 255:
+        raise ValueError("HKDF label or context longer than 255 bytes")
+    info = length.to_bytes(2, "big") + bytes([len(full)]) + full + bytes([len(context)]) + context
+    return hkdf_expand(secret, info, length, digest)
+
+
+def tls13_export(
+    exporter_secret: bytes,
+    label: bytes,
+    context: bytes,
+    length: int,
+    digest: str,
+    prefix: bytes = TLS13_LABEL_PREFIX,
+) -> bytes:
+    """RFC 8446 §7.5: TLS-Exporter(label, context, length) from the exporter master secret
+    (a key log's ``EXPORTER_SECRET``)::
+
+        HKDF-Expand-Label(Derive-Secret(secret, label, ""), "exporter", Hash(context), length)
+
+    where Derive-Secret(secret, label, "") = HKDF-Expand-Label(secret, label, Hash(""),
+    Hash.length). ``prefix`` is the HKDF label prefix: "tls13 " for TLS 1.3,
+    :data:`DTLS13_LABEL_PREFIX` for DTLS 1.3.
+    """
+    empty_hash = hashlib.new(digest, b"").digest()
+    derived = hkdf_expand_label(exporter_secret, label, empty_hash, len(empty_hash), digest, prefix)
+    context_hash = hashlib.new(digest, context).digest()
+    return hkdf_expand_label(derived, b"exporter", context_hash, length, digest, prefix)
+
+
+def tls13_digest(cipher_suite: int) -> str:
+    """The hash of a TLS 1.3 cipher suite (RFC 8446 B.4)."""
+    return "sha384" if cipher_suite in TLS13_SHA384_SUITES else "sha256"
+
+
 DTLS_SRTP_LABEL: Final = b"EXTRACTOR-dtls_srtp"
 
 
 def dtls_srtp_keys(
-    handshake: DtlsHandshake, master_secret: bytes, source: str = "key log"
-) -> tuple[SrtpKey, SrtpKey]:
+    handshake: DtlsHandshake, secret: bytes, source: str = "key log"
+) -> tuple[SrtpKey, ...]:
     """RFC 5764 §4.2: the client's and the server's SRTP master keys from the exporter.
 
     The keying material is client_write_SRTP_master_key, server_write_SRTP_master_key,
     client_write_SRTP_master_salt, server_write_SRTP_master_salt; each side's key protects what
     that side sends (its SRTP and SRTCP).
+
+    DTLS 1.0/1.2: ``secret`` is the master secret, the profile the ServerHello's; two keys.
+    DTLS 1.3: ``secret`` is the exporter secret (:func:`tls13_export` with the "dtls13" label
+    prefix and the suite's hash) and the chosen profile is encrypted, so every supported
+    profile the ClientHello offered gives its pair of keys (decryption keeps the one that
+    authenticates); ValueError when none is supported.
     """
-    if handshake.srtp_profile is None:
+    if handshake.version == DTLS_1_3:
+        profiles = (
+            (handshake.srtp_profile,)
+            if handshake.srtp_profile is not None
+            else handshake.offered_profiles
+        )
+        if not profiles:
+            raise ValueError(f"{source}: the DTLS ClientHello offers no SRTP profile (use_srtp)")
+    elif handshake.srtp_profile is None:
         raise ValueError(f"{source}: the DTLS handshake negotiated no SRTP profile (use_srtp)")
-    suite = suite_by_dtls_id(handshake.srtp_profile)
-    if suite is None:
-        raise ValueError(f"{source}: unsupported SRTP profile 0x{handshake.srtp_profile:04x}")
-    size = 2 * (suite.key_length + suite.salt_length)
-    material = export_keying_material(
-        master_secret,
-        handshake.client_random,
-        handshake.server_random,
-        DTLS_SRTP_LABEL,
-        size,
-        version=handshake.version,
-        cipher_suite=handshake.cipher_suite,
-    )
+    else:
+        profiles = (handshake.srtp_profile,)
+    suites = [suite for suite in map(suite_by_dtls_id, profiles) if suite is not None]
+    if not suites:
+        listed = ", ".join(f"0x{profile:04x}" for profile in profiles)
+        raise ValueError(f"{source}: unsupported SRTP profile {listed}")
+    keys: list[SrtpKey] = []
+    for suite in suites:
+        size = 2 * (suite.key_length + suite.salt_length)
+        material = dtls_exporter(handshake, secret, size, source)
+        keys.extend(_split_keys(handshake, suite, material, source))
+    return tuple(keys)
+
+
+def dtls_exporter(
+    handshake: DtlsHandshake, secret: bytes, length: int, source: str = "key log"
+) -> bytes:
+    """``length`` bytes of EXTRACTOR-dtls_srtp keying material for ``handshake`` (no context):
+    the RFC 5705 PRF from the master secret up to DTLS 1.2, the TLS 1.3 exporter with the
+    "dtls13" label prefix from the exporter secret for DTLS 1.3. ValueError (naming
+    ``source``) when an exporter secret's length does not fit the suite's hash."""
+    if handshake.version != DTLS_1_3:
+        return export_keying_material(
+            secret,
+            handshake.client_random,
+            handshake.server_random,
+            DTLS_SRTP_LABEL,
+            length,
+            version=handshake.version,
+            cipher_suite=handshake.cipher_suite,
+        )
+    digest = tls13_digest(handshake.cipher_suite)
+    if len(secret) != hashlib.new(digest).digest_size:
+        raise ValueError(
+            f"{source}: a {len(secret)}-byte EXPORTER_SECRET does not fit cipher suite "
+            f"0x{handshake.cipher_suite:04x} ({digest})"
+        )
+    return tls13_export(secret, DTLS_SRTP_LABEL, b"", length, digest, DTLS13_LABEL_PREFIX)
+
+
+def _split_keys(
+    handshake: DtlsHandshake, suite: SrtpSuite, material: bytes, source: str
+) -> tuple[SrtpKey, SrtpKey]:
+    """RFC 5764 §4.2: client key, server key, client salt, server salt."""
     k, s = suite.key_length, suite.salt_length
     client = SrtpKey(
         suite=suite,
@@ -617,35 +776,58 @@ def dtls_srtp_keys(
 
 
 def keys_from_keylog(
-    secrets: Mapping[bytes, bytes],
+    keylog: KeyLog,
     handshakes: Sequence[DtlsHandshake],
     source: str = "key log",
 ) -> KeySet:
-    """SRTP keys of every handshake whose client random the key log knows."""
+    """SRTP keys of every handshake whose client random the key log knows: its
+    ``CLIENT_RANDOM`` line for DTLS 1.0/1.2, its ``EXPORTER_SECRET`` line for DTLS 1.3.
+    Every handshake that gives no key is a note saying why."""
     keys: list[SrtpKey] = []
     notes: list[str] = []
     if not handshakes:
         notes.append(f"{source}: the capture holds no complete DTLS ClientHello/ServerHello")
     for handshake in handshakes:
+        if handshake.version == DTLS_1_3:
+            label, secrets = "EXPORTER_SECRET", keylog.exporter_secrets
+        elif handshake.version in (DTLS_1_0, DTLS_1_2):
+            label, secrets = "CLIENT_RANDOM", keylog.master_secrets
+        else:
+            notes.append(f"{source}: DTLS version 0x{handshake.version:04x} is not supported")
+            continue
         secret = secrets.get(handshake.client_random)
         if secret is None:
-            notes.append(
-                f"{source}: no CLIENT_RANDOM line for the DTLS handshake of "
-                f"{handshake.client[0]}:{handshake.client[1]} (client random "
-                f"{handshake.client_random[:4].hex()}...)"
-            )
-            continue
-        if handshake.version not in (DTLS_1_0, DTLS_1_2):
-            notes.append(
-                f"{source}: DTLS version 0x{handshake.version:04x} is not supported (DTLS 1.3 "
-                "exports from its own exporter secret)"
-            )
+            notes.append(_missing_secret(keylog, handshake, label, secrets, source))
             continue
         try:
             keys.extend(dtls_srtp_keys(handshake, secret, source))
         except ValueError as error:
             notes.append(str(error))
     return KeySet(tuple(keys), tuple(notes))
+
+
+def _missing_secret(
+    keylog: KeyLog,
+    handshake: DtlsHandshake,
+    label: str,
+    secrets: Mapping[bytes, bytes],
+    source: str,
+) -> str:
+    """Why the key log has no secret for a handshake, as far as the log shows it."""
+    name = "DTLS 1.3" if handshake.version == DTLS_1_3 else "DTLS"
+    note = (
+        f"{source}: no {label} line for the {name} handshake of "
+        f"{handshake.client[0]}:{handshake.client[1]} (client random "
+        f"{handshake.client_random[:4].hex()}...)"
+    )
+    if secrets:
+        others = ", ".join(f"{random[:4].hex()}..." for random in list(secrets)[:3])
+        return f"{note}; its {len(secrets)} {label} line(s) are for other handshakes ({others})"
+    if keylog.labels == {"CLIENT_RANDOM"}:
+        return f"{note}; the key log holds only CLIENT_RANDOM lines (TLS/DTLS 1.2)"
+    if keylog.labels:
+        return f"{note}; the key log holds {', '.join(sorted(keylog.labels))} but no {label}"
+    return note
 
 
 def capture_flow_datagrams(capture: Path) -> list[FlowDatagram]:
@@ -686,7 +868,7 @@ def capture_flow_datagrams(capture: Path) -> list[FlowDatagram]:
 
 def load_keylog_keys(keylog: Path, capture: Path) -> KeySet:
     """SRTP keys from an NSS key log file and the DTLS handshakes of a capture."""
-    secrets = parse_keylog(keylog.read_text(encoding="utf-8", errors="replace"))
+    secrets = read_keylog(keylog.read_text(encoding="utf-8", errors="replace"))
     handshakes = find_dtls_handshakes(capture_flow_datagrams(capture))
     return keys_from_keylog(secrets, handshakes, keylog.name)
 

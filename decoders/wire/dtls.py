@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -64,6 +65,9 @@ SUPPORTED_VERSIONS: Final = 43  # RFC 8446 section 4.2.1
 DTLS_1_0: Final = 0xFEFF
 DTLS_1_2: Final = 0xFEFD
 DTLS_1_3: Final = 0xFEFC
+HELLO_RETRY_REQUEST_RANDOM: Final = bytes.fromhex(  # RFC 8446 section 4.1.3: SHA-256 of
+    "cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c"  # "HelloRetryRequest"
+)
 
 
 # -- SRTP protection suites ---------------------------------------------------------------------
@@ -162,17 +166,20 @@ def parse_records(data: bytes) -> list[DtlsRecord]:
     bits. Records carrying a connection id cannot be delimited without the negotiated CID
     length and raise MalformedPacket, as does any truncated or overrunning record.
     """
+    return list(_records(data))
+
+
+def _records(data: bytes) -> Iterator[DtlsRecord]:
+    """The records of :func:`parse_records`, one at a time (MalformedPacket where one breaks)."""
     if not data:
         raise MalformedPacket("DTLS record header truncated: empty datagram")
-    records: list[DtlsRecord] = []
     offset = 0
     while offset < len(data):
         if data[offset] & 0xE0 == 0x20:
             record, offset = _parse_unified_header(data, offset)
         else:
             record, offset = _parse_plaintext_header(data, offset)
-        records.append(record)
-    return records
+        yield record
 
 
 def _parse_plaintext_header(data: bytes, offset: int) -> tuple[DtlsRecord, int]:
@@ -264,10 +271,22 @@ class HandshakeMessage:
 def parse_handshake_fragments(datagram: bytes) -> list[HandshakeMessage]:
     """The epoch-0 handshake message fragments of a DTLS datagram, in order.
 
-    Read by :func:`parse_records` (records of other types or epochs hold none); MalformedPacket
-    when a record or fragment overruns the datagram.
+    Read as :func:`parse_records` reads records (records of other types or epochs hold none),
+    up to the first record that cannot be read: the records before it still count. A DTLS 1.3
+    ServerHello shares its datagram with encrypted records, and one of those cut short by the
+    capture, or carrying a connection id, must not cost the hello. MalformedPacket when the
+    first record cannot be read.
     """
-    return [message for record in parse_records(datagram) for message in record.messages]
+    messages: list[HandshakeMessage] = []
+    read = 0
+    try:
+        for record in _records(datagram):
+            messages.extend(record.messages)
+            read += 1
+    except MalformedPacket:
+        if read == 0:
+            raise
+    return messages
 
 
 def _handshake_messages(fragment: bytes) -> tuple[HandshakeMessage, ...]:
@@ -354,6 +373,12 @@ class Hello:
     srtp_profiles: tuple[int, ...] = ()
     selected_version: int | None = None
     complete: bool = True
+
+    @property
+    def is_hello_retry_request(self) -> bool:
+        """A (D)TLS 1.3 HelloRetryRequest: a ServerHello whose random is the fixed value of
+        RFC 8446 section 4.1.3 (the client answers with a second ClientHello)."""
+        return self.message_type == SERVER_HELLO and self.random == HELLO_RETRY_REQUEST_RANDOM
 
 
 class _End(Exception):

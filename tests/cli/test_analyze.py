@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from decoders.audit.verdict import EXIT_CODES
 from decoders.cli.analyze import analyze
+from decoders.session.keys import capture_flow_datagrams, find_dtls_handshakes
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CAPTURES = ROOT / "captures"
@@ -611,3 +612,21 @@ def test_a_damaged_flows_file_beside_good_events_is_a_warning() -> None:
         assert any("damaged mitmproxy flow file" in w for w in doc["warnings"])  # type: ignore[union-attr]
         code, output, _ = run(["--flows", str(path)])
         assert code == 2 and output.count("\n") == 1 and "damaged mitmproxy flow file" in output
+
+
+@pytest.mark.parametrize("name", ["dtls13", "dtls13-wav"])
+def test_firefox_dtls13_session_is_judged_on_decoded_audio(tmp_path: Path, name: str) -> None:
+    """A real Firefox DTLS 1.3 call (timeline, SDP, capture and Firefox's NSS key log, no
+    keys.json): the audit decrypts the muted side from the key log alone and judges the
+    track.enabled mute on decoded audio. Both ends of these self-calls share one address, so the
+    muted side is named with --local (the offerer: the DTLS server, a=setup:active answered)."""
+    folder = ROOT / "tests" / "fixtures" / "media" / name
+    (handshake,) = find_dtls_handshakes(capture_flow_datagrams(folder / "capture.pcapng"))
+    local = f"{handshake.server[0]}:{handshake.server[1]}"
+    report = tmp_path / "report.json"
+    result = CliRunner().invoke(analyze, [str(folder), "--local", local, "--report", str(report)])
+    assert result.exit_code == EXIT_CODES["no-leak"], result.output
+    document = json.loads(report.read_text())
+    assert document["decoded_audio"]["status"] == "measured"
+    assert document["verdict"]["verdict"] == "no-leak"
+    assert "decoded audio silent" in result.output

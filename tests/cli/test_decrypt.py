@@ -179,3 +179,40 @@ def test_decrypt_and_import_replace_their_outputs_whole(tmp_path: Path) -> None:
     assert all(path.stat().st_size > 10_000 for path in outputs)
     leftovers = [p for p in tmp_path.rglob("*") if p.name.endswith(".partial")]
     assert leftovers == []
+
+
+DTLS13 = ROOT / "tests" / "fixtures" / "media" / "dtls13"
+
+
+def test_decrypt_a_firefox_dtls13_call_from_its_key_log(tmp_path: Path) -> None:
+    """A folder with a Firefox DTLS 1.3 capture and its NSS key log: every RTP and RTCP
+    packet of both sides decrypts, and the plain capture holds them all."""
+    folder = tmp_path / "session"
+    folder.mkdir()
+    for name in ("capture.pcapng", "keylog.txt"):
+        (folder / name).write_bytes((DTLS13 / name).read_bytes())
+    result = run("decrypt", folder, "--pcapng", tmp_path / "plain.pcapng", "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert len(document["streams"]) == 4 and document["notes"] == []
+    for stream in document["streams"]:
+        assert stream["failed"] == 0 and stream["decrypted"] == stream["packets"] > 100
+        assert "keylog.txt (DTLS" in stream["key"] and "AEAD_AES_128_GCM" in stream["key"]
+    assert (tmp_path / "plain.pcapng").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (f"CLIENT_RANDOM {'11' * 32} {'22' * 48}", "holds only CLIENT_RANDOM lines (TLS/DTLS 1.2)"),
+        (f"EXPORTER_SECRET {'33' * 32} {'44' * 32}", "line(s) are for other handshakes (33333333"),
+    ],
+)
+def test_firefox_key_log_that_does_not_fit_is_one_line(
+    tmp_path: Path, line: str, message: str
+) -> None:
+    (tmp_path / "keylog.txt").write_text(line + "\n")
+    args = ["decrypt", DTLS13 / "capture.pcapng", "--keylog", tmp_path / "keylog.txt"]
+    error = _one_line_error(run(*map(str, args)))
+    assert "no SRTP keys" in error and "no EXPORTER_SECRET line for the DTLS 1.3 handshake" in error
+    assert message in error

@@ -28,7 +28,7 @@ from decoders.media.decrypt import (
 )
 from decoders.media.scan import load_sdp
 from decoders.session.keys import KeySet, load_keys, load_keys_json, parse_srtp_key_option
-from decoders.session.sdp import SessionDescription
+from decoders.session.sdp import SessionDescription, parse_sdp
 
 ROOT = Path(__file__).resolve().parents[2]
 CAPTURES = ROOT / "captures"
@@ -448,3 +448,26 @@ def test_sdes_media_sent_over_real_loopback_and_captured_by_dumpcap(tmp_path: Pa
         ssrc = int(str(expected["ssrc"]))
         assert by_ssrc[ssrc].decrypted == before[ssrc] > 0
         assert by_ssrc[ssrc].stream.src == "127.0.0.1"
+
+
+@pytest.mark.parametrize("name", ["dtls13", "dtls13-wav"])
+def test_firefox_dtls13_call_decodes_its_mute_window(name: str) -> None:
+    """Real Firefox DTLS 1.3 calls keyed from their key log alone (tests/fixtures/make_dtls13.py
+    with Firefox's fake microphone; the firefox lab's with the reference WAV): the offerer's
+    microphone decodes to sound while unmuted, and to Firefox's 3-byte Opus silence frames
+    (``dcfffe`` or ``fcfffe``, the TOC byte following the encoder's bandwidth: digital
+    silence) in the window the page muted it with track.enabled = false."""
+    folder = ROOT / "tests" / "fixtures" / "media" / name
+    ((muted_at, unmuted_at),) = json.loads((folder / "timeline.json").read_text())["muted"]
+    sdp = load_sdp((folder / "offer.sdp", folder / "answer.sdp"))
+    (sender,) = parse_sdp((folder / "offer.sdp").read_text()).media[0].ssrcs
+    series = decoded_loudness(folder / "capture.pcapng", load_keys(folder), sdp=sdp)
+    (loudness,) = (s for key, s in series.items() if key.ssrc == sender)
+    grace = 200_000_000
+    time = loudness.timestamp_ns
+    muted = (time > muted_at * 1e9 + grace) & (time < unmuted_at * 1e9)
+    unmuted = (time < muted_at * 1e9) | (time > unmuted_at * 1e9 + grace)
+    assert muted.sum() > 80 and unmuted.sum() > 80
+    assert {len(loudness.payloads[i]) for i in np.flatnonzero(muted)} == {3}
+    assert np.all(loudness.dbfs[muted] < DIGITAL_SILENCE_DBFS)
+    assert np.nanpercentile(loudness.dbfs[unmuted], 90) > -40

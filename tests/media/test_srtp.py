@@ -25,9 +25,21 @@ from decoders.media.srtp import (
     media_kind,
     strip_mki,
 )
-from decoders.session.keys import KeySet, SrtpKey, load_keylog_keys, load_keys_json
+from decoders.session.keys import (
+    DTLS_SRTP_LABEL,
+    DtlsHandshake,
+    KeySet,
+    SrtpKey,
+    capture_flow_datagrams,
+    find_dtls_handshakes,
+    load_keylog_keys,
+    load_keys_json,
+    read_keylog,
+    tls13_export,
+)
+from decoders.session.sdp import parse_sdp
 from decoders.wire.demux import PacketKind
-from decoders.wire.dtls import find_suite
+from decoders.wire.dtls import find_suite, suite_by_dtls_id
 
 SUITE_80 = find_suite("AES_CM_128_HMAC_SHA1_80")
 KEY = SrtpKey(SUITE_80, bytes(range(16)), bytes(range(16, 30)), "test")
@@ -314,3 +326,65 @@ def test_arbitrary_packets_never_raise_or_decrypt(payloads: list[bytes]) -> None
     datagrams = [_datagram(bytes([0x80, 111]) + p[2:], n) for n, p in enumerate(payloads)]
     result = decrypt_stream(datagrams, KeySet((KEY, WRONG)))
     assert result.decrypted == 0 and result.error is not None
+
+
+# -- DTLS 1.3: a real Firefox call keyed from its NSS key log ------------------------------------
+
+DTLS13 = Path(__file__).resolve().parents[1] / "fixtures" / "media" / "dtls13"
+FIREFOX_DTLS13 = pytest.mark.parametrize(
+    "folder", [DTLS13, DTLS13.with_name("dtls13-wav")], ids=["fake-mic", "wav-mic"]
+)
+"""Real Firefox DTLS 1.3 calls: tests/fixtures/make_dtls13.py's, and the firefox lab's."""
+
+
+@FIREFOX_DTLS13
+def test_firefox_dtls13_key_log_decrypts_every_packet(folder: Path) -> None:
+    """The "dtls13" exporter keys every RTP and RTCP packet of a real Firefox DTLS 1.3 call
+    (0 failures); the chosen profile (AEAD_AES_128_GCM, encrypted on the wire) is the one that
+    authenticates; each side's packets authenticate with its DTLS role's half: the answer says
+    a=setup:active, so the answerer's SSRCs are the DTLS client's."""
+    keys = load_keylog_keys(folder / "keylog.txt", folder / "capture.pcapng")
+    datagrams, _, _ = read_media(folder / "capture.pcapng")
+    results = decrypt_datagrams(datagrams, keys)
+    assert "a=setup:active" in (folder / "answer.sdp").read_text()
+    offerer = set(parse_sdp((folder / "offer.sdp").read_text()).media[0].ssrcs)
+    answerer = set(parse_sdp((folder / "answer.sdp").read_text()).media[0].ssrcs)
+    assert {(r.kind, r.stream.ssrc) for r in results} >= {
+        (kind, ssrc) for kind in ("rtp", "rtcp") for ssrc in offerer
+    }
+    assert {r.stream.ssrc for r in results} <= offerer | answerer
+    assert all(r.decrypted == r.packets > 0 and r.failed == 0 for r in results)
+    handshake = _firefox_handshake(folder)
+    for result in results:
+        assert result.key is not None and result.key.suite is find_suite("AEAD_AES_128_GCM")
+        sender = handshake.client if result.stream.ssrc in answerer else handshake.server
+        assert result.key.sender == sender == (result.stream.src, result.stream.src_port)
+
+
+@FIREFOX_DTLS13
+def test_tls13_label_prefix_gives_keys_that_authenticate_nothing(folder: Path) -> None:
+    """The same exporter with TLS 1.3's "tls13 " prefix instead of DTLS 1.3's "dtls13": every
+    packet of the call fails authentication (the prefix is what makes the keys right)."""
+    handshake = _firefox_handshake(folder)
+    keylog = read_keylog((folder / "keylog.txt").read_text())
+    secret = keylog.exporter_secrets[handshake.client_random]
+    wrong = []
+    for suite in map(suite_by_dtls_id, handshake.offered_profiles):
+        assert suite is not None
+        size = suite.key_length + suite.salt_length
+        material = tls13_export(secret, DTLS_SRTP_LABEL, b"", 2 * size, "sha256")
+        k, s = suite.key_length, suite.salt_length
+        wrong += [
+            SrtpKey(suite, material[:k], material[2 * k : 2 * k + s], "tls13 client"),
+            SrtpKey(suite, material[k : 2 * k], material[2 * k + s :], "tls13 server"),
+        ]
+    datagrams, _, _ = read_media(folder / "capture.pcapng")
+    results = decrypt_datagrams(datagrams, KeySet(tuple(wrong)))
+    assert results and all(r.decrypted == 0 for r in results)
+    assert all(r.error is not None and "no key authenticates" in r.error for r in results)
+
+
+def _firefox_handshake(folder: Path) -> DtlsHandshake:
+    datagrams = capture_flow_datagrams(folder / "capture.pcapng")
+    (handshake,) = find_dtls_handshakes(datagrams)
+    return handshake

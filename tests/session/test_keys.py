@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from decoders.errors import MalformedPacket
 from decoders.session import keys as k
 from decoders.session.sdp import parse_sdp
 from decoders.wire.capture import LINKTYPE_ETHERNET
-from decoders.wire.dtls import DTLS_1_3
+from decoders.wire.dtls import DTLS_1_3, HELLO_RETRY_REQUEST_RANDOM, find_suite
 from decoders.wire.pcapwriter import PcapngWriter, build_udp_frame
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -316,7 +317,7 @@ def test_keylog_of_every_lab_session_gives_the_exported_keys(session_dir: Path) 
 
 def test_keylog_without_the_session_line_is_a_note(session_dir: Path) -> None:
     handshakes = k.find_dtls_handshakes(k.capture_flow_datagrams(session_dir / "capture.pcapng"))
-    found = k.keys_from_keylog({bytes(32): bytes(48)}, handshakes, "other.txt")
+    found = k.keys_from_keylog(k.KeyLog({bytes(32): bytes(48)}), handshakes, "other.txt")
     assert found.keys == ()
     if call_shape(session_dir).rtp_readable:
         assert "no CLIENT_RANDOM line" in found.notes[0]
@@ -324,7 +325,7 @@ def test_keylog_without_the_session_line_is_a_note(session_dir: Path) -> None:
         assert found.notes == (
             "other.txt: the capture holds no complete DTLS ClientHello/ServerHello",
         )
-    assert "no complete DTLS" in k.keys_from_keylog({}, [], "x").notes[0]
+    assert "no complete DTLS" in k.keys_from_keylog(k.KeyLog(), [], "x").notes[0]
 
 
 def test_keylog_reads_the_handshake_inside_turn(tmp_path: Path) -> None:
@@ -462,13 +463,24 @@ def test_keylog_keys_equal_openssl_exporter(
 
 
 def test_unsupported_versions_and_profiles() -> None:
-    handshake = k.DtlsHandshake(A_END, B_END, DTLS_1_3, bytes(32), bytes(32), 0x1301, True, 1)
-    found = k.keys_from_keylog({bytes(32): bytes(48)}, [handshake])
-    assert "not supported" in found.notes[0]
+    master = k.KeyLog({bytes(32): bytes(48)})
+    odd_version = k.DtlsHandshake(A_END, B_END, 0xFEFE, bytes(32), bytes(32), 0xC02B, True, 1)
+    assert "0xfefe is not supported" in k.keys_from_keylog(master, [odd_version]).notes[0]
     no_srtp = k.DtlsHandshake(A_END, B_END, k.DTLS_1_2, bytes(32), bytes(32), 0xC02B, True, None)
-    assert "no SRTP profile" in k.keys_from_keylog({bytes(32): bytes(48)}, [no_srtp]).notes[0]
+    assert "no SRTP profile" in k.keys_from_keylog(master, [no_srtp]).notes[0]
     odd = k.DtlsHandshake(A_END, B_END, k.DTLS_1_2, bytes(32), bytes(32), 0xC02B, True, 0x99)
-    assert "unsupported SRTP profile" in k.keys_from_keylog({bytes(32): bytes(48)}, [odd]).notes[0]
+    assert "unsupported SRTP profile" in k.keys_from_keylog(master, [odd]).notes[0]
+    exporter = k.KeyLog(exporter_secrets={bytes(32): bytes(32)})
+    none = k.DtlsHandshake(A_END, B_END, DTLS_1_3, bytes(32), bytes(32), 0x1301, False, None)
+    assert "offers no SRTP profile" in k.keys_from_keylog(exporter, [none]).notes[0]
+    unknown = replace(none, offered_profiles=(0x99, 0x9A))
+    assert k.keys_from_keylog(exporter, [unknown]).notes == (
+        "key log: unsupported SRTP profile 0x0099, 0x009a",
+    )
+    sha384 = replace(none, cipher_suite=0x1302, offered_profiles=(1,))
+    assert k.keys_from_keylog(exporter, [sha384]).notes == (
+        "key log: a 32-byte EXPORTER_SECRET does not fit cipher suite 0x1302 (sha384)",
+    )
     with pytest.raises(ValueError, match="exporter"):
         k.export_keying_material(bytes(48), bytes(32), bytes(32), b"x", 8, version=0x0303)
 
@@ -537,3 +549,233 @@ def test_sdes_keys_from_events_past_unusable_lines(tmp_path: Path) -> None:
     good = json.dumps({"t": 1795989002.0, "kind": "sdp", "role": "offer", "sdp": offer})
     path.write_text('{"t": NaN, "kind": "session_start"}\n' + "[" * 100_000 + "\n" + good + "\n")
     assert len(k.load_event_keys(path).keys) == 3
+
+
+# -- DTLS 1.3: the TLS 1.3 exporter and a real Firefox call ---------------------------------------
+
+DTLS13 = ROOT / "tests" / "fixtures" / "media" / "dtls13"
+FIREFOX_DTLS13 = pytest.mark.parametrize(
+    "folder", [DTLS13, DTLS13.with_name("dtls13-wav")], ids=["fake-mic", "wav-mic"]
+)
+"""Real Firefox DTLS 1.3 calls: tests/fixtures/make_dtls13.py's, and the firefox lab's."""
+
+
+def _tls13_pair(ciphersuite: bytes) -> tuple[SSL.Connection, SSL.Connection, list[bytes]]:
+    """An OpenSSL TLS 1.3 client and server over memory BIOs, handshake done; the client's
+    NSS-format key log lines."""
+    log: list[bytes] = []
+
+    def context(server: bool) -> SSL.Context:
+        made = SSL.Context(SSL.TLS_METHOD)
+        made.set_min_proto_version(SSL.TLS1_3_VERSION)
+        made.set_tls13_ciphersuites(ciphersuite)
+        if server:
+            private, certificate = self_signed("mutecheck")
+            made.use_privatekey(private)
+            made.use_certificate(certificate)
+        else:
+            made.set_keylog_callback(lambda _connection, line: log.append(bytes(line)))
+        return made
+
+    client = SSL.Connection(context(False))
+    client.set_connect_state()
+    server = SSL.Connection(context(True))
+    server.set_accept_state()
+    for _ in range(10):
+        for connection in (client, server):
+            with contextlib.suppress(SSL.WantReadError):
+                connection.do_handshake()
+        for source, sink in ((client, server), (server, client)):
+            with contextlib.suppress(SSL.WantReadError):
+                sink.bio_write(source.bio_read(65536))
+    return client, server, log
+
+
+@pytest.mark.parametrize(
+    ("ciphersuite", "digest"),
+    [
+        (b"TLS_AES_128_GCM_SHA256", "sha256"),
+        (b"TLS_AES_256_GCM_SHA384", "sha384"),
+        (b"TLS_CHACHA20_POLY1305_SHA256", "sha256"),
+    ],
+)
+def test_tls13_exporter_equals_openssl(ciphersuite: bytes, digest: str) -> None:
+    """RFC 8446 §7.5 from the key log's EXPORTER_SECRET, with the "tls13 " prefix, gives what
+    OpenSSL's own exporter gives (SSL_export_keying_material), for every TLS 1.3 hash."""
+    client, server, log = _tls13_pair(ciphersuite)
+    assert client.get_cipher_name() == ciphersuite.decode()
+    keylog = k.read_keylog(b"\n".join(log).decode())
+    assert "CLIENT_TRAFFIC_SECRET_0" in keylog.labels and not keylog.master_secrets
+    random = client.client_random()
+    assert random is not None
+    secret = keylog.exporter_secrets[random]
+    suite = {b"TLS_AES_128_GCM_SHA256": 0x1301, b"TLS_AES_256_GCM_SHA384": 0x1302}
+    assert k.tls13_digest(suite.get(ciphersuite, 0x1303)) == digest
+    for length, context in ((60, None), (88, None), (60, b"mutecheck context")):
+        expected = server.export_keying_material(k.DTLS_SRTP_LABEL, length, context)
+        assert client.export_keying_material(k.DTLS_SRTP_LABEL, length, context) == expected
+        derived = k.tls13_export(secret, k.DTLS_SRTP_LABEL, context or b"", length, digest)
+        assert derived == expected
+        dtls = k.tls13_export(secret, k.DTLS_SRTP_LABEL, context or b"", length, digest, b"dtls13")
+        assert dtls != expected  # the prefix is part of every label
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.binary(min_size=1, max_size=64),
+    st.binary(max_size=80),
+    st.integers(0, 255 * 32),
+    st.sampled_from(["sha256", "sha384"]),
+)
+def test_hkdf_expand_equals_cryptography(
+    secret: bytes, info: bytes, length: int, hash_name: str
+) -> None:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
+
+    algorithm = hashes.SHA256() if hash_name == "sha256" else hashes.SHA384()
+    expected = HKDFExpand(algorithm, length, info).derive(secret) if length else b""
+    assert k.hkdf_expand(secret, info, length, hash_name) == expected
+
+
+def test_hkdf_expand_refuses_too_long() -> None:
+    with pytest.raises(ValueError, match="cannot give"):
+        k.hkdf_expand(bytes(32), b"", 255 * 32 + 1, "sha256")
+    with pytest.raises(ValueError, match="255 bytes"):
+        k.hkdf_expand_label(bytes(32), bytes(250), b"", 16, "sha256")
+
+
+def test_read_keylog_keeps_exporter_secrets_apart() -> None:
+    random = "ab" * 32
+    text = (
+        f"CLIENT_HANDSHAKE_TRAFFIC_SECRET {random} {'01' * 32}\n"
+        f"EXPORTER_SECRET {random} {'02' * 32}\n"
+        f"EXPORTER_SECRET {'cd' * 32} {'03' * 48}\n"
+        f"CLIENT_RANDOM {'ef' * 32} {'04' * 48}\n# EXPORTER_SECRET x\n"
+    )
+    keylog = k.read_keylog(text)
+    assert keylog.exporter_secrets == {
+        bytes.fromhex(random): bytes.fromhex("02" * 32),
+        bytes.fromhex("cd" * 32): bytes.fromhex("03" * 48),
+    }
+    assert keylog.master_secrets == {bytes.fromhex("ef" * 32): bytes.fromhex("04" * 48)}
+    assert keylog.labels == {"CLIENT_HANDSHAKE_TRAFFIC_SECRET", "EXPORTER_SECRET", "CLIENT_RANDOM"}
+    assert k.parse_keylog(text) == keylog.master_secrets
+    with pytest.raises(MalformedPacket, match="line 2: EXPORTER_SECRET needs"):
+        k.read_keylog(f"\nEXPORTER_SECRET {random} {'02' * 40}")
+    with pytest.raises(MalformedPacket, match="line 1: EXPORTER_SECRET"):
+        k.read_keylog(f"EXPORTER_SECRET {random[:-2]} {'02' * 32}")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["CLIENT_RANDOM", "EXPORTER_SECRET", "SERVER_TRAFFIC_SECRET_0", "#"]),
+            st.binary(min_size=30, max_size=34),
+            st.binary(min_size=30, max_size=50),
+        ),
+        max_size=6,
+    )
+)
+def test_read_keylog_of_generated_lines(lines: list[tuple[str, bytes, bytes]]) -> None:
+    """Every well-formed line is kept under its label; a badly sized one raises MalformedPacket."""
+    text = "\n".join(f"{label} {random.hex()} {secret.hex()}" for label, random, secret in lines)
+    sizes = {"CLIENT_RANDOM": (48,), "EXPORTER_SECRET": (32, 48)}
+    broken = any(
+        label in sizes and (len(random) != 32 or len(secret) not in sizes[label])
+        for label, random, secret in lines
+    )
+    if broken:
+        with pytest.raises(MalformedPacket):
+            k.read_keylog(text)
+        return
+    keylog = k.read_keylog(text)
+    for label, random, _ in lines:
+        if label in sizes:
+            wanted = keylog.master_secrets if label == "CLIENT_RANDOM" else keylog.exporter_secrets
+            assert random in wanted
+    assert keylog.labels == {label for label, _, _ in lines if label != "#"}
+    assert {r for label, r, _ in lines if label == "CLIENT_RANDOM"} == set(keylog.master_secrets)
+
+
+def _firefox_handshake(folder: Path = DTLS13) -> k.DtlsHandshake:
+    (handshake,) = k.find_dtls_handshakes(k.capture_flow_datagrams(folder / "capture.pcapng"))
+    return handshake
+
+
+@FIREFOX_DTLS13
+def test_firefox_dtls13_handshake(folder: Path) -> None:
+    """Firefox's DTLS 1.3 hellos are plain DTLS records (the ClientHello in two fragments);
+    the ServerHello names DTLS 1.3 in supported_versions and carries no use_srtp (it moved to
+    the encrypted extensions), so the profiles are the ClientHello's offer."""
+    handshake = _firefox_handshake(folder)
+    assert handshake.version == DTLS_1_3
+    assert handshake.cipher_suite == 0x1301  # TLS_AES_128_GCM_SHA256
+    assert handshake.srtp_profile is None
+    assert handshake.offered_profiles == (7, 8, 1, 2)
+    keylog = k.read_keylog((folder / "keylog.txt").read_text())
+    assert handshake.client_random in keylog.exporter_secrets
+    assert not keylog.master_secrets
+    assert {"CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0"} <= keylog.labels
+
+
+@FIREFOX_DTLS13
+def test_firefox_dtls13_keys_one_pair_per_offered_profile(folder: Path) -> None:
+    found = k.load_keylog_keys(folder / "keylog.txt", folder / "capture.pcapng")
+    handshake = _firefox_handshake(folder)
+    assert found.notes == ()
+    assert [key.suite.dtls_id for key in found.keys] == [7, 7, 8, 8, 1, 1, 2, 2]
+    assert [key.sender for key in found.keys] == [handshake.client, handshake.server] * 4
+    secret = k.read_keylog((folder / "keylog.txt").read_text()).exporter_secrets[
+        handshake.client_random
+    ]
+    gcm = find_suite("AEAD_AES_128_GCM")
+    material = k.tls13_export(secret, k.DTLS_SRTP_LABEL, b"", 56, "sha256", b"dtls13")
+    client, server = found.keys[:2]
+    assert client.key_and_salt == material[:16] + material[32:44]
+    assert server.key_and_salt == material[16:32] + material[44:]
+    assert client.suite is gcm and server.suite is gcm
+
+
+def test_firefox_dtls13_key_log_problems_are_notes(tmp_path: Path) -> None:
+    """A key log that cannot key the DTLS 1.3 handshake says why, in one note."""
+    handshake = _firefox_handshake()
+    start = f"DTLS 1.3 handshake of {handshake.client[0]}:{handshake.client[1]} (client random "
+    cases = {
+        f"CLIENT_RANDOM {handshake.client_random.hex()} {'00' * 48}\n": (
+            "holds only CLIENT_RANDOM lines (TLS/DTLS 1.2)"
+        ),
+        f"EXPORTER_SECRET {'77' * 32} {'00' * 32}\n": (
+            "its 1 EXPORTER_SECRET line(s) are for other handshakes (77777777...)"
+        ),
+        f"CLIENT_TRAFFIC_SECRET_0 {handshake.client_random.hex()} {'00' * 32}\n": (
+            "holds CLIENT_TRAFFIC_SECRET_0 but no EXPORTER_SECRET"
+        ),
+        "": "",
+    }
+    dtls12 = replace(handshake, version=k.DTLS_1_2, srtp_profile=7)
+    exporter_only = k.read_keylog(f"EXPORTER_SECRET {'77' * 32} {'00' * 32}")
+    (note,) = k.keys_from_keylog(exporter_only, [dtls12]).notes
+    assert note.startswith("key log: no CLIENT_RANDOM line for the DTLS handshake of ")
+    assert note.endswith("the key log holds EXPORTER_SECRET but no CLIENT_RANDOM")
+    for text, why in cases.items():
+        (tmp_path / "keylog.txt").write_text(text)
+        found = k.load_keylog_keys(tmp_path / "keylog.txt", DTLS13 / "capture.pcapng")
+        assert found.keys == ()
+        (note,) = found.notes
+        assert note.startswith(f"keylog.txt: no EXPORTER_SECRET line for the {start}")
+        assert note.endswith(why)
+
+
+def test_hello_retry_request_is_not_a_handshake() -> None:
+    """A DTLS 1.3 HelloRetryRequest (a ServerHello with RFC 8446's fixed random) before the
+    real ServerHello: the handshake is the real one's."""
+    datagrams = k.capture_flow_datagrams(DTLS13 / "capture.pcapng")
+    handshake = _firefox_handshake()
+    index, server_flight = next(
+        (i, d) for i, d in enumerate(datagrams) if handshake.server_random in d[4]
+    )
+    retry = server_flight[4].replace(handshake.server_random, HELLO_RETRY_REQUEST_RANDOM)
+    with_retry = [*datagrams[:index], (*server_flight[:4], retry), *datagrams[index:]]
+    assert k.find_dtls_handshakes(with_retry) == [handshake]

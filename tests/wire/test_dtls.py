@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+from pathlib import Path
 
 import pylibsrtp
 import pytest
@@ -11,9 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from decoders.errors import MalformedPacket
+from decoders.session.keys import capture_flow_datagrams
 from decoders.wire.dtls import (
     CLIENT_HELLO,
+    DTLS_1_3,
     EXTENDED_MASTER_SECRET,
+    HELLO_RETRY_REQUEST_RANDOM,
     SERVER_HELLO,
     USE_SRTP_EXTENSION,
     DtlsRecord,
@@ -387,3 +392,68 @@ def test_hello_fields_the_key_log_needs() -> None:
     assert parse_hello(SERVER_HELLO, hello(2, [(43, b"")])[25:]).selected_version is None
     with pytest.raises(MalformedPacket, match="use_srtp extension truncated"):
         parse_hello(SERVER_HELLO, hello(2, [(14, bytes.fromhex("0002 0001"))])[25:])
+
+
+def test_hello_retry_request() -> None:
+    """RFC 8446 section 4.1.3: a HelloRetryRequest is a ServerHello whose random is
+    SHA-256("HelloRetryRequest")."""
+    assert hashlib.sha256(b"HelloRetryRequest").digest() == HELLO_RETRY_REQUEST_RANDOM
+    body = bytearray(hello(2, [(43, bytes.fromhex("fefc"))])[25:])
+    assert not parse_hello(SERVER_HELLO, bytes(body)).is_hello_retry_request
+    body[2:34] = HELLO_RETRY_REQUEST_RANDOM
+    assert parse_hello(SERVER_HELLO, bytes(body)).is_hello_retry_request
+    client = bytearray(hello(1, [])[25:])
+    client[2:34] = HELLO_RETRY_REQUEST_RANDOM
+    assert not parse_hello(CLIENT_HELLO, bytes(client)).is_hello_retry_request
+
+
+def test_firefox_dtls13_records() -> None:
+    """A real Firefox DTLS 1.3 handshake (tests/fixtures/make_dtls13.py): the ClientHello in two
+    plain records (fragments), the ServerHello in a plain record followed by encrypted records
+    in the unified header (epoch 2), the rest unified-header records only."""
+    capture = Path(__file__).resolve().parents[1] / "fixtures" / "media" / "dtls13"
+    datagrams = [d[4] for d in capture_flow_datagrams(capture / "capture.pcapng")]
+    records = [parse_records(datagram) for datagram in datagrams]
+    first, second, server = records[:3]
+    assert [(r.version, r.handshake_name) for r in first + second] == [
+        (0xFEFF, "client_hello"),
+        (0xFEFF, "client_hello"),
+    ]
+    assert [r.messages[0].fragment_offset for r in first + second] == [
+        0,
+        len(first[0].messages[0].fragment),
+    ]
+    assert (server[0].version, server[0].handshake_name, server[0].epoch) == (
+        0xFEFD,
+        "server_hello",
+        0,
+    )
+    assert {(r.content_type_name, r.version, r.epoch) for r in server[1:]} == {
+        ("dtls13_ciphertext", 0xFEFC, 2)
+    }
+    hello_body = server[0].messages[0].fragment
+    assert parse_hello(SERVER_HELLO, hello_body).selected_version == DTLS_1_3
+    for later in records[3:]:
+        assert all(r.content_type_name == "dtls13_ciphertext" for r in later)
+
+
+def test_hello_survives_broken_records_after_it() -> None:
+    """The real Firefox ServerHello datagram cut at every length, and with a DTLS 1.3 record
+    carrying a connection id appended: the handshake fragments of the records before the
+    broken one are kept; a broken first record is MalformedPacket."""
+    capture = Path(__file__).resolve().parents[1] / "fixtures" / "media" / "dtls13"
+    datagrams = [d[4] for d in capture_flow_datagrams(capture / "capture.pcapng")]
+    flight = datagrams[2]
+    hello_end = 13 + parse_records(flight)[0].length
+    whole = parse_handshake_fragments(flight)
+    assert [m.message_type for m in whole] == [SERVER_HELLO]
+    for cut in range(len(flight)):
+        if cut < hello_end:
+            with pytest.raises(MalformedPacket):
+                parse_handshake_fragments(flight[:cut])
+        else:
+            assert parse_handshake_fragments(flight[:cut]) == whole
+    with_cid = flight + bytes.fromhex("3c 01 02 03 04 0010") + bytes(16)  # C, S, L bits set
+    with pytest.raises(MalformedPacket, match="connection id"):
+        parse_records(with_cid)
+    assert parse_handshake_fragments(with_cid) == whole
