@@ -26,6 +26,7 @@ import click
 from decoders.cli import common
 from decoders.lab.record import (
     ADDON,
+    BROWSERS,
     DEFAULT_DURATIONS,
     PEER_REFERENCE_NAME,
     VARIANTS,
@@ -82,10 +83,15 @@ def _durations_option(
 
 
 def session_folder_name(
-    variant: str, relay: str = "none", *, peer_talks: bool = False, video: bool = False
+    variant: str,
+    relay: str = "none",
+    *,
+    peer_talks: bool = False,
+    video: bool = False,
+    browser: str = "chromium",
 ) -> str:
-    """The corpus's folder for a recording: ``chromium-<variant>`` plus its call shape."""
-    return session_name(variant, relay, peer_talks=peer_talks, video=video)
+    """The corpus's folder for a recording: ``<browser>-<variant>`` plus its call shape."""
+    return session_name(variant, relay, peer_talks=peer_talks, video=video, browser=browser)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +102,7 @@ class Recording:
     relay: str = "none"
     peer_talks: bool = False
     video: bool = False
+    browser: str = "chromium"
 
     @property
     def rtpdump(self) -> bool:
@@ -105,16 +112,27 @@ class Recording:
     @property
     def name(self) -> str:
         return session_folder_name(
-            self.variant, self.relay, peer_talks=self.peer_talks, video=self.video
+            self.variant,
+            self.relay,
+            peer_talks=self.peer_talks,
+            video=self.video,
+            browser=self.browser,
         )
 
 
-def corpus_plan(*, relays: bool, peer_talks: bool, video: bool) -> list[Recording]:
+def corpus_plan(
+    *, relays: bool, peer_talks: bool, video: bool, browser: str = "chromium"
+) -> list[Recording]:
     """What ``record-all`` records: every variant, or the extra call shapes asked for.
 
     The extra shapes (relay over UDP, TCP and TLS; the peer talking back; video) are each
-    recorded with a silent mute and a leaking one (:data:`VIDEO_VARIANTS`).
+    recorded with a silent mute and a leaking one (:data:`VIDEO_VARIANTS`), with Chromium.
+    ``browser`` ``firefox`` records every variant with Firefox (``firefox-<variant>``).
     """
+    if browser != "chromium":
+        if relays or peer_talks or video:
+            raise ValueError("--relays, --peer-talks and --video are recorded with Chromium only")
+        return [Recording(variant, browser=browser) for variant in VARIANTS]
     if not (relays or peer_talks or video):
         return [Recording(variant) for variant in VARIANTS]
     plan: list[Recording] = []
@@ -158,6 +176,18 @@ def durations_option(janus_flag: str) -> Callable[[F], F]:
         callback=_durations_option,
         help=f"{DURATIONS_HELP} [default: {DEFAULT_DURATIONS_TEXT}; "
         f"{janus_flag} {JANUS_DURATIONS_TEXT}]",
+    )
+
+
+def browser_option() -> Callable[[F], F]:
+    """``--browser`` of ``record`` and ``record-all``."""
+    return click.option(
+        "--browser",
+        type=click.Choice(BROWSERS),
+        default="chromium",
+        show_default=True,
+        help="The browser that runs the lab page (firefox: Firefox ESR headless, its microphone "
+        "a PulseAudio null sink, SSLKEYLOGFILE into the session as keylog.txt).",
     )
 
 
@@ -228,6 +258,7 @@ def lab() -> None:
     help="The peer sends its own speech (peer-reference.wav) back for the whole call.",
 )
 @click.option("--video", is_flag=True, help="The page also sends the fake camera (VP8 + RTX).")
+@browser_option()
 def record(
     variant: str | None,
     app: str | None,
@@ -242,10 +273,16 @@ def record(
     relay: str,
     peer_talks: bool,
     video: bool,
+    browser: str,
 ) -> None:
     """Record one session (the lab page's --variant, or a Janus demo's --app) into OUT."""
     if (variant is None) == (app is None):
         fail("give exactly one of --variant and --app")
+    if browser != "chromium" and (app is not None or relay != "none" or peer_talks or video):
+        fail(
+            "--browser firefox records the lab page's --variant only (no --app, --relay, "
+            "--peer-talks, --video)"
+        )
     if app is not None:
         if relay != "none" or peer_talks or video:
             fail("--relay, --peer-talks and --video are for --variant (the lab page)")
@@ -269,6 +306,7 @@ def record(
             relay=relay,
             peer_talks=peer_talks,
             video=video,
+            browser=browser,
         )
     except LabError as exc:
         fail(str(exc))
@@ -311,6 +349,7 @@ def record(
     help="Record the Janus demos instead (janus-<demo>/, VideoRoom also with Opus DTX; "
     "sharing OUT/janus-reference.wav and OUT/janus-peer-reference.wav).",
 )
+@browser_option()
 def record_all(
     out: Path,
     durations: tuple[float, float, float] | None,
@@ -319,6 +358,7 @@ def record_all(
     peer_talks: bool,
     video: bool,
     apps: bool,
+    browser: str,
 ) -> None:
     """Record every variant into OUT/chromium-<variant>/ (or the extra call shapes asked for).
 
@@ -327,12 +367,17 @@ def record_all(
     """
     out = out.resolve()
     if apps:
+        if browser != "chromium":
+            fail("--apps records the Janus demos with Chromium")
         if relays or peer_talks or video:
             fail("--apps records the Janus demos; record --relays/--peer-talks/--video apart")
         _record_all_apps(out, durations, replace)
         return
     durations = durations or DEFAULT_DURATIONS
-    plan = corpus_plan(relays=relays, peer_talks=peer_talks, video=video)
+    try:
+        plan = corpus_plan(relays=relays, peer_talks=peer_talks, video=video, browser=browser)
+    except ValueError as exc:
+        fail(str(exc))
     existing = [r.name for r in plan if (out / r.name).exists()]
     if existing and not replace:
         fail(f"{out} already has {', '.join(existing)} (use --replace to re-record)")
@@ -356,6 +401,7 @@ def record_all(
                     video=recording.video,
                     shared_peer_reference=peer_reference,
                     rtpdump=recording.rtpdump,
+                    browser=recording.browser,
                 )
             except LabError as exc:
                 fail(common.at(recording.name, exc))

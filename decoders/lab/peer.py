@@ -509,8 +509,17 @@ def telemetry_record(transport: str, path: str, received: float, body: bytes) ->
 class Peer:
     """One call: the aiortc connection, the files it writes and the end-of-call signal."""
 
-    def __init__(self, out_dir: Path, page: bytes, talk: Path | None = None) -> None:
+    def __init__(
+        self,
+        out_dir: Path,
+        page: bytes,
+        talk: Path | None = None,
+        keylog_name: str = "keylog.txt",
+        dtls_server: bool = False,
+    ) -> None:
         self.out_dir = out_dir
+        self.keylog_name = keylog_name
+        self.dtls_server = dtls_server
         self.page = page
         self.talk = talk
         self.talk_track: MediaStreamTrack | None = None
@@ -587,6 +596,11 @@ class Peer:
                 raise ValueError(f"{self.talk} has no audio")
             self.talk_track = player.audio
             pc.addTrack(player.audio)
+        if self.dtls_server:
+            # answer a=setup:passive: the browser becomes the DTLS client (Firefox's NSS logs
+            # its DTLS 1.2 secrets to SSLKEYLOGFILE only as the client)
+            for transceiver in pc.getTransceivers():
+                transceiver.receiver.transport._set_role("server")
         await pc.setLocalDescription(await pc.createAnswer())
         answer = pc.localDescription
         answer_sdp = answer.sdp
@@ -636,7 +650,7 @@ class Peer:
             text = json.dumps(self.keys.to_json(), indent=2) + "\n"
             outputs.write_text(self.out_dir / "keys.json", text)
         if self.keys.keylog:
-            outputs.write_text(self.out_dir / "keylog.txt", self.keys.keylog_text())
+            outputs.write_text(self.out_dir / self.keylog_name, self.keys.keylog_text())
         emit(
             "finished",
             frames_received=self.frames_received,
@@ -693,9 +707,13 @@ async def serve(
     page: bytes,
     talk: Path | None = None,
     tls: ssl.SSLContext | None = None,
+    keylog_name: str = "keylog.txt",
+    dtls_server: bool = False,
 ) -> None:
-    """Serve the page and the call (over TLS with ``tls``) until the page reports done."""
-    peer = Peer(out_dir, page, talk)
+    """Serve the page and the call (over TLS with ``tls``) until the page reports done; the
+    peer's DTLS key log goes to ``out_dir/keylog_name``; with ``dtls_server`` the peer answers
+    ``a=setup:passive`` (the DTLS server) instead of aiortc's default, the client."""
+    peer = Peer(out_dir, page, talk, keylog_name, dtls_server)
     with exporting_srtp_keys(peer.keys):
         server = await asyncio.start_server(connection_handler(peer), host, port, ssl=tls)
         emit("listening", host=host, port=port, scheme="https" if tls else "http")
@@ -713,12 +731,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--talk", type=Path, default=None, help="WAV the peer sends, looped")
     parser.add_argument("--tls-cert", type=Path, default=None, help="PEM: serve HTTPS and WSS")
     parser.add_argument("--tls-key", type=Path, default=None, help="PEM key of --tls-cert")
+    parser.add_argument(
+        "--keylog-name",
+        default="keylog.txt",
+        help="file name of the peer's DTLS key log in --out (the browser may write keylog.txt)",
+    )
+    parser.add_argument(
+        "--dtls-server",
+        action="store_true",
+        help="answer a=setup:passive: the peer is the DTLS server, the browser the client",
+    )
     args = parser.parse_args(argv)
     if (args.tls_cert is None) != (args.tls_key is None):
         parser.error("--tls-cert and --tls-key go together")
     tls = tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None
     page = resources.files("decoders.lab").joinpath("page.html").read_bytes()
-    asyncio.run(serve(args.host, args.port, args.out, page, args.talk, tls))
+    asyncio.run(
+        serve(
+            args.host, args.port, args.out, page, args.talk, tls, args.keylog_name, args.dtls_server
+        )
+    )
     return 0
 
 
