@@ -131,7 +131,10 @@ def corpus_plan(
     """
     if browser != "chromium":
         if relays or peer_talks or video:
-            raise ValueError("--relays, --peer-talks and --video are recorded with Chromium only")
+            raise ValueError(
+                "--browser firefox records the base variants: --relays, --peer-talks and "
+                "--video are recorded with Chromium only"
+            )
         return [Recording(variant, browser=browser) for variant in VARIANTS]
     if not (relays or peer_talks or video):
         return [Recording(variant) for variant in VARIANTS]
@@ -259,6 +262,12 @@ def lab() -> None:
 )
 @click.option("--video", is_flag=True, help="The page also sends the fake camera (VP8 + RTX).")
 @browser_option()
+@click.option(
+    "--audio-processing",
+    is_flag=True,
+    help="The page leaves the browser's echo cancellation, noise suppression and gain control "
+    "on (default: off, so the wire follows the reference signal).",
+)
 def record(
     variant: str | None,
     app: str | None,
@@ -274,6 +283,7 @@ def record(
     peer_talks: bool,
     video: bool,
     browser: str,
+    audio_processing: bool,
 ) -> None:
     """Record one session (the lab page's --variant, or a Janus demo's --app) into OUT."""
     if (variant is None) == (app is None):
@@ -307,6 +317,7 @@ def record(
             peer_talks=peer_talks,
             video=video,
             browser=browser,
+            audio_processing=audio_processing,
         )
     except LabError as exc:
         fail(str(exc))
@@ -368,7 +379,7 @@ def record_all(
     out = out.resolve()
     if apps:
         if browser != "chromium":
-            fail("--apps records the Janus demos with Chromium")
+            fail("--apps records the Janus demos with Chromium, not --browser firefox")
         if relays or peer_talks or video:
             fail("--apps records the Janus demos; record --relays/--peer-talks/--video apart")
         _record_all_apps(out, durations, replace)

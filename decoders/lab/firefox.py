@@ -183,20 +183,39 @@ def write_profile(
     (profile / "user.js").write_text(user_js(proxy_host, proxy_port, secure_hosts))
 
 
-def certutil_commands(profile: Path, certificate: Path, name: str) -> list[list[str]]:
-    """Create the profile's NSS database (no password) and trust ``certificate`` as a CA for
+def certutil_commands(
+    profile: Path, certificate: Path, name: str, password_file: Path
+) -> list[list[str]]:
+    """Create the profile's NSS database with the empty password in ``password_file`` (an
+    empty file: certutil then never asks on a terminal) and trust ``certificate`` as a CA for
     TLS servers in it."""
     database = f"sql:{profile}"
     return [
-        [CERTUTIL, "-N", "-d", database, "--empty-password"],
+        [CERTUTIL, "-N", "-d", database, "-f", str(password_file)],
         [CERTUTIL, "-A", "-d", database, "-n", name, "-t", "C,,", "-i", str(certificate)],
     ]
 
 
 def trust_certificate(profile: Path, certificate: Path, name: str = "mutecheck lab CA") -> None:
     """Run :func:`certutil_commands` (raises RuntimeError with certutil's message)."""
-    for command in certutil_commands(profile, certificate, name):
-        result = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    password_file = profile / "nss-password.txt"
+    password_file.write_text("")
+    try:
+        _run_certutil(certutil_commands(profile, certificate, name, password_file))
+    finally:
+        password_file.unlink()
+
+
+def _run_certutil(commands: list[list[str]]) -> None:
+    for command in commands:
+        result = subprocess.run(
+            command,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
         if result.returncode != 0:
             detail = (result.stderr or result.stdout).strip()
             raise RuntimeError(f"{' '.join(command)}: exit {result.returncode}: {detail}")

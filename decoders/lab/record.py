@@ -110,6 +110,7 @@ OPTIONAL_FILES = (
     "peer-reference.wav",
     "chromium-stderr.log",
     "peer-keylog.txt",
+    "expected.json",
 )
 """Files a session holds when it has them: the addon's events and the proxy's flows (when the
 addon ran), the telemetry the peer received, the references (unless shared ones are used),
@@ -504,9 +505,12 @@ def page_query(
     mark: bool,
     relay: str = "none",
     video: bool = False,
+    processing: bool = False,
 ) -> str:
     """The call page's query string: variant, durations in ms, the mark URL if wanted, the
-    RTCConfiguration as JSON when the media is relayed, ``video=1`` to send the camera too."""
+    RTCConfiguration as JSON when the media is relayed, ``video=1`` to send the camera too,
+    ``processing=1`` to leave the browser's audio processing on (echo cancellation, noise
+    suppression, gain control; off by default)."""
     fields = {"variant": variant, "durations": ",".join(str(round(d * 1000)) for d in durations)}
     if mark:
         fields["mark"] = f"http://{MARK_HOST}"
@@ -514,6 +518,8 @@ def page_query(
         fields["ice"] = json.dumps(turn.ice_configuration(relay, PEER_ADDRESS), sort_keys=True)
     if video:
         fields["video"] = "1"
+    if processing:
+        fields["processing"] = "1"
     return urllib.parse.urlencode(fields, safe=",:/")
 
 
@@ -579,6 +585,7 @@ def _session_document(
     started: float,
     wall_time_s: float,
     browser: str = "chromium",
+    audio_processing: bool = False,
 ) -> dict[str, Any]:
     offer = (out_dir / "offer.sdp").read_text()
     answer = (out_dir / "answer.sdp").read_text()
@@ -602,6 +609,7 @@ def _session_document(
         "variant": variant,
         "scenario": {
             "phases": ["unmuted", "muted", "unmuted"],
+            **({"audio_processing": True} if audio_processing else {}),
             "peer_talks": peer_reference_name is not None,
             "video": video,
             "durations_s": list(durations),
@@ -875,8 +883,12 @@ def record_session(
     video: bool = False,
     shared_peer_reference: Path | None = None,
     browser: str = "chromium",
+    audio_processing: bool = False,
 ) -> Path:
     """Record one session of `variant` into the folder `out_dir` (created; must hold no files).
+
+    With `audio_processing` the page leaves the browser's echo cancellation, noise suppression
+    and gain control on (``session.json`` ``scenario.audio_processing``).
 
     `browser` is ``chromium`` (default) or ``firefox`` (Firefox ESR headless, its microphone a
     PulseAudio null sink playing the reference, ``SSLKEYLOGFILE`` = ``keylog.txt`` in the
@@ -1007,7 +1019,14 @@ def record_session(
         with _step("peer"):
             lab.wait_event("listening", peer, timeout=30)
         origin = f"http://{PEER_ADDRESS}:{HTTP_PORT}"
-        query = page_query(variant, durations, mark=addon is not None, relay=relay, video=video)
+        query = page_query(
+            variant,
+            durations,
+            mark=addon is not None,
+            relay=relay,
+            video=video,
+            processing=audio_processing,
+        )
         if browser == "firefox":
             with _step("microphone"):
                 pulse_dir = _start_pulseaudio(lab, reference.mic_sample_rate)
@@ -1061,9 +1080,13 @@ def record_session(
                 peer_finished=finished,
                 started=started,
                 browser=browser,
+                audio_processing=audio_processing,
                 wall_time_s=time.monotonic() - clock,
             )
             outputs.write_text(out_dir / "session.json", json.dumps(document, indent=2) + "\n")
+        if browser == "firefox":
+            with _step("ground truth"):
+                write_expected(out_dir, variant)
         return out_dir
     except BaseException as exc:
         failure = exc
@@ -1165,6 +1188,24 @@ def wait_page_stage(lab: LabNetwork, stage: str, process: LabProcess, timeout: f
     while stage not in lab.page_notes:
         remaining = max(0.0, deadline - time.monotonic())
         lab.next_event(process, remaining, f"page stage '{stage}'")
+
+
+EXPECTED_NAME: Final = "expected.json"
+
+
+def write_expected(folder: Path, variant: str) -> None:
+    """``expected.json``: the session's ground truth measured from the browser's plaintext
+    packets (:func:`decoders.lab.groundtruth.expected_document`; for Firefox the capture
+    decrypted with the peer's exported keys)."""
+    from decoders.lab.groundtruth import expected_document
+
+    scenario = json.loads((folder / "session.json").read_text())["scenario"]
+    # the reference starts when paplay started playing it (Chromium: at getUserMedia)
+    started = scenario.get("microphone", {}).get("playback_started")
+    expected = expected_document(
+        folder, app=f"firefox-{variant}", dtx=variant == "dtx", gum_s=started
+    )
+    outputs.write_text(folder / EXPECTED_NAME, json.dumps(expected, indent=2) + "\n")
 
 
 def _finish_files(out_dir: Path, variant: str, lab: LabNetwork, addon: Path | None) -> None:
