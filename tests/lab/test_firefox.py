@@ -202,8 +202,11 @@ def keylog_decrypts_the_browser(folder: Path) -> tuple[int, int]:
     return sum(len(s.datagrams) for s in streams), sum(s.failed for s in streams)
 
 
-def assert_firefox_session(folder: Path, variant: str, check_session: SessionCheck) -> None:
-    """A complete lab session recorded with Firefox, judged as its ground truth says."""
+def assert_firefox_session(
+    folder: Path, variant: str, check_session: SessionCheck, *, unmuted_proof: bool = True
+) -> None:
+    """A complete lab session recorded with Firefox, judged as its ground truth says
+    (``unmuted_proof``: the unmuted phases are long enough, 4 s, to correlate on their own)."""
     summary = check_session(folder, variant)
     session = json.loads((folder / "session.json").read_text())
     assert session["browser"] == "firefox" and session["kind"] == "firefox-aiortc"
@@ -221,7 +224,8 @@ def assert_firefox_session(folder: Path, variant: str, check_session: SessionChe
     assert expected["verdict"] == MEDIA_EXPECTED[variant], expected["notes"]
     assert expected["source"].startswith("capture.pcapng decrypted with keys.json")
     # the WAV microphone reaches the wire: unmuted, the decoded loudness follows it closely
-    assert expected["unmuted"]["correlation"]["r"] > 0.8, expected["unmuted"]
+    if unmuted_proof:
+        assert expected["unmuted"]["correlation"]["r"] > 0.8, expected["unmuted"]
     result = analyze(Inputs(session_dir=folder))
     assert result.verdict.verdict == EXPECTED[variant], result.verdict.reason
     assert result.verdict.confidence >= 0.75
@@ -233,7 +237,7 @@ def test_record_firefox_live(tmp_path: Path, check_session: SessionCheck) -> Non
     folder = record_session(
         "ui-only", tmp_path / "firefox-ui-only", LIVE_DURATIONS, browser="firefox"
     )
-    assert_firefox_session(folder, "ui-only", check_session)
+    assert_firefox_session(folder, "ui-only", check_session, unmuted_proof=False)
     summary = check_session(folder, "ui-only")
     assert summary.muted.level_median is not None and summary.muted.level_median < 45
     assert leftovers(folder) == []
