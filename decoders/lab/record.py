@@ -77,9 +77,9 @@ BROWSER_INTERFACE = "mcb0"
 PEER_INTERFACE = "mcp0"
 CAPTURE_FILTER = f"udp and host {BROWSER_ADDRESS} and host {PEER_ADDRESS}"
 FIREFOX_CAPTURE_FILTER = f"({CAPTURE_FILTER}) or (ip and not host {PEER_ADDRESS})"
-"""With Firefox the browser's namespace has a default route (via the peer: without one Firefox
-gathers no ICE candidates), so the capture also keeps anything sent to any other address: a
-complete session holds none."""
+"""With Firefox the browser's namespace has a default route via the peer (which forwards
+nothing), so that anything Firefox tries to send elsewhere reaches the wire, and the capture
+keeps it: a complete session holds none."""
 RELAY_CAPTURE_FILTER = (
     f"host {BROWSER_ADDRESS} and host {PEER_ADDRESS} and "
     f"(udp or (tcp and (port {turn.TURN_PORT} or port {turn.TURNS_PORT})))"
@@ -368,7 +368,8 @@ def _child_env() -> dict[str, str]:
 def create_network(lab: LabNetwork, *, default_route: bool = False) -> None:
     """Two namespaces, a veth pair between them, addresses, IPv6 off, no default route (with
     ``default_route`` the browser's namespace gets one via the peer, which forwards nothing:
-    Firefox gathers no ICE candidates without a default route)."""
+    what the browser tries to send anywhere else then shows in the capture instead of failing
+    unseen inside the namespace)."""
     for namespace in (lab.browser_ns, lab.peer_ns):
         _run(["ip", "netns", "add", namespace])
         lab.namespaces.append(namespace)
