@@ -524,3 +524,20 @@ def test_answer_to_a_real_video_offer(tmp_path: Path, talks: bool) -> None:
     assert ("a=sendrecv" if talks else "a=recvonly") in audio
     assert "a=recvonly" in video and "VP8/90000" in video
     assert "a=fmtp:97 apt=96" in video and "a=ssrc-group:FID " in video
+
+
+def test_answers_as_dtls_server_when_asked(tmp_path: Path) -> None:
+    """Firefox sessions: the peer answers a=setup:passive, so the browser is the DTLS client
+    (Firefox's NSS logs its DTLS 1.2 secret only as the client)."""
+    offer = (CAPTURES / "firefox-ui-only" / "offer.sdp").read_bytes().decode()
+    assert "a=setup:actpass" in offer
+
+    async def run(dtls_server: bool) -> str:
+        peer = Peer(tmp_path / str(dtls_server), b"", dtls_server=dtls_server)
+        (tmp_path / str(dtls_server)).mkdir()
+        answer = await peer.on_offer({"type": "offer", "sdp": offer})
+        await peer.finish()
+        return answer["sdp"]
+
+    assert "a=setup:passive" in asyncio.run(run(True))
+    assert "a=setup:active" in asyncio.run(run(False))
