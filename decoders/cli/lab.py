@@ -26,6 +26,7 @@ import click
 from decoders.cli import common
 from decoders.lab.record import (
     ADDON,
+    ANSWERERS,
     BROWSERS,
     DEFAULT_DURATIONS,
     PEER_REFERENCE_NAME,
@@ -89,9 +90,12 @@ def session_folder_name(
     peer_talks: bool = False,
     video: bool = False,
     browser: str = "chromium",
+    answerer: str = "aiortc",
 ) -> str:
     """The corpus's folder for a recording: ``<browser>-<variant>`` plus its call shape."""
-    return session_name(variant, relay, peer_talks=peer_talks, video=video, browser=browser)
+    return session_name(
+        variant, relay, peer_talks=peer_talks, video=video, browser=browser, answerer=answerer
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +107,7 @@ class Recording:
     peer_talks: bool = False
     video: bool = False
     browser: str = "chromium"
+    answerer: str = "aiortc"
 
     @property
     def rtpdump(self) -> bool:
@@ -117,18 +122,30 @@ class Recording:
             peer_talks=self.peer_talks,
             video=self.video,
             browser=self.browser,
+            answerer=self.answerer,
         )
 
 
 def corpus_plan(
-    *, relays: bool, peer_talks: bool, video: bool, browser: str = "chromium"
+    *,
+    relays: bool,
+    peer_talks: bool,
+    video: bool,
+    browser: str = "chromium",
+    answerer: str = "aiortc",
 ) -> list[Recording]:
     """What ``record-all`` records: every variant, or the extra call shapes asked for.
 
     The extra shapes (relay over UDP, TCP and TLS; the peer talking back; video) are each
     recorded with a silent mute and a leaking one (:data:`VIDEO_VARIANTS`), with Chromium.
-    ``browser`` ``firefox`` records every variant with Firefox (``firefox-<variant>``).
+    ``browser`` ``firefox`` records every variant with Firefox (``firefox-<variant>``), and
+    with ``answerer`` ``firefox`` (a second Firefox answers: DTLS 1.3) a silent and a leaking
+    mute (``firefox-<variant>-to-firefox``).
     """
+    if answerer != "aiortc":
+        if browser != "firefox" or relays or peer_talks or video:
+            raise ValueError("--answerer firefox records the base page with --browser firefox")
+        return [Recording(v, browser=browser, answerer=answerer) for v in VIDEO_VARIANTS]
     if browser != "chromium":
         if relays or peer_talks or video:
             raise ValueError(
@@ -160,6 +177,10 @@ def _report(folder: Path, seconds: float, name: Path | None = None) -> None:
     from decoders.lab.summary import summary_line
 
     click.echo(f"recorded {name or folder} in {seconds:.1f} s")
+    if not (folder / "keys.json").is_file() and (folder / "peer-keylog.txt").is_file():
+        # a browser answered: no exported keys to measure with, the ground truth says it
+        _print_expected(folder)
+        return
     try:
         click.echo("  " + summary_line(summarize(folder)))
     except Exception as exc:  # the recording stands; only the summary failed
@@ -191,6 +212,19 @@ def browser_option() -> Callable[[F], F]:
         show_default=True,
         help="The browser that runs the lab page (firefox: Firefox ESR headless, its microphone "
         "a PulseAudio null sink, SSLKEYLOGFILE into the session as keylog.txt).",
+    )
+
+
+def answerer_option() -> Callable[[F], F]:
+    """``--answerer`` of ``record`` and ``record-all``."""
+    return click.option(
+        "--answerer",
+        type=click.Choice(ANSWERERS),
+        default="aiortc",
+        show_default=True,
+        help="Who answers the call: the aiortc peer (exports the SRTP keys: keys.json), or, "
+        "with --browser firefox, a second headless Firefox (DTLS 1.3; its own key log is "
+        "peer-keylog.txt, no keys.json).",
     )
 
 
@@ -262,6 +296,7 @@ def lab() -> None:
 )
 @click.option("--video", is_flag=True, help="The page also sends the fake camera (VP8 + RTX).")
 @browser_option()
+@answerer_option()
 @click.option(
     "--audio-processing",
     is_flag=True,
@@ -283,6 +318,7 @@ def record(
     peer_talks: bool,
     video: bool,
     browser: str,
+    answerer: str,
     audio_processing: bool,
 ) -> None:
     """Record one session (the lab page's --variant, or a Janus demo's --app) into OUT."""
@@ -318,6 +354,7 @@ def record(
             video=video,
             browser=browser,
             audio_processing=audio_processing,
+            answerer=answerer,
         )
     except LabError as exc:
         fail(str(exc))
@@ -361,6 +398,7 @@ def record(
     "sharing OUT/janus-reference.wav and OUT/janus-peer-reference.wav).",
 )
 @browser_option()
+@answerer_option()
 def record_all(
     out: Path,
     durations: tuple[float, float, float] | None,
@@ -370,6 +408,7 @@ def record_all(
     video: bool,
     apps: bool,
     browser: str,
+    answerer: str,
 ) -> None:
     """Record every variant into OUT/chromium-<variant>/ (or the extra call shapes asked for).
 
@@ -386,7 +425,9 @@ def record_all(
         return
     durations = durations or DEFAULT_DURATIONS
     try:
-        plan = corpus_plan(relays=relays, peer_talks=peer_talks, video=video, browser=browser)
+        plan = corpus_plan(
+            relays=relays, peer_talks=peer_talks, video=video, browser=browser, answerer=answerer
+        )
     except ValueError as exc:
         fail(str(exc))
     existing = [r.name for r in plan if (out / r.name).exists()]
@@ -413,6 +454,7 @@ def record_all(
                     shared_peer_reference=peer_reference,
                     rtpdump=recording.rtpdump,
                     browser=recording.browser,
+                    answerer=recording.answerer,
                 )
             except LabError as exc:
                 fail(common.at(recording.name, exc))
@@ -490,6 +532,11 @@ def _record_app(
 def _report_app(folder: Path, seconds: float, name: Path | None = None) -> None:
     """Where the session is and its ground truth (expected.json)."""
     click.echo(f"recorded {name or folder} in {seconds:.1f} s")
+    _print_expected(folder)
+
+
+def _print_expected(folder: Path) -> None:
+    """The session's ground truth in one line (expected.json)."""
     try:
         expected = json.loads((folder / "expected.json").read_text())
         click.echo(f"  expected: {expected['verdict']} ({'; '.join(expected['notes'])})")

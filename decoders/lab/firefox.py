@@ -151,10 +151,15 @@ def find_firefox() -> str | None:
     return None
 
 
-def user_js(proxy_host: str, proxy_port: int, secure_hosts: tuple[str, ...]) -> str:
+def user_js(
+    proxy_host: str, proxy_port: int, secure_hosts: tuple[str, ...], *, direct: bool = False
+) -> str:
     """The profile's ``user.js``: :data:`PREFS`, every URL through the proxy at
     ``proxy_host:proxy_port`` (loopback included), ``secure_hosts`` treated as secure contexts
-    (the plain-HTTP lab page may then ask for the microphone)."""
+    (the plain-HTTP lab page may then ask for the microphone). ``direct``: no proxy at all (the
+    answering Firefox, beside the lab's server in the peer's namespace)."""
+    if direct:
+        return _user_js({"network.proxy.type": 0, **PREFS})
     prefs: dict[str, bool | int | str] = {
         "network.proxy.type": 1,
         "network.proxy.http": proxy_host,
@@ -168,6 +173,10 @@ def user_js(proxy_host: str, proxy_port: int, secure_hosts: tuple[str, ...]) -> 
         "dom.securecontext.allowlist": ",".join(secure_hosts),
         **PREFS,
     }
+    return _user_js(prefs)
+
+
+def _user_js(prefs: dict[str, bool | int | str]) -> str:
     lines = [
         "// mutecheck lab profile (decoders/lab/firefox.py): written per run, deleted after it",
         *(f"user_pref({json.dumps(name)}, {json.dumps(value)});" for name, value in prefs.items()),
@@ -176,11 +185,16 @@ def user_js(proxy_host: str, proxy_port: int, secure_hosts: tuple[str, ...]) -> 
 
 
 def write_profile(
-    profile: Path, proxy_host: str, proxy_port: int, secure_hosts: tuple[str, ...]
+    profile: Path,
+    proxy_host: str,
+    proxy_port: int,
+    secure_hosts: tuple[str, ...],
+    *,
+    direct: bool = False,
 ) -> None:
-    """A fresh profile folder holding only ``user.js``."""
+    """A fresh profile folder holding only ``user.js`` (:func:`user_js`)."""
     profile.mkdir(parents=True, exist_ok=False)
-    (profile / "user.js").write_text(user_js(proxy_host, proxy_port, secure_hosts))
+    (profile / "user.js").write_text(user_js(proxy_host, proxy_port, secure_hosts, direct=direct))
 
 
 def certutil_commands(

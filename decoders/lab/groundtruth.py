@@ -50,6 +50,9 @@ LAG_SEARCH_S: Final = 0.3
 RTPDUMP_LOG: Final = "chromium-stderr.log"
 PEER_KEYS: Final = "keys.json"
 """The SRTP keys the lab's peer exported (``decoders.lab.peer``): the source when no dump."""
+PEER_KEYLOG: Final = "peer-keylog.txt"
+"""The answering browser's own key log (a second Firefox answered): the source when no one
+exported keys (:func:`decoders.session.keys.load_keylog_keys`, the project's one derivation)."""
 UNMUTED_LAG_S: Final = (-1.0, 3.0)
 """Lags searched on the unmuted phase (the fake mic starts when getUserMedia is called)."""
 
@@ -81,30 +84,45 @@ def _dumped_packets(folder: Path) -> Iterator[tuple[int, bytes]]:
             yield dumped.timestamp_ns, dumped.data
 
 
-def _decrypted_packets(folder: Path) -> Iterator[tuple[int, bytes]]:
+def _decrypted_packets(folder: Path, source: str) -> Iterator[tuple[int, bytes]]:
     """(capture ns, plaintext RTP) of every RTP packet the browser sent in the capture,
-    decrypted with the peer's exported keys (``keys.json``); a packet that does not
-    authenticate is left out (the lab's tests hold the count of those at 0)."""
+    decrypted with the peer's exported keys (``keys.json``, source ``keys``) or the keys of the
+    answering browser's own key log (``peer-keylog.txt``, source ``keylog``); a packet that does
+    not authenticate is left out (the lab's tests hold the count of those at 0)."""
     from decoders.media.decrypt import read_media
     from decoders.media.srtp import decrypt_datagrams
-    from decoders.session.keys import load_keys_json
+    from decoders.session.keys import load_keylog_keys, load_keys_json
 
     browser = json.loads((folder / "session.json").read_text())["network"]["browser"]["address"]
-    datagrams, _, _ = read_media(folder / "capture.pcapng")
+    capture = folder / "capture.pcapng"
+    keys = (
+        load_keys_json(folder / PEER_KEYS)
+        if source == "keys"
+        else load_keylog_keys(folder / PEER_KEYLOG, capture)
+    )
+    if not keys.keys:
+        raise ValueError(f"{folder}: no SRTP key from {PEER_KEYLOG}: {'; '.join(keys.notes)}")
+    datagrams, _, _ = read_media(capture)
     sent = [d for d in datagrams if d.kind == "rtp" and d.src == browser]
-    for stream in decrypt_datagrams(sent, load_keys_json(folder / PEER_KEYS)):
+    for stream in decrypt_datagrams(sent, keys):
         for datagram, plain in zip(stream.datagrams, stream.plaintext, strict=True):
             if plain is not None:
                 yield datagram.timestamp_ns, plain
 
 
 def packet_source(folder: Path) -> str:
-    """Where the session's plaintext comes from: ``rtpdump`` (Chromium's dump) or ``keys``."""
+    """Where the session's plaintext comes from: ``rtpdump`` (Chromium's dump), ``keys`` (the
+    peer's exported keys) or ``keylog`` (the answering browser's key log)."""
     if (folder / RTPDUMP_LOG).is_file():
         return "rtpdump"
-    if (folder / PEER_KEYS).is_file() and (folder / "session.json").is_file():
-        return "keys"
-    raise ValueError(f"{folder}: neither {RTPDUMP_LOG} nor {PEER_KEYS} with session.json")
+    if (folder / "session.json").is_file():
+        if (folder / PEER_KEYS).is_file():
+            return "keys"
+        if (folder / PEER_KEYLOG).is_file():
+            return "keylog"
+    raise ValueError(
+        f"{folder}: neither {RTPDUMP_LOG} nor {PEER_KEYS} or {PEER_KEYLOG} with session.json"
+    )
 
 
 SOURCES: Final = {
@@ -113,6 +131,15 @@ SOURCES: Final = {
     "keys": f"capture.pcapng decrypted with {PEER_KEYS}, the SRTP keys the lab's aiortc peer "
     "exported from its own side of the DTLS handshake (not the browser's key log); never "
     "mutecheck analyze",
+    "keylog": f"capture.pcapng decrypted with the keys of {PEER_KEYLOG}, the answering "
+    "Firefox's own key log (not the calling browser's keylog.txt); never mutecheck analyze",
+}
+
+
+SERIES: Final = {
+    "rtpdump": "plaintext RTP dump",
+    "keys": f"capture decrypted with {PEER_KEYS}",
+    "keylog": f"capture decrypted with {PEER_KEYLOG}",
 }
 
 
@@ -130,7 +157,7 @@ def _sending_audio(folder: Path) -> _Stream:
     }
     level_id = audio_level_extension_id(offer)
     source = packet_source(folder)
-    plain = _dumped_packets(folder) if source == "rtpdump" else _decrypted_packets(folder)
+    plain = _dumped_packets(folder) if source == "rtpdump" else _decrypted_packets(folder, source)
     by_ssrc: dict[int, list[tuple[int, RtpPacket]]] = {}
     for timestamp_ns, data in plain:
         try:
@@ -162,9 +189,7 @@ def _sending_audio(folder: Path) -> _Stream:
             [float(loudness.get(p.sequence_number, float("nan"))) for _, p in packets],
             np.float64,
         ),
-        series="decoded loudness ("
-        + ("plaintext RTP dump" if source == "rtpdump" else "capture decrypted with keys.json")
-        + ")",
+        series=f"decoded loudness ({SERIES[source]})",
     )
 
 

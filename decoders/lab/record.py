@@ -65,6 +65,8 @@ VARIANTS = (
 """The page's mute implementations (``page.html``), in the corpus's order."""
 TELEMETRY_VARIANTS = ("telemetry-http", "telemetry-ws")
 BROWSERS = ("chromium", "firefox")
+ANSWERERS = ("aiortc", "firefox")
+"""Who answers the page's call: the aiortc peer, or a second Firefox (Firefox sessions)."""
 """The browsers the lab page is recorded with (the same page and variants in both)."""
 CHROMIUM = "/usr/lib/chromium/chromium"
 BROWSER_ADDRESS = "10.77.0.1"
@@ -539,8 +541,10 @@ def session_name(
     peer_talks: bool = False,
     video: bool = False,
     browser: str = "chromium",
+    answerer: str = "aiortc",
 ) -> str:
-    """The corpus's folder: ``<browser>-<variant>[-relay-<r>][-peer-talks][-video]``."""
+    """The corpus's folder: ``<browser>-<variant>[-relay-<r>][-peer-talks][-video]``, and
+    ``-to-firefox`` when a second Firefox answered."""
     name = f"{browser}-{variant}"
     if relay != "none":
         name += f"-relay-{relay}"
@@ -548,6 +552,8 @@ def session_name(
         name += "-peer-talks"
     if video:
         name += "-video"
+    if answerer != "aiortc":
+        name += f"-to-{answerer}"
     return name
 
 
@@ -587,6 +593,7 @@ def _session_document(
     wall_time_s: float,
     browser: str = "chromium",
     audio_processing: bool = False,
+    answerer: str = "aiortc",
 ) -> dict[str, Any]:
     offer = (out_dir / "offer.sdp").read_text()
     answer = (out_dir / "answer.sdp").read_text()
@@ -663,6 +670,7 @@ def _session_document(
             "refused": _refused_summary(lab.work / "refused.jsonl"),
         },
         "peer": {
+            "answerer": answerer,
             "frames_received": peer_finished.get("frames_received"),
             "video_frames_received": peer_finished.get("video_frames_received", 0),
             "sent_speech": _peer_reference_document(out_dir, peer_reference_name),
@@ -885,8 +893,14 @@ def record_session(
     shared_peer_reference: Path | None = None,
     browser: str = "chromium",
     audio_processing: bool = False,
+    answerer: str = "aiortc",
 ) -> Path:
     """Record one session of `variant` into the folder `out_dir` (created; must hold no files).
+
+    `answerer` ``firefox`` (with `browser` ``firefox``): a second headless Firefox in the
+    peer's namespace answers the call instead of aiortc (``peer.py --browser-answers``,
+    ``answerer.html``), so the call is what two Firefoxes negotiate, DTLS 1.3; its own key log
+    is ``peer-keylog.txt`` and there is no ``keys.json`` (nothing exports a browser's keys).
 
     With `audio_processing` the page leaves the browser's echo cancellation, noise suppression
     and gain control on (``session.json`` ``scenario.audio_processing``).
@@ -928,6 +942,10 @@ def record_session(
                 "Firefox sessions are recorded without --relay, --peer-talks, --video and "
                 "--rtpdump (Chromium only)"
             )
+        if answerer not in ANSWERERS:
+            raise ValueError(f"unknown answerer {answerer!r}; known: {', '.join(ANSWERERS)}")
+        if answerer != "aiortc" and browser != "firefox":
+            raise ValueError("a browser answers only Firefox sessions (--browser firefox)")
         if len(durations) != 3 or any(not 0 < d <= 60 for d in durations):
             raise ValueError(f"durations must be three values in (0, 60] s, got {durations}")
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -987,7 +1005,9 @@ def record_session(
             peer_command += ["--host", PEER_ADDRESS, "--port", str(HTTP_PORT)]
             if peer_reference_name is not None:
                 peer_command += ["--talk", str((out_dir / peer_reference_name).resolve())]
-            if browser == "firefox":  # Firefox's SSLKEYLOGFILE is the session's keylog.txt
+            if answerer == "firefox":  # a second Firefox answers: DTLS 1.3, no exported keys
+                peer_command += ["--browser-answers"]
+            elif browser == "firefox":  # Firefox's SSLKEYLOGFILE is the session's keylog.txt
                 peer_command += ["--keylog-name", firefox.PEER_KEYLOG, "--dtls-server"]
             in_namespace = ["ip", "netns", "exec", lab.peer_ns]
             peer = lab.start("peer", [*in_namespace, *peer_command], lines=True)
@@ -1031,6 +1051,10 @@ def record_session(
         if browser == "firefox":
             with _step("microphone"):
                 pulse_dir = _start_pulseaudio(lab, reference.mic_sample_rate)
+            if answerer == "firefox":
+                with _step("answerer"):
+                    _start_answerer(lab, out_dir, f"{origin}/answerer")
+                    wait_for_log_event(lab, peer, "/answerer")
             with _step("browser"):
                 _start_firefox(lab, out_dir, pulse_dir, f"{origin}/?{query}")
                 wait_page_stage(lab, "microphone", peer, timeout=60)
@@ -1049,8 +1073,10 @@ def record_session(
             finished = lab.wait_event("finished", peer, timeout=sum(durations) + 30)
             if not lab.page_timeline:
                 raise RuntimeError("the page sent no timeline")
-            if not finished.get("keys"):
+            if not finished.get("keys") and answerer == "aiortc":
                 raise RuntimeError("the peer exported no SRTP keys (DTLS never completed)")
+            if answerer != "aiortc" and not finished.get("frames_received"):
+                raise RuntimeError("the answering browser received no audio")
             peer.popen.wait(timeout=10)
         with _step("teardown"):
             time.sleep(0.3)  # let dumpcap see the last datagrams
@@ -1066,7 +1092,7 @@ def record_session(
             if rtpdump:
                 shutil.copyfile(lab.work / "chromium.log", out_dir / RTPDUMP_LOG)
                 (out_dir / RTPDUMP_LOG).chmod(0o644)
-            _finish_files(out_dir, variant, lab, addon)
+            _finish_files(out_dir, variant, lab, addon, keys=answerer == "aiortc")
             document = _session_document(
                 variant=variant,
                 durations=durations,
@@ -1082,6 +1108,7 @@ def record_session(
                 started=started,
                 browser=browser,
                 audio_processing=audio_processing,
+                answerer=answerer,
                 wall_time_s=time.monotonic() - clock,
             )
             outputs.write_text(out_dir / "session.json", json.dumps(document, indent=2) + "\n")
@@ -1183,6 +1210,41 @@ def _start_firefox(lab: LabNetwork, out_dir: Path, pulse_dir: Path, url: str) ->
     )
 
 
+def _start_answerer(lab: LabNetwork, out_dir: Path, url: str) -> LabProcess:
+    """A second headless Firefox in the peer's namespace that answers the call
+    (``answerer.html``): no proxy (it sits beside the lab's server), no microphone, its key log
+    into the session as ``peer-keylog.txt``."""
+    binary = firefox.find_firefox()
+    if binary is None:
+        raise RuntimeError("no Firefox (Debian package firefox-esr)")
+    profile = lab.work / "answerer-profile"
+    firefox.write_profile(profile, "127.0.0.1", PROXY_PORT, (), direct=True)
+    env = {
+        "SSLKEYLOGFILE": str(out_dir / firefox.PEER_KEYLOG),
+        "MOZ_HEADLESS": "1",
+        "MOZ_REMOTE_SETTINGS_DEVTOOLS": "1",
+    }
+    return lab.start(
+        "answerer",
+        [*("ip", "netns", "exec", lab.peer_ns), *firefox.firefox_command(binary, profile, url)],
+        group=True,
+        private_home=True,
+        env=env,
+    )
+
+
+def wait_for_log_event(
+    lab: LabNetwork, process: LabProcess, path: str, timeout: float = 60
+) -> None:
+    """Wait until the peer served ``path`` (its ``http`` event)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = max(0.0, deadline - time.monotonic())
+        event = lab.next_event(process, remaining, f"a request for {path}")
+        if event.get("event") == "http" and event.get("path") == path:
+            return
+
+
 def wait_page_stage(lab: LabNetwork, stage: str, process: LabProcess, timeout: float) -> None:
     """Wait until the page reports ``stage`` (its ``POST /log``, relayed by the peer)."""
     deadline = time.monotonic() + timeout
@@ -1209,7 +1271,9 @@ def write_expected(folder: Path, variant: str) -> None:
     outputs.write_text(folder / EXPECTED_NAME, json.dumps(expected, indent=2) + "\n")
 
 
-def _finish_files(out_dir: Path, variant: str, lab: LabNetwork, addon: Path | None) -> None:
+def _finish_files(
+    out_dir: Path, variant: str, lab: LabNetwork, addon: Path | None, *, keys: bool = True
+) -> None:
     """Write timeline.json, fix permissions, and check every expected file is there."""
     for name in ("capture.pcapng", "flows.mitm", "events.jsonl"):
         if (out_dir / name).is_file():
@@ -1218,6 +1282,8 @@ def _finish_files(out_dir: Path, variant: str, lab: LabNetwork, addon: Path | No
         out_dir / "timeline.json", json.dumps(timeline_document(lab.page_timeline), indent=2) + "\n"
     )
     expected = [name for name in REQUIRED_FILES if name != "session.json"]
+    if not keys:  # a browser answered: its key log instead of exported keys
+        expected = [name for name in expected if name != "keys.json"] + [firefox.PEER_KEYLOG]
     if addon is not None:
         expected.append("events.jsonl")
     if variant in TELEMETRY_VARIANTS:

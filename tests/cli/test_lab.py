@@ -74,6 +74,7 @@ def fake_recorder(fail_on: str | None) -> object:
         shared_peer_reference: Path | None = None,
         rtpdump: bool = False,
         browser: str = "chromium",
+        answerer: str = "aiortc",
     ) -> Path:
         if variant == fail_on:
             raise LabError("browser", "chromium exited (1): something\nwith a second line")

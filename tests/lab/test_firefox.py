@@ -38,7 +38,12 @@ from decoders.wire.capture import open_capture
 from decoders.wire.net import Unwrapper
 
 CAPTURES = Path(__file__).resolve().parents[2] / "captures"
-FIREFOX_SESSIONS = sorted(p for p in CAPTURES.glob("firefox-*") if p.is_dir())
+FIREFOX_SESSIONS = sorted(
+    p for p in CAPTURES.glob("firefox-*") if p.is_dir() and not p.name.endswith("-to-firefox")
+)
+"""Firefox calling the aiortc peer (DTLS 1.2, Firefox the DTLS client, keys.json exported)."""
+DTLS13_SESSIONS = sorted(CAPTURES.glob("firefox-*-to-firefox"))
+"""Firefox calling a second Firefox (DTLS 1.3; no exported keys, both browsers' key logs)."""
 EXPECTED = {
     "track-disabled": "no-leak",
     "track-stopped": "no-leak",
@@ -62,7 +67,7 @@ SessionCheck = Callable[[Path, str], SessionSummary]
 
 
 def variant_of(folder: Path) -> str:
-    return folder.name.removeprefix("firefox-")
+    return folder.name.removeprefix("firefox-").removesuffix("-to-firefox")
 
 
 # -- the profile -------------------------------------------------------------------------------
@@ -108,6 +113,13 @@ def test_user_js_sends_everything_through_the_proxy_and_calls_no_one() -> None:
         assert prefs[off] is False, off
     assert prefs["network.trr.mode"] == 5  # DNS over HTTPS off
     assert str(prefs["services.settings.server"]).startswith("data:")
+
+
+def test_the_answering_firefox_uses_no_proxy() -> None:
+    prefs = prefs_of(firefox.user_js("127.0.0.1", 8081, (), direct=True))
+    assert prefs["network.proxy.type"] == 0
+    assert not any(k.startswith("network.proxy.http") for k in prefs)
+    assert prefs["toolkit.telemetry.enabled"] is False  # as quiet as the caller
 
 
 def test_write_profile_makes_a_fresh_folder(tmp_path: Path) -> None:
@@ -161,6 +173,11 @@ def test_microphone_and_browser_commands(tmp_path: Path) -> None:
 
 def test_names_filter_and_arguments(tmp_path: Path) -> None:
     assert session_name("ui-only", browser="firefox") == "firefox-ui-only"
+    assert session_name("ui-only", browser="firefox", answerer="firefox") == (
+        "firefox-ui-only-to-firefox"
+    )
+    with pytest.raises(LabError, match="only Firefox sessions"):
+        record_session("ui-only", tmp_path / "c", answerer="firefox")
     # with its default route, the Firefox capture keeps whatever went anywhere else
     assert capture_filter("none", "firefox") == (
         f"(udp and host {BROWSER_ADDRESS} and host {PEER_ADDRESS}) or "
@@ -264,6 +281,15 @@ def leftovers(folder: Path) -> list[str]:
 # -- the committed Firefox sessions ------------------------------------------------------------
 
 
+MAX_FIREFOX_BYTES = 3_000_000
+
+
+def test_the_firefox_sessions_have_their_own_small_budget() -> None:
+    files = [p for folder in CAPTURES.glob("firefox-*") for p in folder.rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) <= MAX_FIREFOX_BYTES
+    assert not any(p.name == "reference.wav" for p in files)  # the shared one is used
+
+
 def test_every_variant_is_recorded_with_firefox() -> None:
     assert [variant_of(p) for p in FIREFOX_SESSIONS] == sorted(VARIANTS)
     for folder in FIREFOX_SESSIONS:
@@ -284,3 +310,66 @@ def test_firefox_track_disabled_sends_silence_frames_without_dtx() -> None:
     assert 45 <= muted.packets_per_second <= 55
     assert set(muted.audio_levels) == {LEVEL_SILENCE}
     assert muted.distinct_payloads <= 0.1 * muted.rtp_packets
+
+
+# -- Firefox calling Firefox: DTLS 1.3 -----------------------------------------------------------
+
+DTLS13_LABELS = {
+    "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+    "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+    "CLIENT_TRAFFIC_SECRET_0",
+    "SERVER_TRAFFIC_SECRET_0",
+    "EXPORTER_SECRET",
+}
+
+
+def labels(keylog: Path) -> set[str]:
+    return {line.split()[0] for line in keylog.read_text().splitlines() if not line.startswith("#")}
+
+
+def test_firefox_to_firefox_sessions_are_recorded() -> None:
+    assert [variant_of(p) for p in DTLS13_SESSIONS] == ["track-disabled", "ui-only"]
+
+
+@pytest.mark.parametrize("folder", DTLS13_SESSIONS, ids=[p.name for p in DTLS13_SESSIONS])
+def test_firefox_to_firefox_session(folder: Path) -> None:
+    """A second Firefox answered: DTLS 1.3 (both key logs hold only TLS 1.3 labels), nothing
+    left the lab, and the verdict, from the clear audio-level header, is the ground truth's."""
+    variant = variant_of(folder)
+    session = json.loads((folder / "session.json").read_text())
+    assert session["peer"]["answerer"] == "firefox" and session["peer"]["frames_received"] > 500
+    assert not (folder / "keys.json").exists()
+    assert labels(folder / "keylog.txt") == labels(folder / "peer-keylog.txt") == DTLS13_LABELS
+    assert session["proxy"]["refused"] == []
+    assert frames_elsewhere(folder / "capture.pcapng") == []
+    expected = json.loads((folder / "expected.json").read_text())
+    assert expected["verdict"] == MEDIA_EXPECTED[variant], expected["notes"]
+    assert expected["source"].startswith("capture.pcapng decrypted with the keys of peer-keylog")
+    result = analyze(Inputs(session_dir=folder))
+    assert result.verdict.verdict == EXPECTED[variant], result.verdict.reason
+
+
+@pytest.mark.parametrize("folder", DTLS13_SESSIONS, ids=[p.name for p in DTLS13_SESSIONS])
+def test_firefox_to_firefox_decrypts_from_the_key_log_alone(folder: Path) -> None:
+    """The calling Firefox's own key log (keylog.txt, DTLS 1.3 EXPORTER_SECRET) decrypts every
+    RTP and RTCP packet it sent, with 0 failures, the audit decodes its audio, and the ground
+    truth (from the answering Firefox's key log) recomputes the same. Needs the DTLS 1.3 key
+    derivation of ``decoders.session.keys`` (the dtls13 branch of issue 18)."""
+    keys = load_keylog_keys(folder / "keylog.txt", folder / "capture.pcapng")
+    datagrams, _, _ = read_media(folder / "capture.pcapng")
+    sent = [d for d in datagrams if d.src == BROWSER_ADDRESS]
+    streams = decrypt_datagrams(sent, keys)
+    assert {s.kind for s in streams} == {"rtp", "rtcp"}
+    assert sum(len(s.datagrams) for s in streams) == len(sent) > 500
+    assert sum(s.failed for s in streams) == 0
+    result = analyze(Inputs(session_dir=folder))
+    assert result.decoded.measured
+    from decoders.lab.groundtruth import expected_document
+
+    scenario = json.loads((folder / "session.json").read_text())["scenario"]
+    again = expected_document(
+        folder, app=folder.name, gum_s=scenario["microphone"]["playback_started"]
+    )
+    committed = json.loads((folder / "expected.json").read_text())
+    assert again["muted_windows"][0]["rtp_packets"] == committed["muted_windows"][0]["rtp_packets"]
+    assert again["verdict"] == committed["verdict"]

@@ -40,6 +40,7 @@ from decoders.lab.peer import (
     OPCODE_PONG,
     OPCODE_TEXT,
     TELEMETRY_LOG,
+    BrowserAnswerPeer,
     HttpRequest,
     MessageAssembler,
     Peer,
@@ -541,3 +542,35 @@ def test_answers_as_dtls_server_when_asked(tmp_path: Path) -> None:
 
     assert "a=setup:passive" in asyncio.run(run(True))
     assert "a=setup:active" in asyncio.run(run(False))
+
+
+def test_a_browser_answers_through_the_server(tmp_path: Path) -> None:
+    """--browser-answers: the caller's offer goes to the answering page, its answer back."""
+    offer = (CAPTURES / "firefox-ui-only-to-firefox" / "offer.sdp").read_bytes().decode()
+    answer = (CAPTURES / "firefox-ui-only-to-firefox" / "answer.sdp").read_bytes().decode()
+
+    def request(method: str, path: str, body: object = None) -> HttpRequest:
+        data = json.dumps(body).encode() if body is not None else b""
+        return HttpRequest(method, path, {}, data)
+
+    async def run() -> tuple[dict[str, str], list[tuple[int, str, bytes]]]:
+        peer = BrowserAnswerPeer(tmp_path, b"caller", b"answerer page")
+        served = [await peer.handle(request("GET", "/answerer"))]
+        call = asyncio.ensure_future(peer.on_offer({"type": "offer", "sdp": offer}))
+        served.append(await peer.handle(request("GET", "/answerer/offer")))
+        served.append(await peer.handle(request("POST", "/answerer/answer", {"sdp": answer})))
+        served.append(
+            await peer.handle(request("POST", "/answerer/stats", {"packets_received": 42}))
+        )
+        got = await call
+        assert peer.frames_received == 42
+        await peer.finish()
+        return got, served
+
+    got, served = asyncio.run(run())
+    assert got == {"type": "answer", "sdp": answer}
+    assert served[0] == (200, "text/html; charset=utf-8", b"answerer page")
+    assert json.loads(served[1][2]) == {"type": "offer", "sdp": offer}
+    assert (tmp_path / "offer.sdp").read_bytes().decode() == offer
+    assert (tmp_path / "answer.sdp").read_bytes().decode() == answer
+    assert not (tmp_path / "keys.json").exists()
