@@ -1168,7 +1168,7 @@ def _start_pulseaudio(lab: LabNetwork, sample_rate: int) -> Path:
     folder.mkdir()
     user = pwd.getpwnam("pulse")
     os.chown(folder, user.pw_uid, user.pw_gid)
-    lab.work.chmod(0o755)  # the pulse user reaches its folder through the work directory
+    lab.work.chmod(0o711)  # the pulse user may pass through the work directory, not list it
     process = lab.start("pulseaudio", firefox.pulseaudio_command(folder, sample_rate))
     socket = folder / firefox.PULSE_SOCKET
     deadline = time.monotonic() + PULSE_READY_TIMEOUT_S
