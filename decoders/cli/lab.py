@@ -1,5 +1,9 @@
 """``mutecheck lab``: record real Chromium calls with known mute behaviour as session folders.
 
+``--browser firefox`` records the same page and variants with Firefox ESR
+(``firefox-<variant>``; ``--answerer firefox``: a second Firefox answers, DTLS 1.3,
+``firefox-<variant>-to-firefox``).
+
 ``lab record --variant V --out DIR`` records one session (``--relay udp|tcp|tls`` through the
 lab's coturn, ``--peer-talks`` with the peer speaking back, ``--video`` with the camera too);
 ``lab record-all --out DIR`` records every variant into ``DIR/chromium-<variant>/`` sharing one
@@ -230,7 +234,8 @@ def answerer_option() -> Callable[[F], F]:
 
 @click.group("lab")
 def lab() -> None:
-    """Record real Chromium calls with known mute behaviour (needs root; captures/README.md)."""
+    """Record real Chromium (or Firefox) calls with known mute behaviour (needs root;
+    captures/README.md)."""
 
 
 @lab.command("record")
