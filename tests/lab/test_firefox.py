@@ -260,6 +260,27 @@ def test_record_firefox_live(tmp_path: Path, check_session: SessionCheck) -> Non
     assert leftovers(folder) == []
 
 
+@needs_firefox
+def test_record_firefox_to_firefox_live(tmp_path: Path) -> None:
+    """A second Firefox answers, live: DTLS 1.3, and the ground truth from the answering
+    Firefox's key log. Needs the DTLS 1.3 key derivation (the dtls13 branch of issue 18): the
+    recording's ground-truth step decrypts with it."""
+    folder = record_session(
+        "ui-only",
+        tmp_path / "firefox-ui-only-to-firefox",
+        LIVE_DURATIONS,
+        browser="firefox",
+        answerer="firefox",
+    )
+    assert labels(folder / "keylog.txt") == labels(folder / "peer-keylog.txt") == DTLS13_LABELS
+    expected = json.loads((folder / "expected.json").read_text())
+    assert expected["verdict"] == "content-leak", expected["notes"]
+    result = analyze(Inputs(session_dir=folder))
+    assert result.verdict.verdict == "content-leak" and result.decoded.measured
+    assert frames_elsewhere(folder / "capture.pcapng") == []
+    assert leftovers(folder) == []
+
+
 def leftovers(folder: Path) -> list[str]:
     """This test process's lab namespaces, and any process still using the session folder or a
     lab work folder of this process (Firefox, PulseAudio, paplay: all stopped by PID)."""
