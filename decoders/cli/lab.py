@@ -1,5 +1,9 @@
 """``mutecheck lab``: record real Chromium calls with known mute behaviour as session folders.
 
+``--browser firefox`` records the same page and variants with Firefox ESR
+(``firefox-<variant>``; ``--answerer firefox``: a second Firefox answers, DTLS 1.3,
+``firefox-<variant>-to-firefox``).
+
 ``lab record --variant V --out DIR`` records one session (``--relay udp|tcp|tls`` through the
 lab's coturn, ``--peer-talks`` with the peer speaking back, ``--video`` with the camera too);
 ``lab record-all --out DIR`` records every variant into ``DIR/chromium-<variant>/`` sharing one
@@ -26,6 +30,8 @@ import click
 from decoders.cli import common
 from decoders.lab.record import (
     ADDON,
+    ANSWERERS,
+    BROWSERS,
     DEFAULT_DURATIONS,
     PEER_REFERENCE_NAME,
     VARIANTS,
@@ -82,10 +88,18 @@ def _durations_option(
 
 
 def session_folder_name(
-    variant: str, relay: str = "none", *, peer_talks: bool = False, video: bool = False
+    variant: str,
+    relay: str = "none",
+    *,
+    peer_talks: bool = False,
+    video: bool = False,
+    browser: str = "chromium",
+    answerer: str = "aiortc",
 ) -> str:
-    """The corpus's folder for a recording: ``chromium-<variant>`` plus its call shape."""
-    return session_name(variant, relay, peer_talks=peer_talks, video=video)
+    """The corpus's folder for a recording: ``<browser>-<variant>`` plus its call shape."""
+    return session_name(
+        variant, relay, peer_talks=peer_talks, video=video, browser=browser, answerer=answerer
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +110,8 @@ class Recording:
     relay: str = "none"
     peer_talks: bool = False
     video: bool = False
+    browser: str = "chromium"
+    answerer: str = "aiortc"
 
     @property
     def rtpdump(self) -> bool:
@@ -105,16 +121,42 @@ class Recording:
     @property
     def name(self) -> str:
         return session_folder_name(
-            self.variant, self.relay, peer_talks=self.peer_talks, video=self.video
+            self.variant,
+            self.relay,
+            peer_talks=self.peer_talks,
+            video=self.video,
+            browser=self.browser,
+            answerer=self.answerer,
         )
 
 
-def corpus_plan(*, relays: bool, peer_talks: bool, video: bool) -> list[Recording]:
+def corpus_plan(
+    *,
+    relays: bool,
+    peer_talks: bool,
+    video: bool,
+    browser: str = "chromium",
+    answerer: str = "aiortc",
+) -> list[Recording]:
     """What ``record-all`` records: every variant, or the extra call shapes asked for.
 
     The extra shapes (relay over UDP, TCP and TLS; the peer talking back; video) are each
-    recorded with a silent mute and a leaking one (:data:`VIDEO_VARIANTS`).
+    recorded with a silent mute and a leaking one (:data:`VIDEO_VARIANTS`), with Chromium.
+    ``browser`` ``firefox`` records every variant with Firefox (``firefox-<variant>``), and
+    with ``answerer`` ``firefox`` (a second Firefox answers: DTLS 1.3) a silent and a leaking
+    mute (``firefox-<variant>-to-firefox``).
     """
+    if answerer != "aiortc":
+        if browser != "firefox" or relays or peer_talks or video:
+            raise ValueError("--answerer firefox records the base page with --browser firefox")
+        return [Recording(v, browser=browser, answerer=answerer) for v in VIDEO_VARIANTS]
+    if browser != "chromium":
+        if relays or peer_talks or video:
+            raise ValueError(
+                "--browser firefox records the base variants: --relays, --peer-talks and "
+                "--video are recorded with Chromium only"
+            )
+        return [Recording(variant, browser=browser) for variant in VARIANTS]
     if not (relays or peer_talks or video):
         return [Recording(variant) for variant in VARIANTS]
     plan: list[Recording] = []
@@ -139,6 +181,10 @@ def _report(folder: Path, seconds: float, name: Path | None = None) -> None:
     from decoders.lab.summary import summary_line
 
     click.echo(f"recorded {name or folder} in {seconds:.1f} s")
+    if not (folder / "keys.json").is_file() and (folder / "peer-keylog.txt").is_file():
+        # a browser answered: no exported keys to measure with, the ground truth says it
+        _print_expected(folder)
+        return
     try:
         click.echo("  " + summary_line(summarize(folder)))
     except Exception as exc:  # the recording stands; only the summary failed
@@ -161,9 +207,35 @@ def durations_option(janus_flag: str) -> Callable[[F], F]:
     )
 
 
+def browser_option() -> Callable[[F], F]:
+    """``--browser`` of ``record`` and ``record-all``."""
+    return click.option(
+        "--browser",
+        type=click.Choice(BROWSERS),
+        default="chromium",
+        show_default=True,
+        help="The browser that runs the lab page (firefox: Firefox ESR headless, its microphone "
+        "a PulseAudio null sink, SSLKEYLOGFILE into the session as keylog.txt).",
+    )
+
+
+def answerer_option() -> Callable[[F], F]:
+    """``--answerer`` of ``record`` and ``record-all``."""
+    return click.option(
+        "--answerer",
+        type=click.Choice(ANSWERERS),
+        default="aiortc",
+        show_default=True,
+        help="Who answers the call: the aiortc peer (exports the SRTP keys: keys.json), or, "
+        "with --browser firefox, a second headless Firefox (DTLS 1.3; its own key log is "
+        "peer-keylog.txt, no keys.json).",
+    )
+
+
 @click.group("lab")
 def lab() -> None:
-    """Record real Chromium calls with known mute behaviour (needs root; captures/README.md)."""
+    """Record real Chromium (or Firefox) calls with known mute behaviour (needs root;
+    captures/README.md)."""
 
 
 @lab.command("record")
@@ -228,6 +300,14 @@ def lab() -> None:
     help="The peer sends its own speech (peer-reference.wav) back for the whole call.",
 )
 @click.option("--video", is_flag=True, help="The page also sends the fake camera (VP8 + RTX).")
+@browser_option()
+@answerer_option()
+@click.option(
+    "--audio-processing",
+    is_flag=True,
+    help="The page leaves the browser's echo cancellation, noise suppression and gain control "
+    "on (default: off, so the wire follows the reference signal).",
+)
 def record(
     variant: str | None,
     app: str | None,
@@ -242,10 +322,18 @@ def record(
     relay: str,
     peer_talks: bool,
     video: bool,
+    browser: str,
+    answerer: str,
+    audio_processing: bool,
 ) -> None:
     """Record one session (the lab page's --variant, or a Janus demo's --app) into OUT."""
     if (variant is None) == (app is None):
         fail("give exactly one of --variant and --app")
+    if browser != "chromium" and (app is not None or relay != "none" or peer_talks or video):
+        fail(
+            "--browser firefox records the lab page's --variant only (no --app, --relay, "
+            "--peer-talks, --video)"
+        )
     if app is not None:
         if relay != "none" or peer_talks or video:
             fail("--relay, --peer-talks and --video are for --variant (the lab page)")
@@ -269,6 +357,9 @@ def record(
             relay=relay,
             peer_talks=peer_talks,
             video=video,
+            browser=browser,
+            audio_processing=audio_processing,
+            answerer=answerer,
         )
     except LabError as exc:
         fail(str(exc))
@@ -311,6 +402,8 @@ def record(
     help="Record the Janus demos instead (janus-<demo>/, VideoRoom also with Opus DTX; "
     "sharing OUT/janus-reference.wav and OUT/janus-peer-reference.wav).",
 )
+@browser_option()
+@answerer_option()
 def record_all(
     out: Path,
     durations: tuple[float, float, float] | None,
@@ -319,6 +412,8 @@ def record_all(
     peer_talks: bool,
     video: bool,
     apps: bool,
+    browser: str,
+    answerer: str,
 ) -> None:
     """Record every variant into OUT/chromium-<variant>/ (or the extra call shapes asked for).
 
@@ -327,12 +422,19 @@ def record_all(
     """
     out = out.resolve()
     if apps:
+        if browser != "chromium":
+            fail("--apps records the Janus demos with Chromium, not --browser firefox")
         if relays or peer_talks or video:
             fail("--apps records the Janus demos; record --relays/--peer-talks/--video apart")
         _record_all_apps(out, durations, replace)
         return
     durations = durations or DEFAULT_DURATIONS
-    plan = corpus_plan(relays=relays, peer_talks=peer_talks, video=video)
+    try:
+        plan = corpus_plan(
+            relays=relays, peer_talks=peer_talks, video=video, browser=browser, answerer=answerer
+        )
+    except ValueError as exc:
+        fail(str(exc))
     existing = [r.name for r in plan if (out / r.name).exists()]
     if existing and not replace:
         fail(f"{out} already has {', '.join(existing)} (use --replace to re-record)")
@@ -356,6 +458,8 @@ def record_all(
                     video=recording.video,
                     shared_peer_reference=peer_reference,
                     rtpdump=recording.rtpdump,
+                    browser=recording.browser,
+                    answerer=recording.answerer,
                 )
             except LabError as exc:
                 fail(common.at(recording.name, exc))
@@ -433,6 +537,11 @@ def _record_app(
 def _report_app(folder: Path, seconds: float, name: Path | None = None) -> None:
     """Where the session is and its ground truth (expected.json)."""
     click.echo(f"recorded {name or folder} in {seconds:.1f} s")
+    _print_expected(folder)
+
+
+def _print_expected(folder: Path) -> None:
+    """The session's ground truth in one line (expected.json)."""
     try:
         expected = json.loads((folder / "expected.json").read_text())
         click.echo(f"  expected: {expected['verdict']} ({'; '.join(expected['notes'])})")

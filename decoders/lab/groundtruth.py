@@ -1,8 +1,11 @@
-"""A recorded session's ground truth, from Chromium's plaintext RTP dump (never from the audit).
+"""A recorded session's ground truth, from the browser's plaintext packets (never from the audit).
 
 For a third-party app the lab cannot know in advance whether a mute stops the sound: it is
 measured. The browser's own dump of what it sent (``chromium-stderr.log``, before SRTP) gives,
-for the sending audio stream, every packet's RFC 6464 audio level and its Opus payload. Per mute
+for the sending audio stream, every packet's RFC 6464 audio level and its Opus payload. Firefox
+has no such dump: there the capture's SRTP is decrypted with the keys the lab's peer exported
+from its side of the DTLS handshake (``keys.json``, OpenSSL's exporter in aiortc: not the
+browser's key log, and not mutecheck's own key derivation), which gives the same packets. Per mute
 window of ``timeline.json`` (from a short grace after the click to the unmute click) and for the
 unmuted time around it, this module measures:
 
@@ -14,7 +17,8 @@ unmuted time around it, this module measures:
   phase found (the reference's start is only known to about a second).
 
 The window's verdict: **content leak** when sound kept leaving (median decoded loudness above
-:data:`SOUND_DBFS` and the loudness follows the microphone's signal, p < 0.01 and r > 0.3);
+:data:`SILENCE_DBFS`, i.e. not digital silence, and the loudness follows the microphone's
+signal, p < 0.01 and r > 0.3: a quiet leak, e.g. speech 30 dB down at ~-60 dBFS, is one too);
 **no leak** when it did not (fewer than :data:`SILENT_RATE` packets/s, or median decoded
 loudness below :data:`SILENCE_DBFS`); anything between is ``undetermined`` and the recording
 should not be used as a fixture. The numbers go into ``expected.json`` with a note per window.
@@ -23,6 +27,7 @@ should not be used as a fixture. The numbers go into ``expected.json`` with a no
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -35,7 +40,7 @@ from decoders.errors import MalformedPacket
 GRACE_S: Final = 0.2
 """Skipped after each mute click: the mute takes a frame or two to reach the encoder."""
 SOUND_DBFS: Final = -50.0
-"""Median decoded loudness above this, in a window that follows the mic: sound left."""
+"""Loud: the share of packets above this is reported per window (speech is ~-30 dBFS)."""
 SILENCE_DBFS: Final = -80.0
 """Median decoded loudness below this: digital silence (the reference's floor is -60 dBFS)."""
 SILENT_RATE: Final = 5.0
@@ -43,6 +48,11 @@ SILENT_RATE: Final = 5.0
 LAG_SEARCH_S: Final = 0.3
 """The muted window's correlation searches this around the unmuted phase's lag."""
 RTPDUMP_LOG: Final = "chromium-stderr.log"
+PEER_KEYS: Final = "keys.json"
+"""The SRTP keys the lab's peer exported (``decoders.lab.peer``): the source when no dump."""
+PEER_KEYLOG: Final = "peer-keylog.txt"
+"""The answering browser's own key log (a second Firefox answered): the source when no one
+exported keys (:func:`decoders.session.keys.load_keylog_keys`, the project's one derivation)."""
 UNMUTED_LAG_S: Final = (-1.0, 3.0)
 """Lags searched on the unmuted phase (the fake mic starts when getUserMedia is called)."""
 
@@ -57,12 +67,85 @@ class _Stream:
     """Audio level per packet (NaN without the extension)."""
     dbfs: np.ndarray[Any, np.dtype[np.float64]]
     """Decoded loudness per packet (NaN when it did not decode)."""
+    series: str = "decoded loudness (plaintext RTP dump)"
+    """What the correlation's series is called (names the packets' source)."""
+
+
+def _dumped_packets(folder: Path) -> Iterator[tuple[int, bytes]]:
+    """(epoch ns, plaintext RTP) of every outbound RTP packet in Chromium's dump."""
+    from decoders.media.rtpdump import log_year, parse_log_header, parse_rtpdump
+
+    log = folder / RTPDUMP_LOG
+    lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    first = next((h for h in map(parse_log_header, lines) if h is not None), None)
+    dump = parse_rtpdump(lines, year=log_year(log, first))
+    for dumped in dump.packets:
+        if dumped.outbound and dumped.kind == "rtp":
+            yield dumped.timestamp_ns, dumped.data
+
+
+def _decrypted_packets(folder: Path, source: str) -> Iterator[tuple[int, bytes]]:
+    """(capture ns, plaintext RTP) of every RTP packet the browser sent in the capture,
+    decrypted with the peer's exported keys (``keys.json``, source ``keys``) or the keys of the
+    answering browser's own key log (``peer-keylog.txt``, source ``keylog``); a packet that does
+    not authenticate is left out (the lab's tests hold the count of those at 0)."""
+    from decoders.media.decrypt import read_media
+    from decoders.media.srtp import decrypt_datagrams
+    from decoders.session.keys import load_keylog_keys, load_keys_json
+
+    browser = json.loads((folder / "session.json").read_text())["network"]["browser"]["address"]
+    capture = folder / "capture.pcapng"
+    keys = (
+        load_keys_json(folder / PEER_KEYS)
+        if source == "keys"
+        else load_keylog_keys(folder / PEER_KEYLOG, capture)
+    )
+    if not keys.keys:
+        raise ValueError(f"{folder}: no SRTP key from {PEER_KEYLOG}: {'; '.join(keys.notes)}")
+    datagrams, _, _ = read_media(capture)
+    sent = [d for d in datagrams if d.kind == "rtp" and d.src == browser]
+    for stream in decrypt_datagrams(sent, keys):
+        for datagram, plain in zip(stream.datagrams, stream.plaintext, strict=True):
+            if plain is not None:
+                yield datagram.timestamp_ns, plain
+
+
+def packet_source(folder: Path) -> str:
+    """Where the session's plaintext comes from: ``rtpdump`` (Chromium's dump), ``keys`` (the
+    peer's exported keys) or ``keylog`` (the answering browser's key log)."""
+    if (folder / RTPDUMP_LOG).is_file():
+        return "rtpdump"
+    if (folder / "session.json").is_file():
+        if (folder / PEER_KEYS).is_file():
+            return "keys"
+        if (folder / PEER_KEYLOG).is_file():
+            return "keylog"
+    raise ValueError(
+        f"{folder}: neither {RTPDUMP_LOG} nor {PEER_KEYS} or {PEER_KEYLOG} with session.json"
+    )
+
+
+SOURCES: Final = {
+    "rtpdump": f"{RTPDUMP_LOG}: Chromium's plaintext RTP dump (outbound, before SRTP); "
+    "never mutecheck analyze",
+    "keys": f"capture.pcapng decrypted with {PEER_KEYS}, the SRTP keys the lab's aiortc peer "
+    "exported from its own side of the DTLS handshake (not the browser's key log); never "
+    "mutecheck analyze",
+    "keylog": f"capture.pcapng decrypted with the keys of {PEER_KEYLOG}, the answering "
+    "Firefox's own key log (not the calling browser's keylog.txt); never mutecheck analyze",
+}
+
+
+SERIES: Final = {
+    "rtpdump": "plaintext RTP dump",
+    "keys": f"capture decrypted with {PEER_KEYS}",
+    "keylog": f"capture decrypted with {PEER_KEYLOG}",
+}
 
 
 def _sending_audio(folder: Path) -> _Stream:
     """The browser's outbound Opus stream with the most packets, decoded."""
     from decoders.media.codecs import OPUS, AudioPacket, decode_stream
-    from decoders.media.rtpdump import log_year, parse_log_header, parse_rtpdump
     from decoders.session.sdp import audio_level_extension_id, parse_sdp, payload_types
     from decoders.wire.rtp import RtpPacket, audio_level
 
@@ -73,22 +156,18 @@ def _sending_audio(folder: Path) -> _Stream:
         if kind == "audio" and codec.name.lower() == "opus"
     }
     level_id = audio_level_extension_id(offer)
-    log = folder / RTPDUMP_LOG
-    lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
-    first = next((h for h in map(parse_log_header, lines) if h is not None), None)
-    dump = parse_rtpdump(lines, year=log_year(log, first))
+    source = packet_source(folder)
+    plain = _dumped_packets(folder) if source == "rtpdump" else _decrypted_packets(folder, source)
     by_ssrc: dict[int, list[tuple[int, RtpPacket]]] = {}
-    for dumped in dump.packets:
-        if not dumped.outbound or dumped.kind != "rtp":
-            continue
+    for timestamp_ns, data in plain:
         try:
-            packet = RtpPacket.parse(dumped.data)
+            packet = RtpPacket.parse(data)
         except MalformedPacket:
             continue
         if packet.payload_type in opus:
-            by_ssrc.setdefault(packet.ssrc, []).append((dumped.timestamp_ns, packet))
+            by_ssrc.setdefault(packet.ssrc, []).append((timestamp_ns, packet))
     if not by_ssrc:
-        raise ValueError(f"{log}: no outbound Opus RTP packet in the dump")
+        raise ValueError(f"{folder}: no outbound Opus RTP packet ({SOURCES[source]})")
     ssrc, packets = max(by_ssrc.items(), key=lambda item: len(item[1]))
     decoded = decode_stream(
         [AudioPacket(p.sequence_number, p.timestamp, t, p.payload) for t, p in packets], OPUS
@@ -110,6 +189,7 @@ def _sending_audio(folder: Path) -> _Stream:
             [float(loudness.get(p.sequence_number, float("nan"))) for _, p in packets],
             np.float64,
         ),
+        series=f"decoded loudness ({SERIES[source]})",
     )
 
 
@@ -145,7 +225,7 @@ def _measure(
             stream.times[inside],
             np.nan_to_num(dbfs, nan=-120.0),
             envelope,
-            series="decoded loudness (plaintext RTP dump)",
+            series=stream.series,
             lag_range_s=lag_range,
         )
         numbers["correlation"] = found.to_json() if found is not None else None
@@ -163,7 +243,7 @@ def _window_verdict(numbers: dict[str, Any]) -> tuple[str, str]:
             f"decoded audio is silence (median {median} dBFS, audio level "
             f"{numbers['audio_level_median']})",
         )
-    if median is not None and median > SOUND_DBFS and proof is not None and proof["proven"]:
+    if median is not None and median > SILENCE_DBFS and proof is not None and proof["proven"]:
         return (
             "content-leak",
             f"sound kept leaving: {rate} packets/s, median {median} dBFS, audio level "
@@ -243,8 +323,7 @@ def expected_document(
         "app": app,
         "opus_dtx": dtx,
         "verdict": overall,
-        "source": f"{RTPDUMP_LOG}: Chromium's plaintext RTP dump (outbound, before SRTP); "
-        "never mutecheck analyze",
+        "source": SOURCES[packet_source(folder)],
         "stream": {"ssrc": stream.ssrc, "payload_type": stream.payload_type, "codec": "opus"},
         "method": {
             "grace_s": GRACE_S,

@@ -38,7 +38,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Final
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -509,8 +509,17 @@ def telemetry_record(transport: str, path: str, received: float, body: bytes) ->
 class Peer:
     """One call: the aiortc connection, the files it writes and the end-of-call signal."""
 
-    def __init__(self, out_dir: Path, page: bytes, talk: Path | None = None) -> None:
+    def __init__(
+        self,
+        out_dir: Path,
+        page: bytes,
+        talk: Path | None = None,
+        keylog_name: str = "keylog.txt",
+        dtls_server: bool = False,
+    ) -> None:
         self.out_dir = out_dir
+        self.keylog_name = keylog_name
+        self.dtls_server = dtls_server
         self.page = page
         self.talk = talk
         self.talk_track: MediaStreamTrack | None = None
@@ -587,6 +596,11 @@ class Peer:
                 raise ValueError(f"{self.talk} has no audio")
             self.talk_track = player.audio
             pc.addTrack(player.audio)
+        if self.dtls_server:
+            # answer a=setup:passive: the browser becomes the DTLS client (Firefox's NSS logs
+            # its DTLS 1.2 secrets to SSLKEYLOGFILE only as the client)
+            for transceiver in pc.getTransceivers():
+                transceiver.receiver.transport._set_role("server")
         await pc.setLocalDescription(await pc.createAnswer())
         answer = pc.localDescription
         answer_sdp = answer.sdp
@@ -636,7 +650,7 @@ class Peer:
             text = json.dumps(self.keys.to_json(), indent=2) + "\n"
             outputs.write_text(self.out_dir / "keys.json", text)
         if self.keys.keylog:
-            outputs.write_text(self.out_dir / "keylog.txt", self.keys.keylog_text())
+            outputs.write_text(self.out_dir / self.keylog_name, self.keys.keylog_text())
         emit(
             "finished",
             frames_received=self.frames_received,
@@ -645,6 +659,74 @@ class Peer:
             keys=bool(self.keys.profile),
             keylog_lines=len(self.keys.keylog),
             dtx=self.dtx,
+        )
+
+
+ANSWER_TIMEOUT_S: Final = 30.0
+"""How long the caller's offer waits for the answering browser's answer."""
+
+
+class BrowserAnswerPeer(Peer):
+    """The call answered by a second browser instead of aiortc (``--browser-answers``).
+
+    The server still serves the caller's page and its reports; the offer is handed to the
+    answering browser's page (``answerer.html`` at ``/answerer``, which fetches it from
+    ``/answerer/offer`` and posts its answer to ``/answerer/answer``) and the answer back to the
+    caller. No SRTP keys are exported (a browser keeps them): the answering browser's own key log
+    is the session's second key source. ``frames_received`` counts the audio packets the
+    answering browser reported (``/answerer/stats``).
+    """
+
+    def __init__(self, out_dir: Path, page: bytes, answerer_page: bytes) -> None:
+        super().__init__(out_dir, page)
+        self.answerer_page = answerer_page
+        self.offer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def handle(self, request: HttpRequest) -> tuple[int, str, bytes]:
+        if request.method == "GET" and request.path == "/answerer":
+            emit("http", path=request.path)
+            return 200, "text/html; charset=utf-8", self.answerer_page
+        if request.method == "GET" and request.path == "/answerer/offer":
+            sdp = await self.offer
+            return 200, "application/json", json.dumps({"type": "offer", "sdp": sdp}).encode()
+        if request.method == "POST" and request.path == "/answerer/answer":
+            answer = json.loads(request.body)
+            if not self.answer.done():
+                self.answer.set_result(str(answer["sdp"]))
+            return 200, "application/json", b'{"ok": true}'
+        if request.method == "POST" and request.path == "/answerer/stats":
+            stats = json.loads(request.body)
+            if "error" in stats:
+                emit("error", path=request.path, message=str(stats["error"]))
+            self.frames_received = max(self.frames_received, int(stats.get("packets_received", 0)))
+            return 200, "application/json", b'{"ok": true}'
+        return await super().handle(request)
+
+    async def on_offer(self, offer: dict[str, Any]) -> dict[str, str]:
+        if self.offer.done():
+            raise ValueError("second offer")
+        sdp = str(offer["sdp"])
+        outputs.write_text(self.out_dir / "offer.sdp", sdp)
+        self.offer.set_result(sdp)
+        answer_sdp = await asyncio.wait_for(self.answer, ANSWER_TIMEOUT_S)
+        outputs.write_text(self.out_dir / "answer.sdp", answer_sdp)
+        emit("answered", dtx=False, talks=False, answerer="browser")
+        return {"type": "answer", "sdp": answer_sdp}
+
+    async def finish(self) -> None:
+        for writer in self.sockets:
+            writer.close()
+        if self._telemetry_log is not None:
+            self._telemetry_log.close()
+        emit(
+            "finished",
+            frames_received=self.frames_received,
+            video_frames_received=0,
+            telemetry_received=self.telemetry_received,
+            keys=False,
+            keylog_lines=0,
+            dtx=False,
         )
 
 
@@ -693,9 +775,19 @@ async def serve(
     page: bytes,
     talk: Path | None = None,
     tls: ssl.SSLContext | None = None,
+    keylog_name: str = "keylog.txt",
+    dtls_server: bool = False,
+    answerer_page: bytes | None = None,
 ) -> None:
-    """Serve the page and the call (over TLS with ``tls``) until the page reports done."""
-    peer = Peer(out_dir, page, talk)
+    """Serve the page and the call (over TLS with ``tls``) until the page reports done; the
+    peer's DTLS key log goes to ``out_dir/keylog_name``; with ``dtls_server`` the peer answers
+    ``a=setup:passive`` (the DTLS server) instead of aiortc's default, the client. With
+    ``answerer_page`` a browser answers the call instead of aiortc (:class:`BrowserAnswerPeer`)."""
+    peer = (
+        Peer(out_dir, page, talk, keylog_name, dtls_server)
+        if answerer_page is None
+        else BrowserAnswerPeer(out_dir, page, answerer_page)
+    )
     with exporting_srtp_keys(peer.keys):
         server = await asyncio.start_server(connection_handler(peer), host, port, ssl=tls)
         emit("listening", host=host, port=port, scheme="https" if tls else "http")
@@ -713,12 +805,44 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--talk", type=Path, default=None, help="WAV the peer sends, looped")
     parser.add_argument("--tls-cert", type=Path, default=None, help="PEM: serve HTTPS and WSS")
     parser.add_argument("--tls-key", type=Path, default=None, help="PEM key of --tls-cert")
+    parser.add_argument(
+        "--keylog-name",
+        default="keylog.txt",
+        help="file name of the peer's DTLS key log in --out (the browser may write keylog.txt)",
+    )
+    parser.add_argument(
+        "--browser-answers",
+        action="store_true",
+        help="a browser opening /answerer answers the call instead of aiortc (no keys.json)",
+    )
+    parser.add_argument(
+        "--dtls-server",
+        action="store_true",
+        help="answer a=setup:passive: the peer is the DTLS server, the browser the client",
+    )
     args = parser.parse_args(argv)
     if (args.tls_cert is None) != (args.tls_key is None):
         parser.error("--tls-cert and --tls-key go together")
     tls = tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None
     page = resources.files("decoders.lab").joinpath("page.html").read_bytes()
-    asyncio.run(serve(args.host, args.port, args.out, page, args.talk, tls))
+    answerer = (
+        resources.files("decoders.lab").joinpath("answerer.html").read_bytes()
+        if args.browser_answers
+        else None
+    )
+    asyncio.run(
+        serve(
+            args.host,
+            args.port,
+            args.out,
+            page,
+            args.talk,
+            tls,
+            args.keylog_name,
+            args.dtls_server,
+            answerer,
+        )
+    )
     return 0
 
 

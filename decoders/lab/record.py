@@ -46,7 +46,7 @@ import decoders
 from decoders import outputs
 from decoders.addon.script import script_path
 from decoders.chromium import UNATTENDED_FLAGS
-from decoders.lab import turn
+from decoders.lab import firefox, turn
 
 if TYPE_CHECKING:  # the reference needs numpy: imported when a session is recorded
     from decoders.lab.reference import Reference
@@ -64,6 +64,10 @@ VARIANTS = (
 )
 """The page's mute implementations (``page.html``), in the corpus's order."""
 TELEMETRY_VARIANTS = ("telemetry-http", "telemetry-ws")
+BROWSERS = ("chromium", "firefox")
+ANSWERERS = ("aiortc", "firefox")
+"""Who answers the page's call: the aiortc peer, or a second Firefox (Firefox sessions)."""
+"""The browsers the lab page is recorded with (the same page and variants in both)."""
 CHROMIUM = "/usr/lib/chromium/chromium"
 BROWSER_ADDRESS = "10.77.0.1"
 PEER_ADDRESS = "10.77.0.2"
@@ -74,6 +78,10 @@ MARK_HOST = "mutecheck.mark"  # answered by the addon inside the proxy (mute/unm
 BROWSER_INTERFACE = "mcb0"
 PEER_INTERFACE = "mcp0"
 CAPTURE_FILTER = f"udp and host {BROWSER_ADDRESS} and host {PEER_ADDRESS}"
+FIREFOX_CAPTURE_FILTER = f"({CAPTURE_FILTER}) or (ip and not host {PEER_ADDRESS})"
+"""With Firefox the browser's namespace has a default route via the peer (which forwards
+nothing), so that anything Firefox tries to send elsewhere reaches the wire, and the capture
+keeps it: a complete session holds none."""
 RELAY_CAPTURE_FILTER = (
     f"host {BROWSER_ADDRESS} and host {PEER_ADDRESS} and "
     f"(udp or (tcp and (port {turn.TURN_PORT} or port {turn.TURNS_PORT})))"
@@ -103,10 +111,13 @@ OPTIONAL_FILES = (
     "reference.wav",
     "peer-reference.wav",
     "chromium-stderr.log",
+    "peer-keylog.txt",
+    "expected.json",
 )
 """Files a session holds when it has them: the addon's events and the proxy's flows (when the
 addon ran), the telemetry the peer received, the references (unless shared ones are used),
-Chromium's plaintext RTP dump (``rtpdump``)."""
+Chromium's plaintext RTP dump (``rtpdump``), the peer's key log when the browser wrote
+``keylog.txt`` (Firefox)."""
 PEER_REFERENCE_NAME: Final = "peer-reference.wav"
 TURN_READY_TIMEOUT_S = 15.0
 """How long coturn may take to open its listeners."""
@@ -227,14 +238,16 @@ class LabNetwork:
         lines: bool = False,
         group: bool = False,
         private_home: bool = False,
+        env: dict[str, str] | None = None,
     ) -> LabProcess:
         """Start a process; with ``lines`` its stdout JSON lines go to ``events``.
 
         ``private_home`` points HOME, TMPDIR and the XDG dirs into the work directory, so
         whatever the program leaves behind (Chromium's crash-report and singleton dirs) goes
-        away with it.
+        away with it. ``env`` adds variables to the child's environment.
         """
-        env = _child_env()
+        extra = env or {}
+        env = _child_env() | extra
         if private_home:
             home = self.work / f"{name}-home"
             for sub in ("config", "cache", "tmp"):
@@ -354,8 +367,11 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def create_network(lab: LabNetwork) -> None:
-    """Two namespaces, a veth pair between them, addresses, IPv6 off, no default route."""
+def create_network(lab: LabNetwork, *, default_route: bool = False) -> None:
+    """Two namespaces, a veth pair between them, addresses, IPv6 off, no default route (with
+    ``default_route`` the browser's namespace gets one via the peer, which forwards nothing:
+    what the browser tries to send anywhere else then shows in the capture instead of failing
+    unseen inside the namespace)."""
     for namespace in (lab.browser_ns, lab.peer_ns):
         _run(["ip", "netns", "add", namespace])
         lab.namespaces.append(namespace)
@@ -382,6 +398,8 @@ def create_network(lab: LabNetwork) -> None:
         routes = _run(["ip", "-n", namespace, "route", "show", "default"]).strip()
         if routes:
             raise RuntimeError(f"namespace {namespace} has a default route: {routes}")
+    if default_route:
+        _run(["ip", "-n", lab.browser_ns, "route", "add", "default", "via", PEER_ADDRESS])
 
 
 def _wait_for_capture(process: LabProcess, path: Path, timeout: float) -> None:
@@ -405,12 +423,20 @@ def _first_line(command: Sequence[str]) -> str:
     return lines[0].strip() if lines else "unknown"
 
 
-def tool_versions() -> dict[str, str]:
+def tool_versions(browser: str = "chromium") -> dict[str, str]:
     """Versions of everything that shaped a session."""
     import importlib.metadata  # slow to import: only when a session is written
 
+    if browser == "firefox":
+        binary = firefox.find_firefox() or "firefox-esr"
+        browsers = {
+            "firefox": _first_line([binary, "--version"]),
+            "pulseaudio": _first_line([firefox.PULSEAUDIO, "--version"]),
+        }
+    else:
+        browsers = {"chromium": _first_line([CHROMIUM, "--version"])}
     versions = {
-        "chromium": _first_line([CHROMIUM, "--version"]),
+        **browsers,
         "dumpcap": _first_line(["dumpcap", "--version"]),
         "tshark": _first_line(["tshark", "--version"]),
         "espeak-ng": _first_line(["espeak-ng", "--version"]),
@@ -482,9 +508,12 @@ def page_query(
     mark: bool,
     relay: str = "none",
     video: bool = False,
+    processing: bool = False,
 ) -> str:
     """The call page's query string: variant, durations in ms, the mark URL if wanted, the
-    RTCConfiguration as JSON when the media is relayed, ``video=1`` to send the camera too."""
+    RTCConfiguration as JSON when the media is relayed, ``video=1`` to send the camera too,
+    ``processing=1`` to leave the browser's audio processing on (echo cancellation, noise
+    suppression, gain control; off by default)."""
     fields = {"variant": variant, "durations": ",".join(str(round(d * 1000)) for d in durations)}
     if mark:
         fields["mark"] = f"http://{MARK_HOST}"
@@ -492,25 +521,39 @@ def page_query(
         fields["ice"] = json.dumps(turn.ice_configuration(relay, PEER_ADDRESS), sort_keys=True)
     if video:
         fields["video"] = "1"
+    if processing:
+        fields["processing"] = "1"
     return urllib.parse.urlencode(fields, safe=",:/")
 
 
-def capture_filter(relay: str) -> str:
-    """dumpcap's filter: the media between the namespaces, and the TURN leg when relayed."""
+def capture_filter(relay: str, browser: str = "chromium") -> str:
+    """dumpcap's filter: the media between the namespaces, and the TURN leg when relayed (with
+    Firefox: also whatever went to any other address, see :data:`FIREFOX_CAPTURE_FILTER`)."""
+    if browser == "firefox":
+        return FIREFOX_CAPTURE_FILTER
     return CAPTURE_FILTER if relay == "none" else RELAY_CAPTURE_FILTER
 
 
 def session_name(
-    variant: str, relay: str = "none", *, peer_talks: bool = False, video: bool = False
+    variant: str,
+    relay: str = "none",
+    *,
+    peer_talks: bool = False,
+    video: bool = False,
+    browser: str = "chromium",
+    answerer: str = "aiortc",
 ) -> str:
-    """The corpus's folder: ``chromium-<variant>[-relay-<r>][-peer-talks][-video]``."""
-    name = f"chromium-{variant}"
+    """The corpus's folder: ``<browser>-<variant>[-relay-<r>][-peer-talks][-video]``, and
+    ``-to-firefox`` when a second Firefox answered."""
+    name = f"{browser}-{variant}"
     if relay != "none":
         name += f"-relay-{relay}"
     if peer_talks:
         name += "-peer-talks"
     if video:
         name += "-video"
+    if answerer != "aiortc":
+        name += f"-to-{answerer}"
     return name
 
 
@@ -548,6 +591,9 @@ def _session_document(
     peer_finished: dict[str, Any],
     started: float,
     wall_time_s: float,
+    browser: str = "chromium",
+    audio_processing: bool = False,
+    answerer: str = "aiortc",
 ) -> dict[str, Any]:
     offer = (out_dir / "offer.sdp").read_text()
     answer = (out_dir / "answer.sdp").read_text()
@@ -565,11 +611,13 @@ def _session_document(
     return {
         "version": 1,
         "source": "lab",
-        "kind": "chromium-aiortc",
+        "kind": f"{browser}-aiortc",
+        "browser": browser,
         "created": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
         "variant": variant,
         "scenario": {
             "phases": ["unmuted", "muted", "unmuted"],
+            **({"audio_processing": True} if audio_processing else {}),
             "peer_talks": peer_reference_name is not None,
             "video": video,
             "durations_s": list(durations),
@@ -579,21 +627,11 @@ def _session_document(
             "end": epoch_s(page_timeline["end_ms"]),
             "microphone_label": microphone.get("label"),
             "user_agent": page_timeline.get("user_agent"),
-            "chromium_flags": [
-                *CHROMIUM_FLAGS,
-                "--user-data-dir=<fresh temporary directory>",
-                "--use-file-for-fake-audio-capture=<48 kHz copy of the reference>",
-                *(
-                    ["--ignore-certificate-errors-spki-list=<the proxy's and coturn's keys>"]
-                    if relay == "tls"
-                    else []
-                ),
-                f"--unsafely-treat-insecure-origin-as-secure=http://{PEER_ADDRESS}:{HTTP_PORT}",
-            ],
+            **_browser_document(browser, relay, microphone),
         },
         "clock": "epoch",
         "wall_time_s": round(wall_time_s, 2),
-        "tools": tool_versions(),
+        "tools": tool_versions(browser),
         "network": {
             "mode": "netns-veth",
             "browser": {
@@ -601,6 +639,7 @@ def _session_document(
                 "interface": BROWSER_INTERFACE,
                 "address": BROWSER_ADDRESS,
                 "ice_udp_port": host_candidate(offer, BROWSER_ADDRESS),
+                **({"default_route": f"via {PEER_ADDRESS}"} if browser == "firefox" else {}),
             },
             "peer": {
                 "namespace": lab.peer_ns,
@@ -610,7 +649,7 @@ def _session_document(
                 "http_port": HTTP_PORT,
             },
             "capture_interface": PEER_INTERFACE,
-            "capture_filter": capture_filter(relay),
+            "capture_filter": capture_filter(relay, browser),
         },
         "relay": _relay_document(relay, offer),
         "proxy": {
@@ -631,6 +670,7 @@ def _session_document(
             "refused": _refused_summary(lab.work / "refused.jsonl"),
         },
         "peer": {
+            "answerer": answerer,
             "frames_received": peer_finished.get("frames_received"),
             "video_frames_received": peer_finished.get("video_frames_received", 0),
             "sent_speech": _peer_reference_document(out_dir, peer_reference_name),
@@ -645,7 +685,9 @@ def _session_document(
             "sample_rate": reference.reference_sample_rate,
             "fake_mic_sample_rate": reference.mic_sample_rate,
             "duration_s": reference.duration_s,
-            "starts_near": "scenario.getusermedia_called (Chromium loops the file)",
+            "starts_near": "scenario.getusermedia_called (Chromium loops the file)"
+            if browser == "chromium"
+            else "scenario.microphone.playback_started (paplay plays it once)",
             "speech_text": reference.speech_text,
             "tone_bursts": [
                 {"start_s": b.start_s, "duration_s": b.duration_s, "frequency_hz": b.frequency_hz}
@@ -653,6 +695,47 @@ def _session_document(
             ],
         },
         "files": [_file_entry(out_dir / name) for name in present if name != "session.json"],
+    }
+
+
+def _browser_document(browser: str, relay: str, microphone: dict[str, Any]) -> dict[str, Any]:
+    """How the browser ran: Chromium's flags, or Firefox's flags, prefs and microphone."""
+    if browser == "firefox":
+        playback = microphone.get("playback_ms")
+        return {
+            "firefox_flags": [
+                *firefox.FIREFOX_FLAGS,
+                "--profile <fresh temporary profile: user.js below, the proxy's CA trusted>",
+            ],
+            "firefox_prefs": {
+                **firefox.PREFS,
+                "network.proxy.http": f"127.0.0.1:{PROXY_PORT} (also ssl)",
+                "dom.securecontext.allowlist": PEER_ADDRESS,
+            },
+            "firefox_env": {
+                "SSLKEYLOGFILE": f"<session>/{firefox.KEYLOG}",
+                "PULSE_SERVER": "<the run's PulseAudio socket>",
+            },
+            "microphone": {
+                "pulseaudio": "system mode, module-null-sink "
+                f"sink_name={firefox.SINK} channels=1 (48 kHz)",
+                "played": f"paplay --device={firefox.SINK} <48 kHz copy of the reference>",
+                "recorded_from": firefox.LOOPBACK_DEVICE,
+                "playback_started": round(float(playback) / 1000.0, 6) if playback else None,
+            },
+        }
+    return {
+        "chromium_flags": [
+            *CHROMIUM_FLAGS,
+            "--user-data-dir=<fresh temporary directory>",
+            "--use-file-for-fake-audio-capture=<48 kHz copy of the reference>",
+            *(
+                ["--ignore-certificate-errors-spki-list=<the proxy's and coturn's keys>"]
+                if relay == "tls"
+                else []
+            ),
+            f"--unsafely-treat-insecure-origin-as-secure=http://{PEER_ADDRESS}:{HTTP_PORT}",
+        ]
     }
 
 
@@ -694,7 +777,7 @@ def _relay_document(relay: str, offer: str) -> dict[str, Any]:
     }
 
 
-def _check_tools(relay: str = "none") -> None:
+def _check_tools(relay: str = "none", browser: str = "chromium") -> None:
     import importlib.metadata
 
     if os.geteuid() != 0:
@@ -702,8 +785,18 @@ def _check_tools(relay: str = "none") -> None:
     missing = [tool for tool in ("ip", "dumpcap", "espeak-ng", "sox") if shutil.which(tool) is None]
     if relay != "none" and not os.access(turn.TURN_BINARY, os.X_OK):
         missing.append(f"{turn.TURN_BINARY} (Debian package coturn)")
-    if not os.access(CHROMIUM, os.X_OK):
+    if browser == "chromium" and not os.access(CHROMIUM, os.X_OK):
         missing.append(CHROMIUM)
+    if browser == "firefox":
+        if firefox.find_firefox() is None:
+            missing.append("firefox-esr")
+        for tool, package in (
+            (firefox.PULSEAUDIO, "pulseaudio"),
+            (firefox.PAPLAY, "pulseaudio-utils"),
+            (firefox.CERTUTIL, "libnss3-tools"),
+        ):
+            if shutil.which(tool) is None:
+                missing.append(f"{tool} (Debian package {package})")
     try:
         importlib.metadata.version("mitmproxy")
     except importlib.metadata.PackageNotFoundError:
@@ -798,8 +891,23 @@ def record_session(
     peer_talks: bool = False,
     video: bool = False,
     shared_peer_reference: Path | None = None,
+    browser: str = "chromium",
+    audio_processing: bool = False,
+    answerer: str = "aiortc",
 ) -> Path:
     """Record one session of `variant` into the folder `out_dir` (created; must hold no files).
+
+    `answerer` ``firefox`` (with `browser` ``firefox``): a second headless Firefox in the
+    peer's namespace answers the call instead of aiortc (``peer.py --browser-answers``,
+    ``answerer.html``), so the call is what two Firefoxes negotiate, DTLS 1.3; its own key log
+    is ``peer-keylog.txt`` and there is no ``keys.json`` (nothing exports a browser's keys).
+
+    With `audio_processing` the page leaves the browser's echo cancellation, noise suppression
+    and gain control on (``session.json`` ``scenario.audio_processing``).
+
+    `browser` is ``chromium`` (default) or ``firefox`` (Firefox ESR headless, its microphone a
+    PulseAudio null sink playing the reference, ``SSLKEYLOGFILE`` = ``keylog.txt`` in the
+    session: :mod:`decoders.lab.firefox`; the peer's own key log is then ``peer-keylog.txt``).
 
     With `rtpdump`, Chromium also logs every RTP/RTCP packet before encryption and after
     decryption (its WebRTC-Debugging-RtpDump field trial); the log is kept in the session as
@@ -827,6 +935,17 @@ def record_session(
             raise ValueError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)}")
         if relay not in turn.RELAYS:
             raise ValueError(f"unknown relay {relay!r}; known: {', '.join(turn.RELAYS)}")
+        if browser not in BROWSERS:
+            raise ValueError(f"unknown browser {browser!r}; known: {', '.join(BROWSERS)}")
+        if browser == "firefox" and (relay != "none" or peer_talks or video or rtpdump):
+            raise ValueError(
+                "Firefox sessions are recorded without --relay, --peer-talks, --video and "
+                "--rtpdump (Chromium only)"
+            )
+        if answerer not in ANSWERERS:
+            raise ValueError(f"unknown answerer {answerer!r}; known: {', '.join(ANSWERERS)}")
+        if answerer != "aiortc" and browser != "firefox":
+            raise ValueError("a browser answers only Firefox sessions (--browser firefox)")
         if len(durations) != 3 or any(not 0 < d <= 60 for d in durations):
             raise ValueError(f"durations must be three values in (0, 60] s, got {durations}")
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -835,7 +954,7 @@ def record_session(
         if addon is not None and not addon.is_file():
             addon = None
     with _step("tools"):
-        _check_tools(relay)
+        _check_tools(relay, browser)
     tag = f"{os.getpid()}-{int(started * 1000) % 100000}"
     work = Path(tempfile.mkdtemp(prefix=f"mutecheck-lab-{tag}-"))
     lab = LabNetwork(work=work, browser_ns=f"mutecheck-b-{tag}", peer_ns=f"mutecheck-p-{tag}")
@@ -865,13 +984,14 @@ def record_session(
                     PEER_REFERENCE_NAME,
                 )
         with _step("network namespaces"):
-            create_network(lab)
+            create_network(lab, default_route=browser == "firefox")
         with _step("capture"):
             dumpcap = lab.start(
                 "dumpcap",
                 [
                     *("ip", "netns", "exec", lab.peer_ns, "dumpcap", "-q", "-i", PEER_INTERFACE),
-                    *("-f", capture_filter(relay), "-w", str(out_dir / "capture.pcapng")),
+                    *("-f", capture_filter(relay, browser)),
+                    *("-w", str(out_dir / "capture.pcapng")),
                 ],
             )
             dumpcap.stop_signal = signal.SIGINT  # dumpcap finishes the file on SIGINT
@@ -885,6 +1005,10 @@ def record_session(
             peer_command += ["--host", PEER_ADDRESS, "--port", str(HTTP_PORT)]
             if peer_reference_name is not None:
                 peer_command += ["--talk", str((out_dir / peer_reference_name).resolve())]
+            if answerer == "firefox":  # a second Firefox answers: DTLS 1.3, no exported keys
+                peer_command += ["--browser-answers"]
+            elif browser == "firefox":  # Firefox's SSLKEYLOGFILE is the session's keylog.txt
+                peer_command += ["--keylog-name", firefox.PEER_KEYLOG, "--dtls-server"]
             in_namespace = ["ip", "netns", "exec", lab.peer_ns]
             peer = lab.start("peer", [*in_namespace, *peer_command], lines=True)
         with _step("proxy"):
@@ -915,31 +1039,44 @@ def record_session(
                 raise RuntimeError(f"a proxy script failed to load: {tail_text(proxy.log, 12)}")
         with _step("peer"):
             lab.wait_event("listening", peer, timeout=30)
+        origin = f"http://{PEER_ADDRESS}:{HTTP_PORT}"
+        query = page_query(
+            variant,
+            durations,
+            mark=addon is not None,
+            relay=relay,
+            video=video,
+            processing=audio_processing,
+        )
+        if browser == "firefox":
+            with _step("microphone"):
+                pulse_dir = _start_pulseaudio(lab, reference.mic_sample_rate)
+            if answerer == "firefox":
+                with _step("answerer"):
+                    _start_answerer(lab, out_dir, f"{origin}/answerer")
+                    wait_for_log_event(lab, peer, "/answerer")
+            with _step("browser"):
+                _start_firefox(lab, out_dir, pulse_dir, f"{origin}/?{query}")
+                wait_page_stage(lab, "microphone", peer, timeout=60)
+                lab.page_notes["microphone"]["playback_ms"] = time.time() * 1000.0
+                lab.start(
+                    "paplay",
+                    firefox.paplay_command(reference.mic_path),
+                    env={"PULSE_SERVER": firefox.pulse_server(pulse_dir)},
+                )
+                lab.wait_event("answered", peer, timeout=30)
         with _step("browser"):
-            origin = f"http://{PEER_ADDRESS}:{HTTP_PORT}"
-            query = page_query(variant, durations, mark=addon is not None, relay=relay, video=video)
-            trusted = _trusted_keys(relay, turn_spki, work / "mitmproxy")
-            lab.start(
-                "chromium",
-                [
-                    *("ip", "netns", "exec", lab.browser_ns, CHROMIUM, *CHROMIUM_FLAGS),
-                    *(RTPDUMP_FLAGS if rtpdump else ()),
-                    *([f"--ignore-certificate-errors-spki-list={trusted}"] if trusted else ()),
-                    f"--user-data-dir={work / 'profile'}",
-                    f"--use-file-for-fake-audio-capture={reference.mic_path}",
-                    f"--unsafely-treat-insecure-origin-as-secure={origin}",
-                    f"{origin}/?{query}",
-                ],
-                group=True,
-                private_home=True,
-            )
-            lab.wait_event("answered", peer, timeout=30)
+            if browser == "chromium":
+                _start_chromium(lab, relay, turn_spki, rtpdump, reference.mic_path, origin, query)
+                lab.wait_event("answered", peer, timeout=30)
         with _step("scenario"):
             finished = lab.wait_event("finished", peer, timeout=sum(durations) + 30)
             if not lab.page_timeline:
                 raise RuntimeError("the page sent no timeline")
-            if not finished.get("keys"):
+            if not finished.get("keys") and answerer == "aiortc":
                 raise RuntimeError("the peer exported no SRTP keys (DTLS never completed)")
+            if answerer != "aiortc" and not finished.get("frames_received"):
+                raise RuntimeError("the answering browser received no audio")
             peer.popen.wait(timeout=10)
         with _step("teardown"):
             time.sleep(0.3)  # let dumpcap see the last datagrams
@@ -955,7 +1092,7 @@ def record_session(
             if rtpdump:
                 shutil.copyfile(lab.work / "chromium.log", out_dir / RTPDUMP_LOG)
                 (out_dir / RTPDUMP_LOG).chmod(0o644)
-            _finish_files(out_dir, variant, lab, addon)
+            _finish_files(out_dir, variant, lab, addon, keys=answerer == "aiortc")
             document = _session_document(
                 variant=variant,
                 durations=durations,
@@ -969,9 +1106,15 @@ def record_session(
                 out_dir=out_dir,
                 peer_finished=finished,
                 started=started,
+                browser=browser,
+                audio_processing=audio_processing,
+                answerer=answerer,
                 wall_time_s=time.monotonic() - clock,
             )
             outputs.write_text(out_dir / "session.json", json.dumps(document, indent=2) + "\n")
+        if browser == "firefox":
+            with _step("ground truth"):
+                write_expected(out_dir, variant)
         return out_dir
     except BaseException as exc:
         failure = exc
@@ -986,7 +1129,151 @@ def record_session(
             raise LabError("cleanup", "; ".join(problems))
 
 
-def _finish_files(out_dir: Path, variant: str, lab: LabNetwork, addon: Path | None) -> None:
+def _start_chromium(
+    lab: LabNetwork,
+    relay: str,
+    turn_spki: str,
+    rtpdump: bool,
+    mic: Path,
+    origin: str,
+    query: str,
+) -> LabProcess:
+    """Headless Chromium in the browser's namespace, its fake microphone playing ``mic``."""
+    trusted = _trusted_keys(relay, turn_spki, lab.work / "mitmproxy")
+    return lab.start(
+        "chromium",
+        [
+            *("ip", "netns", "exec", lab.browser_ns, CHROMIUM, *CHROMIUM_FLAGS),
+            *(RTPDUMP_FLAGS if rtpdump else ()),
+            *([f"--ignore-certificate-errors-spki-list={trusted}"] if trusted else ()),
+            f"--user-data-dir={lab.work / 'profile'}",
+            f"--use-file-for-fake-audio-capture={mic}",
+            f"--unsafely-treat-insecure-origin-as-secure={origin}",
+            f"{origin}/?{query}",
+        ],
+        group=True,
+        private_home=True,
+    )
+
+
+PULSE_READY_TIMEOUT_S: Final = 15.0
+
+
+def _start_pulseaudio(lab: LabNetwork, sample_rate: int) -> Path:
+    """The run's private PulseAudio with the null sink Firefox records; returns its socket
+    folder. System mode runs as the ``pulse`` user, who must own that folder."""
+    import pwd
+
+    folder = lab.work / "pulse"
+    folder.mkdir()
+    user = pwd.getpwnam("pulse")
+    os.chown(folder, user.pw_uid, user.pw_gid)
+    lab.work.chmod(0o711)  # the pulse user may pass through the work directory, not list it
+    process = lab.start("pulseaudio", firefox.pulseaudio_command(folder, sample_rate))
+    socket = folder / firefox.PULSE_SOCKET
+    deadline = time.monotonic() + PULSE_READY_TIMEOUT_S
+    while not socket.exists():
+        if not process.alive():
+            raise RuntimeError(f"pulseaudio exited: {tail_text(process.log)}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"pulseaudio made no socket: {tail_text(process.log)}")
+        time.sleep(0.05)
+    return folder
+
+
+def _start_firefox(lab: LabNetwork, out_dir: Path, pulse_dir: Path, url: str) -> LabProcess:
+    """Headless Firefox ESR in the browser's namespace on a fresh profile (proxy, microphone
+    and quiet prefs; the proxy's CA trusted), its key log into the session folder."""
+    binary = firefox.find_firefox()
+    if binary is None:
+        raise RuntimeError("no Firefox (Debian package firefox-esr)")
+    profile = lab.work / "firefox-profile"
+    firefox.write_profile(profile, "127.0.0.1", PROXY_PORT, (PEER_ADDRESS,))
+    firefox.trust_certificate(profile, lab.work / "mitmproxy" / "mitmproxy-ca-cert.pem")
+    env = {
+        "SSLKEYLOGFILE": str(out_dir / firefox.KEYLOG),
+        "PULSE_SERVER": firefox.pulse_server(pulse_dir),
+        "MOZ_HEADLESS": "1",
+        # without it Firefox ignores services.settings.server and asks Mozilla for settings
+        "MOZ_REMOTE_SETTINGS_DEVTOOLS": "1",
+        "MOZ_CRASHREPORTER_DISABLE": "1",
+    }
+    return lab.start(
+        "firefox",
+        [
+            *("ip", "netns", "exec", lab.browser_ns),
+            *firefox.firefox_command(binary, profile, url),
+        ],
+        group=True,
+        private_home=True,
+        env=env,
+    )
+
+
+def _start_answerer(lab: LabNetwork, out_dir: Path, url: str) -> LabProcess:
+    """A second headless Firefox in the peer's namespace that answers the call
+    (``answerer.html``): no proxy (it sits beside the lab's server), no microphone, its key log
+    into the session as ``peer-keylog.txt``."""
+    binary = firefox.find_firefox()
+    if binary is None:
+        raise RuntimeError("no Firefox (Debian package firefox-esr)")
+    profile = lab.work / "answerer-profile"
+    firefox.write_profile(profile, "127.0.0.1", PROXY_PORT, (), direct=True)
+    env = {
+        "SSLKEYLOGFILE": str(out_dir / firefox.PEER_KEYLOG),
+        "MOZ_HEADLESS": "1",
+        "MOZ_REMOTE_SETTINGS_DEVTOOLS": "1",
+    }
+    return lab.start(
+        "answerer",
+        [*("ip", "netns", "exec", lab.peer_ns), *firefox.firefox_command(binary, profile, url)],
+        group=True,
+        private_home=True,
+        env=env,
+    )
+
+
+def wait_for_log_event(
+    lab: LabNetwork, process: LabProcess, path: str, timeout: float = 60
+) -> None:
+    """Wait until the peer served ``path`` (its ``http`` event)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = max(0.0, deadline - time.monotonic())
+        event = lab.next_event(process, remaining, f"a request for {path}")
+        if event.get("event") == "http" and event.get("path") == path:
+            return
+
+
+def wait_page_stage(lab: LabNetwork, stage: str, process: LabProcess, timeout: float) -> None:
+    """Wait until the page reports ``stage`` (its ``POST /log``, relayed by the peer)."""
+    deadline = time.monotonic() + timeout
+    while stage not in lab.page_notes:
+        remaining = max(0.0, deadline - time.monotonic())
+        lab.next_event(process, remaining, f"page stage '{stage}'")
+
+
+EXPECTED_NAME: Final = "expected.json"
+
+
+def write_expected(folder: Path, variant: str) -> None:
+    """``expected.json``: the session's ground truth measured from the browser's plaintext
+    packets (:func:`decoders.lab.groundtruth.expected_document`; for Firefox the capture
+    decrypted with the peer's exported keys)."""
+    from decoders.lab.groundtruth import expected_document
+
+    scenario = json.loads((folder / "session.json").read_text())["scenario"]
+    # the reference starts when paplay started playing it (Chromium: at getUserMedia)
+    started = scenario.get("microphone", {}).get("playback_started")
+    expected = expected_document(
+        folder, app=f"firefox-{variant}", dtx=variant == "dtx", gum_s=started
+    )
+    outputs.write_text(folder / EXPECTED_NAME, json.dumps(expected, indent=2) + "\n")
+
+
+def _finish_files(
+    out_dir: Path, variant: str, lab: LabNetwork, addon: Path | None, *, keys: bool = True
+) -> None:
     """Write timeline.json, fix permissions, and check every expected file is there."""
     for name in ("capture.pcapng", "flows.mitm", "events.jsonl"):
         if (out_dir / name).is_file():
@@ -995,6 +1282,8 @@ def _finish_files(out_dir: Path, variant: str, lab: LabNetwork, addon: Path | No
         out_dir / "timeline.json", json.dumps(timeline_document(lab.page_timeline), indent=2) + "\n"
     )
     expected = [name for name in REQUIRED_FILES if name != "session.json"]
+    if not keys:  # a browser answered: its key log instead of exported keys
+        expected = [name for name in expected if name != "keys.json"] + [firefox.PEER_KEYLOG]
     if addon is not None:
         expected.append("events.jsonl")
     if variant in TELEMETRY_VARIANTS:

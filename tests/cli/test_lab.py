@@ -73,6 +73,8 @@ def fake_recorder(fail_on: str | None) -> object:
         video: bool = False,
         shared_peer_reference: Path | None = None,
         rtpdump: bool = False,
+        browser: str = "chromium",
+        answerer: str = "aiortc",
     ) -> Path:
         if variant == fail_on:
             raise LabError("browser", "chromium exited (1): something\nwith a second line")
@@ -148,6 +150,30 @@ def test_corpus_plan() -> None:
         "chromium-track-disabled-video",
         "chromium-ui-only-video",
     ]
+
+
+def test_firefox_plan_and_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    plan = corpus_plan(relays=False, peer_talks=False, video=False, browser="firefox")
+    assert [r.name for r in plan] == [f"firefox-{v}" for v in VARIANTS]
+    with pytest.raises(ValueError, match="Chromium only"):
+        corpus_plan(relays=True, peer_talks=False, video=False, browser="firefox")
+    monkeypatch.setattr(cli, "record_session", fake_recorder(fail_on=None))
+    monkeypatch.setattr(cli, "summarize", unmeasurable)
+    out = tmp_path / "corpus"
+    result = CliRunner().invoke(lab, ["record-all", "--browser", "firefox", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [*(r.name for r in plan), "reference.wav"]
+    )
+    for args in (
+        ["record", "--browser", "firefox", "--variant", "ui-only", "--relay", "udp"],
+        ["record", "--browser", "firefox", "--app", "janus-echotest"],
+        ["record-all", "--browser", "firefox", "--video"],
+        ["record-all", "--browser", "firefox", "--apps"],
+    ):
+        bad = CliRunner().invoke(lab, [*args, "--out", str(tmp_path / "x")])
+        assert bad.exit_code == 2, (args, bad.output)
+        assert len(bad.output.strip().splitlines()) == 1 and "firefox" in bad.output.lower()
 
 
 def test_record_all_extra_shapes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -34,8 +34,9 @@ def call_sessions(*, tls: bool = True) -> list[Path]:
 
 
 def mute_variant(folder: Path) -> str:
-    """How the page of ``captures/chromium-<variant>[-<call shape>]`` muted: its variant."""
-    name = folder.name.removeprefix("chromium-")
+    """How the page of ``captures/<browser>-<variant>[-<call shape>]`` muted: its variant
+    (browser ``chromium`` or ``firefox``)."""
+    name = folder.name.removeprefix("chromium-").removeprefix("firefox-")
     return max((v for v in VARIANTS if name == v or name.startswith(v + "-")), key=len)
 
 

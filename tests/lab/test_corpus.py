@@ -51,11 +51,12 @@ def test_every_variant_is_recorded_and_the_corpus_is_small() -> None:
     folders = sorted(p.name for p in CAPTURES.glob("chromium-*") if p.is_dir())
     expected = [session_folder_name(v) for v in VARIANTS] + EXTRA_IDS
     assert folders == sorted(expected)
-    # the Janus sessions (janus-*) have their own budget (tests/lab/test_janus.py)
+    # the Janus (janus-*) and Firefox (firefox-*) sessions have their own budgets
+    # (tests/lab/test_janus.py, tests/lab/test_firefox.py)
     files = [
         p
         for p in CAPTURES.rglob("*")
-        if p.is_file() and not p.relative_to(CAPTURES).parts[0].startswith("janus-")
+        if p.is_file() and not p.relative_to(CAPTURES).parts[0].startswith(("janus-", "firefox-"))
     ]
     assert sum(p.stat().st_size for p in files) <= MAX_CORPUS_BYTES
     # one reference signal, shared; one peer speech, shared by the peer-talks sessions

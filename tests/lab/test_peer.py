@@ -40,6 +40,7 @@ from decoders.lab.peer import (
     OPCODE_PONG,
     OPCODE_TEXT,
     TELEMETRY_LOG,
+    BrowserAnswerPeer,
     HttpRequest,
     MessageAssembler,
     Peer,
@@ -524,3 +525,52 @@ def test_answer_to_a_real_video_offer(tmp_path: Path, talks: bool) -> None:
     assert ("a=sendrecv" if talks else "a=recvonly") in audio
     assert "a=recvonly" in video and "VP8/90000" in video
     assert "a=fmtp:97 apt=96" in video and "a=ssrc-group:FID " in video
+
+
+def test_answers_as_dtls_server_when_asked(tmp_path: Path) -> None:
+    """Firefox sessions: the peer answers a=setup:passive, so the browser is the DTLS client
+    (Firefox's NSS logs its DTLS 1.2 secret only as the client)."""
+    offer = (CAPTURES / "firefox-ui-only" / "offer.sdp").read_bytes().decode()
+    assert "a=setup:actpass" in offer
+
+    async def run(dtls_server: bool) -> str:
+        peer = Peer(tmp_path / str(dtls_server), b"", dtls_server=dtls_server)
+        (tmp_path / str(dtls_server)).mkdir()
+        answer = await peer.on_offer({"type": "offer", "sdp": offer})
+        await peer.finish()
+        return answer["sdp"]
+
+    assert "a=setup:passive" in asyncio.run(run(True))
+    assert "a=setup:active" in asyncio.run(run(False))
+
+
+def test_a_browser_answers_through_the_server(tmp_path: Path) -> None:
+    """--browser-answers: the caller's offer goes to the answering page, its answer back."""
+    offer = (CAPTURES / "firefox-ui-only-to-firefox" / "offer.sdp").read_bytes().decode()
+    answer = (CAPTURES / "firefox-ui-only-to-firefox" / "answer.sdp").read_bytes().decode()
+
+    def request(method: str, path: str, body: object = None) -> HttpRequest:
+        data = json.dumps(body).encode() if body is not None else b""
+        return HttpRequest(method, path, {}, data)
+
+    async def run() -> tuple[dict[str, str], list[tuple[int, str, bytes]]]:
+        peer = BrowserAnswerPeer(tmp_path, b"caller", b"answerer page")
+        served = [await peer.handle(request("GET", "/answerer"))]
+        call = asyncio.ensure_future(peer.on_offer({"type": "offer", "sdp": offer}))
+        served.append(await peer.handle(request("GET", "/answerer/offer")))
+        served.append(await peer.handle(request("POST", "/answerer/answer", {"sdp": answer})))
+        served.append(
+            await peer.handle(request("POST", "/answerer/stats", {"packets_received": 42}))
+        )
+        got = await call
+        assert peer.frames_received == 42
+        await peer.finish()
+        return got, served
+
+    got, served = asyncio.run(run())
+    assert got == {"type": "answer", "sdp": answer}
+    assert served[0] == (200, "text/html; charset=utf-8", b"answerer page")
+    assert json.loads(served[1][2]) == {"type": "offer", "sdp": offer}
+    assert (tmp_path / "offer.sdp").read_bytes().decode() == offer
+    assert (tmp_path / "answer.sdp").read_bytes().decode() == answer
+    assert not (tmp_path / "keys.json").exists()

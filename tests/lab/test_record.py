@@ -308,6 +308,8 @@ def test_page_query_and_capture_filter() -> None:
     assert ice["iceServers"][0]["urls"] == ["turns:10.77.0.2:5349?transport=tcp"]
     plain = urllib.parse.parse_qs(page_query("ui-only", (4.0, 6.0, 4.0), mark=False))
     assert set(plain) == {"variant", "durations"}
+    processed = page_query("ui-only", (4.0, 6.0, 4.0), mark=False, processing=True)
+    assert urllib.parse.parse_qs(processed)["processing"] == ["1"]
     assert capture_filter("none") == "udp and host 10.77.0.1 and host 10.77.0.2"
     relayed = capture_filter("tcp")
     assert "port 3478" in relayed and "port 5349" in relayed and relayed == capture_filter("tls")
