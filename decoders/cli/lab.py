@@ -27,6 +27,9 @@ from decoders.cli import common
 from decoders.lab.record import (
     ADDON,
     DEFAULT_DURATIONS,
+    DEFAULT_GAIN_PERIOD_S,
+    GAIN_VARIANTS,
+    PAGE_VARIANTS,
     PEER_REFERENCE_NAME,
     VARIANTS,
     VIDEO_VARIANTS,
@@ -167,7 +170,9 @@ def lab() -> None:
 
 
 @lab.command("record")
-@click.option("--variant", type=click.Choice(VARIANTS), default=None, help="How the page mutes.")
+@click.option(
+    "--variant", type=click.Choice(PAGE_VARIANTS), default=None, help="How the page mutes."
+)
 @click.option(
     "--app",
     type=click.Choice(JANUS_APPS),
@@ -228,6 +233,13 @@ def lab() -> None:
     help="The peer sends its own speech (peer-reference.wav) back for the whole call.",
 )
 @click.option("--video", is_flag=True, help="The page also sends the fake camera (VP8 + RTX).")
+@click.option(
+    "--gain-period",
+    type=click.FloatRange(0.1, 3600),
+    default=None,
+    help="--variant telemetry-gains: seconds between readings (max/mean/min of the level) "
+    f"[default: {DEFAULT_GAIN_PERIOD_S:g}, as in the PETS 2022 study].",
+)
 def record(
     variant: str | None,
     app: str | None,
@@ -242,6 +254,7 @@ def record(
     relay: str,
     peer_talks: bool,
     video: bool,
+    gain_period: float | None,
 ) -> None:
     """Record one session (the lab page's --variant, or a Janus demo's --app) into OUT."""
     if (variant is None) == (app is None):
@@ -254,6 +267,8 @@ def record(
     if transport != "rest" or peer or dtx:
         fail("--transport, --peer and --dtx are for --app (a Janus demo)")
     assert variant is not None
+    if gain_period is not None and variant not in GAIN_VARIANTS:
+        fail(f"--gain-period is for --variant {', '.join(GAIN_VARIANTS)}")
     durations = durations or DEFAULT_DURATIONS
     if addon and not ADDON.is_file():
         click.echo(f"note: {ADDON} not found: the proxy runs without it (no events.jsonl)")
@@ -269,6 +284,7 @@ def record(
             relay=relay,
             peer_talks=peer_talks,
             video=video,
+            gain_period=gain_period or DEFAULT_GAIN_PERIOD_S,
         )
     except LabError as exc:
         fail(str(exc))

@@ -64,6 +64,13 @@ VARIANTS = (
 )
 """The page's mute implementations (``page.html``), in the corpus's order."""
 TELEMETRY_VARIANTS = ("telemetry-http", "telemetry-ws")
+GAIN_VARIANTS: Final = ("telemetry-gains",)
+"""Page variants recorded one at a time, not by ``record-all``: the study-shaped telemetry
+(max/mean/min of the level once per period) needs a muted window several periods long."""
+PAGE_VARIANTS: Final = (*VARIANTS, *GAIN_VARIANTS)
+"""Every mute implementation of ``page.html``."""
+DEFAULT_GAIN_PERIOD_S: Final = 60.0
+"""telemetry-gains: seconds between readings, one minute as in the PETS 2022 study."""
 CHROMIUM = "/usr/lib/chromium/chromium"
 BROWSER_ADDRESS = "10.77.0.1"
 PEER_ADDRESS = "10.77.0.2"
@@ -482,10 +489,14 @@ def page_query(
     mark: bool,
     relay: str = "none",
     video: bool = False,
+    gain_period: float = DEFAULT_GAIN_PERIOD_S,
 ) -> str:
     """The call page's query string: variant, durations in ms, the mark URL if wanted, the
-    RTCConfiguration as JSON when the media is relayed, ``video=1`` to send the camera too."""
+    RTCConfiguration as JSON when the media is relayed, ``video=1`` to send the camera too,
+    and for telemetry-gains the period between readings in ms."""
     fields = {"variant": variant, "durations": ",".join(str(round(d * 1000)) for d in durations)}
+    if variant in GAIN_VARIANTS:
+        fields["period"] = str(round(gain_period * 1000))
     if mark:
         fields["mark"] = f"http://{MARK_HOST}"
     if relay != "none":
@@ -548,6 +559,7 @@ def _session_document(
     peer_finished: dict[str, Any],
     started: float,
     wall_time_s: float,
+    gain_period: float = DEFAULT_GAIN_PERIOD_S,
 ) -> dict[str, Any]:
     offer = (out_dir / "offer.sdp").read_text()
     answer = (out_dir / "answer.sdp").read_text()
@@ -638,7 +650,10 @@ def _session_document(
             "answered_opus_dtx": peer_finished.get("dtx"),
             "keylog_lines": peer_finished.get("keylog_lines"),
         },
-        "page": {"telemetry_sent": page_timeline.get("telemetry_sent", 0)},
+        "page": {
+            "telemetry_sent": page_timeline.get("telemetry_sent", 0),
+            **({"gain_period_s": gain_period} if variant in GAIN_VARIANTS else {}),
+        },
         "reference": {
             "file": reference_name,
             "sha256": hashlib.sha256((out_dir / reference_name).read_bytes()).hexdigest(),
@@ -798,6 +813,7 @@ def record_session(
     peer_talks: bool = False,
     video: bool = False,
     shared_peer_reference: Path | None = None,
+    gain_period: float = DEFAULT_GAIN_PERIOD_S,
 ) -> Path:
     """Record one session of `variant` into the folder `out_dir` (created; must hold no files).
 
@@ -809,7 +825,8 @@ def record_session(
     and makes the page relay its media through it over that transport (:mod:`decoders.lab.turn`).
     With `peer_talks` the peer sends its own speech (``peer-reference.wav``, shared like the
     reference through `shared_peer_reference`) back for the whole call; with `video` the page
-    also sends the fake camera (VP8 with RTX as negotiated).
+    also sends the fake camera (VP8 with RTX as negotiated). `gain_period` is the seconds
+    between the telemetry-gains variant's readings.
 
     `durations` are seconds unmuted, muted, unmuted. `shared_reference` is a reference WAV
     shared by several sessions (see :func:`_place_reference`); by default the session holds its
@@ -823,8 +840,10 @@ def record_session(
     clock = time.monotonic()
     out_dir = Path(out_dir).resolve()
     with _step("arguments"):
-        if variant not in VARIANTS:
-            raise ValueError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)}")
+        if variant not in PAGE_VARIANTS:
+            raise ValueError(f"unknown variant {variant!r}; known: {', '.join(PAGE_VARIANTS)}")
+        if not 0.1 <= gain_period <= 3600:
+            raise ValueError(f"the gain period must be in [0.1, 3600] s, got {gain_period}")
         if relay not in turn.RELAYS:
             raise ValueError(f"unknown relay {relay!r}; known: {', '.join(turn.RELAYS)}")
         if len(durations) != 3 or any(not 0 < d <= 60 for d in durations):
@@ -917,7 +936,14 @@ def record_session(
             lab.wait_event("listening", peer, timeout=30)
         with _step("browser"):
             origin = f"http://{PEER_ADDRESS}:{HTTP_PORT}"
-            query = page_query(variant, durations, mark=addon is not None, relay=relay, video=video)
+            query = page_query(
+                variant,
+                durations,
+                mark=addon is not None,
+                relay=relay,
+                video=video,
+                gain_period=gain_period,
+            )
             trusted = _trusted_keys(relay, turn_spki, work / "mitmproxy")
             lab.start(
                 "chromium",
@@ -970,6 +996,7 @@ def record_session(
                 peer_finished=finished,
                 started=started,
                 wall_time_s=time.monotonic() - clock,
+                gain_period=gain_period,
             )
             outputs.write_text(out_dir / "session.json", json.dumps(document, indent=2) + "\n")
         return out_dir
@@ -997,7 +1024,7 @@ def _finish_files(out_dir: Path, variant: str, lab: LabNetwork, addon: Path | No
     expected = [name for name in REQUIRED_FILES if name != "session.json"]
     if addon is not None:
         expected.append("events.jsonl")
-    if variant in TELEMETRY_VARIANTS:
+    if variant in (*TELEMETRY_VARIANTS, *GAIN_VARIANTS):
         expected.append("peer-telemetry.jsonl")
     missing = [name for name in expected if not (out_dir / name).is_file()]
     if missing:

@@ -187,6 +187,16 @@ def test_record_passes_the_call_shape(tmp_path: Path, monkeypatch: pytest.Monkey
         lab, ["record", "--variant", "ui-only", "--relay", "sctp", "--out", str(tmp_path / "x")]
     )
     assert bad.exit_code == 2
+    # telemetry-gains takes the period between its readings (a minute unless told)
+    seen.clear()
+    gains = ["record", "--variant", "telemetry-gains", "--out", str(tmp_path / "g")]
+    result = CliRunner().invoke(lab, [*gains, "--gain-period", "15"])
+    assert result.exit_code == 0, result.output
+    assert seen["variant"] == "telemetry-gains" and seen["gain_period"] == 15.0
+    wrong = ["record", "--variant", "ui-only", "--gain-period", "15", "--out", str(tmp_path / "u")]
+    result = CliRunner().invoke(lab, wrong)
+    assert result.exit_code == 2
+    assert "--gain-period is for --variant telemetry-gains" in result.output
 
 
 def test_record_prints_the_summary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from decoders.lab.record import VARIANTS
+from decoders.lab.record import PAGE_VARIANTS, VARIANTS
 from decoders.session.sdp import SsrcRole, merge_descriptions, parse_sdp, ssrc_roles
 
 CAPTURES = Path(__file__).resolve().parent.parent.parent / "captures"
@@ -36,7 +36,7 @@ def call_sessions(*, tls: bool = True) -> list[Path]:
 def mute_variant(folder: Path) -> str:
     """How the page of ``captures/chromium-<variant>[-<call shape>]`` muted: its variant."""
     name = folder.name.removeprefix("chromium-")
-    return max((v for v in VARIANTS if name == v or name.startswith(v + "-")), key=len)
+    return max((v for v in PAGE_VARIANTS if name == v or name.startswith(v + "-")), key=len)
 
 
 def lab_session(variant: str, needs: str = "capture.pcapng") -> Path:

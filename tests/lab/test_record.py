@@ -215,6 +215,8 @@ def test_rejects_unknown_variant_and_bad_durations(tmp_path: Path) -> None:
         record_session("ui-only", tmp_path / "b", (1.0, 0.0, 1.0))
     with pytest.raises(LabError, match=r"lab step 'arguments' failed: .*unknown relay 'sctp'"):
         record_session("ui-only", tmp_path / "d", relay="sctp")
+    with pytest.raises(LabError, match=r"the gain period must be in \[0.1, 3600\] s, got 0.0"):
+        record_session("telemetry-gains", tmp_path / "e", gain_period=0.0)
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "x").write_text("x")
     with pytest.raises(LabError, match=r"is not empty"):
@@ -308,6 +310,11 @@ def test_page_query_and_capture_filter() -> None:
     assert ice["iceServers"][0]["urls"] == ["turns:10.77.0.2:5349?transport=tcp"]
     plain = urllib.parse.parse_qs(page_query("ui-only", (4.0, 6.0, 4.0), mark=False))
     assert set(plain) == {"variant", "durations"}
+    # telemetry-gains: the period between readings, in ms (a minute unless told)
+    gains = urllib.parse.parse_qs(page_query("telemetry-gains", (4.0, 60.0, 4.0), mark=False))
+    assert gains["period"] == ["60000"]
+    faster = page_query("telemetry-gains", (4.0, 6.0, 4.0), mark=False, gain_period=1.5)
+    assert urllib.parse.parse_qs(faster)["period"] == ["1500"]
     assert capture_filter("none") == "udp and host 10.77.0.1 and host 10.77.0.2"
     relayed = capture_filter("tcp")
     assert "port 3478" in relayed and "port 5349" in relayed and relayed == capture_filter("tls")
