@@ -23,7 +23,6 @@ from decoders.lab.record import (
     CHROMIUM,
     OPTIONAL_FILES,
     REQUIRED_FILES,
-    VARIANTS,
     LabError,
     _place_reference,
     _refused_summary,
@@ -189,7 +188,7 @@ def test_failed_run_names_the_step_and_cleans_up(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # a variant the page does not know: the page reports an error before it makes an offer
-    monkeypatch.setattr(record, "VARIANTS", (*VARIANTS, "no-such-variant"))
+    monkeypatch.setattr(record, "PAGE_VARIANTS", (*record.PAGE_VARIANTS, "no-such-variant"))
     with pytest.raises(LabError, match=r"unknown variant no-such-variant") as failure:
         record_session("no-such-variant", tmp_path / "s", LIVE_DURATIONS)
     assert failure.value.step == "browser"
