@@ -28,12 +28,14 @@ from decoders.lab.record import (
     ADDON,
     DEFAULT_DURATIONS,
     DEFAULT_GAIN_PERIOD_S,
+    DURATIONS_RULE,
     GAIN_VARIANTS,
     PAGE_VARIANTS,
     PEER_REFERENCE_NAME,
     VARIANTS,
     VIDEO_VARIANTS,
     LabError,
+    durations_allowed,
     record_session,
     session_name,
 )
@@ -63,13 +65,13 @@ def fail(message: str) -> NoReturn:
 
 
 def parse_durations(text: str) -> tuple[float, float, float]:
-    """``"4,6,4"`` -> (4.0, 6.0, 4.0): seconds unmuted, muted, unmuted, each in (0, 60]."""
+    """``"4,6,4"`` -> (4.0, 6.0, 4.0): seconds unmuted, muted, unmuted (:data:`DURATIONS_RULE`)."""
     try:
         values = tuple(float(part) for part in text.split(","))
     except ValueError:
         raise ValueError(f"durations must be numbers, got {text!r}") from None
-    if len(values) != 3 or not all(0 < value <= 60 for value in values):
-        raise ValueError(f"durations must be three seconds values in (0, 60], got {text!r}")
+    if not durations_allowed(values):
+        raise ValueError(f"durations must be {DURATIONS_RULE}, got {text!r}")
     return values[0], values[1], values[2]
 
 

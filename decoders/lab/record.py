@@ -70,6 +70,25 @@ GAIN_VARIANTS: Final = ("telemetry-gains",)
 PAGE_VARIANTS: Final = (*VARIANTS, *GAIN_VARIANTS)
 """Every mute implementation of ``page.html``."""
 DEFAULT_GAIN_PERIOD_S: Final = 60.0
+MAX_PHASE_S: Final = 60.0
+"""The longest unmuted phase of a recording."""
+MAX_MUTED_S: Final = 600.0
+"""The longest muted phase: several one-minute telemetry-gains readings need minutes muted."""
+
+
+def durations_allowed(durations: tuple[float, ...]) -> bool:
+    """Three phases: unmuted and unmuted in (0, :data:`MAX_PHASE_S`], muted in
+    (0, :data:`MAX_MUTED_S`] seconds."""
+    limits = (MAX_PHASE_S, MAX_MUTED_S, MAX_PHASE_S)
+    return len(durations) == 3 and all(
+        0 < d <= limit for d, limit in zip(durations, limits, strict=True)
+    )
+
+
+DURATIONS_RULE: Final = (
+    f"three seconds values: unmuted and unmuted in (0, {MAX_PHASE_S:g}], "
+    f"muted in (0, {MAX_MUTED_S:g}]"
+)
 """telemetry-gains: seconds between readings, one minute as in the PETS 2022 study."""
 CHROMIUM = "/usr/lib/chromium/chromium"
 BROWSER_ADDRESS = "10.77.0.1"
@@ -846,8 +865,8 @@ def record_session(
             raise ValueError(f"the gain period must be in [0.1, 3600] s, got {gain_period}")
         if relay not in turn.RELAYS:
             raise ValueError(f"unknown relay {relay!r}; known: {', '.join(turn.RELAYS)}")
-        if len(durations) != 3 or any(not 0 < d <= 60 for d in durations):
-            raise ValueError(f"durations must be three values in (0, 60] s, got {durations}")
+        if not durations_allowed(tuple(durations)):
+            raise ValueError(f"durations must be {DURATIONS_RULE}, got {durations}")
         out_dir.mkdir(parents=True, exist_ok=True)
         if any(out_dir.iterdir()):
             raise ValueError(f"{out_dir} is not empty")

@@ -23,7 +23,8 @@ CAPTURES = Path(__file__).resolve().parents[2] / "captures"
 def test_parse_durations() -> None:
     assert parse_durations("4,6,4") == (4.0, 6.0, 4.0)
     assert parse_durations("0.5, 1.5 ,2") == (0.5, 1.5, 2.0)
-    for bad in ("4,6", "4,6,4,4", "a,b,c", "0,1,1", "1,61,1", ""):
+    assert parse_durations("4,190,4") == (4.0, 190.0, 4.0)  # minutes muted: telemetry-gains
+    for bad in ("4,6", "4,6,4,4", "a,b,c", "0,1,1", "61,1,1", "1,601,1", "1,1,61", ""):
         with pytest.raises(ValueError, match="durations"):
             parse_durations(bad)
 

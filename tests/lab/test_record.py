@@ -210,8 +210,10 @@ def test_broken_addon_fails_the_proxy_step(tmp_path: Path) -> None:
 def test_rejects_unknown_variant_and_bad_durations(tmp_path: Path) -> None:
     with pytest.raises(LabError, match=r"lab step 'arguments' failed: .*unknown variant"):
         record_session("no-such-variant", tmp_path / "a")
-    with pytest.raises(LabError, match=r"durations must be three values"):
+    with pytest.raises(LabError, match=r"durations must be three seconds values"):
         record_session("ui-only", tmp_path / "b", (1.0, 0.0, 1.0))
+    with pytest.raises(LabError, match=r"muted in \(0, 600\], got \(61.0, 6.0, 4.0\)"):
+        record_session("ui-only", tmp_path / "f", (61.0, 6.0, 4.0))
     with pytest.raises(LabError, match=r"lab step 'arguments' failed: .*unknown relay 'sctp'"):
         record_session("ui-only", tmp_path / "d", relay="sctp")
     with pytest.raises(LabError, match=r"the gain period must be in \[0.1, 3600\] s, got 0.0"):
