@@ -5,14 +5,15 @@ RFC 9335, encrypts the header extensions). When it reports sound while muted, an
 path can read a speech-activity timeline from it: per packet (one 20 ms frame) speech or not,
 the talk spurts, the seconds of speech. The rule is a threshold on the level with a hangover
 (speech goes on for :data:`HANGOVER_S` after the last loud packet, as voice-activity detectors
-do over the short pauses inside words), chosen by measurement against the WebRTC VAD run on
-the lab's reference speech at the alignment the audit found (docs/methodology.md §10).
-numpy only; the VAD is needed by the tests alone.
+do over the short pauses inside words). Both were chosen held out (:func:`choose_rule`): on the
+lab's Chromium sessions alone, against the WebRTC VAD run on their reference speech at the
+alignment the audit found, and tested on the Janus sessions (another app) and session by
+session left out (docs/methodology.md §10). numpy only; the VAD is needed by the tests alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -21,11 +22,17 @@ import numpy.typing as npt
 
 from decoders.session.sdpsources import CRYPTEX_LINE, Cryptex
 
-SPEECH_LEVEL: Final = 40
-"""A packet whose level is at or above -40 dBov (the header's value <= 40) is loud enough to
-be speech; chosen by measurement (docs/methodology.md §10)."""
-HANGOVER_S: Final = 0.1
-"""Speech goes on this long after the last loud packet (5 frames of 20 ms)."""
+SPEECH_LEVEL: Final = 55
+"""A packet whose level is at or above -55 dBov (the header's value <= 55) is loud enough to
+be speech; chosen on the Chromium lab sessions alone (:func:`choose_rule`, docs/methodology.md
+§10)."""
+HANGOVER_S: Final = 0.16
+"""Speech goes on this long after the last loud packet (8 frames of 20 ms); chosen with
+:data:`SPEECH_LEVEL`."""
+RULE_LEVELS: Final = tuple(range(25, 75, 5))
+"""The thresholds :func:`choose_rule` tries: -25 to -70 dBov, every 5 dB."""
+RULE_HANGOVERS_S: Final = tuple(round(0.02 * frames, 2) for frames in range(16))
+"""The hangovers :func:`choose_rule` tries: 0 to 300 ms, every frame (20 ms)."""
 FRAME_S: Final = 0.02
 """One packet's frame: a talk spurt ends one frame after its last packet."""
 MAX_SPURTS_SHOWN: Final = 50
@@ -223,3 +230,58 @@ def level_privacy(cryptex: Cryptex, leaked: bool) -> LevelPrivacy:
             f"m= section); this session: {cryptex.evidence}"
         )
     return LevelPrivacy(cryptex, advice)
+
+
+# -- choosing the rule on some sessions, testing it on others --------------------------------------
+
+
+@dataclass(frozen=True)
+class SpeechCase:
+    """One stream's packets in one mute window and a voice-activity detector's frames of the
+    reference the microphone played, at the audit's alignment (see :func:`agreement`)."""
+
+    name: str
+    times_s: npt.NDArray[np.float64]
+    levels: npt.NDArray[np.int64]
+    reference_speech: npt.NDArray[np.bool_]
+    start: float
+    lag_s: float
+
+    def agreement(self, threshold: int, hangover_s: float) -> tuple[float, int]:
+        """Frame agreement of the rule (``threshold``, ``hangover_s``) with the detector, and
+        the frames compared."""
+        speech = speech_flags(self.times_s, self.levels, threshold=threshold, hangover_s=hangover_s)
+        return agreement(
+            speech, self.times_s, self.reference_speech, start=self.start, lag_s=self.lag_s
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RuleChoice:
+    """The rule :func:`choose_rule` found best, and its pooled agreement on the cases it saw."""
+
+    threshold: int
+    hangover_s: float
+    agreement: float
+
+
+def choose_rule(
+    cases: Sequence[SpeechCase],
+    levels: Sequence[int] = RULE_LEVELS,
+    hangovers_s: Sequence[float] = RULE_HANGOVERS_S,
+) -> RuleChoice:
+    """The threshold and hangover whose timeline agrees best with the detector over all the
+    frames of ``cases`` together (each compared frame counts once); ties go to the first in
+    grid order (lower threshold value, i.e. louder, then shorter hangover)."""
+    if not cases:
+        raise ValueError("choosing a rule needs at least one case")
+    best: RuleChoice | None = None
+    for threshold in levels:
+        for hangover in hangovers_s:
+            results = [case.agreement(threshold, hangover) for case in cases]
+            compared = sum(count for _, count in results)
+            pooled = sum(share * count for share, count in results) / compared if compared else 0
+            if best is None or pooled > best.agreement:
+                best = RuleChoice(threshold, hangover, pooled)
+    assert best is not None
+    return best

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-    from decoders.audit.activity import Clip, Evaluation, Model
+    from decoders.audit.activity import AnyModel, Clip, Evaluation, Selection
 
 DATA = click.Path(exists=False, path_type=Path)
 
@@ -79,7 +79,7 @@ def _culprit(paths: Sequence[Path], texts: list[tuple[str, str]], error: Excepti
     return ", ".join(name for name, _ in texts)
 
 
-def _model(path: Path | None) -> Model:
+def _model(path: Path | None) -> AnyModel:
     from decoders.audit.activity import load_model, shipped_model
 
     if path is None:
@@ -99,17 +99,32 @@ def _readings(clips: Sequence[Clip]) -> int:
 @activity.command()
 @click.argument("data", nargs=-1, required=True, type=DATA)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
-def train(data: tuple[Path, ...], output: Path) -> None:
+@click.option(
+    "--select",
+    "choose",
+    is_flag=True,
+    help="Choose the model among the candidates by clip-grouped cross-validation inside DATA "
+    "first (default: the recipe the shipped model was chosen with).",
+)
+def train(data: tuple[Path, ...], output: Path, choose: bool) -> None:
     """Train the model on every labelled clip of DATA (files or folders of that format)."""
-    from decoders.audit.activity import labelled
+    from decoders.audit.activity import CHOSEN, labelled, select
     from decoders.audit.activity import train as fit
 
     sessions = _sessions(data)
     clips = labelled([c for s in sessions.values() for c in s])
     if not clips:
         fail("no labelled clip with readings in " + ", ".join(map(str, data)))
-    about = f"trained by mutecheck activity train on sessions {', '.join(sessions)}"
-    model = fit(clips, about=about)
+    recipe = CHOSEN
+    if choose:
+        try:
+            selection = select(clips)
+        except ValueError as error:
+            fail(str(error))
+        click.echo(_selection_text(", ".join(sessions), selection))
+        recipe = selection.chosen
+    about = f"{recipe.name}; trained by mutecheck activity train on sessions {', '.join(sessions)}"
+    model = fit(clips, recipe, about=about)
     write_text(output, json.dumps(model.to_json(), indent=1) + "\n")
     click.echo(f"trained on {len(clips)} clips, {_readings(clips)} readings; wrote {output}")
 
@@ -126,10 +141,12 @@ def train(data: tuple[Path, ...], output: Path) -> None:
 )
 @json_option("Print the figures and confusion matrices as JSON.")
 def evaluate(data: tuple[Path, ...], max_k: int, as_json: bool) -> None:
-    """Train on each recording session of DATA and test on each other one (sessions by file
-    name: new_data_10cm.txt is session 'new', distance 10 cm)."""
+    """Choose a model inside each recording session of DATA, train it on all of that session
+    and test it on each other one (sessions by file name: new_data_10cm.txt is session 'new',
+    distance 10 cm). The choice sees only the training session: clip-grouped cross-validation
+    of every candidate (whole clips held out, windows never crossing clips)."""
     from decoders.audit.activity import evaluate as score
-    from decoders.audit.activity import labelled
+    from decoders.audit.activity import labelled, select
     from decoders.audit.activity import train as fit
 
     sessions = {name: labelled(clips) for name, clips in _sessions(data).items()}
@@ -138,25 +155,57 @@ def evaluate(data: tuple[Path, ...], max_k: int, as_json: bool) -> None:
         fail("evaluate needs two recording sessions with labels (e.g. new_*.txt and old_*.txt)")
     results = []
     for source, training in sessions.items():
-        model = fit(training)
+        try:
+            selection = select(training)
+        except ValueError as error:
+            fail(f"session {source}: {error}")
+        model = fit(training, selection.chosen)
         for target, testing in sessions.items():
             if target != source:
                 scores = [score(model, testing, k) for k in range(1, max_k + 1)]
-                results.append((source, target, scores))
+                results.append((source, target, selection, scores))
     if as_json:
-        click.echo(json.dumps([_json(s, t, r) for s, t, r in results], indent=1))
+        click.echo(json.dumps([_json(*result) for result in results], indent=1))
         return
     for name, clips in sessions.items():
         click.echo(f"session {name}: {len(clips)} labelled clips, {_readings(clips)} readings")
-    for source, target, scores in results:
+    for source, target, selection, scores in results:
         click.echo("")
+        click.echo(_selection_text(source, selection))
         click.echo(_text(source, target, scores))
 
 
-def _json(source: str, target: str, scores: Sequence[Evaluation]) -> dict[str, object]:
+def _selection_text(source: str, selection: Selection) -> str:
+    windows = " / ".join(f"{k} reading{'s' if k > 1 else ''}" for k in selection.windows)
+    lines = [
+        f"model selection inside {source} only: {selection.folds}-fold cross-validation over "
+        f"{selection.clips} whole clips (macro accuracy, {windows})"
+    ]
+    chosen = selection.chosen
+    for recipe, scores in zip(selection.candidates, selection.scores, strict=True):
+        mark = "*" if recipe == chosen else " "
+        figures = " / ".join(_percent(v) for v in scores)
+        lines.append(f"  {mark} {figures}  {recipe.name}")
+    lines.append(f"  chosen: {chosen.name}")
+    return "\n".join(lines)
+
+
+def _json(
+    source: str, target: str, selection: Selection, scores: Sequence[Evaluation]
+) -> dict[str, object]:
     return {
         "train": source,
         "test": target,
+        "selection": {
+            "folds": selection.folds,
+            "clips": selection.clips,
+            "windows": list(selection.windows),
+            "chosen": selection.chosen.name,
+            "candidates": [
+                {"model": recipe.name, "cross_validated_macro_accuracy": list(values)}
+                for recipe, values in zip(selection.candidates, selection.scores, strict=True)
+            ],
+        },
         "windows": [
             {
                 "k": e.k,
@@ -206,7 +255,7 @@ def _matrix(e: Evaluation) -> list[str]:
     return rows
 
 
-def _event_clips(path: Path, model: Model) -> list[Clip]:
+def _event_clips(path: Path, model: AnyModel) -> list[Clip]:
     """The readings of the addon's telemetry events (events.jsonl) that have the max/mean/min
     shape, as one clip; exit 3 with one line when no fields of that shape left."""
     from decoders.audit.activity import Clip, in_range, telemetry_messages, telemetry_readings
@@ -282,7 +331,7 @@ def classify(file: Path, model_path: Path | None, k: int, as_json: bool) -> None
 
 
 def _prediction(
-    model: Model, clip: Clip, start: int, k: int, row: npt.NDArray[np.float64]
+    model: AnyModel, clip: Clip, start: int, k: int, row: npt.NDArray[np.float64]
 ) -> dict[str, Any]:
     return {
         "clip": clip.index,

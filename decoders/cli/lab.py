@@ -33,10 +33,15 @@ from decoders.lab.record import (
     ANSWERERS,
     BROWSERS,
     DEFAULT_DURATIONS,
+    DEFAULT_GAIN_PERIOD_S,
+    DURATIONS_RULE,
+    GAIN_VARIANTS,
+    PAGE_VARIANTS,
     PEER_REFERENCE_NAME,
     VARIANTS,
     VIDEO_VARIANTS,
     LabError,
+    durations_allowed,
     record_session,
     session_name,
 )
@@ -66,13 +71,13 @@ def fail(message: str) -> NoReturn:
 
 
 def parse_durations(text: str) -> tuple[float, float, float]:
-    """``"4,6,4"`` -> (4.0, 6.0, 4.0): seconds unmuted, muted, unmuted, each in (0, 60]."""
+    """``"4,6,4"`` -> (4.0, 6.0, 4.0): seconds unmuted, muted, unmuted (:data:`DURATIONS_RULE`)."""
     try:
         values = tuple(float(part) for part in text.split(","))
     except ValueError:
         raise ValueError(f"durations must be numbers, got {text!r}") from None
-    if len(values) != 3 or not all(0 < value <= 60 for value in values):
-        raise ValueError(f"durations must be three seconds values in (0, 60], got {text!r}")
+    if not durations_allowed(values):
+        raise ValueError(f"durations must be {DURATIONS_RULE}, got {text!r}")
     return values[0], values[1], values[2]
 
 
@@ -239,7 +244,9 @@ def lab() -> None:
 
 
 @lab.command("record")
-@click.option("--variant", type=click.Choice(VARIANTS), default=None, help="How the page mutes.")
+@click.option(
+    "--variant", type=click.Choice(PAGE_VARIANTS), default=None, help="How the page mutes."
+)
 @click.option(
     "--app",
     type=click.Choice(JANUS_APPS),
@@ -308,6 +315,13 @@ def lab() -> None:
     help="The page leaves the browser's echo cancellation, noise suppression and gain control "
     "on (default: off, so the wire follows the reference signal).",
 )
+@click.option(
+    "--gain-period",
+    type=click.FloatRange(0.1, 3600),
+    default=None,
+    help="--variant telemetry-gains: seconds between readings (max/mean/min of the level) "
+    f"[default: {DEFAULT_GAIN_PERIOD_S:g}, as in the PETS 2022 study].",
+)
 def record(
     variant: str | None,
     app: str | None,
@@ -325,6 +339,7 @@ def record(
     browser: str,
     answerer: str,
     audio_processing: bool,
+    gain_period: float | None,
 ) -> None:
     """Record one session (the lab page's --variant, or a Janus demo's --app) into OUT."""
     if (variant is None) == (app is None):
@@ -342,6 +357,8 @@ def record(
     if transport != "rest" or peer or dtx:
         fail("--transport, --peer and --dtx are for --app (a Janus demo)")
     assert variant is not None
+    if gain_period is not None and variant not in GAIN_VARIANTS:
+        fail(f"--gain-period is for --variant {', '.join(GAIN_VARIANTS)}")
     durations = durations or DEFAULT_DURATIONS
     if addon and not ADDON.is_file():
         click.echo(f"note: {ADDON} not found: the proxy runs without it (no events.jsonl)")
@@ -360,6 +377,7 @@ def record(
             browser=browser,
             audio_processing=audio_processing,
             answerer=answerer,
+            gain_period=gain_period or DEFAULT_GAIN_PERIOD_S,
         )
     except LabError as exc:
         fail(str(exc))

@@ -65,9 +65,35 @@ VARIANTS = (
 """The page's mute implementations (``page.html``), in the corpus's order."""
 TELEMETRY_VARIANTS = ("telemetry-http", "telemetry-ws")
 BROWSERS = ("chromium", "firefox")
+"""The browsers the lab page is recorded with (the same page and variants in both)."""
 ANSWERERS = ("aiortc", "firefox")
 """Who answers the page's call: the aiortc peer, or a second Firefox (Firefox sessions)."""
-"""The browsers the lab page is recorded with (the same page and variants in both)."""
+GAIN_VARIANTS: Final = ("telemetry-gains",)
+"""Page variants recorded one at a time, not by ``record-all``: the study-shaped telemetry
+(max/mean/min of the level once per period) needs a muted window several periods long."""
+PAGE_VARIANTS: Final = (*VARIANTS, *GAIN_VARIANTS)
+"""Every mute implementation of ``page.html``."""
+DEFAULT_GAIN_PERIOD_S: Final = 60.0
+MAX_PHASE_S: Final = 60.0
+"""The longest unmuted phase of a recording."""
+MAX_MUTED_S: Final = 600.0
+"""The longest muted phase: several one-minute telemetry-gains readings need minutes muted."""
+
+
+def durations_allowed(durations: tuple[float, ...]) -> bool:
+    """Three phases: unmuted and unmuted in (0, :data:`MAX_PHASE_S`], muted in
+    (0, :data:`MAX_MUTED_S`] seconds."""
+    limits = (MAX_PHASE_S, MAX_MUTED_S, MAX_PHASE_S)
+    return len(durations) == 3 and all(
+        0 < d <= limit for d, limit in zip(durations, limits, strict=True)
+    )
+
+
+DURATIONS_RULE: Final = (
+    f"three seconds values: unmuted and unmuted in (0, {MAX_PHASE_S:g}], "
+    f"muted in (0, {MAX_MUTED_S:g}]"
+)
+"""telemetry-gains: seconds between readings, one minute as in the PETS 2022 study."""
 CHROMIUM = "/usr/lib/chromium/chromium"
 BROWSER_ADDRESS = "10.77.0.1"
 PEER_ADDRESS = "10.77.0.2"
@@ -509,12 +535,16 @@ def page_query(
     relay: str = "none",
     video: bool = False,
     processing: bool = False,
+    gain_period: float = DEFAULT_GAIN_PERIOD_S,
 ) -> str:
     """The call page's query string: variant, durations in ms, the mark URL if wanted, the
     RTCConfiguration as JSON when the media is relayed, ``video=1`` to send the camera too,
     ``processing=1`` to leave the browser's audio processing on (echo cancellation, noise
-    suppression, gain control; off by default)."""
+    suppression, gain control; off by default), and for telemetry-gains the period between
+    readings in ms."""
     fields = {"variant": variant, "durations": ",".join(str(round(d * 1000)) for d in durations)}
+    if variant in GAIN_VARIANTS:
+        fields["period"] = str(round(gain_period * 1000))
     if mark:
         fields["mark"] = f"http://{MARK_HOST}"
     if relay != "none":
@@ -594,6 +624,7 @@ def _session_document(
     browser: str = "chromium",
     audio_processing: bool = False,
     answerer: str = "aiortc",
+    gain_period: float = DEFAULT_GAIN_PERIOD_S,
 ) -> dict[str, Any]:
     offer = (out_dir / "offer.sdp").read_text()
     answer = (out_dir / "answer.sdp").read_text()
@@ -678,7 +709,10 @@ def _session_document(
             "answered_opus_dtx": peer_finished.get("dtx"),
             "keylog_lines": peer_finished.get("keylog_lines"),
         },
-        "page": {"telemetry_sent": page_timeline.get("telemetry_sent", 0)},
+        "page": {
+            "telemetry_sent": page_timeline.get("telemetry_sent", 0),
+            **({"gain_period_s": gain_period} if variant in GAIN_VARIANTS else {}),
+        },
         "reference": {
             "file": reference_name,
             "sha256": hashlib.sha256((out_dir / reference_name).read_bytes()).hexdigest(),
@@ -894,6 +928,7 @@ def record_session(
     browser: str = "chromium",
     audio_processing: bool = False,
     answerer: str = "aiortc",
+    gain_period: float = DEFAULT_GAIN_PERIOD_S,
 ) -> Path:
     """Record one session of `variant` into the folder `out_dir` (created; must hold no files).
 
@@ -917,7 +952,8 @@ def record_session(
     and makes the page relay its media through it over that transport (:mod:`decoders.lab.turn`).
     With `peer_talks` the peer sends its own speech (``peer-reference.wav``, shared like the
     reference through `shared_peer_reference`) back for the whole call; with `video` the page
-    also sends the fake camera (VP8 with RTX as negotiated).
+    also sends the fake camera (VP8 with RTX as negotiated). `gain_period` is the seconds
+    between the telemetry-gains variant's readings.
 
     `durations` are seconds unmuted, muted, unmuted. `shared_reference` is a reference WAV
     shared by several sessions (see :func:`_place_reference`); by default the session holds its
@@ -931,8 +967,10 @@ def record_session(
     clock = time.monotonic()
     out_dir = Path(out_dir).resolve()
     with _step("arguments"):
-        if variant not in VARIANTS:
-            raise ValueError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)}")
+        if variant not in PAGE_VARIANTS:
+            raise ValueError(f"unknown variant {variant!r}; known: {', '.join(PAGE_VARIANTS)}")
+        if not 0.1 <= gain_period <= 3600:
+            raise ValueError(f"the gain period must be in [0.1, 3600] s, got {gain_period}")
         if relay not in turn.RELAYS:
             raise ValueError(f"unknown relay {relay!r}; known: {', '.join(turn.RELAYS)}")
         if browser not in BROWSERS:
@@ -946,8 +984,8 @@ def record_session(
             raise ValueError(f"unknown answerer {answerer!r}; known: {', '.join(ANSWERERS)}")
         if answerer != "aiortc" and browser != "firefox":
             raise ValueError("a browser answers only Firefox sessions (--browser firefox)")
-        if len(durations) != 3 or any(not 0 < d <= 60 for d in durations):
-            raise ValueError(f"durations must be three values in (0, 60] s, got {durations}")
+        if not durations_allowed(tuple(durations)):
+            raise ValueError(f"durations must be {DURATIONS_RULE}, got {durations}")
         out_dir.mkdir(parents=True, exist_ok=True)
         if any(out_dir.iterdir()):
             raise ValueError(f"{out_dir} is not empty")
@@ -1047,6 +1085,7 @@ def record_session(
             relay=relay,
             video=video,
             processing=audio_processing,
+            gain_period=gain_period,
         )
         if browser == "firefox":
             with _step("microphone"):
@@ -1110,6 +1149,7 @@ def record_session(
                 audio_processing=audio_processing,
                 answerer=answerer,
                 wall_time_s=time.monotonic() - clock,
+                gain_period=gain_period,
             )
             outputs.write_text(out_dir / "session.json", json.dumps(document, indent=2) + "\n")
         if browser == "firefox":
@@ -1286,7 +1326,7 @@ def _finish_files(
         expected = [name for name in expected if name != "keys.json"] + [firefox.PEER_KEYLOG]
     if addon is not None:
         expected.append("events.jsonl")
-    if variant in TELEMETRY_VARIANTS:
+    if variant in (*TELEMETRY_VARIANTS, *GAIN_VARIANTS):
         expected.append("peer-telemetry.jsonl")
     missing = [name for name in expected if not (out_dir / name).is_file()]
     if missing:

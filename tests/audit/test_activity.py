@@ -106,8 +106,9 @@ def test_features_are_the_values_and_their_spreads() -> None:
     assert activity.reading_features([]).shape == (0, 6)
 
 
-def test_a_model_trained_on_one_session_tells_the_other() -> None:
-    model = activity.train(_session(A_FILE), activity.Training(steps=500))
+@pytest.mark.parametrize("recipe", [activity.Logistic(steps=500), activity.CHOSEN])
+def test_a_model_trained_on_one_session_tells_the_other(recipe: activity.Recipe) -> None:
+    model = activity.train(_session(A_FILE), recipe)
     result = activity.evaluate(model, _session(B_FILE), k=1)
     assert result.windows == 12 + 10 + 11 + 9 + 10 + 8  # the unlabelled clip is left out
     assert result.macro_accuracy > 0.95
@@ -115,8 +116,45 @@ def test_a_model_trained_on_one_session_tells_the_other() -> None:
     assert result.by_distance[0][0] == 10
 
 
+def test_prototypes_are_averages_of_several_readings() -> None:
+    """The prototype model ships group means, never one reading; k is capped by the smallest
+    class (with equal priors, more neighbours would only count whole classes)."""
+    clips = _session(A_FILE)
+    recipe = activity.Prototypes(per=4, k=100)
+    model = recipe.fit(clips)
+    assert isinstance(model, activity.PrototypeModel)
+    assert model.counts.min() >= recipe.smallest and model.counts.sum() == 60
+    assert model.k == 8  # the smallest class (vacuum) has 8 readings
+    per_class = np.bincount(model.labels, weights=model.counts, minlength=6)
+    assert per_class.tolist() == [12, 10, 11, 9, 10, 8]
+    probabilities = model.reading_probabilities(clips[3].readings)
+    assert np.allclose(probabilities.sum(axis=1), 1.0) and (probabilities > 0).all()
+
+
+def test_clip_folds_hold_whole_clips_and_spread_each_class() -> None:
+    clips = activity.labelled(_session(A_FILE) + _session(B_FILE))
+    folds = activity.clip_folds(clips, 4)
+    assert len(folds) == len(clips) == 12 and set(folds) == {0, 1, 2, 3}
+    for label in activity.CLASSES:  # the two clips of a class never share a fold
+        assert len({f for c, f in zip(clips, folds, strict=True) if c.label == label}) == 2
+
+
+def test_selection_sees_only_its_session_and_picks_the_best_cross_validated() -> None:
+    """A small selection run on the fixtures' two sessions together (a slice: two candidates)."""
+    clips = _session(A_FILE) + _session(B_FILE)
+    candidates = (activity.Logistic(steps=200), activity.Prototypes(per=4, k=25))
+    selection = activity.select(clips, candidates, folds=2)
+    assert selection.folds == 2 and selection.clips == 12 and selection.windows == (1, 3)
+    assert len(selection.scores) == 2 and all(len(s) == 2 for s in selection.scores)
+    best = max(range(2), key=lambda i: (*selection.scores[i], -i))
+    assert selection.chosen == candidates[best]
+    assert selection.scores[0] == activity.cross_validate(candidates[0], clips, folds=2)
+    with pytest.raises(ValueError, match="at least 13 labelled clips"):
+        activity.select(clips, candidates, folds=13)
+
+
 def test_windows_never_cross_a_clip() -> None:
-    model = activity.train(_session(A_FILE), activity.Training(steps=200))
+    model = activity.train(_session(A_FILE), activity.Logistic(steps=200))
     clips = activity.labelled(_session(B_FILE))
     for k in (1, 3, 9):
         result = activity.evaluate(model, clips, k=k)
@@ -124,7 +162,7 @@ def test_windows_never_cross_a_clip() -> None:
 
 
 def test_window_probabilities_add_the_readings_up() -> None:
-    model = activity.train(_session(A_FILE), activity.Training(steps=200))
+    model = activity.train(_session(A_FILE), activity.Logistic(steps=200))
     readings = _session(B_FILE)[3].readings
     single = model.reading_probabilities(readings)
     windows = model.window_probabilities(readings, 3)
@@ -137,17 +175,22 @@ def test_window_probabilities_add_the_readings_up() -> None:
         model.window_probabilities(readings, 0)
 
 
-def test_model_json_round_trip_and_refusals() -> None:
-    model = activity.train(_session(A_FILE), activity.Training(steps=50), about="test")
-    again = activity.Model.from_json(json.loads(json.dumps(model.to_json())))
+@pytest.mark.parametrize(
+    ("recipe", "field"),
+    [(activity.Logistic(steps=50), "weights"), (activity.Prototypes(per=4), "totals")],
+)
+def test_model_json_round_trip_and_refusals(recipe: activity.Recipe, field: str) -> None:
+    model = activity.train(_session(A_FILE), recipe, about="test")
+    again = activity.load_model(json.dumps(model.to_json()))
+    assert type(again) is type(model)
     readings = _session(B_FILE)[0].readings
     assert np.allclose(again.reading_probabilities(readings), model.reading_probabilities(readings))
     assert again.about == "test"
     with pytest.raises(MalformedPacket, match="not a mutecheck activity model"):
-        activity.Model.from_json({"format": "other"})
-    broken = {**model.to_json(), "weights": [[1.0]]}
+        activity.load_model(json.dumps({"format": "other"}))
+    broken = {**model.to_json(), field: [[1.0]]}
     with pytest.raises(MalformedPacket, match="do not fit together"):
-        activity.Model.from_json(broken)
+        activity.load_model(json.dumps(broken))
 
 
 def test_training_needs_labelled_readings() -> None:
@@ -167,8 +210,9 @@ def test_sessions_come_from_the_file_names() -> None:
 
 def test_the_shipped_model_loads_and_names_its_source() -> None:
     model = activity.shipped_model()
-    assert model.classes == activity.CLASSES
-    assert model.columns == activity.Training().columns and model.degree == 2
+    assert isinstance(model, activity.PrototypeModel) and activity.CHOSEN in activity.CANDIDATES
+    assert model.classes == activity.CLASSES and model.columns == activity.CHOSEN.columns
+    assert model.counts.min() >= activity.Prototypes().smallest  # averages, not readings
     assert "new" in model.about and "activity_model.md" in model.about
     # a loud, flat minute (max, mean and min close together) reads as the vacuum cleaner
     (row,) = model.reading_probabilities([activity.Reading(30, 28, 26)])
@@ -181,9 +225,12 @@ def _data_folder() -> Path:
     return Path(folder) if folder else FIXTURES
 
 
-def test_cross_session_evaluation_on_the_data_meets_its_target() -> None:
-    """With the study's data: trained on new, tested on old, >= 80 % from one reading and
-    >= 85 % from three (the issue's targets); with the fixtures, a near-perfect split."""
+def test_the_shipped_model_is_the_one_chosen_inside_new_with_the_accuracy_it_states() -> None:
+    """With the study's data: the selection inside ``new`` alone picks :data:`CHOSEN`, the
+    shipped model is that recipe trained on all of ``new``, and tested once on ``old`` it
+    scores what :data:`SHIPPED_ACCURACY` states (74.7 % from one reading, 77.8 % from three:
+    below the issue's targets of 80 % and 85 %, see docs/methodology.md section 9). With the
+    fixtures, a near-perfect split."""
     folder = _data_folder()
     real = folder != FIXTURES
     files = sorted(folder.glob("*.txt"))
@@ -192,13 +239,19 @@ def test_cross_session_evaluation_on_the_data_meets_its_target() -> None:
     model = activity.train(sessions[source])
     single = activity.evaluate(model, sessions[target], 1).macro_accuracy
     three = activity.evaluate(model, sessions[target], 3).macro_accuracy
-    assert (single, three) >= ((0.80, 0.85) if real else (0.95, 0.95))
-    if real:  # the shipped model is that very model, with the accuracy it states
-        shipped = activity.shipped_model()
-        assert np.allclose(shipped.weights, model.weights)
-        for k, stated in activity.SHIPPED_ACCURACY.items():
-            measured = activity.evaluate(model, sessions[target], k).macro_accuracy
-            assert abs(measured - stated) < 0.001
+    if not real:
+        assert (single, three) >= (0.95, 0.95)
+        return
+    assert activity.select(sessions[source]).chosen == activity.CHOSEN
+    shipped = activity.shipped_model()
+    assert isinstance(shipped, activity.PrototypeModel) and isinstance(
+        model, activity.PrototypeModel
+    )
+    assert np.allclose(shipped.prototypes, model.prototypes)
+    assert np.array_equal(shipped.counts, model.counts) and shipped.k == model.k
+    for k, stated in activity.SHIPPED_ACCURACY.items():
+        measured = activity.evaluate(model, sessions[target], k).macro_accuracy
+        assert abs(measured - stated) < 0.001
 
 
 # -- telemetry seen by the addon ------------------------------------------------------------------
@@ -207,7 +260,7 @@ CAPTURES = Path(__file__).resolve().parents[2] / "captures"
 WEBEX = "(base64).audioTransmit[0].levels."
 
 
-def _webex_event(maximum: float, mean: float, minimum: float) -> dict[str, object]:
+def _webex_event(maximum: float, mean: float, minimum: float, t: float = 1.0) -> dict[str, object]:
     """A telemetry event as the addon writes it for Webex's minute record (research.md)."""
     fields = [
         {"path": WEBEX + name, "value": value, "audio_context": True}
@@ -218,7 +271,7 @@ def _webex_event(maximum: float, mean: float, minimum: float) -> dict[str, objec
         )
     ]
     fields.append({"path": "(base64).audioTransmit[0].sampleCount", "value": 60})
-    return make_event("telemetry", 1.0, direction="sent", fields=fields, muted=True)
+    return make_event("telemetry", t, direction="sent", fields=fields, muted=True)
 
 
 def test_a_webex_record_maps_to_max_mean_min_by_behaviour() -> None:
@@ -260,11 +313,14 @@ def test_the_lab_telemetry_is_of_another_shape(session: str) -> None:
 
 
 def test_infer_reads_leaked_webex_minutes_with_the_measured_accuracy() -> None:
-    events = [_webex_event(30, 28, 26)] * 3 + [_webex_event(52, 15, 5)]
+    readings = [(30, 28, 26)] * 3 + [(52, 39, 16)]
+    events = [_webex_event(*r, t=100.0 + 60 * i) for i, r in enumerate(readings)]
     messages = telemetry_from_events(events)
     result = activity.infer(messages)
     assert result.readings == 4 and result.shape is not None
-    (other,) = activity.shipped_model().reading_probabilities([activity.Reading(52, 15, 5)])
+    assert result.period_s == 60.0 and result.same_period is True
+    assert "one reading every 60 s, as the model learnt" in activity.inference_text(result)
+    (other,) = activity.shipped_model().reading_probabilities([activity.Reading(52, 39, 16)])
     assert result.shares == (("vacuum", 0.75), (activity.CLASSES[int(other.argmax())], 0.25))
     assert result.likeliest == "vacuum"
     assert result.accuracy == activity.SHIPPED_ACCURACY[1] and result.on_scale == 1.0
@@ -287,3 +343,43 @@ def test_a_hostile_message_of_many_objects_is_searched_within_bounds() -> None:
     found = activity.gain_shape([many, wide])  # bounded: it returns, quickly
     assert found is None or found.maximum.startswith("o")
     assert activity.gain_shape([wide]) is None
+
+
+def test_a_reading_period_other_than_a_minute_is_said() -> None:
+    every_ten = [_webex_event(30, 28, 26, t=10.0 * i) for i in range(4)]
+    result = activity.infer(telemetry_from_events(every_ten))
+    assert result.period_s == 10.0 and result.same_period is False
+    assert "accuracy figures do not apply" in activity.inference_text(result)
+    numbers = activity.inference_numbers(result)
+    assert (numbers["period_s"], numbers["model_period_s"], numbers["same_period"]) == (
+        10.0,
+        60.0,
+        False,
+    )
+    alone = activity.infer(telemetry_from_events(every_ten[:1]))
+    assert alone.period_s is None and alone.same_period is None
+    assert "its period is not known" in activity.inference_text(alone)
+
+
+GAINS = CAPTURES / "chromium-telemetry-gains"
+
+
+def test_the_lab_gains_session_is_read_as_max_mean_min_every_period() -> None:
+    """The committed telemetry-gains session (the study's client in the lab page): its three
+    fields map to max/mean/min by behaviour, the model reads every reading, and the period the
+    page was recorded with (session.json) is the one measured from the proxy's clock."""
+    with (GAINS / "events.jsonl").open("rb") as stream:
+        messages = telemetry_from_events(read_events(stream))
+    session = json.loads((GAINS / "session.json").read_text())
+    period = session["page"]["gain_period_s"]
+    assert len(messages) == session["page"]["telemetry_sent"] >= 3
+    result = activity.infer(messages)
+    assert result.shape == activity.GainShape("audioMaxGain", "audioMeanGain", "audioMinGain")
+    assert result.readings == len(messages) and sum(s for _, s in result.shares) == 1
+    assert result.period_s is not None and abs(result.period_s - period) < 0.5
+    assert result.same_period is (period == activity.MODEL_PERIOD_S)
+    peer = [json.loads(line)["message"] for line in (GAINS / "peer-telemetry.jsonl").open()]
+    for message in peer:  # integers on the page's scale: dB above -60 dBFS, 0..60
+        values = [message[f"audio{name}Gain"] for name in ("Max", "Mean", "Min")]
+        assert all(isinstance(v, int) and 0 <= v <= 60 for v in values)
+        assert values == sorted(values, reverse=True) and values[0] > values[2]

@@ -68,6 +68,7 @@ EXPECTED = {
     "quiet": "content-leak",
     "telemetry-http": "metadata-leak",
     "telemetry-ws": "metadata-leak",
+    "telemetry-gains": "metadata-leak",
 }
 CONFIGS = {
     "everything": frozenset(),
@@ -135,11 +136,19 @@ def test_the_main_findings(folder: Path) -> None:
         if result.decoded.measured:
             assert "decoded-audio-while-muted" in found
         assert result.verdict.confidence == pytest.approx(0.99)
+    elif name == "telemetry-gains":  # the study's client: max/mean/min once per period
+        telemetry = found["volume-telemetry-while-muted"]
+        assert telemetry.numbers["messages"] >= 3 and telemetry.severity == "high"
+        assert telemetry.endpoint is not None and telemetry.endpoint.endswith("/telemetry")
+        inference = telemetry.numbers["observer_inference"]
+        assert inference["likeliest"] is not None and inference["mean_field"] == "audioMeanGain"
+        assert "media-continues-while-muted" in found
     elif name.startswith("telemetry-"):
         telemetry = found["volume-telemetry-while-muted"]
         assert telemetry.numbers["messages"] >= 10 and telemetry.severity == "high"
         assert telemetry.endpoint is not None
         assert telemetry.endpoint.endswith("/telemetry" if name.endswith("http") else "/ws")
+        assert telemetry.numbers["observer_inference"]["likeliest"] is None
         assert telemetry.correlation is not None and telemetry.correlation.r > 0.5
         assert "media-continues-while-muted" in found
     elif name == "replace-null" or folder.name == "chromium-track-stopped":

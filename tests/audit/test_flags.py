@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from decoders.audit import flags
+from decoders.audit.activity import SHIPPED_ACCURACY
 from decoders.audit.flags import (
     STREAM_RULES,
     Finding,
@@ -344,9 +345,13 @@ def test_volume_telemetry_says_what_an_observer_could_infer() -> None:
     (finding,) = telemetry(webex)
     inference = finding.numbers["observer_inference"]
     assert inference["max_field"] == levels + "audioMaxGain" and inference["readings"] == 3
-    assert inference["likeliest"] == "vacuum" and inference["accuracy"] == 0.827
+    assert inference["likeliest"] == "vacuum"
+    assert inference["accuracy"] == SHIPPED_ACCURACY[1]
     assert "what this lets an observer infer: " in finding.evidence
     assert "reads 3 reading(s) as vacuum 100%" in finding.evidence
+    # readings every 2 s, not every minute: said, with the model's figures not applying
+    assert inference["period_s"] == 2.0 and inference["same_period"] is False
+    assert finding.evidence.endswith("so its accuracy figures do not apply")
     single = [TelemetryMessage(T0 + t, url, (("audioLevel", t / 100),)) for t in (11, 13, 15)]
     (finding,) = telemetry(single)
     assert finding.numbers["observer_inference"]["model"] is None

@@ -1,5 +1,11 @@
 """The speech-activity timeline a leaked audio level exposes, and its check against the WebRTC
-VAD on the lab's reference speech at the audit's own alignment."""
+VAD on the lab's reference speech at the audit's own alignment.
+
+The protocol (docs/methodology.md §10): the VAD is used as shipped (its default
+aggressiveness); the rule's threshold and hangover are chosen on the five Chromium sessions
+alone and must reach the target on the four Janus sessions (another app, another reference
+recording); and each of the nine sessions, left out in turn, must reach it with the rule chosen
+on the other eight."""
 
 from __future__ import annotations
 
@@ -18,7 +24,9 @@ from decoders.audit.speech import (
     FRAME_S,
     HANGOVER_S,
     SPEECH_LEVEL,
+    SpeechCase,
     agreement,
+    choose_rule,
     describe,
     level_privacy,
     speech_activity,
@@ -40,8 +48,13 @@ LEAKING = (
     "janus-videocall",
 )
 """The lab sessions whose audio level leaks sound while muted (a level is on the wire)."""
-VAD_MODE = 2
-"""The WebRTC VAD's aggressiveness (0-3): 2, 'aggressive'."""
+SELECTION = tuple(name for name in LEAKING if name.startswith("chromium-"))
+"""Where the rule is chosen: the Chromium lab page's sessions (one app, one reference)."""
+HELD_OUT = tuple(name for name in LEAKING if name not in SELECTION)
+"""Where it is tested: the Janus demos (another app, its own reference recording)."""
+VAD_MODE = 0
+"""The WebRTC VAD's aggressiveness (0-3) as the library ships it (its default, 0): not chosen
+on these sessions. The other modes are checked too (test_the_protocol_holds_for_every_vad_mode)."""
 TARGET = 0.90
 
 
@@ -115,7 +128,7 @@ def lab(name: str) -> Analysis:
 
 
 @cache
-def reference_vad(path: str) -> np.ndarray:
+def reference_vad(path: str, mode: int = VAD_MODE) -> np.ndarray:
     """The WebRTC VAD's decision per 20 ms frame of a reference WAV (webrtcvad-wheels, a dev
     dependency: imported here so that the other tests run without it)."""
     import webrtcvad
@@ -123,7 +136,7 @@ def reference_vad(path: str) -> np.ndarray:
     with open(path, "rb") as fo:
         samples, rate = read_wav(fo)
     pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
-    vad, size = webrtcvad.Vad(VAD_MODE), round(rate * FRAME_S)
+    vad, size = webrtcvad.Vad(mode), round(rate * FRAME_S)
     return np.array(
         [
             vad.is_speech(pcm[2 * size * i : 2 * size * (i + 1)], rate)
@@ -132,33 +145,87 @@ def reference_vad(path: str) -> np.ndarray:
     )
 
 
-@pytest.mark.parametrize("name", LEAKING)
-def test_the_timeline_agrees_with_the_webrtc_vad_on_the_reference(name: str) -> None:
+@cache
+def case(name: str, mode: int = VAD_MODE) -> SpeechCase:
+    """The session's leaking window: its packets' levels as the finding read them, and the
+    VAD's frames of its reference at the audit's own alignment."""
     analysis = lab(name)
     found = [f for f in analysis.findings if f.id == "audio-level-while-muted"]
-    assert found, f"{name}: the audio level no longer leaks"
+    assert len(found) == 1, f"{name}: the audio level no longer leaks in one window"
+    (finding,) = found
     reference, alignment = analysis.reference, analysis.reference.alignment
     assert reference.file and reference.start is not None
     assert alignment is not None and alignment.proven
-    vad = reference_vad(reference.file)
-    for finding in found:
-        assert finding.series is not None
-        t = finding.series.times
-        levels = (-finding.series.values).astype(np.int64)
-        activity = speech_activity(t, levels)
-        assert finding.numbers["speech"]["speech_packets"] == activity.speech_packets
-        share, compared = agreement(
-            activity.speech, t, vad, start=reference.start, lag_s=alignment.lag_s
-        )
-        # the reference is mostly speech: "always speech" is the baseline to beat
-        always, _ = agreement(
-            np.ones(t.size, np.bool_), t, vad, start=reference.start, lag_s=alignment.lag_s
-        )
-        print(f"{name} window {finding.window}: {share:.3f} of {compared} frames agree")
-        print(f"  ('always speech' agrees on {always:.3f})")
-        assert compared >= 0.9 * t.size
-        assert share >= TARGET
-        assert share > always
+    assert finding.series is not None
+    t = finding.series.times
+    levels = (-finding.series.values).astype(np.int64)
+    assert finding.numbers["speech"]["speech_packets"] == speech_activity(t, levels).speech_packets
+    vad = reference_vad(reference.file, mode)
+    return SpeechCase(name, t, levels, vad, reference.start, alignment.lag_s)
+
+
+def always_speech(found: SpeechCase) -> float:
+    """The baseline to beat: the reference is mostly speech."""
+    speech = np.ones(found.times_s.size, np.bool_)
+    share, _ = agreement(
+        speech, found.times_s, found.reference_speech, start=found.start, lag_s=found.lag_s
+    )
+    return share
+
+
+def test_the_shipped_rule_is_the_one_chosen_on_the_chromium_sessions() -> None:
+    chosen = choose_rule([case(name) for name in SELECTION])
+    assert (chosen.threshold, chosen.hangover_s) == (SPEECH_LEVEL, HANGOVER_S)
+    rule = f"-{chosen.threshold} dBov, {chosen.hangover_s * 1000:.0f} ms"
+    print(f"chosen on {len(SELECTION)} Chromium sessions: {rule}, pooled {chosen.agreement:.3f}")
+
+
+@pytest.mark.parametrize("name", HELD_OUT)
+def test_the_timeline_agrees_with_the_vad_on_the_held_out_janus_sessions(name: str) -> None:
+    """The target, on sessions the rule never saw: another app, another reference."""
+    found = case(name)
+    share, compared = found.agreement(SPEECH_LEVEL, HANGOVER_S)
+    print(
+        f"{name}: {share:.3f} of {compared} frames agree (always speech {always_speech(found):.3f})"
+    )
+    assert compared >= 0.9 * found.times_s.size
+    assert share >= TARGET
+    assert share > always_speech(found)
+
+
+@pytest.mark.parametrize("name", LEAKING)
+def test_each_session_left_out_meets_the_target(name: str) -> None:
+    """Leave one session out: the rule chosen on the other eight, scored on this one."""
+    chosen = choose_rule([case(other) for other in LEAKING if other != name])
+    share, _ = case(name).agreement(chosen.threshold, chosen.hangover_s)
+    rule = f"-{chosen.threshold} dBov, {chosen.hangover_s * 1000:.0f} ms"
+    print(f"{name} left out: {rule} -> {share:.3f}")
+    assert share >= TARGET
+    assert share > always_speech(case(name))
+
+
+@pytest.mark.parametrize("mode", [1, 2, 3])
+def test_the_protocol_holds_for_every_vad_mode(mode: int) -> None:
+    """With a more aggressive VAD as the reference, the rule chosen on Chromium (another one)
+    still meets the target on every Janus session: the result does not hang on that choice."""
+    chosen = choose_rule([case(name, mode) for name in SELECTION])
+    for name in HELD_OUT:
+        share, _ = case(name, mode).agreement(chosen.threshold, chosen.hangover_s)
+        assert share >= TARGET, (mode, name, share)
+
+
+def test_choose_rule_takes_the_best_pooled_and_refuses_nothing_to_choose_from() -> None:
+    t = times(40)
+    levels = np.array([20] * 10 + [45] * 10 + [127] * 20)
+    truth = np.array([True] * 20 + [False] * 20)
+    made = SpeechCase("made", t, levels, truth, start=float(t[0]), lag_s=0.0)
+    chosen = choose_rule([made], levels=[30, 50], hangovers_s=[0.0, 0.1])
+    assert (chosen.threshold, chosen.hangover_s, chosen.agreement) == (50, 0.0, 1.0)
+    # a tie goes to the first in grid order: -30 dBov with 200 ms bridges the quiet half too
+    tied = choose_rule([made], levels=[30, 50], hangovers_s=[0.2, 0.0])
+    assert (tied.threshold, tied.hangover_s) == (30, 0.2)
+    with pytest.raises(ValueError, match="at least one case"):
+        choose_rule([])
 
 
 def test_a_session_without_a_leaking_level_has_no_timeline() -> None:

@@ -47,6 +47,9 @@ def test_evaluate_trains_on_each_session_and_tests_on_the_other() -> None:
     assert "train on a, test on b (macro accuracy: mean of per-class recalls)" in out
     assert "train on b, test on a" in out
     assert "confusion (rows: true, columns: predicted), 2 readings" in out
+    # the model is chosen inside the training session alone, and the choice is printed
+    assert "model selection inside a only: 4-fold cross-validation over 6 whole clips" in out
+    assert out.count("  chosen: ") == 2 and out.count("  * ") == 2
     result = run("activity", "evaluate", str(FIXTURES), "--json")
     (first, second) = json.loads(result.stdout)
     assert (second["train"], second["test"]) == ("b", "a")
@@ -54,6 +57,23 @@ def test_evaluate_trains_on_each_session_and_tests_on_the_other() -> None:
     assert [w["k"] for w in first["windows"]] == [1, 2, 3, 4, 5]
     assert first["windows"][0]["macro_accuracy"] > 0.95
     assert sum(map(sum, first["windows"][0]["confusion"])) == 60
+    selection = first["selection"]
+    assert selection["folds"] == 4 and selection["clips"] == 6 and selection["windows"] == [1, 3]
+    names = [c["model"] for c in selection["candidates"]]
+    assert selection["chosen"] in names and len(names) == 17
+    best = max(selection["candidates"], key=lambda c: c["cross_validated_macro_accuracy"])
+    assert best["model"] == selection["chosen"]
+
+
+def test_train_can_select_inside_its_data_first(tmp_path: Path) -> None:
+    model = tmp_path / "model.json"
+    result = run("activity", "train", "--select", str(FIXTURES), "-o", str(model))
+    assert result.returncode == 0, result.stderr
+    assert "model selection inside a, b only: 4-fold cross-validation over 12 whole clips" in (
+        result.stdout
+    )
+    chosen = result.stdout.split("  chosen: ")[1].splitlines()[0]
+    assert json.loads(model.read_text())["about"].startswith(chosen + "; trained by")
 
 
 def test_bad_input_is_one_line(tmp_path: Path) -> None:

@@ -630,3 +630,43 @@ def test_firefox_dtls13_session_is_judged_on_decoded_audio(tmp_path: Path, name:
     assert document["decoded_audio"]["status"] == "measured"
     assert document["verdict"]["verdict"] == "no-leak"
     assert "decoded audio silent" in result.output
+
+
+@pytest.mark.parametrize(
+    ("name", "inference"),
+    [
+        ("telemetry-gains", "read"),  # the study's max/mean/min: the model reads it
+        ("telemetry-http", "no model"),  # one audioLevel: no model exists for that shape
+        ("ui-only", None),  # no telemetry at all: nothing to infer from
+    ],
+)
+def test_the_observer_inference_in_the_terminal_json_and_html(
+    tmp_path: Path, name: str, inference: str | None
+) -> None:
+    report, page = tmp_path / "report.json", tmp_path / "report.html"
+    args = [str(session(name)), "--report", str(report), "--html", str(page)]
+    result = CliRunner().invoke(analyze, args)
+    assert result.exit_code in (4, 5), result.output
+    findings = json.loads(report.read_text())["findings"]
+    telemetry = [f for f in findings if f["id"] == "volume-telemetry-while-muted"]
+    html = page.read_text()
+    if inference is None:
+        assert not telemetry and "observer infer" not in result.output
+        assert "observer inference" not in html
+        return
+    (finding,) = telemetry
+    numbers = finding["numbers"]["observer_inference"]
+    assert "what this lets an observer infer: " in result.output
+    assert "observer inference" in html
+    if inference == "no model":
+        assert numbers["model"] is None and numbers["likeliest"] is None
+        assert "no activity model exists for the values that left" in result.output
+        return
+    fields = ("audioMaxGain", "audioMeanGain", "audioMinGain")
+    assert (numbers["max_field"], numbers["mean_field"], numbers["min_field"]) == fields
+    assert numbers["readings"] >= 3 and numbers["likeliest"] is not None
+    assert numbers["period_s"] == pytest.approx(15, abs=0.5) and numbers["same_period"] is False
+    shown = f"reads {numbers['readings']} reading(s) as {numbers['likeliest']} "
+    assert shown in " ".join(result.output.split())
+    assert "the model learnt one-minute readings" in " ".join(result.output.split())
+    assert f"likeliest: {numbers['likeliest']}" in html and "same_period: no" in html

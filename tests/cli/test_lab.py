@@ -23,7 +23,8 @@ CAPTURES = Path(__file__).resolve().parents[2] / "captures"
 def test_parse_durations() -> None:
     assert parse_durations("4,6,4") == (4.0, 6.0, 4.0)
     assert parse_durations("0.5, 1.5 ,2") == (0.5, 1.5, 2.0)
-    for bad in ("4,6", "4,6,4,4", "a,b,c", "0,1,1", "1,61,1", ""):
+    assert parse_durations("4,190,4") == (4.0, 190.0, 4.0)  # minutes muted: telemetry-gains
+    for bad in ("4,6", "4,6,4,4", "a,b,c", "0,1,1", "61,1,1", "1,601,1", "1,1,61", ""):
         with pytest.raises(ValueError, match="durations"):
             parse_durations(bad)
 
@@ -213,6 +214,16 @@ def test_record_passes_the_call_shape(tmp_path: Path, monkeypatch: pytest.Monkey
         lab, ["record", "--variant", "ui-only", "--relay", "sctp", "--out", str(tmp_path / "x")]
     )
     assert bad.exit_code == 2
+    # telemetry-gains takes the period between its readings (a minute unless told)
+    seen.clear()
+    gains = ["record", "--variant", "telemetry-gains", "--out", str(tmp_path / "g")]
+    result = CliRunner().invoke(lab, [*gains, "--gain-period", "15"])
+    assert result.exit_code == 0, result.output
+    assert seen["variant"] == "telemetry-gains" and seen["gain_period"] == 15.0
+    wrong = ["record", "--variant", "ui-only", "--gain-period", "15", "--out", str(tmp_path / "u")]
+    result = CliRunner().invoke(lab, wrong)
+    assert result.exit_code == 2
+    assert "--gain-period is for --variant telemetry-gains" in result.output
 
 
 def test_record_prints_the_summary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from decoders.lab.record import VARIANTS
+from decoders.lab.record import PAGE_VARIANTS, VARIANTS
 from decoders.session.sdp import SsrcRole, merge_descriptions, parse_sdp, ssrc_roles
 
 CAPTURES = Path(__file__).resolve().parent.parent.parent / "captures"
@@ -37,7 +37,7 @@ def mute_variant(folder: Path) -> str:
     """How the page of ``captures/<browser>-<variant>[-<call shape>]`` muted: its variant
     (browser ``chromium`` or ``firefox``)."""
     name = folder.name.removeprefix("chromium-").removeprefix("firefox-")
-    return max((v for v in VARIANTS if name == v or name.startswith(v + "-")), key=len)
+    return max((v for v in PAGE_VARIANTS if name == v or name.startswith(v + "-")), key=len)
 
 
 def lab_session(variant: str, needs: str = "capture.pcapng") -> Path:

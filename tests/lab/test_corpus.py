@@ -8,6 +8,7 @@ cross-checks the same captures in test_summary.py.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import statistics
 import subprocess
@@ -18,7 +19,12 @@ from pathlib import Path
 import pytest
 
 from decoders.cli.lab import REFERENCE_NAME, Recording, corpus_plan, session_folder_name
-from decoders.lab.record import PEER_REFERENCE_NAME, TELEMETRY_VARIANTS, VARIANTS
+from decoders.lab.record import (
+    GAIN_VARIANTS,
+    PEER_REFERENCE_NAME,
+    TELEMETRY_VARIANTS,
+    VARIANTS,
+)
 from decoders.lab.summary import (
     GRACE_S,
     LEVEL_SILENCE,
@@ -29,6 +35,10 @@ from decoders.lab.summary import (
 
 CAPTURES = Path(__file__).resolve().parents[2] / "captures"
 MAX_CORPUS_BYTES = 9_000_000
+GAIN_SESSIONS = [session_folder_name(v) for v in GAIN_VARIANTS]
+"""Recorded one at a time with a long muted window (several readings of the study-shaped
+telemetry): their own reference and their own budget."""
+MAX_GAIN_SESSION_BYTES = 3_200_000
 EXTRA = corpus_plan(relays=True, peer_talks=True, video=True)
 """The relayed, peer-talks and video sessions (track-disabled and ui-only each)."""
 EXTRA_IDS = [r.name for r in EXTRA]
@@ -49,14 +59,17 @@ def summary_of(variant: str, summaries: dict[str, SessionSummary]) -> SessionSum
 
 def test_every_variant_is_recorded_and_the_corpus_is_small() -> None:
     folders = sorted(p.name for p in CAPTURES.glob("chromium-*") if p.is_dir())
-    expected = [session_folder_name(v) for v in VARIANTS] + EXTRA_IDS
+    expected = [session_folder_name(v) for v in VARIANTS] + EXTRA_IDS + GAIN_SESSIONS
     assert folders == sorted(expected)
     # the Janus (janus-*) and Firefox (firefox-*) sessions have their own budgets
-    # (tests/lab/test_janus.py, tests/lab/test_firefox.py)
+    # (tests/lab/test_janus.py, tests/lab/test_firefox.py), and so do the long telemetry-gains
+    # sessions (test_the_gains_session_sends_max_mean_min_readings)
     files = [
         p
         for p in CAPTURES.rglob("*")
-        if p.is_file() and not p.relative_to(CAPTURES).parts[0].startswith(("janus-", "firefox-"))
+        if p.is_file()
+        and not p.relative_to(CAPTURES).parts[0].startswith(("janus-", "firefox-"))
+        and p.relative_to(CAPTURES).parts[0] not in GAIN_SESSIONS
     ]
     assert sum(p.stat().st_size for p in files) <= MAX_CORPUS_BYTES
     # one reference signal, shared; one peer speech, shared by the peer-talks sessions
@@ -186,6 +199,46 @@ def test_telemetry_leaks_levels(variant: str, summaries: dict[str, SessionSummar
         assert any(
             e.get("kind") == "warning" and e.get("code") == "telemetry-while-muted" for e in events
         )
+
+
+@pytest.mark.parametrize("variant", GAIN_VARIANTS)
+def test_the_gains_session_sends_max_mean_min_readings(
+    variant: str, check_session: SessionCheck
+) -> None:
+    """The study's client in the lab page: media muted properly, but once per period the
+    max, mean and min of the microphone's level go out, muted or not; the addon flags every
+    reading sent while muted, and the muted window holds several of them."""
+    folder = CAPTURES / session_folder_name(variant)
+    summary = check_session(folder, variant)
+    assert_sends_silence(summary)
+    assert sum(p.stat().st_size for p in folder.iterdir()) <= MAX_GAIN_SESSION_BYTES
+    session = json.loads((folder / "session.json").read_text())
+    period = session["page"]["gain_period_s"]
+    (window,) = json.loads((folder / "timeline.json").read_text())["muted"]
+    received = [json.loads(line) for line in (folder / "peer-telemetry.jsonl").open()]
+    assert len(received) == session["page"]["telemetry_sent"]
+    times = [r["t"] for r in received]
+    assert all(abs(b - a - period) < 0.5 for a, b in itertools.pairwise(times))
+    muted = [r for r in received if window[0] + GRACE_S <= r["t"] <= window[1] - GRACE_S]
+    assert len(muted) >= 3 and all(r["message"]["muted"] is True for r in muted)
+    for record in received:
+        message = record["message"]
+        assert record["transport"] == "http" and "audioLevel" not in message
+        top, middle, bottom = (message[f"audio{n}Gain"] for n in ("Max", "Mean", "Min"))
+        assert 60 >= top >= middle >= bottom >= 0 and top > bottom
+    events = [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
+    flagged = [
+        e
+        for e in events
+        if e.get("kind") == "telemetry"
+        and window[0] + GRACE_S <= e["t"] <= window[1] - GRACE_S
+        and e.get("finding") is True
+    ]
+    assert len(flagged) == len(muted)
+    assert all(
+        {f["path"] for f in e["fields"]} >= {"audioMaxGain", "audioMeanGain", "audioMinGain"}
+        for e in flagged
+    )
 
 
 @pytest.mark.parametrize("variant", [v for v in VARIANTS if v not in TELEMETRY_VARIANTS])

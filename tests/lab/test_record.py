@@ -23,7 +23,6 @@ from decoders.lab.record import (
     CHROMIUM,
     OPTIONAL_FILES,
     REQUIRED_FILES,
-    VARIANTS,
     LabError,
     _place_reference,
     _refused_summary,
@@ -189,7 +188,7 @@ def test_failed_run_names_the_step_and_cleans_up(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # a variant the page does not know: the page reports an error before it makes an offer
-    monkeypatch.setattr(record, "VARIANTS", (*VARIANTS, "no-such-variant"))
+    monkeypatch.setattr(record, "PAGE_VARIANTS", (*record.PAGE_VARIANTS, "no-such-variant"))
     with pytest.raises(LabError, match=r"unknown variant no-such-variant") as failure:
         record_session("no-such-variant", tmp_path / "s", LIVE_DURATIONS)
     assert failure.value.step == "browser"
@@ -211,10 +210,14 @@ def test_broken_addon_fails_the_proxy_step(tmp_path: Path) -> None:
 def test_rejects_unknown_variant_and_bad_durations(tmp_path: Path) -> None:
     with pytest.raises(LabError, match=r"lab step 'arguments' failed: .*unknown variant"):
         record_session("no-such-variant", tmp_path / "a")
-    with pytest.raises(LabError, match=r"durations must be three values"):
+    with pytest.raises(LabError, match=r"durations must be three seconds values"):
         record_session("ui-only", tmp_path / "b", (1.0, 0.0, 1.0))
+    with pytest.raises(LabError, match=r"muted in \(0, 600\], got \(61.0, 6.0, 4.0\)"):
+        record_session("ui-only", tmp_path / "f", (61.0, 6.0, 4.0))
     with pytest.raises(LabError, match=r"lab step 'arguments' failed: .*unknown relay 'sctp'"):
         record_session("ui-only", tmp_path / "d", relay="sctp")
+    with pytest.raises(LabError, match=r"the gain period must be in \[0.1, 3600\] s, got 0.0"):
+        record_session("telemetry-gains", tmp_path / "e", gain_period=0.0)
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "x").write_text("x")
     with pytest.raises(LabError, match=r"is not empty"):
@@ -310,6 +313,11 @@ def test_page_query_and_capture_filter() -> None:
     assert set(plain) == {"variant", "durations"}
     processed = page_query("ui-only", (4.0, 6.0, 4.0), mark=False, processing=True)
     assert urllib.parse.parse_qs(processed)["processing"] == ["1"]
+    # telemetry-gains: the period between readings, in ms (a minute unless told)
+    gains = urllib.parse.parse_qs(page_query("telemetry-gains", (4.0, 60.0, 4.0), mark=False))
+    assert gains["period"] == ["60000"]
+    faster = page_query("telemetry-gains", (4.0, 6.0, 4.0), mark=False, gain_period=1.5)
+    assert urllib.parse.parse_qs(faster)["period"] == ["1500"]
     assert capture_filter("none") == "udp and host 10.77.0.1 and host 10.77.0.2"
     relayed = capture_filter("tcp")
     assert "port 3478" in relayed and "port 5349" in relayed and relayed == capture_filter("tls")
