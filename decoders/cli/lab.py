@@ -92,21 +92,6 @@ def _durations_option(
         raise click.BadParameter(str(exc)) from None
 
 
-def session_folder_name(
-    variant: str,
-    relay: str = "none",
-    *,
-    peer_talks: bool = False,
-    video: bool = False,
-    browser: str = "chromium",
-    answerer: str = "aiortc",
-) -> str:
-    """The corpus's folder for a recording: ``<browser>-<variant>`` plus its call shape."""
-    return session_name(
-        variant, relay, peer_talks=peer_talks, video=video, browser=browser, answerer=answerer
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class Recording:
     """One session of a record-all plan."""
@@ -125,7 +110,7 @@ class Recording:
 
     @property
     def name(self) -> str:
-        return session_folder_name(
+        return session_name(
             self.variant,
             self.relay,
             peer_talks=self.peer_talks,

@@ -38,7 +38,9 @@ KEYLOG: Final = "keylog.txt"
 """Firefox's SSLKEYLOGFILE in the session folder (the browser's key log: what an auditor
 without any lab hook gets)."""
 PEER_KEYLOG: Final = "peer-keylog.txt"
-"""The aiortc peer's own DTLS key log, kept beside it."""
+"""The answering side's own DTLS key log (the aiortc peer's, or a second Firefox's), kept in
+the session beside the calling browser's ``keylog.txt``; the ground truth's source when no one
+exported keys (:func:`decoders.lab.groundtruth.packet_source`)."""
 
 FIREFOX_FLAGS: Final = ("--headless", "--no-remote")
 

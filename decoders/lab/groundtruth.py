@@ -36,6 +36,7 @@ from typing import Any, Final
 import numpy as np
 
 from decoders.errors import MalformedPacket
+from decoders.lab.firefox import PEER_KEYLOG
 
 GRACE_S: Final = 0.2
 """Skipped after each mute click: the mute takes a frame or two to reach the encoder."""
@@ -50,9 +51,6 @@ LAG_SEARCH_S: Final = 0.3
 RTPDUMP_LOG: Final = "chromium-stderr.log"
 PEER_KEYS: Final = "keys.json"
 """The SRTP keys the lab's peer exported (``decoders.lab.peer``): the source when no dump."""
-PEER_KEYLOG: Final = "peer-keylog.txt"
-"""The answering browser's own key log (a second Firefox answered): the source when no one
-exported keys (:func:`decoders.session.keys.load_keylog_keys`, the project's one derivation)."""
 UNMUTED_LAG_S: Final = (-1.0, 3.0)
 """Lags searched on the unmuted phase (the fake mic starts when getUserMedia is called)."""
 

@@ -37,7 +37,7 @@ MEANINGS: Final = {
     ),
     "new-stream-while-muted": "A new audio connection started while you were muted.",
     "media-continues-while-muted": (
-        "Packets of silence kept flowing (Chromium does this; they hold no sound)."
+        "Packets of silence kept flowing (Chromium and Firefox both do this; they hold no sound)."
     ),
     "no-media-while-muted": "The app stopped sending audio while you were muted.",
     "server-side-mute": (

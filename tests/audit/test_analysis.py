@@ -20,6 +20,7 @@ import helpers.janus_messages as janus
 import numpy as np
 import pytest
 from helpers.corpus import (
+    EXPECTED_VERDICTS,
     JANUS_DEMOS,
     call_sessions,
     janus_recording,
@@ -58,18 +59,7 @@ CAPTURES = ROOT / "captures"
 SESSIONS = [p for p in call_sessions() if (p / "capture.pcapng").is_file()]
 # and the same page recorded with Firefox (tests/lab/test_firefox.py records and checks them)
 SESSIONS += sorted(p for p in CAPTURES.glob("firefox-*") if (p / "capture.pcapng").is_file())
-EXPECTED = {
-    "track-disabled": "no-leak",
-    "track-stopped": "no-leak",
-    "replace-null": "no-leak",
-    "gain-zero": "no-leak",
-    "dtx": "no-leak",
-    "ui-only": "content-leak",
-    "quiet": "content-leak",
-    "telemetry-http": "metadata-leak",
-    "telemetry-ws": "metadata-leak",
-    "telemetry-gains": "metadata-leak",
-}
+EXPECTED = EXPECTED_VERDICTS
 CONFIGS = {
     "everything": frozenset(),
     "no-sdp-no-keys": frozenset({"sdp", "keys"}),

@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from decoders.cli import lab as cli
-from decoders.cli.lab import corpus_plan, lab, parse_durations, session_folder_name
-from decoders.lab.record import VARIANTS, LabError
+from decoders.cli.lab import corpus_plan, lab, parse_durations
+from decoders.lab.record import VARIANTS, LabError, session_name
 
 CAPTURES = Path(__file__).resolve().parents[2] / "captures"
 
@@ -103,7 +103,7 @@ def test_record_all_is_all_or_nothing(tmp_path: Path, monkeypatch: pytest.Monkey
     result = CliRunner().invoke(lab, ["record-all", "--out", str(out), "--durations", "1,1,1"])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [*(session_folder_name(v) for v in VARIANTS), "reference.wav"]
+        [*(session_name(v) for v in VARIANTS), "reference.wav"]
     )
     assert f"recorded {len(VARIANTS)} sessions" in result.output
     assert "(no summary: ValueError: cannot measure" in result.output
@@ -131,7 +131,7 @@ def test_record_all_is_all_or_nothing(tmp_path: Path, monkeypatch: pytest.Monkey
 
 def test_corpus_plan() -> None:
     assert [r.name for r in corpus_plan(relays=False, peer_talks=False, video=False)] == [
-        session_folder_name(v) for v in VARIANTS
+        session_name(v) for v in VARIANTS
     ]
     extra = corpus_plan(relays=True, peer_talks=True, video=True)
     assert [r.name for r in extra] == [

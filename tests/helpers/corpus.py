@@ -138,3 +138,18 @@ JANUS_DEMOS = (
 def janus_recording(demo: str, needs: str = "flows.mitm") -> Path:
     """The folder of ``captures/janus-<demo>/`` (a name of :data:`JANUS_DEMOS`)."""
     return janus_session(f"janus-{demo}", needs)
+
+
+EXPECTED_VERDICTS = {
+    "track-disabled": "no-leak",
+    "track-stopped": "no-leak",
+    "replace-null": "no-leak",
+    "gain-zero": "no-leak",
+    "dtx": "no-leak",
+    "ui-only": "content-leak",
+    "quiet": "content-leak",
+    "telemetry-http": "metadata-leak",
+    "telemetry-ws": "metadata-leak",
+    "telemetry-gains": "metadata-leak",
+}
+"""How the lab page's mute implementations must be judged, whichever browser recorded them."""

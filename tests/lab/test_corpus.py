@@ -18,12 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from decoders.cli.lab import REFERENCE_NAME, Recording, corpus_plan, session_folder_name
+from decoders.cli.lab import REFERENCE_NAME, Recording, corpus_plan
 from decoders.lab.record import (
     GAIN_VARIANTS,
     PEER_REFERENCE_NAME,
     TELEMETRY_VARIANTS,
     VARIANTS,
+    session_name,
 )
 from decoders.lab.summary import (
     GRACE_S,
@@ -35,7 +36,7 @@ from decoders.lab.summary import (
 
 CAPTURES = Path(__file__).resolve().parents[2] / "captures"
 MAX_CORPUS_BYTES = 9_000_000
-GAIN_SESSIONS = [session_folder_name(v) for v in GAIN_VARIANTS]
+GAIN_SESSIONS = [session_name(v) for v in GAIN_VARIANTS]
 """Recorded one at a time with a long muted window (several readings of the study-shaped
 telemetry): their own reference and their own budget."""
 MAX_GAIN_SESSION_BYTES = 3_200_000
@@ -53,13 +54,13 @@ def summaries() -> dict[str, SessionSummary]:
 
 def summary_of(variant: str, summaries: dict[str, SessionSummary]) -> SessionSummary:
     if variant not in summaries:
-        summaries[variant] = summarize(CAPTURES / session_folder_name(variant))
+        summaries[variant] = summarize(CAPTURES / session_name(variant))
     return summaries[variant]
 
 
 def test_every_variant_is_recorded_and_the_corpus_is_small() -> None:
     folders = sorted(p.name for p in CAPTURES.glob("chromium-*") if p.is_dir())
-    expected = [session_folder_name(v) for v in VARIANTS] + EXTRA_IDS + GAIN_SESSIONS
+    expected = [session_name(v) for v in VARIANTS] + EXTRA_IDS + GAIN_SESSIONS
     assert folders == sorted(expected)
     # the Janus (janus-*) and Firefox (firefox-*) sessions have their own budgets
     # (tests/lab/test_janus.py, tests/lab/test_firefox.py), and so do the long telemetry-gains
@@ -83,7 +84,7 @@ def test_every_variant_is_recorded_and_the_corpus_is_small() -> None:
 def test_session_is_complete(
     variant: str, check_session: SessionCheck, summaries: dict[str, SessionSummary]
 ) -> None:
-    folder = CAPTURES / session_folder_name(variant)
+    folder = CAPTURES / session_name(variant)
     summaries[variant] = check_session(folder, variant)
     session = json.loads((folder / "session.json").read_text())
     assert session["reference"]["file"] == f"../{REFERENCE_NAME}"
@@ -171,7 +172,7 @@ def test_telemetry_leaks_levels(variant: str, summaries: dict[str, SessionSummar
     assert all(level > 0.0005 for level in muted.telemetry_levels)
     assert statistics.median(muted.telemetry_levels) > 0.01
     assert len(set(muted.telemetry_levels)) > muted.telemetry_messages // 2  # they change
-    folder = CAPTURES / session_folder_name(variant)
+    folder = CAPTURES / session_name(variant)
     timeline = json.loads((folder / "timeline.json").read_text())
     (window,) = timeline["muted"]
     transport = "http" if variant == "telemetry-http" else "websocket"
@@ -208,7 +209,7 @@ def test_the_gains_session_sends_max_mean_min_readings(
     """The study's client in the lab page: media muted properly, but once per period the
     max, mean and min of the microphone's level go out, muted or not; the addon flags every
     reading sent while muted, and the muted window holds several of them."""
-    folder = CAPTURES / session_folder_name(variant)
+    folder = CAPTURES / session_name(variant)
     summary = check_session(folder, variant)
     assert_sends_silence(summary)
     assert sum(p.stat().st_size for p in folder.iterdir()) <= MAX_GAIN_SESSION_BYTES
@@ -243,7 +244,7 @@ def test_the_gains_session_sends_max_mean_min_readings(
 
 @pytest.mark.parametrize("variant", [v for v in VARIANTS if v not in TELEMETRY_VARIANTS])
 def test_no_telemetry_elsewhere(variant: str) -> None:
-    assert not (CAPTURES / session_folder_name(variant) / "peer-telemetry.jsonl").exists()
+    assert not (CAPTURES / session_name(variant) / "peer-telemetry.jsonl").exists()
 
 
 # -- relayed, peer-talks and video sessions -------------------------------------------------------

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from helpers.corpus import EXPECTED_VERDICTS
 
 from decoders.audit.analysis import Inputs, analyze
 from decoders.lab import firefox
@@ -45,17 +46,7 @@ FIREFOX_SESSIONS = sorted(
 """Firefox calling the aiortc peer (DTLS 1.2, Firefox the DTLS client, keys.json exported)."""
 DTLS13_SESSIONS = sorted(CAPTURES.glob("firefox-*-to-firefox"))
 """Firefox calling a second Firefox (DTLS 1.3; no exported keys, both browsers' key logs)."""
-EXPECTED = {
-    "track-disabled": "no-leak",
-    "track-stopped": "no-leak",
-    "replace-null": "no-leak",
-    "gain-zero": "no-leak",
-    "dtx": "no-leak",
-    "ui-only": "content-leak",
-    "quiet": "content-leak",
-    "telemetry-http": "metadata-leak",
-    "telemetry-ws": "metadata-leak",
-}
+EXPECTED = EXPECTED_VERDICTS
 """What each way of muting must be judged; the media verdict (expected.json) of the telemetry
 variants is no-leak: their leak is the telemetry, not the media."""
 MEDIA_EXPECTED = {v: "no-leak" if e == "metadata-leak" else e for v, e in EXPECTED.items()}
