@@ -642,7 +642,7 @@ def _session_document(
     return {
         "version": 1,
         "source": "lab",
-        "kind": f"{browser}-aiortc",
+        "kind": f"{browser}-{answerer}",
         "browser": browser,
         "created": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
         "variant": variant,

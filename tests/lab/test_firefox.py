@@ -257,8 +257,8 @@ def test_record_firefox_live(tmp_path: Path, check_session: SessionCheck) -> Non
 @needs_firefox
 def test_record_firefox_to_firefox_live(tmp_path: Path) -> None:
     """A second Firefox answers, live: DTLS 1.3, and the ground truth from the answering
-    Firefox's key log. Needs the DTLS 1.3 key derivation (the dtls13 branch of issue 18): the
-    recording's ground-truth step decrypts with it."""
+    Firefox's key log. The recording's ground-truth step decrypts
+    with the DTLS 1.3 key derivation of ``decoders.session.keys``."""
     folder = record_session(
         "ui-only",
         tmp_path / "firefox-ui-only-to-firefox",
@@ -353,6 +353,7 @@ def test_firefox_to_firefox_session(folder: Path) -> None:
     variant = variant_of(folder)
     session = json.loads((folder / "session.json").read_text())
     assert session["peer"]["answerer"] == "firefox" and session["peer"]["frames_received"] > 500
+    assert session["kind"] == "firefox-firefox"  # the corpus tables' app (decoders.corpus)
     assert not (folder / "keys.json").exists()
     assert labels(folder / "keylog.txt") == labels(folder / "peer-keylog.txt") == DTLS13_LABELS
     assert session["proxy"]["refused"] == []
@@ -369,7 +370,7 @@ def test_firefox_to_firefox_decrypts_from_the_key_log_alone(folder: Path) -> Non
     """The calling Firefox's own key log (keylog.txt, DTLS 1.3 EXPORTER_SECRET) decrypts every
     RTP and RTCP packet it sent, with 0 failures, the audit decodes its audio, and the ground
     truth (from the answering Firefox's key log) recomputes the same. Needs the DTLS 1.3 key
-    derivation of ``decoders.session.keys`` (the dtls13 branch of issue 18)."""
+    derivation of ``decoders.session.keys``."""
     keys = load_keylog_keys(folder / "keylog.txt", folder / "capture.pcapng")
     datagrams, _, _ = read_media(folder / "capture.pcapng")
     sent = [d for d in datagrams if d.src == BROWSER_ADDRESS]
