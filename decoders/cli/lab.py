@@ -599,10 +599,14 @@ def _record_all_apps(
 @common.json_option("Print the measurements as JSON.")
 def summary(folders: tuple[Path, ...], as_json: bool) -> None:
     """Measure recorded lab sessions: what the browser sent unmuted and muted (a table)."""
+    from decoders.lab.summary import NoPeerKeys
+
     measured = []
     for folder in folders:
         try:
             measured.append(summarize(folder))
+        except NoPeerKeys as exc:
+            fail(common.at(folder, str(exc)))
         except (OSError, ValueError, KeyError) as exc:
             fail(common.at(folder, f"not a lab session folder: {type(exc).__name__}: {exc}"))
     if as_json:

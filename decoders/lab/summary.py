@@ -225,6 +225,10 @@ def _unwrapped(payload: bytes, kinds: Counter[str]) -> bytes:
     return opened.payload
 
 
+class NoPeerKeys(ValueError):
+    """The session has no ``keys.json``: the summary cannot decrypt its media."""
+
+
 def summarize(folder: Path) -> SessionSummary:
     """Measure a lab session folder (one mute window, as the lab records).
 
@@ -234,6 +238,11 @@ def summarize(folder: Path) -> SessionSummary:
     """
     session = json.loads((folder / "session.json").read_text())
     timeline = json.loads((folder / "timeline.json").read_text())
+    if not (folder / "keys.json").is_file():
+        raise NoPeerKeys(
+            "no keys.json (the peer's exported keys) to decrypt with: a call a second browser "
+            "answered has none; its expected.json holds the ground truth"
+        )
     keys = json.loads((folder / "keys.json").read_text())
     offer = parse_sdp((folder / "offer.sdp").read_text())
     level_id = audio_level_extension_id(offer)

@@ -258,6 +258,10 @@ def test_summary_command(tmp_path: Path) -> None:
     assert (
         result.stderr.startswith("mutecheck lab: error: ") and "not a lab session" in result.stderr
     )
+    # a call a second Firefox answered has no exported keys: one line saying so
+    result = CliRunner().invoke(lab, ["summary", str(CAPTURES / "firefox-ui-only-to-firefox")])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "no keys.json" in result.stderr and "expected.json" in result.stderr
 
 
 def test_app_options_are_checked(tmp_path: Path) -> None:
