@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from helpers.corpus import EXPECTED_VERDICTS
+from helpers.leftovers import lab_leftovers
 
 from decoders.audit.analysis import Inputs, analyze
 from decoders.lab import firefox
@@ -279,18 +280,7 @@ def leftovers(folder: Path) -> list[str]:
     """This test process's lab namespaces, and any process still using the session folder or a
     lab work folder of this process (Firefox, PulseAudio, paplay: all stopped by PID)."""
     pid = os.getpid()
-    names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    found = [n for n in names.split() if n.startswith("mutecheck-") and f"-{pid}-" in n]
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if f"mutecheck-lab-{pid}-" in cmdline or str(folder) in cmdline:
-            found.append(f"{proc.name}: {cmdline[:120]}")
-    return found
+    return lab_leftovers(f"mutecheck-lab-{pid}-", str(folder), namespace_mark=f"-{pid}-")
 
 
 # -- the committed Firefox sessions ------------------------------------------------------------

@@ -6,10 +6,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
+from helpers.leftovers import lab_leftovers
 
 from decoders.lab.janus import (
     APPS,
@@ -175,23 +175,6 @@ def test_videoroom_dtx_sends_almost_nothing_while_muted() -> None:
     assert window["packets_per_s"] < 10
 
 
-def _leftovers(tag: str) -> list[str]:
-    namespaces = subprocess.run(
-        ["ip", "netns", "list"], capture_output=True, text=True, check=False
-    ).stdout
-    found = [line for line in namespaces.splitlines() if tag in line]
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if tag in cmdline:
-            found.append(f"{proc.name}: {cmdline[:120]}")
-    return found
-
-
 @needs_janus
 def test_record_echotest_live(tmp_path: Path) -> None:
     """One live Janus recording: EchoTest over REST, its mute clicked; ~20 s."""
@@ -223,4 +206,4 @@ def test_record_echotest_live(tmp_path: Path) -> None:
     assert [m["state"] for m in marks] == ["unmuted", "muted", "unmuted"]
     assert app_signals or "audio" in (out / "flows.mitm").read_bytes().decode(errors="replace")
     assert (out / "capture.pcapng").stat().st_size > 50_000
-    assert _leftovers(f"-{os.getpid()}-") == []
+    assert lab_leftovers(f"-{os.getpid()}-") == []
