@@ -67,6 +67,16 @@ class Judging:
             """,
         )
         loader.add_option(
+            "mutecheck_hold_ms",
+            int,
+            300,
+            """
+            Milliseconds an RTP packet sent while muted waits before it is judged (counted,
+            warned about): an unmute mark that reaches the proxy later but says the click came
+            earlier (its 'at') takes back the packets sent after the click.
+            """,
+        )
+        loader.add_option(
             "mutecheck_silence_level",
             int,
             100,
@@ -115,6 +125,8 @@ def settings() -> Settings:
         )
     if not 0 <= options.mutecheck_grace_ms <= 60_000:
         raise options_error(f"mutecheck_grace_ms {options.mutecheck_grace_ms!r} is not 0..60000")
+    if not 0 <= options.mutecheck_hold_ms <= 60_000:
+        raise options_error(f"mutecheck_hold_ms {options.mutecheck_hold_ms!r} is not 0..60000")
     if not 1 <= options.mutecheck_silence_level <= 127:
         raise options_error(
             f"mutecheck_silence_level {options.mutecheck_silence_level!r} is not 1..127"
@@ -134,6 +146,7 @@ def settings() -> Settings:
         block_unread=options.mutecheck_block_unread,
         scan_limit=scan_limit,
         grace=options.mutecheck_grace_ms / 1000,
+        hold=options.mutecheck_hold_ms / 1000,
         silence_level=options.mutecheck_silence_level,
         audio_level_id=options.mutecheck_audio_level_id or None,
         rules=rules,

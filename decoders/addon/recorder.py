@@ -37,6 +37,7 @@ OPTION_NAMES = (
     "mutecheck_scan_limit",
     "mutecheck_save_flows",
     "mutecheck_grace_ms",
+    "mutecheck_hold_ms",
     "mutecheck_silence_level",
     "mutecheck_audio_level_id",
     "mutecheck_observer",

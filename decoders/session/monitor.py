@@ -29,7 +29,11 @@ For a datagram the browser sent: TURN wrappers are removed, RTP parsed, and its 
 level read with the id the SDP negotiated (or the one configured). While muted (the state at the
 packet's own time, so that a replay where a connection comes after its marks judges alike),
 packets are summed per stream in windows (``media`` events); a level louder than the silence
-threshold outside the grace period gives a warning. A TCP connection to a TURN server (TURN
+threshold outside the grace period gives a warning. Each packet is judged ``Settings.hold``
+after it came (at the stream's next packet past that, or when the state turns unmuted or the
+session ends), by the timeline as it stands then: a mark that reaches the proxy late but dates
+the click it reports (its ``at``) judges the packets sent after the click by the new state, so
+the speech that races an unmute mark through the proxy is no false alarm. A TCP connection to a TURN server (TURN
 over TCP, or over TLS that the proxy terminated) arrives as pieces of a byte stream
 (:meth:`Monitor.observe_stream`): one :class:`~decoders.wire.framing.TurnTcpFramer` per
 direction cuts it back into whole TURN messages, and each message the browser sent takes the
@@ -43,7 +47,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -291,6 +295,10 @@ class Settings:
     rules: tuple[MuteRule, ...] = ()
     warn_interval: float = 10.0
     media_window: float = 1.0
+    hold: float = 0.3
+    """Seconds a muted packet waits before it is judged (counted, warned about): a mark that
+    arrives later but says the state changed earlier (its ``at``: the page's click, whose mark
+    races the media through the proxy) takes back the packets sent after that time."""
 
     @property
     def janus(self) -> bool:
@@ -401,6 +409,8 @@ class _Stream:
     level_id: int | None = None
     transport: Transport = "udp"
     peer: str | None = None
+    held: deque[tuple[float, int, int | None]] = field(default_factory=deque)
+    """Packets not judged yet: (time, payload bytes, audio level)."""
 
 
 @dataclass(slots=True)
@@ -555,9 +565,11 @@ class Monitor:
         self._after_change(t, before, out)
 
     def _after_change(self, t: float, before: bool, out: Outcome) -> None:
+        """Unmuted now: each stream's held packets are judged and its muted window ends where
+        the state changed (which a mark may date before it was heard of)."""
         if before and not self.muted:
             for stream in self._streams.values():
-                self._flush(stream, t, out)
+                self._flush(stream, t, out, end=self.timeline.changed_at)
 
     # --- messages -------------------------------------------------------------------------------
 
@@ -1053,11 +1065,10 @@ class Monitor:
             except MalformedPacket:
                 found = None
             level = None if found is None else found.level
-        change = self.timeline.change_at(t)  # at the packet's time: a replay comes after the marks
-        muted = change is not None and change.muted
         key = (flow.id, packet.ssrc)
         stream = self._streams.get(key)
         if stream is None:
+            change = self.timeline.change_at(t)  # at the packet's time: a replay comes later
             stream = _Stream(packet.ssrc, flow, level_id=level_id, transport=transport)
             self._streams.put(key, stream)
             event = make_event(
@@ -1069,7 +1080,7 @@ class Monitor:
                 payload_type=packet.payload_type,
                 audio_level_id=level_id,
                 via=via,
-                muted=muted,
+                muted=change is not None and change.muted,
                 transport=transport,
             )
             if via is not None:
@@ -1078,34 +1089,54 @@ class Monitor:
                 stream.peer = event["peer"]
             out.events.append(event)
         stream.level_id = level_id
-        if stream.window_start is not None and (
-            not muted or t - stream.window_start >= self.settings.media_window
-        ):
-            self._flush(stream, t, out)
-        if not muted:
-            return
-        if stream.window_start is None:
-            stream.window_start = t
-        stream.packets += 1
-        stream.payload_bytes += packet.payload_length
-        if level is None:
-            stream.without_level += 1
-            return
-        stream.level_min = level if stream.level_min is None else min(stream.level_min, level)
-        stream.level_max = level if stream.level_max is None else max(stream.level_max, level)
-        grace = change is not None and 0 <= t - change.t < self.settings.grace
-        if level < self.settings.silence_level and not grace:
-            stream.not_silent += 1
-            peer = f" (peer {stream.peer})" if stream.peer else ""
-            line = (
-                f"mutecheck: MUTED but audio is not silent: {TRANSPORT_NAMES[transport]} "
-                f"{flow.client} -> {flow.server}{peer} "
-                f"SSRC {packet.ssrc}: audio level -{level} dBov "
-                f"(silence is -{RTP_SILENCE}, threshold -{self.settings.silence_level})"
-            )
-            self._warn(
-                out, t, "media-while-muted", f"{flow.id}/{packet.ssrc}", line, flow.to_json()
-            )
+        stream.held.append((t, packet.payload_length, level))
+        self._judge(stream, t - self.settings.hold, t, out)
+
+    def _judge(self, stream: _Stream, until: float, now: float, out: Outcome) -> None:
+        """Judge the held packets of ``stream`` sent up to ``until`` by the mute state at their
+        own time as the timeline says it now (a mark heard late but dated earlier counts), and
+        write events at ``now``: a muted packet is counted (and warned about when loud outside
+        the grace period); a window ends at the first packet ``media_window`` after its start,
+        or where the state turned unmuted."""
+        held = stream.held
+        timeline = self.timeline
+        while held and held[0][0] <= until:
+            t, size, level = held.popleft()
+            change = timeline.change_at(t)
+            if change is None or not change.muted:
+                if stream.window_start is not None:
+                    self._write_window(stream, t if change is None else change.t, now, out)
+                continue
+            start = stream.window_start
+            if start is not None and t - start >= self.settings.media_window:
+                self._write_window(stream, t, now, out)
+            if stream.window_start is None:
+                stream.window_start = t
+            stream.packets += 1
+            stream.payload_bytes += size
+            if level is None:
+                stream.without_level += 1
+                continue
+            stream.level_min = level if stream.level_min is None else min(stream.level_min, level)
+            stream.level_max = level if stream.level_max is None else max(stream.level_max, level)
+            grace = 0 <= t - change.t < self.settings.grace
+            if level < self.settings.silence_level and not grace:
+                stream.not_silent += 1
+                self._warn_media(stream, level, now, change.t, out)
+
+    def _warn_media(
+        self, stream: _Stream, level: int, now: float, interval: float | None, out: Outcome
+    ) -> None:
+        flow = stream.flow
+        peer = f" (peer {stream.peer})" if stream.peer else ""
+        line = (
+            f"mutecheck: MUTED but audio is not silent: {TRANSPORT_NAMES[stream.transport]} "
+            f"{flow.client} -> {flow.server}{peer} "
+            f"SSRC {stream.ssrc}: audio level -{level} dBov "
+            f"(silence is -{RTP_SILENCE}, threshold -{self.settings.silence_level})"
+        )
+        key = f"{flow.id}/{stream.ssrc}"
+        self._warn(out, now, "media-while-muted", key, line, flow.to_json(), interval)
 
     def _bind(self, flow_id: str, payload: bytes) -> None:
         """RFC 8656 s12.1: a ChannelBind request names the peer its channel number reaches."""
@@ -1135,18 +1166,25 @@ class Monitor:
                 return address_text(message.xor_peer_address), None
         return None, None
 
-    def _flush(self, stream: _Stream, t: float, out: Outcome) -> None:
-        """Write the muted window of a stream as a ``media`` event and start over."""
+    def _flush(self, stream: _Stream, t: float, out: Outcome, end: float | None = None) -> None:
+        """Judge every held packet of a stream now and end its muted window (at ``end``, default
+        ``t``: when the state changed, or the session or connection ended)."""
+        self._judge(stream, float("inf"), t, out)
+        self._write_window(stream, t if end is None else end, t, out)
+
+    def _write_window(self, stream: _Stream, end: float, now: float, out: Outcome) -> None:
+        """Write the muted window of a stream (ending at ``end``) as a ``media`` event at
+        ``now``; start over."""
         if stream.window_start is None:
             return
         out.events.append(
             make_event(
                 "media",
-                t,
+                now,
                 phase="muted-window",
                 flow=stream.flow.to_json(),
                 ssrc=stream.ssrc,
-                window=[round(stream.window_start, 6), round(t, 6)],
+                window=[round(stream.window_start, 6), round(end, 6)],
                 packets=stream.packets,
                 payload_bytes=stream.payload_bytes,
                 audio_level_id=stream.level_id,
@@ -1174,10 +1212,18 @@ class Monitor:
     # --- warnings -------------------------------------------------------------------------------
 
     def _warn(
-        self, out: Outcome, t: float, code: str, key: str, line: str, flow: dict[str, Any]
+        self,
+        out: Outcome,
+        t: float,
+        code: str,
+        key: str,
+        line: str,
+        flow: dict[str, Any],
+        interval: float | None = None,
     ) -> None:
-        """A finding's warning: the first in each mute interval, then one per warn_interval."""
-        suppressed = self._rate_limited((code, key), t)
+        """A finding's warning: the first in each mute interval (``interval``: when it began,
+        default the current one), then one per warn_interval."""
+        suppressed = self._rate_limited((code, key), t, interval)
         if suppressed is None:
             return
         if suppressed:
@@ -1187,10 +1233,13 @@ class Monitor:
             make_event("warning", t, code=code, message=line, flow=flow, repeats=suppressed)
         )
 
-    def _rate_limited(self, key: tuple[str, str], t: float) -> int | None:
+    def _rate_limited(
+        self, key: tuple[str, str], t: float, interval: float | None = None
+    ) -> int | None:
         """The first warning of ``key`` in each mute interval, then one per warn_interval:
         None when this one is suppressed (and counted), else how many were since the last."""
-        interval = self.timeline.changed_at
+        if interval is None:
+            interval = self.timeline.changed_at
         state = self._warned.get(key)
         if (
             state is not None

@@ -768,9 +768,11 @@ def test_udp_media_while_muted(
     flow = tflow.tudpflow(messages=[])
     time.sleep(0.01)
     with caplog.at_level(logging.WARNING):
-        for payload in muted_rtp(session)[:20]:
+        for payload in muted_rtp(session)[:20]:  # at the browser's pace: one each 20 ms
             flow.messages.append(udp.UDPMessage(True, payload))
             addon.udp_message(flow)
+            time.sleep(0.02)
+    # warned live, once a packet has been held mutecheck_hold_ms (300) without an unmute mark
     assert any("MUTED but audio is not silent" in r.getMessage() for r in caplog.records)
     addon.done()
     media = [e for e in events_in(tmp_path / "session") if e["kind"] == "media"]
@@ -1401,10 +1403,11 @@ def test_live_udp_media_through_reverse_mode(
         for session in sessions:
             sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             try:
-                for payload in muted_rtp(session)[:25]:
+                for payload in muted_rtp(session)[:25]:  # at the browser's pace (20 ms)
                     sender.sendto(payload, ("127.0.0.1", udp_port))
                     assert receiver.recv(2048) == payload  # mitmproxy forwarded it unchanged
                     forwarded += 1
+                    time.sleep(0.02)
             finally:
                 sender.close()
         assert forwarded == 50

@@ -153,17 +153,11 @@ def test_record_relay_tcp_live(
     assert {e["turn_server"] for e in streams} == {f"10.77.0.2:{TURN_PORT}"}
     windows = [e for e in media if e.get("phase") == "muted-window"]
     assert sum(e["packets"] for e in windows) >= 0.8 * 50 * LIVE_DURATIONS[1]
-    # silent in the muted window, except for packets of the unmuted speech that reach the addon
-    # after the page's unmute click but before its mark does (the mark is an HTTP request racing
-    # the media through the same proxy): each such warning comes after the page's unmute time
-    unmuted_at = json.loads((folder / "timeline.json").read_text())["muted"][0][1]
-    late = [
-        float(e["t"])
-        for e in events
-        if e.get("kind") == "warning" and e.get("code") == "media-while-muted"
-    ]
-    assert all(t >= unmuted_at for t in late), (late, unmuted_at)
-    assert sum(e["not_silent"] for e in windows) <= 2 * len(late)
+    # silent in the muted window: the unmuted speech that reaches the addon after the page's
+    # unmute click but before its mark (an HTTP request racing the media through the same
+    # proxy) is held (mutecheck_hold_ms) and taken back by the mark's own time
+    assert sum(e["not_silent"] for e in windows) == 0
+    assert not [e for e in events if e.get("code") == "media-while-muted"]
     (relayed,) = [e for e in media if e.get("phase") == "relay"]
     assert relayed["sent"]["messages"] >= summary.browser_rtp_packets
     assert relayed["sent"]["skipped_bytes"] == 0

@@ -141,9 +141,12 @@ def test_media_of_the_track_disabled_session_is_silent() -> None:
     assert all(w["level_min"] == 127 for w in windows[1:])
 
 
-def replay_session(session: Path) -> tuple[list[Event], list[str]]:
-    """Feed a lab session to a monitor: its SDP, the page's marks, the browser's RTP."""
-    monitor = Monitor()
+def replay_session(
+    session: Path, *, late: float = 0.0, settings: Settings | None = None
+) -> tuple[list[Event], list[str]]:
+    """Feed a lab session to a monitor: its SDP, the page's marks, the browser's RTP. ``late``:
+    each mark reaches the monitor that many seconds after the click it reports (its ``at``)."""
+    monitor = Monitor(settings)
     offer = json.dumps({"type": "offer", "sdp": (session / "offer.sdp").read_bytes().decode()})
     timeline = json.loads((session / "timeline.json").read_text())
     marks = [(event["t"], event["state"] == "muted") for event in timeline["events"]]
@@ -158,12 +161,43 @@ def replay_session(session: Path) -> tuple[list[Event], list[str]]:
     packets = browser_rtp(session)
     take(monitor.observe(message(offer.encode()), packets[0][0] - 1))
     for t, payload in packets:
-        while marks and marks[0][0] <= t:
+        while marks and marks[0][0] + late <= t:
             when, muted = marks.pop(0)
-            take(monitor.mark(when, muted, via="lab"))
+            at = when if late else None
+            take(monitor.mark(when + late, muted, via="lab", at=at))
         take(monitor.observe_datagram(flow, payload, True, t))
     take(monitor.finish(packets[-1][0]))
     return events, warnings
+
+
+def muted_windows(events: list[Event]) -> list[tuple[Any, ...]]:
+    """What each muted window says, without the time it was written at."""
+    return [
+        (w["window"], w["packets"], w["payload_bytes"], w["not_silent"], w["level_min"])
+        for w in events
+        if w.get("phase") == "muted-window"
+    ]
+
+
+@pytest.mark.parametrize("session", ["chromium-track-disabled", "chromium-ui-only"])
+def test_a_late_unmute_mark_takes_back_the_packets_sent_after_the_click(session: str) -> None:
+    """The page's marks are HTTP requests that race the media through the proxy: the speech
+    sent between the unmute click and the mark's arrival is not muted (and the packets between
+    the mute click and its mark are). Each packet is held for ``Settings.hold`` and judged by
+    the timeline as it stands then, which the marks' ``at`` dates back to the clicks: marks
+    0.15 s late give exactly the windows and warnings of marks on time."""
+    folder = CAPTURES / session
+    on_time, warned = replay_session(folder)
+    late, warned_late = replay_session(folder, late=0.15)
+    assert muted_windows(late) == muted_windows(on_time) and muted_windows(on_time)
+    assert warned_late == warned
+    # judged as each packet came (no hold), the same late marks count the unmuted speech
+    racing, warned_racing = replay_session(folder, late=0.15, settings=Settings(hold=0.0))
+    assert muted_windows(racing) != muted_windows(on_time)
+    first_racing, first = muted_windows(racing)[0][0], muted_windows(on_time)[0][0]
+    assert first_racing[0] == pytest.approx(first[0] + 0.15, abs=0.03)  # muted 0.15 s late
+    if session == "chromium-track-disabled":  # silent while muted, speech after the click
+        assert warned == [] and any("not silent" in w for w in warned_racing)
 
 
 def test_media_level_id_from_settings_and_unknown() -> None:
@@ -178,7 +212,7 @@ def test_media_level_id_from_settings_and_unknown() -> None:
     windows = [e for e in events if e["phase"] == "muted-window"]
     assert all(w["audio_level_id"] is None and w["not_silent"] == 0 for w in windows)
     assert sum(w["without_level"] for w in windows) == 60
-    configured = Monitor(Settings(audio_level_id=1, grace=0.0))
+    configured = Monitor(Settings(audio_level_id=1, grace=0.0, hold=0.0))
     configured.mark(0.0, True, via="test")
     out = configured.observe_datagram(flow, packets[100][1], True, packets[100][0])
     assert kinds(out) == ["media", "warning"]
@@ -187,7 +221,7 @@ def test_media_level_id_from_settings_and_unknown() -> None:
 
 def test_media_through_turn_channel_and_not_rtp() -> None:
     (t, payload) = browser_rtp(CAPTURES / "chromium-ui-only")[100]
-    monitor = Monitor(Settings(audio_level_id=1, grace=0.0))
+    monitor = Monitor(Settings(audio_level_id=1, grace=0.0, hold=0.0))
     monitor.mark(0.0, True, via="test")
     flow = FlowRef(id="u2", type="udp")
     channel = struct.pack("!HH", 0x4001, len(payload)) + payload
