@@ -1,10 +1,11 @@
 """Benchmark: `mutecheck batch` over a corpus, serially and with 2 worker processes.
 
-Builds a corpus (cached in bench/.cache/batch-corpus-N/): every committed lab session of
-captures/ plus synthetic session folders up to --sessions (default 200). A synthetic session
-is a capture of tests/helpers/synthetic.py (two audio streams, video, RTCP, STUN, DTLS; 4,000
-to 16,000 packets, seeded per session), its mute window as timeline.json and the browser's
-address in session.json, so each one is judged like a lab call. Then runs the batch --repeat
+Builds a corpus (cached in bench/.cache/): every committed lab session of captures/ plus
+synthetic session folders up to --sessions (default 200), --hours of them (default 3) 1-hour
+calls. A synthetic session is a capture of tests/helpers/synthetic.py (two audio streams,
+video, RTCP, STUN, DTLS; 4,000 to 16,000 packets, seeded per session; a 1-hour call is
+1,044,000 packets, 290 a second), its mute window as timeline.json and the browser's address
+in session.json, so each one is judged like a lab call. Then runs the batch --repeat
 times (2) each way, alternated, each in a fresh child process and a fresh output folder
 (nothing skipped): Dask's synchronous scheduler (serial, in that process) and its local
 process scheduler with 2 workers; the best run of each counts. Prints
@@ -13,7 +14,8 @@ worker process. Nothing here asserts a time; on a shared machine the ratio moves
 so the same is measured for pure CPU work first (a busy loop in 1 process, then in 2 at once):
 the speed-up the machine itself gives 2 processes at that moment, to read the batch's against.
 
-    python bench/bench_batch.py [--sessions N] [--workers K] [--repeat R] [--extra PATH ...]
+    python bench/bench_batch.py [--sessions N] [--hours H] [--workers K] [--repeat R]
+                                [--extra PATH ...]
 
 --extra PATH (repeatable) adds what is at PATH (session folders, captures, folders of them)
 to both runs as it is: the hook for long captures (e.g. 1-hour calls, a 20-million-packet
@@ -49,8 +51,30 @@ def lab_sessions() -> list[Path]:
     return sorted(p.parent for p in (ROOT / "captures").glob("*/capture.pcap*"))
 
 
+HOUR_PACKETS = 290 * 3600
+"""A synthetic call's packets in one hour (tests/helpers/synthetic.py sends 290 a second)."""
+
+
+def synthetic_session(folder: Path, packets: int, seed: int) -> None:
+    """A synthetic call with its mute window and the browser's address, judged like a lab one."""
+    folder.mkdir(parents=True)
+    options = synthetic.Options(packets=packets, seed=seed)
+    with (folder / "capture.pcap").open("wb") as fo:
+        truth = synthetic.write(fo, options)
+    start, end = (t / 1e9 for t in truth.muted_ns)
+    (folder / "timeline.json").write_text(json.dumps({"muted": [[start, end]]}))
+    manifest = {
+        "version": 1,
+        "source": "synthetic",
+        "kind": "synthetic",
+        "variant": "synthetic",
+        "network": {"browser": {"address": BROWSER}},
+    }
+    (folder / "session.json").write_text(json.dumps(manifest))
+
+
 def build_corpus(total: int) -> Path:
-    """The lab sessions (copied) and synthetic ones up to ``total`` sessions; cached."""
+    """The lab sessions (copied) and short synthetic ones up to ``total`` sessions; cached."""
     corpus = CACHE / f"batch-corpus-{total}"
     if (corpus / ".complete").exists():
         return corpus
@@ -67,20 +91,25 @@ def build_corpus(total: int) -> Path:
     rng = random.Random(17)
     for index in range(max(0, total - len(lab_sessions()))):
         folder = corpus / "synthetic" / f"session-{index:04d}"
-        folder.mkdir(parents=True)
-        options = synthetic.Options(packets=rng.randint(4000, 16000), seed=1000 + index)
-        with (folder / "capture.pcap").open("wb") as fo:
-            truth = synthetic.write(fo, options)
-        start, end = (t / 1e9 for t in truth.muted_ns)
-        (folder / "timeline.json").write_text(json.dumps({"muted": [[start, end]]}))
-        manifest = {
-            "version": 1,
-            "source": "synthetic",
-            "kind": "synthetic",
-            "variant": "synthetic",
-            "network": {"browser": {"address": BROWSER}},
-        }
-        (folder / "session.json").write_text(json.dumps(manifest))
+        synthetic_session(folder, rng.randint(4000, 16000), 1000 + index)
+    return _complete(corpus, started)
+
+
+def build_hours(count: int) -> Path | None:
+    """``count`` synthetic 1-hour calls; cached."""
+    if count <= 0:
+        return None
+    corpus = CACHE / f"batch-hours-{count}"
+    if (corpus / ".complete").exists():
+        return corpus
+    shutil.rmtree(corpus, ignore_errors=True)
+    started = time.perf_counter()
+    for index in range(count):
+        synthetic_session(corpus / f"hour-{index:02d}", HOUR_PACKETS, 5000 + index)
+    return _complete(corpus, started)
+
+
+def _complete(corpus: Path, started: float) -> Path:
     (corpus / ".complete").write_text("")
     size = sum(p.stat().st_size for p in corpus.rglob("*") if p.is_file())
     took = time.perf_counter() - started
@@ -94,7 +123,7 @@ def run_once(paths: list[str], out: Path, workers: int) -> dict[str, object]:
     from decoders.corpus.task import summary
 
     started = time.perf_counter()
-    todo = plan(paths, out)
+    todo = plan(paths, out, workers=workers)  # hashed by as many threads as will analyse
     outcomes = execute(todo.todo, packets_dir=None, workers=workers)
     write(todo, outcomes)
     elapsed = time.perf_counter() - started
@@ -167,7 +196,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sessions", type=int, default=200)
+    parser.add_argument("--sessions", type=int, default=200, help="sessions in all")
+    parser.add_argument("--hours", type=int, default=3, help="of them, 1-hour calls")
     parser.add_argument("--workers", type=int, default=2, help="workers of the parallel run")
     parser.add_argument("--extra", action="append", default=[], metavar="PATH")
     parser.add_argument("--repeat", type=int, default=2, help="runs of each; the best counts")
@@ -178,11 +208,13 @@ def main() -> None:
     if args.child is not None:
         print(json.dumps(run_once(args.paths, args.out, args.child)))
         return
-    corpus = build_corpus(args.sessions)
-    paths = [str(corpus), *args.extra]
+    hours = min(max(args.hours, 0), args.sessions)
+    corpus = build_corpus(args.sessions - hours)
+    long = build_hours(hours)
+    paths = [str(corpus), *([str(long)] if long else []), *args.extra]
     print(
-        f"corpus: {corpus} ({args.sessions} sessions){' + ' if args.extra else ''}"
-        f"{' '.join(args.extra)}; {os.cpu_count()} CPUs (shared: figures move with the load)"
+        f"corpus: {' '.join(paths)} ({args.sessions} sessions, {hours} of them 1-hour calls); "
+        f"{os.cpu_count()} CPUs (shared: figures move with the load)"
     )
     before = machine_speedup(workers=args.workers)
     serial, parallel = 0.0, 0.0

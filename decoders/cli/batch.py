@@ -132,7 +132,8 @@ def batch(
                 client = stack.enter_context(connect(scheduler))
             except (OSError, ValueError) as error:
                 fail(f"--scheduler {scheduler}: {error}")
-        todo = _plan(paths, out, packets, client)
+        local_workers = workers or os.cpu_count() or 1
+        todo = _plan(paths, out, packets, client, local_workers)
         if not quiet:
             click.echo(
                 f"{len(todo.found)} session(s): {len(todo.todo)} to analyse, {todo.skipped} "
@@ -144,7 +145,7 @@ def batch(
             outcomes = execute(
                 todo.todo,
                 packets_dir=todo.packets_dir,
-                workers=workers or os.cpu_count() or 1,
+                workers=local_workers,
                 progress=Progress(enabled=not quiet),
                 client=client,
             )
@@ -169,13 +170,13 @@ def batch(
     )
 
 
-def _plan(paths: tuple[str, ...], out: Path, packets: bool, client: Any) -> Plan:
+def _plan(paths: tuple[str, ...], out: Path, packets: bool, client: Any, workers: int) -> Plan:
     """The batch's plan (:func:`decoders.corpus.run.plan`), or one line and exit code 2."""
     from decoders.corpus.run import plan
     from decoders.corpus.sources import SourceError
 
     try:
-        todo = plan(paths, out, packets=packets, client=client)
+        todo = plan(paths, out, packets=packets, client=client, workers=workers)
     except SourceError as error:
         fail(str(error))
     except OSError as error:

@@ -68,13 +68,21 @@ class Plan:
         return str(self.out / PACKETS_DIR) if self.packets else None
 
 
-def plan(roots: Sequence[str], out: Path, *, packets: bool = False, client: Any = None) -> Plan:
+def plan(
+    roots: Sequence[str],
+    out: Path,
+    *,
+    packets: bool = False,
+    client: Any = None,
+    workers: int | None = None,
+) -> Plan:
     """The sessions under ``roots`` and which of them need analysing (module docstring).
     The inputs are hashed on the ``dask.distributed`` cluster of ``client`` (where the
-    analysis will read them), else here by Dask's threads (SHA-256 runs outside the GIL)."""
+    analysis will read them), else here by ``workers`` of Dask's threads (SHA-256 runs outside
+    the GIL; default: one per CPU), as many as the analysis will use."""
     out = Path(os.path.abspath(out))  # as fsspec names local paths (symlinks kept)
     found = find_sessions(roots, exclude=[str(out)])
-    hashes = _hashes(found, client)
+    hashes = _hashes(found, client, workers)
     previous = {name: read_table(out / f"{name}.parquet", name) for name in TABLES}
     earlier = previous["sessions"]
     rows = {r["path"]: r for r in earlier.to_pylist()} if earlier is not None else {}
@@ -107,7 +115,7 @@ def plan(roots: Sequence[str], out: Path, *, packets: bool = False, client: Any 
     return Plan(out, packets, found, todo, kept, skipped=len(keep), dropped=dropped)
 
 
-def _hashes(found: Sequence[Session], client: Any) -> list[tuple[str, int]]:
+def _hashes(found: Sequence[Session], client: Any, workers: int | None) -> list[tuple[str, int]]:
     """:func:`content_hash` of each session, one Dask task each."""
     if not found:
         return []
@@ -120,7 +128,7 @@ def _hashes(found: Sequence[Session], client: Any) -> list[tuple[str, int]]:
 
     run: Any = compute  # dask's compute is not typed
     tasks = [delayed(content_hash, pure=False)(s) for s in found]
-    return list(run(*tasks, scheduler="threads"))
+    return list(run(*tasks, scheduler="threads", num_workers=workers))
 
 
 def _unchanged(row: dict[str, Any], digest: str, packets: bool) -> bool:
@@ -241,10 +249,18 @@ def _compute(
     from dask.delayed import delayed
 
     tasks = {}
-    for i in group:
+    # the largest sessions first, so that no worker is left with a long one at the end while
+    # the others idle: Dask's local scheduler runs independent tasks in descending key order
+    # (its tie-break), so the keys rank them by size, the largest the highest
+    largest_first = sorted(group, key=lambda i: todo[i].input_bytes, reverse=True)
+    for rank, i in enumerate(largest_first):
         t = todo[i]
         task = delayed(analyse_session, pure=False)(
-            t.session, t.content_hash, t.input_bytes, packets_dir
+            t.session,
+            t.content_hash,
+            t.input_bytes,
+            packets_dir,
+            dask_key_name=f"mutecheck-session-{len(group) - rank:08d}",
         )
         tasks[task.key] = (i, task)
 
@@ -289,15 +305,18 @@ def _on_cluster(
     import distributed
 
     completed: Any = distributed.as_completed  # dask.distributed is not typed
+    # the largest sessions first (the scheduler runs what is sent first first), so that no
+    # worker is left with a long one at the end
+    order = sorted(range(len(todo)), key=lambda i: todo[i].input_bytes, reverse=True)
     futures = client.map(
         analyse_session,
-        [t.session for t in todo],
-        [t.content_hash for t in todo],
-        [t.input_bytes for t in todo],
+        [todo[i].session for i in order],
+        [todo[i].content_hash for i in order],
+        [todo[i].input_bytes for i in order],
         [packets_dir] * len(todo),
         pure=False,
     )
-    index = {f.key: i for i, f in enumerate(futures)}
+    index = {f.key: i for i, f in zip(order, futures, strict=True)}
     outcomes: list[Outcome | None] = [None] * len(todo)
     for done, future in enumerate(completed(futures), start=1):
         i = index[future.key]

@@ -33,8 +33,9 @@ threshold outside the grace period gives a warning. Each packet is judged ``Sett
 after it came (at the stream's next packet past that, or when the state turns unmuted or the
 session ends), by the timeline as it stands then: a mark that reaches the proxy late but dates
 the click it reports (its ``at``) judges the packets sent after the click by the new state, so
-the speech that races an unmute mark through the proxy is no false alarm. A TCP connection to a TURN server (TURN
-over TCP, or over TLS that the proxy terminated) arrives as pieces of a byte stream
+the speech that races an unmute mark through the proxy is no false alarm. A TCP connection to
+a TURN server (TURN over TCP, or over TLS that the proxy terminated) arrives as pieces of a
+byte stream
 (:meth:`Monitor.observe_stream`): one :class:`~decoders.wire.framing.TurnTcpFramer` per
 direction cuts it back into whole TURN messages, and each message the browser sent takes the
 datagram path above. ChannelBind requests say which peer a channel reaches, so media events name

@@ -112,6 +112,38 @@ def test_a_broken_input_is_recorded_and_the_rest_go_on(tmp_path: Path) -> None:
     assert rows["chromium-telemetry-http"]["verdict"] == "metadata-leak"
 
 
+def test_the_hashes_do_not_depend_on_the_threads_hashing(tmp_path: Path) -> None:
+    corpus = small_corpus(tmp_path)
+    one, two = (plan([str(corpus)], tmp_path / "out", workers=n).todo for n in (1, 2))
+    assert [(t.session.url, t.content_hash, t.input_bytes) for t in one] == [
+        (t.session.url, t.content_hash, t.input_bytes) for t in two
+    ]
+    assert len({t.content_hash for t in one}) == 3
+
+
+def test_the_largest_sessions_run_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Largest first: a long session never starts last and keeps one worker busy alone."""
+    from decoders.corpus import run
+
+    corpus = small_corpus(tmp_path)
+    todo = plan([str(corpus)], tmp_path / "out").todo
+    started: list[int] = []
+    analyse = run.analyse_session
+
+    def recorded(session: object, digest: str, size: int, packets: str | None) -> object:
+        started.append(size)
+        return analyse(session, digest, size, packets)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(run, "analyse_session", recorded)
+    outcomes = execute(todo, packets_dir=None, workers=1)
+    assert started == sorted((t.input_bytes for t in todo), reverse=True)
+    assert len(set(started)) == len(todo) == 3
+    # the outcomes stay in the plan's order
+    assert [o.tables.sessions["name"][0].as_py() for o in outcomes] == [
+        t.session.name for t in todo
+    ]
+
+
 @pytest.fixture(scope="module")
 def serial(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """The small corpus analysed serially (Dask's synchronous scheduler), with packets."""
