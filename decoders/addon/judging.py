@@ -71,9 +71,9 @@ class Judging:
             int,
             300,
             """
-            Milliseconds an RTP packet sent while muted waits before it is judged (counted,
-            warned about): an unmute mark that reaches the proxy later but says the click came
-            earlier (its 'at') takes back the packets sent after the click.
+            Milliseconds each RTP packet waits before it is judged (counted, warned about) by
+            the mute state at its own time: a mark that reaches the proxy later but says the
+            click came earlier (its 'at') decides for the packets sent after the click.
             """,
         )
         loader.add_option(

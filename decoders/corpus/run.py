@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -252,8 +252,7 @@ def _compute(
     # the largest sessions first, so that no worker is left with a long one at the end while
     # the others idle: Dask's local scheduler runs independent tasks in descending key order
     # (its tie-break), so the keys rank them by size, the largest the highest
-    largest_first = sorted(group, key=lambda i: todo[i].input_bytes, reverse=True)
-    for rank, i in enumerate(largest_first):
+    for rank, i in enumerate(_largest_first(todo, group)):
         t = todo[i]
         task = delayed(analyse_session, pure=False)(
             t.session,
@@ -283,6 +282,11 @@ def _compute(
         run(*(task for _, task in tasks.values()), **how)
 
 
+def _largest_first(todo: Sequence[Todo], indices: Iterable[int]) -> list[int]:
+    """``indices`` of ``todo``, the largest inputs first."""
+    return sorted(indices, key=lambda i: todo[i].input_bytes, reverse=True)
+
+
 def _tell(progress: Progress | None, done: int, total: int) -> None:
     if progress is not None:
         progress(done, total)
@@ -307,7 +311,7 @@ def _on_cluster(
     completed: Any = distributed.as_completed  # dask.distributed is not typed
     # the largest sessions first (the scheduler runs what is sent first first), so that no
     # worker is left with a long one at the end
-    order = sorted(range(len(todo)), key=lambda i: todo[i].input_bytes, reverse=True)
+    order = _largest_first(todo, range(len(todo)))
     futures = client.map(
         analyse_session,
         [todo[i].session for i in order],

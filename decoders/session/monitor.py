@@ -35,11 +35,10 @@ session ends), by the timeline as it stands then: a mark that reaches the proxy 
 the click it reports (its ``at``) judges the packets sent after the click by the new state, so
 the speech that races an unmute mark through the proxy is no false alarm. A TCP connection to
 a TURN server (TURN over TCP, or over TLS that the proxy terminated) arrives as pieces of a
-byte stream
-(:meth:`Monitor.observe_stream`): one :class:`~decoders.wire.framing.TurnTcpFramer` per
-direction cuts it back into whole TURN messages, and each message the browser sent takes the
-datagram path above. ChannelBind requests say which peer a channel reaches, so media events name
-the peer.
+byte stream (:meth:`Monitor.observe_stream`): one
+:class:`~decoders.wire.framing.TurnTcpFramer` per direction cuts it back into whole TURN
+messages, and each message the browser sent takes the datagram path above. ChannelBind
+requests say which peer a channel reaches, so media events name the peer.
 
 Memory is bounded: per-endpoint and per-stream state lives in small LRU tables.
 """
@@ -297,9 +296,10 @@ class Settings:
     warn_interval: float = 10.0
     media_window: float = 1.0
     hold: float = 0.3
-    """Seconds a muted packet waits before it is judged (counted, warned about): a mark that
-    arrives later but says the state changed earlier (its ``at``: the page's click, whose mark
-    races the media through the proxy) takes back the packets sent after that time."""
+    """Seconds each RTP packet waits before it is judged (counted, warned about) by the mute
+    state at its own time: a mark that arrives later but says the state changed earlier (its
+    ``at``: the page's click, whose mark races the media through the proxy) decides for the
+    packets sent after that time."""
 
     @property
     def janus(self) -> bool:
