@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-    from decoders.audit.activity import AnyModel, Clip, Evaluation, Selection
+    from decoders.audit.activity import AnyModel, Clip, CrossSelection, Evaluation, Selection
 
 DATA = click.Path(exists=False, path_type=Path)
 
@@ -139,26 +139,40 @@ def train(data: tuple[Path, ...], output: Path, choose: bool) -> None:
     show_default=True,
     help="Score windows of 1 up to this many consecutive readings (minutes).",
 )
+@click.option(
+    "--within",
+    is_flag=True,
+    help="Choose the model inside each training session instead (clip-grouped "
+    "cross-validation; it never sees another session, and on the study's data it picks a "
+    "model that carries over worse).",
+)
 @json_option("Print the figures and confusion matrices as JSON.")
-def evaluate(data: tuple[Path, ...], max_k: int, as_json: bool) -> None:
-    """Choose a model inside each recording session of DATA, train it on all of that session
-    and test it on each other one (sessions by file name: new_data_10cm.txt is session 'new',
-    distance 10 cm). The choice sees only the training session: clip-grouped cross-validation
-    of every candidate (whole clips held out, windows never crossing clips)."""
+def evaluate(data: tuple[Path, ...], max_k: int, within: bool, as_json: bool) -> None:
+    """Choose a model, train it on all of one recording session of DATA and test it on each
+    other one (sessions by file name: new_data_10cm.txt is session 'new', distance 10 cm;
+    windows never cross clips). The choice: every candidate trained on each session and
+    scored on the others, best mean from one reading (leave-one-session-out; the figures then
+    include the choice), or with --within, clip-grouped cross-validation inside the training
+    session alone."""
+    from decoders.audit.activity import Selection, labelled, select, select_across
     from decoders.audit.activity import evaluate as score
-    from decoders.audit.activity import labelled, select
     from decoders.audit.activity import train as fit
 
     sessions = {name: labelled(clips) for name, clips in _sessions(data).items()}
     sessions = {name: clips for name, clips in sessions.items() if clips}
     if len(sessions) < 2:
         fail("evaluate needs two recording sessions with labels (e.g. new_*.txt and old_*.txt)")
+    across = None if within else select_across(sessions)
     results = []
     for source, training in sessions.items():
-        try:
-            selection = select(training)
-        except ValueError as error:
-            fail(f"session {source}: {error}")
+        selection: Selection | CrossSelection
+        if across is None:
+            try:
+                selection = select(training)
+            except ValueError as error:
+                fail(f"session {source}: {error}")
+        else:
+            selection = across
         model = fit(training, selection.chosen)
         for target, testing in sessions.items():
             if target != source:
@@ -169,10 +183,38 @@ def evaluate(data: tuple[Path, ...], max_k: int, as_json: bool) -> None:
         return
     for name, clips in sessions.items():
         click.echo(f"session {name}: {len(clips)} labelled clips, {_readings(clips)} readings")
+    if across is not None:
+        click.echo("")
+        click.echo(_across_text(across))
     for source, target, selection, scores in results:
         click.echo("")
-        click.echo(_selection_text(source, selection))
+        if isinstance(selection, Selection):
+            click.echo(_selection_text(source, selection))
         click.echo(_text(source, target, scores))
+
+
+def _across_text(selection: CrossSelection) -> str:
+    windows = " / ".join(f"{k}" for k in selection.windows)
+    heads = [f"{a} -> {b}" for a, b in selection.pairs] + ["mean"]
+    width = 8 * len(selection.windows) + 2 * (len(selection.windows) - 1) - 1
+    lines = [
+        "model selection across sessions (leave-one-session-out): each candidate trained on "
+        "all of one session and tested on the other; chosen by the mean macro accuracy from "
+        f"1 reading (ties: 3); figures from {windows} readings",
+        "    " + "  ".join(f"{h:<{width}}" for h in heads),
+    ]
+    chosen = selection.chosen
+    for i, recipe in enumerate(selection.candidates):
+        mark = "*" if recipe == chosen else " "
+        cells = [*selection.scores[i], selection.mean(i)]
+        figures = "  ".join(" / ".join(_percent(v) for v in cell) for cell in cells)
+        lines.append(f"  {mark} {figures}  {recipe.name}")
+    lines.append(f"  chosen: {chosen.name}")
+    lines.append(
+        "  (the figures below are the chosen candidate's own from this table: the choice saw "
+        "them, and with two sessions none is left to hold out)"
+    )
+    return "\n".join(lines)
 
 
 def _selection_text(source: str, selection: Selection) -> str:
@@ -190,13 +232,35 @@ def _selection_text(source: str, selection: Selection) -> str:
     return "\n".join(lines)
 
 
+def _across_json(selection: CrossSelection) -> dict[str, object]:
+    return {
+        "protocol": "across sessions",
+        "pairs": [{"train": a, "test": b} for a, b in selection.pairs],
+        "windows": list(selection.windows),
+        "chosen": selection.chosen.name,
+        "candidates": [
+            {
+                "model": recipe.name,
+                "macro_accuracy": [list(row) for row in selection.scores[i]],
+                "mean_macro_accuracy": list(selection.mean(i)),
+            }
+            for i, recipe in enumerate(selection.candidates)
+        ],
+    }
+
+
 def _json(
-    source: str, target: str, selection: Selection, scores: Sequence[Evaluation]
+    source: str, target: str, selection: Selection | CrossSelection, scores: Sequence[Evaluation]
 ) -> dict[str, object]:
+    from decoders.audit.activity import CrossSelection
+
     return {
         "train": source,
         "test": target,
-        "selection": {
+        "selection": _across_json(selection)
+        if isinstance(selection, CrossSelection)
+        else {
+            "protocol": "inside the training session",
             "folds": selection.folds,
             "clips": selection.clips,
             "windows": list(selection.windows),

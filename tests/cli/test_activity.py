@@ -47,9 +47,10 @@ def test_evaluate_trains_on_each_session_and_tests_on_the_other() -> None:
     assert "train on a, test on b (macro accuracy: mean of per-class recalls)" in out
     assert "train on b, test on a" in out
     assert "confusion (rows: true, columns: predicted), 2 readings" in out
-    # the model is chosen inside the training session alone, and the choice is printed
-    assert "model selection inside a only: 4-fold cross-validation over 6 whole clips" in out
-    assert out.count("  chosen: ") == 2 and out.count("  * ") == 2
+    # the model is chosen by how it carries over between the sessions, and the choice printed
+    assert "model selection across sessions (leave-one-session-out)" in out
+    assert "a -> b" in out and "b -> a" in out and "the choice saw them" in out
+    assert out.count("  chosen: ") == 1 and out.count("  * ") == 1
     result = run("activity", "evaluate", str(FIXTURES), "--json")
     (first, second) = json.loads(result.stdout)
     assert (second["train"], second["test"]) == ("b", "a")
@@ -58,9 +59,28 @@ def test_evaluate_trains_on_each_session_and_tests_on_the_other() -> None:
     assert first["windows"][0]["macro_accuracy"] > 0.95
     assert sum(map(sum, first["windows"][0]["confusion"])) == 60
     selection = first["selection"]
-    assert selection["folds"] == 4 and selection["clips"] == 6 and selection["windows"] == [1, 3]
+    assert selection == second["selection"] and selection["protocol"] == "across sessions"
+    assert selection["pairs"] == [{"train": "a", "test": "b"}, {"train": "b", "test": "a"}]
     names = [c["model"] for c in selection["candidates"]]
     assert selection["chosen"] in names and len(names) == 17
+    best = max(selection["candidates"], key=lambda c: c["mean_macro_accuracy"])
+    assert best["model"] == selection["chosen"]
+    chosen = next(c for c in selection["candidates"] if c["model"] == selection["chosen"])
+    assert chosen["macro_accuracy"][0][0] == first["windows"][0]["macro_accuracy"]
+
+
+def test_evaluate_within_chooses_inside_each_training_session() -> None:
+    result = run("activity", "evaluate", str(FIXTURES), "--windows", "2", "--within")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "model selection inside a only: 4-fold cross-validation over 6 whole clips" in out
+    assert "across sessions" not in out
+    assert out.count("  chosen: ") == 2 and out.count("  * ") == 2
+    result = run("activity", "evaluate", str(FIXTURES), "--json", "--within")
+    (first, _) = json.loads(result.stdout)
+    selection = first["selection"]
+    assert selection["protocol"] == "inside the training session"
+    assert selection["folds"] == 4 and selection["clips"] == 6 and selection["windows"] == [1, 3]
     best = max(selection["candidates"], key=lambda c: c["cross_validated_macro_accuracy"])
     assert best["model"] == selection["chosen"]
 
