@@ -99,7 +99,11 @@ class DumpTail:
                 continue
             if dumped is None or not dumped.outbound or self.header is None:
                 continue
-            t_ns = header_time_ns(self.header, self.year, None)
+            try:
+                t_ns = header_time_ns(self.header, self.year, None)
+            except ValueError:  # 29 February of a common year
+                state.counts["rtpdump.bad log date"] += 1
+                continue
             datagram = Datagram(0, t_ns, DUMP_SOURCE, 0, DUMP_PEER, 0, "udp", dumped.data)
             state.on_datagram(datagram)
             count += 1

@@ -24,6 +24,7 @@ source of ``O``) and a ``remote`` one, both chosen by the caller.
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -54,7 +55,8 @@ before a packet is flagged (they are taken microseconds apart)."""
 _HEADER = re.compile(
     r"\[(?:(?P<pid>\d+):)?(?:(?P<tid>\d+):)?(?P<month>\d{2})(?P<day>\d{2})/"
     r"(?P<hour>\d{2})(?P<minute>\d{2})(?P<second>\d{2})\.(?P<micro>\d{6}):"
-    r"(?P<level>[A-Z0-9_]+):(?P<source>[^\]]*)\]"
+    r"(?P<level>[A-Z0-9_]+):(?P<source>[^\]]*)\]",
+    re.ASCII,  # digits are 0-9 only: int() would read other scripts' digits too
 )
 _DUMP = re.compile(
     r"(?P<direction>[IO]) (?P<hours>\d{2}):(?P<minutes>\d{2}):(?P<seconds>\d{2})\.(?P<millis>\d{3})"
@@ -95,7 +97,9 @@ def parse_log_header(line: str) -> LogHeader | None:
         level=matched["level"],
         source=matched["source"],
     )
-    if not (1 <= header.month <= 12 and 1 <= header.day <= 31 and header.hour < 24):
+    if not (1 <= header.month <= 12 and header.hour < 24):
+        return None
+    if not 1 <= header.day <= calendar.monthrange(2000, header.month)[1]:  # 2000: a leap year
         return None
     if header.minute > 59 or header.second > 60:
         return None
@@ -176,7 +180,8 @@ class RtpDump:
 
 
 def header_time_ns(header: LogHeader, year: int, zone: tzinfo | None) -> int:
-    """The header's local time as epoch nanoseconds; ``zone`` None means this machine's zone."""
+    """The header's local time as epoch nanoseconds; ``zone`` None means this machine's zone.
+    ValueError when ``year`` has no such day (29 February of a common year)."""
     moment = datetime(
         year, header.month, header.day, header.hour, header.minute, min(header.second, 59)
     )
@@ -219,7 +224,11 @@ def parse_rtpdump(lines: Iterable[str], *, year: int, zone: tzinfo | None = None
         if len(dumped.data) > MAX_UDP_PAYLOAD:
             dump.skipped["too large for UDP"] += 1
             continue
-        timestamp_ns = header_time_ns(header, current_year, zone)
+        try:
+            timestamp_ns = header_time_ns(header, current_year, zone)
+        except ValueError:  # 29 February of a common year
+            dump.skipped["bad log date"] += 1
+            continue
         header_ms = header.second % 60 * 1000 + header.microsecond // 1000
         mismatch = (header_ms - dumped.field_ms + 30_000) % 60_000 - 30_000
         kind = demux.classify(dumped.data)

@@ -85,3 +85,17 @@ def test_rtpdump_lines_feed_the_sent_plaintext_packets(tmp_path: Path) -> None:
     assert 0 < first < total == dump.outbound
     (stream,) = state.snapshot().streams
     assert stream.name.startswith("SSRC 0x") and DUMP_SOURCE in stream.name and stream.audio
+
+
+def test_an_rtpdump_header_dated_29_february_of_a_common_year_is_counted(tmp_path: Path) -> None:
+    header = "[5008:5121:0229/221502.212865:VERBOSE1:third_party/webrtc/pc/srtp_session.cc:549] "
+    line = (
+        "O 00:00:02.212 0000 90 ef 65 69 ee 4f 9d 85 c4 83 53 4f be de 00 01 40 30 10 97 # RTP_DUMP"
+    )
+    log = tmp_path / "chromium.log"
+    log.write_text(f"{header}\n{line}\n")
+    state = LiveState(local=(DUMP_SOURCE,))
+    assert DumpTail(log, 2026).feed_once(state) == 0
+    assert state.counts["rtpdump.bad log date"] == 1
+    state = LiveState(local=(DUMP_SOURCE,))
+    assert DumpTail(log, 2028).feed_once(state) == 1

@@ -62,6 +62,21 @@ def test_log_header() -> None:
     assert parse_log_header("no header") is None
     assert parse_log_header("[1:2:1329/221502.212865:INFO:x.cc:1]") is None  # month 13
     assert parse_log_header("[1:2:1129/256102.212865:INFO:x.cc:1]") is None  # hour 25
+    assert parse_log_header("[1:2:1131/221502.212865:INFO:x.cc:1]") is None  # 31 November
+    assert parse_log_header("[1:2:0230/221502.212865:INFO:x.cc:1]") is None  # 30 February
+    assert parse_log_header(HEADER.replace("1129/", "11\u0a691/")) is None  # a Gurmukhi 3
+    leap = parse_log_header(HEADER.replace("1129/", "0229/"))
+    assert leap is not None and (leap.month, leap.day) == (2, 29)
+
+
+def test_29_february_counts_only_in_a_leap_year() -> None:
+    """Chromium's header has no year: 29 February is skipped and counted in a common year,
+    never a traceback (found by the fuzz test below)."""
+    lines = [HEADER.replace("1129/", "0229/"), LINE, HEADER, LINE]
+    common = parse_rtpdump(lines, year=2026)
+    assert len(common.packets) == 1 and common.skipped == {"bad log date": 1}
+    leap = parse_rtpdump(lines, year=2028)
+    assert len(leap.packets) == 2 and not leap.skipped
 
 
 def test_dump_line() -> None:
