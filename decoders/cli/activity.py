@@ -103,12 +103,13 @@ def _readings(clips: Sequence[Clip]) -> int:
     "--select",
     "choose",
     is_flag=True,
-    help="Choose the model among the candidates by clip-grouped cross-validation inside DATA "
-    "first (default: the recipe the shipped model was chosen with).",
+    help="Choose the model among the candidates first: across the recording sessions when "
+    "DATA holds two or more with labels (as evaluate does), else by clip-grouped "
+    "cross-validation inside DATA (default: the recipe the shipped model was chosen with).",
 )
 def train(data: tuple[Path, ...], output: Path, choose: bool) -> None:
     """Train the model on every labelled clip of DATA (files or folders of that format)."""
-    from decoders.audit.activity import CHOSEN, labelled, select
+    from decoders.audit.activity import CHOSEN, labelled, select, select_across
     from decoders.audit.activity import train as fit
 
     sessions = _sessions(data)
@@ -116,7 +117,11 @@ def train(data: tuple[Path, ...], output: Path, choose: bool) -> None:
     if not clips:
         fail("no labelled clip with readings in " + ", ".join(map(str, data)))
     recipe = CHOSEN
-    if choose:
+    if choose and sum(1 for s in sessions.values() if labelled(s)) >= 2:
+        across = select_across(sessions)
+        click.echo(_across_text(across))
+        recipe = across.chosen
+    elif choose:
         try:
             selection = select(clips)
         except ValueError as error:
@@ -186,6 +191,10 @@ def evaluate(data: tuple[Path, ...], max_k: int, within: bool, as_json: bool) ->
     if across is not None:
         click.echo("")
         click.echo(_across_text(across))
+        click.echo(
+            "  (the figures below are the chosen candidate's own from this table: the choice "
+            "saw them, and with two sessions none is left to hold out)"
+        )
     for source, target, selection, scores in results:
         click.echo("")
         if isinstance(selection, Selection):
@@ -210,10 +219,6 @@ def _across_text(selection: CrossSelection) -> str:
         figures = "  ".join(" / ".join(_percent(v) for v in cell) for cell in cells)
         lines.append(f"  {mark} {figures}  {recipe.name}")
     lines.append(f"  chosen: {chosen.name}")
-    lines.append(
-        "  (the figures below are the chosen candidate's own from this table: the choice saw "
-        "them, and with two sessions none is left to hold out)"
-    )
     return "\n".join(lines)
 
 

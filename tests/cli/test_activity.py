@@ -87,13 +87,25 @@ def test_evaluate_within_chooses_inside_each_training_session() -> None:
 
 def test_train_can_select_inside_its_data_first(tmp_path: Path) -> None:
     model = tmp_path / "model.json"
-    result = run("activity", "train", "--select", str(FIXTURES), "-o", str(model))
+    result = run("activity", "train", "--select", str(A_FILE), "-o", str(model))
     assert result.returncode == 0, result.stderr
-    assert "model selection inside a, b only: 4-fold cross-validation over 12 whole clips" in (
+    assert "model selection inside a only: 4-fold cross-validation over 6 whole clips" in (
         result.stdout
     )
     chosen = result.stdout.split("  chosen: ")[1].splitlines()[0]
     assert json.loads(model.read_text())["about"].startswith(chosen + "; trained by")
+
+
+def test_train_selects_across_sessions_when_its_data_holds_two(tmp_path: Path) -> None:
+    model = tmp_path / "model.json"
+    result = run("activity", "train", "--select", str(FIXTURES), "-o", str(model))
+    assert result.returncode == 0, result.stderr
+    assert "model selection across sessions (leave-one-session-out)" in result.stdout
+    assert "inside a" not in result.stdout
+    chosen = result.stdout.split("  chosen: ")[1].splitlines()[0]
+    about = json.loads(model.read_text())["about"]
+    assert about == f"{chosen}; trained by mutecheck activity train on sessions a, b"
+    assert "trained on 12 clips, 120 readings" in result.stdout
 
 
 def test_bad_input_is_one_line(tmp_path: Path) -> None:
