@@ -155,12 +155,15 @@ def inspect_page(
     screenshot: bool = True,
     max_height: int = 16000,
     timeout: float = 60.0,
+    settle: float = 10.0,
     binary: str | None = None,
 ) -> PageRun:
     """Load ``path`` in headless Chromium and report what it did (see the module docstring).
 
     ``questions`` maps a name to a JavaScript expression evaluated after the load (by the
-    debugger, not the page); the answers come back in :attr:`PageRun.answers`.
+    debugger, not the page); the answers come back in :attr:`PageRun.answers`. After the load
+    event, up to ``settle`` seconds go to letting the page's requests end (a refused fetch is
+    logged only once it has failed), so what it did is not cut short by a fast load.
     """
     chromium = binary or find_chromium()
     if chromium is None:
@@ -186,6 +189,7 @@ def inspect_page(
             pipe.events.clear()
             pipe.send("Page.navigate", {"url": url}, session=session)
             _wait_load(pipe, session, timeout)
+            _settle(pipe, session, settle)
             _collect(run, pipe.events, session)
             pipe.send("Debugger.disable", session=session)
             for name, expression in (questions or {}).items():
@@ -226,6 +230,46 @@ def _wait_load(pipe: _Pipe, session: str, timeout: float) -> None:
         if remaining <= 0:
             raise BrowserError("the page did not finish loading")
         pipe.events.append(pipe._message(deadline))
+
+
+_QUIET: Final = 0.3
+"""Seconds without any event, once no request is open, after which a page counts as settled."""
+
+
+def _settle(pipe: _Pipe, session: str, limit: float) -> None:
+    """Read events until every request the page started has ended and nothing came for a moment.
+
+    Bounded by ``limit`` seconds: a page that keeps a request open (or keeps polling) is reported
+    as it stands then.
+    """
+    deadline = time.monotonic() + limit
+    seen = 0
+    open_requests: set[str] = set()
+    while True:
+        for event in pipe.events[seen:]:
+            if event.get("sessionId") != session:
+                continue
+            method = event.get("method")
+            ident = event.get("params", {}).get("requestId")
+            if method == "Network.requestWillBeSent" and ident:
+                open_requests.add(str(ident))
+            elif method in ("Network.loadingFinished", "Network.loadingFailed") and ident:
+                open_requests.discard(str(ident))
+            elif method == "Page.javascriptDialogOpening" and not event.get("handled"):
+                pipe.send("Page.handleJavaScriptDialog", {"accept": False}, session=session)
+                event["handled"] = True
+        seen = len(pipe.events)
+        now = time.monotonic()
+        if now >= deadline:
+            return
+        wait = deadline if open_requests else min(deadline, now + _QUIET)
+        try:
+            pipe.events.append(pipe._message(wait))
+        except BrowserError:
+            if time.monotonic() < wait:
+                raise  # the pipe closed: not a quiet page
+            if not open_requests:
+                return
 
 
 def _collect(

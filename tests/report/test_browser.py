@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,28 @@ def test_a_busy_page_is_seen(chromium: str, tmp_path: Path) -> None:
     assert run.requests == ["http://127.0.0.1:9/x"]
     assert run.errors  # the refused fetch is logged
     assert run.screenshot == b""
+
+
+def test_what_a_page_does_just_after_its_load_is_seen(chromium: str, tmp_path: Path) -> None:
+    """A request started after the load event, and its failure, are waited for (bounded)."""
+    page = tmp_path / "late.html"
+    page.write_text(
+        "<!DOCTYPE html><body><script>"
+        "onload = () => setTimeout(() => fetch('http://127.0.0.1:9/late'), 100);"
+        "</script></body>"
+    )
+    run = inspect_page(page, binary=chromium, screenshot=False)
+    assert run.requests == ["http://127.0.0.1:9/late"]
+    assert run.errors
+
+
+def test_settling_is_bounded(chromium: str, tmp_path: Path) -> None:
+    """A page that never goes quiet is reported as it stands when the settle time is up."""
+    page = tmp_path / "chatty.html"
+    page.write_text(
+        "<!DOCTYPE html><body><script>setInterval(() => console.log('tick'), 50);</script></body>"
+    )
+    started = time.monotonic()
+    run = inspect_page(page, binary=chromium, screenshot=False, settle=1.0)
+    assert time.monotonic() - started < 30
+    assert {"type": "log", "text": "tick"} in run.console
