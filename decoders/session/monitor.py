@@ -30,8 +30,11 @@ level read with the id the SDP negotiated (or the one configured). While muted (
 packet's own time, so that a replay where a connection comes after its marks judges alike),
 packets are summed per stream in windows (``media`` events); a level louder than the silence
 threshold outside the grace period gives a warning. Each packet is judged ``Settings.hold``
-after it came (at the stream's next packet past that, or when the state turns unmuted or the
-session ends), by the timeline as it stands then: a mark that reaches the proxy late but dates
+after it came, by the packets' own clock (at the first packet of the session, sent or received,
+past that; or when the state turns unmuted or the session ends), by the timeline as it stands
+then. The clock is the packets' and not the wall's, so that a replay judges as the live run did;
+a stream that falls quiet right after a loud muted packet is still warned about as soon as any
+other media of the session moves on. A mark that reaches the proxy late but dates
 the click it reports (its ``at``) judges the packets sent after the click by the new state, so
 the speech that races an unmute mark through the proxy is no false alarm. A TCP connection to
 a TURN server (TURN over TCP, or over TLS that the proxy terminated) arrives as pieces of a
@@ -474,6 +477,7 @@ class Monitor:
         self._level_id: int | None = None
         self._shapes: _Lru[tuple[str | None, bytes], _Shape] = _Lru(256)
         self._janus = JanusHandles()
+        self._next_sweep = float("-inf")
 
     # --- state ---------------------------------------------------------------------------------
 
@@ -969,10 +973,10 @@ class Monitor:
     def observe_datagram(self, flow: FlowRef, payload: bytes, sent: bool, t: float) -> Outcome:
         """One UDP datagram (``sent``: from the browser), seen at ``t``."""
         out = Outcome()
-        if not sent:
-            return out
-        self.counters["datagrams"] += 1
-        self._media(flow, payload, t, "udp", out)
+        if sent:
+            self.counters["datagrams"] += 1
+            self._media(flow, payload, t, "udp", out)
+        self._sweep(t, out)
         return out
 
     def observe_stream(
@@ -1006,11 +1010,11 @@ class Monitor:
             out.events.append(
                 make_event("warning", t, code="turn-framing", message=line, flow=flow.to_json())
             )
-        if not sent:
-            return out
-        self.counters["turn_messages"] += len(messages)
-        for message in messages:
-            self._media(flow, message, t, transport, out)
+        if sent:
+            self.counters["turn_messages"] += len(messages)
+            for message in messages:
+                self._media(flow, message, t, transport, out)
+        self._sweep(t, out)
         return out
 
     def end_stream(self, flow_id: str, t: float) -> Outcome:
@@ -1092,6 +1096,20 @@ class Monitor:
         stream.level_id = level_id
         stream.held.append((t, packet.payload_length, level))
         self._judge(stream, t - self.settings.hold, t, out)
+
+    def _sweep(self, t: float, out: Outcome) -> None:
+        """Judge every stream's packets held past ``Settings.hold`` at ``t``, the time of any
+        media of the session: a stream that fell quiet is not left holding a loud muted packet
+        until its own next one. At most a few times a hold (a pass over the streams costs their
+        number, not to be paid per packet)."""
+        hold = self.settings.hold
+        if t < self._next_sweep or hold <= 0:
+            return  # with no hold, each packet was judged as it came
+        self._next_sweep = t + hold / 4
+        until = t - hold
+        for stream in self._streams.values():
+            if stream.held and stream.held[0][0] <= until:
+                self._judge(stream, until, t, out)
 
     def _judge(self, stream: _Stream, until: float, now: float, out: Outcome) -> None:
         """Judge the held packets of ``stream`` sent up to ``until`` by the mute state at their

@@ -219,6 +219,23 @@ def test_media_level_id_from_settings_and_unknown() -> None:
     assert out.events[0]["audio_level_id"] == 1
 
 
+def test_a_stream_that_falls_quiet_is_judged_by_the_sessions_next_packet() -> None:
+    """A loud muted packet, then nothing more on its stream: it is judged ``hold`` after it came
+    by the packets' clock, which any later media of the session moves (here: media received),
+    not left until the stream's own next packet or the end of the session."""
+    (t, payload) = browser_rtp(CAPTURES / "chromium-ui-only")[100]
+    monitor = Monitor(Settings(audio_level_id=1, grace=0.0, hold=0.3))
+    monitor.mark(t - 5, True, via="test")
+    sent, received = FlowRef(id="a", type="udp"), FlowRef(id="b", type="udp")
+    assert kinds(monitor.observe_datagram(sent, payload, True, t)) == ["media"]  # held
+    assert monitor.observe_datagram(received, payload, False, t + 0.1).events == []
+    judged = monitor.observe_datagram(received, payload, False, t + 0.35)
+    assert kinds(judged) == ["warning"] and judged.events[0]["t"] == t + 0.35
+    assert "SSRC" in judged.warnings[0]
+    (window,) = of_kind(monitor.finish(t + 1), "media")
+    assert (window["packets"], window["not_silent"]) == (1, 1)
+
+
 def test_media_through_turn_channel_and_not_rtp() -> None:
     (t, payload) = browser_rtp(CAPTURES / "chromium-ui-only")[100]
     monitor = Monitor(Settings(audio_level_id=1, grace=0.0, hold=0.0))
