@@ -20,6 +20,15 @@ So :class:`JanusHandles` remembers the plugin of each handle: from the attach re
 ``plugindata.plugin``). Rules with ``janus_plugin`` (docs/session-format.md) then ask
 :meth:`JanusHandles.plugin_of` for the plugin of a message.
 
+Janus 1.x names a stream of a handle's PeerConnection by its ``mid`` alone (VideoRoom's
+``configure`` with ``streams: [{"mid": "0", "send": false}]``). Which mid is the audio the
+browser sends is said by the offer the browser sent on that handle (its ``jsep``; only
+publishers send offers) and by the plugin's events that list the handle's own ``streams``
+(``{"type": "audio", "mid": "0", ...}``; a subscription's list names each stream's ``feed_id``
+and is left out): :meth:`JanusHandles.kinds_of` gives that map for a message, for rules with
+``media_kind``. A subscription's handle therefore has none, and its ``streams`` requests (which
+stop what the browser receives) are never read as a mute.
+
 Pure functions and a bounded table; nothing here does I/O, reads a clock or logs.
 """
 
@@ -104,12 +113,38 @@ def message_handle(record: Any, url: str) -> int | None:
     return int(match.group(2)) if match else None
 
 
+def event_streams(record: Any) -> tuple[int, dict[str, str]] | None:
+    """``(handle id, {mid: kind})`` of a plugin event that lists the handle's ``streams``."""
+    if not isinstance(record, dict) or "janus" not in record:
+        return None
+    handle = _handle_id(record.get("sender"))
+    plugindata = record.get("plugindata")
+    data = plugindata.get("data") if isinstance(plugindata, dict) else None
+    streams = data.get("streams") if isinstance(data, dict) else None
+    if handle is None or not isinstance(streams, list):
+        return None
+    kinds: dict[str, str] = {}
+    for stream in streams[:MAX_MIDS]:
+        if not isinstance(stream, dict):
+            continue
+        mid, kind = stream.get("mid"), stream.get("type")
+        if isinstance(mid, str) and isinstance(kind, str) and "feed_id" not in stream:
+            kinds[mid] = kind  # a subscription's streams (feed_id: whose) are not the browser's
+    return (handle, kinds) if kinds else None
+
+
+MAX_MIDS: Final = 64
+"""Streams of one handle remembered."""
+
+
 class JanusHandles:
-    """The plugin of each Janus handle seen so far (bounded)."""
+    """The plugin of each Janus handle seen so far, and the kind of each stream (mid) of its
+    PeerConnection (bounded)."""
 
     def __init__(self) -> None:
         self._plugins: OrderedDict[int, str] = OrderedDict()
         self._pending: OrderedDict[str, str] = OrderedDict()
+        self._kinds: OrderedDict[int, dict[str, str]] = OrderedDict()
 
     def learn(self, records: list[Any], *, sent: bool) -> None:
         """Take what a message (its JSON records) says about handles and plugins."""
@@ -133,6 +168,31 @@ class JanusHandles:
         event = plugin_event(record)
         if event is not None:
             _put(self._plugins, event[0], event[1], MAX_HANDLES)
+        streams = event_streams(record)
+        if streams is not None:
+            self.learn_kinds(*streams)
+
+    def learn_kinds(self, handle: int, kinds: dict[str, str]) -> None:
+        """The kinds of ``handle``'s streams by mid (from its SDP or a plugin event)."""
+        known = self._kinds.get(handle, {})
+        merged = {**known, **kinds}
+        if len(merged) > MAX_MIDS:
+            merged = dict(list(merged.items())[-MAX_MIDS:])
+        _put(self._kinds, handle, merged, MAX_HANDLES)
+
+    def kinds_of(self, records: list[Any], url: str) -> dict[str, str] | None:
+        """The kinds by mid of the handle a request (the first record naming one) goes to."""
+        handle = self.handle_of(records, url)
+        return None if handle is None else self._kinds.get(handle)
+
+    @staticmethod
+    def handle_of(records: list[Any], url: str) -> int | None:
+        """The handle a request (the first record naming one) goes to."""
+        for record in records:
+            handle = message_handle(record, url)
+            if handle is not None:
+                return handle
+        return None
 
     def plugin_of(self, records: list[Any], url: str) -> str | None:
         """The plugin a request (the first record naming a handle) is for, when known."""
@@ -146,7 +206,7 @@ class JanusHandles:
         return len(self._plugins)
 
 
-def _put(table: OrderedDict[Any, str], key: Any, value: str, size: int) -> None:
+def _put(table: OrderedDict[Any, Any], key: Any, value: Any, size: int) -> None:
     table[key] = value
     table.move_to_end(key)
     while len(table) > size:

@@ -477,6 +477,13 @@ class Monitor:
         self._level_id: int | None = None
         self._shapes: _Lru[tuple[str | None, bytes], _Shape] = _Lru(256)
         self._janus = JanusHandles()
+        self._sent_kinds: dict[str, str] = {}
+        """Media kind by mid in the latest SDP the browser sent (for ``media_kind`` rules)."""
+        self._message_kinds: dict[str, str] = {}
+        """The same, from an offer in the message being read (empty if it sent none): a Janus
+        handle's streams are learned from the offers sent on it, so only a publishing handle
+        (Janus: "only publishers send offers") has them, never a subscription, whose own
+        ``streams: [{mid, send: false}]`` stops what the browser receives, not what it sends."""
         self._next_sweep = float("-inf")
 
     # --- state ---------------------------------------------------------------------------------
@@ -796,11 +803,19 @@ class Monitor:
         for signal in signals:
             self._signal(t, signal.muted, "app", signal.evidence, message, out)
         plugin: str | None = None
+        kinds: dict[str, str] | None = self._sent_kinds
         if self.settings.janus and document.syntax == "json":
+            url = message.flow.url or ""
+            if self._message_kinds:
+                handle = self._janus.handle_of(document.records, url)
+                if handle is not None:
+                    self._janus.learn_kinds(handle, self._message_kinds)
             self._janus.learn(document.records, sent=message.sent)
             if rules:
-                plugin = self._janus.plugin_of(document.records, message.flow.url or "")
-        for hit in match_rules(rules, document, plugin=plugin):
+                plugin = self._janus.plugin_of(document.records, url)
+                if self._janus.handle_of(document.records, url) is not None:
+                    kinds = self._janus.kinds_of(document.records, url)  # that handle's own
+        for hit in match_rules(rules, document, plugin=plugin, kinds=kinds):
             evidence = hit.evidence()
             if plugin is not None:
                 evidence["janus_plugin"] = plugin
@@ -831,6 +846,7 @@ class Monitor:
     ) -> int:
         """Records the SDP documents of a message; how many there were (parsed or not)."""
         found_sdps = find_sdp(document, leaves)
+        self._message_kinds = {}
         for found in found_sdps:
             try:
                 parsed, described = _parsed_sdp(found.text)
@@ -838,6 +854,11 @@ class Monitor:
                 self._warn_once(out, t, "malformed-sdp", message, f"SDP does not parse: {error}")
                 continue
             self._learn(parsed)
+            if message.sent:
+                kinds = {section.mid: section.kind for section in parsed.media if section.mid}
+                self._sent_kinds = kinds
+                if found.role == "offer":  # a publisher's: a Janus subscriber answers
+                    self._message_kinds = kinds
             event = make_event(
                 "sdp",
                 t,

@@ -31,7 +31,7 @@ import html
 import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -372,6 +372,7 @@ def _xml_signals(text: str) -> list[MuteSignal]:
 # --- user rules --------------------------------------------------------------------------------
 
 RULES_VERSION = 1
+MEDIA_KINDS = ("audio", "video")
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,6 +401,10 @@ class MuteRule:
     needle: bytes | None = None
     """A word every message this rule can match holds (its field name, lowercased): the
     cheap test that lets other messages skip parsing. None: no such word."""
+    media_kind: str | None = None
+    """``audio`` / ``video``: the value counts only when the object holding it names a ``mid``
+    that the browser's SDP for that connection gave to a section of this kind (Janus 1.x
+    ``streams: [{"mid": "0", "send": false}]``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,12 +416,16 @@ class RuleHit:
     value: Scalar
     path: str | None
     scope: Scope | None = None
+    mid: str | None = None
+    """The ``mid`` beside the value, for a rule with ``media_kind``."""
 
     def evidence(self) -> dict[str, Any]:
         """The ``evidence`` of the ``mute`` event (docs/session-format.md)."""
         out: dict[str, Any] = {"rule": self.rule, "value": self.value, "path": self.path}
         if self.scope is not None:
             out["scope"] = self.scope
+        if self.mid is not None:
+            out["mid"] = self.mid
         return out
 
 
@@ -451,6 +460,7 @@ _RULE_FIELDS = {
     "when",
     "janus_plugin",
     "scope",
+    "media_kind",
     "note",
 }
 
@@ -500,6 +510,12 @@ def _rule(number: int, item: object) -> MuteRule:
     note = item.get("note")
     if note is not None and not isinstance(note, str):
         raise MalformedPacket(f"{where}: note {note!r} is not a string")
+    media_kind = item.get("media_kind")
+    if media_kind is not None:
+        if media_kind not in MEDIA_KINDS:
+            raise MalformedPacket(f"{where}: media_kind {media_kind!r} is not audio or video")
+        if json_path is None:
+            raise MalformedPacket(f"{where}: media_kind needs a json_path (its object's mid)")
     return MuteRule(
         name,
         url,
@@ -513,6 +529,7 @@ def _rule(number: int, item: object) -> MuteRule:
         janus_plugin=plugin,
         scope=scope,
         needle=_needle(json_path_text) if regex is None else None,
+        media_kind=media_kind,
     )
 
 
@@ -588,18 +605,26 @@ def may_match(rule: MuteRule, lowered: bytes) -> bool:
 
 
 def match_rules(
-    rules: Iterable[MuteRule], document: Document, *, plugin: str | None = None
+    rules: Iterable[MuteRule],
+    document: Document,
+    *,
+    plugin: str | None = None,
+    kinds: Mapping[str, str] | None = None,
 ) -> list[RuleHit]:
     """The states the given rules (already chosen by :func:`rules_for`) read from a message;
     ``plugin`` is the Janus plugin the message is for, when known
-    (:class:`decoders.session.janus.JanusHandles`)."""
+    (:class:`decoders.session.janus.JanusHandles`); ``kinds`` maps each ``mid`` of the
+    connection the message is about to its media kind, when known (rules with ``media_kind``
+    read nothing without it)."""
     hits: list[RuleHit] = []
     for rule in rules:
         if rule.janus_plugin is not None and rule.janus_plugin != plugin:
             continue
+        if rule.media_kind is not None and not kinds:
+            continue
         if rule.when and not all(_holds(condition, document) for condition in rule.when):
             continue
-        hit = _match(rule, document)
+        hit = _match(rule, document, kinds)
         if hit is not None:
             hits.append(hit)
     return hits
@@ -613,14 +638,21 @@ def _holds(condition: Condition, document: Document) -> bool:
     )
 
 
-def _match(rule: MuteRule, document: Document) -> RuleHit | None:
+def _match(
+    rule: MuteRule, document: Document, kinds: Mapping[str, str] | None = None
+) -> RuleHit | None:
     if rule.json_path is not None:
         for leaf in walk(document):
             path = format_path(leaf.path)
             if rule.json_path.fullmatch(path):
+                mid = None
+                if rule.media_kind is not None:
+                    mid = _mid_of(leaf)
+                    if mid is None or kinds is None or kinds.get(mid) != rule.media_kind:
+                        continue  # another kind's stream, or one no SDP named
                 state = _rule_state(rule, leaf.value)
                 if state is not None:
-                    return RuleHit(rule.name, state, leaf.value, path, rule.scope)
+                    return RuleHit(rule.name, state, leaf.value, path, rule.scope, mid)
         return None
     if rule.regex is not None:
         match = rule.regex.search(document.text)
@@ -632,6 +664,16 @@ def _match(rule: MuteRule, document: Document) -> RuleHit | None:
     if rule.state is None:
         return None
     return RuleHit(rule.name, rule.state, None, None, rule.scope)
+
+
+def _mid_of(leaf: Leaf) -> str | None:
+    """The ``mid`` of the object holding a value (a string, or a whole number as text)."""
+    mid = None if leaf.parent is None else leaf.parent.get("mid")
+    if isinstance(mid, bool):
+        return None
+    if isinstance(mid, int):
+        return str(mid)
+    return mid if isinstance(mid, str) else None
 
 
 def _rule_state(rule: MuteRule, value: Scalar) -> bool | None:

@@ -1718,8 +1718,9 @@ def test_janus_demos_mute_controls_are_read_by_the_builtin_rules(
 
 
 def builtin_rule_of(plugin: str) -> str:
-    (rule,) = [rule for rule in builtin_rules() if rule.janus_plugin == plugin]
-    return rule.name
+    """The built-in rule for the plugin's older-API mute field (VideoRoom also has one for Janus
+    1.x's ``streams``, the second in its file)."""
+    return next(rule.name for rule in builtin_rules() if rule.janus_plugin == plugin)
 
 
 def test_janus_rules_need_the_plugin_and_can_be_turned_off(

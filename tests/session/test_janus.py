@@ -20,9 +20,11 @@ from hypothesis import strategies as st
 
 from decoders.session.janus import (
     MAX_HANDLES,
+    MAX_MIDS,
     JanusHandles,
     attach_request,
     created_handle,
+    event_streams,
     looks_like_janus,
     message_handle,
     plugin_event,
@@ -108,3 +110,32 @@ def test_any_json_is_read_without_error(value: object) -> None:
     handles.learn([value], sent=True)
     handles.learn([value], sent=False)
     handles.plugin_of([value], "https://h/janus/1/2")
+
+
+def test_stream_kinds_by_mid_from_events_and_sdp() -> None:
+    """A plugin event that lists the handle's ``streams`` gives their kinds by mid (as Janus
+    1.1.2's VideoRoom ``configured`` event does); an SDP the monitor read adds its own."""
+    room = "janus.plugin.videoroom"
+    handle = HANDLES[room]
+    streams = [
+        {"type": "audio", "mindex": 0, "mid": "0", "codec": "opus"},
+        {"type": "video", "mindex": 1, "mid": "1", "codec": "vp8"},
+        {"type": "data", "mindex": 2},
+        "junk",
+    ]
+    configured = event(room, handle, {"videoroom": "event", "configured": "ok", "streams": streams})
+    assert event_streams(configured) == (handle, {"0": "audio", "1": "video"})
+    assert event_streams(event(room, handle, {"videoroom": "event", "streams": []})) is None
+    assert event_streams(event(room, handle, {"videoroom": "joined"})) is None
+    assert event_streams({"sender": handle, "plugindata": {"data": {"streams": streams}}}) is None
+    handles = JanusHandles()
+    url = f"https://10.77.0.2:8089/janus/{SESSION}/{handle}"
+    request = records(message({"request": "configure"}, transaction(1), handle, "rest"))
+    assert handles.kinds_of(request, url) is None
+    handles.learn([[configured]], sent=False)  # a long poll's answer: a list
+    assert handles.kinds_of(request, url) == {"0": "audio", "1": "video"}
+    handles.learn_kinds(handle, {"2": "audio"})
+    assert handles.kinds_of(request, url) == {"0": "audio", "1": "video", "2": "audio"}
+    handles.learn_kinds(handle, {str(n): "video" for n in range(3 * MAX_MIDS)})
+    assert len(handles.kinds_of(request, url) or {}) == MAX_MIDS
+    assert handles.kinds_of(request, f"https://10.77.0.2:8089/janus/{SESSION}/1") is None

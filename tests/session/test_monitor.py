@@ -1052,3 +1052,125 @@ def test_any_volume_field_gives_telemetry_or_a_scan_limit(
     assert evidence(out)
     if muted:
         assert out.action == "drop"
+
+
+# --- Janus 1.x: a stream muted on the server by its mid ------------------------------------------
+
+
+def _recorded_videoroom() -> tuple[Monitor, list[Event], str, str, str]:
+    """The recorded VideoRoom call's messages through a monitor with the built-in rules; the
+    session's URL, the publisher's handle URL (the handle that sent the offer) and the
+    subscription's (the handle that answered Janus's offer)."""
+    from decoders.audit.messages import read_flow_items
+    from decoders.session.rulefiles import builtin_rules
+
+    monitor = Monitor(Settings(rules=builtin_rules()))
+    events: list[Event] = []
+    publisher = subscriber = None
+    with (CAPTURES / "janus-videoroom" / "flows.mitm").open("rb") as handle:
+        for t, item in read_flow_items(handle):
+            if isinstance(item, Message):
+                events.extend(monitor.observe(item, t).events)
+                if item.sent and b'"type":"offer"' in item.content:
+                    publisher = item.flow.url
+                if item.sent and b'"type":"answer"' in item.content:
+                    subscriber = item.flow.url
+    assert publisher is not None and subscriber is not None and subscriber != publisher
+    return monitor, events, publisher.rsplit("/", 1)[0], publisher, subscriber
+
+
+def _configure(url: str, streams: list[dict[str, Any]]) -> Message:
+    body = json.dumps(
+        {
+            "janus": "message",
+            "body": {"request": "configure", "streams": streams},
+            "transaction": "x",
+        },
+        separators=(",", ":"),
+    ).encode()
+    return Message(
+        flow=FlowRef(id="c1", type="http", url=url, method="POST"),
+        endpoint=url,
+        sent=True,
+        content=body,
+        label=f"POST {url}",
+        content_type="application/json",
+    )
+
+
+def test_janus_streams_send_false_mutes_the_audio_mid_only() -> None:
+    """Janus 1.x's own server-side mute, ``streams: [{mid, send: false}]``, on the recorded
+    VideoRoom call: the publisher's SDP (and Janus's ``configured`` event) say mid 0 is its
+    audio, so send: false there is a mute; the same on mid 1 (its video) is not."""
+    monitor, events, session_url, publisher, subscriber = _recorded_videoroom()
+    # the demo's publish says audio: true (the older form); its Mute button acts in the page only
+    said = [(e["state"], e["evidence"]["rule"]) for e in events if e["kind"] == "mute"]
+    assert said == [("unmuted", "Janus VideoRoom publisher audio")]
+    video = monitor.observe(_configure(publisher, [{"mid": "1", "send": False}]), 1e10)
+    assert of_kind(video, "mute") == [] and not monitor.muted
+    audio = monitor.observe(
+        _configure(publisher, [{"mid": "1", "send": True}, {"mid": "0", "send": False}]), 1e10 + 1
+    )
+    (mute,) = of_kind(audio, "mute")
+    assert (mute["state"], mute["source"]) == ("muted", "rule")
+    assert mute["evidence"]["rule"] == "Janus VideoRoom publisher audio stream"
+    assert (mute["evidence"]["mid"], mute["evidence"]["path"]) == ("0", "body.streams[1].send")
+    assert mute["evidence"]["janus_plugin"] == "janus.plugin.videoroom"
+    assert monitor.muted
+    back = monitor.observe(_configure(publisher, [{"mid": "0", "send": True}]), 1e10 + 2)
+    assert [e["state"] for e in of_kind(back, "mute")] == ["unmuted"] and not monitor.muted
+    # the subscription's own streams request stops what the browser receives: not a mute
+    # (its mid 0 is the peer's audio, as its answer and Janus's "attached" event say)
+    assert (
+        of_kind(
+            monitor.observe(_configure(subscriber, [{"mid": "0", "send": False}]), 1e10 + 3), "mute"
+        )
+        == []
+    )
+    # a handle whose streams no SDP or event named: its mids say nothing
+    stranger = monitor.observe(
+        _configure(f"{session_url}/123456789", [{"mid": "0", "send": False}]), 1e10 + 3
+    )
+    assert of_kind(stranger, "mute") == []
+
+
+def test_janus_stream_kinds_come_from_the_plugins_event_too() -> None:
+    """A capture that starts after the offer: Janus's event listing the handle's ``streams``
+    (``type`` and ``mid``) tells the kinds by itself."""
+    from decoders.session.rulefiles import builtin_rules
+
+    handle, session = 5_513_151_429_653_517, 7_824_675_767_367_472
+    url = f"https://10.77.0.2:8089/janus/{session}/{handle}"
+    monitor = Monitor(Settings(rules=builtin_rules()))
+    configured = {
+        "janus": "event",
+        "session_id": session,
+        "sender": handle,
+        "plugindata": {
+            "plugin": "janus.plugin.videoroom",
+            "data": {
+                "videoroom": "event",
+                "configured": "ok",
+                "streams": [
+                    {"type": "video", "mindex": 0, "mid": "v", "codec": "vp8"},
+                    {"type": "audio", "mindex": 1, "mid": "a", "codec": "opus"},
+                ],
+            },
+        },
+    }
+    poll = f"https://10.77.0.2:8089/janus/{session}"
+    monitor.observe(
+        Message(
+            flow=FlowRef(id="p", type="http", url=poll, method="GET"),
+            endpoint=poll,
+            sent=False,
+            content=json.dumps([configured], indent=3).encode(),
+            label=f"GET {poll}",
+        ),
+        1.0,
+    )
+    assert (
+        of_kind(monitor.observe(_configure(url, [{"mid": "v", "send": False}]), 2.0), "mute") == []
+    )
+    (mute,) = of_kind(monitor.observe(_configure(url, [{"mid": "a", "send": False}]), 3.0), "mute")
+    assert mute["evidence"]["mid"] == "a" and monitor.muted

@@ -34,10 +34,12 @@ def test_builtin_rules_are_janus_server_side_mutes() -> None:
         "janus.plugin.echotest",
         "janus.plugin.videocall",
         "janus.plugin.videoroom",
+        "janus.plugin.videoroom",
     ]
     assert {rule.scope for rule in rules} == {"server"}
     assert {rule.direction for rule in rules} == {"sent"}
-    assert [rule.needle for rule in rules] == [b"muted", b"audio", b"audio", b"audio"]
+    assert [rule.needle for rule in rules] == [b"muted", b"audio", b"audio", b"audio", b"send"]
+    assert [rule.media_kind for rule in rules] == [None, None, None, None, "audio"]
 
 
 def test_rule_set_puts_the_users_rules_after_the_builtin_ones(tmp_path: Path) -> None:

@@ -299,6 +299,41 @@ def test_when_plugin_and_scope() -> None:
     assert match_rules([rule], event, plugin="janus.plugin.audiobridge") == []
 
 
+def test_media_kind_reads_a_value_beside_a_mid_of_that_kind() -> None:
+    """``media_kind``: Janus 1.x names a stream by its mid; the mids' kinds come from the SDP."""
+    text = json.dumps(
+        {
+            "rules": [
+                {
+                    "name": "stream",
+                    "json_path": "body.streams[*].send",
+                    "media_kind": "audio",
+                    "muted": [False],
+                    "unmuted": [True],
+                }
+            ]
+        }
+    )
+    (rule,) = load_rules(text)
+    assert (rule.media_kind, rule.needle) == ("audio", b"send")
+    kinds = {"0": "audio", "1": "video"}
+    both = parse_document(
+        b'{"body":{"streams":[{"mid":"1","send":false},{"mid":"0","send":false}]}}'
+    )
+    (hit,) = match_rules([rule], both, kinds=kinds)
+    assert (hit.muted, hit.mid, hit.path) == (True, "0", "body.streams[1].send")
+    assert hit.evidence()["mid"] == "0"
+    assert match_rules([rule], both) == []  # kinds unknown: nothing is read
+    assert match_rules([rule], both, kinds={"0": "video", "1": "video"}) == []
+    video = parse_document(b'{"body":{"streams":[{"mid":"1","send":false}]}}')
+    assert match_rules([rule], video, kinds=kinds) == []
+    number = parse_document(b'{"body":{"streams":[{"mid":0,"send":true}]}}')
+    assert [h.muted for h in match_rules([rule], number, kinds=kinds)] == [False]
+    for odd in (b'{"mid":true,"send":false}', b'{"send":false}', b'{"mid":null,"send":false}'):
+        document = parse_document(b'{"body":{"streams":[' + odd + b"]}}")
+        assert match_rules([rule], document, kinds=kinds) == []
+
+
 def test_the_word_that_lets_other_messages_skip() -> None:
     def needle(path: str) -> bytes | None:
         return load_rules(json.dumps({"rules": [{"json_path": path, "muted": 1}]}))[0].needle
@@ -346,6 +381,8 @@ def test_path_glob() -> None:
         ('{"rules": [{"state": "muted", "when": {"": 1}}]}', "when has an empty path"),
         ('{"rules": [{"state": "muted", "when": {"a": [{}]}}]}', "not a JSON scalar"),
         ('{"rules": [{"state": "muted", "note": 3}]}', "note 3 is not a string"),
+        ('{"rules": [{"json_path": "a", "muted": [1], "media_kind": "screen"}]}', "not audio or"),
+        ('{"rules": [{"state": "muted", "media_kind": "audio"}]}', "media_kind needs a json_path"),
     ],
 )
 def test_bad_rule_files_name_the_problem(text: str, message: str) -> None:
