@@ -47,7 +47,13 @@ from decoders.lab.record import (
 )
 from decoders.lab.turn import RELAYS
 
-JANUS_APPS = ("janus-audiobridge", "janus-videoroom", "janus-echotest", "janus-videocall")
+JANUS_APPS = (
+    "janus-audiobridge",
+    "janus-videoroom",
+    "janus-videoroom-streams",
+    "janus-echotest",
+    "janus-videocall",
+)
 """The Janus demos the lab records (:mod:`decoders.lab.janus`, imported when used)."""
 JANUS_TRANSPORTS = ("rest", "ws")
 JANUS_DURATIONS_TEXT = "3,4,3"
@@ -493,11 +499,13 @@ class AppRecording:
 
 def apps_plan() -> list[AppRecording]:
     """Every demo; AudioBridge and VideoRoom with someone else talking in the room, VideoRoom
-    also with the demo's Opus DTX option, and EchoTest over WebSocket as well as REST."""
+    also with the demo's Opus DTX option and with its Mute button rewired to Janus 1.x's
+    server-side ``streams`` form, and EchoTest over WebSocket as well as REST."""
     return [
         AppRecording("janus-audiobridge", peer=True),
         AppRecording("janus-videoroom", peer=True),
         AppRecording("janus-videoroom", peer=True, dtx=True),
+        AppRecording("janus-videoroom-streams", peer=True),
         AppRecording("janus-echotest"),
         AppRecording("janus-echotest", transport="ws"),
         AppRecording("janus-videocall", peer=True),

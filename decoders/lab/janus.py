@@ -127,7 +127,34 @@ class App:
     """The call needs a second participant (VideoCall has nobody to call otherwise)."""
     mute_does: str
     """What the demo's mute does, read from its JavaScript (captures/README.md measures it)."""
+    script: str = ""
+    """JavaScript the lab runs in the tester's page before the demo's own (after
+    :data:`INSTRUMENT`): empty for the demos as shipped."""
 
+
+#: The VideoRoom demo's Mute button as an app that mutes on the server would make it: a click
+#: on ``#mute`` (the capture-phase listener on window runs before the button's own jQuery
+#: handler, which it stops, after :data:`INSTRUMENT` has timed the click) sends Janus 1.x's
+#: ``configure`` with ``streams: [{mid, send}]`` for the mid of the audio sender's transceiver.
+STREAMS_MUTE: Final = """
+(() => {
+  let muted = false;
+  addEventListener("click", (event) => {
+    const button = event.target instanceof Element ? event.target.closest("#mute") : null;
+    if (!button || typeof sfutest === "undefined" || !sfutest) return;
+    event.stopImmediatePropagation();
+    event.preventDefault();
+    const pc = sfutest.webrtcStuff && sfutest.webrtcStuff.pc;
+    const audio = pc && pc.getTransceivers().find(
+      (t) => t.sender && t.sender.track && t.sender.track.kind === "audio");
+    if (!audio || audio.mid === null) return;
+    muted = !muted;
+    const streams = [{ mid: audio.mid, send: !muted }];
+    sfutest.send({ message: { request: "configure", streams } });
+    button.textContent = muted ? "Unmute" : "Mute";
+  }, true);
+})();
+"""
 
 APPS: Final = {
     app.name: app
@@ -149,6 +176,18 @@ APPS: Final = {
             needs_peer=False,
             mute_does="janus.js muteAudio(): the audio sender's track.enabled = false; "
             "nothing is sent to Janus",
+        ),
+        App(
+            "janus-videoroom-streams",
+            "videoroomtest.html",
+            "janus.plugin.videoroom",
+            "#mute",
+            needs_peer=False,
+            mute_does="the VideoRoom demo's Mute button rewired by the lab to Janus 1.x's "
+            "server-side form: configure {streams: [{mid: <the audio sender's mid>, send: "
+            "false}]}; the track stays enabled (server-side: the plugin stops relaying the "
+            "audio to the room)",
+            script=STREAMS_MUTE,
         ),
         App(
             "janus-echotest",
@@ -358,7 +397,7 @@ def page_url(app: App, *, dtx: bool) -> str:
 
 
 def session_name(app: str, transport: str = "rest", *, dtx: bool = False) -> str:
-    """``janus-<demo>[-dtx][-ws]``."""
+    """``janus-<demo>[-dtx][-ws]`` (``<demo>`` may name a variant: ``videoroom-streams``)."""
     return app + ("-dtx" if dtx else "") + ("-ws" if transport == "ws" else "")
 
 
@@ -591,7 +630,7 @@ def _scenario(
     )
     try:
         tab = browser.new_tab()
-        tab.open(page_url(app, dtx=dtx), before_scripts=INSTRUMENT)
+        tab.open(page_url(app, dtx=dtx), before_scripts=INSTRUMENT + app.script)
         _start_and_join(tab, app, TESTER, call=PEER_NAME if app.name == "janus-videocall" else None)
         if app.name == "janus-videocall" and peer_tab is not None:
             _answer_call(peer_tab)
@@ -662,8 +701,8 @@ def record_janus(
         app = APPS[app_name]
         if transport not in TRANSPORTS:
             raise ValueError(f"unknown transport {transport!r}; known: {', '.join(TRANSPORTS)}")
-        if dtx and app.name != "janus-videoroom":
-            raise ValueError("--dtx is VideoRoom's own option (janus-videoroom only)")
+        if dtx and app.page != "videoroomtest.html":
+            raise ValueError("--dtx is VideoRoom's own option (janus-videoroom apps only)")
         if len(durations) != 3 or any(not 0 < d <= 60 for d in durations):
             raise ValueError(f"durations must be three values in (0, 60] s, got {durations}")
         peer = peer or app.needs_peer

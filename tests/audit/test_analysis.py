@@ -633,13 +633,14 @@ def test_janus_recordings_judged_by_the_apps_own_signal(tmp_path: Path, demo: st
     """The recorded Janus demos with no mark and no lab timeline: where the demo tells Janus
     (AudioBridge, EchoTest over REST and WSS, VideoCall) the built-in rules give the mute
     window, within 0.25 s of the page's own clicks, and the verdict is expected.json's, naming
-    the server-side mute; VideoRoom's track-level mute sends nothing: no mute interval. From the
+    the server-side mute (VideoRoom's button rewired to Janus 1.x's ``streams`` form too);
+    VideoRoom's own track-level mute sends nothing: no mute interval. From the
     capture and the clicks alone (no events, no SDP) the verdict is expected.json's too."""
     recording = janus_recording(demo)
     expected = json.loads((recording / "expected.json").read_text())["verdict"]
     clicks = json.loads((recording / "timeline.json").read_text())["muted"]
     result = analyze(Inputs(session_dir=without_marks(recording, tmp_path / "s", timeline=False)))
-    if demo.startswith("videoroom"):
+    if demo in ("videoroom", "videoroom-dtx"):  # the demo's own button: track.enabled
         assert result.timeline.empty
         assert result.verdict.verdict == "inconclusive"
         assert result.verdict.reason.startswith("no mute interval: no timeline, no mark")

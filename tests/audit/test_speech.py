@@ -46,8 +46,10 @@ LEAKING = (
     "janus-echotest",
     "janus-echotest-ws",
     "janus-videocall",
+    "janus-videoroom-streams",
 )
-"""The lab sessions whose audio level leaks sound while muted (a level is on the wire)."""
+"""The lab sessions whose audio level leaks sound while muted (a level is on the wire);
+janus-videoroom-streams was recorded after the rule was chosen."""
 SELECTION = tuple(name for name in LEAKING if name.startswith("chromium-"))
 """Where the rule is chosen: the Chromium lab page's sessions (one app, one reference)."""
 HELD_OUT = tuple(name for name in LEAKING if name not in SELECTION)
@@ -195,7 +197,7 @@ def test_the_timeline_agrees_with_the_vad_on_the_held_out_janus_sessions(name: s
 
 @pytest.mark.parametrize("name", LEAKING)
 def test_each_session_left_out_meets_the_target(name: str) -> None:
-    """Leave one session out: the rule chosen on the other eight, scored on this one."""
+    """Leave one session out: the rule chosen on all the others, scored on this one."""
     chosen = choose_rule([case(other) for other in LEAKING if other != name])
     share, _ = case(name).agreement(chosen.threshold, chosen.hangover_s)
     rule = f"-{chosen.threshold} dBov, {chosen.hangover_s * 1000:.0f} ms"

@@ -282,15 +282,18 @@ def test_app_options_are_checked(tmp_path: Path) -> None:
 
 
 def test_apps_plan_covers_the_four_demos() -> None:
-    from decoders.cli.lab import apps_plan
+    from decoders.cli.lab import JANUS_APPS, apps_plan
+    from decoders.lab.janus import APPS
 
     plan = apps_plan()
     assert {r.app for r in plan} == {
         "janus-audiobridge",
         "janus-videoroom",
+        "janus-videoroom-streams",
         "janus-echotest",
         "janus-videocall",
     }
+    assert set(JANUS_APPS) == set(APPS) == {r.app for r in plan}
     names = [r.name for r in plan]
     assert len(set(names)) == len(names)
     assert "janus-videoroom-dtx" in names and "janus-echotest-ws" in names

@@ -109,7 +109,13 @@ def ssrc_roles_of(folder: Path) -> dict[int, SsrcRole]:
     return ssrc_roles(described)
 
 
-JANUS_SENDS_MUTE = ("janus-audiobridge", "janus-echotest", "janus-echotest-ws", "janus-videocall")
+JANUS_SENDS_MUTE = (
+    "janus-audiobridge",
+    "janus-echotest",
+    "janus-echotest-ws",
+    "janus-videocall",
+    "janus-videoroom-streams",
+)
 """The recorded Janus demos whose mute button tells Janus (a server-side mute)."""
 JANUS_TRACK_MUTE = ("janus-videoroom", "janus-videoroom-dtx")
 """The recorded Janus demos whose mute is ``track.enabled = false`` (nothing sent to Janus)."""
@@ -131,6 +137,7 @@ JANUS_DEMOS = (
     "videocall",
     "videoroom",
     "videoroom-dtx",
+    "videoroom-streams",
 )
 """The recorded Janus demo sessions, ``captures/janus-<demo>/`` (the lab's ``--app``)."""
 

@@ -41,9 +41,11 @@ EXPECTED = {
     "janus-videocall": "content-leak",
     "janus-videoroom": "no-leak",
     "janus-videoroom-dtx": "no-leak",
+    "janus-videoroom-streams": "content-leak",
 }
 """What each demo's mute does to the sound (captures/README.md): the server-side mutes keep
-sending the microphone, VideoRoom's track.enabled = false sends silence (or DTX)."""
+sending the microphone (VideoRoom's too, when its button is rewired to Janus 1.x's ``streams``
+form), VideoRoom's own track.enabled = false sends silence (or DTX)."""
 
 needs_janus = pytest.mark.skipif(
     not (os.access(JANUS_BINARY, os.X_OK) and os.access(CHROMIUM, os.X_OK))
@@ -91,10 +93,13 @@ def test_apps_and_names() -> None:
     assert set(APPS) == {
         "janus-audiobridge",
         "janus-videoroom",
+        "janus-videoroom-streams",
         "janus-echotest",
         "janus-videocall",
     }
     assert APPS["janus-videocall"].needs_peer
+    assert [name for name, app in APPS.items() if app.script] == ["janus-videoroom-streams"]
+    assert "streams" in APPS["janus-videoroom-streams"].script
     assert page_url(APPS["janus-videoroom"], dtx=True).endswith("videoroomtest.html?dtx=yes")
     assert page_url(APPS["janus-echotest"], dtx=False) == (
         f"https://{PEER_ADDRESS}:{PAGES_PORT}/echotest.html"

@@ -355,6 +355,7 @@ JANUS_FIELD = {
     "janus-echotest": ("body.audio", (False,), (True,)),
     "janus-echotest-ws": ("body.audio", (False,), (True,)),
     "janus-videocall": ("body.audio", (False,), (True,)),
+    "janus-videoroom-streams": ("body.streams[0].send", (False,), (True,)),
 }
 
 
