@@ -81,25 +81,24 @@ def test_a_busy_page_is_seen(chromium: str, tmp_path: Path) -> None:
     assert run.screenshot == b""
 
 
+def scripted_page(folder: Path, script: str) -> Path:
+    """A page that only runs ``script``."""
+    page = folder / "scripted.html"
+    page.write_text(f"<!DOCTYPE html><body><script>{script}</script></body>")
+    return page
+
+
 def test_what_a_page_does_just_after_its_load_is_seen(chromium: str, tmp_path: Path) -> None:
     """A request started after the load event, and its failure, are waited for (bounded)."""
-    page = tmp_path / "late.html"
-    page.write_text(
-        "<!DOCTYPE html><body><script>"
-        "onload = () => setTimeout(() => fetch('http://127.0.0.1:9/late'), 100);"
-        "</script></body>"
-    )
-    run = inspect_page(page, binary=chromium, screenshot=False)
+    late = "onload = () => setTimeout(() => fetch('http://127.0.0.1:9/late'), 100);"
+    run = inspect_page(scripted_page(tmp_path, late), binary=chromium, screenshot=False)
     assert run.requests == ["http://127.0.0.1:9/late"]
     assert run.errors
 
 
 def test_settling_is_bounded(chromium: str, tmp_path: Path) -> None:
     """A page that never goes quiet is reported as it stands when the settle time is up."""
-    page = tmp_path / "chatty.html"
-    page.write_text(
-        "<!DOCTYPE html><body><script>setInterval(() => console.log('tick'), 50);</script></body>"
-    )
+    page = scripted_page(tmp_path, "setInterval(() => console.log('tick'), 50);")
     started = time.monotonic()
     run = inspect_page(page, binary=chromium, screenshot=False, settle=1.0)
     assert time.monotonic() - started < 30

@@ -1088,14 +1088,7 @@ def _configure(url: str, streams: list[dict[str, Any]]) -> Message:
         },
         separators=(",", ":"),
     ).encode()
-    return Message(
-        flow=FlowRef(id="c1", type="http", url=url, method="POST"),
-        endpoint=url,
-        sent=True,
-        content=body,
-        label=f"POST {url}",
-        content_type="application/json",
-    )
+    return message(body, endpoint=url, content_type="application/json")
 
 
 def test_janus_streams_send_false_mutes_the_audio_mid_only() -> None:
