@@ -589,7 +589,7 @@ def server_side_findings(
                     f"the app told its server you were muted (rule {mute.rule!r}: "
                     f"{mute.path or 'the message'} = {value}"
                     + (f" to {mute.endpoint}" if mute.endpoint else "")
-                    + f"), so the server stops passing your voice on; but during mute window "
+                    + f"), asking it to stop passing your voice on; but during mute window "
                     f"{window.index + 1} the microphone's sound still left the computer for the "
                     f"server: {'; '.join(shown)}"
                 ),

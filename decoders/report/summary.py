@@ -41,8 +41,9 @@ MEANINGS: Final = {
     ),
     "no-media-while-muted": "The app stopped sending audio while you were muted.",
     "server-side-mute": (
-        "The app told its server that you were muted, and the server stopped passing your voice "
-        "on to the others; but your browser kept sending your microphone to that server."
+        "The app told its server that you were muted, so that the server stops passing your "
+        "voice on to the others (whether it did cannot be seen from your side); but your browser "
+        "kept sending your microphone to that server."
     ),
     "constant-bit-rate-sizes": (
         "This codec sends every packet at the same size, speech or silence: the sizes cannot "
