@@ -36,8 +36,8 @@ import sys
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -260,6 +260,26 @@ AUDIO_SENT_JS: Final = """(async () => {
   return sent;
 })()"""
 
+#: Inbound audio of the page's open peer connections (getStats): [packets, total audio energy].
+RECEIVED_AUDIO_JS: Final = """(async () => {
+  let packets = 0, energy = 0;
+  for (const pc of window.__mutecheck.pcs) {
+    if (pc.connectionState === "closed") continue;
+    (await pc.getStats()).forEach((r) => {
+      if (r.type === "inbound-rtp" && r.kind === "audio") {
+        packets += r.packetsReceived || 0;
+        energy += r.totalAudioEnergy || 0;
+      }
+    });
+  }
+  return [packets, energy];
+})()"""
+RECEIVED_SAMPLE_S: Final = 0.25
+"""How often the receiving side's inbound audio is read during the phases."""
+RECEIVED_SETTLE_S: Final = 0.3
+"""A phase's first moments after a click are left out of its figures (the request's way to the
+server, the jitter buffer)."""
+
 #: The SDP of the connection that sends audio (its offer and answer).
 SENDING_SDP_JS: Final = """(() => {
   for (const pc of window.__mutecheck.pcs) {
@@ -463,6 +483,11 @@ class _Run:
     clicks: list[dict[str, Any]]
     console: list[str]
     peer_console: list[str]
+    received_by: str | None = None
+    """Whose inbound audio was sampled: ``peer`` (the other participant), ``tester`` (EchoTest's
+    echo), or None."""
+    received: list[tuple[float, int, float]] = field(default_factory=list)
+    """(epoch s, packets received, total audio energy) of that side's inbound audio."""
 
 
 def _check_tools() -> None:
@@ -559,6 +584,42 @@ def _start_and_join(tab: Any, app: App, name: str, *, call: str | None = None) -
         tab.click("#call")
 
 
+def _pause(seconds: float, receiver: Any, samples: list[tuple[float, int, float]]) -> None:
+    """Wait ``seconds``, reading ``receiver``'s inbound audio every :data:`RECEIVED_SAMPLE_S`."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if receiver is not None:
+            packets, energy = receiver.evaluate(RECEIVED_AUDIO_JS)
+            samples.append((time.time(), int(packets), float(energy)))
+        time.sleep(min(RECEIVED_SAMPLE_S, max(0.0, end - time.monotonic())))
+
+
+def received_phases(
+    samples: Sequence[tuple[float, int, float]], events: Sequence[dict[str, Any]], end_s: float
+) -> list[dict[str, Any]]:
+    """Per phase of the scenario (from each event's click, plus :data:`RECEIVED_SETTLE_S` after a
+    click, to the next one or ``end_s``): the audio packets and energy per second the sampled
+    side received, between the first and last samples inside it (None with fewer than two)."""
+    phases: list[dict[str, Any]] = []
+    for index, event in enumerate(events):
+        start = event["t_ms"] / 1000.0 + (RECEIVED_SETTLE_S if index else 0.0)
+        stop = events[index + 1]["t_ms"] / 1000.0 if index + 1 < len(events) else end_s
+        inside = [sample for sample in samples if start <= sample[0] <= stop]
+        phase: dict[str, Any] = {
+            "state": event["state"],
+            "from": round(start, 3),
+            "to": round(stop, 3),
+            "packets_per_s": None,
+            "audio_energy_per_s": None,
+        }
+        if len(inside) >= 2 and inside[-1][0] > inside[0][0]:
+            span = inside[-1][0] - inside[0][0]
+            phase["packets_per_s"] = round((inside[-1][1] - inside[0][1]) / span, 1)
+            phase["audio_energy_per_s"] = round((inside[-1][2] - inside[0][2]) / span, 6)
+        phases.append(phase)
+    return phases
+
+
 def _wait_audio(tab: Any, timeout: float = 30.0) -> None:
     tab.wait_for(
         f"{AUDIO_SENT_JS}.then((n) => n > {AUDIO_FLOWING_PACKETS})",
@@ -636,15 +697,20 @@ def _scenario(
             _answer_call(peer_tab)
         _wait_audio(tab)
         tab.wait_for(_visible(app.mute_selector), timeout=20, what="the mute control")
+        # what the server passed on: the other participant's inbound audio (EchoTest: the echo)
+        receiver = (
+            peer_tab if peer_tab is not None else tab if app.name == "janus-echotest" else None
+        )
+        received: list[tuple[float, int, float]] = []
         started = time.time() * 1000.0
         _mark(tab, "unmuted", started)
         events = [{"t_ms": started, "state": "unmuted"}]
-        time.sleep(durations[0])
+        _pause(durations[0], receiver, received)
         for state, pause in (("muted", durations[1]), ("unmuted", durations[2])):
             t_ms = float(_click_and_time(tab, app.mute_selector)["t_ms"])
             _mark(tab, state, t_ms)
             events.append({"t_ms": t_ms, "state": state})
-            time.sleep(pause)
+            _pause(pause, receiver, received)
         # read before hanging up: some demos reload the page once their session is destroyed
         sdp = tab.evaluate(SENDING_SDP_JS)
         gum = tab.evaluate("window.__mutecheck.getusermedia[0] || null")
@@ -662,6 +728,8 @@ def _scenario(
             clicks=clicks,
             console=list(tab.console),
             peer_console=list(peer_tab.console) if peer_tab is not None else [],
+            received_by=None if receiver is None else "peer" if receiver is peer_tab else "tester",
+            received=received,
         )
     finally:
         browser.close()
@@ -979,6 +1047,20 @@ def _session_document(
                 "--use-file-for-fake-audio-capture=<48 kHz copy of the reference>",
             ],
             "console_tail": run.console[-10:],
+            "received": None
+            if run.received_by is None
+            else {
+                "by": run.received_by,
+                "what": "the inbound audio (getStats inbound-rtp, kind audio) of "
+                + (
+                    "the other participant: what the server passed on of the tester's"
+                    if run.received_by == "peer"
+                    else "the tester's own page: the echo the server sent back"
+                ),
+                "sample_s": RECEIVED_SAMPLE_S,
+                "settle_s": RECEIVED_SETTLE_S,
+                "phases": received_phases(run.received, run.events, run.end_ms / 1000.0),
+            },
             "camera": "getUserMedia's video asked for 160x120 at 5 fps (by the injected script) "
             "to keep the recordings small; the audio constraints are the demo's own",
         },

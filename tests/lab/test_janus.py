@@ -21,6 +21,7 @@ from decoders.lab.janus import (
     WSS_PORT,
     janus_config,
     page_url,
+    received_phases,
     record_janus,
     server_url,
     session_name,
@@ -162,10 +163,38 @@ def test_committed_session(folder: Path) -> None:
         if dumped is not None and not 192 <= dumped.data[1] <= 223:
             assert dumped.data[1] & 0x7F not in video
     assert MARK_HOST in session["proxy"]["allowed"]
+    # what the server passed on (recorded from janus-videoroom-streams on): a server-side mute
+    # was obeyed, the receiving side got no audio from the tester while muted
+    received = session["scenario"].get("received")
+    if received is not None:
+        unmuted, muted, again = received["phases"]
+        assert unmuted["packets_per_s"] > 40 and again["packets_per_s"] > 40
+        assert muted["packets_per_s"] < 1 and muted["audio_energy_per_s"] < 0.001
+
+
+def test_received_phases_from_samples() -> None:
+    """Per phase: packets and energy per second between its first and last samples, from 0.3 s
+    after a click; a phase with fewer than two samples says None."""
+    events = [
+        {"t_ms": 10_000.0, "state": "unmuted"},
+        {"t_ms": 12_000.0, "state": "muted"},
+        {"t_ms": 14_000.0, "state": "unmuted"},
+    ]
+    samples = [
+        (10.0 + i * 0.25, 50 * i if i <= 8 else 400 + 50 * max(0, i - 16), 0.1 * i)
+        for i in range(25)
+    ]
+    unmuted, muted, again = received_phases(samples, events, 14.2)
+    assert (unmuted["state"], unmuted["from"], unmuted["to"]) == ("unmuted", 10.0, 12.0)
+    assert unmuted["packets_per_s"] == 200.0  # 50 a sample, 4 samples a second
+    assert (muted["from"], muted["to"]) == (12.3, 14.0)
+    assert muted["packets_per_s"] == 0.0 and muted["audio_energy_per_s"] == pytest.approx(0.4)
+    assert again["packets_per_s"] is None and again["audio_energy_per_s"] is None  # one sample
+    assert received_phases([], events, 15.0)[0]["packets_per_s"] is None
 
 
 def test_janus_sessions_have_their_own_small_budget() -> None:
-    """Six sessions and their two shared references: well under 8 MB all told."""
+    """Seven sessions and their two shared references: well under 8 MB all told."""
     files = [p for p in CAPTURES.glob("janus-*") if p.is_file()]
     files += [p for folder in SESSIONS for p in folder.iterdir()]
     assert {p.name for p in files} >= {"janus-reference.wav", "janus-peer-reference.wav"}
@@ -204,6 +233,13 @@ def test_record_echotest_live(tmp_path: Path) -> None:
     assert window["packets_per_s"] > 40 and window["correlation"]["proven"]
     session = json.loads((out / "session.json").read_text())
     assert [c["trusted"] for c in session["scenario"]["clicks"]] == [True] * 4
+    # EchoTest stopped echoing while muted: the tester's own inbound audio went to nothing
+    received = session["scenario"]["received"]
+    assert received["by"] == "tester"
+    assert [p["state"] for p in received["phases"]] == ["unmuted", "muted", "unmuted"]
+    unmuted, muted, again = received["phases"]
+    assert unmuted["packets_per_s"] > 40 and again["packets_per_s"] > 40
+    assert muted["packets_per_s"] < 1
     events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
     # the app's own signal went through the proxy: EchoTest's {audio: false}
     app_signals = [e for e in events if e.get("kind") == "mute" and e.get("source") == "app"]
