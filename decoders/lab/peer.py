@@ -596,12 +596,15 @@ class Peer:
                 raise ValueError(f"{self.talk} has no audio")
             self.talk_track = player.audio
             pc.addTrack(player.audio)
+        answer = await pc.createAnswer()
         if self.dtls_server:
             # answer a=setup:passive: the browser becomes the DTLS client (Firefox's NSS logs
-            # its DTLS 1.2 secrets to SSLKEYLOGFILE only as the client)
-            for transceiver in pc.getTransceivers():
-                transceiver.receiver.transport._set_role("server")
-        await pc.setLocalDescription(await pc.createAnswer())
+            # its DTLS 1.2 secrets to SSLKEYLOGFILE only as the client). Through the public API:
+            # aiortc takes its DTLS role from the answer it is given (a=setup, RFC 5763 s5)
+            answer = RTCSessionDescription(
+                sdp=answer.sdp.replace("a=setup:active", "a=setup:passive"), type=answer.type
+            )
+        await pc.setLocalDescription(answer)
         answer = pc.localDescription
         answer_sdp = answer.sdp
         self.dtx = offers_opus_dtx(sdp)
